@@ -1,0 +1,114 @@
+// swift-tools-version: 6.1
+//
+// Smart-bin sensing: `binsd` (the sorting-point daemon) and `bins-aggregator` (the sanitation
+// center's service). Module layers follow ../shared/DESIGN.md section 3: C only at the bottom,
+// dependencies pointing down. `binsd` must never link the HTTP server or PostgreSQL.
+import PackageDescription
+
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "smart-bins",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "binsd", targets: ["binsd"]),
+        .executable(name: "bins-aggregator", targets: ["bins-aggregator"]),
+        .executable(name: "bins-bench", targets: ["bins-bench"]),
+        .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
+    targets: [
+        // MARK: C system libraries (Debian packages, found through pkg-config)
+        .systemLibrary(
+            name: "CBinsGPIOD", pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(
+            name: "CBinsMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CBinsSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        // MARK: Hardware
+        .target(name: "GPIO", dependencies: ["CBinsGPIOD"]),
+        .target(name: "Sensors", dependencies: ["GPIO"]),
+
+        // MARK: Wire contract and transport
+        .target(name: "BinProtocol"),
+        .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", log, metrics, lifecycle]),
+
+        // MARK: Simulation (line-level device models, bin world, scenarios)
+        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", yams]),
+
+        // MARK: The sorting-point daemon
+        .target(
+            name: "BinDaemon",
+            dependencies: ["Sensors", "MQTT", "BinProtocol", "Simulation", log, metrics, lifecycle, yams, crypto]),
+
+        // MARK: The sanitation center's service
+        .target(
+            name: "Aggregator",
+            dependencies: [
+                "MQTT", "BinProtocol", log, metrics, lifecycle, yams, crypto,
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
+        .target(
+            name: "AggregatorHTTP",
+            dependencies: [
+                "Aggregator", log, metrics,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+
+        // MARK: Executables: parse, bootstrap, run
+        .executableTarget(name: "binsd", dependencies: ["BinDaemon", argumentParser, log]),
+        .executableTarget(
+            name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", argumentParser, log, lifecycle]),
+        // Benchmarks print figures; they are commands, not tests. `bins-bench` covers the device side and
+        // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest.
+        .executableTarget(
+            name: "bins-bench",
+            dependencies: ["GPIO", "Sensors", "Simulation", "MQTT", "BinProtocol", "BinDaemon", argumentParser, log]),
+        .executableTarget(
+            name: "bins-ingest-bench", dependencies: ["Aggregator", "MQTT", "BinProtocol", argumentParser, log]),
+        // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
+        .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
+
+        // MARK: Tests (mirror the modules; all talk to real parts)
+        .target(name: "BinsTestSupport", path: "Tests/BinsTestSupport"),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Simulation", "GPIO"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "GPIO", "BinProtocol"]),
+        .testTarget(name: "BinProtocolTests", dependencies: ["BinProtocol"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport"]),
+        .testTarget(name: "BinDaemonTests", dependencies: ["BinDaemon", "BinsTestSupport", "MQTT", "Simulation"]),
+        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol"]),
+        .testTarget(
+            name: "AggregatorHTTPTests",
+            dependencies: [
+                "AggregatorHTTP", "Aggregator", "BinsTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
+        .testTarget(name: "SystemTests", dependencies: ["BinsTestSupport", "MQTT", "BinProtocol"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

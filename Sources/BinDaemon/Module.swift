@@ -1,0 +1,1 @@
+// Placeholder until the BinDaemon layer lands.

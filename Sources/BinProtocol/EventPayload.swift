@@ -1,0 +1,203 @@
+/// `bins/v1/{device}/events`: deposits, collections and faults, each with a per-device `seq` that
+/// increases strictly across restarts, so `(device, seq)` names an event forever and a receiver can
+/// drop duplicates and see gaps.
+public struct EventPayload: Sendable, Equatable {
+    public var schema: Int
+    public var device: String
+    public var ts: WireTimestamp
+    public var seq: Int64
+    /// True when the event left the device's outbox after a reconnect rather than when it happened.
+    public var historical: Bool
+    public var body: EventBody
+
+    public init(device: String, ts: WireTimestamp, seq: Int64, historical: Bool = false, body: EventBody) {
+        self.schema = WireSchema.version
+        self.device = device
+        self.ts = ts
+        self.seq = seq
+        self.historical = historical
+        self.body = body
+    }
+
+    /// The `type` field on the wire.
+    public var type: EventType { body.type }
+
+    /// The bin the event concerns, if any (device-wide faults have none).
+    public var bin: String? {
+        switch body {
+        case .deposit(let deposit): deposit.bin
+        case .collection(let collection): collection.bin
+        case .fault(let fault): fault.bin
+        }
+    }
+}
+
+public enum EventType: String, Codable, Sendable, CaseIterable, Hashable {
+    case deposit, collection, fault
+}
+
+public enum EventBody: Sendable, Equatable {
+    case deposit(Deposit)
+    case collection(Collection)
+    case fault(Fault)
+
+    public var type: EventType {
+        switch self {
+        case .deposit: .deposit
+        case .collection: .collection
+        case .fault: .fault
+        }
+    }
+}
+
+/// Waste put into a bin between two stable weighings.
+public struct Deposit: Sendable, Equatable {
+    public var bin: String
+    /// The stream the bin is declared for.
+    public var stream: WasteStream
+    public var massKg: Double
+    /// Change of filled volume; `nil` when the ranger gave no trusted reading before or after.
+    public var volumeL: Double?
+    /// `massKg / volumeL`, when the volume is known and large enough to divide by.
+    public var densityKgL: Double?
+    /// What the density says the deposit is.
+    public var observed: ObservedStream
+    /// Probability, given the measurement uncertainty, that `observed` is right.
+    public var confidence: Double
+    /// `observed` is wet or dry and differs from the declared `stream`.
+    public var contaminated: Bool
+    public var quality: ReadingQuality
+
+    public init(
+        bin: String, stream: WasteStream, massKg: Double, volumeL: Double?, densityKgL: Double?,
+        observed: ObservedStream, confidence: Double, contaminated: Bool, quality: ReadingQuality
+    ) {
+        self.bin = bin
+        self.stream = stream
+        self.massKg = massKg
+        self.volumeL = volumeL
+        self.densityKgL = densityKgL
+        self.observed = observed
+        self.confidence = confidence
+        self.contaminated = contaminated
+        self.quality = quality
+    }
+}
+
+/// A bin emptied by a crew.
+public struct Collection: Sendable, Equatable {
+    public var bin: String
+    public var stream: WasteStream
+    /// Mass taken away: the drop in scale reading.
+    public var massKg: Double
+    /// Fill fraction just before emptying, when it was known.
+    public var fillBefore: Double?
+
+    public init(bin: String, stream: WasteStream, massKg: Double, fillBefore: Double?) {
+        self.bin = bin
+        self.stream = stream
+        self.massKg = massKg
+        self.fillBefore = fillBefore
+    }
+}
+
+/// A fault raised (`active: true`) or cleared (`active: false`).
+public struct Fault: Sendable, Equatable {
+    /// `nil` for device-wide faults (outbox, system).
+    public var bin: String?
+    public var sensor: FaultSensor
+    /// Dotted code, e.g. `scale.not_ready`, `ranger.no_echo`, `outbox.dropped`.
+    public var code: String
+    public var active: Bool
+    public var detail: String
+
+    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String) {
+        self.bin = bin
+        self.sensor = sensor
+        self.code = code
+        self.active = active
+        self.detail = detail
+    }
+}
+
+extension EventPayload: Codable {
+    enum CodingKeys: String, CodingKey {
+        case schema, device, ts, seq, historical, type
+        case bin, stream, observed, confidence, contaminated, quality, sensor, code, active, detail
+        case massKg = "mass_kg"
+        case volumeL = "volume_l"
+        case densityKgL = "density_kg_l"
+        case fillBefore = "fill_before"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try c.decode(Int.self, forKey: .schema)
+        device = try c.decode(String.self, forKey: .device)
+        ts = try c.decode(WireTimestamp.self, forKey: .ts)
+        seq = try c.decode(Int64.self, forKey: .seq)
+        historical = try c.decodeIfPresent(Bool.self, forKey: .historical) ?? false
+        switch try c.decode(EventType.self, forKey: .type) {
+        case .deposit:
+            body = .deposit(
+                Deposit(
+                    bin: try c.decode(String.self, forKey: .bin),
+                    stream: try c.decode(WasteStream.self, forKey: .stream),
+                    massKg: try c.decode(Double.self, forKey: .massKg),
+                    volumeL: try c.decodeIfPresent(Double.self, forKey: .volumeL),
+                    densityKgL: try c.decodeIfPresent(Double.self, forKey: .densityKgL),
+                    observed: try c.decode(ObservedStream.self, forKey: .observed),
+                    confidence: try c.decode(Double.self, forKey: .confidence),
+                    contaminated: try c.decode(Bool.self, forKey: .contaminated),
+                    quality: try c.decode(ReadingQuality.self, forKey: .quality)))
+        case .collection:
+            body = .collection(
+                Collection(
+                    bin: try c.decode(String.self, forKey: .bin),
+                    stream: try c.decode(WasteStream.self, forKey: .stream),
+                    massKg: try c.decode(Double.self, forKey: .massKg),
+                    fillBefore: try c.decodeIfPresent(Double.self, forKey: .fillBefore)))
+        case .fault:
+            body = .fault(
+                Fault(
+                    bin: try c.decodeIfPresent(String.self, forKey: .bin),
+                    sensor: try c.decode(FaultSensor.self, forKey: .sensor),
+                    code: try c.decode(String.self, forKey: .code),
+                    active: try c.decode(Bool.self, forKey: .active),
+                    detail: try c.decode(String.self, forKey: .detail)))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encode(device, forKey: .device)
+        try c.encode(ts, forKey: .ts)
+        try c.encode(seq, forKey: .seq)
+        try c.encode(type, forKey: .type)
+        if historical { try c.encode(true, forKey: .historical) }
+        switch body {
+        case .deposit(let d):
+            try c.encode(d.bin, forKey: .bin)
+            try c.encode(d.stream, forKey: .stream)
+            try c.encode(d.massKg, forKey: .massKg)
+            try c.encode(d.volumeL, forKey: .volumeL)
+            try c.encode(d.densityKgL, forKey: .densityKgL)
+            try c.encode(d.observed, forKey: .observed)
+            try c.encode(d.confidence, forKey: .confidence)
+            try c.encode(d.contaminated, forKey: .contaminated)
+            try c.encode(d.quality, forKey: .quality)
+        case .collection(let col):
+            try c.encode(col.bin, forKey: .bin)
+            try c.encode(col.stream, forKey: .stream)
+            try c.encode(col.massKg, forKey: .massKg)
+            try c.encode(col.fillBefore, forKey: .fillBefore)
+        case .fault(let f):
+            try c.encode(f.bin, forKey: .bin)
+            try c.encode(f.sensor, forKey: .sensor)
+            try c.encode(f.code, forKey: .code)
+            try c.encode(f.active, forKey: .active)
+            try c.encode(f.detail, forKey: .detail)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+
+/// Why a message was refused. The raw values are the bounded label set of the
+/// `bins_ingest_rejected_total{reason}` metric, so they never carry message content.
+public enum RejectReason: String, Sendable, CaseIterable, Hashable, Codable {
+    case oversized
+    case malformedJSON = "malformed_json"
+    case schemaVersion = "schema_version"
+    case invalidField = "invalid_field"
+    case outOfRange = "out_of_range"
+    case deviceMismatch = "device_mismatch"
+    case unknownDevice = "unknown_device"
+    case badTopic = "bad_topic"
+}
+
+/// A payload that does not satisfy the wire contract. `message` names the field and what was wrong
+/// with it, but echoes at most a short prefix of the offending value.
+public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: RejectReason
+    public var message: String
+
+    public init(_ reason: RejectReason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(reason.rawValue): \(message)" }
+}
+
+/// A payload that can check itself against the ranges of the contract.
+public protocol WireValidatable {
+    /// `topicDevice` is the device named by the topic the payload arrived on, if any; a payload naming
+    /// another device is spoofed or misrouted.
+    func validate(topicDevice: String?) throws(WireError)
+}
+
+/// JSON encoding and validated decoding of the wire contract, shared by the daemon, the aggregator and
+/// the tests so there is one definition of what is valid.
+public enum WireCodec {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    public static func encodeString(_ value: some Encodable) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+
+    /// Decodes and validates: size, JSON shape, field types, schema version, ranges, and that the payload
+    /// names the same device as its topic.
+    public static func decode<T: Decodable & WireValidatable>(
+        _ type: T.Type, from bytes: [UInt8], topicDevice: String? = nil
+    ) throws(WireError) -> T {
+        try decode(type, from: Data(bytes), topicDevice: topicDevice)
+    }
+
+    public static func decode<T: Decodable & WireValidatable>(
+        _ type: T.Type, from bytes: Data, topicDevice: String? = nil
+    ) throws(WireError) -> T {
+        guard bytes.count <= WireSchema.maxPayloadBytes else {
+            throw WireError(.oversized, "payload of \(bytes.count) bytes exceeds \(WireSchema.maxPayloadBytes)")
+        }
+        let value: T
+        do {
+            value = try JSONDecoder().decode(T.self, from: bytes)
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch {
+            throw WireError(.malformedJSON, "not a JSON object")
+        }
+        try value.validate(topicDevice: topicDevice)
+        return value
+    }
+
+    static func describe(_ error: DecodingError) -> WireError {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.isEmpty ? "payload" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return WireError(.invalidField, "missing field \(path(context.codingPath + [key]))")
+        case .typeMismatch(let type, let context):
+            return WireError(.invalidField, "\(path(context.codingPath)) is not a \(type)")
+        case .valueNotFound(let type, let context):
+            return WireError(.invalidField, "\(path(context.codingPath)) is null, expected \(type)")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return WireError(.malformedJSON, "not valid JSON") }
+            return WireError(.invalidField, "\(path(context.codingPath)) has an invalid value")
+        @unknown default:
+            return WireError(.malformedJSON, "undecodable payload")
+        }
+    }
+}
+
+// MARK: - Validation
+
+/// Range checks shared by the payload validators.
+enum Check {
+    static func schema(_ schema: Int) throws(WireError) {
+        guard schema == WireSchema.version else {
+            throw WireError(.schemaVersion, "schema \(schema) is not supported (expected \(WireSchema.version))")
+        }
+    }
+
+    static func device(_ device: String, topicDevice: String?) throws(WireError) {
+        guard Topics.isValidIdentifier(device) else {
+            throw WireError(.invalidField, "device is not a valid identifier")
+        }
+        if let topicDevice, topicDevice != device {
+            throw WireError(.deviceMismatch, "payload device \(device) differs from topic device \(topicDevice)")
+        }
+    }
+
+    static func identifier(_ value: String, _ field: String) throws(WireError) {
+        guard Topics.isValidIdentifier(value) else { throw WireError(.invalidField, "\(field) is not a valid identifier") }
+    }
+
+    static func range(_ value: Double, _ field: String, _ range: ClosedRange<Double>) throws(WireError) {
+        guard value.isFinite, range.contains(value) else {
+            throw WireError(.outOfRange, "\(field) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+    }
+
+    static func range(_ value: Double?, _ field: String, _ range: ClosedRange<Double>) throws(WireError) {
+        if let value { try Check.range(value, field, range) }
+    }
+
+    static func text(_ value: String, _ field: String, maxBytes: Int) throws(WireError) {
+        guard value.utf8.count <= maxBytes else {
+            throw WireError(.outOfRange, "\(field) is longer than \(maxBytes) bytes")
+        }
+    }
+
+    static func timestamp(_ ts: WireTimestamp) throws(WireError) {
+        // 2000-01-01 ... 2100-01-01: anything outside is a device with an unset clock or garbage.
+        guard (946_684_800_000...4_102_444_800_000).contains(ts.millisecondsSinceEpoch) else {
+            throw WireError(.outOfRange, "ts \(ts) is outside 2000...2100")
+        }
+    }
+
+    static func faultCode(_ code: String) throws(WireError) {
+        let parts = code.split(separator: ".", omittingEmptySubsequences: false)
+        let valid =
+            code.utf8.count <= 64 && parts.count >= 2
+            && parts.allSatisfy { part in
+                !part.isEmpty
+                    && part.utf8.allSatisfy {
+                        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "_")
+                            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    }
+            }
+        guard valid else { throw WireError(.invalidField, "code is not a dotted lower-case code") }
+    }
+}
+
+/// Plausibility limits. A transfer-station container holds tonnes, so the mass ceilings are generous;
+/// they exist to catch garbage, not to police operations.
+public enum WireLimits {
+    public static let massKg: ClosedRange<Double> = 0...50_000
+    public static let volumeL: ClosedRange<Double> = 0...100_000
+    public static let densityKgL: ClosedRange<Double> = 0...20
+    public static let fraction: ClosedRange<Double> = 0...1
+    public static let temperatureC: ClosedRange<Double> = -60...100
+    public static let capacityL: ClosedRange<Double> = 0.1...100_000
+}
+
+extension StatusPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.timestamp(ts)
+        guard session >= 0 else { throw WireError(.outOfRange, "session is negative") }
+    }
+}
+
+extension BirthPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.timestamp(ts)
+        guard session >= 0 else { throw WireError(.outOfRange, "session is negative") }
+        try Check.text(version, "version", maxBytes: 64)
+        try Check.text(configHash, "config_hash", maxBytes: 128)
+        try Check.text(board, "board", maxBytes: 64)
+        guard bins.count <= 32 else { throw WireError(.outOfRange, "more than 32 bins") }
+        var seen = Set<String>()
+        for (index, bin) in bins.enumerated() {
+            try Check.identifier(bin.id, "bins[\(index)].id")
+            try Check.range(bin.capacityL, "bins[\(index)].capacity_l", WireLimits.capacityL)
+            guard seen.insert(bin.id).inserted else { throw WireError(.invalidField, "bins[\(index)].id repeats \(bin.id)") }
+        }
+    }
+}
+
+extension StatePayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.timestamp(ts)
+        try Check.identifier(bin, "bin")
+        try Check.range(fill, "fill", WireLimits.fraction)
+        try Check.range(massKg.map { abs($0) }, "mass_kg", WireLimits.massKg)
+        try Check.range(temperatureC, "temperature_c", WireLimits.temperatureC)
+    }
+}
+
+extension HealthPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.timestamp(ts)
+        try Check.range(uptimeS, "uptime_s", 0...1e10)
+    }
+}
+
+extension CommandPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        if let schema { try Check.schema(schema) }
+        if let device { try Check.device(device, topicDevice: topicDevice) }
+        try Check.text(id, "id", maxBytes: 128)
+        if let bin { try Check.identifier(bin, "bin") }
+        if let knownKg { try Check.range(knownKg, "known_kg", 0.001...10_000) }
+        if op == .calibrate, knownKg == nil { throw WireError(.invalidField, "calibrate needs known_kg") }
+        if op == .calibrate || op == .tare, bin == nil { throw WireError(.invalidField, "\(op.rawValue) needs bin") }
+    }
+}
+
+extension CommandReplyPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.text(id, "id", maxBytes: 128)
+    }
+}
+
+extension EventPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.device(device, topicDevice: topicDevice)
+        try Check.timestamp(ts)
+        guard seq >= 1 else { throw WireError(.outOfRange, "seq \(seq) is not positive") }
+        switch body {
+        case .deposit(let d):
+            try Check.identifier(d.bin, "bin")
+            try Check.range(d.massKg, "mass_kg", WireLimits.massKg)
+            try Check.range(d.volumeL, "volume_l", WireLimits.volumeL)
+            try Check.range(d.densityKgL, "density_kg_l", WireLimits.densityKgL)
+            try Check.range(d.confidence, "confidence", WireLimits.fraction)
+        case .collection(let c):
+            try Check.identifier(c.bin, "bin")
+            try Check.range(c.massKg, "mass_kg", WireLimits.massKg)
+            try Check.range(c.fillBefore, "fill_before", WireLimits.fraction)
+        case .fault(let f):
+            if let bin = f.bin { try Check.identifier(bin, "bin") }
+            try Check.faultCode(f.code)
+            try Check.text(f.detail, "detail", maxBytes: 1024)
+        }
+    }
+}
+
+extension AlertPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+        try Check.text(subject, "subject", maxBytes: 256)
+        try Check.text(message, "message", maxBytes: 2048)
+    }
+}
+
+extension AggregatorStatusPayload: WireValidatable {
+    public func validate(topicDevice: String?) throws(WireError) {
+        try Check.schema(schema)
+    }
+}

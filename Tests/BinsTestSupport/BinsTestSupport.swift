@@ -1,0 +1,1 @@
+// Shared harness for tests that need real parts (mosquitto, PostgreSQL, temporary directories).

@@ -1,0 +1,3 @@
+import Testing
+
+// Replaced as the GPIO layer lands.

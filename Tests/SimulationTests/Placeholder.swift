@@ -1,0 +1,3 @@
+import Testing
+
+// Replaced as the Simulation layer lands.
