@@ -5,6 +5,10 @@
 // dependencies pointing down. `binsd` must never link the HTTP server or PostgreSQL.
 import PackageDescription
 
+#if canImport(Foundation)
+import Foundation
+#endif
+
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
@@ -112,3 +116,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Development convenience: `BINS_ONLY=GPIO,Sensors,GPIOTests swift test --scratch-path .build-x` builds only
+// the named targets (plus the C system libraries), so work on one layer is not held up by another. CI and
+// the README's commands never set it and build everything.
+if let only = ProcessInfo.processInfo.environment["BINS_ONLY"] {
+    let names = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    package.targets = package.targets.filter { $0.type == .system || names.contains($0.name) }
+    package.products = package.products.filter { names.contains($0.name) }
+}
