@@ -54,23 +54,28 @@ let package = Package(
         .target(name: "GPIO", dependencies: ["CBinsGPIOD"]),
         .target(name: "Sensors", dependencies: ["GPIO"]),
 
+        // MARK: Configuration files (strict YAML: unknown keys, types and ranges reported with file, field, line)
+        .target(name: "YAMLConfig", dependencies: [yams]),
+
         // MARK: Wire contract and transport
         .target(name: "BinProtocol"),
         .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", log, metrics, lifecycle]),
 
         // MARK: Simulation (line-level device models, bin world, scenarios)
-        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", yams]),
+        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig", yams]),
 
         // MARK: The sorting-point daemon
         .target(
             name: "BinDaemon",
-            dependencies: ["Sensors", "MQTT", "BinProtocol", "Simulation", log, metrics, lifecycle, yams, crypto]),
+            dependencies: [
+                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", log, metrics, lifecycle, yams, crypto,
+            ]),
 
         // MARK: The sanitation center's service
         .target(
             name: "Aggregator",
             dependencies: [
-                "MQTT", "BinProtocol", log, metrics, lifecycle, yams, crypto,
+                "MQTT", "BinProtocol", "YAMLConfig", log, metrics, lifecycle, yams, crypto,
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -103,6 +108,7 @@ let package = Package(
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Simulation", "GPIO"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "GPIO", "BinProtocol"]),
         .testTarget(name: "BinProtocolTests", dependencies: ["BinProtocol"]),
+        .testTarget(name: "YAMLConfigTests", dependencies: ["YAMLConfig"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport"]),
         .testTarget(name: "BinDaemonTests", dependencies: ["BinDaemon", "BinsTestSupport", "MQTT", "Simulation"]),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol"]),
@@ -117,11 +123,25 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// Development convenience: `BINS_ONLY=GPIO,Sensors,GPIOTests swift test --scratch-path .build-x` builds only
-// the named targets (plus the C system libraries), so work on one layer is not held up by another. CI and
+// Development convenience: `BINS_ONLY=SensorsTests swift test --scratch-path .build-x` builds only the named
+// targets and what they depend on in this package, so work on one layer is not held up by another. CI and
 // the README's commands never set it and build everything.
 if let only = ProcessInfo.processInfo.environment["BINS_ONLY"] {
-    let names = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-    package.targets = package.targets.filter { $0.type == .system || names.contains($0.name) }
-    package.products = package.products.filter { names.contains($0.name) }
+    // The named targets plus everything they depend on inside this package.
+    let byName = Dictionary(uniqueKeysWithValues: package.targets.map { ($0.name, $0) })
+    var keep = Set<String>()
+    var pending = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    while let name = pending.popLast() {
+        guard let target = byName[name], keep.insert(name).inserted else { continue }
+        for dependency in target.dependencies {
+            switch dependency {
+            case .targetItem(let dependencyName, _), .byNameItem(let dependencyName, _):
+                pending.append(dependencyName)
+            default:
+                break
+            }
+        }
+    }
+    package.targets = package.targets.filter { $0.type == .system || keep.contains($0.name) }
+    package.products = package.products.filter { product in keep.contains(product.name) }
 }
