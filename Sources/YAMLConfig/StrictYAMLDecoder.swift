@@ -60,7 +60,9 @@ public enum StrictYAMLDecoder {
         } catch let error as DecodingError {
             throw decoder.context.translate(error)
         } catch let error as ConfigValueError {
-            throw ConfigError(.invalidValue, file: file, path: error.field ?? "", message: error.message)
+            let path = error.field ?? ""
+            throw ConfigError(
+                .invalidValue, file: file, path: path, line: decoder.context.line(forRendered: path), message: error.message)
         } catch {
             throw ConfigError(.invalidValue, file: file, path: "", message: "\(error)")
         }
@@ -97,12 +99,19 @@ final class DecodingContext {
         if let mark = node.mark { lines[renderCodingPath(path)] = mark.line }
     }
 
-    func line(for path: [any CodingKey]) -> Int? {
-        var path = path
+    func line(for path: [any CodingKey]) -> Int? { line(forRendered: renderCodingPath(path)) }
+
+    /// The line of the deepest decoded node on `path` (`bins[1].shape.depth_mm`, then `bins[1].shape`, ...).
+    func line(forRendered path: String) -> Int? {
+        var path = Substring(path)
         while true {
-            if let line = lines[renderCodingPath(path)] { return line }
+            if let line = lines[String(path)] { return line }
             if path.isEmpty { return nil }
-            path.removeLast()
+            if let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) {
+                path = path[..<cut]
+            } else {
+                path = ""
+            }
         }
     }
 
