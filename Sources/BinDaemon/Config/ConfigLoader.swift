@@ -1,0 +1,562 @@
+import BinProtocol
+import Crypto
+import Foundation
+import Yams
+
+/// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the
+/// network (that is what `binsd check-config` runs); it reads the config file, the board file and, if
+/// asked, checks that the files the config names exist.
+public enum ConfigLoader {
+    public struct Options: Sendable {
+        /// Directories searched for `board: NAME` after the config file's own `boards/` directory.
+        public var boardSearchPaths: [String]
+        /// Whether the CA, client certificate/key and password files must exist.
+        public var checkReferencedFiles: Bool
+
+        public init(boardSearchPaths: [String] = BoardLoader.systemSearchPaths, checkReferencedFiles: Bool = true) {
+            self.boardSearchPaths = boardSearchPaths
+            self.checkReferencedFiles = checkReferencedFiles
+        }
+    }
+
+    public static let defaultStateDirectory = "/var/lib/binsd"
+    public static let defaultTemperatureGlob = "/sys/bus/w1/devices/28-*/temperature"
+
+    public static func load(path: String, options: Options = Options()) throws(BinDaemonError) -> DaemonConfig {
+        try parse(yaml: try FileText.read(path), file: path, options: options)
+    }
+
+    /// Parses `text` as if read from `file` (which names it in messages and anchors relative paths).
+    public static func parse(yaml text: String, file: String, options: Options = Options()) throws(BinDaemonError)
+        -> DaemonConfig
+    {
+        let root = try YAMLText.compose(text, file: file)
+        let diagnostics = YAMLDiagnostics(file: file)
+        let directory = (file as NSString).deletingLastPathComponent
+        var reader = Reader(diagnostics: diagnostics, directory: directory.isEmpty ? "." : directory, options: options)
+        let config = reader.read(root)
+        guard let config, !diagnostics.hasErrors else {
+            let count = diagnostics.issues.filter { $0.severity == .error }.count
+            throw BinDaemonError(
+                .invalidConfig, "\(file): \(count) error(s) in the configuration", issues: diagnostics.issues)
+        }
+        return config
+    }
+
+    /// First 16 hex digits of SHA-256 over the canonical JSON of the configuration's meaning: keys
+    /// sorted, defaults filled in, pins resolved, secrets left out; so reformatting the file or moving
+    /// it does not change the hash, and a changed threshold or pin does.
+    public static func configHash(_ config: DaemonConfig) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let canonical = CanonicalConfig(config)
+        let data = (try? encoder.encode(canonical)) ?? Data()
+        let digest = SHA256.hash(data: data)
+        return digest.map { String(format: "%02x", $0) }.joined().prefix(16).description
+    }
+}
+
+/// What the configuration hash covers.
+private struct CanonicalConfig: Encodable {
+    var device: String
+    var broker: BrokerConfig
+    var board: String
+    var bins: [BinConfig]
+    var classification: ClassificationThresholds
+    var sampling: SamplingConfig
+    var outbox: OutboxConfig
+    var stateDirectory: String
+    var temperature: TemperatureSource
+    var logging: LoggingConfig
+
+    init(_ config: DaemonConfig) {
+        device = config.device
+        var broker = config.broker
+        broker.password = broker.password.map { _ in Secret("") }
+        self.broker = broker
+        board = config.board.name
+        bins = config.bins
+        classification = config.classification
+        sampling = config.sampling
+        outbox = config.outbox
+        stateDirectory = config.stateDirectory
+        temperature = config.temperature
+        logging = config.logging
+    }
+}
+
+private struct Reader {
+    let diagnostics: YAMLDiagnostics
+    let directory: String
+    let options: ConfigLoader.Options
+    /// Which field already holds each line, keyed by board chip id (or bare label) and offset.
+    var usedLines: [String: String] = [:]
+
+    init(diagnostics: YAMLDiagnostics, directory: String, options: ConfigLoader.Options) {
+        self.diagnostics = diagnostics
+        self.directory = directory
+        self.options = options
+    }
+
+    mutating func read(_ root: Node) -> DaemonConfig? {
+        guard var fields = YAMLFields(root, path: "", diagnostics: diagnostics) else { return nil }
+        defer { fields.finish() }
+
+        let device = identifier(fields.required("device"), what: "device id")
+        let board = readBoard(fields.required("board"))
+        let stateDirectory = readStateDirectory(fields.optional("state_dir"))
+        let broker = readBroker(fields.required("broker"), device: device)
+        var baseThresholds = BinThresholds()
+        if let value = fields.optional("thresholds"), var thresholdFields = value.fields() {
+            baseThresholds = readThresholds(&thresholdFields, base: baseThresholds)
+            thresholdFields.finish()
+        }
+        let classification = readClassification(fields.optional("classification"))
+        let sampling = readSampling(fields.optional("sampling"))
+        let outbox = readOutbox(fields.optional("outbox"), stateDirectory: stateDirectory)
+        let temperature = readTemperature(fields.optional("temperature"))
+        let logging = readLogging(fields.optional("logging"))
+
+        var bins: [BinConfig] = []
+        if let binsValue = fields.required("bins"), let list = binsValue.list() {
+            if list.isEmpty { binsValue.error("at least one bin is needed") }
+            var seenIDs: [String: String] = [:]
+            for item in list {
+                guard let bin = readBin(item, board: board, base: baseThresholds) else { continue }
+                if let first = seenIDs[bin.id] {
+                    item.error("duplicate bin id \"\(bin.id)\" (already used by \(first))")
+                }
+                seenIDs[bin.id] = item.path
+                bins.append(bin)
+            }
+        }
+
+        guard let device, let board, let broker else { return nil }
+        var config = DaemonConfig(
+            file: diagnostics.file, device: device, broker: broker, board: board, bins: bins,
+            classification: classification, sampling: sampling, outbox: outbox, stateDirectory: stateDirectory,
+            temperature: temperature, logging: logging, configHash: "", warnings: [])
+        config.configHash = ConfigLoader.configHash(config)
+        config.warnings = diagnostics.issues.filter { $0.severity == .warning }
+        return config
+    }
+
+    // MARK: Top-level sections
+
+    func identifier(_ value: YAMLValue?, what: String) -> String? {
+        guard let value, let text = value.string() else { return nil }
+        guard Topics.isValidIdentifier(text) else {
+            value.error("\"\(text)\" is not a valid \(what) (1 to 64 letters, digits, '-', '_' or '.')")
+            return nil
+        }
+        return text
+    }
+
+    func readBoard(_ value: YAMLValue?) -> BoardDefinition? {
+        guard let value, let reference = value.string() else { return nil }
+        let searchPaths = ["\(directory)/boards"] + options.boardSearchPaths
+        guard let path = BoardLoader.locate(reference: reference, relativeTo: directory, searchPaths: searchPaths)
+        else {
+            value.error("unknown board \"\(reference)\" (looked in \(searchPaths.joined(separator: ", ")))")
+            return nil
+        }
+        do {
+            return try BoardLoader.load(path: path)
+        } catch {
+            value.error("board file \(path) is not usable: \(error.message)")
+            for issue in error.issues { diagnostics.error("board", at: value.node, issue.description) }
+            return nil
+        }
+    }
+
+    func readStateDirectory(_ value: YAMLValue?) -> String {
+        guard let value, let path = value.string() else { return ConfigLoader.defaultStateDirectory }
+        guard path.hasPrefix("/") else {
+            value.error("\"\(path)\" must be an absolute path")
+            return ConfigLoader.defaultStateDirectory
+        }
+        return path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    func readBroker(_ value: YAMLValue?, device: String?) -> BrokerConfig? {
+        guard let value, var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        var url: BrokerURL?
+        if let urlValue = fields.required("url"), let text = urlValue.string() {
+            url = BrokerURL(text)
+            if url == nil {
+                urlValue.error("\"\(text)\" is not a broker URL (expected mqtt://HOST:PORT or mqtts://HOST:PORT)")
+            }
+        }
+        let caFile = file(fields.optional("ca_file"))
+        let cert = file(fields.optional("client_cert"))
+        let key = file(fields.optional("client_key"))
+        let usernameValue = fields.optional("username")
+        let username = usernameValue?.string() ?? device ?? ""
+        let passwordValue = fields.optional("password")
+        let password = passwordValue?.string().map(Secret.init)
+        let passwordFileValue = fields.optional("password_file")
+        let passwordFile = file(passwordFileValue)
+        var keepalive = 30
+        if let keepaliveValue = fields.optional("keepalive_s"), let seconds = keepaliveValue.int() {
+            if (5...3600).contains(seconds) { keepalive = seconds } else {
+                keepaliveValue.error("must be between 5 and 3600 seconds, got \(seconds)")
+            }
+        }
+        if password != nil, passwordFile != nil, let passwordValue {
+            passwordValue.error("give either password or password_file, not both")
+        }
+        if let passwordValue, password != nil {
+            passwordValue.warning("a password in the config file is readable by whoever reads the config; prefer password_file")
+        }
+        if (cert == nil) != (key == nil) {
+            value.error("client_cert and client_key go together (got only \(cert == nil ? "client_key" : "client_cert"))")
+        }
+        if let url, !url.tls, caFile != nil || cert != nil {
+            value.warning("TLS files are ignored with an mqtt:// URL (use mqtts:// to encrypt)")
+        }
+        if let url, url.tls, caFile == nil {
+            value.error("an mqtts:// broker needs ca_file (the CA that signed the broker's certificate)")
+        }
+        if let url, !url.tls, password != nil || passwordFile != nil,
+            !["localhost", "127.0.0.1", "::1"].contains(url.host)
+        {
+            value.warning("the password travels unencrypted to \(url.endpoint); use mqtts://")
+        }
+        guard let url else { return nil }
+        return BrokerConfig(
+            url: url, caFile: caFile, clientCertFile: cert, clientKeyFile: key, username: username,
+            password: password, passwordFile: passwordFile, keepaliveSeconds: keepalive)
+    }
+
+    /// A path the config names, made absolute against the config's directory, checked to exist.
+    func file(_ value: YAMLValue?) -> String? {
+        guard let value, let text = value.string() else { return nil }
+        let path = text.hasPrefix("/") ? text : "\(directory)/\(text)"
+        if options.checkReferencedFiles, !FileManager.default.fileExists(atPath: path) {
+            value.error("file \(path) does not exist")
+        }
+        return path
+    }
+
+    func readClassification(_ value: YAMLValue?) -> ClassificationThresholds {
+        var result = ClassificationThresholds()
+        guard let value, var fields = value.fields() else { return result }
+        defer { fields.finish() }
+        if let range = densityRange(fields.optional("wet_kg_l")) { result.wetKgL = range }
+        if let range = densityRange(fields.optional("dry_kg_l")) { result.dryKgL = range }
+        if let v = number(fields.optional("min_confidence"), in: 0.5...0.9999) { result.minConfidence = v }
+        if let v = number(fields.optional("min_volume_l"), in: 0...1000) { result.minVolumeL = v }
+        if let v = number(fields.optional("min_mass_kg"), in: 0...1000) { result.minMassKg = v }
+        if let v = number(fields.optional("range_margin"), in: 0...2) { result.rangeMargin = v }
+        if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
+            value.error(
+                "dry_kg_l must lie below wet_kg_l (got dry up to \(format(result.dryKgL.upperBound)), wet from \(format(result.wetKgL.lowerBound)))")
+        }
+        return result
+    }
+
+    func densityRange(_ value: YAMLValue?) -> ClosedRange<Double>? {
+        guard let value, let list = value.list() else { return nil }
+        let numbers = list.compactMap { $0.double() }
+        guard numbers.count == list.count else { return nil }
+        guard numbers.count == 2, numbers[0] > 0, numbers[0] < numbers[1] else {
+            value.error("expected [LOW, HIGH] with 0 < LOW < HIGH (kg/L)")
+            return nil
+        }
+        return numbers[0]...numbers[1]
+    }
+
+    func readSampling(_ value: YAMLValue?) -> SamplingConfig {
+        var result = SamplingConfig()
+        guard let value, var fields = value.fields() else { return result }
+        defer { fields.finish() }
+        if let v = number(fields.optional("scale_interval_s"), in: 0.1...86400) { result.scaleIntervalS = v }
+        if let v = count(fields.optional("burst_readings"), in: 1...1000) { result.burstReadings = v }
+        if let v = number(fields.optional("ranger_heartbeat_s"), in: 1...86400) { result.rangerHeartbeatS = v }
+        if let v = count(fields.optional("ranger_pings"), in: 1...50) { result.rangerPings = v }
+        if let v = number(fields.optional("state_heartbeat_s"), in: 1...86400) { result.stateHeartbeatS = v }
+        if let v = number(fields.optional("health_interval_s"), in: 1...86400) { result.healthIntervalS = v }
+        return result
+    }
+
+    func readOutbox(_ value: YAMLValue?, stateDirectory: String) -> OutboxConfig {
+        var result = OutboxConfig(path: "\(stateDirectory)/outbox.sqlite", capacity: 100_000, sync: .full)
+        guard let value, var fields = value.fields() else { return result }
+        defer { fields.finish() }
+        if let pathValue = fields.optional("path"), let path = pathValue.string() {
+            result.path = path.hasPrefix("/") ? path : "\(stateDirectory)/\(path)"
+        }
+        if let v = count(fields.optional("capacity"), in: 100...100_000_000) { result.capacity = v }
+        if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
+        return result
+    }
+
+    func readTemperature(_ value: YAMLValue?) -> TemperatureSource {
+        let fallback = TemperatureSource.ds18b20(pathGlob: ConfigLoader.defaultTemperatureGlob, fallbackC: 20)
+        guard let value, var fields = value.fields() else { return fallback }
+        defer { fields.finish() }
+        enum Kind: String, CaseIterable { case ds18b20, fixed }
+        guard let kind = fields.required("source")?.choice(Kind.self) else {
+            _ = fields.optional("path")
+            _ = fields.optional("celsius")
+            _ = fields.optional("fallback_c")
+            return fallback
+        }
+        switch kind {
+        case .ds18b20:
+            let path = fields.optional("path")?.string() ?? ConfigLoader.defaultTemperatureGlob
+            let fallbackC = number(fields.optional("fallback_c"), in: -60...100)
+            return .ds18b20(pathGlob: path, fallbackC: fallbackC)
+        case .fixed:
+            let celsius = number(fields.required("celsius"), in: -60...100) ?? 20
+            return .fixed(celsius: celsius)
+        }
+    }
+
+    func readLogging(_ value: YAMLValue?) -> LoggingConfig {
+        var result = LoggingConfig()
+        guard let value, var fields = value.fields() else { return result }
+        defer { fields.finish() }
+        if let v = fields.optional("level")?.choice(LogLevel.self) { result.level = v }
+        if let v = fields.optional("format")?.choice(LogFormat.self) { result.format = v }
+        return result
+    }
+
+    func readThresholds(_ fields: inout YAMLFields, base: BinThresholds) -> BinThresholds {
+        var t = base
+        if let v = count(fields.optional("stable_readings"), in: 2...100) { t.stableReadings = v }
+        if let v = number(fields.optional("stable_tolerance_kg"), in: 0.0001...100) { t.stableToleranceKg = v }
+        if let v = number(fields.optional("scale_noise_kg"), in: 0...10) { t.scaleNoiseKg = v }
+        if let v = number(fields.optional("min_deposit_kg"), in: 0.001...100) { t.minDepositKg = v }
+        if let v = number(fields.optional("collection_min_kg"), in: 0.01...10000) { t.collectionMinKg = v }
+        if let v = number(fields.optional("collection_min_fraction"), in: 0...1) { t.collectionMinFraction = v }
+        if let v = number(fields.optional("auto_zero_limit_kg"), in: 0...10) { t.autoZeroLimitKg = v }
+        if let v = number(fields.optional("lid_open_timeout_s"), in: 1...86400) { t.lidOpenTimeoutS = v }
+        if let v = number(fields.optional("settle_timeout_s"), in: 1...3600) { t.settleTimeoutS = v }
+        if let v = number(fields.optional("ranger_wait_s"), in: 0.1...3600) { t.rangerWaitS = v }
+        let fullValue = fields.optional("full_fill")
+        if let v = number(fullValue, in: 0.05...1) { t.fullFill = v }
+        let overflowValue = fields.optional("overflow_fill")
+        if let v = number(overflowValue, in: 0.05...1) { t.overflowFill = v }
+        if let v = number(fields.optional("ranger_sigma_mm"), in: 0...100) { t.rangerSigmaMm = v }
+        if let v = number(fields.optional("surface_roughness_mm"), in: 0...500) { t.surfaceRoughnessMm = v }
+        if t.fullFill >= t.overflowFill {
+            diagnostics.error(
+                overflowValue?.path ?? fields.path("overflow_fill"), at: (overflowValue ?? fullValue)?.node ?? fields.node,
+                "overflow_fill (\(format(t.overflowFill))) must be above full_fill (\(format(t.fullFill)))")
+        }
+        return t
+    }
+
+    // MARK: Bins
+
+    mutating func readBin(_ item: YAMLValue, board: BoardDefinition?, base: BinThresholds) -> BinConfig? {
+        guard var fields = item.fields() else { return nil }
+        defer { fields.finish() }
+        let id = identifier(fields.required("id"), what: "bin id")
+        let stream = fields.required("stream")?.choice(WasteStream.self)
+        let shapeValue = fields.required("shape")
+        let shape = shapeValue.flatMap(readShape)
+        var thresholds = base
+        if let value = fields.optional("thresholds"), var thresholdFields = value.fields() {
+            thresholds = readThresholds(&thresholdFields, base: base)
+            thresholdFields.finish()
+        }
+        var scale: ScaleSensorConfig?
+        var ranger: RangerSensorConfig?
+        var lid: LidSensorConfig?
+        var sensorsPresent = false
+        if let sensorsValue = fields.required("sensors"), var sensors = sensorsValue.fields() {
+            sensorsPresent = true
+            if let value = sensors.required("hx711") { scale = readScale(value, board: board) }
+            if let value = sensors.optional("ranger") { ranger = readRanger(value, board: board) }
+            if let value = sensors.optional("lid") { lid = readLid(value, board: board) }
+            sensors.finish()
+        }
+        var geometry: BinGeometry?
+        if let shape, let shapeValue {
+            let problems = BinGeometry.problems(in: shape)
+            for problem in problems {
+                diagnostics.error(YAMLText.join(shapeValue.path, problem.field), at: shapeValue.node, problem.message)
+            }
+            geometry = BinGeometry(shape: shape)
+        }
+        if let ranger, let geometry, let rangerNode = fields.optional("sensors")?.fields() {
+            checkMount(ranger, geometry: geometry, at: rangerNode.path("ranger.mount_mm"), node: rangerNode.node)
+        }
+        guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
+        return BinConfig(
+            id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger, lid: lid,
+            thresholds: thresholds)
+    }
+
+    func checkMount(_ ranger: RangerSensorConfig, geometry: BinGeometry, at path: String, node: Node) {
+        if ranger.mountMm > geometry.depthMm {
+            diagnostics.error(
+                path, at: node,
+                "\(format(ranger.mountMm)) mm is beyond the bin depth \(format(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)")
+        } else if ranger.mountMm + geometry.depthMm > ranger.model.maxRangeMm {
+            diagnostics.error(
+                path, at: node,
+                "the bottom is \(format(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(format(ranger.model.maxRangeMm)) mm")
+        } else if ranger.mountMm < ranger.model.blindZoneMm {
+            let blindFraction = 1 - geometry.volumeL(atHeightMm: geometry.depthMm - (ranger.model.blindZoneMm - ranger.mountMm)) / geometry.capacityL
+            diagnostics.warning(
+                path, at: node,
+                "\(format(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(format(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full")
+        }
+    }
+
+    func readShape(_ value: YAMLValue) -> BinShape? {
+        guard var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        enum Kind: String, CaseIterable { case box, cylinder, table }
+        let kind = fields.required("kind")?.choice(Kind.self)
+        switch kind {
+        case .box:
+            let w = fields.required("width_mm")?.double()
+            let l = fields.required("length_mm")?.double()
+            let d = fields.required("depth_mm")?.double()
+            guard let w, let l, let d else { return nil }
+            return .box(widthMm: w, lengthMm: l, depthMm: d)
+        case .cylinder:
+            let diameter = fields.required("diameter_mm")?.double()
+            let d = fields.required("depth_mm")?.double()
+            guard let diameter, let d else { return nil }
+            return .cylinder(diameterMm: diameter, depthMm: d)
+        case .table:
+            guard let pointsValue = fields.required("points"), let list = pointsValue.list() else { return nil }
+            var points: [HeightVolume] = []
+            for item in list {
+                guard let pair = item.list() else { return nil }
+                let numbers = pair.compactMap { $0.double() }
+                guard numbers.count == 2, pair.count == 2 else {
+                    item.error("expected [HEIGHT_MM, VOLUME_L]")
+                    return nil
+                }
+                points.append(HeightVolume(heightMm: numbers[0], volumeL: numbers[1]))
+            }
+            return .table(points: points)
+        case nil:
+            for key in ["width_mm", "length_mm", "depth_mm", "diameter_mm", "points"] { _ = fields.optional(key) }
+            return nil
+        }
+    }
+
+    mutating func readScale(_ value: YAMLValue, board: BoardDefinition?) -> ScaleSensorConfig? {
+        guard var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        let dout = pin(fields.required("dout"), board: board, direction: "input")
+        let sck = pin(fields.required("sck"), board: board, direction: "output")
+        var rate = HX711Rate.sps10
+        if let rateValue = fields.optional("rate"), let n = rateValue.int() {
+            if let r = HX711Rate(rawValue: n) { rate = r } else { rateValue.error("must be 10 or 80 (samples per second), got \(n)") }
+        }
+        var gain = HX711Gain.channelA128
+        if let gainValue = fields.optional("gain"), let n = gainValue.int() {
+            if let g = HX711Gain(rawValue: n) { gain = g } else { gainValue.error("must be 128, 64 (channel A) or 32 (channel B), got \(n)") }
+        }
+        guard let dout, let sck else { return nil }
+        return ScaleSensorConfig(dout: dout, sck: sck, rate: rate, gain: gain)
+    }
+
+    mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> RangerSensorConfig? {
+        guard var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        let trigger = pin(fields.required("trigger"), board: board, direction: "output")
+        let echo = pin(fields.required("echo"), board: board, direction: "input")
+        let model = fields.optional("model")?.choice(RangerModel.self) ?? .hcSR04
+        let mountValue = fields.required("mount_mm")
+        var mount: Double?
+        if let mountValue, let v = mountValue.double() {
+            if v < 0 { mountValue.error("cannot be negative, got \(format(v))") } else { mount = v }
+        }
+        guard let trigger, let echo, let mount else { return nil }
+        return RangerSensorConfig(trigger: trigger, echo: echo, model: model, mountMm: mount)
+    }
+
+    mutating func readLid(_ value: YAMLValue, board: BoardDefinition?) -> LidSensorConfig? {
+        guard var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        let line = pin(fields.required("pin"), board: board, direction: "input")
+        let bias = fields.optional("bias")?.choice(PinBias.self) ?? .pullUp
+        let openLevel = fields.optional("open_level")?.choice(LineLevel.self) ?? .high
+        let debounce = count(fields.optional("debounce_ms"), in: 0...10_000) ?? 30
+        guard let line else { return nil }
+        return LidSensorConfig(line: line, bias: bias, openLevel: openLevel, debounceMs: debounce)
+    }
+
+    /// Resolves a pin given by board name or as `{chip: LABEL, line: N}`, and records it so a second
+    /// use of the same line anywhere in the file is an error.
+    mutating func pin(_ value: YAMLValue?, board: BoardDefinition?, direction: String) -> LineAddress? {
+        guard let value else { return nil }
+        var address: LineAddress?
+        var key: String?
+        if case .scalar = value.node {
+            guard let name = value.string() else { return nil }
+            guard let board else { return nil }  // the board's own error is already reported
+            guard let pin = board.pin(named: name) else {
+                value.error("unknown pin \"\(name)\" on board \(board.name)")
+                return nil
+            }
+            let chip = board.chip(id: pin.chip)!
+            address = LineAddress(chipLabels: chip.labels, line: pin.line, pinName: pin.name)
+            key = "\(chip.id)/\(pin.line)"
+            if let caution = pin.caution {
+                value.warning("pin \(pin.name) (\(pin.header ?? "no header")): \(caution)")
+            }
+        } else {
+            guard var fields = value.fields() else { return nil }
+            defer { fields.finish() }
+            let label = fields.required("chip")?.string()
+            let lineValue = fields.required("line")
+            let line = lineValue?.int()
+            guard let label, let line, let lineValue else { return nil }
+            if let chip = board?.chip(label: label) {
+                if line < 0 || chip.lineCount.map({ line >= $0 }) == true {
+                    lineValue.error("line \(line) does not exist on \(label) (\(chip.lineCount ?? 0) lines)")
+                    return nil
+                }
+                let pinName = board?.pins.first { $0.chip == chip.id && $0.line == UInt32(line) }?.name
+                address = LineAddress(chipLabels: [label], line: UInt32(line), pinName: pinName)
+                key = "\(chip.id)/\(line)"
+            } else {
+                guard line >= 0, line <= Int(UInt32.max) else {
+                    lineValue.error("line \(line) does not exist")
+                    return nil
+                }
+                address = LineAddress(chipLabels: [label], line: UInt32(line))
+                key = "label:\(label)/\(line)"
+            }
+        }
+        if let key, let address {
+            if let other = usedLines[key] {
+                value.error("\(address) is already used by \(other)")
+                return nil
+            }
+            usedLines[key] = value.path
+        }
+        return address
+    }
+
+    // MARK: Numbers
+
+    func number(_ value: YAMLValue?, in range: ClosedRange<Double>) -> Double? {
+        guard let value, let v = value.double() else { return nil }
+        guard range.contains(v) else {
+            value.error("must be between \(format(range.lowerBound)) and \(format(range.upperBound)), got \(format(v))")
+            return nil
+        }
+        return v
+    }
+
+    func count(_ value: YAMLValue?, in range: ClosedRange<Int>) -> Int? {
+        guard let value, let v = value.int() else { return nil }
+        guard range.contains(v) else {
+            value.error("must be between \(range.lowerBound) and \(range.upperBound), got \(v)")
+            return nil
+        }
+        return v
+    }
+}

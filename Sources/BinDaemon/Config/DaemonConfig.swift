@@ -1,0 +1,351 @@
+import BinProtocol
+
+/// The daemon's configuration after parsing and validation (see docs/binsd.md for every field).
+/// Values are checked and resolved: pins are chip labels and offsets, defaults are filled in, the board
+/// file is loaded. Building one never touches hardware or the network.
+public struct DaemonConfig: Sendable, Equatable {
+    /// Path the configuration was read from, for messages.
+    public var file: String
+    /// Device id: MQTT client id and username, topic level; a valid `Topics` identifier.
+    public var device: String
+    public var broker: BrokerConfig
+    public var board: BoardDefinition
+    public var bins: [BinConfig]
+    public var classification: ClassificationThresholds
+    public var sampling: SamplingConfig
+    public var outbox: OutboxConfig
+    /// Directory for calibration and the outbox (systemd's `StateDirectory=`).
+    public var stateDirectory: String
+    public var temperature: TemperatureSource
+    public var logging: LoggingConfig
+    /// First 16 hex digits of the SHA-256 of the canonical configuration, for the birth message.
+    public var configHash: String
+    /// Non-fatal findings (e.g. a pin that doubles as I2C), for `check-config` and the start-up log.
+    public var warnings: [ConfigIssue]
+
+    public func bin(id: String) -> BinConfig? { bins.first { $0.id == id } }
+
+    /// The bins as the birth message announces them.
+    public var binDescriptors: [BinDescriptor] {
+        bins.map { BinDescriptor(id: $0.id, stream: $0.stream, capacityL: $0.geometry.capacityL) }
+    }
+
+    /// Where scale calibrations live: `<state_dir>/calibration`.
+    public var calibrationDirectory: String { "\(stateDirectory)/calibration" }
+
+    /// The run-time check that every bin's scale is calibrated (calibration lives in the state
+    /// directory, so `check-config` cannot know it). `isCalibrated` answers for one bin id; the error
+    /// lists every bin that is not and how to fix it.
+    public func checkCalibration(isCalibrated: (String) -> Bool) throws(BinDaemonError) {
+        let missing = bins.enumerated().filter { !isCalibrated($0.element.id) }
+        guard !missing.isEmpty else { return }
+        let issues = missing.map { index, bin in
+            ConfigIssue(
+                file: file, field: "bins[\(index)]",
+                message:
+                    "scale of bin \"\(bin.id)\" is not calibrated (nothing usable in \(calibrationDirectory)); "
+                    + "run: binsd calibrate --config \(file) --bin \(bin.id) --tare, "
+                    + "then --known-kg MASS with a reference mass on the scale")
+        }
+        throw BinDaemonError(.calibrationMissing, "\(file): \(missing.count) bin(s) without scale calibration", issues: issues)
+    }
+}
+
+/// A broker address: `mqtt://host:port` or `mqtts://host:port`.
+public struct BrokerURL: Sendable, Equatable, Hashable, Encodable, CustomStringConvertible {
+    public var tls: Bool
+    public var host: String
+    public var port: Int
+
+    public init(tls: Bool, host: String, port: Int) {
+        self.tls = tls
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `mqtt://HOST[:PORT]` / `mqtts://HOST[:PORT]` (default ports 1883 and 8883; IPv6 hosts in
+    /// brackets). Returns nil for anything else, including paths, users or queries in the URL.
+    public init?(_ text: String) {
+        let tls: Bool
+        let rest: Substring
+        if text.hasPrefix("mqtt://") {
+            tls = false
+            rest = text.dropFirst("mqtt://".count)
+        } else if text.hasPrefix("mqtts://") {
+            tls = true
+            rest = text.dropFirst("mqtts://".count)
+        } else {
+            return nil
+        }
+        var hostPart = rest
+        if hostPart.hasSuffix("/") { hostPart = hostPart.dropLast() }
+        guard !hostPart.isEmpty, !hostPart.contains("/"), !hostPart.contains("@"), !hostPart.contains("?") else {
+            return nil
+        }
+        var host: Substring
+        var portText: Substring?
+        if hostPart.hasPrefix("[") {
+            guard let close = hostPart.firstIndex(of: "]") else { return nil }
+            host = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
+            let after = hostPart[hostPart.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portText = after.dropFirst()
+            }
+        } else {
+            let parts = hostPart.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { return nil }
+            host = parts[0]
+            if parts.count == 2 { portText = parts[1] }
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else { return nil }
+        var port = tls ? 8883 : 1883
+        if let portText {
+            guard let value = Int(portText), (1...65535).contains(value) else { return nil }
+            port = value
+        }
+        self.init(tls: tls, host: String(host), port: port)
+    }
+
+    /// `host:port` as errors and logs name the broker (never with credentials).
+    public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public var description: String { "\(tls ? "mqtts" : "mqtt")://\(endpoint)" }
+}
+
+/// A secret that prints as `<redacted>`, so it cannot end up in a log line or an error by accident.
+public struct Secret: Sendable, Equatable, Hashable, Encodable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret itself; only the MQTT client reads it.
+    public let revealed: String
+
+    public init(_ revealed: String) { self.revealed = revealed }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+
+    /// Encodes as `<redacted>`: the configuration hash and any dump stay free of it.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode("<redacted>")
+    }
+}
+
+public struct BrokerConfig: Sendable, Equatable, Encodable {
+    public var url: BrokerURL
+    /// CA bundle for `mqtts`.
+    public var caFile: String?
+    /// Client certificate and key for mutual TLS (both or neither).
+    public var clientCertFile: String?
+    public var clientKeyFile: String?
+    /// Defaults to the device id (the broker's ACL is per device).
+    public var username: String
+    /// A password written in the config itself (discouraged: prefer `passwordFile`).
+    public var password: Secret?
+    /// A file, readable only by the service, whose first line is the password.
+    public var passwordFile: String?
+    public var keepaliveSeconds: Int
+}
+
+public struct BinConfig: Sendable, Equatable, Encodable {
+    public var id: String
+    /// What the bin is declared for.
+    public var stream: WasteStream
+    public var shape: BinShape
+    /// The shape as a measuring object (capacity, height <-> volume).
+    public var geometry: BinGeometry
+    public var scale: ScaleSensorConfig
+    public var ranger: RangerSensorConfig?
+    public var lid: LidSensorConfig?
+    public var thresholds: BinThresholds
+}
+
+/// A bin's inner shape as typed in by the installer.
+public enum BinShape: Sendable, Equatable, Encodable {
+    case box(widthMm: Double, lengthMm: Double, depthMm: Double)
+    case cylinder(diameterMm: Double, depthMm: Double)
+    /// Measured filled volume (litres) at surface heights above the bottom (mm), for tapered bins.
+    case table(points: [HeightVolume])
+}
+
+public struct HeightVolume: Sendable, Equatable, Hashable, Encodable {
+    public var heightMm: Double
+    public var volumeL: Double
+
+    public init(heightMm: Double, volumeL: Double) {
+        self.heightMm = heightMm
+        self.volumeL = volumeL
+    }
+}
+
+public enum HX711Rate: Int, Sendable, Equatable, Encodable, CaseIterable {
+    /// Set by the board's RATE pin, not by software: the daemon only needs to know it for timing.
+    case sps10 = 10
+    case sps80 = 80
+}
+
+public enum HX711Gain: Int, Sendable, Equatable, Encodable, CaseIterable {
+    /// Channel A, gain 128 (the usual load-cell input).
+    case channelA128 = 128
+    /// Channel A, gain 64.
+    case channelA64 = 64
+    /// Channel B, gain 32.
+    case channelB32 = 32
+}
+
+public struct ScaleSensorConfig: Sendable, Equatable, Encodable {
+    public var dout: LineAddress
+    public var sck: LineAddress
+    public var rate: HX711Rate
+    public var gain: HX711Gain
+}
+
+public enum RangerModel: String, Sendable, Equatable, Encodable, CaseIterable {
+    case hcSR04 = "hc-sr04"
+    case jsnSR04T = "jsn-sr04t"
+
+    /// Distances closer than this read as "at or above the top" (datasheets: HC-SR04 2 cm, JSN-SR04T
+    /// about 25 cm, the waterproof transducer rings longer).
+    public var blindZoneMm: Double {
+        switch self {
+        case .hcSR04: 20
+        case .jsnSR04T: 250
+        }
+    }
+
+    /// Farthest distance the model is specified for (HC-SR04 4 m, JSN-SR04T 4.5 m).
+    public var maxRangeMm: Double {
+        switch self {
+        case .hcSR04: 4000
+        case .jsnSR04T: 4500
+        }
+    }
+}
+
+public struct RangerSensorConfig: Sendable, Equatable, Encodable {
+    public var trigger: LineAddress
+    public var echo: LineAddress
+    public var model: RangerModel
+    /// Distance from the sensor face down to the bin's top rim.
+    public var mountMm: Double
+}
+
+public enum PinBias: String, Sendable, Equatable, Encodable, CaseIterable {
+    case asIs = "as-is"
+    case disabled
+    case pullUp = "pull-up"
+    case pullDown = "pull-down"
+}
+
+public enum LineLevel: String, Sendable, Equatable, Encodable, CaseIterable {
+    case high, low
+}
+
+public struct LidSensorConfig: Sendable, Equatable, Encodable {
+    public var line: LineAddress
+    public var bias: PinBias
+    /// The level the line reads while the lid is open.
+    public var openLevel: LineLevel
+    public var debounceMs: Int
+}
+
+/// Per-bin detection thresholds (defaults in `thresholds:`, overridable per bin).
+public struct BinThresholds: Sendable, Equatable, Encodable {
+    /// Readings in the stability window.
+    public var stableReadings: Int = 5
+    /// Largest spread (max - min) of a stable window; raised to 5 x `scaleNoiseKg` when that is larger.
+    public var stableToleranceKg: Double = 0.02
+    /// Standard deviation of one scale reading.
+    public var scaleNoiseKg: Double = 0.005
+    /// Deposits lighter than this are not reported (their mass still moves the baseline).
+    public var minDepositKg: Double = 0.05
+    /// A drop of at least this much...
+    public var collectionMinKg: Double = 2.0
+    /// ...and at least this fraction of the mass in the bin is a collection.
+    public var collectionMinFraction: Double = 0.5
+    /// Largest tare correction applied when the bin is known empty after a collection.
+    public var autoZeroLimitKg: Double = 0.3
+    /// A lid open this long is reported (`lid.open_too_long`) and deposits are closed off without volume.
+    public var lidOpenTimeoutS: Double = 600
+    /// How long after the lid closes to wait for a stable weight before giving up on the cycle.
+    public var settleTimeoutS: Double = 60
+    /// How long to wait for a ranger reading after a deposit settled before reporting it without volume.
+    public var rangerWaitS: Double = 10
+    public var fullFill: Double = 0.8
+    public var overflowFill: Double = 0.95
+    /// Standard deviation of one ranger distance (HC-SR04 datasheet: resolution about 3 mm).
+    public var rangerSigmaMm: Double = 3
+    /// Standard deviation of the waste surface height seen by the beam around its mean level.
+    public var surfaceRoughnessMm: Double = 4
+
+    public init() {}
+
+    /// Spread a stable window may have.
+    public var effectiveStableToleranceKg: Double { max(stableToleranceKg, 5 * scaleNoiseKg) }
+}
+
+/// Density classes and decision limits (DESIGN section 5; sources in docs/binsd.md).
+public struct ClassificationThresholds: Sendable, Equatable, Encodable {
+    public var wetKgL: ClosedRange<Double> = 0.24...0.9
+    public var dryKgL: ClosedRange<Double> = 0.08...0.13
+    public var minConfidence: Double = 0.9
+    public var minVolumeL: Double = 1.5
+    public var minMassKg: Double = 0.1
+    /// Relative widening of both ranges before a density counts as outside them.
+    public var rangeMargin: Double = 0.25
+
+    public init() {}
+}
+
+public struct SamplingConfig: Sendable, Equatable, Encodable {
+    /// Scale reading interval while nothing happens (the HX711 sleeps in between).
+    public var scaleIntervalS: Double = 30
+    /// Readings taken back to back after a lid edge or a weight change.
+    public var burstReadings: Int = 10
+    /// Ranger heartbeat while nothing happens.
+    public var rangerHeartbeatS: Double = 900
+    /// Pings per ranger reading (their median is used).
+    public var rangerPings: Int = 5
+    /// Retained state is republished at least this often even when nothing changed.
+    public var stateHeartbeatS: Double = 300
+    public var healthIntervalS: Double = 60
+
+    public init() {}
+}
+
+public enum OutboxSync: String, Sendable, Equatable, Encodable, CaseIterable {
+    /// SQLite `synchronous=FULL`: an acknowledged event survives power loss.
+    case full
+    /// `synchronous=NORMAL` in WAL mode: faster, may lose the last events on power loss.
+    case normal
+}
+
+public struct OutboxConfig: Sendable, Equatable, Encodable {
+    /// Absolute path of the outbox database.
+    public var path: String
+    /// Most events kept; beyond it the oldest are dropped and an `outbox.dropped` fault says so.
+    public var capacity: Int
+    public var sync: OutboxSync
+}
+
+public enum TemperatureSource: Sendable, Equatable, Encodable {
+    /// A DS18B20 read through the kernel's w1 driver; the glob picks the first matching sensor file.
+    /// `fallbackC` is used (and reported as degraded) while no sensor answers; nil means no temperature.
+    case ds18b20(pathGlob: String, fallbackC: Double?)
+    /// No sensor: a configured constant.
+    case fixed(celsius: Double)
+}
+
+public enum LogLevel: String, Sendable, Equatable, Encodable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public enum LogFormat: String, Sendable, Equatable, Encodable, CaseIterable {
+    case text, json
+}
+
+public struct LoggingConfig: Sendable, Equatable, Encodable {
+    public var level: LogLevel = .info
+    public var format: LogFormat = .text
+
+    public init() {}
+}

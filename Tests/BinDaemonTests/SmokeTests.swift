@@ -1,0 +1,4 @@
+import Testing
+@testable import BinDaemon
+
+@Test func placeholderCompiles() { #expect(Bool(true)) }
