@@ -1,0 +1,483 @@
+import BinProtocol
+
+/// The deposit and collection state machine of one bin (DESIGN section 5). A value type without I/O:
+/// the owner feeds it debounced lid edges, calibrated weight readings, fill readings and the time, and
+/// carries out what it returns (publish an event, take a sample, move the scale's zero, tell the fault
+/// tracker).
+///
+/// A deposit is measured across a whole lid cycle: from the stable weight and trusted fill before the lid
+/// opened to the stable weight after it closed and the ranger reading after that. Several items dropped in
+/// one cycle are one deposit. With the lid closed the weight may drift, creep or jump when waste is
+/// pressed down; that moves the baseline and never makes a deposit. Bins without a lid switch detect
+/// deposits from a weight step alone. A large drop in weight is a collection.
+public struct DepositDetector: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var binID: String
+        public var stream: WasteStream
+        public var geometry: BinGeometry
+        public var thresholds: BinThresholds
+        public var classifier: DensityClassifier
+        public var sampling: SamplingConfig
+        public var hasLid: Bool
+        public var hasRanger: Bool
+
+        public init(
+            binID: String, stream: WasteStream, geometry: BinGeometry, thresholds: BinThresholds,
+            classifier: DensityClassifier, sampling: SamplingConfig, hasLid: Bool, hasRanger: Bool
+        ) {
+            self.binID = binID
+            self.stream = stream
+            self.geometry = geometry
+            self.thresholds = thresholds
+            self.classifier = classifier
+            self.sampling = sampling
+            self.hasLid = hasLid
+            self.hasRanger = hasRanger
+        }
+
+        /// The configuration of `bin` in `config`.
+        public init(bin: BinConfig, config: DaemonConfig) {
+            self.init(
+                binID: bin.id, stream: bin.stream, geometry: bin.geometry, thresholds: bin.thresholds,
+                classifier: DensityClassifier(thresholds: config.classification), sampling: config.sampling,
+                hasLid: bin.lid != nil, hasRanger: bin.ranger != nil)
+        }
+    }
+
+    /// A trusted fill reading.
+    public struct FillSnapshot: Sendable, Equatable {
+        public var level: FillLevel
+        public var at: WireTimestamp
+    }
+
+    /// Waste in the bin since the last collection: the steadier whole-bin density signal.
+    public struct SinceCollection: Sendable, Equatable {
+        public var massKg: Double
+        public var volumeL: Double?
+    }
+
+    enum Phase: Sendable, Equatable {
+        case idle
+        case active(Cycle)
+        case awaitingFill(Pending)
+    }
+
+    /// A lid cycle or a weight disturbance in progress.
+    struct Cycle: Sendable, Equatable {
+        var startedAt: WireTimestamp
+        var lidWasOpened: Bool
+        var lidOpenedAt: WireTimestamp?
+        var lidClosedAt: WireTimestamp?
+        /// Fill before the cycle; nil once unknown (no reading, or deposits flushed during a long opening).
+        var fillBefore: FillSnapshot?
+        var timedOut = false
+    }
+
+    /// A settled deposit waiting for the ranger reading after it.
+    struct Pending: Sendable, Equatable {
+        var massKg: Double
+        var baselineBeforeKg: Double
+        var settledAt: WireTimestamp
+        var fillBefore: FillSnapshot?
+        var deadline: WireTimestamp
+        var quality: ReadingQuality
+        var cycle: Cycle
+    }
+
+    public let configuration: Configuration
+    private(set) var phase: Phase = .idle
+    private var window: [WeightReading] = []
+    /// The settled net mass everything is measured against; nil until the first stable window.
+    public private(set) var baselineKg: Double?
+    public private(set) var lastTrustedFill: FillSnapshot?
+    public private(set) var lidOpen = false
+    public private(set) var lastWeight: WeightReading?
+    /// Mass and fill right after the last collection (or the first settle).
+    private var afterCollection: (massKg: Double, fill: FillLevel?)?
+    /// Fill and mass at the last settle point, for the fill-without-mass check.
+    private var reference: (massKg: Double, fill: FillLevel)?
+    private var lastScaleSampleAt: WireTimestamp?
+    private var lastRangerAt: WireTimestamp?
+    private var rangerRequestedAt: WireTimestamp?
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    private var thresholds: BinThresholds { configuration.thresholds }
+
+    /// True while a lid cycle or weight change is being followed.
+    public var isBusy: Bool { phase != .idle }
+
+    // MARK: Inputs
+
+    /// A debounced lid edge.
+    public mutating func lidChanged(open: Bool, at time: WireTimestamp) -> [DetectorAction] {
+        guard open != lidOpen else { return [] }
+        lidOpen = open
+        var actions: [DetectorAction] = [.sample(.scale(readings: configuration.sampling.burstReadings))]
+        if open {
+            switch phase {
+            case .idle:
+                phase = .active(Cycle(startedAt: time, lidWasOpened: true, lidOpenedAt: time, fillBefore: lastTrustedFill))
+            case .active(var cycle):
+                cycle.lidWasOpened = true
+                cycle.lidOpenedAt = time
+                cycle.lidClosedAt = nil
+                phase = .active(cycle)
+            case .awaitingFill(let pending):
+                // Reopened before the ranger confirmed: fold the pending deposit into this cycle.
+                baselineKg = pending.baselineBeforeKg
+                var cycle = pending.cycle
+                cycle.lidOpenedAt = time
+                cycle.lidClosedAt = nil
+                phase = .active(cycle)
+            }
+        } else {
+            if case .active(var cycle) = phase {
+                cycle.lidClosedAt = time
+                phase = .active(cycle)
+            }
+            actions.append(.observation(FaultObservation(.lidOpenTooLong, present: false)))
+        }
+        return actions
+    }
+
+    /// A calibrated scale reading.
+    public mutating func weighed(_ reading: WeightReading) -> [DetectorAction] {
+        lastWeight = reading
+        lastScaleSampleAt = reading.at
+        window.append(reading)
+        if window.count > thresholds.stableReadings { window.removeFirst(window.count - thresholds.stableReadings) }
+        let stable = stableMass()
+
+        switch phase {
+        case .idle:
+            guard let baseline = baselineKg else {
+                if let stable { settleFirst(stable, at: reading.at) }
+                return []
+            }
+            guard let stable else {
+                if abs(reading.massKg - baseline) > thresholds.effectiveStableToleranceKg {
+                    phase = .active(Cycle(startedAt: reading.at, lidWasOpened: false, fillBefore: lastTrustedFill))
+                    return [.sample(.scale(readings: configuration.sampling.burstReadings))]
+                }
+                return []
+            }
+            let change = stable - baseline
+            if change <= -collectionThreshold(baseline) || (!configuration.hasLid && change >= thresholds.minDepositKg) {
+                return settle(stable, at: reading.at, cycle: Cycle(startedAt: reading.at, lidWasOpened: !configuration.hasLid, fillBefore: lastTrustedFill), quality: .good)
+            }
+            baselineKg = stable  // creep, temperature drift, pressed-down waste
+            return []
+        case .active(let cycle):
+            guard let stable else { return [] }
+            if lidOpen {
+                // Only a lid left open past the timeout closes off deposits before it shuts.
+                guard cycle.timedOut, let baseline = baselineKg, stable - baseline >= thresholds.minDepositKg else { return [] }
+                return flushWithoutVolume(stable, at: reading.at, cycle: cycle)
+            }
+            // The whole window must postdate the lid closing, or it mixes open-lid weights in.
+            if let closedAt = cycle.lidClosedAt, window.first!.at < closedAt { return [] }
+            return settle(stable, at: reading.at, cycle: cycle, quality: .good)
+        case .awaitingFill(let pending):
+            if abs(reading.massKg - (pending.baselineBeforeKg + pending.massKg)) > thresholds.effectiveStableToleranceKg {
+                // More waste without a lid edge: measure it all together.
+                baselineKg = pending.baselineBeforeKg
+                phase = .active(pending.cycle)
+                return [.sample(.scale(readings: configuration.sampling.burstReadings))]
+            }
+            return []
+        }
+    }
+
+    /// A ranger reading.
+    public mutating func ranged(_ reading: FillReading) -> [DetectorAction] {
+        lastRangerAt = reading.at
+        rangerRequestedAt = nil
+        var actions: [DetectorAction] = []
+        let level: FillLevel?
+        switch reading.outcome {
+        case .level(let l):
+            level = l
+            actions.append(.observation(FaultObservation(.rangerNoEcho, present: false)))
+            actions.append(.observation(FaultObservation(.rangerBlind, present: false)))
+        case .aboveTop:
+            let g = configuration.geometry
+            level = FillLevel(surfaceHeightMm: g.depthMm, volumeL: g.capacityL, fraction: 1)
+            actions.append(.observation(FaultObservation(.rangerNoEcho, present: false)))
+            actions.append(.observation(FaultObservation(.rangerBlind, present: true, detail: "echo inside the blind zone: full, or the sensor is covered")))
+        case .noEcho:
+            level = nil
+            actions.append(.observation(FaultObservation(.rangerNoEcho, present: true, detail: "no echo within the range timeout")))
+        }
+        // Readings with the lid open see the lid's underside or the person; they are not fill.
+        guard !lidOpen else { return actions }
+        let snapshot = level.map { FillSnapshot(level: $0, at: reading.at) }
+
+        switch phase {
+        case .awaitingFill(let pending):
+            guard reading.at >= pending.settledAt else { return actions }
+            if let snapshot { lastTrustedFill = snapshot }
+            phase = .idle
+            actions += finishDeposit(pending, fillAfter: snapshot, at: reading.at)
+        case .idle:
+            guard let snapshot else { return actions }
+            lastTrustedFill = snapshot
+            if let reference, let baseline = baselineKg {
+                let addedVolume = snapshot.level.volumeL - reference.fill.volumeL
+                let addedMass = max(baseline - reference.massKg, 0)
+                // Lighter than 0.02 kg/L (empty cardboard) after allowing 3 σ and 1 L: not waste.
+                let present = addedVolume - 3 * volumeSigma(at: snapshot.level) - 1 > addedMass / 0.02
+                actions.append(
+                    .observation(
+                        FaultObservation(
+                            .fillWithoutMass, present: present,
+                            detail: present ? "fill rose \(Self.round(addedVolume)) L while mass rose \(Self.round(addedMass)) kg" : "")))
+            } else if let baseline = baselineKg {
+                reference = (baseline, snapshot.level)
+            }
+            if afterCollection != nil, afterCollection?.fill == nil { afterCollection?.fill = snapshot.level }
+        case .active:
+            break
+        }
+        return actions
+    }
+
+    /// The passage of time: timeouts and heartbeat sampling.
+    public mutating func tick(at time: WireTimestamp) -> [DetectorAction] {
+        var actions: [DetectorAction] = []
+        switch phase {
+        case .active(var cycle):
+            if lidOpen, !cycle.timedOut, let openedAt = cycle.lidOpenedAt, openedAt.seconds(to: time) >= thresholds.lidOpenTimeoutS {
+                cycle.timedOut = true
+                phase = .active(cycle)
+                actions.append(
+                    .observation(
+                        FaultObservation(.lidOpenTooLong, present: true, detail: "lid open for more than \(Self.round(thresholds.lidOpenTimeoutS)) s")))
+                if let stable = stableMass(), let baseline = baselineKg, stable - baseline >= thresholds.minDepositKg {
+                    actions += flushWithoutVolume(stable, at: time, cycle: cycle)
+                }
+            } else if !lidOpen, (cycle.lidClosedAt ?? cycle.startedAt).seconds(to: time) >= thresholds.settleTimeoutS {
+                // The weight never settled (wind, someone leaning on the bin): settle on the last readings.
+                if let mean = windowMean() {
+                    actions += settle(mean, at: time, cycle: cycle, quality: .degraded)
+                } else {
+                    phase = .idle
+                }
+            }
+        case .awaitingFill(let pending):
+            if time >= pending.deadline {
+                phase = .idle
+                actions += finishDeposit(pending, fillAfter: nil, at: time)
+            }
+        case .idle:
+            break
+        }
+        if let last = lastScaleSampleAt, last.seconds(to: time) >= configuration.sampling.scaleIntervalS {
+            lastScaleSampleAt = time
+            actions.append(.sample(.scale(readings: 1)))
+        } else if lastScaleSampleAt == nil {
+            lastScaleSampleAt = time
+            actions.append(.sample(.scale(readings: thresholds.stableReadings)))
+        }
+        if configuration.hasRanger, !lidOpen, phase == .idle, rangerRequestedAt == nil,
+            lastRangerAt.map({ $0.seconds(to: time) >= configuration.sampling.rangerHeartbeatS }) ?? true
+        {
+            rangerRequestedAt = time
+            actions.append(.sample(.ranger(pings: configuration.sampling.rangerPings)))
+        }
+        return actions
+    }
+
+    /// When `tick` next has something to do, so the owner can sleep until then.
+    public func nextDeadline() -> WireTimestamp? {
+        var candidates: [WireTimestamp] = []
+        switch phase {
+        case .active(let cycle):
+            if lidOpen, !cycle.timedOut, let openedAt = cycle.lidOpenedAt {
+                candidates.append(openedAt.adding(seconds: thresholds.lidOpenTimeoutS))
+            } else if !lidOpen {
+                candidates.append((cycle.lidClosedAt ?? cycle.startedAt).adding(seconds: thresholds.settleTimeoutS))
+            }
+        case .awaitingFill(let pending):
+            candidates.append(pending.deadline)
+        case .idle:
+            break
+        }
+        if let last = lastScaleSampleAt { candidates.append(last.adding(seconds: configuration.sampling.scaleIntervalS)) }
+        if configuration.hasRanger, let last = lastRangerAt, rangerRequestedAt == nil {
+            candidates.append(last.adding(seconds: configuration.sampling.rangerHeartbeatS))
+        }
+        return candidates.min()
+    }
+
+    // MARK: State for publishing
+
+    /// Fill fraction to publish: the last trusted reading, nil while the lid is open or none exists.
+    public var currentFill: Double? { lidOpen ? nil : lastTrustedFill?.level.fraction }
+
+    /// Mass to publish: the settled baseline while idle, the latest reading otherwise.
+    public var currentMassKg: Double? { phase == .idle ? (baselineKg ?? lastWeight?.massKg) : lastWeight?.massKg }
+
+    /// Mass and volume added since the last collection (volume nil without trusted fills).
+    public var sinceCollection: SinceCollection? {
+        guard let start = afterCollection, let baseline = baselineKg else { return nil }
+        let volume: Double? =
+            if let startFill = start.fill, let now = lastTrustedFill { now.level.volumeL - startFill.volumeL } else { nil }
+        return SinceCollection(massKg: baseline - start.massKg, volumeL: volume)
+    }
+
+    /// The whole-bin density signal: everything since the last collection, classified like one deposit.
+    public func wholeBinClassification() -> DensityClassifier.Result? {
+        guard let since = sinceCollection else { return nil }
+        let sigmaVolume = lastTrustedFill.map { volumeSigma(at: $0.level) } ?? 0
+        return configuration.classifier.classify(
+            massKg: since.massKg, volumeL: since.volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume)
+    }
+
+    // MARK: Internals
+
+    private var massSigma: Double {
+        DensityClassifier.massSigmaKg(scaleSigmaKg: thresholds.scaleNoiseKg, windowReadings: thresholds.stableReadings)
+    }
+
+    private func volumeSigma(at level: FillLevel) -> Double {
+        DensityClassifier.volumeSigmaL(
+            rangerSigmaMm: thresholds.rangerSigmaMm, surfaceRoughnessMm: thresholds.surfaceRoughnessMm,
+            rangerPings: configuration.sampling.rangerPings,
+            litresPerMm: configuration.geometry.litresPerMm(atHeightMm: level.surfaceHeightMm))
+    }
+
+    private func stableMass() -> Double? {
+        guard window.count >= thresholds.stableReadings else { return nil }
+        let masses = window.map(\.massKg)
+        guard masses.max()! - masses.min()! <= thresholds.effectiveStableToleranceKg else { return nil }
+        return windowMean()
+    }
+
+    private func windowMean() -> Double? {
+        window.isEmpty ? nil : window.map(\.massKg).reduce(0, +) / Double(window.count)
+    }
+
+    private func collectionThreshold(_ baseline: Double) -> Double {
+        max(thresholds.collectionMinKg, thresholds.collectionMinFraction * baseline)
+    }
+
+    private mutating func settleFirst(_ stable: Double, at time: WireTimestamp) {
+        baselineKg = stable
+        afterCollection = (stable, lastTrustedFill?.level)
+        if let fill = lastTrustedFill { reference = (stable, fill.level) }
+    }
+
+    /// The weight is stable after a cycle: decide what happened.
+    private mutating func settle(_ stable: Double, at time: WireTimestamp, cycle: Cycle, quality: ReadingQuality)
+        -> [DetectorAction]
+    {
+        guard let baseline = baselineKg else {
+            settleFirst(stable, at: time)
+            phase = .idle
+            return []
+        }
+        let change = stable - baseline
+        phase = .idle
+        if change <= -collectionThreshold(baseline) {
+            return collect(from: baseline, to: stable, at: time, fillBefore: cycle.fillBefore ?? lastTrustedFill)
+        }
+        baselineKg = stable
+        if configuration.hasLid && !cycle.lidWasOpened {
+            return []  // nothing can get in through a closed lid: pressed-down waste or someone leaning on it
+        }
+        guard change >= thresholds.minDepositKg else {
+            // Too small to report (documented); refresh the fill so the next deposit starts from it.
+            return configuration.hasRanger ? [.sample(.ranger(pings: configuration.sampling.rangerPings))] : []
+        }
+        let pending = Pending(
+            massKg: change, baselineBeforeKg: baseline, settledAt: time, fillBefore: cycle.fillBefore,
+            deadline: time.adding(seconds: thresholds.rangerWaitS), quality: quality, cycle: cycle)
+        guard configuration.hasRanger else { return finishDeposit(pending, fillAfter: nil, at: time) }
+        phase = .awaitingFill(pending)
+        rangerRequestedAt = time
+        return [.sample(.ranger(pings: configuration.sampling.rangerPings))]
+    }
+
+    /// Closes off a deposit while the lid is still open past its timeout: mass known, volume not.
+    private mutating func flushWithoutVolume(_ stable: Double, at time: WireTimestamp, cycle: Cycle) -> [DetectorAction] {
+        guard let baseline = baselineKg else { return [] }
+        baselineKg = stable
+        var rest = cycle
+        rest.fillBefore = nil
+        phase = .active(rest)
+        let pending = Pending(
+            massKg: stable - baseline, baselineBeforeKg: baseline, settledAt: time, fillBefore: nil, deadline: time,
+            quality: .degraded, cycle: rest)
+        return makeDeposit(pending, volumeL: nil, at: time)
+    }
+
+    private mutating func finishDeposit(_ pending: Pending, fillAfter: FillSnapshot?, at time: WireTimestamp) -> [DetectorAction] {
+        var volume: Double?
+        var actions: [DetectorAction] = []
+        if let before = pending.fillBefore, let after = fillAfter {
+            let added = after.level.volumeL - before.level.volumeL
+            volume = added
+            let sigma = volumeSigma(at: after.level)
+            // Denser than 1.5 kg/L after allowing 3 σ: the ranger missed the new waste.
+            let present = pending.massKg >= 0.5 && added + 3 * sigma < pending.massKg / 1.5
+            actions.append(
+                .observation(
+                    FaultObservation(
+                        .massWithoutFill, present: present,
+                        detail: present ? "mass rose \(Self.round(pending.massKg)) kg while fill rose \(Self.round(added)) L" : "")))
+        }
+        if let after = fillAfter, let baseline = baselineKg { reference = (baseline, after.level) }
+        return actions + makeDeposit(pending, volumeL: volume, at: pending.settledAt)
+    }
+
+    private func makeDeposit(_ pending: Pending, volumeL: Double?, at time: WireTimestamp) -> [DetectorAction] {
+        let sigmaVolume = volumeSigma(at: lastTrustedFill?.level ?? FillLevel(surfaceHeightMm: 0, volumeL: 0, fraction: 0))
+        let result = configuration.classifier.classify(
+            massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume)
+        var quality = pending.quality
+        if volumeL == nil, configuration.hasRanger { quality = quality.worse(.degraded) }
+        let deposit = Deposit(
+            bin: configuration.binID, stream: configuration.stream, massKg: Self.round(pending.massKg, places: 3),
+            volumeL: volumeL.map { Self.round(max($0, 0), places: 2) }, densityKgL: result.densityKgL.map { Self.round($0, places: 3) },
+            observed: result.observed, confidence: Self.round(result.confidence, places: 3),
+            contaminated: DensityClassifier.isContaminated(declared: configuration.stream, observed: result.observed),
+            quality: quality)
+        return [.deposit(deposit, at: time)]
+    }
+
+    private mutating func collect(from baseline: Double, to stable: Double, at time: WireTimestamp, fillBefore: FillSnapshot?)
+        -> [DetectorAction]
+    {
+        var actions: [DetectorAction] = [
+            .collection(
+                Collection(
+                    bin: configuration.binID, stream: configuration.stream, massKg: Self.round(baseline - stable, places: 3),
+                    fillBefore: fillBefore.map { Self.round($0.level.fraction, places: 3) }),
+                at: time)
+        ]
+        var newBaseline = stable
+        if abs(stable) <= thresholds.autoZeroLimitKg, stable != 0 {
+            actions.append(.autoZero(correctionKg: stable, at: time))
+            window = window.map { WeightReading(at: $0.at, massKg: $0.massKg - stable) }
+            newBaseline = 0
+        }
+        baselineKg = newBaseline
+        lastTrustedFill = nil
+        reference = nil
+        afterCollection = (newBaseline, nil)
+        if configuration.hasRanger {
+            rangerRequestedAt = time
+            actions.append(.sample(.ranger(pings: configuration.sampling.rangerPings)))
+        }
+        return actions
+    }
+
+    static func round(_ value: Double, places: Int = 2) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (value * scale).rounded() / scale
+    }
+}
