@@ -365,12 +365,15 @@ private struct Reader {
         }
         var scale: ScaleSensorConfig?
         var ranger: RangerSensorConfig?
+        var mountValue: YAMLValue?
         var lid: LidSensorConfig?
         var sensorsPresent = false
         if let sensorsValue = fields.required("sensors"), var sensors = sensorsValue.fields() {
             sensorsPresent = true
             if let value = sensors.required("hx711") { scale = readScale(value, board: board) }
-            if let value = sensors.optional("ranger") { ranger = readRanger(value, board: board) }
+            if let value = sensors.optional("ranger"), let read = readRanger(value, board: board) {
+                (ranger, mountValue) = (read.config, read.mount)
+            }
             if let value = sensors.optional("lid") { lid = readLid(value, board: board) }
             sensors.finish()
         }
@@ -382,8 +385,8 @@ private struct Reader {
             }
             geometry = BinGeometry(shape: shape)
         }
-        if let ranger, let geometry, let rangerNode = fields.optional("sensors")?.fields() {
-            checkMount(ranger, geometry: geometry, at: rangerNode.path("ranger.mount_mm"), node: rangerNode.node)
+        if let ranger, let geometry, let mountValue {
+            checkMount(ranger, geometry: geometry, at: mountValue.path, node: mountValue.node)
         }
         guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
         return BinConfig(
@@ -461,7 +464,7 @@ private struct Reader {
         return ScaleSensorConfig(dout: dout, sck: sck, rate: rate, gain: gain)
     }
 
-    mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> RangerSensorConfig? {
+    mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> (config: RangerSensorConfig, mount: YAMLValue)? {
         guard var fields = value.fields() else { return nil }
         defer { fields.finish() }
         let trigger = pin(fields.required("trigger"), board: board, direction: "output")
@@ -472,8 +475,8 @@ private struct Reader {
         if let mountValue, let v = mountValue.double() {
             if v < 0 { mountValue.error("cannot be negative, got \(format(v))") } else { mount = v }
         }
-        guard let trigger, let echo, let mount else { return nil }
-        return RangerSensorConfig(trigger: trigger, echo: echo, model: model, mountMm: mount)
+        guard let trigger, let echo, let mount, let mountValue else { return nil }
+        return (RangerSensorConfig(trigger: trigger, echo: echo, model: model, mountMm: mount), mountValue)
     }
 
     mutating func readLid(_ value: YAMLValue, board: BoardDefinition?) -> LidSensorConfig? {

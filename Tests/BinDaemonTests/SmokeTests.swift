@@ -1,4 +1,0 @@
-import Testing
-@testable import BinDaemon
-
-@Test func placeholderCompiles() { #expect(Bool(true)) }
