@@ -1,0 +1,31 @@
+/// The one error type of the Aggregator module. `message` names the object that failed (config file and
+/// field, database, broker host and port, webhook) and never carries a secret: passwords and tokens are
+/// replaced before they reach an error or a log line.
+public struct AggregatorError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Equatable {
+        /// The configuration file is unreadable or invalid.
+        case configuration
+        /// The database refused or failed an operation.
+        case storage
+        /// A request named something that does not exist (alert id, ledger subject).
+        case notFound = "not_found"
+        /// A request was well-formed but not allowed in the current state (acknowledging a cleared alert).
+        case conflict
+        /// A request carried invalid arguments (unknown level, bad date).
+        case invalidArgument = "invalid_argument"
+        /// The broker connection failed.
+        case broker
+        /// A webhook delivery failed.
+        case webhook
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

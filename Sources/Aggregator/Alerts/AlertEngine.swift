@@ -1,0 +1,225 @@
+import BinProtocol
+import Foundation
+import Logging
+import Metrics
+
+/// Decides when alerts raise and clear, and applies lifecycle steps to the store with their deliveries.
+///
+/// Subjects: `bin:{device}/{bin}` (bin_full, bin_overflow, contamination, sensor_fault on a bin),
+/// `device:{device}` (device_offline, device-wide sensor_fault), `target:{id}` (target_off_track),
+/// `milestone:{id}` (coverage_behind).
+///
+/// Raise and clear times are the observation's time: the payload's `ts` for device-derived conditions
+/// (so a replayed day's alerts land on that day in the daily inspection), wall time for liveness and
+/// targets. Acknowledgements are wall time.
+///
+/// Several instances may run engines against one database: each keeps its own conditions, the
+/// database's one-open-alert index makes sure a raise happens once, and compare-and-set transitions make
+/// sure a clear or acknowledgement is applied (and delivered) once.
+public actor AlertEngine {
+    public struct Key: Hashable, Sendable {
+        public var kind: AlertKind
+        public var subject: String
+    }
+
+    private let settings: AlertSettings
+    private let webhooks: [WebhookSettings]
+    private let store: any AggregatorStore
+    private let registry: Registry
+    private let calendar: LedgerCalendar
+    private let targets: TargetEvaluator
+    private let livenessStaleAfterMs: Int64
+    private let logger: Logger
+    private let raisedCounters: [AlertKind: Counter]
+    private let clock: @Sendable () -> Int64
+    private let deliveriesEnqueued: @Sendable () -> Void
+    private var conditions: [Key: AlertCondition] = [:]
+    private var loaded = false
+
+    public init(
+        configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore, metricsFactory: any MetricsFactory,
+        logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock,
+        deliveriesEnqueued: @escaping @Sendable () -> Void = {}
+    ) {
+        settings = configuration.alerts
+        webhooks = configuration.webhooks
+        self.store = store
+        self.registry = registry
+        calendar = LedgerCalendar(timeZone: configuration.timeZone)
+        targets = TargetEvaluator(settings: configuration.targets, registry: registry)
+        livenessStaleAfterMs = Int64(configuration.liveness.staleAfterSeconds) * 1000
+        self.logger = logger
+        self.clock = clock
+        self.deliveriesEnqueued = deliveriesEnqueued
+        raisedCounters = Dictionary(
+            uniqueKeysWithValues: AlertKind.allCases.map {
+                ($0, Counter(label: "bins_alerts_raised_total", dimensions: [("kind", $0.rawValue)], factory: metricsFactory))
+            })
+    }
+
+    public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Rebuilds the conditions of open alerts from the store, so state survives restarts.
+    public func load() async throws(AggregatorError) {
+        for alert in try await store.openAlerts() {
+            conditions[Key(kind: alert.kind, subject: alert.subject)] = AlertCondition(active: true)
+        }
+        loaded = true
+    }
+
+    // MARK: Observations
+
+    public func observe(_ observation: AlertObservation) async {
+        do {
+            if !loaded { try await load() }
+            switch observation {
+            case .binState(let state):
+                guard let fill = state.fill else { return }
+                let subject = "bin:\(state.device)/\(state.bin)"
+                let at = state.ts.millisecondsSinceEpoch
+                try await evaluate(.binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
+                try await evaluate(
+                    .binOverflow, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binOverflow))
+            case .fault(let device, let bin, let at):
+                let active = try await store.faults(activeOnly: true).filter { $0.device == device && $0.bin == (bin ?? "") }
+                let subject = bin.map { "bin:\(device)/\($0)" } ?? "device:\(device)"
+                let codes = active.map(\.code).joined(separator: ", ")
+                try await evaluate(
+                    .sensorFault, subject: subject, value: Double(active.count), atMs: at.millisecondsSinceEpoch,
+                    message: active.isEmpty ? "no active faults on \(subject)" : "active faults on \(subject): \(codes)")
+            case .deposit(let device, let bin, let day, let at):
+                let rows = try await store.ledger(devices: [device], from: day, to: day).filter { $0.bin == bin }
+                let figures = rows.reduce(LedgerFigures.zero) { $0 + $1.figures }
+                guard figures.depositedKg >= settings.contaminationMinimumKg, figures.depositedKg > 0 else { return }
+                let rate = figures.contaminatedKg / figures.depositedKg
+                try await evaluate(
+                    .contamination, subject: "bin:\(device)/\(bin)", value: rate, atMs: at.millisecondsSinceEpoch,
+                    message: String(
+                        format: "bin:%@/%@: %.0f%% of %.1f kg deposited on %@ looks mis-sorted", device, bin, rate * 100,
+                        figures.depositedKg, day.description))
+            case .status(let device):
+                try await evaluateLiveness(devices: try await store.devices().filter { $0.device == device })
+            }
+        } catch {
+            logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
+        }
+    }
+
+    /// The periodic (wall-clock) evaluation: liveness of every device, targets and coverage.
+    public func tick() async {
+        do {
+            if !loaded { try await load() }
+            try await evaluateLiveness(devices: try await store.devices())
+            let nowMs = clock()
+            for status in try await targets.evaluate(store: store, calendar: calendar, nowMs: nowMs) {
+                let isCoverage = status.id.hasPrefix("coverage.")
+                let kind: AlertKind = isCoverage ? .coverageBehind : .targetOffTrack
+                let subject = isCoverage ? "milestone:\(status.id.dropFirst("coverage.".count))" : "target:\(status.id)"
+                let current = status.current.map { String(format: "%.3f", $0) } ?? "no data"
+                let projected = status.projected.map { String(format: "%.3f", $0) } ?? "none"
+                try await evaluate(
+                    kind, subject: subject, value: status.status.severityValue, atMs: nowMs,
+                    message: "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))")
+            }
+        } catch {
+            logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
+        }
+    }
+
+    /// Devices never heard from are not judged: an uninstalled point is a coverage matter, not an outage.
+    private func evaluateLiveness(devices: [DeviceRecord]) async throws(AggregatorError) {
+        let nowMs = clock()
+        for device in devices where registry.isKnown(device: device.device) && device.lastSeenMs != nil {
+            let silent = device.silentSeconds(nowMs: nowMs)
+            let reason =
+                device.online == false
+                ? "reported offline" : device.isLive(nowMs: nowMs, staleAfterMs: livenessStaleAfterMs) ? "online" : "silent"
+            try await evaluate(
+                .deviceOffline, subject: "device:\(device.device)", value: silent, atMs: nowMs,
+                message: String(format: "device:%@ %@ for %.0f s", device.device, reason, silent))
+        }
+    }
+
+    static func fillMessage(_ state: StatePayload, kind: AlertKind) -> String {
+        let percent = Int(((state.fill ?? 0) * 100).rounded())
+        return "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is \(percent)% full\(kind == .binOverflow ? ", overflowing" : "")"
+    }
+
+    // MARK: Decisions
+
+    private func evaluate(_ kind: AlertKind, subject: String, value: Double, atMs: Int64, message: String) async throws(AggregatorError) {
+        let rule = settings.rule(kind)
+        guard rule.enabled else { return }
+        let key = Key(kind: kind, subject: subject)
+        var condition = conditions[key] ?? AlertCondition()
+        let decision = condition.observe(value: value, atMs: atMs, rule: rule)
+        conditions[key] = condition
+        switch decision {
+        case .raise?:
+            let alert = AlertRecord(
+                id: UUID().uuidString.lowercased(), kind: kind, severity: rule.severity, subject: subject,
+                value: value.isFinite ? value : nil, threshold: rule.raise, message: message, raisedAtMs: atMs)
+            if try await store.raiseAlert(alert, deliveries: deliveries(for: alert)) {
+                raisedCounters[kind]?.increment()
+                deliveriesEnqueued()
+                logger.notice(
+                    "alerts.raised", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(kind.rawValue)", "alert.subject": "\(subject)"])
+            }
+        case .clear?:
+            try await clear(key, value: value, atMs: atMs)
+        case nil:
+            break
+        }
+    }
+
+    private func clear(_ key: Key, value: Double, atMs: Int64) async throws(AggregatorError) {
+        // Another instance may acknowledge or clear it meanwhile; a failed compare-and-set re-reads.
+        for _ in 0..<3 {
+            guard var alert = try await store.openAlerts().first(where: { $0.kind == key.kind && $0.subject == key.subject }) else {
+                return
+            }
+            let previous = alert.state
+            try alert.clear(atMs: max(atMs, alert.raisedAtMs), value: value)
+            if try await store.transitionAlert(alert, from: previous, deliveries: deliveries(for: alert)) {
+                deliveriesEnqueued()
+                logger.notice("alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(key.kind.rawValue)"])
+                return
+            }
+        }
+    }
+
+    /// raised → acknowledged, by the named API token. Returns the alert as stored afterwards.
+    public func acknowledge(id: String, by who: String) async throws(AggregatorError) -> AlertRecord {
+        for _ in 0..<3 {
+            guard var alert = try await store.alert(id: id) else {
+                throw AggregatorError(.notFound, "no alert with id \(id)")
+            }
+            let previous = alert.state
+            try alert.acknowledge(by: who, atMs: clock())
+            if previous == .acknowledged { return alert }
+            if try await store.transitionAlert(alert, from: previous, deliveries: deliveries(for: alert)) {
+                deliveriesEnqueued()
+                logger.notice("alerts.acknowledged", metadata: ["alert.id": "\(id)", "alert.by": "\(who)"])
+                return alert
+            }
+        }
+        throw AggregatorError(.conflict, "alert \(id) changed while it was being acknowledged; try again")
+    }
+
+    /// One delivery to MQTT and one to every webhook that wants this kind and severity.
+    func deliveries(for alert: AlertRecord) -> [DeliveryRequest] {
+        let payload = alert.payload(calendar: calendar, nowMs: clock())
+        guard let body = try? WireCodec.encodeString(payload) else { return [] }
+        var requests = [DeliveryRequest(target: Delivery.mqttTarget, body: body)]
+        for webhook in webhooks
+        where (webhook.kinds.isEmpty || webhook.kinds.contains(alert.kind)) && alert.severity >= webhook.minimumSeverity {
+            requests.append(DeliveryRequest(target: Delivery.webhookTarget(webhook.name), body: body))
+        }
+        return requests
+    }
+
+    /// For tests and diagnostics: the condition of one subject.
+    public func condition(kind: AlertKind, subject: String) -> AlertCondition? {
+        conditions[Key(kind: kind, subject: subject)]
+    }
+}

@@ -1,0 +1,313 @@
+import BinProtocol
+import Foundation
+
+/// Everything `bins-aggregator` reads from its YAML file (documented in config/aggregator.example.yaml):
+/// where the broker and the database are, who may call the API, where alerts go, the district's
+/// hierarchy of streets, communities and points, its targets, and how alerts and reports behave.
+///
+/// Secrets (broker password, database password, API tokens, webhook secrets) are held as ``Secret`` so
+/// they never print.
+public struct AggregatorConfiguration: Sendable {
+    /// File name used in messages (`aggregator.yaml: ...`).
+    public var source: String
+    public var timeZone: TimeZone
+    /// Names this instance in `sanitation/v1/aggregator/status` and in logs.
+    public var instance: String
+    public var broker: BrokerSettings
+    public var storage: StorageSettings
+    public var http: HTTPSettings
+    public var webhooks: [WebhookSettings]
+    public var liveness: LivenessSettings
+    public var district: DistrictSettings
+    public var streets: [StreetSettings]
+    public var targets: TargetSettings
+    public var alerts: AlertSettings
+    public var reports: ReportSettings
+
+    public init(
+        source: String, timeZone: TimeZone, instance: String, broker: BrokerSettings, storage: StorageSettings,
+        http: HTTPSettings, webhooks: [WebhookSettings], liveness: LivenessSettings, district: DistrictSettings,
+        streets: [StreetSettings], targets: TargetSettings, alerts: AlertSettings, reports: ReportSettings
+    ) {
+        self.source = source
+        self.timeZone = timeZone
+        self.instance = instance
+        self.broker = broker
+        self.storage = storage
+        self.http = http
+        self.webhooks = webhooks
+        self.liveness = liveness
+        self.district = district
+        self.streets = streets
+        self.targets = targets
+        self.alerts = alerts
+        self.reports = reports
+    }
+}
+
+/// A value that must not appear in logs, errors or descriptions.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}
+
+public struct BrokerSettings: Sendable {
+    public enum ProtocolVersion: String, Sendable, Codable, CaseIterable { case v311, v5 }
+
+    public struct TLS: Sendable, Equatable {
+        public var caFile: String
+        public var certificateFile: String?
+        public var keyFile: String?
+        public var verifyHostname: Bool
+    }
+
+    public var host: String
+    public var port: Int
+    /// Fixed, so the broker keeps the aggregator's persistent session (and its queued messages) while
+    /// the aggregator is down.
+    public var clientID: String
+    public var username: String?
+    public var password: Secret?
+    public var tls: TLS?
+    public var protocolVersion: ProtocolVersion
+    /// With a group, events arrive through `$share/{group}/bins/v1/+/events` so several instances split
+    /// them (MQTT v5 only).
+    public var sharedGroup: String?
+    public var keepAliveSeconds: Int
+    public var reconnectDelayMinMilliseconds: Int
+    public var reconnectDelayMaxMilliseconds: Int
+
+    /// `host:port` for messages.
+    public var endpoint: String { "\(host):\(port)" }
+}
+
+public enum StorageSettings: Sendable {
+    case sqlite(SQLiteSettings)
+    case postgres(PostgresSettings)
+}
+
+public struct SQLiteSettings: Sendable, Equatable {
+    /// `full` makes every commit durable across power loss (one fsync per event); `normal` (WAL) is
+    /// durable across a crash of the aggregator and much faster.
+    public enum Synchronous: String, Sendable, Codable, CaseIterable { case normal, full }
+    public var path: String
+    public var synchronous: Synchronous
+
+    public init(path: String, synchronous: Synchronous = .full) {
+        self.path = path
+        self.synchronous = synchronous
+    }
+}
+
+public struct PostgresSettings: Sendable {
+    public enum TLSMode: String, Sendable { case disable, prefer, require }
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: Secret?
+    public var database: String
+    public var tls: TLSMode
+    /// Connections in the pool.
+    public var maxConnections: Int
+
+    public init(
+        host: String, port: Int = 5432, username: String, password: Secret?, database: String, tls: TLSMode = .disable,
+        maxConnections: Int = 8
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+        self.maxConnections = maxConnections
+    }
+
+    /// `postgres://user@host:port/database`, without the password.
+    public var redactedURL: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+
+    /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`.
+    public static func parse(url text: String) -> PostgresSettings? {
+        guard let components = URLComponents(string: text),
+            components.scheme == "postgres" || components.scheme == "postgresql",
+            let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+        else { return nil }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else { return nil }
+        var tls = TLSMode.disable
+        for item in components.queryItems ?? [] where item.name == "sslmode" {
+            switch item.value {
+            case "disable": tls = .disable
+            case "prefer", "allow": tls = .prefer
+            case "require", "verify-ca", "verify-full": tls = .require
+            default: return nil
+            }
+        }
+        return PostgresSettings(
+            host: host, port: components.port ?? 5432, username: user.removingPercentEncoding ?? user,
+            password: components.password.map { Secret($0.removingPercentEncoding ?? $0) }, database: database, tls: tls)
+    }
+}
+
+public struct HTTPSettings: Sendable {
+    public struct Token: Sendable {
+        /// Recorded as `acknowledged_by`.
+        public var name: String
+        public var token: Secret
+    }
+    public var host: String
+    public var port: Int
+    public var tokens: [Token]
+}
+
+public struct WebhookSettings: Sendable {
+    public var name: String
+    public var url: String
+    /// Key of the HMAC-SHA256 signature in the `X-Bins-Signature` header.
+    public var secret: Secret
+    /// Alert kinds delivered; all when empty.
+    public var kinds: Set<AlertKind>
+    public var minimumSeverity: AlertSeverity
+    public var timeoutSeconds: Int
+}
+
+public struct LivenessSettings: Sendable {
+    /// A device not heard from for this long counts as offline even if its last status said online.
+    public var staleAfterSeconds: Int
+}
+
+public struct DistrictSettings: Sendable {
+    public var id: String
+    public var name: String
+}
+
+public struct StreetSettings: Sendable {
+    public var id: String
+    public var name: String
+    public var communities: [CommunitySettings]
+}
+
+public enum CommunityKind: String, Sendable, Codable, CaseIterable {
+    case property, open, office, institution
+    case transferStation = "transfer_station"
+}
+
+public struct CommunitySettings: Sendable {
+    public var id: String
+    public var name: String
+    public var kind: CommunityKind
+    public var households: Int
+    public var points: [PointSettings]
+}
+
+public struct PointSettings: Sendable {
+    /// The device id: its MQTT client id and topic level.
+    public var device: String
+    public var name: String
+    /// Counted by coverage milestones that ask for demonstration points.
+    public var demonstration: Bool
+}
+
+public struct TargetSettings: Sendable {
+    public struct RateTarget: Sendable {
+        public var target: Double
+        public var by: LocalDate
+    }
+
+    public enum CoverageRule: Sendable, Equatable {
+        /// This fraction of communities covered.
+        case communities(fraction: Double)
+        /// Every street has this many covered points (only points marked `demonstration` if asked).
+        case pointsPerStreet(count: Int, demonstrationOnly: Bool)
+    }
+
+    public struct CoverageMilestone: Sendable {
+        public var id: String
+        public var name: String
+        public var rule: CoverageRule
+        public var by: LocalDate
+    }
+
+    /// Start of the programme: coverage milestones are planned linearly from here to their date.
+    public var start: LocalDate?
+    /// Dry waste per day before the programme, for the points the registry lists.
+    public var baselineDryKgPerDay: Double?
+    /// Fractional reduction of dry kg/day against the baseline (0.2 = 20 % less).
+    public var dryReduction: RateTarget?
+    public var separationRate: RateTarget?
+    public var recoveryRate: RateTarget?
+    /// A ceiling: the contamination rate should stay at or below `target`.
+    public var contaminationRate: RateTarget?
+    public var coverage: [CoverageMilestone]
+    /// A projection short of its target by at most this fraction of the target is `at_risk`.
+    public var atRiskMargin: Double
+    /// Days of history the projection's trend is fitted over.
+    public var trendDays: Int
+    /// Days the current value averages over.
+    public var currentDays: Int
+    /// A point counts towards coverage when it reported within this window.
+    public var coverageWindowHours: Int
+}
+
+public struct AlertRule: Sendable, Equatable {
+    public var enabled: Bool
+    public var severity: AlertSeverity
+    /// Raise when the value is at or above this for `minimumDurationSeconds`.
+    public var raise: Double
+    /// Clear when the value is at or below this (lower than `raise`: hysteresis).
+    public var clear: Double
+    public var minimumDurationSeconds: Int
+
+    public init(enabled: Bool = true, severity: AlertSeverity, raise: Double, clear: Double, minimumDurationSeconds: Int) {
+        self.enabled = enabled
+        self.severity = severity
+        self.raise = raise
+        self.clear = clear
+        self.minimumDurationSeconds = minimumDurationSeconds
+    }
+}
+
+public struct AlertSettings: Sendable {
+    public var rules: [AlertKind: AlertRule]
+    /// How often liveness, targets and coverage are evaluated (wall time).
+    public var evaluateEverySeconds: Int
+    /// A bin's contamination rate is judged only after this much was deposited on its local day.
+    public var contaminationMinimumKg: Double
+
+    public func rule(_ kind: AlertKind) -> AlertRule { rules[kind] ?? Self.defaults[kind]! }
+
+    public static let defaults: [AlertKind: AlertRule] = [
+        .binFull: AlertRule(severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 300),
+        .binOverflow: AlertRule(severity: .critical, raise: 0.98, clear: 0.9, minimumDurationSeconds: 60),
+        .deviceOffline: AlertRule(severity: .critical, raise: 900, clear: 120, minimumDurationSeconds: 0),
+        .sensorFault: AlertRule(severity: .warning, raise: 1, clear: 0, minimumDurationSeconds: 0),
+        .contamination: AlertRule(severity: .warning, raise: 0.2, clear: 0.1, minimumDurationSeconds: 0),
+        .targetOffTrack: AlertRule(severity: .warning, raise: 2, clear: 1, minimumDurationSeconds: 0),
+        .coverageBehind: AlertRule(severity: .warning, raise: 2, clear: 1, minimumDurationSeconds: 0),
+    ]
+}
+
+/// Components of the quarterly assessment score.
+public enum ScoreComponent: String, Sendable, Codable, CaseIterable, Hashable {
+    case separationRate = "separation_rate"
+    case recoveryRate = "recovery_rate"
+    case dryReduction = "dry_reduction"
+    case contaminationRate = "contamination_rate"
+    case coverage
+}
+
+public struct ReportSettings: Sendable {
+    /// The fill at which the suggested collection frequency aims to empty a bin.
+    public var collectionFill: Double
+    /// Weights of the assessment score; normalised to sum to 1.
+    public var weights: [ScoreComponent: Double]
+    /// Funding shared among streets in proportion to their scores.
+    public var fundingPool: Double
+    public var currency: String
+
+    public static let defaultWeights: [ScoreComponent: Double] = [
+        .separationRate: 0.3, .recoveryRate: 0.2, .dryReduction: 0.2, .contaminationRate: 0.15, .coverage: 0.15,
+    ]
+}

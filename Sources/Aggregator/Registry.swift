@@ -1,0 +1,104 @@
+/// The district's hierarchy, indexed for lookups: which point a device is, which community and street
+/// it belongs to, and which devices make up a community, street or the district. Ledgers are stored
+/// per bin; every higher level is the sum over the devices the registry puts under it at query time.
+public struct Registry: Sendable {
+    public struct Point: Sendable, Hashable {
+        public var device: String
+        public var name: String
+        public var demonstration: Bool
+        public var community: String
+        public var street: String
+    }
+
+    public struct Community: Sendable {
+        public var id: String
+        public var name: String
+        public var kind: CommunityKind
+        public var households: Int
+        public var street: String
+        public var devices: [String]
+    }
+
+    public struct Street: Sendable {
+        public var id: String
+        public var name: String
+        public var communities: [String]
+        public var devices: [String]
+        public var households: Int
+    }
+
+    public let districtID: String
+    public let districtName: String
+    /// In configuration order.
+    public let streets: [Street]
+    public let communities: [Community]
+    public let points: [Point]
+    private let pointsByDevice: [String: Point]
+    private let communitiesByID: [String: Community]
+    private let streetsByID: [String: Street]
+
+    public init(_ configuration: AggregatorConfiguration) {
+        districtID = configuration.district.id
+        districtName = configuration.district.name
+        var streets: [Street] = []
+        var communities: [Community] = []
+        var points: [Point] = []
+        for street in configuration.streets {
+            var streetDevices: [String] = []
+            for community in street.communities {
+                let devices = community.points.map(\.device)
+                streetDevices += devices
+                communities.append(
+                    Community(
+                        id: community.id, name: community.name, kind: community.kind, households: community.households,
+                        street: street.id, devices: devices))
+                points += community.points.map {
+                    Point(device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id, street: street.id)
+                }
+            }
+            streets.append(
+                Street(
+                    id: street.id, name: street.name, communities: street.communities.map(\.id), devices: streetDevices,
+                    households: street.communities.reduce(0) { $0 + $1.households }))
+        }
+        self.streets = streets
+        self.communities = communities
+        self.points = points
+        pointsByDevice = Dictionary(points.map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
+        communitiesByID = Dictionary(communities.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        streetsByID = Dictionary(streets.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func point(device: String) -> Point? { pointsByDevice[device] }
+    public func community(_ id: String) -> Community? { communitiesByID[id] }
+    public func street(_ id: String) -> Street? { streetsByID[id] }
+    public func isKnown(device: String) -> Bool { pointsByDevice[device] != nil }
+
+    public var allDevices: [String] { points.map(\.device) }
+    public var totalHouseholds: Int { streets.reduce(0) { $0 + $1.households } }
+
+    /// The devices whose bins make up `level`/`id`; `nil` when the id is unknown. For `.bin` the id is
+    /// `device/bin` and the answer is that one device.
+    public func devices(level: LedgerLevel, id: String?) -> [String]? {
+        switch level {
+        case .district:
+            guard id == nil || id == districtID else { return nil }
+            return allDevices
+        case .street:
+            return id.flatMap { streetsByID[$0]?.devices }
+        case .community:
+            return id.flatMap { communitiesByID[$0]?.devices }
+        case .point:
+            return id.flatMap { pointsByDevice[$0] }.map { [$0.device] }
+        case .bin:
+            guard let id, let slash = id.firstIndex(of: "/") else { return nil }
+            let device = String(id[..<slash])
+            return pointsByDevice[device] != nil ? [device] : nil
+        }
+    }
+}
+
+/// Levels of the ledger hierarchy.
+public enum LedgerLevel: String, Sendable, Codable, CaseIterable, Hashable {
+    case bin, point, community, street, district
+}

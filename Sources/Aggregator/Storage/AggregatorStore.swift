@@ -1,0 +1,65 @@
+import BinProtocol
+
+/// Everything the aggregator keeps, behind one protocol with two implementations: ``SQLiteStore`` (one
+/// file, the default) and ``PostgresStore`` (a server shared by several instances). The guarantees that
+/// make scale-out safe live in the database, not in any one process:
+///
+/// - an event `(device, seq)` is booked at most once, and its ledger change is committed in the same
+///   transaction as the dedupe record (a unique key, not a check-then-insert);
+/// - at most one open alert exists per `(kind, subject)` (a partial unique index);
+/// - alert lifecycle steps are compare-and-set on the previous state, and their deliveries are
+///   enqueued in the same transaction.
+public protocol AggregatorStore: Sendable {
+    /// Creates or upgrades the schema. Safe to run from several instances at once.
+    func migrate() async throws(AggregatorError)
+    func close() async
+
+    // MARK: Ingest
+
+    /// Books one event exactly once: dedupe, ledger row, sequence tracking, fault state.
+    func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome
+    /// Applies a status message unless an equal or newer one is stored; returns whether it applied.
+    @discardableResult
+    func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
+    @discardableResult
+    func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
+    @discardableResult
+    func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
+    func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError)
+
+    // MARK: Queries
+
+    func devices() async throws(AggregatorError) -> [DeviceRecord]
+    func binStates() async throws(AggregatorError) -> [BinStateRecord]
+    /// Ledger rows of `devices` (all when `nil`) from `from` through `to`.
+    func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow]
+    /// Events booked on local days `from` through `to`, optionally of some types only, in `(device, seq)` order.
+    func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError) -> [StoredEvent]
+    func faults(activeOnly: Bool) async throws(AggregatorError) -> [FaultRecord]
+    func sequenceGaps(device: String?) async throws(AggregatorError) -> [SequenceGap]
+    func bookedEventCount() async throws(AggregatorError) -> Int
+
+    // MARK: Alerts
+
+    /// Inserts a raised alert and its deliveries; `false` (and nothing written) when an open alert of the
+    /// same kind and subject exists already.
+    func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool
+    /// Writes `alert` if the stored one is still in state `expected`; enqueues the deliveries with it.
+    func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
+        async throws(AggregatorError) -> Bool
+    func alert(id: String) async throws(AggregatorError) -> AlertRecord?
+    /// Alerts newest first, in `state` (any when nil).
+    func alerts(state: AlertState?, limit: Int) async throws(AggregatorError) -> [AlertRecord]
+    func openAlerts() async throws(AggregatorError) -> [AlertRecord]
+    /// Alerts that were open at some time in `[fromMs, toMs)`.
+    func alerts(openBetween fromMs: Int64, and toMs: Int64) async throws(AggregatorError) -> [AlertRecord]
+
+    // MARK: Deliveries
+
+    /// Claims up to `limit` deliveries due at `nowMs` for `leaseMs` (so another instance does not send
+    /// them at the same time) and returns them.
+    func claimDeliveries(nowMs: Int64, limit: Int, leaseMs: Int64) async throws(AggregatorError) -> [Delivery]
+    func completeDelivery(id: Int64) async throws(AggregatorError)
+    func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError)
+    func pendingDeliveries() async throws(AggregatorError) -> [Delivery]
+}

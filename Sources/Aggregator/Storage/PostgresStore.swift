@@ -1,0 +1,686 @@
+import BinProtocol
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The store for a city-wide deployment: a PostgreSQL database shared by several aggregator instances.
+/// Exactly-once booking and one-open-alert rest on unique keys and row locks in the database, so
+/// instances splitting one MQTT shared subscription never double-book or double-raise.
+///
+/// The connection pool runs in a task the store owns from `init` to ``close()``.
+public final class PostgresStore: AggregatorStore {
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let running = Latch()
+    private let logger: Logger
+    private let name: String
+
+    public init(settings: PostgresSettings, logger: Logger) {
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
+            database: settings.database, tls: Self.tls(settings.tls))
+        configuration.options.maximumConnections = settings.maxConnections
+        configuration.options.connectionIdleTimeout = .seconds(300)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        name = "postgresql \(settings.host):\(settings.port)/\(settings.database)"
+        let running = running
+        runTask = Task {
+            running.open()
+            await client.run()
+        }
+    }
+
+    /// Queries wait until the pool's `run()` has begun, so none is issued to a client that is not running.
+    private func started() async {
+        await running.wait()
+        await Task.yield()
+    }
+
+    static func tls(_ mode: PostgresSettings.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    public func close() async {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    /// What went wrong, from the server's message and SQLSTATE; never the query's bound values.
+    func failure(_ error: any Error, doing: String) -> AggregatorError {
+        if let error = error as? AggregatorError { return error }
+        var error = error
+        if let transaction = error as? PostgresTransactionError {
+            error = transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? transaction.rollbackError ?? error
+            if let inner = error as? AggregatorError { return inner }
+        }
+        if let psql = error as? PSQLError {
+            if let message = psql.serverInfo?[.message] {
+                return AggregatorError(.storage, "\(name): \(doing) failed: \(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))")
+            }
+            return AggregatorError(.storage, "\(name): \(doing) failed: \(psql.code)")
+        }
+        return AggregatorError(.storage, "\(name): \(doing) failed: \(type(of: error))")
+    }
+
+    /// Runs `body` in a transaction, retrying when PostgreSQL aborts it for a serialization failure or
+    /// deadlock (another instance touched the same rows).
+    private func transaction<T: Sendable>(
+        _ doing: String, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws(AggregatorError) -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            await started()
+            do {
+                return try await client.withTransaction(logger: logger, body)
+            } catch {
+                let failure = failure(error, doing: doing)
+                if attempt < 5, failure.message.contains("SQLSTATE 40001") || failure.message.contains("SQLSTATE 40P01") {
+                    continue
+                }
+                throw failure
+            }
+        }
+    }
+
+    private func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
+        await started()
+        do {
+            return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        } catch {
+            throw failure(error, doing: doing)
+        }
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws(AggregatorError) {
+        try await transaction("migrate") { connection in
+            // One instance migrates at a time; the others wait here and then find nothing to do.
+            try await connection.query("SELECT pg_advisory_xact_lock(7243519)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
+                .decode(Int.self)
+            {
+                applied.insert(version)
+            }
+            for (index, statements) in PostgresSchema.versions.enumerated() where !applied.contains(index + 1) {
+                for statement in statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO schema_migrations (version) VALUES (\(index + 1))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: Ingest
+
+    public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
+        let event = booking.event
+        let logger = logger
+        return try await transaction("book event") { connection in
+            // Lock the device's row first: every booking of one device runs in this order, so two instances
+            // never deadlock and never both think they extend the sequence.
+            try await connection.query(
+                "INSERT INTO devices (device) VALUES (\(event.device)) ON CONFLICT (device) DO NOTHING", logger: logger)
+            let highest = try await connection.query(
+                "SELECT highest_seq FROM devices WHERE device = \(event.device) FOR UPDATE", logger: logger
+            ).collect().first.flatMap { try $0.decode(Int64?.self) }
+
+            let inserted = try await connection.query(
+                """
+                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                VALUES (\(event.device), \(event.seq), \(booking.day.dayNumber), \(event.ts.millisecondsSinceEpoch),
+                        \(Int(event.ts.utcOffsetSeconds)), \(event.type.rawValue), \(event.bin), \(event.historical),
+                        \(booking.receivedAtMs), \(booking.payload))
+                ON CONFLICT (device, seq) DO NOTHING RETURNING 1
+                """, logger: logger
+            ).collect()
+            guard !inserted.isEmpty else { return BookingOutcome.duplicate }
+
+            if let change = StoreRules.ledgerChange(event) {
+                let f = change.figures
+                try await connection.query(
+                    """
+                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
+                                        contaminated_kg, unknown_kg, deposited_l)
+                    VALUES (\(event.device), \(change.bin), \(booking.day.dayNumber), \(change.stream.rawValue), \(f.depositedKg),
+                            \(f.collectedKg), \(f.deposits), \(f.collections), \(f.contaminatedKg), \(f.unknownKg), \(f.depositedL))
+                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
+                        deposited_kg = ledger.deposited_kg + excluded.deposited_kg,
+                        collected_kg = ledger.collected_kg + excluded.collected_kg,
+                        deposits = ledger.deposits + excluded.deposits,
+                        collections = ledger.collections + excluded.collections,
+                        contaminated_kg = ledger.contaminated_kg + excluded.contaminated_kg,
+                        unknown_kg = ledger.unknown_kg + excluded.unknown_kg,
+                        deposited_l = ledger.deposited_l + excluded.deposited_l
+                    """, logger: logger)
+            }
+            if case .fault(let fault) = event.body {
+                try await connection.query(
+                    """
+                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
+                    VALUES (\(event.device), \(fault.bin ?? ""), \(fault.code), \(fault.sensor.rawValue), \(fault.active),
+                            \(fault.detail), \(event.ts.millisecondsSinceEpoch), \(Int(event.ts.utcOffsetSeconds)))
+                    ON CONFLICT (device, bin, code) DO UPDATE SET
+                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
+                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
+                    WHERE excluded.ts_ms >= faults.ts_ms
+                    """, logger: logger)
+            }
+
+            var containing: ClosedRange<Int64>? = nil
+            if let highest, event.seq < highest {
+                let rows = try await connection.query(
+                    """
+                    SELECT first_seq, last_seq FROM seq_gaps
+                    WHERE device = \(event.device) AND first_seq <= \(event.seq) AND last_seq >= \(event.seq)
+                    """, logger: logger
+                ).collect()
+                if let row = rows.first {
+                    let (first, last) = try row.decode((Int64, Int64).self)
+                    containing = first...last
+                }
+            }
+            let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
+            try await connection.query(
+                """
+                UPDATE devices SET highest_seq = \(step.highest),
+                    last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), \(booking.receivedAtMs))
+                WHERE device = \(event.device)
+                """, logger: logger)
+            if let gap = step.newGap {
+                try await connection.query(
+                    """
+                    INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
+                    VALUES (\(event.device), \(gap.lowerBound), \(gap.upperBound), \(booking.receivedAtMs))
+                    """, logger: logger)
+            }
+            if let filled = step.filledGap {
+                let detected =
+                    try await connection.query(
+                        "DELETE FROM seq_gaps WHERE device = \(event.device) AND first_seq = \(filled.lowerBound) RETURNING detected_ms",
+                        logger: logger
+                    ).collect().first.map { try $0.decode(Int64.self) } ?? booking.receivedAtMs
+                for gap in step.remainingGaps {
+                    try await connection.query(
+                        """
+                        INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
+                        VALUES (\(event.device), \(gap.lowerBound), \(gap.upperBound), \(detected))
+                        """, logger: logger)
+                }
+            }
+            return BookingOutcome.booked(gap: step.newGap, filledGap: step.filledGap != nil)
+        }
+    }
+
+    private static func touch(_ device: String, receivedAtMs: Int64) -> PostgresQuery {
+        """
+        INSERT INTO devices (device, last_seen_ms) VALUES (\(device), \(receivedAtMs))
+        ON CONFLICT (device) DO UPDATE SET last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms)
+        """
+    }
+
+    public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        let logger = logger
+        return try await transaction("record status") { connection in
+            try await connection.query(Self.touch(status.device, receivedAtMs: receivedAtMs), logger: logger)
+            let stored = try await connection.query(
+                "SELECT session, status_ts_ms FROM devices WHERE device = \(status.device) FOR UPDATE", logger: logger
+            ).collect().first.map { try $0.decode((Int64?, Int64?).self) }
+            guard let kept = StoreRules.statusUpdate(status, storedSession: stored?.0, storedTsMs: stored?.1) else { return false }
+            try await connection.query(
+                """
+                UPDATE devices SET online = \(status.online), session = \(status.session), status_ts_ms = \(kept),
+                    status_offset_s = \(Int(status.ts.utcOffsetSeconds)), status_received_ms = \(receivedAtMs)
+                WHERE device = \(status.device)
+                """, logger: logger)
+            return true
+        }
+    }
+
+    public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        let logger = logger
+        return try await transaction("record birth") { connection in
+            try await connection.query(Self.touch(birth.device, receivedAtMs: receivedAtMs), logger: logger)
+            let updated = try await connection.query(
+                """
+                UPDATE devices SET birth_session = \(birth.session), version = \(birth.version), board = \(birth.board),
+                    config_hash = \(birth.configHash), bins = \(StoreRules.encodeBins(birth.bins))
+                WHERE device = \(birth.device) AND (birth_session IS NULL OR birth_session <= \(birth.session))
+                RETURNING 1
+                """, logger: logger
+            ).collect()
+            return !updated.isEmpty
+        }
+    }
+
+    public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        let logger = logger
+        return try await transaction("record state") { connection in
+            try await connection.query(Self.touch(state.device, receivedAtMs: receivedAtMs), logger: logger)
+            let updated = try await connection.query(
+                """
+                INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
+                VALUES (\(state.device), \(state.bin), \(state.ts.millisecondsSinceEpoch), \(StoreRules.encodeState(state)),
+                        \(receivedAtMs))
+                ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
+                    received_ms = excluded.received_ms
+                WHERE excluded.ts_ms >= bin_states.ts_ms
+                RETURNING 1
+                """, logger: logger
+            ).collect()
+            return !updated.isEmpty
+        }
+    }
+
+    public func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError) {
+        _ = try await rows(
+            "record health",
+            """
+            INSERT INTO devices (device, last_seen_ms, outbox_depth, dropped_total)
+            VALUES (\(health.device), \(receivedAtMs), \(health.outboxDepth), \(health.droppedTotal))
+            ON CONFLICT (device) DO UPDATE SET
+                last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms),
+                outbox_depth = excluded.outbox_depth, dropped_total = excluded.dropped_total
+            """)
+    }
+
+    // MARK: Queries
+
+    public func devices() async throws(AggregatorError) -> [DeviceRecord] {
+        let rows = try await rows("read devices", "SELECT * FROM devices ORDER BY device")
+        do {
+            return try rows.map { row in
+                var record = DeviceRecord(device: try row["device"].decode(String.self))
+                record.online = try row["online"].decode(Bool?.self)
+                record.session = try row["session"].decode(Int64?.self)
+                if let ms = try row["status_ts_ms"].decode(Int64?.self) {
+                    let offset = try row["status_offset_s"].decode(Int?.self) ?? 0
+                    record.statusAt = WireTimestamp(millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(offset))
+                }
+                record.statusReceivedMs = try row["status_received_ms"].decode(Int64?.self)
+                record.lastSeenMs = try row["last_seen_ms"].decode(Int64?.self)
+                record.version = try row["version"].decode(String?.self)
+                record.board = try row["board"].decode(String?.self)
+                record.configHash = try row["config_hash"].decode(String?.self)
+                record.birthSession = try row["birth_session"].decode(Int64?.self)
+                record.bins = StoreRules.decodeBins(try row["bins"].decode(String?.self))
+                record.highestSeq = try row["highest_seq"].decode(Int64?.self)
+                record.outboxDepth = try row["outbox_depth"].decode(Int64?.self)
+                record.droppedTotal = try row["dropped_total"].decode(Int64?.self)
+                return record
+            }
+        } catch {
+            throw failure(error, doing: "decode devices")
+        }
+    }
+
+    public func binStates() async throws(AggregatorError) -> [BinStateRecord] {
+        let rows = try await rows("read bin states", "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin")
+        do {
+            return try rows.compactMap { row in
+                StoreRules.decodeState(try row["payload"].decode(String.self)).map {
+                    BinStateRecord(device: $0.device, state: $0, receivedAtMs: (try? row["received_ms"].decode(Int64.self)) ?? 0)
+                }
+            }
+        } catch {
+            throw failure(error, doing: "decode bin states")
+        }
+    }
+
+    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow] {
+        if devices?.isEmpty == true { return [] }
+        let query: PostgresQuery =
+            if let devices {
+                """
+                SELECT device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                       deposited_l FROM ledger
+                WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber) AND device = ANY(\(devices))
+                ORDER BY day, device, bin, stream
+                """
+            } else {
+                """
+                SELECT device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                       deposited_l FROM ledger
+                WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber)
+                ORDER BY day, device, bin, stream
+                """
+            }
+        let rows = try await rows("read ledger", query)
+        do {
+            return try rows.compactMap { row -> LedgerRow? in
+                guard let stream = WasteStream(rawValue: try row["stream"].decode(String.self)) else { return nil }
+                return LedgerRow(
+                    device: try row["device"].decode(String.self), bin: try row["bin"].decode(String.self),
+                    day: LocalDate(dayNumber: try row["day"].decode(Int64.self)), stream: stream,
+                    figures: LedgerFigures(
+                        depositedKg: try row["deposited_kg"].decode(Double.self),
+                        collectedKg: try row["collected_kg"].decode(Double.self),
+                        deposits: try row["deposits"].decode(Int.self), collections: try row["collections"].decode(Int.self),
+                        contaminatedKg: try row["contaminated_kg"].decode(Double.self),
+                        unknownKg: try row["unknown_kg"].decode(Double.self),
+                        depositedL: try row["deposited_l"].decode(Double.self)))
+            }
+        } catch {
+            throw failure(error, doing: "decode ledger")
+        }
+    }
+
+    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError) -> [StoredEvent] {
+        if types?.isEmpty == true { return [] }
+        let typeNames = (types ?? Set(EventType.allCases)).map(\.rawValue).sorted()
+        let rows = try await rows(
+            "read events",
+            """
+            SELECT payload, day, received_ms FROM events
+            WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber) AND type = ANY(\(typeNames))
+            ORDER BY device, seq
+            """)
+        do {
+            return try rows.compactMap { row in
+                StoreRules.decodeEvent(try row["payload"].decode(String.self)).map {
+                    StoredEvent(
+                        event: $0, day: LocalDate(dayNumber: (try? row["day"].decode(Int64.self)) ?? 0),
+                        receivedAtMs: (try? row["received_ms"].decode(Int64.self)) ?? 0)
+                }
+            }
+        } catch {
+            throw failure(error, doing: "decode events")
+        }
+    }
+
+    public func faults(activeOnly: Bool) async throws(AggregatorError) -> [FaultRecord] {
+        let rows = try await rows(
+            "read faults",
+            activeOnly
+                ? "SELECT * FROM faults WHERE active ORDER BY device, bin, code" : "SELECT * FROM faults ORDER BY device, bin, code")
+        do {
+            return try rows.compactMap { row in
+                guard let sensor = FaultSensor(rawValue: try row["sensor"].decode(String.self)) else { return nil }
+                return FaultRecord(
+                    device: try row["device"].decode(String.self), bin: try row["bin"].decode(String.self),
+                    code: try row["code"].decode(String.self), sensor: sensor, active: try row["active"].decode(Bool.self),
+                    detail: try row["detail"].decode(String.self),
+                    at: WireTimestamp(
+                        millisecondsSinceEpoch: try row["ts_ms"].decode(Int64.self),
+                        utcOffsetSeconds: Int32(try row["ts_offset_s"].decode(Int.self))))
+            }
+        } catch {
+            throw failure(error, doing: "decode faults")
+        }
+    }
+
+    public func sequenceGaps(device: String?) async throws(AggregatorError) -> [SequenceGap] {
+        let query: PostgresQuery =
+            if let device {
+                "SELECT * FROM seq_gaps WHERE device = \(device) ORDER BY first_seq"
+            } else {
+                "SELECT * FROM seq_gaps ORDER BY device, first_seq"
+            }
+        let rows = try await rows("read sequence gaps", query)
+        do {
+            return try rows.map { row in
+                SequenceGap(
+                    device: try row["device"].decode(String.self), first: try row["first_seq"].decode(Int64.self),
+                    last: try row["last_seq"].decode(Int64.self), detectedAtMs: try row["detected_ms"].decode(Int64.self))
+            }
+        } catch {
+            throw failure(error, doing: "decode sequence gaps")
+        }
+    }
+
+    public func bookedEventCount() async throws(AggregatorError) -> Int {
+        let rows = try await rows("count events", "SELECT COUNT(*) FROM events")
+        return (try? rows.first?[0].decode(Int.self)) ?? 0
+    }
+
+    // MARK: Alerts
+
+    private static func enqueue(_ deliveries: [DeliveryRequest], alertID: String, connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for delivery in deliveries {
+            try await connection.query(
+                """
+                INSERT INTO deliveries (target, alert_id, body, attempts, next_attempt_ms, lease_until_ms, created_ms)
+                VALUES (\(delivery.target), \(alertID), \(delivery.body), 0, \(now), 0, \(now))
+                """, logger: logger)
+        }
+    }
+
+    public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
+        let logger = logger
+        let value = alert.value.flatMap { $0.isFinite ? $0 : nil }
+        return try await transaction("raise alert") { connection in
+            let inserted = try await connection.query(
+                """
+                INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
+                                    acknowledged_ms, acknowledged_by, cleared_ms)
+                VALUES (\(alert.id), \(alert.kind.rawValue), \(alert.severity.rawValue), \(alert.state.rawValue),
+                        \(alert.subject), \(value), \(alert.threshold), \(alert.message), \(alert.raisedAtMs),
+                        \(alert.acknowledgedAtMs), \(alert.acknowledgedBy), \(alert.clearedAtMs))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, logger: logger
+            ).collect()
+            guard !inserted.isEmpty else { return false }
+            try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
+            return true
+        }
+    }
+
+    public func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
+        async throws(AggregatorError) -> Bool
+    {
+        let logger = logger
+        let value = alert.value.flatMap { $0.isFinite ? $0 : nil }
+        return try await transaction("update alert") { connection in
+            let updated = try await connection.query(
+                """
+                UPDATE alerts SET severity = \(alert.severity.rawValue), state = \(alert.state.rawValue), value = \(value),
+                    threshold = \(alert.threshold), message = \(alert.message), acknowledged_ms = \(alert.acknowledgedAtMs),
+                    acknowledged_by = \(alert.acknowledgedBy), cleared_ms = \(alert.clearedAtMs)
+                WHERE id = \(alert.id) AND state = \(expected.rawValue)
+                RETURNING 1
+                """, logger: logger
+            ).collect()
+            guard !updated.isEmpty else { return false }
+            try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
+            return true
+        }
+    }
+
+    private func alerts(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [AlertRecord] {
+        let rows = try await rows(doing, query)
+        do {
+            return try rows.compactMap { row in
+                guard let kind = AlertKind(rawValue: try row["kind"].decode(String.self)),
+                    let severity = AlertSeverity(rawValue: try row["severity"].decode(String.self)),
+                    let state = AlertState(rawValue: try row["state"].decode(String.self))
+                else { return nil }
+                return AlertRecord(
+                    id: try row["id"].decode(String.self), kind: kind, severity: severity, state: state,
+                    subject: try row["subject"].decode(String.self), value: try row["value"].decode(Double?.self),
+                    threshold: try row["threshold"].decode(Double?.self), message: try row["message"].decode(String.self),
+                    raisedAtMs: try row["raised_ms"].decode(Int64.self),
+                    acknowledgedAtMs: try row["acknowledged_ms"].decode(Int64?.self),
+                    acknowledgedBy: try row["acknowledged_by"].decode(String?.self),
+                    clearedAtMs: try row["cleared_ms"].decode(Int64?.self))
+            }
+        } catch {
+            throw failure(error, doing: "decode alerts")
+        }
+    }
+
+    public func alert(id: String) async throws(AggregatorError) -> AlertRecord? {
+        try await alerts("read alert", "SELECT * FROM alerts WHERE id = \(id)").first
+    }
+
+    public func alerts(state: AlertState?, limit: Int) async throws(AggregatorError) -> [AlertRecord] {
+        if let state {
+            return try await alerts(
+                "read alerts", "SELECT * FROM alerts WHERE state = \(state.rawValue) ORDER BY raised_ms DESC, id LIMIT \(limit)")
+        }
+        return try await alerts("read alerts", "SELECT * FROM alerts ORDER BY raised_ms DESC, id LIMIT \(limit)")
+    }
+
+    public func openAlerts() async throws(AggregatorError) -> [AlertRecord] {
+        try await alerts("read open alerts", "SELECT * FROM alerts WHERE state <> 'cleared' ORDER BY raised_ms, id")
+    }
+
+    public func alerts(openBetween fromMs: Int64, and toMs: Int64) async throws(AggregatorError) -> [AlertRecord] {
+        try await alerts(
+            "read alerts",
+            """
+            SELECT * FROM alerts WHERE raised_ms < \(toMs) AND (cleared_ms IS NULL OR cleared_ms >= \(fromMs))
+            ORDER BY raised_ms, id
+            """)
+    }
+
+    // MARK: Deliveries
+
+    private func deliveries(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [Delivery] {
+        let rows = try await rows(doing, query)
+        do {
+            return try rows.map { row in
+                Delivery(
+                    id: try row["id"].decode(Int64.self), target: try row["target"].decode(String.self),
+                    alertID: try row["alert_id"].decode(String.self), body: try row["body"].decode(String.self),
+                    attempts: try row["attempts"].decode(Int.self), nextAttemptMs: try row["next_attempt_ms"].decode(Int64.self),
+                    lastError: try row["last_error"].decode(String?.self))
+            }.sorted { $0.id < $1.id }
+        } catch {
+            throw failure(error, doing: "decode deliveries")
+        }
+    }
+
+    public func claimDeliveries(nowMs: Int64, limit: Int, leaseMs: Int64) async throws(AggregatorError) -> [Delivery] {
+        try await deliveries(
+            "claim deliveries",
+            """
+            UPDATE deliveries SET lease_until_ms = \(nowMs + leaseMs)
+            WHERE id IN (
+                SELECT id FROM deliveries WHERE next_attempt_ms <= \(nowMs) AND lease_until_ms <= \(nowMs)
+                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING *
+            """)
+    }
+
+    public func completeDelivery(id: Int64) async throws(AggregatorError) {
+        _ = try await rows("complete delivery", "DELETE FROM deliveries WHERE id = \(id)")
+    }
+
+    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {
+        _ = try await rows(
+            "reschedule delivery",
+            """
+            UPDATE deliveries SET attempts = \(attempts), next_attempt_ms = \(nextAttemptMs), lease_until_ms = 0,
+                last_error = \(String(error.prefix(500))) WHERE id = \(id)
+            """)
+    }
+
+    public func pendingDeliveries() async throws(AggregatorError) -> [Delivery] {
+        try await deliveries("read deliveries", "SELECT * FROM deliveries ORDER BY id")
+    }
+}
+
+/// The PostgreSQL schema, one list of statements per version; `schema_migrations` records what ran.
+enum PostgresSchema {
+    static let versions: [[String]] = [
+        [
+            """
+            CREATE TABLE events (
+                device TEXT NOT NULL, seq BIGINT NOT NULL, day BIGINT NOT NULL, ts_ms BIGINT NOT NULL,
+                ts_offset_s INTEGER NOT NULL, type TEXT NOT NULL, bin TEXT, historical BOOLEAN NOT NULL,
+                received_ms BIGINT NOT NULL, payload TEXT NOT NULL,
+                PRIMARY KEY (device, seq))
+            """,
+            "CREATE INDEX events_day ON events (day, type)",
+            """
+            CREATE TABLE ledger (
+                device TEXT NOT NULL, bin TEXT NOT NULL, day BIGINT NOT NULL, stream TEXT NOT NULL,
+                deposited_kg DOUBLE PRECISION NOT NULL, collected_kg DOUBLE PRECISION NOT NULL, deposits BIGINT NOT NULL,
+                collections BIGINT NOT NULL, contaminated_kg DOUBLE PRECISION NOT NULL, unknown_kg DOUBLE PRECISION NOT NULL,
+                deposited_l DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (device, bin, day, stream))
+            """,
+            "CREATE INDEX ledger_day ON ledger (day)",
+            """
+            CREATE TABLE devices (
+                device TEXT PRIMARY KEY, online BOOLEAN, session BIGINT, status_ts_ms BIGINT, status_offset_s INTEGER,
+                status_received_ms BIGINT, last_seen_ms BIGINT, version TEXT, board TEXT, config_hash TEXT,
+                birth_session BIGINT, bins TEXT, highest_seq BIGINT, outbox_depth BIGINT, dropped_total BIGINT)
+            """,
+            """
+            CREATE TABLE seq_gaps (
+                device TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, detected_ms BIGINT NOT NULL,
+                PRIMARY KEY (device, first_seq))
+            """,
+            """
+            CREATE TABLE bin_states (
+                device TEXT NOT NULL, bin TEXT NOT NULL, ts_ms BIGINT NOT NULL, payload TEXT NOT NULL, received_ms BIGINT NOT NULL,
+                PRIMARY KEY (device, bin))
+            """,
+            """
+            CREATE TABLE faults (
+                device TEXT NOT NULL, bin TEXT NOT NULL, code TEXT NOT NULL, sensor TEXT NOT NULL, active BOOLEAN NOT NULL,
+                detail TEXT NOT NULL, ts_ms BIGINT NOT NULL, ts_offset_s INTEGER NOT NULL,
+                PRIMARY KEY (device, bin, code))
+            """,
+            """
+            CREATE TABLE alerts (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL, subject TEXT NOT NULL,
+                value DOUBLE PRECISION, threshold DOUBLE PRECISION, message TEXT NOT NULL, raised_ms BIGINT NOT NULL,
+                acknowledged_ms BIGINT, acknowledged_by TEXT, cleared_ms BIGINT)
+            """,
+            "CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, subject) WHERE state <> 'cleared'",
+            "CREATE INDEX alerts_raised ON alerts (raised_ms)",
+            """
+            CREATE TABLE deliveries (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, target TEXT NOT NULL, alert_id TEXT NOT NULL,
+                body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL,
+                created_ms BIGINT NOT NULL, last_error TEXT)
+            """,
+        ]
+    ]
+}
+
+/// A gate that, once opened, stays open.
+final class Latch: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let openNow = state.withLock { state -> Bool in
+                if state.isOpen { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if openNow { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,560 @@
+import BinProtocol
+import Foundation
+import GRDB
+
+/// The default store: one SQLite file in WAL mode through GRDB. One process writes at a time (GRDB
+/// serialises writes; other processes wait on SQLite's lock), readers never block the writer.
+public final class SQLiteStore: AggregatorStore {
+    private let pool: DatabasePool
+    private let path: String
+
+    public init(settings: SQLiteSettings) throws(AggregatorError) {
+        path = settings.path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.label = "bins-aggregator"
+        let synchronous = settings.synchronous == .full ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let directory = (settings.path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        do {
+            pool = try DatabasePool(path: settings.path, configuration: configuration)
+        } catch {
+            throw Self.failure(error, path: settings.path, doing: "open")
+        }
+    }
+
+    public func close() async {
+        try? pool.close()
+    }
+
+    static func failure(_ error: any Error, path: String, doing: String) -> AggregatorError {
+        if let error = error as? AggregatorError { return error }
+        if let error = error as? DatabaseError {
+            return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error.message ?? "error \(error.resultCode.rawValue)") (code \(error.extendedResultCode.rawValue))")
+        }
+        return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error)")
+    }
+
+    private func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw Self.failure(error, path: path, doing: doing)
+        }
+    }
+
+    private func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw Self.failure(error, path: path, doing: doing)
+        }
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws(AggregatorError) {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1-initial") { db in
+            for statement in SQLiteSchema.version1 { try db.execute(sql: statement) }
+        }
+        do {
+            // Runs once at start-up, before anything else uses the database.
+            try migrator.migrate(pool)
+        } catch {
+            throw Self.failure(error, path: path, doing: "migrate")
+        }
+    }
+
+    // MARK: Ingest
+
+    public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
+        try await write("book event") { db in try Self.book(booking, db: db) }
+    }
+
+    /// Synchronous booking, for callers already on a thread of their own (the MQTT handler).
+    public func bookBlocking(_ booking: EventBooking) throws(AggregatorError) -> BookingOutcome {
+        do {
+            return try pool.write { db in try Self.book(booking, db: db) }
+        } catch {
+            throw Self.failure(error, path: path, doing: "book event")
+        }
+    }
+
+    static func book(_ booking: EventBooking, db: Database) throws -> BookingOutcome {
+        let event = booking.event
+        try db.execute(
+            sql: """
+                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, seq) DO NOTHING
+                """,
+            arguments: [
+                event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
+                event.type.rawValue, event.bin, event.historical, booking.receivedAtMs, booking.payload,
+            ])
+        guard db.changesCount == 1 else { return .duplicate }
+
+        if let change = StoreRules.ledgerChange(event) {
+            let f = change.figures
+            try db.execute(
+                sql: """
+                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
+                                        contaminated_kg, unknown_kg, deposited_l)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
+                        deposited_kg = deposited_kg + excluded.deposited_kg,
+                        collected_kg = collected_kg + excluded.collected_kg,
+                        deposits = deposits + excluded.deposits,
+                        collections = collections + excluded.collections,
+                        contaminated_kg = contaminated_kg + excluded.contaminated_kg,
+                        unknown_kg = unknown_kg + excluded.unknown_kg,
+                        deposited_l = deposited_l + excluded.deposited_l
+                    """,
+                arguments: [
+                    event.device, change.bin, booking.day.dayNumber, change.stream.rawValue, f.depositedKg, f.collectedKg,
+                    f.deposits, f.collections, f.contaminatedKg, f.unknownKg, f.depositedL,
+                ])
+        }
+        if case .fault(let fault) = event.body {
+            try db.execute(
+                sql: """
+                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (device, bin, code) DO UPDATE SET
+                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
+                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
+                    WHERE excluded.ts_ms >= faults.ts_ms
+                    """,
+                arguments: [
+                    event.device, fault.bin ?? "", fault.code, fault.sensor.rawValue, fault.active, fault.detail,
+                    event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
+                ])
+        }
+
+        let highest = try Int64.fetchOne(db, sql: "SELECT highest_seq FROM devices WHERE device = ?", arguments: [event.device])
+        var containing: ClosedRange<Int64>? = nil
+        if let highest, event.seq < highest,
+            let row = try Row.fetchOne(
+                db, sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?",
+                arguments: [event.device, event.seq, event.seq])
+        {
+            containing = (row[0] as Int64)...(row[1] as Int64)
+        }
+        let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
+        try db.execute(
+            sql: """
+                INSERT INTO devices (device, highest_seq, last_seen_ms) VALUES (?, ?, ?)
+                ON CONFLICT (device) DO UPDATE SET highest_seq = excluded.highest_seq,
+                    last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                """,
+            arguments: [event.device, step.highest, booking.receivedAtMs])
+        if let gap = step.newGap {
+            try db.execute(
+                sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
+                arguments: [event.device, gap.lowerBound, gap.upperBound, booking.receivedAtMs])
+        }
+        if let filled = step.filledGap {
+            let detected = try Int64.fetchOne(
+                db, sql: "SELECT detected_ms FROM seq_gaps WHERE device = ? AND first_seq = ?",
+                arguments: [event.device, filled.lowerBound]) ?? booking.receivedAtMs
+            try db.execute(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [event.device, filled.lowerBound])
+            for gap in step.remainingGaps {
+                try db.execute(
+                    sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
+                    arguments: [event.device, gap.lowerBound, gap.upperBound, detected])
+            }
+        }
+        return .booked(gap: step.newGap, filledGap: step.filledGap != nil)
+    }
+
+    public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await write("record status") { db in
+            let row = try Row.fetchOne(db, sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?", arguments: [status.device])
+            let keptTs = StoreRules.statusUpdate(status, storedSession: row?["session"], storedTsMs: row?["status_ts_ms"])
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
+                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                    """,
+                arguments: [status.device, receivedAtMs])
+            guard let keptTs else { return false }
+            try db.execute(
+                sql: """
+                    UPDATE devices SET online = ?, session = ?, status_ts_ms = ?, status_offset_s = ?, status_received_ms = ?
+                    WHERE device = ?
+                    """,
+                arguments: [status.online, status.session, keptTs, Int(status.ts.utcOffsetSeconds), receivedAtMs, status.device])
+            return true
+        }
+    }
+
+    public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await write("record birth") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
+                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                    """,
+                arguments: [birth.device, receivedAtMs])
+            try db.execute(
+                sql: """
+                    UPDATE devices SET birth_session = ?, version = ?, board = ?, config_hash = ?, bins = ?
+                    WHERE device = ? AND (birth_session IS NULL OR birth_session <= ?)
+                    """,
+                arguments: [
+                    birth.session, birth.version, birth.board, birth.configHash, StoreRules.encodeBins(birth.bins), birth.device,
+                    birth.session,
+                ])
+            return db.changesCount == 1
+        }
+    }
+
+    public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await write("record state") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
+                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                    """,
+                arguments: [state.device, receivedAtMs])
+            try db.execute(
+                sql: """
+                    INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
+                        received_ms = excluded.received_ms
+                    WHERE excluded.ts_ms >= bin_states.ts_ms
+                    """,
+                arguments: [state.device, state.bin, state.ts.millisecondsSinceEpoch, StoreRules.encodeState(state), receivedAtMs])
+            return db.changesCount == 1
+        }
+    }
+
+    public func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError) {
+        try await write("record health") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (device, last_seen_ms, outbox_depth, dropped_total) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms),
+                        outbox_depth = excluded.outbox_depth, dropped_total = excluded.dropped_total
+                    """,
+                arguments: [health.device, receivedAtMs, health.outboxDepth, health.droppedTotal])
+        }
+    }
+
+    // MARK: Queries
+
+    public func devices() async throws(AggregatorError) -> [DeviceRecord] {
+        try await read("read devices") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY device").map { row in
+                var record = DeviceRecord(device: row["device"])
+                record.online = row["online"]
+                record.session = row["session"]
+                if let ms: Int64 = row["status_ts_ms"] {
+                    record.statusAt = WireTimestamp(millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(row["status_offset_s"] as Int? ?? 0))
+                }
+                record.statusReceivedMs = row["status_received_ms"]
+                record.lastSeenMs = row["last_seen_ms"]
+                record.version = row["version"]
+                record.board = row["board"]
+                record.configHash = row["config_hash"]
+                record.birthSession = row["birth_session"]
+                record.bins = StoreRules.decodeBins(row["bins"])
+                record.highestSeq = row["highest_seq"]
+                record.outboxDepth = row["outbox_depth"]
+                record.droppedTotal = row["dropped_total"]
+                return record
+            }
+        }
+    }
+
+    public func binStates() async throws(AggregatorError) -> [BinStateRecord] {
+        try await read("read bin states") { db in
+            try Row.fetchAll(db, sql: "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin").compactMap { row in
+                StoreRules.decodeState(row["payload"]).map { BinStateRecord(device: row["device"], state: $0, receivedAtMs: row["received_ms"]) }
+            }
+        }
+    }
+
+    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow] {
+        try await read("read ledger") { db in
+            var sql = """
+                SELECT device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                       deposited_l FROM ledger WHERE day >= ? AND day <= ?
+                """
+            var arguments: StatementArguments = [from.dayNumber, to.dayNumber]
+            if let devices {
+                if devices.isEmpty { return [] }
+                sql += " AND device IN (\(Array(repeating: "?", count: devices.count).joined(separator: ",")))"
+                arguments += StatementArguments(devices)
+            }
+            sql += " ORDER BY day, device, bin, stream"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> LedgerRow? in
+                guard let stream = WasteStream(rawValue: row["stream"]) else { return nil }
+                return LedgerRow(
+                    device: row["device"], bin: row["bin"], day: LocalDate(dayNumber: row["day"]), stream: stream,
+                    figures: LedgerFigures(
+                        depositedKg: row["deposited_kg"], collectedKg: row["collected_kg"], deposits: row["deposits"],
+                        collections: row["collections"], contaminatedKg: row["contaminated_kg"], unknownKg: row["unknown_kg"],
+                        depositedL: row["deposited_l"]))
+            }
+        }
+    }
+
+    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError) -> [StoredEvent] {
+        try await read("read events") { db in
+            var sql = "SELECT payload, day, received_ms FROM events WHERE day >= ? AND day <= ?"
+            var arguments: StatementArguments = [from.dayNumber, to.dayNumber]
+            if let types {
+                if types.isEmpty { return [] }
+                sql += " AND type IN (\(Array(repeating: "?", count: types.count).joined(separator: ",")))"
+                arguments += StatementArguments(types.map(\.rawValue).sorted())
+            }
+            sql += " ORDER BY device, seq"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
+                StoreRules.decodeEvent(row["payload"]).map {
+                    StoredEvent(event: $0, day: LocalDate(dayNumber: row["day"]), receivedAtMs: row["received_ms"])
+                }
+            }
+        }
+    }
+
+    public func faults(activeOnly: Bool) async throws(AggregatorError) -> [FaultRecord] {
+        try await read("read faults") { db in
+            let sql = "SELECT * FROM faults\(activeOnly ? " WHERE active = 1" : "") ORDER BY device, bin, code"
+            return try Row.fetchAll(db, sql: sql).compactMap { row in
+                guard let sensor = FaultSensor(rawValue: row["sensor"]) else { return nil }
+                return FaultRecord(
+                    device: row["device"], bin: row["bin"], code: row["code"], sensor: sensor, active: row["active"],
+                    detail: row["detail"],
+                    at: WireTimestamp(millisecondsSinceEpoch: row["ts_ms"], utcOffsetSeconds: Int32(row["ts_offset_s"] as Int)))
+            }
+        }
+    }
+
+    public func sequenceGaps(device: String?) async throws(AggregatorError) -> [SequenceGap] {
+        try await read("read sequence gaps") { db in
+            let rows =
+                if let device {
+                    try Row.fetchAll(db, sql: "SELECT * FROM seq_gaps WHERE device = ? ORDER BY first_seq", arguments: [device])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM seq_gaps ORDER BY device, first_seq")
+                }
+            return rows.map {
+                SequenceGap(device: $0["device"], first: $0["first_seq"], last: $0["last_seq"], detectedAtMs: $0["detected_ms"])
+            }
+        }
+    }
+
+    public func bookedEventCount() async throws(AggregatorError) -> Int {
+        try await read("count events") { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0 }
+    }
+
+    // MARK: Alerts
+
+    public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
+        try await write("raise alert") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
+                                        acknowledged_ms, acknowledged_by, cleared_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """,
+                arguments: Self.alertArguments(alert))
+            guard db.changesCount == 1 else { return false }
+            try Self.enqueue(deliveries, alertID: alert.id, db: db)
+            return true
+        }
+    }
+
+    public func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
+        async throws(AggregatorError) -> Bool
+    {
+        try await write("update alert") { db in
+            try db.execute(
+                sql: """
+                    UPDATE alerts SET severity = ?, state = ?, value = ?, threshold = ?, message = ?, acknowledged_ms = ?,
+                        acknowledged_by = ?, cleared_ms = ?
+                    WHERE id = ? AND state = ?
+                    """,
+                arguments: [
+                    alert.severity.rawValue, alert.state.rawValue, alert.value.flatMap { $0.isFinite ? $0 : nil }, alert.threshold,
+                    alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id, expected.rawValue,
+                ])
+            guard db.changesCount == 1 else { return false }
+            try Self.enqueue(deliveries, alertID: alert.id, db: db)
+            return true
+        }
+    }
+
+    static func alertArguments(_ alert: AlertRecord) -> StatementArguments {
+        [
+            alert.id, alert.kind.rawValue, alert.severity.rawValue, alert.state.rawValue, alert.subject,
+            alert.value.flatMap { $0.isFinite ? $0 : nil }, alert.threshold, alert.message, alert.raisedAtMs,
+            alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs,
+        ]
+    }
+
+    static func enqueue(_ deliveries: [DeliveryRequest], alertID: String, db: Database) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for delivery in deliveries {
+            try db.execute(
+                sql: """
+                    INSERT INTO deliveries (target, alert_id, body, attempts, next_attempt_ms, lease_until_ms, created_ms)
+                    VALUES (?, ?, ?, 0, ?, 0, ?)
+                    """,
+                arguments: [delivery.target, alertID, delivery.body, now, now])
+        }
+    }
+
+    static func alert(_ row: Row) -> AlertRecord? {
+        guard let kind = AlertKind(rawValue: row["kind"]), let severity = AlertSeverity(rawValue: row["severity"]),
+            let state = AlertState(rawValue: row["state"])
+        else { return nil }
+        return AlertRecord(
+            id: row["id"], kind: kind, severity: severity, state: state, subject: row["subject"], value: row["value"],
+            threshold: row["threshold"], message: row["message"], raisedAtMs: row["raised_ms"],
+            acknowledgedAtMs: row["acknowledged_ms"], acknowledgedBy: row["acknowledged_by"], clearedAtMs: row["cleared_ms"])
+    }
+
+    public func alert(id: String) async throws(AggregatorError) -> AlertRecord? {
+        try await read("read alert") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]).flatMap(Self.alert)
+        }
+    }
+
+    public func alerts(state: AlertState?, limit: Int) async throws(AggregatorError) -> [AlertRecord] {
+        try await read("read alerts") { db in
+            let rows =
+                if let state {
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM alerts WHERE state = ? ORDER BY raised_ms DESC, id LIMIT ?",
+                        arguments: [state.rawValue, limit])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM alerts ORDER BY raised_ms DESC, id LIMIT ?", arguments: [limit])
+                }
+            return rows.compactMap(Self.alert)
+        }
+    }
+
+    public func openAlerts() async throws(AggregatorError) -> [AlertRecord] {
+        try await read("read open alerts") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state <> 'cleared' ORDER BY raised_ms, id").compactMap(Self.alert)
+        }
+    }
+
+    public func alerts(openBetween fromMs: Int64, and toMs: Int64) async throws(AggregatorError) -> [AlertRecord] {
+        try await read("read alerts") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM alerts WHERE raised_ms < ? AND (cleared_ms IS NULL OR cleared_ms >= ?)
+                    ORDER BY raised_ms, id
+                    """,
+                arguments: [toMs, fromMs]
+            ).compactMap(Self.alert)
+        }
+    }
+
+    // MARK: Deliveries
+
+    static func delivery(_ row: Row) -> Delivery {
+        Delivery(
+            id: row["id"], target: row["target"], alertID: row["alert_id"], body: row["body"], attempts: row["attempts"],
+            nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"])
+    }
+
+    public func claimDeliveries(nowMs: Int64, limit: Int, leaseMs: Int64) async throws(AggregatorError) -> [Delivery] {
+        try await write("claim deliveries") { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    UPDATE deliveries SET lease_until_ms = ?
+                    WHERE id IN (SELECT id FROM deliveries WHERE next_attempt_ms <= ? AND lease_until_ms <= ? ORDER BY id LIMIT ?)
+                    RETURNING *
+                    """,
+                arguments: [nowMs + leaseMs, nowMs, nowMs, limit])
+            return rows.map(Self.delivery).sorted { $0.id < $1.id }
+        }
+    }
+
+    public func completeDelivery(id: Int64) async throws(AggregatorError) {
+        try await write("complete delivery") { db in try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [id]) }
+    }
+
+    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {
+        try await write("reschedule delivery") { db in
+            try db.execute(
+                sql: "UPDATE deliveries SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+                arguments: [attempts, nextAttemptMs, String(error.prefix(500)), id])
+        }
+    }
+
+    public func pendingDeliveries() async throws(AggregatorError) -> [Delivery] {
+        try await read("read deliveries") { db in try Row.fetchAll(db, sql: "SELECT * FROM deliveries ORDER BY id").map(Self.delivery) }
+    }
+}
+
+/// The SQLite schema. Days are local day numbers (days since 1970-01-01), times are milliseconds since
+/// the epoch.
+enum SQLiteSchema {
+    static let version1 = [
+        """
+        CREATE TABLE events (
+            device TEXT NOT NULL, seq INTEGER NOT NULL, day INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
+            ts_offset_s INTEGER NOT NULL, type TEXT NOT NULL, bin TEXT, historical BOOLEAN NOT NULL,
+            received_ms INTEGER NOT NULL, payload TEXT NOT NULL,
+            PRIMARY KEY (device, seq)) WITHOUT ROWID
+        """,
+        "CREATE INDEX events_day ON events (day, type)",
+        """
+        CREATE TABLE ledger (
+            device TEXT NOT NULL, bin TEXT NOT NULL, day INTEGER NOT NULL, stream TEXT NOT NULL,
+            deposited_kg REAL NOT NULL, collected_kg REAL NOT NULL, deposits INTEGER NOT NULL, collections INTEGER NOT NULL,
+            contaminated_kg REAL NOT NULL, unknown_kg REAL NOT NULL, deposited_l REAL NOT NULL,
+            PRIMARY KEY (device, bin, day, stream)) WITHOUT ROWID
+        """,
+        "CREATE INDEX ledger_day ON ledger (day)",
+        """
+        CREATE TABLE devices (
+            device TEXT PRIMARY KEY NOT NULL, online BOOLEAN, session INTEGER, status_ts_ms INTEGER, status_offset_s INTEGER,
+            status_received_ms INTEGER, last_seen_ms INTEGER, version TEXT, board TEXT, config_hash TEXT,
+            birth_session INTEGER, bins TEXT, highest_seq INTEGER, outbox_depth INTEGER, dropped_total INTEGER)
+        """,
+        """
+        CREATE TABLE seq_gaps (
+            device TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, detected_ms INTEGER NOT NULL,
+            PRIMARY KEY (device, first_seq))
+        """,
+        """
+        CREATE TABLE bin_states (
+            device TEXT NOT NULL, bin TEXT NOT NULL, ts_ms INTEGER NOT NULL, payload TEXT NOT NULL, received_ms INTEGER NOT NULL,
+            PRIMARY KEY (device, bin))
+        """,
+        """
+        CREATE TABLE faults (
+            device TEXT NOT NULL, bin TEXT NOT NULL, code TEXT NOT NULL, sensor TEXT NOT NULL, active BOOLEAN NOT NULL,
+            detail TEXT NOT NULL, ts_ms INTEGER NOT NULL, ts_offset_s INTEGER NOT NULL,
+            PRIMARY KEY (device, bin, code))
+        """,
+        """
+        CREATE TABLE alerts (
+            id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
+            subject TEXT NOT NULL, value REAL, threshold REAL, message TEXT NOT NULL, raised_ms INTEGER NOT NULL,
+            acknowledged_ms INTEGER, acknowledged_by TEXT, cleared_ms INTEGER)
+        """,
+        "CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, subject) WHERE state <> 'cleared'",
+        "CREATE INDEX alerts_raised ON alerts (raised_ms)",
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, alert_id TEXT NOT NULL, body TEXT NOT NULL,
+            attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL, last_error TEXT)
+        """,
+    ]
+}

@@ -1,0 +1,89 @@
+import BinProtocol
+import Foundation
+
+/// Decisions both stores make the same way, kept apart from their SQL so there is one definition.
+enum StoreRules {
+    /// How one event's sequence number changes what is known about a device's sequence.
+    struct SequenceStep: Equatable {
+        var highest: Int64
+        /// Newly revealed missing range (the event jumped ahead).
+        var newGap: ClosedRange<Int64>?
+        /// A known gap this event falls into, to be replaced by `remainingGaps`.
+        var filledGap: ClosedRange<Int64>?
+        var remainingGaps: [ClosedRange<Int64>]
+    }
+
+    /// `containingGap` is the known gap that contains `seq`, if any. The first event seen from a device
+    /// reveals no gap: the aggregator may simply have started after the device.
+    static func sequenceStep(seq: Int64, highest: Int64?, containingGap: ClosedRange<Int64>?) -> SequenceStep {
+        guard let highest else { return SequenceStep(highest: seq, newGap: nil, filledGap: nil, remainingGaps: []) }
+        if seq > highest {
+            let gap = seq > highest + 1 ? (highest + 1)...(seq - 1) : nil
+            return SequenceStep(highest: seq, newGap: gap, filledGap: nil, remainingGaps: [])
+        }
+        guard let containingGap else { return SequenceStep(highest: highest, newGap: nil, filledGap: nil, remainingGaps: []) }
+        var remaining: [ClosedRange<Int64>] = []
+        if containingGap.lowerBound < seq { remaining.append(containingGap.lowerBound...(seq - 1)) }
+        if seq < containingGap.upperBound { remaining.append((seq + 1)...containingGap.upperBound) }
+        return SequenceStep(highest: highest, newGap: nil, filledGap: containingGap, remainingGaps: remaining)
+    }
+
+    /// Whether a status message replaces the stored one, and the status time to keep. A newer session
+    /// always wins and an older one never does. Within one session an `online: false` (the will, or a
+    /// clean stop) always applies, whatever its `ts` (a will is composed when the session connects), and
+    /// the kept time does not go back; an `online: true` applies only when strictly newer than the kept
+    /// time, so a redelivered copy of the pre-will status does not bring a dead device back.
+    static func statusUpdate(_ status: StatusPayload, storedSession: Int64?, storedTsMs: Int64?) -> Int64? {
+        let ts = status.ts.millisecondsSinceEpoch
+        guard let storedSession, let storedTsMs else { return ts }
+        if status.session != storedSession { return status.session > storedSession ? ts : nil }
+        if !status.online { return max(ts, storedTsMs) }
+        return ts > storedTsMs ? ts : nil
+    }
+
+    static let jsonEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func encodeBins(_ bins: [BinDescriptor]) -> String {
+        (try? String(decoding: jsonEncoder.encode(bins), as: UTF8.self)) ?? "[]"
+    }
+
+    static func decodeBins(_ text: String?) -> [BinDescriptor] {
+        guard let text, let bins = try? JSONDecoder().decode([BinDescriptor].self, from: Data(text.utf8)) else { return [] }
+        return bins
+    }
+
+    static func encodeState(_ state: StatePayload) -> String {
+        (try? String(decoding: jsonEncoder.encode(state), as: UTF8.self)) ?? "{}"
+    }
+
+    static func decodeState(_ text: String) -> StatePayload? {
+        try? JSONDecoder().decode(StatePayload.self, from: Data(text.utf8))
+    }
+
+    static func decodeEvent(_ text: String) -> EventPayload? {
+        try? JSONDecoder().decode(EventPayload.self, from: Data(text.utf8))
+    }
+
+    static func encodeEvent(_ event: EventPayload) -> String {
+        (try? String(decoding: jsonEncoder.encode(event), as: UTF8.self)) ?? "{}"
+    }
+
+    /// Figures written to a ledger row for one event: the bin and stream it books under.
+    static func ledgerChange(_ event: EventPayload) -> (bin: String, stream: WasteStream, figures: LedgerFigures)? {
+        switch event.body {
+        case .deposit(let deposit): return (deposit.bin, deposit.stream, LedgerFigures(event: event.body)!)
+        case .collection(let collection): return (collection.bin, collection.stream, LedgerFigures(event: event.body)!)
+        case .fault: return nil
+        }
+    }
+
+    /// Retries with exponential backoff: 1 s, 2 s, 4 s ... capped at 10 minutes.
+    static func backoffMs(attempts: Int) -> Int64 {
+        let exponent = min(max(attempts - 1, 0), 10)
+        return min(1000 << Int64(exponent), 600_000)
+    }
+}

@@ -1,0 +1,121 @@
+import Aggregator
+import BinProtocol
+import BinsTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// The two store implementations the storage suite runs against.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+}
+
+enum Fixtures {
+    static let logger: Logger = {
+        var logger = Logger(label: "aggregator-tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static let shanghai = TimeZone(identifier: "Asia/Shanghai")!
+    static let calendar = LedgerCalendar(timeZone: shanghai)
+
+    /// A fresh temporary directory, removed by the caller.
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "aggregator-tests-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Opens an empty, migrated store of `kind` for the duration of `body`. PostgreSQL stores get a
+    /// database of their own on the test server (see ``PostgresServer``); `instances` opens that many
+    /// independent stores on the same database, as separate aggregator instances would.
+    static func withStores<T>(
+        _ kind: StoreKind, instances: Int = 1, _ body: ([any AggregatorStore]) async throws -> T
+    ) async throws -> T {
+        switch kind {
+        case .sqlite:
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let settings = SQLiteSettings(path: directory + "/ledger.sqlite", synchronous: .normal)
+            var stores: [any AggregatorStore] = []
+            for _ in 0..<instances { stores.append(try SQLiteStore(settings: settings)) }
+            for store in stores { try await store.migrate() }
+            do {
+                let result = try await body(stores)
+                for store in stores { await store.close() }
+                return result
+            } catch {
+                for store in stores { await store.close() }
+                throw error
+            }
+        case .postgres:
+            let url = try PostgresServer.makeDatabase()
+            defer { PostgresServer.dropDatabase(url: url) }
+            let settings = try #require(PostgresSettings.parse(url: url))
+            let stores: [any AggregatorStore] = (0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }
+            do {
+                for store in stores { try await store.migrate() }
+                let result = try await body(stores)
+                for store in stores { await store.close() }
+                return result
+            } catch {
+                for store in stores { await store.close() }
+                throw error
+            }
+        }
+    }
+
+    static func withStore<T>(_ kind: StoreKind, _ body: (any AggregatorStore) async throws -> T) async throws -> T {
+        try await withStores(kind, instances: 1) { try await body($0[0]) }
+    }
+
+    /// `2026-06-01T08:00:00+08:00` plus `minutes`.
+    static func time(_ minutes: Int64, day: Int = 1, offset: Int32 = 8 * 3600) -> WireTimestamp {
+        let base = WireTimestamp(rfc3339: "2026-06-0\(day)T08:00:00.000+08:00")!
+        return WireTimestamp(
+            millisecondsSinceEpoch: base.millisecondsSinceEpoch + minutes * 60_000, utcOffsetSeconds: offset)
+    }
+
+    static func deposit(
+        _ device: String, seq: Int64, at ts: WireTimestamp, bin: String = "wet", stream: WasteStream = .wet, kg: Double,
+        litres: Double? = nil, observed: ObservedStream = .wet, contaminated: Bool = false, historical: Bool = false
+    ) -> EventPayload {
+        EventPayload(
+            device: device, ts: ts, seq: seq, historical: historical,
+            body: .deposit(
+                Deposit(
+                    bin: bin, stream: stream, massKg: kg, volumeL: litres, densityKgL: litres.map { kg / $0 },
+                    observed: observed, confidence: 0.9, contaminated: contaminated, quality: .good)))
+    }
+
+    static func collection(
+        _ device: String, seq: Int64, at ts: WireTimestamp, bin: String = "wet", stream: WasteStream = .wet, kg: Double,
+        fillBefore: Double? = nil
+    ) -> EventPayload {
+        EventPayload(
+            device: device, ts: ts, seq: seq,
+            body: .collection(Collection(bin: bin, stream: stream, massKg: kg, fillBefore: fillBefore)))
+    }
+
+    static func fault(
+        _ device: String, seq: Int64, at ts: WireTimestamp, bin: String? = "wet", code: String = "ranger.no_echo",
+        active: Bool
+    ) -> EventPayload {
+        EventPayload(
+            device: device, ts: ts, seq: seq,
+            body: .fault(Fault(bin: bin, sensor: .ranger, code: code, active: active, detail: "test")))
+    }
+
+    static func booking(_ event: EventPayload, receivedAtMs: Int64? = nil) -> EventBooking {
+        EventBooking(
+            event: event, day: calendar.localDate(of: event.ts),
+            receivedAtMs: receivedAtMs ?? event.ts.millisecondsSinceEpoch,
+            payload: (try? WireCodec.encodeString(event)) ?? "{}")
+    }
+
+    static func json(_ value: some Encodable) -> [UInt8] { (try? WireCodec.encode(value)) ?? [] }
+
+    static func date(_ text: String) -> LocalDate { LocalDate(text)! }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+
+/// A PostgreSQL server for tests. `BINS_TEST_POSTGRES_URL` (set by `scripts/with-postgres`) names one;
+/// without it, the first caller starts a throwaway server for this test process (initdb in a temporary
+/// directory, a free loopback port; as root it runs as the `postgres` user, since initdb refuses root)
+/// and stops it when the process exits. If neither works the call throws, so a PostgreSQL test fails
+/// rather than silently passing.
+public enum PostgresServer {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `postgres://user@host:port/database` of the server's maintenance database.
+    public static func url() throws -> String {
+        try state.withLock { state in
+            if let url = state.url { return url }
+            if let url = ProcessInfo.processInfo.environment["BINS_TEST_POSTGRES_URL"], !url.isEmpty {
+                state.url = url
+                return url
+            }
+            if let failure = state.failure { throw Failure(description: failure) }
+            do {
+                let server = try startThrowawayServer()
+                state.url = server.url
+                state.dataDirectory = server.directory
+                state.binDirectory = server.binDirectory
+                state.runAsPostgres = server.runAsPostgres
+                atexit { PostgresServer.stopThrowawayServer() }
+                return server.url
+            } catch let failure as Failure {
+                state.failure = failure.description
+                throw failure
+            }
+        }
+    }
+
+    /// Creates a fresh, empty database on the server and returns its URL, so every test starts clean.
+    public static func makeDatabase(prefix: String = "bins_test") throws -> String {
+        let base = try url()
+        let name = "\(prefix)_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        try runPSQL(url: base, sql: "CREATE DATABASE \(name)")
+        guard var components = URLComponents(string: base) else { throw Failure(description: "\(redact(base)) is not a URL") }
+        components.path = "/\(name)"
+        guard let url = components.string else { throw Failure(description: "cannot build a URL for database \(name)") }
+        return url
+    }
+
+    /// Drops a database made by ``makeDatabase(prefix:)``; errors are ignored (the server is thrown away).
+    public static func dropDatabase(url: String) {
+        guard let base = try? self.url(), let path = URLComponents(string: url)?.path, path.count > 1 else { return }
+        let name = path.dropFirst()
+        try? runPSQL(url: base, sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    // MARK: Implementation
+
+    private struct State {
+        var url: String?
+        var failure: String?
+        var dataDirectory: String?
+        var binDirectory: String?
+        var runAsPostgres = false
+    }
+
+    private static let state = Mutex(State())
+
+    static func redact(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "<url>" }
+        if components.password != nil { components.password = "***" }
+        return components.string ?? "<url>"
+    }
+
+    private static func runPSQL(url: String, sql: String) throws {
+        let psql = ["/usr/bin/psql", (binDirectory() ?? "") + "/psql"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let psql else { throw Failure(description: "psql not found (install postgresql-client)") }
+        let result = try run(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        guard result.status == 0 else {
+            throw Failure(description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")
+        }
+    }
+
+    private static func binDirectory() -> String? {
+        let root = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        guard let newest = versions.compactMap({ Int($0) }).sorted().last else { return nil }
+        let directory = "\(root)/\(newest)/bin"
+        return FileManager.default.isExecutableFile(atPath: "\(directory)/initdb") ? directory : nil
+    }
+
+    private static func startThrowawayServer() throws -> (url: String, directory: String, binDirectory: String, runAsPostgres: Bool) {
+        guard let bin = binDirectory() else {
+            throw Failure(
+                description:
+                    "no PostgreSQL for tests: BINS_TEST_POSTGRES_URL is not set and no server binaries are in /usr/lib/postgresql/*/bin (run the tests through scripts/with-postgres, or install postgresql)"
+            )
+        }
+        let directory = NSTemporaryDirectory() + "bins-postgres-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot {
+            let chown = try run("/bin/chown", ["postgres", directory])
+            guard chown.status == 0 else {
+                throw Failure(description: "chown postgres \(directory) failed: \(chown.output.prefix(200)) (is there a postgres user?)")
+            }
+        }
+        func command(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+            asRoot
+                ? try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + arguments)
+                : try run("\(bin)/\(tool)", arguments)
+        }
+        let initdb = try command("initdb", ["-D", "\(directory)/data", "-U", "bins", "--auth=trust", "-E", "UTF8", "--no-locale"])
+        guard initdb.status == 0 else {
+            throw Failure(description: "initdb in \(directory) failed (exit \(initdb.status)): \(initdb.output.suffix(400))")
+        }
+        var lastOutput = ""
+        for _ in 0..<5 {
+            let port = try freePort()
+            let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c fsync=off -c max_connections=300"
+            let start = try command(
+                "pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "30", "-o", options, "start"])
+            if start.status == 0 {
+                return ("postgres://bins@127.0.0.1:\(port)/postgres", directory, bin, asRoot)
+            }
+            lastOutput = start.output
+        }
+        throw Failure(description: "the throwaway PostgreSQL server in \(directory) did not start: \(lastOutput.suffix(400))")
+    }
+
+    private static func stopThrowawayServer() {
+        let (directory, bin, asRoot) = state.withLock { ($0.dataDirectory, $0.binDirectory, $0.runAsPostgres) }
+        guard let directory, let bin else { return }
+        let arguments = ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"]
+        _ = asRoot
+            ? try? run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/pg_ctl"] + arguments)
+            : try? run("\(bin)/pg_ctl", arguments)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A loopback TCP port nobody listens on right now (the kernel picks it for a socket bound to port 0).
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw Failure(description: "bind(127.0.0.1:0) failed: errno \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw Failure(description: "getsockname failed: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do {
+            try process.run()
+        } catch {
+            throw Failure(description: "cannot run \(executable): \(error.localizedDescription)")
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
