@@ -1,0 +1,60 @@
+/// Delivery guarantee of one publish or subscription, as MQTT defines it.
+public enum MQTTQoS: Int32, Sendable, Hashable, CaseIterable {
+    case atMostOnce = 0
+    case atLeastOnce = 1
+    case exactlyOnce = 2
+}
+
+/// The protocol level sent in CONNECT. MQTT 5 adds reason codes to PUBACK and SUBACK (so a refused
+/// publish is reported instead of silently dropped), session expiry and shared subscriptions.
+public enum MQTTProtocolVersion: Sendable, Hashable {
+    case v311
+    case v5
+}
+
+/// One application message, as published or as received. The payload is a copy owned by Swift, never a
+/// pointer into libmosquitto's buffers.
+public struct MQTTMessage: Sendable, Equatable, Hashable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var qos: MQTTQoS
+    public var retain: Bool
+
+    public init(topic: String, payload: [UInt8], qos: MQTTQoS = .atLeastOnce, retain: Bool = false) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+    }
+
+    /// Convenience for text payloads (JSON on this project's wire).
+    public init(topic: String, text: String, qos: MQTTQoS = .atLeastOnce, retain: Bool = false) {
+        self.init(topic: topic, payload: Array(text.utf8), qos: qos, retain: retain)
+    }
+
+    /// The payload decoded as UTF-8, with invalid bytes replaced.
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+}
+
+/// The connection as seen by health checks and systemd readiness. `connected` means the broker accepted
+/// the CONNECT (CONNACK with success); anything else means publishes are not being accepted right now.
+public enum MQTTConnectionState: Sendable, Equatable, Hashable {
+    /// No connection: not started yet, waiting before the next attempt, or stopped.
+    case disconnected
+    /// A connection attempt is under way (TCP, TLS handshake, CONNECT sent, waiting for CONNACK).
+    case connecting
+    /// The broker accepted the connection.
+    case connected
+}
+
+/// Receives messages synchronously on libmosquitto's network thread.
+///
+/// `handle` runs before libmosquitto writes the PUBACK of a QoS 1 message to the socket, so work done
+/// inside it (committing the message to a database) happens-before the broker considers the message
+/// delivered: if the process dies inside `handle`, the broker delivers the message again to the same
+/// persistent session. See docs/mqtt.md for the guarantee and its proof. `handle` blocks the network
+/// thread, so keepalive and other deliveries wait for it: keep it short (one transaction, not a network
+/// call).
+public protocol MQTTMessageHandler: Sendable {
+    func handle(_ message: MQTTMessage)
+}

@@ -1,0 +1,254 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// Drains an `Outbox` through an `MQTTClient`, as a `Service`.
+///
+/// Records are published in seq order with up to `maxInFlight` QoS 1 publishes outstanding (so throughput
+/// is not one round trip per event), and deleted from the outbox only after their PUBACK, in seq order.
+/// While the client is disconnected nothing is sent; unacknowledged publishes of a lost connection are
+/// resent by libmosquitto on the next one, and everything else continues from where it stopped.
+///
+/// Records sent late — recorded while offline, or left over from before a restart or reconnect — are
+/// passed through `markHistorical` first (the daemon sets `historical: true` in the JSON; this layer does
+/// not know payload schemas). "Late" means: already in the outbox when the current connection came up.
+///
+/// Records the broker refuses (MQTT 5 reason code) or libmosquitto cannot send are not retried forever:
+/// they are logged, reported as `.rejected` drops, and deleted.
+public struct OutboxPublisher: Service {
+    public let outbox: Outbox
+    public let client: MQTTClient
+    public let maxInFlight: Int
+    public let retain: Bool
+    /// How long a graceful shutdown waits for outstanding PUBACKs (unacknowledged records stay in the
+    /// outbox and are resent on the next start).
+    public let shutdownGrace: Duration
+    private let markHistorical: @Sendable ([UInt8]) -> [UInt8]
+    private let logger: Logger
+
+    public init(
+        outbox: Outbox, client: MQTTClient, maxInFlight: Int = 32, retain: Bool = false,
+        shutdownGrace: Duration = .seconds(2), logger: Logger,
+        markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8]
+    ) {
+        self.outbox = outbox
+        self.client = client
+        self.maxInFlight = max(1, maxInFlight)
+        self.retain = retain
+        self.shutdownGrace = shutdownGrace
+        self.markHistorical = markHistorical
+        self.logger = logger
+    }
+
+    /// Waits until the outbox is empty (every record acknowledged or dropped); `false` on timeout.
+    @discardableResult
+    public func waitUntilDrained(timeout: Duration) async -> Bool {
+        await outbox.waitUntilEmpty(timeout: timeout)
+    }
+
+    public func run() async throws {
+        let (events, sink) = AsyncStream.makeStream(of: PublisherEvent.self)
+        let outbox = outbox
+        let client = client
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in client.stateChanges() { sink.yield(.connectionChanged) }
+            }
+            group.addTask {
+                for await _ in outbox.changes() { sink.yield(.outboxChanged) }
+            }
+            if case .batched(let interval) = outbox.syncPolicy {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        sink.yield(.tick)
+                    }
+                }
+            }
+            await withGracefulShutdownHandler {
+                var engine = PublisherEngine(
+                    outbox: outbox, client: client, maxInFlight: maxInFlight, retain: retain,
+                    markHistorical: markHistorical, logger: logger, sink: sink)
+                var retryScheduled = false
+                engine.pump()
+                loop: for await event in events {
+                    switch event {
+                    case .connectionChanged, .outboxChanged:
+                        break
+                    case .acknowledged(let seq, let result):
+                        engine.acknowledged(seq: seq, result: result)
+                    case .tick:
+                        outbox.syncIfDue()
+                    case .retry:
+                        retryScheduled = false
+                    case .shutdown:
+                        engine.stopping = true
+                        logger.debug("outbox.publisher.stopping", metadata: ["outbox.in_flight": "\(engine.window.inFlight)"])
+                        group.addTask {
+                            try? await Task.sleep(for: shutdownGrace)
+                            sink.yield(.graceExpired)
+                        }
+                    case .graceExpired:
+                        break loop
+                    }
+                    engine.pump()
+                    if engine.stopping && engine.window.inFlight == 0 { break loop }
+                    if engine.needsRetry && !retryScheduled {
+                        retryScheduled = true
+                        group.addTask {
+                            try? await Task.sleep(for: .seconds(1))
+                            sink.yield(.retry)
+                        }
+                    }
+                }
+                if engine.window.inFlight > 0 {
+                    logger.info(
+                        "outbox.publisher.stopped_with_unacknowledged",
+                        metadata: ["outbox.in_flight": "\(engine.window.inFlight)"])
+                }
+            } onGracefulShutdown: {
+                sink.yield(.shutdown)
+            }
+            sink.finish()
+            group.cancelAll()
+        }
+    }
+}
+
+enum PublisherEvent: Sendable {
+    case connectionChanged
+    case outboxChanged
+    case acknowledged(seq: Int64, result: Result<Void, MQTTError>)
+    case tick
+    case retry
+    case shutdown
+    case graceExpired
+}
+
+/// The publisher's loop state, touched only by the `run()` task.
+struct PublisherEngine {
+    let outbox: Outbox
+    let client: MQTTClient
+    let maxInFlight: Int
+    let retain: Bool
+    let markHistorical: @Sendable ([UInt8]) -> [UInt8]
+    let logger: Logger
+    let sink: AsyncStream<PublisherEvent>.Continuation
+    var window = PublishWindow()
+    var stopping = false
+    /// An outbox operation failed (disk trouble); try again later.
+    var needsRetry = false
+    /// Records with seq ≤ this were already waiting when the current connection came up: they are late.
+    private var historicalThrough: Int64 = 0
+    private var generation: UInt64?
+    /// Deletion that failed and must be retried.
+    private var pendingDeleteThrough: Int64?
+    private let publishedCounter = Counter(label: "outbox_published_total")
+    private let rejectedCounter = Counter(label: "outbox_rejected_total")
+    private let depthGauge = Gauge(label: "outbox_depth")
+
+    init(
+        outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool,
+        markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8], logger: Logger,
+        sink: AsyncStream<PublisherEvent>.Continuation
+    ) {
+        self.outbox = outbox
+        self.client = client
+        self.maxInFlight = maxInFlight
+        self.retain = retain
+        self.markHistorical = markHistorical
+        self.logger = logger
+        self.sink = sink
+    }
+
+    /// Sends as many records as the window allows, if connected.
+    mutating func pump() {
+        needsRetry = false
+        if let through = pendingDeleteThrough { delete(through: through) }
+        depthGauge.record(outbox.depth)
+        guard !stopping else { return }
+        let (state, currentGeneration) = client.core.connectionSnapshot
+        guard state == .connected else { return }
+        if generation != currentGeneration {
+            generation = currentGeneration
+            historicalThrough = outbox.lastSeq
+        }
+        while window.inFlight < maxInFlight {
+            let records: [OutboxRecord]
+            do {
+                records = try outbox.pending(after: window.cursor, limit: maxInFlight - window.inFlight)
+            } catch {
+                logger.error("outbox.read.failed", metadata: ["outbox.error": "\(error)"])
+                needsRetry = true
+                return
+            }
+            if records.isEmpty { return }
+            for record in records {
+                guard send(record) else { return }
+            }
+        }
+    }
+
+    /// Hands one record to the client; `false` if the connection is gone (resend it later).
+    private mutating func send(_ record: OutboxRecord) -> Bool {
+        let late = record.seq <= historicalThrough
+        let message = MQTTMessage(
+            topic: record.topic, payload: late ? markHistorical(record.payload) : record.payload, qos: record.qos,
+            retain: retain)
+        let sink = sink
+        let seq = record.seq
+        do throws(MQTTError) {
+            _ = try client.core.enqueuePublish(message) { result in
+                sink.yield(.acknowledged(seq: seq, result: result))
+            }
+            window.sent(seq)
+            if record.qos == .atMostOnce { completed(seq) }
+            return true
+        } catch where error.code == .notConnected {
+            return false
+        } catch {
+            window.sent(seq)
+            reject(seq, error)
+            return true
+        }
+    }
+
+    mutating func acknowledged(seq: Int64, result: Result<Void, MQTTError>) {
+        switch result {
+        case .success:
+            publishedCounter.increment()
+            completed(seq)
+        case .failure(let error) where error.code == .publishRefused:
+            reject(seq, error)
+        case .failure(let error):
+            // Stopped or cancelled: not delivered; the record stays and is sent again on the next start.
+            logger.debug("outbox.publish.unfinished", metadata: ["outbox.seq": "\(seq)", "outbox.error": "\(error)"])
+        }
+    }
+
+    private mutating func reject(_ seq: Int64, _ error: MQTTError) {
+        rejectedCounter.increment()
+        logger.error("outbox.publish.rejected", metadata: ["outbox.seq": "\(seq)", "outbox.error": "\(error)"])
+        do {
+            try outbox.recordRejected(seq: seq)
+        } catch {
+            logger.error("outbox.report.failed", metadata: ["outbox.seq": "\(seq)", "outbox.error": "\(error)"])
+        }
+        completed(seq)
+    }
+
+    private mutating func completed(_ seq: Int64) {
+        if let through = window.finished(seq) { delete(through: through) }
+    }
+
+    private mutating func delete(through seq: Int64) {
+        do {
+            try outbox.remove(through: max(seq, pendingDeleteThrough ?? seq))
+            pendingDeleteThrough = nil
+        } catch {
+            logger.error("outbox.delete.failed", metadata: ["outbox.seq": "\(seq)", "outbox.error": "\(error)"])
+            pendingDeleteThrough = max(seq, pendingDeleteThrough ?? seq)
+            needsRetry = true
+        }
+    }
+}

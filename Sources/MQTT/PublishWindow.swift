@@ -1,0 +1,46 @@
+/// The outbox publisher's in-flight bookkeeping: which seqs were handed to the client, which are finished
+/// (acknowledged, or rejected and reported), and how far the outbox may be deleted. Deletion is strictly
+/// in seq order: seq n is deleted only when every seq sent before it is finished, so a crash can only
+/// ever resend a suffix, never leave a hole. A value type, tested without I/O.
+struct PublishWindow: Sendable, Equatable {
+    private var entries: [(seq: Int64, finished: Bool)] = []
+    /// Seqs sent and not yet finished.
+    private(set) var inFlight = 0
+    /// Highest seq handed to the client; records above it have not been sent by this process.
+    private(set) var cursor: Int64
+
+    init(cursor: Int64 = 0) {
+        self.cursor = cursor
+    }
+
+    /// A record was handed to the client (in seq order).
+    mutating func sent(_ seq: Int64) {
+        assert(seq > cursor, "records are sent in seq order")
+        entries.append((seq, false))
+        inFlight += 1
+        cursor = seq
+    }
+
+    /// A sent record finished. Returns the seq through which the outbox may now be deleted, if the finished
+    /// prefix grew.
+    mutating func finished(_ seq: Int64) -> Int64? {
+        guard let index = entries.firstIndex(where: { $0.seq == seq }), !entries[index].finished else { return nil }
+        entries[index].finished = true
+        inFlight -= 1
+        var through: Int64?
+        while let first = entries.first, first.finished {
+            through = first.seq
+            entries.removeFirst()
+        }
+        return through
+    }
+
+    /// Seqs sent and not finished, oldest first.
+    var unfinished: [Int64] { entries.filter { !$0.finished }.map(\.seq) }
+
+    static func == (lhs: PublishWindow, rhs: PublishWindow) -> Bool {
+        lhs.cursor == rhs.cursor && lhs.inFlight == rhs.inFlight
+            && lhs.entries.map(\.seq) == rhs.entries.map(\.seq)
+            && lhs.entries.map(\.finished) == rhs.entries.map(\.finished)
+    }
+}

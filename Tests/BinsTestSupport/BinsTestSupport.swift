@@ -1,1 +1,0 @@
-// Shared harness for tests that need real parts (mosquitto, PostgreSQL, temporary directories).

@@ -1,0 +1,20 @@
+import Foundation
+
+/// mosquitto's password and ACL files, written the way an installer would.
+public enum MosquittoAuthFiles {
+    /// Writes a password file with `mosquitto_passwd -b` (hashed, as the broker expects).
+    public static func writePasswordFile(
+        at path: String, users: [(user: String, password: String)], in directory: TemporaryDirectory
+    ) async throws {
+        try? FileManager.default.removeItem(atPath: path)
+        for (index, entry) in users.enumerated() {
+            try await ChildProcess.run(
+                "mosquitto_passwd", (index == 0 ? ["-c"] : []) + ["-b", path, entry.user, entry.password], in: directory)
+        }
+    }
+
+    /// Writes an ACL file from its lines (`user NAME`, `topic read|write|readwrite FILTER`, `pattern ...`).
+    public static func writeACLFile(at path: String, lines: [String]) throws {
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}

@@ -1,0 +1,17 @@
+import Foundation
+
+/// Waits until `condition` holds, checking every `interval`, for at most `timeout`. For conditions that
+/// have no event to wait on (a port accepting connections, a file gaining a line, a process exiting).
+public func waitUntil(
+    timeout: Duration, interval: Duration = .milliseconds(20), _ what: @autoclosure () -> String = "condition",
+    _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while true {
+        if try condition() { return }
+        if ContinuousClock.now >= deadline {
+            throw TestSupportError("\(what()) did not happen within \(timeout)")
+        }
+        try await Task.sleep(for: interval)
+    }
+}
