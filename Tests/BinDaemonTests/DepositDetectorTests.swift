@@ -1,0 +1,276 @@
+import BinProtocol
+import Testing
+
+@testable import BinDaemon
+
+/// Drives a detector with synthetic, noisy readings of a known truth.
+struct DetectorHarness {
+    var detector: DepositDetector
+    var actions: [DetectorAction] = []
+    var trueMassKg: Double
+    var trueVolumeL: Double
+    var noiseKg: Double
+    var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    init(hasLid: Bool = true, hasRanger: Bool = true, stream: WasteStream = .wet, massKg: Double = 10, volumeL: Double = 40, noiseKg: Double = 0.003) {
+        var thresholds = BinThresholds()
+        thresholds.scaleNoiseKg = noiseKg
+        let geometry = BinGeometry(shape: .box(widthMm: 480, lengthMm: 550, depthMm: 900))!
+        detector = DepositDetector(
+            configuration: .init(
+                binID: "b1", stream: stream, geometry: geometry, thresholds: thresholds, classifier: DensityClassifier(),
+                sampling: SamplingConfig(), hasLid: hasLid, hasRanger: hasRanger))
+        trueMassKg = massKg
+        trueVolumeL = volumeL
+        self.noiseKg = noiseKg
+    }
+
+    /// Uniform noise in ±√3·σ (σ = noiseKg), reproducible.
+    mutating func noise() -> Double {
+        seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let unit = Double(seed >> 11) / Double(1 << 53)
+        return (unit * 2 - 1) * 3.0.squareRoot() * noiseKg
+    }
+
+    mutating func weigh(from start: Double, count: Int, every step: Double = 0.1) {
+        for i in 0..<count {
+            let reading = WeightReading(at: at(start + Double(i) * step), massKg: trueMassKg + noise())
+            actions += detector.weighed(reading)
+        }
+    }
+
+    mutating func range(at seconds: Double, volumeL: Double? = nil) {
+        let geometry = detector.configuration.geometry
+        let volume = volumeL ?? trueVolumeL
+        let height = geometry.heightMm(forVolumeL: volume)
+        let level = FillLevel(surfaceHeightMm: height, volumeL: geometry.volumeL(atHeightMm: height), fraction: volume / geometry.capacityL)
+        actions += detector.ranged(FillReading(at: at(seconds), outcome: .level(level)))
+    }
+
+    mutating func ranger(at seconds: Double, _ outcome: FillReading.Outcome) {
+        actions += detector.ranged(FillReading(at: at(seconds), outcome: outcome))
+    }
+
+    mutating func lid(open: Bool, at seconds: Double) { actions += detector.lidChanged(open: open, at: at(seconds)) }
+    mutating func tick(_ seconds: Double) { actions += detector.tick(at: at(seconds)) }
+
+    /// Settled bin with a trusted fill reading, actions cleared.
+    mutating func settle() {
+        range(at: 0)
+        weigh(from: 1, count: 6)
+        actions.removeAll()
+    }
+
+    var deposits: [Deposit] { actions.compactMap { if case .deposit(let d, _) = $0 { d } else { nil } } }
+    var collections: [Collection] { actions.compactMap { if case .collection(let c, _) = $0 { c } else { nil } } }
+    var observations: [FaultObservation] { actions.compactMap { if case .observation(let o) = $0 { o } else { nil } } }
+    var requests: [SampleRequest] { actions.compactMap { if case .sample(let r) = $0 { r } else { nil } } }
+    func observed(_ code: FaultCode) -> [Bool] { observations.filter { $0.code == code }.map(\.present) }
+}
+
+@Suite struct DepositDetectorTests {
+    @Test func lidCycleDepositWithMassVolumeAndClass() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        #expect(h.requests == [.scale(readings: 10)])
+        h.trueMassKg += 1.8  // 1.8 kg in 3 L: 0.6 kg/L, kitchen waste
+        h.weigh(from: 100.5, count: 10)
+        h.lid(open: false, at: 103)
+        h.weigh(from: 103.2, count: 10)
+        #expect(h.deposits.isEmpty)  // waits for the ranger
+        #expect(h.requests.last == .ranger(pings: 5))
+        h.range(at: 105, volumeL: 43)
+        let deposit = h.deposits.first
+        #expect(h.deposits.count == 1)
+        #expect(abs(deposit!.massKg - 1.8) < 0.01)
+        #expect(abs(deposit!.volumeL! - 3) < 0.01)
+        #expect(deposit!.observed == .wet && deposit!.confidence >= 0.9 && !deposit!.contaminated && deposit!.quality == .good)
+        #expect(h.observed(.massWithoutFill) == [false])
+    }
+
+    @Test func dryWasteInAWetBinIsContaminated() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 1.0  // 1 kg in 9 L: 0.11 kg/L, residual waste
+        h.lid(open: false, at: 104)
+        h.weigh(from: 104.5, count: 6)
+        h.range(at: 106, volumeL: 49)
+        #expect(h.deposits.map(\.observed) == [.dry])
+        #expect(h.deposits.first?.contaminated == true)
+    }
+
+    @Test func severalItemsInOneLidCycleAreOneDeposit() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 0.7
+        h.weigh(from: 101, count: 8)
+        h.trueMassKg += 1.1
+        h.weigh(from: 103, count: 8)
+        h.lid(open: false, at: 106)
+        h.weigh(from: 106.5, count: 6)
+        h.range(at: 108, volumeL: 44)
+        #expect(h.deposits.count == 1)
+        #expect(abs(h.deposits[0].massKg - 1.8) < 0.01 && abs(h.deposits[0].volumeL! - 4) < 0.01)
+    }
+
+    @Test func creepDriftAndPressedWasteWithTheLidClosedMakeNoDeposits() {
+        var h = DetectorHarness()
+        h.settle()
+        // An hour of creep (+150 g) and a slow negative temperature drift, read every 30 s.
+        for step in 0..<120 {
+            h.trueMassKg += step < 60 ? 0.0025 : -0.0005
+            h.weigh(from: 10 + Double(step) * 30, count: 1)
+        }
+        // Someone presses the waste down: a wild swing, then a little heavier than before.
+        for (i, delta) in [4.0, -3.0, 6.0, 0.08].enumerated() { h.trueMassKg += delta; h.weigh(from: 4000 + Double(i), count: 1) }
+        h.weigh(from: 4010, count: 6)
+        h.tick(4100)
+        #expect(h.deposits.isEmpty && h.collections.isEmpty)
+        #expect(abs(h.detector.baselineKg! - h.trueMassKg) < 0.01)
+    }
+
+    @Test func depositsBelowTheMinimumAreIgnoredButRefreshTheFill() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 0.03
+        h.lid(open: false, at: 102)
+        h.weigh(from: 102.5, count: 6)
+        #expect(h.deposits.isEmpty)
+        #expect(h.requests.last == .ranger(pings: 5))
+        #expect(abs(h.detector.baselineKg! - h.trueMassKg) < 0.005)
+    }
+
+    @Test func lidLeftOpenClosesOffDepositsWithoutVolume() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 2
+        h.weigh(from: 101, count: 6)
+        h.tick(650)
+        #expect(h.deposits.isEmpty)
+        h.tick(701)  // 601 s after opening
+        #expect(h.observed(.lidOpenTooLong) == [true])
+        #expect(h.deposits.count == 1 && h.deposits[0].volumeL == nil && h.deposits[0].observed == .unknown)
+        #expect(abs(h.deposits[0].massKg - 2) < 0.01 && h.deposits[0].quality == .degraded)
+        // Still open: the next stable step is its own deposit, also without volume.
+        h.trueMassKg += 1
+        h.weigh(from: 800, count: 6)
+        #expect(h.deposits.count == 2 && h.deposits[1].volumeL == nil)
+        h.lid(open: false, at: 900)
+        h.weigh(from: 901, count: 6)
+        h.range(at: 905, volumeL: 50)
+        #expect(h.deposits.count == 2)  // nothing new after closing
+        #expect(h.observed(.lidOpenTooLong) == [true, false])
+    }
+
+    @Test func rangerUnavailableGivesDepositWithoutVolume() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 1.5
+        h.lid(open: false, at: 102)
+        h.weigh(from: 102.5, count: 6)
+        h.ranger(at: 104, .noEcho)
+        #expect(h.deposits.count == 1)
+        #expect(h.deposits[0].volumeL == nil && h.deposits[0].densityKgL == nil)
+        #expect(h.deposits[0].observed == .unknown && h.deposits[0].confidence == 0 && h.deposits[0].quality == .degraded)
+        #expect(h.observed(.rangerNoEcho) == [true])
+
+        // And when the ranger never answers, the deadline closes it.
+        var silent = DetectorHarness()
+        silent.settle()
+        silent.lid(open: true, at: 100)
+        silent.trueMassKg += 1.5
+        silent.lid(open: false, at: 102)
+        silent.weigh(from: 102.5, count: 6)
+        silent.tick(108)
+        #expect(silent.deposits.isEmpty)
+        silent.tick(113.5)
+        #expect(silent.deposits.count == 1 && silent.deposits[0].volumeL == nil)
+    }
+
+    @Test func collectionWithAutoZeroAndNoPhantomAfterwards() {
+        var h = DetectorHarness(massKg: 30, volumeL: 180)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg = 0.12  // emptied, a little residue
+        h.weigh(from: 101, count: 6)
+        h.lid(open: false, at: 110)
+        h.weigh(from: 111, count: 6)
+        #expect(h.collections.count == 1)
+        #expect(abs(h.collections[0].massKg - 29.88) < 0.01)
+        #expect(abs(h.collections[0].fillBefore! - 180 / 237.6) < 0.001)
+        let corrections = h.actions.compactMap { if case .autoZero(let kg, _) = $0 { kg } else { nil } }
+        #expect(corrections.count == 1 && abs(corrections[0] - 0.12) < 0.01)
+        #expect(h.deposits.isEmpty)
+        // The owner applies the correction: readings are now about zero; nothing else happens.
+        h.trueMassKg = 0
+        h.weigh(from: 120, count: 10)
+        h.range(at: 125, volumeL: 0)
+        #expect(h.deposits.isEmpty && h.collections.count == 1)
+        #expect(h.detector.sinceCollection == DepositDetector.SinceCollection(massKg: h.detector.baselineKg!, volumeL: 0))
+    }
+
+    @Test func residueAboveTheAutoZeroLimitIsNotZeroedAway() {
+        var h = DetectorHarness(massKg: 30, volumeL: 180)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg = 1.0
+        h.lid(open: false, at: 110)
+        h.weigh(from: 111, count: 6)
+        #expect(h.collections.count == 1)
+        #expect(!h.actions.contains { if case .autoZero = $0 { true } else { false } })
+        #expect(abs(h.detector.baselineKg! - 1.0) < 0.01)
+    }
+
+    @Test func binWithoutLidSwitchDetectsAWeightStep() {
+        var h = DetectorHarness(hasLid: false)
+        h.settle()
+        h.trueMassKg += 2.4
+        h.weigh(from: 50, count: 1)
+        #expect(h.requests == [.scale(readings: 10)])
+        h.weigh(from: 50.5, count: 6)
+        h.range(at: 53, volumeL: 44)
+        #expect(h.deposits.count == 1 && abs(h.deposits[0].massKg - 2.4) < 0.01 && h.deposits[0].observed == .wet)
+    }
+
+    @Test func contradictingSensorsAreObserved() {
+        var h = DetectorHarness()
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 10  // 10 kg and no volume change: the ranger misses the waste (5 kg would be within 3 σ of 1.5 kg/L)
+        h.lid(open: false, at: 102)
+        h.weigh(from: 102.5, count: 6)
+        h.range(at: 104, volumeL: 40)
+        #expect(h.observed(.massWithoutFill) == [true])
+
+        var f = DetectorHarness()
+        f.settle()
+        f.range(at: 300, volumeL: 70)  // 30 L more with the mass unchanged
+        #expect(f.observed(.fillWithoutMass) == [true])
+        f.range(at: 400, volumeL: 40.5)
+        #expect(f.observed(.fillWithoutMass) == [true, false])
+    }
+
+    @Test func heartbeatsAndDeadlines() {
+        var h = DetectorHarness()
+        h.tick(0)
+        #expect(h.requests == [.scale(readings: 5), .ranger(pings: 5)])
+        h.actions.removeAll()
+        h.settle()
+        h.tick(10)
+        #expect(h.requests.isEmpty)
+        h.tick(32)  // 30 s after the last scale reading
+        #expect(h.requests == [.scale(readings: 1)])
+        #expect(h.detector.nextDeadline() == at(62))
+        h.tick(901)
+        #expect(h.requests.last == .ranger(pings: 5))
+        #expect(h.detector.currentFill != nil && h.detector.currentMassKg != nil)
+        h.lid(open: true, at: 1000)
+        #expect(h.detector.currentFill == nil)
+    }
+}
