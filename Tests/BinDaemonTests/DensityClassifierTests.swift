@@ -79,4 +79,18 @@ import Testing
         #expect(direct == composed)
         #expect(direct > 1.5 && direct < 20)
     }
+
+    /// The figures docs/binsd.md quotes for the default sensors in the 480 x 550 mm box.
+    @Test func documentedMinimumVolumes() {
+        func minimum(_ density: Double?) -> Double {
+            classifier.minimumClassifiableVolumeL(
+                scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264,
+                densityKgL: density)
+        }
+        let sigmaVolume = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+        #expect(abs(sigmaVolume - 1.6) < 0.05)
+        #expect(abs(minimum(nil) - 6.8) < 0.05)
+        #expect(abs(minimum(0.6) - 1.7) < 0.05)
+        #expect(abs(minimum(0.10) - 3.65) < 0.02)
+    }
 }
