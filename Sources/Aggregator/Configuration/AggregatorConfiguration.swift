@@ -214,6 +214,11 @@ public struct TargetSettings: Sendable {
     public struct RateTarget: Sendable {
         public var target: Double
         public var by: LocalDate
+
+        public init(target: Double, by: LocalDate) {
+            self.target = target
+            self.by = by
+        }
     }
 
     public enum CoverageRule: Sendable, Equatable {
@@ -228,6 +233,13 @@ public struct TargetSettings: Sendable {
         public var name: String
         public var rule: CoverageRule
         public var by: LocalDate
+
+        public init(id: String, name: String, rule: CoverageRule, by: LocalDate) {
+            self.id = id
+            self.name = name
+            self.rule = rule
+            self.by = by
+        }
     }
 
     /// Start of the programme: coverage milestones are planned linearly from here to their date.
@@ -249,6 +261,25 @@ public struct TargetSettings: Sendable {
     public var currentDays: Int
     /// A point counts towards coverage when it reported within this window.
     public var coverageWindowHours: Int
+
+    public init(
+        start: LocalDate? = nil, baselineDryKgPerDay: Double? = nil, dryReduction: RateTarget? = nil,
+        separationRate: RateTarget? = nil, recoveryRate: RateTarget? = nil, contaminationRate: RateTarget? = nil,
+        coverage: [CoverageMilestone] = [], atRiskMargin: Double = 0.1, trendDays: Int = 28, currentDays: Int = 7,
+        coverageWindowHours: Int = 24
+    ) {
+        self.start = start
+        self.baselineDryKgPerDay = baselineDryKgPerDay
+        self.dryReduction = dryReduction
+        self.separationRate = separationRate
+        self.recoveryRate = recoveryRate
+        self.contaminationRate = contaminationRate
+        self.coverage = coverage
+        self.atRiskMargin = atRiskMargin
+        self.trendDays = trendDays
+        self.currentDays = currentDays
+        self.coverageWindowHours = coverageWindowHours
+    }
 }
 
 public struct AlertRule: Sendable, Equatable {

@@ -51,6 +51,14 @@ public struct CoveragePoint: Sendable, Equatable {
     public var demonstration: Bool
     /// The point has both a wet and a dry bin (from its birth message) and reported within the window.
     public var covered: Bool
+
+    public init(device: String, community: String, street: String, demonstration: Bool, covered: Bool) {
+        self.device = device
+        self.community = community
+        self.street = street
+        self.demonstration = demonstration
+        self.covered = covered
+    }
 }
 
 /// Computes target statuses from ledger figures and coverage. Pure: the same inputs give the same
