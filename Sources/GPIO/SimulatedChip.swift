@@ -130,7 +130,7 @@ public final class SimulatedChip: GPIOChip {
     /// changed, as if the process were preempted in the middle of bit-banging. In virtual pacing time
     /// jumps; in real-time pacing the thread really sleeps.
     public func injectOutputStretch(nanoseconds: UInt64) {
-        core.perform { bus in bus.pendingOutputStretch = bus.pendingOutputStretch.saturatingAdd(nanoseconds) }
+        core.perform { bus in bus.injectOutputStretch(nanoseconds: nanoseconds) }
     }
 
     // MARK: GPIOChip

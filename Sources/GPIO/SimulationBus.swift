@@ -101,6 +101,13 @@ public struct SimulationBus: ~Copyable, Sendable {
         queue.cancel(id)
     }
 
+    /// Fault injection from inside the simulation: the host's output operation in progress (when
+    /// called from `hostDidDrive`) or its next one takes `nanoseconds` longer after the level
+    /// changed, as if the process were preempted right after the edge.
+    public mutating func injectOutputStretch(nanoseconds: UInt64) {
+        pendingOutputStretch = pendingOutputStretch.saturatingAdd(nanoseconds)
+    }
+
     /// Virtual time of the earliest pending action, if any.
     public mutating func nextActionDue() -> UInt64? { queue.nextDue() }
 
