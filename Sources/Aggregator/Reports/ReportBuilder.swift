@@ -193,7 +193,7 @@ public struct ReportBuilder: Sendable {
             let figures = FiguresRow(id: street.id, name: street.name, streams: StreamFigures(rows: streetRows))
             // Dry kg per day over the days the street booked anything.
             var dryByDay: [LocalDate: Double] = [:]
-            for row in streetRows {
+            for row in streetRows where row.figures.deposits > 0 {
                 dryByDay[row.day, default: 0] += row.stream == .dry ? row.figures.depositedKg : 0
             }
             let dryPerDay = dryByDay.isEmpty ? nil : dryByDay.values.reduce(0, +) / Double(dryByDay.count)

@@ -120,6 +120,11 @@ public struct StreamFigures: Sendable, Equatable, Codable {
         StreamFigures(byStream: lhs.byStream.merging(rhs.byStream, uniquingKeysWith: +))
     }
 
+    /// A stream without a row and a stream with a zero row are the same figures.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        WasteStream.allCases.allSatisfy { lhs[$0] == rhs[$0] }
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: StreamKey.self)
         for stream in WasteStream.allCases { try container.encode(self[stream], forKey: StreamKey(stream.rawValue)) }

@@ -1,0 +1,113 @@
+import BinProtocol
+import Foundation
+import Logging
+import MQTT
+import Metrics
+import ServiceLifecycle
+
+/// The aggregator's parts wired together: store, registry, ingest, alerts, deliveries and the broker
+/// connection. `services` lists what runs, in start order (a `ServiceGroup` stops them in reverse, so
+/// ingest and alerts end before the broker connection, which says `online: false` last).
+///
+/// The HTTP API (module AggregatorHTTP) reads from the same runtime.
+public final class AggregatorRuntime: Sendable {
+    public let configuration: AggregatorConfiguration
+    public let registry: Registry
+    public let calendar: LedgerCalendar
+    public let store: any AggregatorStore
+    public let ingestMetrics: IngestMetrics
+    public let processor: IngestProcessor
+    public let alerts: AlertEngine
+    public let deliveries: DeliveryService
+    public let mqtt: MQTTClient
+    public let startedAtMs: Int64
+    private let handler: IngestHandler
+    private let observations: AsyncStream<AlertObservation>
+    private let logger: Logger
+
+    public init(
+        configuration: AggregatorConfiguration, store: any AggregatorStore, metricsFactory: any MetricsFactory, logger: Logger
+    ) throws(AggregatorError) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        registry = Registry(configuration)
+        calendar = LedgerCalendar(timeZone: configuration.timeZone)
+        ingestMetrics = IngestMetrics(factory: metricsFactory)
+        startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        do {
+            mqtt = try MQTTClient(
+                configuration: configuration.broker.mqttConfiguration(instance: configuration.instance, timeZone: configuration.timeZone),
+                logger: logger)
+        } catch {
+            throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)")
+        }
+        let deliveries = DeliveryService(
+            store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: mqtt), logger: logger)
+        self.deliveries = deliveries
+        alerts = AlertEngine(
+            configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory, logger: logger,
+            deliveriesEnqueued: { deliveries.notify() })
+        let (observations, continuation) = AsyncStream.makeStream(of: AlertObservation.self)
+        self.observations = observations
+        processor = IngestProcessor(
+            registry: registry, calendar: calendar, store: store, metrics: ingestMetrics, logger: logger,
+            observe: { continuation.yield($0) })
+        handler = IngestHandler(processor: processor, logger: logger)
+    }
+
+    /// Opens the configured store and brings its schema up to date.
+    public static func openStore(_ settings: StorageSettings, logger: Logger) async throws(AggregatorError) -> any AggregatorStore {
+        let store: any AggregatorStore
+        switch settings {
+        case .sqlite(let sqlite): store = try SQLiteStore(settings: sqlite)
+        case .postgres(let postgres): store = PostgresStore(settings: postgres, logger: logger)
+        }
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    /// Loads open alerts and registers ingest's subscriptions. Call before the services run: messages the
+    /// broker queued for the persistent session arrive right after it connects and need a receiver.
+    public func prepare() async throws(AggregatorError) {
+        try await alerts.load()
+        do {
+            try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, handler: handler)
+        } catch {
+            throw AggregatorError(.broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)")
+        }
+    }
+
+    /// What runs, in start order.
+    public var services: [any Service] {
+        [
+            mqtt,
+            AggregatorStatusPublisher(client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone, logger: logger),
+            AlertObservationPump(engine: alerts, observations: observations),
+            AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
+            deliveries,
+            HandlerStopper(handler: handler),
+        ]
+    }
+
+    /// Builds a report of `kind` for the period containing `date`.
+    public func report(_ kind: ReportKind, date: LocalDate) async throws(AggregatorError) -> ReportContent {
+        try await ReportBuilder(configuration: configuration, registry: registry, store: store)
+            .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+}
+
+/// Tells the ingest handler, first thing at shutdown, to stop waiting on a failing database.
+struct HandlerStopper: Service {
+    let handler: IngestHandler
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        handler.stop()
+    }
+}

@@ -1,0 +1,141 @@
+import BinProtocol
+import Dispatch
+import Foundation
+import Logging
+import MQTT
+import ServiceLifecycle
+import Synchronization
+
+extension BrokerSettings {
+    /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
+    /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
+    public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
+        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, timeZone: timeZone)
+        return MQTTConfiguration(
+            host: host, port: port, clientID: clientID, username: username, password: password?.value,
+            keepAliveSeconds: keepAliveSeconds, cleanSession: false,
+            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
+            tls: tls.map {
+                MQTTTLSConfiguration(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, verifyHostname: $0.verifyHostname)
+            },
+            will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil, maxInflightMessages: 32)
+    }
+
+    /// Filters ingest subscribes to: every device's status, birth, state and health, and events (through
+    /// the shared subscription group when one is configured, so instances split them).
+    public var ingestFilters: [String] {
+        let events = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.events) } ?? Topics.Filter.events
+        return [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health, events]
+    }
+}
+
+/// Receives ingest's messages on libmosquitto's network thread and commits each before returning, so the
+/// broker gets its PUBACK only for messages that are in the database: a crash at any point loses
+/// nothing (the broker redelivers to the persistent session, and `(device, seq)` dedupe absorbs the
+/// repeat).
+///
+/// If the database fails, the handler retries (backing off to 5 s) and keeps the network thread, and so
+/// the PUBACK, waiting: the broker keeps queueing meanwhile. Only a shutdown ends the wait; the message
+/// is then logged as not committed, and the broker redelivers it unless the PUBACK still went out.
+public final class IngestHandler: MQTTMessageHandler {
+    private let processor: IngestProcessor
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+
+    public init(processor: IngestProcessor, logger: Logger) {
+        self.processor = processor
+        self.logger = logger
+    }
+
+    /// Makes a handler stuck on a failing database give up at shutdown.
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    public func handle(_ message: MQTTMessage) {
+        let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        var delay = 0.05
+        while true {
+            let outcome = Self.waitFor { [processor] in
+                await processor.process(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
+            }
+            guard case .storageFailed = outcome else { return }
+            if stopping.load(ordering: .relaxed) {
+                logger.error("ingest.not_committed", metadata: ["mqtt.topic": "\(message.topic.prefix(128))"])
+                return
+            }
+            Thread.sleep(forTimeInterval: delay)
+            delay = min(delay * 2, 5)
+        }
+    }
+
+    /// Runs `operation` and blocks the calling thread (libmosquitto's, never one of Swift's cooperative
+    /// pool) until it finishes.
+    static func waitFor<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await operation()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0! }
+    }
+}
+
+/// Keeps `sanitation/v1/aggregator/status` true: a retained `online: true` after every (re)connection,
+/// an `online: false` on a clean stop, and the client's will for everything else.
+public final class AggregatorStatusPublisher: Service, Sendable {
+    private let client: MQTTClient
+    private let instance: String
+    private let timeZone: TimeZone
+    private let logger: Logger
+
+    public init(client: MQTTClient, instance: String, timeZone: TimeZone, logger: Logger) {
+        self.client = client
+        self.instance = instance
+        self.timeZone = timeZone
+        self.logger = logger
+    }
+
+    static func statusMessage(instance: String, online: Bool, timeZone: TimeZone) -> MQTTMessage {
+        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online)
+        return MQTTMessage(topic: Topics.aggregatorStatus, payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce, retain: true)
+    }
+
+    public func run() async throws {
+        let changes = client.stateChanges()
+        await cancelWhenGracefulShutdown {
+            for await state in changes where state == .connected {
+                do {
+                    try await self.client.publish(Self.statusMessage(instance: self.instance, online: true, timeZone: self.timeZone))
+                } catch {
+                    self.logger.warning("aggregator.status_publish_failed", metadata: ["mqtt.error": "\(error)"])
+                }
+            }
+        }
+        // Last words before the client disconnects (it is listed before this service, so it stops after).
+        do {
+            try await client.publish(Self.statusMessage(instance: instance, online: false, timeZone: timeZone))
+        } catch {
+            logger.notice("aggregator.status_offline_not_published", metadata: ["mqtt.error": "\(error)"])
+        }
+    }
+}
+
+/// Publishes alert lifecycle messages on `sanitation/v1/alerts` at QoS 1, not retained.
+public struct MQTTAlertPublisher: AlertPublisher {
+    let client: MQTTClient
+
+    public init(client: MQTTClient) {
+        self.client = client
+    }
+
+    public func publishAlert(_ body: [UInt8]) async throws {
+        do {
+            try await client.publish(MQTTMessage(topic: Topics.alerts, payload: body, qos: .atLeastOnce, retain: false))
+        } catch {
+            throw AggregatorError(.broker, "publish on \(Topics.alerts) failed: \(error)")
+        }
+    }
+}
