@@ -4,6 +4,7 @@ import Logging
 import MQTT
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// The aggregator's parts wired together: store, registry, ingest, alerts, deliveries and the broker
 /// connection. `services` lists what runs, in start order (a `ServiceGroup` stops them in reverse, so
@@ -24,6 +25,7 @@ public final class AggregatorRuntime: Sendable {
     private let handler: IngestHandler
     private let observations: AsyncStream<AlertObservation>
     private let logger: Logger
+    private let group = Mutex<ServiceGroup?>(nil)
 
     public init(
         configuration: AggregatorConfiguration, store: any AggregatorStore, metricsFactory: any MetricsFactory, logger: Logger
@@ -95,10 +97,81 @@ public final class AggregatorRuntime: Sendable {
         ]
     }
 
+    /// Runs `services` plus `additionalServices` (the HTTP server, started last and stopped first) as one
+    /// `ServiceGroup` until SIGTERM/SIGINT (when `handleSignals`), ``shutdown()``, or cancellation.
+    /// Call ``prepare()`` first.
+    public func run(additionalServices: [any Service] = [], handleSignals: Bool = false) async throws {
+        let configurations = (services + additionalServices).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        let group = ServiceGroup(
+            configuration: handleSignals
+                ? .init(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                : .init(services: configurations, logger: logger))
+        self.group.withLock { $0 = group }
+        try await group.run()
+    }
+
+    /// Stops a running ``run(additionalServices:handleSignals:)`` gracefully: HTTP, deliveries and alerts
+    /// end, the status goes `online: false`, the broker connection closes.
+    public func shutdown() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
     /// Builds a report of `kind` for the period containing `date`.
     public func report(_ kind: ReportKind, date: LocalDate) async throws(AggregatorError) -> ReportContent {
         try await ReportBuilder(configuration: configuration, registry: registry, store: store)
             .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+}
+
+extension AggregatorRuntime {
+    /// `bins-aggregator report`: opens the store read-mostly (migrating it if needed), builds one report and
+    /// renders it.
+    public static func renderReport(
+        configuration: AggregatorConfiguration, kind: ReportKind, date: LocalDate, format: ReportFormat, language: ReportLanguage,
+        logger: Logger
+    ) async throws(AggregatorError) -> [UInt8] {
+        let store = try await openStore(configuration.storage, logger: logger)
+        do {
+            let content = try await ReportBuilder(configuration: configuration, registry: Registry(configuration), store: store)
+                .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            await store.close()
+            return ReportRenderer.render(content, format: format, language: language)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+extension AggregatorConfiguration {
+    /// What `bins-aggregator check-config` prints for a valid file: what the aggregator will do, without
+    /// secrets.
+    public var summary: String {
+        let registry = Registry(self)
+        let storage: String =
+            switch self.storage {
+            case .sqlite(let sqlite): "sqlite \(sqlite.path) (synchronous \(sqlite.synchronous.rawValue))"
+            case .postgres(let postgres): "postgresql \(postgres.redactedURL)"
+            }
+        var lines = [
+            "\(source): valid",
+            "  district: \(district.name) (\(district.id)), time zone \(timeZone.identifier)",
+            "  hierarchy: \(registry.streets.count) streets, \(registry.communities.count) communities, \(registry.points.count) points, \(registry.totalHouseholds) households",
+            "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID)\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
+            "  storage: \(storage)",
+            "  http: \(http.host):\(http.port), \(http.tokens.count) API token(s)",
+            "  webhooks: \(webhooks.isEmpty ? "none" : webhooks.map(\.name).joined(separator: ", "))",
+        ]
+        var targetNames: [String] = []
+        if targets.separationRate != nil { targetNames.append("separation_rate") }
+        if targets.recoveryRate != nil { targetNames.append("recovery_rate") }
+        if targets.dryReduction != nil { targetNames.append("dry_reduction") }
+        if targets.contaminationRate != nil { targetNames.append("contamination_rate") }
+        targetNames += targets.coverage.map { "coverage.\($0.id)" }
+        lines.append("  targets: \(targetNames.isEmpty ? "none" : targetNames.joined(separator: ", "))")
+        let disabled = AlertKind.allCases.filter { !alerts.rule($0).enabled }.map(\.rawValue)
+        lines.append("  alerts: every \(alerts.evaluateEverySeconds) s\(disabled.isEmpty ? "" : ", disabled: \(disabled.joined(separator: ", "))")")
+        return lines.joined(separator: "\n")
     }
 }
 

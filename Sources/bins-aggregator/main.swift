@@ -1,1 +1,109 @@
-print("not yet implemented")
+import Aggregator
+import AggregatorHTTP
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+@main
+struct BinsAggregator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bins-aggregator",
+        abstract: "The sanitation center's service: ledgers, targets, alerts, reports and the HTTP API.",
+        subcommands: [Serve.self, CheckConfig.self, Report.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run ingest, alerts and the HTTP API until SIGTERM or SIGINT.")
+
+    @Option(name: .long, help: "The configuration file.")
+    var config: String
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: logLevel)
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        do {
+            let configuration = try AggregatorConfiguration.load(path: config)
+            try await AggregatorServer.serve(configuration: configuration, prometheus: prometheus, logger: logger)
+        } catch let error as AggregatorError {
+            logger.critical("aggregator.failed", metadata: ["aggregator.error": "\(error.message)"])
+            throw ExitCode(1)
+        } catch {
+            logger.critical("aggregator.failed", metadata: ["aggregator.error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file and summarise it (exit 1 if invalid).")
+
+    @Argument(help: "The configuration file.")
+    var file: String
+
+    func run() throws {
+        do {
+            print(try AggregatorConfiguration.load(path: file).summary)
+        } catch {
+            FileHandle.standardError.write(Data("bins-aggregator: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a report to standard output.")
+
+    @Argument(help: "daily, weekly, monthly, quarterly or yearly.")
+    var kind: ReportKind
+
+    @Option(name: .long, help: "A day of the period, YYYY-MM-DD (default: today in the district's time zone).")
+    var date: String?
+
+    @Option(name: .long, help: "json, csv or html.")
+    var format: ReportFormat = .json
+
+    @Option(name: .long, help: "en or zh.")
+    var lang: ReportLanguage = .en
+
+    @Option(name: .long, help: "The configuration file.")
+    var config: String
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: .warning)
+        do throws(AggregatorError) {
+            let configuration = try AggregatorConfiguration.load(path: config)
+            var day = LedgerCalendar(timeZone: configuration.timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            if let date {
+                guard let parsed = LocalDate(date) else { throw AggregatorError(.invalidArgument, "--date \(date) is not a date YYYY-MM-DD") }
+                day = parsed
+            }
+            let output = try await AggregatorRuntime.renderReport(
+                configuration: configuration, kind: kind, date: day, format: format, language: lang, logger: logger)
+            FileHandle.standardOutput.write(Data(output))
+        } catch {
+            FileHandle.standardError.write(Data("bins-aggregator: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension ReportKind: ExpressibleByArgument {}
+extension ReportFormat: ExpressibleByArgument {}
+extension ReportLanguage: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+func bootstrapLogging(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "bins-aggregator")
+}

@@ -13,6 +13,8 @@ public protocol AggregatorStore: Sendable {
     /// Creates or upgrades the schema. Safe to run from several instances at once.
     func migrate() async throws(AggregatorError)
     func close() async
+    /// A cheap round trip, for health checks.
+    func ping() async throws(AggregatorError)
 
     // MARK: Ingest
 

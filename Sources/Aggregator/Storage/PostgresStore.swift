@@ -52,6 +52,10 @@ public final class PostgresStore: AggregatorStore {
         await runTask.value
     }
 
+    public func ping() async throws(AggregatorError) {
+        _ = try await rows("ping", "SELECT 1")
+    }
+
     /// What went wrong, from the server's message and SQLSTATE; never the query's bound values.
     func failure(_ error: any Error, doing: String) -> AggregatorError {
         if let error = error as? AggregatorError { return error }

@@ -33,6 +33,10 @@ public final class SQLiteStore: AggregatorStore {
         try? pool.close()
     }
 
+    public func ping() async throws(AggregatorError) {
+        _ = try await read("ping") { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
     static func failure(_ error: any Error, path: String, doing: String) -> AggregatorError {
         if let error = error as? AggregatorError { return error }
         if let error = error as? DatabaseError {

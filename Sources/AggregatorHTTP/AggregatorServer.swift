@@ -1,0 +1,54 @@
+import Aggregator
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+
+/// `bins-aggregator serve`: opens the store, then runs the broker connection, ingest, alerts, deliveries
+/// and the HTTP API as one `ServiceGroup` until SIGTERM or SIGINT, and shuts them down in reverse order
+/// (HTTP first, the broker connection last, after its `online: false`). The store closes after all of
+/// them have stopped.
+public enum AggregatorServer {
+    public static func serve(configuration: AggregatorConfiguration, prometheus: PrometheusCollectorRegistry, logger: Logger)
+        async throws
+    {
+        let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
+        do {
+            let runtime = try AggregatorRuntime(
+                configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
+            try await runtime.prepare()
+            logger.notice(
+                "aggregator.starting",
+                metadata: [
+                    "aggregator.instance": "\(configuration.instance)", "mqtt.broker": "\(configuration.broker.endpoint)",
+                    "aggregator.devices": "\(runtime.registry.points.count)",
+                ])
+            let application = httpApplication(runtime: runtime, prometheus: prometheus, logger: logger)
+            try await runtime.run(additionalServices: [application], handleSignals: true)
+            logger.notice("aggregator.stopped")
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    /// The HTTP server for `runtime`, listening on the configured address; `onListening` is told the
+    /// port once it listens (tests bind port 0).
+    public static func httpApplication(
+        runtime: AggregatorRuntime, prometheus: PrometheusCollectorRegistry, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let http = runtime.configuration.http
+        let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger)
+        return Application(
+            router: api.makeRouter(),
+            configuration: .init(address: .hostname(http.host, port: http.port), serverName: "bins-aggregator"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? http.port
+                logger.notice("http.listening", metadata: ["http.address": "\(http.host):\(port)"])
+                await onListening(port)
+            },
+            logger: logger)
+    }
+}
