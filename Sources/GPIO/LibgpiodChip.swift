@@ -311,24 +311,29 @@ public final class LibgpiodChip: GPIOChip {
                 wakeup.consume()
                 return []
             }
-            let readable: [Bool]
+            let readiness: [DescriptorPoll.Readiness]
             do {
-                readable = try DescriptorPoll.waitReadable(descriptors, deadline: deadline)
+                readiness = try DescriptorPoll.wait(descriptors, deadline: deadline)
             } catch {
                 throw GPIOError(.io, chip: info.name, function: "poll", errno: error.errno)
             }
             var events: [EdgeEvent] = []
-            for (index, handle) in handles.enumerated() where readable[index] {
+            for (index, handle) in handles.enumerated() where readiness[index].isSet {
+                if readiness[index].isBroken && !readiness[index].isReadable {
+                    throw GPIOError(
+                        .io, chip: info.name, line: handle.offset, function: "poll",
+                        detail: "the line's event descriptor reported an error (revents 0x\(String(readiness[index].revents, radix: 16)))")
+                }
                 events.append(contentsOf: try handle.readPendingEvents())
             }
             if !events.isEmpty {
                 return events.sorted { $0.timestampNanoseconds < $1.timestampNanoseconds }
             }
-            if wakeupDescriptor >= 0, readable[descriptors.count - 1] {
+            if wakeupDescriptor >= 0, readiness[descriptors.count - 1].isSet {
                 wakeup?.consume()
                 return []
             }
-            if !readable.contains(true) { return [] }
+            if !readiness.contains(where: \.isSet) { return [] }
         }
     }
 }

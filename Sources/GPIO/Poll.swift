@@ -12,9 +12,18 @@ enum DescriptorPoll {
         var errno: Int32
     }
 
-    /// Returns, per descriptor, whether it is readable (or in error: the caller's read reports it);
-    /// all false when the deadline passed.
-    static func waitReadable(_ descriptors: [Int32], deadline: UInt64) throws(Failure) -> [Bool] {
+    /// What `poll` said about one descriptor.
+    struct Readiness: Sendable, Hashable {
+        var revents: Int16
+
+        var isReadable: Bool { revents & Int16(POLLIN | POLLPRI) != 0 }
+        /// POLLERR, POLLHUP or POLLNVAL: reading would not help.
+        var isBroken: Bool { revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 }
+        var isSet: Bool { revents != 0 }
+    }
+
+    /// Returns, per descriptor, what `poll` reported; all empty when the deadline passed.
+    static func wait(_ descriptors: [Int32], deadline: UInt64) throws(Failure) -> [Readiness] {
         var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN | POLLPRI), revents: 0) }
         while true {
             let now = MonotonicClock.now(CLOCK_MONOTONIC)
@@ -28,10 +37,10 @@ enum DescriptorPoll {
                 throw Failure(errno: error)
             }
             if result == 0 {
-                if MonotonicClock.now(CLOCK_MONOTONIC) >= deadline { return fds.map { _ in false } }
+                if MonotonicClock.now(CLOCK_MONOTONIC) >= deadline { return fds.map { _ in Readiness(revents: 0) } }
                 continue
             }
-            return fds.map { $0.revents != 0 }
+            return fds.map { Readiness(revents: $0.revents) }
         }
     }
 }

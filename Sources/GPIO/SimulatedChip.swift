@@ -334,7 +334,7 @@ final class SimulationCore: Sendable {
                 }
                 let deadline = MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(slice)
                 do {
-                    _ = try DescriptorPoll.waitReadable(descriptors, deadline: deadline)
+                    _ = try DescriptorPoll.wait(descriptors, deadline: deadline)
                 } catch {
                     throw GPIOError(.io, chip: chipName, function: "poll", errno: error.errno)
                 }
