@@ -15,6 +15,16 @@ public struct BinDaemonError: Error, Sendable, Equatable, CustomStringConvertibl
         case calibrationMissing = "calibration_missing"
         /// The credentials file is unusable (readable by others, empty).
         case credentials
+        /// A file could not be written (state directory full or read-only); the message names it and errno.
+        case fileUnwritable = "file_unwritable"
+        /// A chip or sensor could not be opened or read; the message names chip, lines and errno.
+        case hardware
+        /// A tare or calibration could not be made (empty scale for a reference, unstable readings).
+        case calibrationFailed = "calibration_failed"
+        /// The broker could not be reached or refused the device; the message names host and port.
+        case broker
+        /// A scenario file is unusable or a simulated run could not finish.
+        case simulation
     }
 
     public var code: Code

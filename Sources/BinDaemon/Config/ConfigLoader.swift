@@ -68,6 +68,7 @@ private struct CanonicalConfig: Encodable {
     var stateDirectory: String
     var temperature: TemperatureSource
     var logging: LoggingConfig
+    var simulation: SimulationSettings?
 
     init(_ config: DaemonConfig) {
         device = config.device
@@ -82,6 +83,7 @@ private struct CanonicalConfig: Encodable {
         stateDirectory = config.stateDirectory
         temperature = config.temperature
         logging = config.logging
+        simulation = config.simulation
     }
 }
 
@@ -116,6 +118,7 @@ private struct Reader {
         let outbox = readOutbox(fields.optional("outbox"), stateDirectory: stateDirectory)
         let temperature = readTemperature(fields.optional("temperature"))
         let logging = readLogging(fields.optional("logging"))
+        let simulation = readSimulation(fields.optional("simulation"), board: board)
 
         var bins: [BinConfig] = []
         if let binsValue = fields.required("bins"), let list = binsValue.list() {
@@ -135,7 +138,7 @@ private struct Reader {
         var config = DaemonConfig(
             file: diagnostics.file, device: device, broker: broker, board: board, bins: bins,
             classification: classification, sampling: sampling, outbox: outbox, stateDirectory: stateDirectory,
-            temperature: temperature, logging: logging, configHash: "", warnings: [])
+            temperature: temperature, logging: logging, simulation: simulation, configHash: "", warnings: [])
         config.configHash = ConfigLoader.configHash(config)
         config.warnings = diagnostics.issues.filter { $0.severity == .warning }
         return config
@@ -157,6 +160,8 @@ private struct Reader {
         let searchPaths = ["\(directory)/boards"] + options.boardSearchPaths
         guard let path = BoardLoader.locate(reference: reference, relativeTo: directory, searchPaths: searchPaths)
         else {
+            // The simulated board is defined by the Simulation module itself, so it needs no file.
+            if reference == BoardDefinition.simulatedBoardName { return BoardDefinition.simulated }
             value.error("unknown board \"\(reference)\" (looked in \(searchPaths.joined(separator: ", ")))")
             return nil
         }
@@ -312,6 +317,19 @@ private struct Reader {
             let celsius = number(fields.required("celsius"), in: -60...100) ?? 20
             return .fixed(celsius: celsius)
         }
+    }
+
+    /// `simulation: {scenario: FILE, speed: X}`, only with the `sim` board.
+    func readSimulation(_ value: YAMLValue?, board: BoardDefinition?) -> SimulationSettings? {
+        guard let value, var fields = value.fields() else { return nil }
+        defer { fields.finish() }
+        let scenario = file(fields.required("scenario"))
+        let speed = number(fields.optional("speed"), in: 0.001...1_000_000) ?? 1
+        if let board, board.name != BoardDefinition.simulatedBoardName {
+            value.error("only the \(BoardDefinition.simulatedBoardName) board runs a simulation (board is \(board.name))")
+        }
+        guard let scenario else { return nil }
+        return SimulationSettings(scenario: scenario, speed: speed)
     }
 
     func readLogging(_ value: YAMLValue?) -> LoggingConfig {

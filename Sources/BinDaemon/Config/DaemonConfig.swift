@@ -18,6 +18,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var stateDirectory: String
     public var temperature: TemperatureSource
     public var logging: LoggingConfig
+    /// `board: sim` only: the scenario whose simulated world `binsd run` drives instead of hardware.
+    public var simulation: SimulationSettings? = nil
     /// First 16 hex digits of the SHA-256 of the canonical configuration, for the birth message.
     public var configHash: String
     /// Non-fatal findings (e.g. a pin that doubles as I2C), for `check-config` and the start-up log.
@@ -333,6 +335,20 @@ public enum TemperatureSource: Sendable, Equatable, Encodable {
     case ds18b20(pathGlob: String, fallbackC: Double?)
     /// No sensor: a configured constant.
     case fixed(celsius: Double)
+}
+
+/// How `binsd run` drives a simulated point (`board: sim`): the scenario file, and how fast its virtual
+/// time runs once the scenario starts (the installer's lead-in before it always runs at full speed).
+public struct SimulationSettings: Sendable, Equatable, Encodable {
+    /// Absolute path of the scenario file (DESIGN section 8).
+    public var scenario: String
+    /// Virtual seconds per real second: 1 follows the wall clock (what the footprint benchmark measures).
+    public var speed: Double
+
+    public init(scenario: String, speed: Double = 1) {
+        self.scenario = scenario
+        self.speed = speed
+    }
 }
 
 public enum LogLevel: String, Sendable, Equatable, Encodable, CaseIterable {

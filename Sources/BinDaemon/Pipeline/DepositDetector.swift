@@ -84,7 +84,7 @@ public struct DepositDetector: Sendable {
         var cycle: Cycle
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private(set) var phase: Phase = .idle
     private var window: [WeightReading] = []
     /// The settled net mass everything is measured against; nil until the first stable window.
@@ -108,6 +108,32 @@ public struct DepositDetector: Sendable {
 
     /// True while a lid cycle or weight change is being followed.
     public var isBusy: Bool { phase != .idle }
+
+    /// True while a cycle waits for the weight to settle with the lid closed: the owner keeps weighing back
+    /// to back until it settles, or until `settle_timeout_s` closes the cycle on the last readings.
+    public var isSettling: Bool {
+        if case .active = phase { return !lidOpen }
+        return false
+    }
+
+    /// New thresholds, classification or sampling settings (a configuration reload). The state carries on:
+    /// a cycle in progress is finished under the new values.
+    public mutating func reconfigure(_ configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// The scale's zero or slope was set anew (a tare or calibration command): masses measured before are on
+    /// another scale, so the baseline, the history since the last collection and any cycle in progress are
+    /// dropped, and the next stable window starts over. The lid state and the last fill are kept.
+    public mutating func scaleRecalibrated() {
+        phase = .idle
+        window = []
+        baselineKg = nil
+        lastWeight = nil
+        afterCollection = nil
+        reference = nil
+        lastScaleSampleAt = nil
+    }
 
     // MARK: Inputs
 

@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BinProtocol
+import Foundation
+import Sensors
+
+/// A bin's scale calibration as the state directory keeps it: the zero (from a tare, moved by bounded
+/// auto-zero after collections) and the slope (from a known reference mass). A tare alone is stored too,
+/// so an installer can tare, fetch the reference weight, and calibrate in a second step.
+public struct StoredCalibration: Codable, Sendable, Equatable {
+    /// HX711 counts with the bin empty.
+    public var offsetCounts: Double
+    /// Counts per kilogram; nil until `calibrate --known-kg` has run.
+    public var countsPerKg: Double?
+    /// σ of one reading in counts, measured during the last tare (what `scale_noise_kg` should be).
+    public var noiseCounts: Double?
+    public var taredAt: WireTimestamp?
+    public var calibratedAt: WireTimestamp?
+
+    public init(
+        offsetCounts: Double, countsPerKg: Double? = nil, noiseCounts: Double? = nil, taredAt: WireTimestamp? = nil,
+        calibratedAt: WireTimestamp? = nil
+    ) {
+        self.offsetCounts = offsetCounts
+        self.countsPerKg = countsPerKg
+        self.noiseCounts = noiseCounts
+        self.taredAt = taredAt
+        self.calibratedAt = calibratedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case offsetCounts = "offset_counts"
+        case countsPerKg = "counts_per_kg"
+        case noiseCounts = "noise_counts"
+        case taredAt = "tared_at"
+        case calibratedAt = "calibrated_at"
+    }
+
+    /// The counts-to-kilograms map, once both points are known and usable.
+    public var scale: ScaleCalibration? {
+        guard let countsPerKg else { return nil }
+        return try? ScaleCalibration(offsetCounts: offsetCounts, countsPerKilogram: countsPerKg)
+    }
+
+    /// σ of one reading in kilograms, when both the noise and the slope are known.
+    public var noiseKg: Double? {
+        guard let noiseCounts, let countsPerKg, countsPerKg != 0 else { return nil }
+        return noiseCounts / abs(countsPerKg)
+    }
+}
+
+/// One JSON file per bin in `<state_dir>/calibration/<bin>.json`, written atomically (temporary file,
+/// fsync, rename, fsync of the directory) so a power cut leaves the old or the new calibration, never half
+/// of one.
+public struct CalibrationStore: Sendable {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    public func path(bin: String) -> String { "\(directory)/\(bin).json" }
+
+    /// The stored calibration of `bin`; nil when there is none. A file that exists but cannot be read or
+    /// decoded is an error naming it (never silently treated as "uncalibrated").
+    public func load(bin: String) throws(BinDaemonError) -> StoredCalibration? {
+        let path = path(bin: bin)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let text = try FileText.read(path)
+        do {
+            return try JSONDecoder().decode(StoredCalibration.self, from: Data(text.utf8))
+        } catch {
+            throw BinDaemonError(.calibrationMissing, "\(path): not a usable calibration: \(Self.describe(error))")
+        }
+    }
+
+    /// Whether `bin` has a complete calibration (tare and slope).
+    public func isCalibrated(bin: String) -> Bool {
+        (try? load(bin: bin))??.scale != nil
+    }
+
+    public func save(_ calibration: StoredCalibration, bin: String) throws(BinDaemonError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw BinDaemonError(.fileUnwritable, "\(directory): cannot create the calibration directory: \(error.localizedDescription)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let data: Data
+        do {
+            data = try encoder.encode(calibration)
+        } catch {
+            throw BinDaemonError(.fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)")
+        }
+        try AtomicFile.write(Array(data) + [0x0A], to: path(bin: bin))
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? DecodingError {
+            switch error {
+            case .dataCorrupted(let context): return context.debugDescription
+            case .keyNotFound(let key, _): return "missing \(key.stringValue)"
+            case .typeMismatch(_, let context), .valueNotFound(_, let context):
+                return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+            @unknown default: return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+/// Replaces a small file atomically and durably.
+enum AtomicFile {
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(BinDaemonError) {
+        let temporary = "\(path).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw failure("open", temporary) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let error = failure("write", temporary)
+                close(fd)
+                unlink(temporary)
+                throw error
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let error = failure("fsync", temporary)
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let error = failure("rename", path)
+            unlink(temporary)
+            throw error
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+    }
+
+    private static func failure(_ function: String, _ path: String) -> BinDaemonError {
+        let code = errno
+        return BinDaemonError(.fileUnwritable, "\(path): \(function) failed: \(String(cString: strerror(code))) (errno \(code))")
+    }
+}
