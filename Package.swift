@@ -101,6 +101,8 @@ let package = Package(
             name: "bins-ingest-bench", dependencies: ["Aggregator", "MQTT", "BinProtocol", argumentParser, log]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
+        // A child process for the MQTT tests: killed mid-handler, mid-publish, or with a will set.
+        .executableTarget(name: "mqtt-test-peer", dependencies: ["MQTT", argumentParser, log]),
 
         // MARK: Tests (mirror the modules; all talk to real parts)
         .target(name: "BinsTestSupport", path: "Tests/BinsTestSupport"),

@@ -51,6 +51,9 @@ struct ClientSharedState {
     var attemptError: MQTTError?
     var pendingPublishes: [Int32: PublishCompletion] = [:]
     var pendingSubscribes: [Int32: PendingSubscribe] = [:]
+    /// SUBSCRIBEs sent to restore subscriptions on a new connection; `connected` is announced only when
+    /// all are acknowledged, so anything published after a client sees `connected` reaches its handlers.
+    var restoringSubscribes: Set<Int32> = []
     var subscriptions: [UInt64: Subscription] = [:]
     var nextID: UInt64 = 1
     var stateObservers: [UInt64: AsyncStream<MQTTConnectionState>.Continuation] = [:]
@@ -364,6 +367,7 @@ final class ClientCore: Sendable {
             let finalError = state.attemptError ?? error
             if let finalError { state.lastError = finalError }
             state.attemptError = nil
+            state.restoringSubscribes.removeAll()
             state.setConnection(.disconnected)
             let pending = Array(state.pendingSubscribes.values)
             state.pendingSubscribes.removeAll()
@@ -438,18 +442,18 @@ final class ClientCore: Sendable {
         connectionsCounter.increment()
         let mosq = handle.pointer
         let (restored, generation) = shared.withLock { state -> (Int, UInt64) in
-            // Restore every subscription before anyone can publish on the new connection.
-            var count = 0
+            // Restore every subscription; `connected` waits for their SUBACKs.
+            state.restoringSubscribes.removeAll()
             for subscription in state.subscriptions.values {
                 var mid: Int32 = 0
                 let rc = Self.subscribe(mosq, subscription.filters, qos: subscription.qos, mid: &mid)
-                if rc == MOSQ_ERR_SUCCESS.rawValue { count += 1 }
+                if rc == MOSQ_ERR_SUCCESS.rawValue { state.restoringSubscribes.insert(mid) }
             }
             state.connectedSince = .now
             state.connectionGeneration &+= 1
             state.lastError = nil
-            state.setConnection(.connected)
-            return (count, state.connectionGeneration)
+            if state.restoringSubscribes.isEmpty { state.setConnection(.connected) }
+            return (state.restoringSubscribes.count, state.connectionGeneration)
         }
         logger.info(
             "mqtt.connected",
@@ -481,6 +485,11 @@ final class ClientCore: Sendable {
     func handleSubscribeAcknowledged(mid: Int32, granted: [Int32]) {
         let refusal = granted.first { $0 >= 0x80 }
         let pending = shared.withLock { state -> ClientSharedState.PendingSubscribe? in
+            if state.restoringSubscribes.remove(mid) != nil, state.restoringSubscribes.isEmpty,
+                state.connectedSince != nil
+            {
+                state.setConnection(.connected)
+            }
             let pending = state.pendingSubscribes.removeValue(forKey: mid)
             if let pending, refusal != nil {
                 state.subscriptions.removeValue(forKey: pending.subscriptionID)
@@ -602,7 +611,8 @@ final class ClientCore: Sendable {
                 }
                 let id = state.makeID()
                 state.subscriptions[id] = subscription
-                guard state.connection == .connected else { return .success(id) }
+                // Not connected yet (or CONNACK not in): the next connection's restore includes it.
+                guard state.connectedSince != nil else { return .success(id) }
                 var mid: Int32 = 0
                 let rc = Self.subscribe(mosq, filters, qos: qos, mid: &mid)
                 guard rc == MOSQ_ERR_SUCCESS.rawValue else {

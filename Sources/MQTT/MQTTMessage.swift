@@ -37,7 +37,9 @@ public struct MQTTMessage: Sendable, Equatable, Hashable {
 }
 
 /// The connection as seen by health checks and systemd readiness. `connected` means the broker accepted
-/// the CONNECT (CONNACK with success); anything else means publishes are not being accepted right now.
+/// the CONNECT (CONNACK with success) and acknowledged every subscription restored on it, so a message
+/// published after a client observes `connected` reaches its handlers; anything else means publishes are
+/// not being accepted right now.
 public enum MQTTConnectionState: Sendable, Equatable, Hashable {
     /// No connection: not started yet, waiting before the next attempt, or stopped.
     case disconnected

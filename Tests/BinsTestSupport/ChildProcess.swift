@@ -3,63 +3,85 @@ import Synchronization
 
 /// A child process whose standard output and error go to a file, for tests that start real programs
 /// (mosquitto, openssl, the project's executables) and kill them.
+///
+/// Spawned with `posix_spawn` and an empty signal mask with default handlers: a child started from a
+/// Swift concurrency thread would otherwise inherit that thread's blocked signals, and mosquitto would
+/// never see its SIGTERM.
 public final class ChildProcess: Sendable {
     public let executable: String
     public let arguments: [String]
     /// Where stdout and stderr are written (appended, so restarts of the same program can share it).
     public let outputPath: String
-    private let process: Mutex<Process>
+    public let pid: Int32
+    private let exitStatus = Mutex<Termination?>(nil)
 
     /// Starts `executable` (a path, or a name looked up on PATH).
     public init(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, outputPath: String,
-        workingDirectory: String? = nil
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, outputPath: String
     ) throws {
         let resolved = try Self.resolve(executable)
         self.executable = resolved
         self.arguments = arguments
         self.outputPath = outputPath
-        if !FileManager.default.fileExists(atPath: outputPath) {
-            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let outputFD = open(outputPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard outputFD >= 0 else {
+            throw TestSupportError("cannot open \(outputPath) for the output of \(executable): errno \(errno)")
         }
-        guard let output = FileHandle(forWritingAtPath: outputPath) else {
-            throw TestSupportError("cannot open \(outputPath) for the output of \(executable)")
+        defer { close(outputFD) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let environment = ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 }
+        let argv = ([resolved] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
-        output.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: resolved)
-        process.arguments = arguments
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, resolved, &actions, &attributes, argv, envp)
+        guard rc == 0 else {
+            throw TestSupportError("cannot start \(resolved) \(arguments.joined(separator: " ")): errno \(rc)")
         }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw TestSupportError("cannot start \(resolved) \(arguments.joined(separator: " ")): \(error)")
-        }
-        try? output.close()
-        self.process = Mutex(process)
+        self.pid = pid
     }
 
     deinit {
-        process.withLock { process in
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if termination == nil {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
         }
     }
 
-    public var pid: Int32 { process.withLock { $0.processIdentifier } }
-    public var isRunning: Bool { process.withLock { $0.isRunning } }
+    public var isRunning: Bool { termination == nil }
 
-    /// How the process ended: `.exited(status)` or `.signalled(signal)`; `nil` while running.
+    /// How the process ended: `.exited(status)` or `.signalled(signal)`; `nil` while running. Reaps it.
     public var termination: Termination? {
-        process.withLock { process in
-            guard !process.isRunning else { return nil }
-            return process.terminationReason == .uncaughtSignal
-                ? .signalled(process.terminationStatus) : .exited(process.terminationStatus)
+        exitStatus.withLock { known in
+            if let known { return known }
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+            // The <sys/wait.h> macros are not importable: low 7 bits = terminating signal, else exit code.
+            let signal = status & 0x7F
+            known = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+            return known
         }
     }
 
@@ -68,10 +90,9 @@ public final class ChildProcess: Sendable {
         case signalled(Int32)
     }
 
-    /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT...).
+    /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT...) unless the process was already reaped.
     public func send(_ signal: Int32) {
-        let pid = pid
-        if pid > 0 { kill(pid, signal) }
+        if isRunning { kill(pid, signal) }
     }
 
     /// Waits for the process to end; throws if it is still running after `timeout`.
@@ -111,7 +132,7 @@ public final class ChildProcess: Sendable {
         _ executable: String, _ arguments: [String], in directory: TemporaryDirectory, timeout: Duration = .seconds(60)
     ) async throws -> String {
         let outputPath = directory.file("\((executable as NSString).lastPathComponent)-\(UUID().uuidString).log")
-        let child = try ChildProcess(executable, arguments, outputPath: outputPath, workingDirectory: directory.path)
+        let child = try ChildProcess(executable, arguments, outputPath: outputPath)
         let termination = try await child.waitForExit(timeout: timeout)
         guard termination == .exited(0) else {
             throw TestSupportError(

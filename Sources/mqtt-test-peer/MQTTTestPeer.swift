@@ -1,0 +1,175 @@
+import ArgumentParser
+import Logging
+import MQTT
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A separate process the MQTT tests start and kill: a client with a will, a persistent-session
+/// subscriber that dies inside its message handler, and an outbox publisher killed mid-drain.
+@main
+struct MQTTTestPeer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt-test-peer",
+        abstract: "Child process for the MQTT tests (real broker, real SIGKILL).",
+        subcommands: [WillClient.self, PersistentSubscriber.self, OutboxPublisherPeer.self])
+}
+
+/// Options every peer shares.
+struct BrokerOptions: ParsableArguments {
+    @Option(help: "Broker host.") var host = "127.0.0.1"
+    @Option(help: "Broker port.") var port: Int
+    @Option(help: "MQTT client id.") var clientID: String
+    @Option(help: "MQTT protocol: 3.1.1 or 5.") var protocolVersion = "3.1.1"
+
+    func configuration(cleanSession: Bool, will: MQTTMessage? = nil) -> MQTTConfiguration {
+        MQTTConfiguration(
+            host: host, port: port, clientID: clientID, cleanSession: cleanSession,
+            protocolVersion: protocolVersion == "5" ? .v5 : .v311, will: will,
+            reconnectDelayMin: .milliseconds(50), reconnectDelayMax: .milliseconds(500))
+    }
+}
+
+func bootstrapLogging() -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .notice
+        return handler
+    }
+    return Logger(label: "mqtt-test-peer")
+}
+
+/// Writes a line to stdout at once (the test reads the output file while the process runs).
+func say(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+}
+
+struct WillClient: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "will", abstract: "Connect with a last will, say 'connected', and wait to be killed.")
+
+    @OptionGroup var broker: BrokerOptions
+    @Option var willTopic: String
+    @Option var willPayload: String
+
+    func run() async throws {
+        let logger = bootstrapLogging()
+        let will = MQTTMessage(topic: willTopic, text: willPayload, qos: .atLeastOnce, retain: false)
+        let client = try MQTTClient(configuration: broker.configuration(cleanSession: true, will: will), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            try await client.waitUntilConnected(timeout: .seconds(20))
+            say("connected")
+            try await group.next()
+        }
+    }
+}
+
+/// Records every message in a file inside the synchronous handler (write + fsync before returning, as
+/// the aggregator commits before returning), and kills itself inside the handler on a chosen payload.
+struct MessageRecorder: MQTTMessageHandler {
+    let recordPath: String
+    let killOn: String?
+
+    func handle(_ message: MQTTMessage) {
+        if let killOn, message.text == killOn {
+            say("killing inside handler: \(message.text)")
+            kill(getpid(), SIGKILL)
+        }
+        let fd = open(recordPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard fd >= 0 else {
+            say("cannot open \(recordPath): errno \(errno)")
+            return
+        }
+        let line = Array((message.text + "\n").utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+struct PersistentSubscriber: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "persistent-subscriber",
+        abstract: "Subscribe at QoS 1 with a persistent session; record messages; die inside the handler on --kill-on.")
+
+    @OptionGroup var broker: BrokerOptions
+    @Option var filter: String
+    @Option(help: "File each received payload is appended to.") var record: String
+    @Option(help: "Payload on which the handler SIGKILLs its own process before returning.") var killOn: String?
+
+    func run() async throws {
+        let logger = bootstrapLogging()
+        let client = try MQTTClient(configuration: broker.configuration(cleanSession: false), logger: logger)
+        // Registered before run(): messages queued in the persistent session arrive right after CONNACK.
+        try await client.subscribe([filter], qos: .atLeastOnce, handler: MessageRecorder(recordPath: record, killOn: killOn))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            try await client.waitUntilConnected(timeout: .seconds(20))
+            // A SUBACK on the same connection proves the broker processed the restored subscription too.
+            _ = try await client.subscribe("mqtt-test-peer/\(broker.clientID)/ready", qos: .atLeastOnce)
+            say("ready")
+            try await group.next()
+        }
+    }
+}
+
+struct OutboxPublisherPeer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox-publisher",
+        abstract: "Record --count events in an outbox, then publish it through MQTT until drained.")
+
+    @OptionGroup var broker: BrokerOptions
+    @Option(help: "Outbox SQLite file.") var database: String
+    @Option var topic: String
+    @Option(help: "Events to record before publishing.") var count = 0
+    @Option var capacity = 100_000
+    @Option(help: "every-write or batched") var sync = "every-write"
+    @Option var maxInFlight = 32
+
+    func run() async throws {
+        let logger = bootstrapLogging()
+        let outbox = try Outbox(
+            path: database, capacity: capacity,
+            syncPolicy: sync == "batched" ? .batched(interval: .milliseconds(200)) : .everyWrite, logger: logger)
+        let session = try outbox.beginSession()
+        for _ in 0..<count {
+            try outbox.append(topic: topic, qos: .atLeastOnce) { seq in
+                Array("{\"seq\":\(seq),\"session\":\(session)}".utf8)
+            }
+        }
+        say("recorded \(count) session \(session) depth \(outbox.depth)")
+        let client = try MQTTClient(configuration: broker.configuration(cleanSession: true), logger: logger)
+        let publisher = OutboxPublisher(
+            outbox: outbox, client: client, maxInFlight: maxInFlight, logger: logger,
+            markHistorical: markHistorical)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            group.addTask { try await publisher.run() }
+            group.addTask {
+                var reported = outbox.depth
+                for await _ in outbox.changes() {
+                    let depth = outbox.depth
+                    if depth / 100 != reported / 100 || depth == 0 {
+                        say("depth \(depth)")
+                        reported = depth
+                    }
+                }
+            }
+            guard await publisher.waitUntilDrained(timeout: .seconds(120)) else {
+                say("not drained: depth \(outbox.depth)")
+                throw ExitCode(2)
+            }
+            say("drained")
+            group.cancelAll()
+        }
+    }
+}
+
+/// Inserts `"historical":true` before the closing brace of a JSON object payload.
+@Sendable func markHistorical(_ payload: [UInt8]) -> [UInt8] {
+    guard payload.last == UInt8(ascii: "}") else { return payload }
+    return payload.dropLast() + Array(",\"historical\":true}".utf8)
+}

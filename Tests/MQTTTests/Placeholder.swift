@@ -1,3 +1,0 @@
-import Testing
-
-// Replaced as the MQTT layer lands.
