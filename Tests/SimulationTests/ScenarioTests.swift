@@ -1,4 +1,5 @@
 import BinProtocol
+import Foundation
 import Simulation
 import Testing
 import YAMLConfig
@@ -80,6 +81,18 @@ struct ScenarioTests {
         } catch {
             #expect(error.description.hasPrefix("bad.yaml:6: "), "\(error)")
             #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+
+    @Test("every scenario shipped in scenarios/ parses")
+    func shippedScenariosParse() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scenarios")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 7)
+        for file in files {
+            let scenario = try Scenario.load(path: directory.appendingPathComponent(file).path)
+            #expect(!scenario.events.isEmpty, "\(file) has no events")
         }
     }
 
