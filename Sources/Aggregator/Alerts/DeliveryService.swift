@@ -14,7 +14,8 @@ public protocol AlertPublisher: Sendable {
 /// Sends the deliveries the alert engine enqueued: to MQTT and to webhooks. Deliveries live in the
 /// database until they succeed, so an outage of the broker or a webhook receiver, or a restart of the
 /// aggregator, delays them but loses none. Failed attempts back off exponentially (1 s doubling to
-/// 10 minutes).
+/// 10 minutes); one alert's steps reach each target in order (raised before acknowledged before
+/// cleared).
 ///
 /// Webhooks get `POST` with the alert payload as JSON and these headers:
 /// - `X-Bins-Signature: sha256=HEX`, the HMAC-SHA256 of the exact body with the webhook's secret;

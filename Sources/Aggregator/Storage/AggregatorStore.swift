@@ -59,7 +59,9 @@ public protocol AggregatorStore: Sendable {
     // MARK: Deliveries
 
     /// Claims up to `limit` deliveries due at `nowMs` for `leaseMs` (so another instance does not send
-    /// them at the same time) and returns them.
+    /// them at the same time) and returns them. A delivery waits while an earlier one of the same alert to
+    /// the same target is pending, so a receiver sees an alert's lifecycle steps in order even across
+    /// retries.
     func claimDeliveries(nowMs: Int64, limit: Int, leaseMs: Int64) async throws(AggregatorError) -> [Delivery]
     func completeDelivery(id: Int64) async throws(AggregatorError)
     func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError)

@@ -575,7 +575,9 @@ public final class PostgresStore: AggregatorStore {
             """
             UPDATE deliveries SET lease_until_ms = \(nowMs + leaseMs)
             WHERE id IN (
-                SELECT id FROM deliveries WHERE next_attempt_ms <= \(nowMs) AND lease_until_ms <= \(nowMs)
+                SELECT id FROM deliveries AS d
+                WHERE next_attempt_ms <= \(nowMs) AND lease_until_ms <= \(nowMs)
+                  AND NOT EXISTS (SELECT 1 FROM deliveries AS e WHERE e.target = d.target AND e.alert_id = d.alert_id AND e.id < d.id)
                 ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING *
             """)

@@ -479,7 +479,11 @@ public final class SQLiteStore: AggregatorStore {
                 db,
                 sql: """
                     UPDATE deliveries SET lease_until_ms = ?
-                    WHERE id IN (SELECT id FROM deliveries WHERE next_attempt_ms <= ? AND lease_until_ms <= ? ORDER BY id LIMIT ?)
+                    WHERE id IN (
+                        SELECT id FROM deliveries AS d
+                        WHERE next_attempt_ms <= ? AND lease_until_ms <= ?
+                          AND NOT EXISTS (SELECT 1 FROM deliveries AS e WHERE e.target = d.target AND e.alert_id = d.alert_id AND e.id < d.id)
+                        ORDER BY id LIMIT ?)
                     RETURNING *
                     """,
                 arguments: [nowMs + leaseMs, nowMs, nowMs, limit])
