@@ -6,9 +6,15 @@ import Synchronization
 /// A POSIX thread for a blocking GPIO wait: such waits must stay off Swift's cooperative pool, and the
 /// cancellation check needs a thread it can watch sleep in the kernel and then wake.
 final class BlockingThread: Sendable {
-    private struct Start {
+    /// What the new thread runs, passed through the `void *` argument of `pthread_create`.
+    private final class Start: Sendable {
         let body: @Sendable () -> Void
         let state: BlockingThread
+
+        init(body: @escaping @Sendable () -> Void, state: BlockingThread) {
+            self.body = body
+            self.state = state
+        }
     }
 
     /// The kernel thread id once the thread runs, for `/proc/self/task/<tid>/stat`.
@@ -26,12 +32,13 @@ final class BlockingThread: Sendable {
         }
         finishedRead = pipeEnds[0]
         finishedWrite = pipeEnds[1]
-        let start = Unmanaged.passRetained(Box(Start(body: body, state: self))).toOpaque()
+        let start = Unmanaged.passRetained(Start(body: body, state: self)).toOpaque()
         var handle = pthread_t()
         let result = pthread_create(
             &handle, nil,
             { argument in
-                let start = Unmanaged<Box<Start>>.fromOpaque(argument!).takeRetainedValue().value
+                guard let argument else { return nil }
+                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
                 start.state.kernelThreadID.store(BlockingThread.currentKernelThreadID(), ordering: .releasing)
                 start.body()
                 var done: UInt8 = 1
@@ -39,9 +46,8 @@ final class BlockingThread: Sendable {
                 return nil
             }, start)
         guard result == 0 else {
-            Unmanaged<Box<Start>>.fromOpaque(start).release()
-            close(finishedRead)
-            close(finishedWrite)
+            // The object is fully initialised, so deinit runs and closes the pipe.
+            Unmanaged<Start>.fromOpaque(start).release()
             throw .system(.harness, path: "thread", function: "pthread_create", errno: result)
         }
         thread.withLock { $0 = handle }
@@ -123,10 +129,4 @@ final class BlockingThread: Sendable {
         guard let close = text.lastIndex(of: ")") else { return nil }
         return text[text.index(after: close)...].first { $0 != " " }
     }
-}
-
-/// Carries a value through the `void *` argument of `pthread_create`.
-private final class Box<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
