@@ -57,6 +57,9 @@ struct ClientSharedState {
     var subscriptions: [UInt64: Subscription] = [:]
     var nextID: UInt64 = 1
     var stateObservers: [UInt64: AsyncStream<MQTTConnectionState>.Continuation] = [:]
+    /// Called on the network thread when the broker accepts a connection, before anyone can see it as
+    /// connected (the outbox publisher notes which records were recorded before it).
+    var acceptanceHooks: [UInt64: @Sendable (_ generation: UInt64) -> Void] = [:]
     var exitWaiters: [CheckedContinuation<Void, Never>] = []
 
     mutating func makeID() -> UInt64 {
@@ -441,6 +444,9 @@ final class ClientCore: Sendable {
         }
         connectionsCounter.increment()
         let mosq = handle.pointer
+        // Only this thread changes the generation, so the peek stays valid until it is stored below.
+        let (nextGeneration, hooks) = shared.withLock { ($0.connectionGeneration &+ 1, Array($0.acceptanceHooks.values)) }
+        for hook in hooks { hook(nextGeneration) }
         let (restored, generation) = shared.withLock { state -> (Int, UInt64) in
             // Restore every subscription; `connected` waits for their SUBACKs.
             state.restoringSubscribes.removeAll()
@@ -450,7 +456,7 @@ final class ClientCore: Sendable {
                 if rc == MOSQ_ERR_SUCCESS.rawValue { state.restoringSubscribes.insert(mid) }
             }
             state.connectedSince = .now
-            state.connectionGeneration &+= 1
+            state.connectionGeneration = nextGeneration
             state.lastError = nil
             if state.restoringSubscribes.isEmpty { state.setConnection(.connected) }
             return (state.restoringSubscribes.count, state.connectionGeneration)
@@ -648,6 +654,18 @@ final class ClientCore: Sendable {
             state.stateObservers[id] = continuation
             return id
         }
+    }
+
+    func addAcceptanceHook(_ hook: @escaping @Sendable (_ generation: UInt64) -> Void) -> UInt64 {
+        shared.withLock { state in
+            let id = state.makeID()
+            state.acceptanceHooks[id] = hook
+            return id
+        }
+    }
+
+    func removeAcceptanceHook(_ id: UInt64) {
+        _ = shared.withLock { $0.acceptanceHooks.removeValue(forKey: id) }
     }
 
     func removeStateObserver(_ id: UInt64) {

@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Drains an `Outbox` through an `MQTTClient`, as a `Service`.
 ///
@@ -50,6 +51,14 @@ public struct OutboxPublisher: Service {
         let (events, sink) = AsyncStream.makeStream(of: PublisherEvent.self)
         let outbox = outbox
         let client = client
+        // Which records were already waiting when each connection was accepted: noted on the network
+        // thread at CONNACK, before anything can be recorded "while connected".
+        let boundaries = Mutex<(generation: UInt64, lastSeq: Int64)?>(nil)
+        let hook = client.core.addAcceptanceHook { generation in
+            let lastSeq = outbox.lastSeq
+            boundaries.withLock { $0 = (generation, lastSeq) }
+        }
+        defer { client.core.removeAcceptanceHook(hook) }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in client.stateChanges() { sink.yield(.connectionChanged) }
@@ -68,7 +77,10 @@ public struct OutboxPublisher: Service {
             await withGracefulShutdownHandler {
                 var engine = PublisherEngine(
                     outbox: outbox, client: client, maxInFlight: maxInFlight, retain: retain,
-                    markHistorical: markHistorical, logger: logger, sink: sink)
+                    markHistorical: markHistorical, logger: logger, sink: sink
+                ) { generation in
+                    boundaries.withLock { noted in noted?.generation == generation ? noted?.lastSeq : nil }
+                }
                 var retryScheduled = false
                 engine.pump()
                 loop: for await event in events {
@@ -134,6 +146,8 @@ struct PublisherEngine {
     let markHistorical: @Sendable ([UInt8]) -> [UInt8]
     let logger: Logger
     let sink: AsyncStream<PublisherEvent>.Continuation
+    /// The last seq recorded before connection `generation` was accepted, if it was noted.
+    let boundary: @Sendable (_ generation: UInt64) -> Int64?
     var window = PublishWindow()
     var stopping = false
     /// An outbox operation failed (disk trouble); try again later.
@@ -150,8 +164,9 @@ struct PublisherEngine {
     init(
         outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool,
         markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8], logger: Logger,
-        sink: AsyncStream<PublisherEvent>.Continuation
+        sink: AsyncStream<PublisherEvent>.Continuation, boundary: @escaping @Sendable (UInt64) -> Int64?
     ) {
+        self.boundary = boundary
         self.outbox = outbox
         self.client = client
         self.maxInFlight = maxInFlight
@@ -171,7 +186,7 @@ struct PublisherEngine {
         guard state == .connected else { return }
         if generation != currentGeneration {
             generation = currentGeneration
-            historicalThrough = outbox.lastSeq
+            historicalThrough = boundary(currentGeneration) ?? outbox.lastSeq
         }
         while window.inFlight < maxInFlight {
             let records: [OutboxRecord]

@@ -173,8 +173,29 @@ extension OutboxError {
         } else if code == .sqlite, let fallback {
             code = fallback
         }
-        return OutboxError(
+        var error = OutboxError(
             code, path: path, function: function, sqliteCode: extended, errno: systemErrno == 0 ? nil : systemErrno,
             detail: message)
+        // SQLite falls back to read-only opens and reports what failed after that (ENOENT, EBADF); the
+        // installer needs to hear that the file system is read-only.
+        if code != .diskFull, code != .busy, code != .corrupt, isOnReadOnlyFileSystem(path) {
+            error.code = .readOnly
+            error.errno = EROFS
+            error.detail = "\(message); the file system holding it is mounted read-only"
+        }
+        return error
+    }
+
+    /// Whether the directory that holds (or would hold) `path` is on a read-only mount.
+    static func isOnReadOnlyFileSystem(_ path: String) -> Bool {
+        let directory: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            directory = "."
+        }
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return false }
+        return info.f_flag & UInt(ST_RDONLY) != 0
     }
 }

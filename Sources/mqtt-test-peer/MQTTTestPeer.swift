@@ -13,7 +13,7 @@ struct MQTTTestPeer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mqtt-test-peer",
         abstract: "Child process for the MQTT tests (real broker, real SIGKILL).",
-        subcommands: [WillClient.self, PersistentSubscriber.self, OutboxPublisherPeer.self])
+        subcommands: [WillClient.self, PersistentSubscriber.self, OutboxPublisherPeer.self, OutboxFill.self])
 }
 
 /// Options every peer shares.
@@ -142,9 +142,11 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
         }
         say("recorded \(count) session \(session) depth \(outbox.depth)")
         let client = try MQTTClient(configuration: broker.configuration(cleanSession: true), logger: logger)
+        // The mark names the session that sent the record late, so a test can tell a replay after a
+        // restart from the first run's sends.
         let publisher = OutboxPublisher(
             outbox: outbox, client: client, maxInFlight: maxInFlight, logger: logger,
-            markHistorical: markHistorical)
+            markHistorical: { payload in markHistorical(payload, session: session) })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             group.addTask { try await publisher.run() }
@@ -168,8 +170,39 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
     }
 }
 
-/// Inserts `"historical":true` before the closing brace of a JSON object payload.
-@Sendable func markHistorical(_ payload: [UInt8]) -> [UInt8] {
+/// Inserts `"historical":true` (and the sending session) before the closing brace of a JSON object.
+func markHistorical(_ payload: [UInt8], session: Int64) -> [UInt8] {
     guard payload.last == UInt8(ascii: "}") else { return payload }
-    return payload.dropLast() + Array(",\"historical\":true}".utf8)
+    return payload.dropLast() + Array(",\"historical\":true,\"sent_in_session\":\(session)}".utf8)
+}
+
+/// Pushes many records through a small outbox and reports the process's peak resident memory before and
+/// after, so a test can show memory does not grow with the number of records (measured in a process of
+/// its own: the test runner's memory is shared by every test running in parallel).
+struct OutboxFill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox-fill", abstract: "Append --count records of --payload-bytes through an outbox of --capacity.")
+
+    @Option var database: String
+    @Option var capacity: Int
+    @Option var count: Int
+    @Option var payloadBytes = 1024
+
+    func run() async throws {
+        let logger = bootstrapLogging()
+        let outbox = try Outbox(path: database, capacity: capacity, syncPolicy: .batched(interval: .seconds(1)), logger: logger)
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: payloadBytes)
+        let warmup = min(count, capacity * 2)
+        for _ in 0..<warmup { try outbox.append(topic: "fill", qos: .atLeastOnce) { _ in filler } }
+        say("rss-warm-kb \(peakResidentKilobytes())")
+        for _ in warmup..<count { try outbox.append(topic: "fill", qos: .atLeastOnce) { _ in filler } }
+        say("rss-end-kb \(peakResidentKilobytes())")
+        say("depth \(outbox.depth) last-seq \(outbox.lastSeq)")
+    }
+
+    func peakResidentKilobytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss
+    }
 }
