@@ -1,1 +1,148 @@
-print("not yet implemented")
+import ArgumentParser
+import BinDaemon
+import BinProtocol
+import Foundation
+import Logging
+
+/// `binsd`: the sorting-point daemon and its installer tools. This file only parses arguments, sets up
+/// logging and calls `DaemonCommands` / `ScenarioRunner`.
+@main
+struct Binsd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binsd",
+        abstract: "Smart-bin sorting-point daemon: load cells, rangers and lids to classified deposits on MQTT.",
+        version: BinDaemonVersion.current,
+        subcommands: [Run.self, CheckConfig.self, Calibrate.self, Read.self, Simulate.self])
+}
+
+let logLevels = LogLevelControl(.info)
+
+func bootstrapLogging(_ format: LogFormat) {
+    LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, format: format, control: logLevels) }
+}
+
+struct BoardOptions: ParsableArguments {
+    @Option(name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
+    var directories: [String] = []
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (systemd: Type=notify, SIGHUP reloads).")
+
+    @Option(help: "The configuration file.") var config: String
+    @OptionGroup var boards: BoardOptions
+
+    func run() async throws {
+        let format =
+            (try? ConfigLoader.load(path: config, options: DaemonCommands.loaderOptions(boardDirectories: boards.directories)))?
+            .logging.format ?? .text
+        bootstrapLogging(format)
+        try await DaemonCommands.run(
+            configPath: config, boardDirectories: boards.directories, levels: logLevels, logger: Logger(label: "binsd"))
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file without touching hardware or the network.")
+
+    @Argument(help: "The configuration file.") var file: String
+    @OptionGroup var boards: BoardOptions
+
+    func run() throws {
+        let (text, ok) = DaemonCommands.checkConfig(path: file, boardDirectories: boards.directories)
+        print(text)
+        if !ok { throw ExitCode(1) }
+    }
+}
+
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tare a bin's empty scale, or calibrate it with a known mass on it; stored in the state directory.")
+
+    @Option(help: "The configuration file.") var config: String
+    @Option(help: "The bin id.") var bin: String
+    @Flag(help: "Zero the empty scale.") var tare = false
+    @Option(name: .customLong("known-kg"), help: "The reference mass lying on the scale, kg.") var knownKg: Double?
+    @OptionGroup var boards: BoardOptions
+
+    func validate() throws {
+        guard tare != (knownKg != nil) else { throw ValidationError("give exactly one of --tare and --known-kg") }
+    }
+
+    func run() throws {
+        bootstrapLogging(.text)
+        let step: DaemonCommands.CalibrationStep = knownKg.map { .knownMass(kg: $0) } ?? .tare
+        print(try DaemonCommands.calibrate(configPath: config, boardDirectories: boards.directories, bin: bin, step: step))
+    }
+}
+
+struct Read: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Take one reading of every sensor and print it.")
+
+    @Option(help: "The configuration file.") var config: String
+    @OptionGroup var boards: BoardOptions
+
+    func run() throws {
+        bootstrapLogging(.text)
+        print(try DaemonCommands.read(configPath: config, boardDirectories: boards.directories))
+    }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one simulated sorting point through a scenario file in virtual time against a real broker.",
+        discussion: """
+            Prints one JSON summary line on standard output when done; logs go to standard error. Exits 0 when \
+            the scenario has ended and the outbox is empty, or after SIGTERM/SIGINT (offline status published).
+            """)
+
+    @Option(help: "The scenario file (DESIGN section 8).") var scenario: String
+    @Option(help: "The broker as HOST:PORT (IPv6 in brackets; port 1883 if left out).") var broker: String
+    @Option(help: "MQTT username (default: the scenario's device id).") var username: String?
+    @Option(help: "MQTT password.") var password: String?
+    @Option(name: .customLong("password-file"), help: "A file whose first line is the MQTT password.") var passwordFile: String?
+    @Option(name: .customLong("state-dir"), help: "Calibration, outbox and the written config (default: a new temporary directory).")
+    var stateDir: String?
+    @Option(name: .customLong("truth-out"), help: "Write the world's truth records here as JSON.") var truthOut: String?
+    @Option(help: "Virtual seconds per real second from the scenario's start (default: as fast as possible).") var speed: Double?
+    @Option(name: .customLong("outbox-capacity"), help: "Events the outbox keeps before dropping the oldest.") var outboxCapacity: Int?
+    @Option(name: .customLong("drain-timeout"), help: "Seconds to wait for the outbox to empty after the end.") var drainTimeout: Double = 120
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the first broker connection.") var connectTimeout: Double = 30
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String = "text"
+
+    func validate() throws {
+        guard password == nil || passwordFile == nil else { throw ValidationError("give --password or --password-file, not both") }
+        guard LogLevel(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
+        if let speed, !(speed > 0) { throw ValidationError("--speed must be positive") }
+        guard drainTimeout > 0, connectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() async throws {
+        let level = LogLevel(rawValue: logLevel) ?? .info
+        bootstrapLogging(LogFormat(rawValue: logFormat) ?? .text)
+        logLevels.set(level)
+        let (host, port) = try Self.endpoint(broker)
+        var secret = password.map(Secret.init)
+        if let passwordFile {
+            secret = try BrokerConfig.readPasswordFile(passwordFile)
+        }
+        let options = ScenarioRunner.Options(
+            scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret,
+            stateDirectory: stateDir, truthOutput: truthOut, speed: speed, outboxCapacity: outboxCapacity,
+            drainTimeout: .milliseconds(Int64(drainTimeout * 1000)), connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
+            logLevel: level)
+        let summary = try await ScenarioRunner.run(options, logger: Logger(label: "binsd"))
+        print(try WireCodec.encodeString(summary))
+    }
+
+    /// `HOST:PORT`, `[V6]:PORT`, or `HOST` (port 1883).
+    static func endpoint(_ text: String) throws -> (String, Int) {
+        guard let url = BrokerURL("mqtt://\(text)") else {
+            throw ValidationError("--broker \(text) is not HOST:PORT")
+        }
+        return (url.host, url.port)
+    }
+}

@@ -11,6 +11,11 @@ extension BrokerConfig {
     public func loadPassword() throws(BinDaemonError) -> Secret? {
         if let password { return password }
         guard let path = passwordFile else { return nil }
+        return try Self.readPasswordFile(path)
+    }
+
+    /// The first line of a password file that only its owner may read or write.
+    public static func readPasswordFile(_ path: String) throws(BinDaemonError) -> Secret {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let code = errno

@@ -29,7 +29,7 @@ public struct DaemonConfig: Sendable, Equatable {
 
     /// The bins as the birth message announces them.
     public var binDescriptors: [BinDescriptor] {
-        bins.map { BinDescriptor(id: $0.id, stream: $0.stream, capacityL: $0.geometry.capacityL) }
+        bins.map { BinDescriptor(id: $0.id, stream: $0.stream, capacityL: ($0.geometry.capacityL * 10).rounded() / 10) }
     }
 
     /// Where scale calibrations live: `<state_dir>/calibration`.

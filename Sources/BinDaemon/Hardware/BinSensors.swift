@@ -6,12 +6,15 @@ import Sensors
 public final class BinSensors: Sendable {
     public let bin: BinConfig
     public let scale: HX711
+    /// The chip the HX711's lines are on.
+    public let scaleChip: any GPIOChip
     public let ranger: UltrasonicRanger?
     public let lid: LidSwitch?
 
-    public init(bin: BinConfig, scale: HX711, ranger: UltrasonicRanger?, lid: LidSwitch?) {
+    public init(bin: BinConfig, scale: HX711, scaleChip: any GPIOChip, ranger: UltrasonicRanger?, lid: LidSwitch?) {
         self.bin = bin
         self.scale = scale
+        self.scaleChip = scaleChip
         self.ranger = ranger
         self.lid = lid
     }
@@ -52,7 +55,7 @@ public final class BinSensors: Sendable {
                         debounceNanoseconds: UInt64(config.debounceMs) * 1_000_000))
             }
         }
-        return BinSensors(bin: bin, scale: scale, ranger: ranger, lid: lid)
+        return BinSensors(bin: bin, scale: scale, scaleChip: scaleChip, ranger: ranger, lid: lid)
     }
 
     private static func sameChip(

@@ -332,7 +332,9 @@ public struct DepositDetector: Sendable {
             break
         }
         if let last = lastScaleSampleAt { candidates.append(last.adding(seconds: configuration.sampling.scaleIntervalS)) }
-        if configuration.hasRanger, let last = lastRangerAt, rangerRequestedAt == nil {
+        // The heartbeat reading is only taken idle with the lid closed (see `tick`); otherwise the lid edge
+        // or the cycle's own deadlines wake the owner.
+        if configuration.hasRanger, let last = lastRangerAt, rangerRequestedAt == nil, !lidOpen, phase == .idle {
             candidates.append(last.adding(seconds: configuration.sampling.rangerHeartbeatS))
         }
         return candidates.min()

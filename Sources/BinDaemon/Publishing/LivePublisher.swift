@@ -1,0 +1,324 @@
+import BinProtocol
+import Foundation
+import Logging
+import MQTT
+import ServiceLifecycle
+import Synchronization
+
+/// Everything the device publishes outside the outbox, as a service: the retained `status` (online, with
+/// the session the will also carries) and `birth` on every connection, the latest retained `state` of each
+/// bin (coalesced: a bin that changed ten times while the link was down is published once, with its newest
+/// state), `health` at QoS 0, and the replies to commands on `cmd`. On graceful shutdown it lets the outbox
+/// drain for a bounded time, then publishes `online: false` before the client disconnects.
+public final class LivePublisher: Service, Sendable {
+    public struct Identity: Sendable {
+        public var device: String
+        public var session: Int64
+        public var version: String
+        public var configHash: String
+        public var board: String
+        public var bins: [BinDescriptor]
+
+        public init(device: String, session: Int64, version: String, configHash: String, board: String, bins: [BinDescriptor]) {
+            self.device = device
+            self.session = session
+            self.version = version
+            self.configHash = configHash
+            self.board = board
+            self.bins = bins
+        }
+    }
+
+    private struct Pending: Sendable {
+        var identity: Identity
+        var status = false
+        var birth = false
+        var states: [String: StatePayload] = [:]
+        var dirtyStates: Set<String> = []
+        var health: HealthPayload?
+        var replies: [CommandReplyPayload] = []
+    }
+
+    private enum Signal: Sendable {
+        case work
+        case connection(MQTTConnectionState)
+        case command(MQTTMessage)
+        case shutdown
+    }
+
+    let client: MQTTClient
+    let outbox: Outbox
+    let control: SamplingControl
+    let counters: DaemonCounters
+    let now: @Sendable () -> WireTimestamp
+    let flushTimeout: Duration
+    let onConnected: @Sendable () -> Void
+    let logger: Logger
+    private let pending: Mutex<Pending>
+    private let signals: AsyncStream<Signal>
+    private let sink: AsyncStream<Signal>.Continuation
+    /// When this session started, on the same clock as the payloads' `ts` (virtual in a simulation).
+    private let startedAt: WireTimestamp
+
+    public init(
+        identity: Identity, client: MQTTClient, outbox: Outbox, control: SamplingControl, counters: DaemonCounters,
+        now: @escaping @Sendable () -> WireTimestamp, flushTimeout: Duration = .seconds(10),
+        onConnected: @escaping @Sendable () -> Void = {}, logger: Logger
+    ) {
+        self.client = client
+        self.outbox = outbox
+        self.control = control
+        self.counters = counters
+        self.now = now
+        self.flushTimeout = flushTimeout
+        self.onConnected = onConnected
+        self.logger = logger
+        pending = Mutex(Pending(identity: identity))
+        startedAt = now()
+        (signals, sink) = AsyncStream.makeStream(of: Signal.self)
+    }
+
+    /// The `online: false` message the broker publishes as the client's will.
+    public static func will(for identity: Identity, at time: WireTimestamp) -> MQTTMessage {
+        let payload = StatusPayload(device: identity.device, ts: time, online: false, session: identity.session)
+        return MQTTMessage(
+            topic: Topics.status(identity.device), payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce,
+            retain: true)
+    }
+
+    // MARK: Inputs (any thread)
+
+    public func publishState(_ state: StatePayload) {
+        pending.withLock { pending in
+            pending.states[state.bin] = state
+            pending.dirtyStates.insert(state.bin)
+        }
+        sink.yield(.work)
+    }
+
+    public func publishHealth(at time: WireTimestamp, activeFaults: [String]) {
+        let identity = pending.withLock { $0.identity }
+        let health = HealthPayload(
+            device: identity.device, ts: time, session: identity.session,
+            uptimeS: max(0, startedAt.seconds(to: time)).rounded(),
+            samplesTotal: counters.samples.load(ordering: .relaxed),
+            sampleErrorsTotal: counters.sampleErrors.load(ordering: .relaxed),
+            hx711RetriesTotal: counters.hx711Retries.load(ordering: .relaxed),
+            publishFailuresTotal: counters.publishFailures.load(ordering: .relaxed),
+            reconnectsTotal: counters.reconnects.load(ordering: .relaxed), outboxDepth: Int64(outbox.depth),
+            droppedTotal: counters.dropped.load(ordering: .relaxed), activeFaults: activeFaults)
+        pending.withLock { $0.health = health }
+        sink.yield(.work)
+    }
+
+    /// Publishes status, birth and every bin's state again (the `rebirth` command, a changed config).
+    public func rebirth(identity: Identity? = nil) {
+        pending.withLock { pending in
+            if let identity { pending.identity = identity }
+            pending.status = true
+            pending.birth = true
+            pending.dirtyStates = Set(pending.states.keys)
+        }
+        sink.yield(.work)
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        let device = pending.withLock { $0.identity.device }
+        let client = client
+        let sink = sink
+        let commands = try await client.subscribe(Topics.command(device), qos: .atLeastOnce)
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await state in client.stateChanges() { sink.yield(.connection(state)) }
+                }
+                group.addTask {
+                    for await message in commands { sink.yield(.command(message)) }
+                }
+                var everConnected = false
+                loop: for await signal in signals {
+                    switch signal {
+                    case .work:
+                        break
+                    case .connection(.connected):
+                        if everConnected { counters.reconnects.add(1, ordering: .relaxed) }
+                        everConnected = true
+                        logger.info("mqtt.connected", metadata: ["mqtt.broker": "\(client.configuration.endpoint)"])
+                        rebirth()
+                        onConnected()
+                    case .connection:
+                        break
+                    case .command(let message):
+                        group.addTask { [self] in
+                            if let reply = await handleCommand(message) {
+                                pending.withLock { $0.replies.append(reply) }
+                                sink.yield(.work)
+                            }
+                        }
+                    case .shutdown:
+                        break loop
+                    }
+                    await publishPending()
+                }
+                await finalWords()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            sink.yield(.shutdown)
+        }
+    }
+
+    /// Publishes whatever is pending, if connected; what fails stays pending for the next connection.
+    private func publishPending() async {
+        guard client.state == .connected else { return }
+        let work = pending.withLock { pending -> Pending in
+            let taken = pending
+            pending.status = false
+            pending.birth = false
+            pending.dirtyStates = []
+            pending.health = nil
+            pending.replies = []
+            return taken
+        }
+        let identity = work.identity
+        var failedStatus = false
+        var failedBirth = false
+        var failedStates: Set<String> = []
+        var failedReplies: [CommandReplyPayload] = []
+        if work.status {
+            let status = StatusPayload(device: identity.device, ts: now(), online: true, session: identity.session)
+            failedStatus = !(await send(status, topic: Topics.status(identity.device), retain: true))
+        }
+        if work.birth {
+            let birth = BirthPayload(
+                device: identity.device, ts: now(), session: identity.session, version: identity.version,
+                configHash: identity.configHash, board: identity.board, bins: identity.bins)
+            failedBirth = !(await send(birth, topic: Topics.birth(identity.device), retain: true))
+        }
+        for bin in work.dirtyStates.sorted() {
+            guard let state = work.states[bin] else { continue }
+            if !(await send(state, topic: Topics.state(identity.device, bin: bin), retain: true)) { failedStates.insert(bin) }
+        }
+        for reply in work.replies where !(await send(reply, topic: Topics.commandReply(identity.device), retain: false)) {
+            failedReplies.append(reply)
+        }
+        if let health = work.health {
+            _ = await send(health, topic: Topics.health(identity.device), retain: false, qos: .atMostOnce)
+        }
+        if failedStatus || failedBirth || !failedStates.isEmpty || !failedReplies.isEmpty {
+            pending.withLock { pending in
+                pending.status = pending.status || failedStatus
+                pending.birth = pending.birth || failedBirth
+                pending.dirtyStates.formUnion(failedStates)
+                pending.replies = failedReplies + pending.replies
+            }
+        }
+    }
+
+    private func send(_ payload: some Encodable, topic: String, retain: Bool, qos: MQTTQoS = .atLeastOnce) async -> Bool {
+        do {
+            let bytes = try WireCodec.encode(payload)
+            try await client.publish(MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain))
+            return true
+        } catch {
+            counters.publishFailures.add(1, ordering: .relaxed)
+            logger.debug("mqtt.publish_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Shutdown: let the outbox drain for a while, then say `online: false` (a clean stop, so the broker does
+    /// not publish the will; the retained status must still say offline).
+    private func finalWords() async {
+        let identity = pending.withLock { $0.identity }
+        guard client.state == .connected else {
+            logger.notice("shutdown.offline_status_skipped", metadata: ["mqtt.state": "\(client.state)"])
+            return
+        }
+        if outbox.depth > 0 {
+            let drained = await outbox.waitUntilEmpty(timeout: flushTimeout)
+            logger.info("shutdown.outbox_flush", metadata: ["outbox.drained": "\(drained)", "outbox.depth": "\(outbox.depth)"])
+        }
+        await publishPending()
+        let status = StatusPayload(device: identity.device, ts: now(), online: false, session: identity.session)
+        let client = client
+        let logger = logger
+        let published = await withDeadline(.seconds(3)) {
+            do {
+                try await client.publish(
+                    MQTTMessage(topic: Topics.status(identity.device), payload: try WireCodec.encode(status), qos: .atLeastOnce, retain: true))
+                return true
+            } catch {
+                logger.warning("shutdown.offline_status_failed", metadata: ["mqtt.error": "\(error)"])
+                return false
+            }
+        }
+        logger.info("shutdown.offline_status", metadata: ["mqtt.published": "\(published ?? false)"])
+    }
+
+    // MARK: Commands
+
+    func handleCommand(_ message: MQTTMessage) async -> CommandReplyPayload? {
+        let identity = pending.withLock { $0.identity }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any],
+            let id = object["id"] as? String, !id.isEmpty, id.utf8.count <= 128
+        else {
+            logger.warning("cmd.unparseable", metadata: ["mqtt.topic": "\(message.topic)", "cmd.bytes": "\(message.payload.count)"])
+            return nil
+        }
+        func reply(ok: Bool, error: String? = nil, readings: [SensorReading]? = nil, calibration: StoredCalibration? = nil, bin: String? = nil)
+            -> CommandReplyPayload
+        {
+            CommandReplyPayload(
+                device: identity.device, ts: now(), id: id, ok: ok, error: error, readings: readings,
+                calibration: calibration.map {
+                    CalibrationSummary(bin: bin ?? "", offsetCounts: $0.offsetCounts, countsPerKg: $0.countsPerKg)
+                })
+        }
+        let command: CommandPayload
+        do {
+            command = try WireCodec.decode(CommandPayload.self, from: message.payload, topicDevice: identity.device)
+        } catch {
+            logger.warning("cmd.invalid", metadata: ["cmd.id": "\(id)", "cmd.error": "\(error)"])
+            return reply(ok: false, error: "invalid command: \(error.message)")
+        }
+        logger.notice("cmd.received", metadata: ["cmd.id": "\(id)", "cmd.op": "\(command.op.rawValue)"])
+        switch command.op {
+        case .rebirth:
+            rebirth()
+            return reply(ok: true)
+        case .read:
+            let readings = await control.read()
+            return readings.isEmpty ? reply(ok: false, error: "the sampling loop is not running") : reply(ok: true, readings: readings)
+        case .tare:
+            guard let bin = command.bin else { return reply(ok: false, error: "tare needs \"bin\"") }
+            switch await control.tare(bin: bin) {
+            case .success(let calibration): return reply(ok: true, calibration: calibration, bin: bin)
+            case .failure(let error): return reply(ok: false, error: error.message)
+            }
+        case .calibrate:
+            guard let bin = command.bin else { return reply(ok: false, error: "calibrate needs \"bin\"") }
+            guard let knownKg = command.knownKg else { return reply(ok: false, error: "calibrate needs \"known_kg\"") }
+            switch await control.calibrate(bin: bin, knownKg: knownKg) {
+            case .success(let calibration): return reply(ok: true, calibration: calibration, bin: bin)
+            case .failure(let error): return reply(ok: false, error: error.message)
+            }
+        }
+    }
+}
+
+/// Runs `operation` with a deadline; nil if the deadline passed first (the operation is then cancelled).
+func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { await operation() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}

@@ -1,0 +1,204 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GPIO
+import Logging
+import Synchronization
+
+/// A TCP relay on a loopback port in front of the real broker: the simulated point's MQTT client connects
+/// here, so `binsd simulate` can take the point's network away without touching the MQTT client.
+///
+/// `cut()` shuts every relayed connection down in both directions at once (the broker sees the TCP
+/// connection end without an MQTT DISCONNECT and publishes the will; the client sees its link drop) and
+/// makes new connections be closed as soon as they are accepted, until `restore()`. One thread moves the
+/// bytes with `poll()`; the descriptors belong to it and are closed by it.
+public final class NetworkRelay: Sendable {
+    public let port: Int
+    public let upstream: String
+    private let listener: Int32
+    private let wake = GPIOWakeup()
+    private let state = Mutex(RelayState())
+    private let finished = OneShot<Void>()
+    private let logger: Logger
+
+    private struct RelayState: Sendable {
+        var down = false
+        var closing = false
+        /// Client descriptor -> broker descriptor, and back.
+        var peers: [Int32: Int32] = [:]
+        var connections = 0
+        var refused = 0
+    }
+
+    /// Listens on 127.0.0.1 (an ephemeral port) and relays to `host:port`.
+    public init(upstreamHost host: String, upstreamPort: Int, logger: Logger) throws(BinDaemonError) {
+        upstream = host.contains(":") ? "[\(host)]:\(upstreamPort)" : "\(host):\(upstreamPort)"
+        self.logger = logger
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Self.failure("socket", "127.0.0.1") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let error = Self.failure("bind/listen", "127.0.0.1")
+            Glibc.close(fd)
+            throw error
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: actual.sin_port))
+        listener = fd
+        let (host, upstreamPort) = (host, upstreamPort)
+        let thread = Thread { [self] in
+            pump(upstreamHost: host, upstreamPort: upstreamPort)
+            finished.fulfil(())
+        }
+        thread.name = "binsd-relay"
+        thread.start()
+    }
+
+    deinit {
+        Glibc.close(listener)
+    }
+
+    /// Connections relayed so far, and connection attempts refused during outages.
+    public var statistics: (connections: Int, refused: Int) { state.withLock { ($0.connections, $0.refused) } }
+
+    public var isDown: Bool { state.withLock { $0.down } }
+
+    /// Drops every live connection at once and refuses new ones.
+    public func cut() {
+        state.withLock { state in
+            state.down = true
+            for fd in state.peers.keys { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+        signal()
+    }
+
+    public func restore() {
+        state.withLock { $0.down = false }
+        signal()
+    }
+
+    /// Stops relaying, closes everything, and returns when the relay thread has ended.
+    public func stop() async {
+        state.withLock { $0.closing = true }
+        signal()
+        await finished.wait()
+    }
+
+    private func signal() { wake.signal() }
+
+    // MARK: The relay thread
+
+    private func pump(upstreamHost: String, upstreamPort: Int) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let (closing, peers) = state.withLock { ($0.closing, $0.peers) }
+            if closing { break }
+            var descriptors = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            descriptors += peers.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), 1_000)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                logger.error("relay.poll_failed", metadata: ["relay.errno": "\(errno)"])
+                break
+            }
+            if descriptors[1].revents != 0 { wake.consume() }
+            for entry in descriptors.dropFirst(2) where entry.revents != 0 {
+                guard let peer = peers[entry.fd] else { continue }
+                let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                if n <= 0 || !writeAll(peer, buffer, count: n) { drop(entry.fd) }
+            }
+            if descriptors[0].revents != 0 { accept(upstreamHost: upstreamHost, upstreamPort: upstreamPort) }
+        }
+        state.withLock { state in
+            for fd in state.peers.keys { Glibc.close(fd) }
+            state.peers = [:]
+        }
+    }
+
+    private func accept(upstreamHost: String, upstreamPort: Int) {
+        let client = Glibc.accept(listener, nil, nil)
+        guard client >= 0 else { return }
+        _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+        let down = state.withLock { state -> Bool in
+            if state.down { state.refused += 1 }
+            return state.down
+        }
+        if down {
+            Glibc.close(client)
+            return
+        }
+        guard let broker = Self.connect(host: upstreamHost, port: upstreamPort) else {
+            logger.warning("relay.upstream_unreachable", metadata: ["mqtt.broker": "\(upstream)", "relay.errno": "\(errno)"])
+            Glibc.close(client)
+            return
+        }
+        var one: Int32 = 1
+        setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(broker, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        state.withLock { state in
+            state.peers[client] = broker
+            state.peers[broker] = client
+            state.connections += 1
+        }
+    }
+
+    /// Closes a connection's two descriptors.
+    private func drop(_ fd: Int32) {
+        let peer = state.withLock { state -> Int32? in
+            guard let peer = state.peers.removeValue(forKey: fd) else { return nil }
+            state.peers.removeValue(forKey: peer)
+            return peer
+        }
+        Glibc.close(fd)
+        if let peer { Glibc.close(peer) }
+    }
+
+    private func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {
+        var offset = 0
+        while offset < count {
+            let n = buffer[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+
+    static func connect(host: String, port: Int) -> Int32? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "\(port)", &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            if fd >= 0 {
+                if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
+                Glibc.close(fd)
+            }
+            entry = info.pointee.ai_next
+        }
+        return nil
+    }
+
+    private static func failure(_ function: String, _ address: String) -> BinDaemonError {
+        let code = errno
+        return BinDaemonError(.simulation, "relay \(address): \(function) failed: \(String(cString: strerror(code))) (errno \(code))")
+    }
+}
