@@ -7,5 +7,5 @@ struct BinsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bins-bench",
         abstract: "Benchmarks of the sorting-point side: drivers, outbox, daemon footprint.",
-        subcommands: [DriversBenchmark.self, OutboxBenchmark.self, FootprintBenchmark.self])
+        subcommands: [DriversBenchmark.self, OutboxBenchmark.self, FootprintBenchmark.self, AccuracyBenchmark.self])
 }

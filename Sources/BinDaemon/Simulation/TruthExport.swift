@@ -17,15 +17,15 @@ import Simulation
 ///  "temperatures": [{"at_s": 7000, "celsius": 5}]}
 /// ```
 public enum TruthExport {
-    struct File: Encodable {
-        var device: String
-        var start: WireTimestamp
-        var endS: Double
-        var calibrationReferenceKg: Double
-        var records: [Record]
-        var faults: [FaultWindow]
-        var network: [Outage]
-        var temperatures: [TemperatureChange]
+    public struct File: Codable, Sendable {
+        public var device: String
+        public var start: WireTimestamp
+        public var endS: Double
+        public var calibrationReferenceKg: Double
+        public var records: [Record]
+        public var faults: [FaultWindow]
+        public var network: [Outage]
+        public var temperatures: [TemperatureChange]
 
         enum CodingKeys: String, CodingKey {
             case device, start, records, faults, network, temperatures
@@ -34,14 +34,14 @@ public enum TruthExport {
         }
     }
 
-    struct Record: Encodable {
-        var bin: String
-        var type: String
-        var atS: Double
-        var ts: WireTimestamp
-        var massKg: Double
-        var volumeL: Double?
-        var material: WasteStream?
+    public struct Record: Codable, Sendable {
+        public var bin: String
+        public var type: String
+        public var atS: Double
+        public var ts: WireTimestamp
+        public var massKg: Double
+        public var volumeL: Double?
+        public var material: WasteStream?
 
         enum CodingKeys: String, CodingKey {
             case bin, type, ts, material
@@ -51,12 +51,12 @@ public enum TruthExport {
         }
     }
 
-    struct FaultWindow: Encodable {
-        var bin: String
-        var sensor: String
-        var kind: String
-        var atS: Double
-        var untilS: Double?
+    public struct FaultWindow: Codable, Sendable {
+        public var bin: String
+        public var sensor: String
+        public var kind: String
+        public var atS: Double
+        public var untilS: Double?
 
         enum CodingKeys: String, CodingKey {
             case bin, sensor, kind
@@ -65,9 +65,9 @@ public enum TruthExport {
         }
     }
 
-    struct Outage: Encodable {
-        var atS: Double
-        var downForS: Double
+    public struct Outage: Codable, Sendable {
+        public var atS: Double
+        public var downForS: Double
 
         enum CodingKeys: String, CodingKey {
             case atS = "at_s"
@@ -75,9 +75,9 @@ public enum TruthExport {
         }
     }
 
-    struct TemperatureChange: Encodable {
-        var atS: Double
-        var celsius: Double
+    public struct TemperatureChange: Codable, Sendable {
+        public var atS: Double
+        public var celsius: Double
 
         enum CodingKeys: String, CodingKey {
             case celsius
@@ -121,6 +121,16 @@ public enum TruthExport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return Array(try encoder.encode(file)) + [0x0A]
+    }
+
+    /// Reads a file `write` produced.
+    public static func read(_ path: String) throws(BinDaemonError) -> File {
+        let text = try FileText.read(path)
+        do {
+            return try JSONDecoder().decode(File.self, from: Data(text.utf8))
+        } catch {
+            throw BinDaemonError(.simulation, "\(path): not a truth file: \(error)")
+        }
     }
 
     public static func write(world: BinWorld, to path: String) throws(BinDaemonError) {

@@ -1,0 +1,160 @@
+import ArgumentParser
+import BinDaemon
+import BinProtocol
+import Foundation
+import Logging
+import MQTT
+import Simulation
+import Synchronization
+
+/// The accuracy table of docs/accuracy.md: runs each scenario through the same code as `binsd simulate`
+/// against a real mosquitto, collects the point's events from the broker, and compares them with the
+/// simulated world's truth (`AccuracyEvaluation`).
+struct AccuracyBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accuracy",
+        abstract: "Deposit, classification and collection accuracy of binsd on the shipped scenario files.")
+
+    @Argument(help: "Scenario files (default: scenarios/accuracy-*.yaml).")
+    var scenarios: [String] = []
+
+    @Option(help: "A broker as HOST:PORT; without it a mosquitto is started on a free loopback port.")
+    var broker: String?
+
+    @Option(name: .customLong("classified-volume-l"), help: "Smallest true volume counted in the classification figures.")
+    var classifiedVolumeL: Double = 3
+
+    func run() async throws {
+        let files = scenarios.isEmpty ? Self.shippedScenarios() : scenarios
+        guard !files.isEmpty else { throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml") }
+        let quiet = Logger(label: "bins-bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        var spawned: Process?
+        let host: String
+        let port: Int
+        if let broker {
+            let parts = broker.split(separator: ":")
+            guard parts.count == 2, let value = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
+            (host, port) = (String(parts[0]), value)
+        } else {
+            (host, port) = ("127.0.0.1", try Self.freePort())
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+            process.arguments = ["-p", "\(port)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            spawned = process
+        }
+        defer { spawned?.terminate() }
+        var rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)] = []
+        for file in files {
+            let scenario = try Scenario.load(path: file)
+            let finish = try await EventCollector.start(host: host, port: port, device: scenario.device, logger: quiet)
+            let directory = NSTemporaryDirectory() + "bins-accuracy-\(getpid())-\(rows.count)"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let truthPath = directory + "/truth.json"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let summary = try await ScenarioRunner.run(
+                ScenarioRunner.Options(
+                    scenarioPath: file, brokerHost: host, brokerPort: port, stateDirectory: directory + "/state",
+                    truthOutput: truthPath, logLevel: .critical),
+                logger: quiet)
+            let events = try await finish(summary.lastSeq)
+            let truth = try TruthExport.read(truthPath)
+            rows.append(
+                ((file as NSString).lastPathComponent, AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
+                 summary.realSeconds))
+        }
+        print(Self.table(rows, classifiedVolumeL: classifiedVolumeL))
+    }
+
+    static func shippedScenarios() -> [String] {
+        let directory = "scenarios"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("accuracy-") && $0.hasSuffix(".yaml") }.sorted().map { "\(directory)/\($0)" }
+    }
+
+    static func table(_ rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)], classifiedVolumeL: Double) -> String {
+        func grams(_ kg: Double?) -> String { kg.map { String(format: "%.0f", $0 * 1000) } ?? "-" }
+        func litres(_ l: Double?) -> String { l.map { String(format: "%.1f", $0) } ?? "-" }
+        func share(_ part: Int, _ whole: Int) -> String {
+            whole == 0 ? "-" : String(format: "%d/%d (%.0f %%)", part, whole, 100 * Double(part) / Double(whole))
+        }
+        var lines = [
+            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for (name, e, seconds) in rows {
+            let mass = e.massErrorsKg
+            let volume = e.volumeErrorsL
+            let collectionErrors = e.collections.map { abs($0.event.massKg - $0.truth.massKg) }
+            let cells = [
+                name, share(e.matched.count, e.trueDeposits), "\(e.spurious.count)",
+                "\(grams(AccuracyEvaluation.percentile(mass, 0.5))) / \(grams(AccuracyEvaluation.percentile(mass, 0.95))) / \(grams(mass.max()))",
+                "\(litres(AccuracyEvaluation.percentile(volume, 0.5))) / \(litres(AccuracyEvaluation.percentile(volume, 0.95)))",
+                share(e.classifiedCorrectly, e.judged.count), share(e.classifiedUnknown, e.judged.count),
+                share(e.classifiedWrongly, e.judged.count),
+                share(e.misSorted.filter(\.event.contaminated).count, e.misSorted.count), "\(e.falseContamination)",
+                share(e.collections.count, e.collections.count + e.missedCollections.count), grams(collectionErrors.max()),
+                String(format: "%.1f", seconds),
+            ]
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard ok else { throw ValidationError("no free loopback port (errno \(errno))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Subscribes to one device's events before a run and collects them.
+final class EventCollector: MQTTMessageHandler {
+    let device: String
+    private let events = Mutex<[Int64: EventPayload]>([:])
+
+    init(device: String) { self.device = device }
+
+    func handle(_ message: MQTTMessage) {
+        guard let event = try? WireCodec.decode(EventPayload.self, from: message.payload, topicDevice: device) else { return }
+        events.withLock { $0[event.seq] = event }
+    }
+
+    var count: Int { events.withLock { $0.count } }
+    var inOrder: [EventPayload] { events.withLock { $0.values.sorted { $0.seq < $1.seq } } }
+
+    /// Connects a subscriber for `device`'s events; the returned closure waits until seq 1...`lastSeq` have
+    /// arrived (at most 30 s), disconnects, and returns them in seq order.
+    static func start(host: String, port: Int, device: String, logger: Logger) async throws
+        -> @Sendable (_ lastSeq: Int64) async throws -> [EventPayload]
+    {
+        let collector = EventCollector(device: device)
+        let client = try MQTTClient(
+            configuration: MQTTConfiguration(host: host, port: port, clientID: "bins-bench-\(getpid())-\(device)"),
+            logger: logger)
+        let task = Task { try await client.run() }
+        try await client.waitUntilConnected(timeout: .seconds(20))
+        try await client.subscribe([Topics.events(device)], qos: .atLeastOnce, handler: collector)
+        return { lastSeq in
+            let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+            while collector.count < lastSeq, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await client.disconnect()
+            _ = try? await task.value
+            return collector.inOrder
+        }
+    }
+}
