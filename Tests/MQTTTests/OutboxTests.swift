@@ -238,8 +238,26 @@ final class SmallFileSystem: Sendable {
         try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", directory.path], in: try TemporaryDirectory())
     }
 
+    /// Remounts read-only; retried briefly because the kernel refuses (EBUSY) while any process still holds
+    /// a file there open for writing, e.g. a child spawned by a parallel test in the instant it inherited
+    /// descriptors.
     func remountReadOnly() async throws {
-        try await ChildProcess.run("/bin/mount", ["-o", "remount,ro", directory.path], in: try TemporaryDirectory())
+        var lastError: (any Error)?
+        try await waitUntil(timeout: .seconds(10), interval: .milliseconds(100), "remount read-only (\(String(describing: lastError)))") {
+            do {
+                let scratch = try TemporaryDirectory()
+                let child = try ChildProcess("/bin/mount", ["-o", "remount,ro", directory.path], outputPath: scratch.file("mount.log"))
+                for _ in 0..<10_000 where child.isRunning { usleep(1000) }
+                guard child.termination == .exited(0) else {
+                    lastError = TestSupportError(child.output)
+                    return false
+                }
+                return true
+            } catch {
+                lastError = error
+                return false
+            }
+        }
     }
 
     func unmount() async throws {
