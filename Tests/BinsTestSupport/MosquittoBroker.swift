@@ -220,6 +220,9 @@ public final class MosquittoBroker: Sendable {
         try await child.killAndWait()
     }
 
+    /// SIGHUP: mosquitto re-reads its password and ACL files (as `systemctl reload mosquitto` does).
+    public func reload() { process.withLock { $0?.send(SIGHUP) } }
+
     /// SIGSTOP: the broker stops reading and answering, but its sockets stay open (a hung broker).
     public func suspend() { process.withLock { $0?.send(SIGSTOP) } }
 

@@ -116,6 +116,28 @@ struct ShippedBrokerConfigurationTests {
         try await aggregatorTask.value
     }
 
+    @Test("deploy/mosquitto/add-device gives a new point working credentials after a broker reload")
+    func addDeviceScript() async throws {
+        let setup = try await start()
+        let script = "\(TestExecutables.repositoryRoot)/deploy/mosquitto/add-device"
+        let output = try await ChildProcess.run(
+            script, ["pt-0003", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"], in: setup.directory)
+        let password = try #require(
+            output.split(separator: "\n").first { $0.contains("password:") }?.split(separator: " ").last.map(String.init))
+        #expect(password.count == 32)
+        setup.broker.reload()
+        let device = try await RunningClient(setup.device("pt-0003", password: password), connect: false)
+        try await device.client.waitUntilConnected(timeout: .seconds(20))
+        try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0003/events", text: "{}", qos: .atLeastOnce))
+        try await device.stop()
+        // Existing devices keep working, and ids that are not topic-safe are refused.
+        let existing = try await RunningClient(setup.device("pt-0001"))
+        try await existing.stop()
+        await #expect(throws: TestSupportError.self) {
+            try await ChildProcess.run(script, ["pt/0004", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"], in: setup.directory)
+        }
+    }
+
     @Test("the aggregator commands a device; devices cannot command each other")
     func commands() async throws {
         let setup = try await start()
