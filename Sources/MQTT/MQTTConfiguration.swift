@@ -10,18 +10,11 @@ public struct MQTTTLSConfiguration: Sendable, Equatable {
     /// Check the broker certificate's subject alternative names against the host. Turning this off
     /// allows a man in the middle holding any certificate from the same CA; only for test benches.
     public var verifyHostname: Bool
-    /// Minimum protocol version as libmosquitto spells it (`tlsv1.2`, `tlsv1.3`); `nil` = library default.
-    public var tlsVersion: String?
-
-    public init(
-        caFile: String, certificateFile: String? = nil, keyFile: String? = nil, verifyHostname: Bool = true,
-        tlsVersion: String? = nil
-    ) {
+    public init(caFile: String, certificateFile: String? = nil, keyFile: String? = nil, verifyHostname: Bool = true) {
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.verifyHostname = verifyHostname
-        self.tlsVersion = tlsVersion
     }
 }
 
