@@ -96,7 +96,9 @@ let package = Package(
         // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest.
         .executableTarget(
             name: "bins-bench",
-            dependencies: ["GPIO", "Sensors", "Simulation", "MQTT", "BinProtocol", "BinDaemon", argumentParser, log]),
+            dependencies: [
+                "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", argumentParser, log,
+            ]),
         .executableTarget(
             name: "bins-ingest-bench", dependencies: ["Aggregator", "MQTT", "BinProtocol", argumentParser, log]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
