@@ -37,6 +37,26 @@ public struct StoredCalibration: Codable, Sendable, Equatable {
         case calibratedAt = "calibrated_at"
     }
 
+    /// Decoding checks what the initializers of `ScaleCalibration` check, so a hand-edited file cannot
+    /// define a degenerate scale (a zero slope, a NaN offset).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        offsetCounts = try container.decode(Double.self, forKey: .offsetCounts)
+        countsPerKg = try container.decodeIfPresent(Double.self, forKey: .countsPerKg)
+        noiseCounts = try container.decodeIfPresent(Double.self, forKey: .noiseCounts)
+        taredAt = try container.decodeIfPresent(WireTimestamp.self, forKey: .taredAt)
+        calibratedAt = try container.decodeIfPresent(WireTimestamp.self, forKey: .calibratedAt)
+        if let countsPerKg {
+            do {
+                _ = try ScaleCalibration(offsetCounts: offsetCounts, countsPerKilogram: countsPerKg)
+            } catch {
+                throw DecodingError.dataCorruptedError(forKey: .countsPerKg, in: container, debugDescription: error.description)
+            }
+        } else if !offsetCounts.isFinite {
+            throw DecodingError.dataCorruptedError(forKey: .offsetCounts, in: container, debugDescription: "not a finite number")
+        }
+    }
+
     /// The counts-to-kilograms map, once both points are known and usable.
     public var scale: ScaleCalibration? {
         guard let countsPerKg else { return nil }

@@ -51,6 +51,9 @@ public enum DaemonCommands {
             let point = try ScenarioInstallation.runPlatform(config: config, settings: settings, notifier: notifier, logger: logger)
             (platform, sensors, world) = (point.platform, point.sensors, point.world)
         } else {
+            // Before touching hardware: an installer should see what is missing in one go.
+            let store = CalibrationStore(directory: config.calibrationDirectory)
+            try config.checkCalibration { store.isCalibrated(bin: $0) }
             platform = DaemonPlatform.hardware(config, notifier: notifier)
             var opened: [BinSensors] = []
             for bin in config.bins { opened.append(try BinSensors.open(bin, chips: platform.chips)) }

@@ -14,7 +14,15 @@ struct DaemonSink: SamplingSink {
         return seq
     }
 
+    /// Room the outbox must have before drop reports are turned into events. While it is full (the link
+    /// is down), a report event would itself push out the next-oldest event, whose report would push out
+    /// another: so reports wait in the outbox's drop table, where contiguous drops merge into one seq
+    /// range, and go out as one fault event once the publisher has made room.
+    static let reportRoom = 64
+
     func recordDropReports(at time: WireTimestamp) -> [OutboxDropReport] {
+        let outbox = recorder.outbox
+        guard outbox.capacity - outbox.depth >= min(Self.reportRoom, outbox.capacity / 2) else { return [] }
         do {
             return try recorder.recordDropReports(at: time)
         } catch {

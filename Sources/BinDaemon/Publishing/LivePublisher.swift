@@ -55,6 +55,8 @@ public final class LivePublisher: Service, Sendable {
     let onConnected: @Sendable () -> Void
     let logger: Logger
     private let pending: Mutex<Pending>
+    /// Connections seen, and the connection whose `online: true` was acknowledged.
+    private let announcements = Mutex<(connections: Int, announced: Int)>((0, 0))
     private let signals: AsyncStream<Signal>
     private let sink: AsyncStream<Signal>.Continuation
     /// When this session started, on the same clock as the payloads' `ts` (virtual in a simulation).
@@ -137,14 +139,22 @@ public final class LivePublisher: Service, Sendable {
                 group.addTask {
                     for await message in commands { sink.yield(.command(message)) }
                 }
-                var everConnected = false
+                // One worker publishes, in order; this loop never waits for a PUBACK, so connection changes,
+                // commands and the shutdown are seen at once even while a publish waits for a reconnect.
+                let (work, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                group.addTask { [self] in
+                    for await _ in work { await publishPending() }
+                }
                 loop: for await signal in signals {
                     switch signal {
                     case .work:
-                        break
+                        kick.yield()
                     case .connection(.connected):
-                        if everConnected { counters.reconnects.add(1, ordering: .relaxed) }
-                        everConnected = true
+                        let count = announcements.withLock { state -> Int in
+                            state.connections += 1
+                            return state.connections
+                        }
+                        if count > 1 { counters.reconnects.add(1, ordering: .relaxed) }
                         logger.info("mqtt.connected", metadata: ["mqtt.broker": "\(client.configuration.endpoint)"])
                         rebirth()
                         onConnected()
@@ -160,14 +170,20 @@ public final class LivePublisher: Service, Sendable {
                     case .shutdown:
                         break loop
                     }
-                    await publishPending()
                 }
+                kick.finish()
                 await finalWords()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             sink.yield(.shutdown)
         }
+    }
+
+    /// True once `online: true` has gone out on the current connection (the simulation holds virtual time
+    /// until then after an outage, so the status timeline matches the link's).
+    public var hasAnnouncedCurrentConnection: Bool {
+        announcements.withLock { $0.connections > 0 && $0.announced == $0.connections } && client.state == .connected
     }
 
     /// Publishes whatever is pending, if connected; what fails stays pending for the next connection.
@@ -188,8 +204,10 @@ public final class LivePublisher: Service, Sendable {
         var failedStates: Set<String> = []
         var failedReplies: [CommandReplyPayload] = []
         if work.status {
+            let connection = announcements.withLock { $0.connections }
             let status = StatusPayload(device: identity.device, ts: now(), online: true, session: identity.session)
             failedStatus = !(await send(status, topic: Topics.status(identity.device), retain: true))
+            if !failedStatus { announcements.withLock { $0.announced = max($0.announced, connection) } }
         }
         if work.birth {
             let birth = BirthPayload(
@@ -217,16 +235,36 @@ public final class LivePublisher: Service, Sendable {
         }
     }
 
+    /// How long to wait for a PUBACK before counting the publish as failed (its content is then published
+    /// again with the next connection; libmosquitto may still deliver the first copy, which is harmless for
+    /// retained state and replies).
+    static let acknowledgementTimeout: Duration = .seconds(10)
+
     private func send(_ payload: some Encodable, topic: String, retain: Bool, qos: MQTTQoS = .atLeastOnce) async -> Bool {
+        let bytes: [UInt8]
         do {
-            let bytes = try WireCodec.encode(payload)
-            try await client.publish(MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain))
-            return true
+            bytes = try WireCodec.encode(payload)
         } catch {
+            logger.error("mqtt.encode_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(error)"])
+            return true  // would never succeed; do not retry
+        }
+        let client = client
+        let outcome = await withDeadline(Self.acknowledgementTimeout) { () -> MQTTError? in
+            do throws(MQTTError) {
+                try await client.publish(MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        guard case .some(.none) = outcome else {
             counters.publishFailures.add(1, ordering: .relaxed)
-            logger.debug("mqtt.publish_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(error)"])
+            logger.debug(
+                "mqtt.publish_failed",
+                metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(outcome.flatMap { $0 }.map { "\($0)" } ?? "no PUBACK in time")"])
             return false
         }
+        return true
     }
 
     /// Shutdown: let the outbox drain for a while, then say `online: false` (a clean stop, so the broker does
@@ -241,7 +279,7 @@ public final class LivePublisher: Service, Sendable {
             let drained = await outbox.waitUntilEmpty(timeout: flushTimeout)
             logger.info("shutdown.outbox_flush", metadata: ["outbox.drained": "\(drained)", "outbox.depth": "\(outbox.depth)"])
         }
-        await publishPending()
+        _ = await withDeadline(.seconds(3)) { [self] in await publishPending() }
         let status = StatusPayload(device: identity.device, ts: now(), online: false, session: identity.session)
         let client = client
         let logger = logger

@@ -82,6 +82,8 @@ final class SamplingEngine {
     private var unrecorded: [TimedEvent] = []
     private var nextHealthAt: WireTimestamp?
     private var dropFaultSince: WireTimestamp?
+    /// Drop reports are looked for after events were recorded, and at every turn while some may wait.
+    private var dropCheckDue = true
     private var lastRecordFailureLogged = false
     private let sampleCounter = Counter(label: "binsd_samples_total")
     private let sampleErrorCounter = Counter(label: "binsd_sample_errors_total")
@@ -243,11 +245,12 @@ final class SamplingEngine {
         if recorded > 0 {
             counters.eventsRecorded.add(Int64(recorded), ordering: .relaxed)
             eventCounter.increment(by: recorded)
-            noteDropReports(sink.recordDropReports(at: now().time))
+            dropCheckDue = true
         }
     }
 
     private func noteDropReports(_ reports: [OutboxDropReport]) {
+        dropCheckDue = false
         guard !reports.isEmpty else { return }
         counters.dropped.add(Int64(reports.reduce(0) { $0 + $1.count }), ordering: .relaxed)
         dropFaultSince = now().time
@@ -271,11 +274,12 @@ final class SamplingEngine {
             dropFaultSince = nil
             sink.recordDropCleared(at: current)
         }
-        if nextHealthAt.map({ $0 <= current }) ?? true {
+        let healthDue = nextHealthAt.map { $0 <= current } ?? true
+        if dropCheckDue || healthDue { noteDropReports(sink.recordDropReports(at: current)) }
+        if healthDue {
             if nextHealthAt != nil {
                 counters.hx711Retries.store(
                     Int64(sensors.reduce(0) { $0 + $1.scale.statistics.retries }), ordering: .relaxed)
-                noteDropReports(sink.recordDropReports(at: current))
                 var faults = pipelines.flatMap(\.activeFaultNames)
                 if dropFaultSince != nil { faults.append(FaultCode.outboxDropped.rawValue) }
                 sink.healthDue(at: current, activeFaults: faults)

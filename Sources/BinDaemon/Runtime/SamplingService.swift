@@ -75,9 +75,10 @@ public final class SamplingService: Service, Sendable {
         } onCancelOrGracefulShutdown: {
             control.stop()
         }
-        if end == .reachedEnd {
-            dependencies.logger.info("sampling.scenario_ended")
-            // Keep the group running until it is shut down (the publishers still drain the outbox).
+        if end == .reachedEnd { dependencies.logger.info("sampling.scenario_ended") }
+        // Ended by itself (a scenario's end, or stopped by another service): stay up until the group shuts
+        // down, so the services after it are stopped in order (the publishers still drain the outbox).
+        if !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await gracefulShutdown()
         }
     }

@@ -123,7 +123,7 @@ public enum ScenarioRunner {
                 SimulationPacer.block(until: { (late.value?.outbox.depth ?? 0) == 0 }, timeout: timeout)
             },
             waitUntilConnected: { timeout in
-                SimulationPacer.block(until: { late.value?.client.state == .connected }, timeout: timeout)
+                SimulationPacer.block(until: { late.value?.live.hasAnnouncedCurrentConnection == true }, timeout: timeout)
             })
         let pacer = SimulationPacer(
             originNanoseconds: world.startNanoseconds, speed: options.speed, link: link, wakeup: control.wakeup, logger: logger)

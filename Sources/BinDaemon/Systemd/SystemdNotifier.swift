@@ -13,7 +13,7 @@ public final class SystemdNotifier: Sendable {
     /// for this process.
     public let watchdogPingIntervalNanoseconds: UInt64?
 
-    private init?(socketPath: String, watchdogUsec: String?, watchdogPID: String?) {
+    init?(socketPath: String, watchdogUsec: String?, watchdogPID: String?) {
         guard !socketPath.isEmpty, socketPath.utf8.count < 108 else { return nil }
         var path = Array(socketPath.utf8)
         if path.first == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
