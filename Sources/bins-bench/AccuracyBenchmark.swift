@@ -28,23 +28,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
         let files = scenarios.isEmpty ? Self.shippedScenarios() : scenarios
         guard !files.isEmpty else { throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml") }
         let quiet = Logger(label: "bins-bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        var spawned: Process?
-        let host: String
-        let port: Int
-        if let broker {
-            let parts = broker.split(separator: ":")
-            guard parts.count == 2, let value = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
-            (host, port) = (String(parts[0]), value)
-        } else {
-            (host, port) = ("127.0.0.1", try Self.freePort())
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-            process.arguments = ["-p", "\(port)"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            spawned = process
-        }
+        let (host, port, spawned) = try BenchBroker.resolve(broker)
         defer { spawned?.terminate() }
         var rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)] = []
         for file in files {
@@ -101,6 +85,26 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The broker a benchmark talks to: the one given as HOST:PORT, or a mosquitto started on a free loopback
+/// port for the run (the caller terminates it).
+enum BenchBroker {
+    static func resolve(_ broker: String?) throws -> (host: String, port: Int, spawned: Process?) {
+        if let broker {
+            let parts = broker.split(separator: ":")
+            guard parts.count == 2, let value = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
+            return (String(parts[0]), value, nil)
+        }
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+        process.arguments = ["-p", "\(port)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return ("127.0.0.1", port, process)
     }
 
     static func freePort() throws -> Int {
