@@ -47,14 +47,17 @@ public final class AggregatorRuntime: Sendable {
         let deliveries = DeliveryService(
             store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: mqtt), logger: logger)
         self.deliveries = deliveries
-        alerts = AlertEngine(
+        let alerts = AlertEngine(
             configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory, logger: logger,
             deliveriesEnqueued: { deliveries.notify() })
+        self.alerts = alerts
         let (observations, continuation) = AsyncStream.makeStream(of: AlertObservation.self)
         self.observations = observations
         processor = IngestProcessor(
             registry: registry, calendar: calendar, store: store, metrics: ingestMetrics, logger: logger,
-            observe: { continuation.yield($0) })
+            observe: { observation in
+                if alerts.wants(observation) { continuation.yield(observation) }
+            })
         handler = IngestHandler(processor: processor, logger: logger)
     }
 
@@ -114,12 +117,6 @@ public final class AggregatorRuntime: Sendable {
     /// end, the status goes `online: false`, the broker connection closes.
     public func shutdown() async {
         await group.withLock { $0 }?.triggerGracefulShutdown()
-    }
-
-    /// Builds a report of `kind` for the period containing `date`.
-    public func report(_ kind: ReportKind, date: LocalDate) async throws(AggregatorError) -> ReportContent {
-        try await ReportBuilder(configuration: configuration, registry: registry, store: store)
-            .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
     }
 }
 

@@ -12,14 +12,16 @@ import Testing
 @Suite("Ingest over a real broker", .serialized)
 struct IngestBrokerTests {
     /// A registry of `devices` in one community, the broker on loopback, SQLite in `directory`.
-    static func configuration(broker: MosquittoBroker, directory: String, devices: [String], clientID: String) throws
-        -> AggregatorConfiguration
-    {
+    static func configuration(
+        broker: MosquittoBroker, directory: String, devices: [String], clientID: String,
+        storage: String = "{sqlite: ledger.sqlite, synchronous: normal}", sharedGroup: String? = nil, instance: String = "ingest-test"
+    ) throws -> AggregatorConfiguration {
+        let group = sharedGroup.map { ", shared_group: \($0)" } ?? ""
         let yaml = """
             time_zone: Asia/Shanghai
-            instance: ingest-test
-            broker: {host: \(broker.host), port: \(broker.port), client_id: \(clientID), protocol: v5, reconnect_min_ms: 50, reconnect_max_ms: 500}
-            storage: {sqlite: ledger.sqlite, synchronous: normal}
+            instance: \(instance)
+            broker: {host: \(broker.host), port: \(broker.port), client_id: \(clientID), protocol: v5, reconnect_min_ms: 50, reconnect_max_ms: 500\(group)}
+            storage: \(storage)
             district: {id: d1, name: District}
             streets:
               - id: s1
@@ -213,5 +215,51 @@ struct IngestBrokerTests {
         #expect(status.online == false)
         #expect(status.instance == "ingest-test")
         await store.close()
+    }
+
+    @Test("two instances on one PostgreSQL split the events through a shared subscription and book each once")
+    func sharedSubscription() async throws {
+        let directory = try TemporaryDirectory(prefix: "ingest-shared")
+        let broker = try await MosquittoBroker.start()
+        let url = try PostgresServer.makeDatabase()
+        defer { PostgresServer.dropDatabase(url: url) }
+        let configurations = try ["a", "b"].map { name in
+            try Self.configuration(
+                broker: broker, directory: directory.path, devices: ["pt-1", "pt-2"], clientID: "agg-\(name)-\(UUID().uuidString.prefix(6))",
+                storage: "{postgres: \"\(url)\"}", sharedGroup: "aggregators", instance: "instance-\(name)")
+        }
+        let stores = [
+            try await AggregatorRuntime.openStore(configurations[0].storage, logger: Fixtures.logger),
+            try await AggregatorRuntime.openStore(configurations[1].storage, logger: Fixtures.logger),
+        ]
+        let events = ["pt-1", "pt-2"].enumerated().flatMap { index, device in
+            (1...100).map { Self.event(device, index: index, seq: Int64($0)) }
+        }
+        let snapshots = try await Self.withRunningAggregator(configurations[0], store: stores[0]) { first in
+            try await Self.withRunningAggregator(configurations[1], store: stores[1]) { second in
+                for device in ["pt-1", "pt-2"] {
+                    let mine = events.filter { $0.device == device }
+                    try await Self.withDeviceClient(broker, id: device) { client in
+                        // Each event once, then the first ten again (a device replaying after a reconnect).
+                        for event in mine + mine.prefix(10) {
+                            try await client.publish(MQTTMessage(topic: Topics.events(device), payload: Fixtures.json(event)))
+                        }
+                    }
+                }
+                try await Fixtures.eventually(timeout: .seconds(30), "220 messages handled across both instances") {
+                    let a = first.ingestMetrics.snapshot
+                    let b = second.ingestMetrics.snapshot
+                    return a.totalMessages + a.duplicates + b.totalMessages + b.duplicates == 220
+                }
+                return [first.ingestMetrics.snapshot, second.ingestMetrics.snapshot]
+            }
+        }
+        // Both instances took part, and between them every event was booked exactly once.
+        #expect(snapshots.allSatisfy { $0.totalMessages > 0 })
+        #expect(snapshots.reduce(0) { $0 + $1.totalMessages } == 200)
+        #expect(snapshots.reduce(0) { $0 + $1.duplicates } == 20)
+        #expect(try await stores[1].bookedEventCount() == 200)
+        #expect(try await Self.ledgerSums(stores[0]) == Self.expected(events))
+        for store in stores { await store.close() }
     }
 }

@@ -55,7 +55,7 @@ struct IngestProcessorTests {
             #expect(rows.first?.figures.collectedKg == 1.5)
             #expect(observations.all.contains(.binState(state)))
             #expect(observations.all.contains(.status(device: "pt-1")))
-            #expect(observations.all.contains(.deposit(device: "pt-1", bin: "wet", day: Fixtures.date("2026-06-01"), at: Fixtures.time(0))))
+            #expect(observations.all.contains(.deposit(device: "pt-1", bin: "wet", day: Fixtures.date("2026-06-01"), at: Fixtures.time(0), contaminated: false)))
         }
     }
 

@@ -2,6 +2,7 @@ import BinProtocol
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// Decides when alerts raise and clear, and applies lifecycle steps to the store with their deliveries.
 ///
@@ -35,6 +36,8 @@ public actor AlertEngine {
     private let deliveriesEnqueued: @Sendable () -> Void
     private var conditions: [Key: AlertCondition] = [:]
     private var loaded = false
+    /// Bins whose contamination condition is not at rest: only for them does an ordinary deposit matter.
+    private let watchedBins = Mutex<Set<String>>([])
 
     public init(
         configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore, metricsFactory: any MetricsFactory,
@@ -63,11 +66,20 @@ public actor AlertEngine {
     public func load() async throws(AggregatorError) {
         for alert in try await store.openAlerts() {
             conditions[Key(kind: alert.kind, subject: alert.subject)] = AlertCondition(active: true)
+            if alert.kind == .contamination { watchedBins.withLock { _ = $0.insert(alert.subject) } }
         }
         loaded = true
     }
 
     // MARK: Observations
+
+    /// Whether `observation` can change anything, so ingest can skip handing over the many that cannot
+    /// (an ordinary deposit into a bin with no contamination condition in progress). Safe to call from
+    /// ingest's thread.
+    public nonisolated func wants(_ observation: AlertObservation) -> Bool {
+        guard case .deposit(let device, let bin, _, _, let contaminated) = observation else { return true }
+        return contaminated || watchedBins.withLock { $0.contains("bin:\(device)/\(bin)") }
+    }
 
     public func observe(_ observation: AlertObservation) async {
         do {
@@ -87,13 +99,17 @@ public actor AlertEngine {
                 try await evaluate(
                     .sensorFault, subject: subject, value: Double(active.count), atMs: at.millisecondsSinceEpoch,
                     message: active.isEmpty ? "no active faults on \(subject)" : "active faults on \(subject): \(codes)")
-            case .deposit(let device, let bin, let day, let at):
+            case .deposit(let device, let bin, let day, let at, let contaminated):
+                // The bin's rate can only rise with a mis-sorted deposit, and only matters for clearing
+                // while an alert is open: other deposits need no query.
+                let subject = "bin:\(device)/\(bin)"
+                guard contaminated || conditions[Key(kind: .contamination, subject: subject)]?.isActive == true else { return }
                 let rows = try await store.ledger(devices: [device], from: day, to: day).filter { $0.bin == bin }
                 let figures = rows.reduce(LedgerFigures.zero) { $0 + $1.figures }
                 guard figures.depositedKg >= settings.contaminationMinimumKg, figures.depositedKg > 0 else { return }
                 let rate = figures.contaminatedKg / figures.depositedKg
                 try await evaluate(
-                    .contamination, subject: "bin:\(device)/\(bin)", value: rate, atMs: at.millisecondsSinceEpoch,
+                    .contamination, subject: subject, value: rate, atMs: at.millisecondsSinceEpoch,
                     message: String(
                         format: "bin:%@/%@: %.0f%% of %.1f kg deposited on %@ looks mis-sorted", device, bin, rate * 100,
                         figures.depositedKg, day.description))
@@ -101,6 +117,8 @@ public actor AlertEngine {
                 try await evaluateLiveness(devices: try await store.devices().filter { $0.device == device })
             }
         } catch {
+            // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.
+            guard !Task.isCancelled else { return }
             logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
         }
     }
@@ -122,6 +140,8 @@ public actor AlertEngine {
                     message: "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))")
             }
         } catch {
+            // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.
+            guard !Task.isCancelled else { return }
             logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
         }
     }
@@ -154,6 +174,12 @@ public actor AlertEngine {
         var condition = conditions[key] ?? AlertCondition()
         let decision = condition.observe(value: value, atMs: atMs, rule: rule)
         conditions[key] = condition
+        if kind == .contamination {
+            let atRest = condition.phase == .normal
+            watchedBins.withLock { bins in
+                if atRest { bins.remove(subject) } else { bins.insert(subject) }
+            }
+        }
         switch decision {
         case .raise?:
             let alert = AlertRecord(

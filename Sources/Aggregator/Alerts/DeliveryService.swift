@@ -61,7 +61,7 @@ public final class DeliveryService: Service, Sendable {
         do {
             due = try await store.claimDeliveries(nowMs: clock(), limit: 50, leaseMs: 60_000)
         } catch {
-            logger.error("delivery.claim_failed", metadata: ["delivery.error": "\(error)"])
+            if !Task.isCancelled { logger.error("delivery.claim_failed", metadata: ["delivery.error": "\(error)"]) }
             return 0
         }
         var delivered = 0

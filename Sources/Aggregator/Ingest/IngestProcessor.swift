@@ -1,4 +1,5 @@
 import BinProtocol
+import Dispatch
 import Foundation
 import Logging
 import Synchronization
@@ -18,7 +19,8 @@ public enum IngestOutcome: Sendable, Equatable {
 public enum AlertObservation: Sendable, Equatable {
     case binState(StatePayload)
     case fault(device: String, bin: String?, at: WireTimestamp)
-    case deposit(device: String, bin: String, day: LocalDate, at: WireTimestamp)
+    /// `contaminated`: the deposit itself looked mis-sorted (only such a deposit can raise the bin's rate).
+    case deposit(device: String, bin: String, day: LocalDate, at: WireTimestamp, contaminated: Bool)
     case status(device: String)
 }
 
@@ -47,60 +49,109 @@ public final class IngestProcessor: Sendable {
         self.observe = observe
     }
 
-    public func process(topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
+    /// A message that passed validation, ready to be applied.
+    enum Parsed {
+        case event(EventPayload)
+        case status(StatusPayload)
+        case birth(BirthPayload)
+        case state(StatePayload)
+        case health(HealthPayload)
+    }
+
+    enum ParseResult {
+        case parsed(Parsed)
+        case rejected(RejectReason)
+    }
+
+    /// Validates topic and payload: the registry knows the device, the payload satisfies the wire contract
+    /// and names the topic's device (and bin, for state). Rejections are counted here.
+    func parse(topic: String, payload: [UInt8]) -> ParseResult {
         guard let (device, kind) = Topics.parse(topic) else {
-            return reject(.badTopic, topic: topic, detail: "not a device topic")
+            return .rejected(reject(.badTopic, topic: topic, detail: "not a device topic"))
         }
         guard registry.isKnown(device: device) else {
-            return reject(.unknownDevice, topic: topic, detail: "device \(device) is not in the registry")
+            return .rejected(reject(.unknownDevice, topic: topic, detail: "device \(device) is not in the registry"))
         }
-        do {
+        do throws(WireError) {
             switch kind {
-            case .events:
-                let event = try WireCodec.decode(EventPayload.self, from: payload, topicDevice: device)
-                return try await book(event, payload: payload, receivedAtMs: receivedAtMs)
-            case .status:
-                let status = try WireCodec.decode(StatusPayload.self, from: payload, topicDevice: device)
-                try await store.recordStatus(status, receivedAtMs: receivedAtMs)
-                observe(.status(device: device))
-                return accepted(.status)
-            case .birth:
-                let birth = try WireCodec.decode(BirthPayload.self, from: payload, topicDevice: device)
-                try await store.recordBirth(birth, receivedAtMs: receivedAtMs)
-                return accepted(.birth)
+            case .events: return .parsed(.event(try WireCodec.decode(EventPayload.self, from: payload, topicDevice: device)))
+            case .status: return .parsed(.status(try WireCodec.decode(StatusPayload.self, from: payload, topicDevice: device)))
+            case .birth: return .parsed(.birth(try WireCodec.decode(BirthPayload.self, from: payload, topicDevice: device)))
+            case .health: return .parsed(.health(try WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device)))
             case .state(let bin):
                 let state = try WireCodec.decode(StatePayload.self, from: payload, topicDevice: device)
                 guard state.bin == bin else {
-                    return reject(.invalidField, topic: topic, detail: "payload bin \(state.bin) differs from topic bin \(bin)")
+                    return .rejected(reject(.invalidField, topic: topic, detail: "payload bin \(state.bin) differs from topic bin \(bin)"))
                 }
-                if try await store.recordState(state, receivedAtMs: receivedAtMs) {
-                    observe(.binState(state))
-                }
-                return accepted(.state)
-            case .health:
-                let health = try WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device)
-                try await store.recordHealth(health, receivedAtMs: receivedAtMs)
-                return accepted(.health)
+                return .parsed(.state(state))
             case .command, .commandReply:
-                return reject(.badTopic, topic: topic, detail: "command topics are not ingested")
+                return .rejected(reject(.badTopic, topic: topic, detail: "command topics are not ingested"))
             }
-        } catch let error as WireError {
-            return reject(error.reason, topic: topic, detail: error.message)
-        } catch let error as AggregatorError {
-            metrics.storageFailure()
-            logger.error(
-                "ingest.storage_failed", metadata: ["mqtt.topic": "\(topic)", "ingest.error": "\(error.message)"])
-            return .storageFailed(error)
         } catch {
-            metrics.storageFailure()
-            return .storageFailed(AggregatorError(.storage, "unexpected error \(type(of: error))"))
+            return .rejected(reject(error.reason, topic: topic, detail: error.message))
         }
     }
 
-    private func book(_ event: EventPayload, payload: [UInt8], receivedAtMs: Int64) async throws(AggregatorError) -> IngestOutcome {
-        let day = calendar.localDate(of: event.ts)
-        let booking = EventBooking(event: event, day: day, receivedAtMs: receivedAtMs, payload: String(decoding: payload, as: UTF8.self))
-        switch try await store.book(booking) {
+    public func process(topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
+        switch parse(topic: topic, payload: payload) {
+        case .rejected(let reason): return .rejected(reason)
+        case .parsed(let parsed): return await apply(parsed, topic: topic, payload: payload, receivedAtMs: receivedAtMs)
+        }
+    }
+
+    /// For a caller on a thread of its own (the MQTT handler): events are booked right here when the store
+    /// can book synchronously (SQLite); everything else runs on the concurrency pool while this thread
+    /// waits.
+    public func processBlocking(topic: String, payload: [UInt8], receivedAtMs: Int64) -> IngestOutcome {
+        let parsed: Parsed
+        switch parse(topic: topic, payload: payload) {
+        case .rejected(let reason): return .rejected(reason)
+        case .parsed(let value): parsed = value
+        }
+        if case .event(let event) = parsed, let synchronous = store as? any SynchronousBooking {
+            let booking = booking(event, payload: payload, receivedAtMs: receivedAtMs)
+            do {
+                return booked(event, day: booking.day, outcome: try synchronous.bookBlocking(booking))
+            } catch {
+                return storageFailed(error, topic: topic)
+            }
+        }
+        return Self.waitFor { [self] in await apply(parsed, topic: topic, payload: payload, receivedAtMs: receivedAtMs) }
+    }
+
+    private func apply(_ parsed: Parsed, topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
+        do throws(AggregatorError) {
+            switch parsed {
+            case .event(let event):
+                let booking = booking(event, payload: payload, receivedAtMs: receivedAtMs)
+                return booked(event, day: booking.day, outcome: try await store.book(booking))
+            case .status(let status):
+                try await store.recordStatus(status, receivedAtMs: receivedAtMs)
+                observe(.status(device: status.device))
+                return accepted(.status)
+            case .birth(let birth):
+                try await store.recordBirth(birth, receivedAtMs: receivedAtMs)
+                return accepted(.birth)
+            case .state(let state):
+                if try await store.recordState(state, receivedAtMs: receivedAtMs) { observe(.binState(state)) }
+                return accepted(.state)
+            case .health(let health):
+                try await store.recordHealth(health, receivedAtMs: receivedAtMs)
+                return accepted(.health)
+            }
+        } catch {
+            return storageFailed(error, topic: topic)
+        }
+    }
+
+    private func booking(_ event: EventPayload, payload: [UInt8], receivedAtMs: Int64) -> EventBooking {
+        EventBooking(
+            event: event, day: calendar.localDate(of: event.ts), receivedAtMs: receivedAtMs,
+            payload: String(decoding: payload, as: UTF8.self))
+    }
+
+    private func booked(_ event: EventPayload, day: LocalDate, outcome: BookingOutcome) -> IngestOutcome {
+        switch outcome {
         case .duplicate:
             metrics.duplicate()
             return .duplicate
@@ -113,7 +164,7 @@ public final class IngestProcessor: Sendable {
             }
             switch event.body {
             case .deposit(let deposit):
-                observe(.deposit(device: event.device, bin: deposit.bin, day: day, at: event.ts))
+                observe(.deposit(device: event.device, bin: deposit.bin, day: day, at: event.ts, contaminated: deposit.contaminated))
                 return accepted(.deposit)
             case .collection:
                 return accepted(.collection)
@@ -124,12 +175,32 @@ public final class IngestProcessor: Sendable {
         }
     }
 
+    private func storageFailed(_ error: AggregatorError, topic: String) -> IngestOutcome {
+        metrics.storageFailure()
+        logger.error("ingest.storage_failed", metadata: ["mqtt.topic": "\(topic.prefix(128))", "ingest.error": "\(error.message)"])
+        return .storageFailed(error)
+    }
+
+    /// Runs `operation` and blocks the calling thread (libmosquitto's, never one of Swift's cooperative
+    /// pool) until it finishes.
+    static func waitFor<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await operation()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0! }
+    }
+
     private func accepted(_ type: IngestMetrics.MessageType) -> IngestOutcome {
         metrics.accepted(type)
         return .accepted(type)
     }
 
-    private func reject(_ reason: RejectReason, topic: String, detail: String) -> IngestOutcome {
+    private func reject(_ reason: RejectReason, topic: String, detail: String) -> RejectReason {
         metrics.rejected(reason)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let shouldLog = lastLogged.withLock { last in
@@ -137,10 +208,10 @@ public final class IngestProcessor: Sendable {
             last[reason] = now
             return true
         }
-        guard shouldLog else { return .rejected(reason) }
+        guard shouldLog else { return reason }
         logger.notice(
             "ingest.rejected",
             metadata: ["mqtt.topic": "\(topic.prefix(128))", "ingest.reason": "\(reason.rawValue)", "ingest.detail": "\(detail.prefix(200))"])
-        return .rejected(reason)
+        return reason
     }
 }

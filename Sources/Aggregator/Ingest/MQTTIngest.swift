@@ -1,5 +1,4 @@
 import BinProtocol
-import Dispatch
 import Foundation
 import Logging
 import MQTT
@@ -55,9 +54,7 @@ public final class IngestHandler: MQTTMessageHandler {
         let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
         var delay = 0.05
         while true {
-            let outcome = Self.waitFor { [processor] in
-                await processor.process(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
-            }
+            let outcome = processor.processBlocking(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
             guard case .storageFailed = outcome else { return }
             if stopping.load(ordering: .relaxed) {
                 logger.error("ingest.not_committed", metadata: ["mqtt.topic": "\(message.topic.prefix(128))"])
@@ -66,20 +63,6 @@ public final class IngestHandler: MQTTMessageHandler {
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 2, 5)
         }
-    }
-
-    /// Runs `operation` and blocks the calling thread (libmosquitto's, never one of Swift's cooperative
-    /// pool) until it finishes.
-    static func waitFor<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
-        let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await operation()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
     }
 }
 

@@ -67,3 +67,10 @@ public protocol AggregatorStore: Sendable {
     func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError)
     func pendingDeliveries() async throws(AggregatorError) -> [Delivery]
 }
+
+/// A store that can book an event on the caller's own thread. The MQTT handler runs on libmosquitto's
+/// thread, which may block, so with such a store (SQLite) it commits without hopping to Swift's
+/// concurrency pool and back for every event.
+public protocol SynchronousBooking: Sendable {
+    func bookBlocking(_ booking: EventBooking) throws(AggregatorError) -> BookingOutcome
+}

@@ -4,7 +4,7 @@ import GRDB
 
 /// The default store: one SQLite file in WAL mode through GRDB. One process writes at a time (GRDB
 /// serialises writes; other processes wait on SQLite's lock), readers never block the writer.
-public final class SQLiteStore: AggregatorStore {
+public final class SQLiteStore: AggregatorStore, SynchronousBooking {
     private let pool: DatabasePool
     private let path: String
 
@@ -93,7 +93,7 @@ public final class SQLiteStore: AggregatorStore {
 
     static func book(_ booking: EventBooking, db: Database) throws -> BookingOutcome {
         let event = booking.event
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, seq) DO NOTHING
@@ -106,7 +106,7 @@ public final class SQLiteStore: AggregatorStore {
 
         if let change = StoreRules.ledgerChange(event) {
             let f = change.figures
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
                                         contaminated_kg, unknown_kg, deposited_l)
@@ -126,7 +126,7 @@ public final class SQLiteStore: AggregatorStore {
                 ])
         }
         if case .fault(let fault) = event.body {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -141,17 +141,18 @@ public final class SQLiteStore: AggregatorStore {
                 ])
         }
 
-        let highest = try Int64.fetchOne(db, sql: "SELECT highest_seq FROM devices WHERE device = ?", arguments: [event.device])
+        let highest = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [event.device])
         var containing: ClosedRange<Int64>? = nil
         if let highest, event.seq < highest,
             let row = try Row.fetchOne(
-                db, sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?",
+                db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?"),
                 arguments: [event.device, event.seq, event.seq])
         {
             containing = (row[0] as Int64)...(row[1] as Int64)
         }
         let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO devices (device, highest_seq, last_seen_ms) VALUES (?, ?, ?)
                 ON CONFLICT (device) DO UPDATE SET highest_seq = excluded.highest_seq,
@@ -159,7 +160,7 @@ public final class SQLiteStore: AggregatorStore {
                 """,
             arguments: [event.device, step.highest, booking.receivedAtMs])
         if let gap = step.newGap {
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
                 arguments: [event.device, gap.lowerBound, gap.upperBound, booking.receivedAtMs])
         }
@@ -167,9 +168,9 @@ public final class SQLiteStore: AggregatorStore {
             let detected = try Int64.fetchOne(
                 db, sql: "SELECT detected_ms FROM seq_gaps WHERE device = ? AND first_seq = ?",
                 arguments: [event.device, filled.lowerBound]) ?? booking.receivedAtMs
-            try db.execute(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [event.device, filled.lowerBound])
+            try db.run(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [event.device, filled.lowerBound])
             for gap in step.remainingGaps {
-                try db.execute(
+                try db.run(
                     sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
                     arguments: [event.device, gap.lowerBound, gap.upperBound, detected])
             }
@@ -565,4 +566,12 @@ enum SQLiteSchema {
             created_ms INTEGER NOT NULL, last_error TEXT)
         """,
     ]
+}
+
+extension Database {
+    /// Runs a statement kept prepared in the connection's cache: ingest runs the same few statements
+    /// for every event.
+    func run(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
 }

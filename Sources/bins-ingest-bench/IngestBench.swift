@@ -1,0 +1,44 @@
+import Aggregator
+import ArgumentParser
+import Logging
+
+/// Measures the aggregator's sustained ingest (events per second committed to the ledger) next to how fast
+/// a plain subscriber drains the same broker, and prints both and their ratio.
+@main
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bins-ingest-bench",
+        abstract: "Aggregator ingest rate against a plain subscriber draining the same broker.",
+        discussion: """
+            Both consumers drain the same backlog: N QoS 1 events that device clients published while the \
+            consumer's persistent session was offline. The time runs from the consumer's connection to its \
+            N-th message (for the aggregator: the N-th event committed to the ledger). Unless --broker is \
+            given, a mosquitto with the queue limits raised (DESIGN section 10) is started on a loopback port.
+            """)
+
+    @Option(help: "Events to publish and ingest (at least 100000 for a figure worth quoting).")
+    var events: Int = 100_000
+
+    @Option(help: "Devices publishing in parallel.")
+    var devices: Int = 50
+
+    @Option(help: "SQLite synchronous mode for the ledger: normal or full.")
+    var synchronous: SQLiteSettings.Synchronous = .normal
+
+    @Option(help: "Use PostgreSQL at this URL (a fresh database) instead of a SQLite file.")
+    var postgres: String?
+
+    @Option(help: "An existing broker HOST:PORT (anonymous access, queue limits raised) instead of starting mosquitto.")
+    var broker: String?
+
+    func run() async throws {
+        guard events >= 1, devices >= 1, devices <= events else { throw ValidationError("need 1 <= devices <= events") }
+        var logger = Logger(label: "bins-ingest-bench")
+        logger.logLevel = .warning
+        let options = IngestBenchmark.Options(
+            events: events, devices: devices, synchronous: synchronous, postgresURL: postgres, broker: broker)
+        try await IngestBenchmark(options: options, logger: logger).run()
+    }
+}
+
+extension SQLiteSettings.Synchronous: ExpressibleByArgument {}

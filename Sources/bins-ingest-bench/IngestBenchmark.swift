@@ -1,0 +1,295 @@
+import Aggregator
+import BinProtocol
+import Foundation
+import Logging
+import MQTT
+import Metrics
+import Synchronization
+
+/// The benchmark itself: one backlog, two consumers.
+///
+/// 1. Two persistent sessions are registered with the broker (a plain subscriber's and the aggregator's)
+///    and go offline, so the broker queues for both.
+/// 2. `devices` device clients publish `events` QoS 1 events (deposits and collections, `seq` 1, 2, ...
+///    per device), each publish waiting for its PUBACK.
+/// 3. The plain subscriber reconnects and drains its copy, doing nothing per message: the broker's and
+///    the MQTT client's ceiling.
+/// 4. The aggregator reconnects and drains its copy: validate, dedupe, book, commit, per message.
+/// 5. The ledger is checked against what was published.
+struct IngestBenchmark {
+    struct Options {
+        var events: Int
+        var devices: Int
+        var synchronous: SQLiteSettings.Synchronous
+        var postgresURL: String?
+        var broker: String?
+    }
+
+    let options: Options
+    let logger: Logger
+
+    func run() async throws {
+        let started = options.broker == nil ? try BenchBroker() : nil
+        defer { started?.stop() }
+        let (host, port) = try endpoint(started)
+        let directory = NSTemporaryDirectory() + "bins-ingest-bench-ledger-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        let devices = (0..<options.devices).map { String(format: "bench-%04d", $0) }
+        let configuration = try aggregatorConfiguration(host: host, port: port, devices: devices, directory: directory)
+        let plainID = "bench-plain-\(getpid())"
+        say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
+        say("  ledger: \(storageDescription(configuration.storage))")
+
+        // 1. Register both sessions.
+        try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0) { _ in }
+        let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
+        do {
+            try await withAggregator(configuration, store: store) { _ in }
+
+            progress("sessions registered")
+            // 2. Publish the backlog.
+            let (plan, expected) = Self.plan(devices: devices, total: options.events)
+            let publishStart = ContinuousClock.now
+            try await publish(plan, host: host, port: port)
+            let publishSeconds = Self.seconds(ContinuousClock.now - publishStart)
+            say(String(format: "  published: %d events in %.2f s (%.0f events/s, QoS 1, each awaiting its PUBACK)",
+                options.events, publishSeconds, Double(options.events) / publishSeconds))
+
+            progress("backlog published")
+            // 3. The plain subscriber drains.
+            let plainSeconds = try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: options.events) { drained in
+                try await drained()
+            }
+            // Forget the plain session so it stops queueing.
+            try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0, clean: true) { _ in }
+
+            progress("plain subscriber drained")
+            // 4. The aggregator drains into the ledger.
+            let ingestSeconds = try await withAggregator(configuration, store: store) { runtime in
+                let start = ContinuousClock.now
+                while runtime.ingestMetrics.snapshot.totalMessages + runtime.ingestMetrics.snapshot.duplicates < options.events {
+                    let snapshot = runtime.ingestMetrics.snapshot
+                    if snapshot.totalRejected > 0 || snapshot.storageFailures > 0 {
+                        throw BenchError("ingest rejected \(snapshot.totalRejected) and failed to store \(snapshot.storageFailures) events")
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return Self.seconds(ContinuousClock.now - start)
+            }
+
+            // For reference: the same events through validation and the ledger alone, no broker.
+            let alone = try await processorAlone(plan: plan, configuration: configuration, directory: directory)
+
+            // 5. Check the ledger.
+            let booked = try await store.bookedEventCount()
+            var sums = LedgerFigures.zero
+            for row in try await store.ledger(devices: nil, from: LocalDate("2026-01-01")!, to: LocalDate("2026-12-31")!) {
+                sums += row.figures
+            }
+            let ledgerMatches = booked == options.events && sums == expected
+            let plainRate = Double(options.events) / plainSeconds
+            let ingestRate = Double(options.events) / ingestSeconds
+            say(String(format: "  plain subscriber drain: %.2f s, %.0f events/s", plainSeconds, plainRate))
+            say(String(format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate))
+            say(String(format: "  ratio ingest / drain:   %.3f", ingestRate / plainRate))
+            say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
+            say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
+            await store.close()
+            guard ledgerMatches else { throw BenchError("the ledger does not match what was published") }
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// Figures go to standard output unbuffered, so a run that is cut short still shows what it measured.
+    func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    func progress(_ text: String) {
+        FileHandle.standardError.write(Data("bins-ingest-bench: \(text)\n".utf8))
+    }
+
+    func endpoint(_ started: BenchBroker?) throws -> (String, Int) {
+        if let started { return (started.host, started.port) }
+        let text = options.broker ?? ""
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+            throw BenchError("--broker \(text) is not HOST:PORT")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    func storageDescription(_ storage: StorageSettings) -> String {
+        switch storage {
+        case .sqlite(let sqlite): "SQLite (WAL, synchronous \(sqlite.synchronous.rawValue)) \(sqlite.path)"
+        case .postgres(let postgres): "PostgreSQL \(postgres.redactedURL)"
+        }
+    }
+
+    func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String) throws -> AggregatorConfiguration {
+        let storage =
+            if let url = options.postgresURL {
+                "{postgres: \"\(url)\"}"
+            } else {
+                "{sqlite: \(directory)/ledger.sqlite, synchronous: \(options.synchronous.rawValue)}"
+            }
+        let points = devices.joined(separator: ", ")
+        let yaml = """
+            time_zone: Asia/Shanghai
+            instance: ingest-bench
+            broker: {host: "\(host)", port: \(port), client_id: bench-aggregator-\(getpid()), protocol: v5, reconnect_min_ms: 50}
+            storage: \(storage)
+            district: {id: bench, name: Bench}
+            alerts:
+              evaluate_every_s: 3600
+            streets:
+              - id: s1
+                communities:
+                  - {id: c1, kind: property, households: 1000, points: [\(points)]}
+            """
+        do {
+            return try AggregatorConfiguration.parse(yaml: yaml, source: "bench.yaml", baseDirectory: directory)
+        } catch {
+            throw BenchError(error.message)
+        }
+    }
+
+    /// Every device's events in order, and the ledger totals they must add up to. Masses are multiples of
+    /// 1/8 kg, so sums are exact.
+    static func plan(devices: [String], total: Int) -> (events: [String: [[UInt8]]], expected: LedgerFigures) {
+        var events: [String: [[UInt8]]] = [:]
+        var expected = LedgerFigures.zero
+        let start = WireTimestamp(rfc3339: "2026-06-01T06:00:00.000+08:00")!
+        for index in 0..<total {
+            let device = devices[index % devices.count]
+            let seq = Int64(index / devices.count + 1)
+            let ts = start.adding(milliseconds: Int64(index) * 1000)
+            let mass = Double(index % 40 + 1) / 8
+            let body: EventBody =
+                index % 10 == 9
+                ? .collection(Collection(bin: "wet", stream: .wet, massKg: mass * 4, fillBefore: 0.7))
+                : .deposit(
+                    Deposit(
+                        bin: index % 2 == 0 ? "wet" : "dry", stream: index % 2 == 0 ? .wet : .dry, massKg: mass, volumeL: mass * 3,
+                        densityKgL: 1.0 / 3, observed: .unknown, confidence: 0.5, contaminated: false, quality: .good))
+            let event = EventPayload(device: device, ts: ts, seq: seq, body: body)
+            expected += LedgerFigures(event: body)!
+            events[device, default: []].append((try? WireCodec.encode(event)) ?? [])
+        }
+        return (events, expected)
+    }
+
+    func publish(_ plan: [String: [[UInt8]]], host: String, port: Int) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (device, payloads) in plan {
+                group.addTask {
+                    let client = try MQTTClient(
+                        configuration: MQTTConfiguration(host: host, port: port, clientID: device, maxInflightMessages: 1), logger: logger)
+                    let running = Task { try await client.run() }
+                    defer { running.cancel() }
+                    try await client.waitUntilConnected(timeout: .seconds(30))
+                    for payload in payloads {
+                        try await client.publish(MQTTMessage(topic: Topics.events(device), payload: payload, qos: .atLeastOnce))
+                    }
+                    await client.disconnect()
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Seconds to validate and book every event of `plan` straight into a fresh ledger of the same kind,
+    /// on one thread, as the MQTT handler does but without the broker.
+    func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String) async throws -> Double {
+        var storage = configuration.storage
+        if case .sqlite(var sqlite) = storage {
+            sqlite.path = directory + "/alone.sqlite"
+            storage = .sqlite(sqlite)
+        } else {
+            return .nan
+        }
+        let store = try await AggregatorRuntime.openStore(storage, logger: logger)
+        let processor = IngestProcessor(
+            registry: Registry(configuration), calendar: LedgerCalendar(timeZone: configuration.timeZone), store: store,
+            metrics: IngestMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
+        let messages = plan.flatMap { device, payloads in payloads.map { (Topics.events(device), $0) } }
+        // On a thread of its own, like libmosquitto's, not on the concurrency pool.
+        let seconds = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let start = ContinuousClock.now
+                for (topic, payload) in messages { _ = processor.processBlocking(topic: topic, payload: payload, receivedAtMs: 0) }
+                continuation.resume(returning: Self.seconds(ContinuousClock.now - start))
+            }
+        }
+        await store.close()
+        return seconds
+    }
+
+    /// Connects a plain subscriber with a persistent session (or a clean one, to erase it) and, when
+    /// `expecting` messages, hands `body` a function that waits until they all arrived and returns the
+    /// seconds since the connection was up.
+    @discardableResult
+    func withPlainSubscriber<T>(
+        host: String, port: Int, id: String, expecting: Int, clean: Bool = false,
+        _ body: (@Sendable () async throws -> Double) async throws -> T
+    ) async throws -> T {
+        let client = try MQTTClient(
+            configuration: MQTTConfiguration(host: host, port: port, clientID: id, cleanSession: clean, protocolVersion: .v5),
+            logger: logger)
+        let counter = CountingHandler(target: expecting)
+        try await client.subscribe([Topics.Filter.events], qos: .atLeastOnce, handler: counter)
+        let running = Task { try await client.run() }
+        defer { running.cancel() }
+        try await client.waitUntilConnected(timeout: .seconds(30))
+        let connected = ContinuousClock.now
+        let result = try await body {
+            while counter.finishedAt.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(2)) }
+            return Self.seconds(counter.finishedAt.withLock { $0! } - connected)
+        }
+        await client.disconnect()
+        return result
+    }
+
+    /// Runs the aggregator's services around `body`, then stops them.
+    @discardableResult
+    func withAggregator<T: Sendable>(
+        _ configuration: AggregatorConfiguration, store: any AggregatorStore, _ body: (AggregatorRuntime) async throws -> T
+    ) async throws -> T {
+        let runtime = try AggregatorRuntime(configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
+        try await runtime.prepare()
+        let running = Task { try await runtime.run() }
+        do {
+            try await runtime.mqtt.waitUntilConnected(timeout: .seconds(30))
+            let result = try await body(runtime)
+            await runtime.shutdown()
+            try await running.value
+            return result
+        } catch {
+            running.cancel()
+            throw error
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// Counts messages on the network thread and notes when the last expected one arrived.
+final class CountingHandler: MQTTMessageHandler {
+    let target: Int
+    let count = Atomic<Int>(0)
+    let finishedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(target: Int) {
+        self.target = target
+    }
+
+    func handle(_ message: MQTTMessage) {
+        let (_, now) = count.add(1, ordering: .relaxed)
+        if now == target { finishedAt.withLock { $0 = ContinuousClock.now } }
+    }
+}
