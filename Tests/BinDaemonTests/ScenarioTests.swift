@@ -56,17 +56,23 @@ struct ScenarioTests {
 
         // The ranger fault (dry, 2400 s for 900 s): raised while it lasts (the first missing echo comes at
         // the next ranger reading, at most one heartbeat after it began; then retries every 30 s), cleared
-        // within two retries after it ended. Nothing else is raised.
+        // within two retries after it ended. The dry scale's cable pulled (9000 s for 300 s): three failed
+        // idle readings (one per 30 s) raise scale.not_ready, three good ones clear it. Nothing else.
         let faults = events.compactMap { event -> (Fault, Double)? in
             guard case .fault(let fault) = event.body else { return nil }
             return (fault, Double(event.ts.millisecondsSinceEpoch - truth.start.millisecondsSinceEpoch) / 1000)
         }
-        #expect(faults.map { "\($0.0.bin ?? "-")/\($0.0.code)/\($0.0.active)" } == ["dry/ranger.no_echo/true", "dry/ranger.no_echo/false"])
-        if faults.count == 2 {
+        #expect(
+            faults.map { "\($0.0.bin ?? "-")/\($0.0.code)/\($0.0.active)" } == [
+                "dry/ranger.no_echo/true", "dry/ranger.no_echo/false", "dry/scale.not_ready/true", "dry/scale.not_ready/false",
+            ])
+        if faults.count == 4 {
             #expect(faults[0].1 >= 2400 && faults[0].1 <= 2400 + 900 + 60 + 30)
             #expect(faults[1].1 >= 3300 && faults[1].1 <= 3300 + 2 * BinPipeline.rangerRetryS + 30)
+            #expect(faults[2].1 >= 9000 && faults[2].1 <= 9000 + 4 * 30)
+            #expect(faults[3].1 >= 9300 && faults[3].1 <= 9300 + 4 * 30)
+            #expect(faults[2].0.detail.contains("not ready"), "\(faults[2].0.detail)")
         }
-
         // The outage (5400 s for 1200 s): what happened during it went out late, marked historical;
         // what happened before and after went out live.
         for match in evaluation.matched {
@@ -212,6 +218,18 @@ struct ScenarioTests {
         #expect(summary?["completed"] as? Bool == false)
         try await recorder.wait("offline status") { $0.statuses.last?.online == false }
         try await subscriber.stop()
+    }
+
+    @Test("simulate against a broker that is not there fails at once, naming it and errno")
+    func brokerUnreachable() async throws {
+        let directory = try TemporaryDirectory(prefix: "binsd-nobroker")
+        let port = try freeLoopbackPort()
+        let run = try Binsd.start(
+            ["simulate", "--scenario", scenarioFile("daemon-smoke.yaml"), "--broker", "127.0.0.1:\(port)", "--state-dir", directory.file("state")],
+            in: directory)
+        let (termination, _) = try await run.finish(timeout: .seconds(30))
+        #expect(termination == .exited(1))
+        #expect(run.process.output.contains("broker 127.0.0.1:\(port): connect failed: Connection refused (errno 111)"), "\(run.outputTail)")
     }
 
     @Test("check-config: problems with file, line, field and value; exit status")

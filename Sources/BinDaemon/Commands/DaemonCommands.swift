@@ -42,14 +42,14 @@ public enum DaemonCommands {
         notifier?.notify("STATUS=opening sensors")
         let platform: DaemonPlatform
         let sensors: [BinSensors]
-        var world: AnyObject?
         if config.board.name == BoardDefinition.simulatedBoardName {
             guard let settings = config.simulation else {
                 throw BinDaemonError(
                     .invalidConfig, "\(configPath): board sim needs simulation: {scenario: FILE} (or use binsd simulate)")
             }
+            // The platform's clock and temperature keep the simulated world alive.
             let point = try ScenarioInstallation.runPlatform(config: config, settings: settings, notifier: notifier, logger: logger)
-            (platform, sensors, world) = (point.platform, point.sensors, point.world)
+            (platform, sensors) = (point.platform, point.sensors)
         } else {
             // Before touching hardware: an installer should see what is missing in one go.
             let store = CalibrationStore(directory: config.calibrationDirectory)
@@ -63,7 +63,6 @@ public enum DaemonCommands {
         notifier?.notify("STATUS=sensors open, connecting to \(config.broker.url.endpoint)")
         let reloader = ConfigReloader(path: configPath, options: options, daemon: daemon, levels: levels, logger: logger)
         try await daemon.run(extra: [.init(service: reloader)])
-        withExtendedLifetime(world) {}
         logger.info("daemon.stopped")
     }
 

@@ -506,6 +506,6 @@ public struct DepositDetector: Sendable {
     static func round(_ value: Double, places: Int = 2) -> Double {
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
-        return (value * scale).rounded() / scale
+        return (value * scale).rounded() / scale + 0  // + 0 turns -0 into 0
     }
 }

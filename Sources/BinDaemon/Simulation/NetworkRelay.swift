@@ -179,22 +179,45 @@ public final class NetworkRelay: Sendable {
         return true
     }
 
+    /// Whether `host:port` accepts a TCP connection now; the error names it and why not (errno).
+    public static func probe(host: String, port: Int) throws(BinDaemonError) {
+        let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        switch dial(host: host, port: port) {
+        case .success(let fd): Glibc.close(fd)
+        case .failure(let problem): throw BinDaemonError(.broker, "broker \(endpoint): \(problem.text)")
+        }
+    }
+
     static func connect(host: String, port: Int) -> Int32? {
+        try? dial(host: host, port: port).get()
+    }
+
+    struct ConnectProblem: Error {
+        var text: String
+    }
+
+    static func dial(host: String, port: Int) -> Result<Int32, ConnectProblem> {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, "\(port)", &hints, &result) == 0, let first = result else { return nil }
+        let resolved = getaddrinfo(host, "\(port)", &hints, &result)
+        guard resolved == 0, let first = result else {
+            return .failure(ConnectProblem(text: "getaddrinfo failed: \(String(cString: gai_strerror(resolved)))"))
+        }
         defer { freeaddrinfo(result) }
+        var problem = ConnectProblem(text: "no address")
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
             if fd >= 0 {
-                if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
+                if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return .success(fd) }
+                let code = errno
+                problem = ConnectProblem(text: "connect failed: \(String(cString: strerror(code))) (errno \(code))")
                 Glibc.close(fd)
             }
             entry = info.pointee.ai_next
         }
-        return nil
+        return .failure(problem)
     }
 
     private static func failure(_ function: String, _ address: String) -> BinDaemonError {

@@ -97,6 +97,8 @@ public enum ScenarioRunner {
         else {
             throw BinDaemonError(.simulation, "--broker \(options.brokerHost):\(options.brokerPort) is not a host and port")
         }
+        // The point connects through the relay, whose errors would name the relay: check the broker first.
+        try NetworkRelay.probe(host: options.brokerHost, port: options.brokerPort)
         let relay = try NetworkRelay(upstreamHost: options.brokerHost, upstreamPort: options.brokerPort, logger: logger)
 
         // The installer: config typed in, scales tared and calibrated, noise measured, config completed.
