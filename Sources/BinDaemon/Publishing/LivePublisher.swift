@@ -131,7 +131,7 @@ public final class LivePublisher: Service, Sendable {
         let client = client
         let sink = sink
         let commands = try await client.subscribe(Topics.command(device), qos: .atLeastOnce)
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     for await state in client.stateChanges() { sink.yield(.connection(state)) }

@@ -212,7 +212,7 @@ struct ScenarioConductor: Service {
             completed.fulfil(false)
             return
         }
-        let drained = try await cancelWhenGracefulShutdown { [outbox, drainTimeout] in
+        let drained = await cancelWhenGracefulShutdown { [outbox, drainTimeout] in
             await outbox.waitUntilEmpty(timeout: drainTimeout)
         }
         guard drained else {
