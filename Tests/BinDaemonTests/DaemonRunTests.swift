@@ -1,6 +1,7 @@
 import BinProtocol
 import BinsTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -10,11 +11,12 @@ import Glibc
 @testable import BinDaemon
 
 /// A datagram socket standing in for systemd's notification socket.
-final class NotifySocket: @unchecked Sendable {
-    // Only touched from the test's task.
+final class NotifySocket: Sendable {
     let path: String
     private let fd: Int32
-    private(set) var messages: [String] = []
+    private let received = Mutex<[String]>([])
+
+    var messages: [String] { received.withLock { $0 } }
 
     init(path: String) throws {
         self.path = path
@@ -36,13 +38,14 @@ final class NotifySocket: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// Reads every datagram waiting.
+    /// Reads every datagram waiting; returns all received so far.
     func drain() -> [String] {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { break }
-            messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
+            let message = String(decoding: buffer[0..<n], as: UTF8.self)
+            received.withLock { $0.append(message) }
         }
         return messages
     }
