@@ -102,6 +102,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "MQTT username (default: the scenario's device id).") var username: String?
     @Option(help: "MQTT password.") var password: String?
     @Option(name: .customLong("password-file"), help: "A file whose first line is the MQTT password.") var passwordFile: String?
+    @Option(name: .customLong("ca-file"), help: "Connect with TLS (mqtts), checking the broker's certificate against this CA.")
+    var caFile: String?
     @Option(name: .customLong("state-dir"), help: "Calibration, outbox and the written config (default: a new temporary directory).")
     var stateDir: String?
     @Option(name: .customLong("truth-out"), help: "Write the world's truth records here as JSON.") var truthOut: String?
@@ -130,7 +132,7 @@ struct Simulate: AsyncParsableCommand {
             secret = try BrokerConfig.readPasswordFile(passwordFile)
         }
         let options = ScenarioRunner.Options(
-            scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret,
+            scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret, caFile: caFile,
             stateDirectory: stateDir, truthOutput: truthOut, speed: speed, outboxCapacity: outboxCapacity,
             drainTimeout: .milliseconds(Int64(drainTimeout * 1000)), connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
             logLevel: level)

@@ -64,11 +64,11 @@ final class Subscriber: Sendable {
     let recorder: PointRecorder
     private let task: Task<Void, any Error>
 
-    init(_ broker: MosquittoBroker, device: String) async throws {
+    init(_ broker: MosquittoBroker, device: String, username: String? = nil, password: String? = nil) async throws {
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: broker.host, port: broker.port, clientID: "test-\(UUID().uuidString.prefix(8))",
-                reconnectDelayMin: .milliseconds(50), reconnectDelayMax: .milliseconds(400)),
+                host: broker.host, port: broker.port, clientID: "test-\(UUID().uuidString.prefix(8))", username: username,
+                password: password, reconnectDelayMin: .milliseconds(50), reconnectDelayMax: .milliseconds(400)),
             logger: harnessLogger)
         self.client = client
         recorder = PointRecorder(device: device)

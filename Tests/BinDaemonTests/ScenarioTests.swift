@@ -220,6 +220,42 @@ struct ScenarioTests {
         try await subscriber.stop()
     }
 
+    @Test("with the shipped broker configuration: TLS device listener, per-device credentials and ACL")
+    func shippedBroker() async throws {
+        let directory = try TemporaryDirectory(prefix: "binsd-shipped")
+        let authority = try await CertificateAuthority.generate(in: directory)
+        let broker = try await MosquittoBroker.startShipped(
+            users: .init(devices: [(user: "pt-commands", password: "pt-commands-secret")]), certificates: authority,
+            in: directory)
+        let tlsPort = try #require(broker.tlsPort)
+        // The aggregator's side: the loopback listener with its own account, allowed to read all points
+        // and to write commands.
+        let aggregator = try await Subscriber(
+            broker, device: "pt-commands", username: "bins-aggregator", password: "aggregator-secret")
+        let passwordFile = try directory.write("device-password", "pt-commands-secret\n")
+        chmod(passwordFile, 0o600)
+        let run = try Binsd.start(
+            [
+                "simulate", "--scenario", scenarioFile("daemon-commands.yaml"), "--broker", "127.0.0.1:\(tlsPort)",
+                "--ca-file", authority.caFile, "--username", "pt-commands", "--password-file", passwordFile,
+                "--speed", "50", "--state-dir", directory.file("state"),
+            ], in: directory)
+        let recorder = aggregator.recorder
+        try await recorder.wait("online status, birth, both states and the deposit through the ACL") {
+            $0.statuses.last?.online == true && !$0.births.isEmpty && !$0.states(bin: "wet").isEmpty
+                && !$0.states(bin: "dry").isEmpty && $0.uniqueEvents.contains { $0.type == .deposit }
+        }
+        try await aggregator.command(#"{"id": "r1", "op": "read"}"#)
+        #expect(try await recorder.reply("r1").ok)
+        try await recorder.wait("health") { !$0.health.isEmpty }
+        run.process.send(SIGTERM)
+        let (termination, _) = try await run.finish(timeout: .seconds(30))
+        #expect(termination == .exited(0), "\(run.outputTail)")
+        try await recorder.wait("offline status") { $0.statuses.last?.online == false }
+        #expect(!run.process.output.contains("pt-commands-secret"))
+        try await aggregator.stop()
+    }
+
     @Test("simulate against a broker that is not there fails at once, naming it and errno")
     func brokerUnreachable() async throws {
         let directory = try TemporaryDirectory(prefix: "binsd-nobroker")

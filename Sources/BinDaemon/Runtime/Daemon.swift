@@ -30,6 +30,9 @@ public struct DaemonPlatform: Sendable {
     public var notifier: SystemdNotifier?
     /// The sampling thread's command queue and wakeup, when a pacer or a caller needs it before assembly.
     public var control: SamplingControl?
+    /// Check the broker certificate's host name (off only when TLS runs through the simulation's relay on
+    /// 127.0.0.1, where the name cannot match; the chain is still verified).
+    public var verifyBrokerHostname = true
 
     public init(
         chips: ChipDirectory, clock: any WallClock, temperature: any TemperatureProbe, pacer: (any SamplingPacer)? = nil,
@@ -115,7 +118,8 @@ public final class Daemon: Sendable {
         var tls: MQTTTLSConfiguration?
         if config.broker.url.tls, let caFile = config.broker.caFile {
             tls = MQTTTLSConfiguration(
-                caFile: caFile, certificateFile: config.broker.clientCertFile, keyFile: config.broker.clientKeyFile)
+                caFile: caFile, certificateFile: config.broker.clientCertFile, keyFile: config.broker.clientKeyFile,
+                verifyHostname: platform.verifyBrokerHostname)
         }
         let endpoint = platform.brokerEndpoint ?? (config.broker.url.host, config.broker.url.port)
         let mqtt = MQTTConfiguration(

@@ -15,7 +15,8 @@ public enum ScenarioInstallation {
     /// `noiseKg` holds the scale noise measured per bin (none before the first calibration).
     public static func configYAML(
         scenario: Scenario, scenarioFile: String, wiring: [BinWorld.Wiring], broker: BrokerURL, username: String?,
-        stateDirectory: String, noiseKg: [String: Double] = [:], outboxCapacity: Int? = nil, logLevel: LogLevel = .info
+        caFile: String? = nil, stateDirectory: String, noiseKg: [String: Double] = [:], outboxCapacity: Int? = nil,
+        logLevel: LogLevel = .info
     ) -> String {
         var lines = [
             "# Written by binsd simulate: what an installer would type in for the point of",
@@ -27,6 +28,7 @@ public enum ScenarioInstallation {
             "  url: \(broker)",
         ]
         if let username { lines.append("  username: \(username)") }
+        if let caFile { lines.append("  ca_file: \(caFile)") }
         lines += [
             "  keepalive_s: 10",
             "temperature: {source: ds18b20, fallback_c: 20}",

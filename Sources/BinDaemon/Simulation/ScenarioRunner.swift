@@ -15,6 +15,8 @@ public enum ScenarioRunner {
         public var brokerPort: Int
         public var username: String?
         public var password: Secret?
+        /// The CA of the broker's certificate: connect with TLS (`mqtts`).
+        public var caFile: String?
         /// Calibration, outbox and the written config go here; a fresh temporary directory when nil.
         public var stateDirectory: String?
         /// Where to write the world's truth records as JSON.
@@ -30,7 +32,7 @@ public enum ScenarioRunner {
 
         public init(
             scenarioPath: String, brokerHost: String, brokerPort: Int, username: String? = nil, password: Secret? = nil,
-            stateDirectory: String? = nil, truthOutput: String? = nil, speed: Double? = nil, outboxCapacity: Int? = nil,
+            caFile: String? = nil, stateDirectory: String? = nil, truthOutput: String? = nil, speed: Double? = nil, outboxCapacity: Int? = nil,
             drainTimeout: Duration = .seconds(120), connectTimeout: Duration = .seconds(30), logLevel: LogLevel = .info
         ) {
             self.scenarioPath = scenarioPath
@@ -38,6 +40,7 @@ public enum ScenarioRunner {
             self.brokerPort = brokerPort
             self.username = username
             self.password = password
+            self.caFile = caFile
             self.stateDirectory = stateDirectory
             self.truthOutput = truthOutput
             self.speed = speed
@@ -93,20 +96,28 @@ public enum ScenarioRunner {
             throw BinDaemonError(.simulation, "\(options.scenarioPath): \(error)")
         }
         let stateDirectory = try prepareStateDirectory(options.stateDirectory)
-        guard let broker = BrokerURL("mqtt://\(options.brokerHost.contains(":") ? "[\(options.brokerHost)]" : options.brokerHost):\(options.brokerPort)")
-        else {
+        let host = options.brokerHost.contains(":") ? "[\(options.brokerHost)]" : options.brokerHost
+        guard let broker = BrokerURL("\(options.caFile == nil ? "mqtt" : "mqtts")://\(host):\(options.brokerPort)") else {
             throw BinDaemonError(.simulation, "--broker \(options.brokerHost):\(options.brokerPort) is not a host and port")
         }
+        let caFile = options.caFile.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         // The point connects through the relay, whose errors would name the relay: check the broker first.
         try NetworkRelay.probe(host: options.brokerHost, port: options.brokerPort)
-        let relay = try NetworkRelay(upstreamHost: options.brokerHost, upstreamPort: options.brokerPort, logger: logger)
+        // A relay only where the scenario takes the network away; otherwise the point connects directly.
+        let outages = scenario.events.filter { if case .network = $0.action { true } else { false } }.count
+        let relay = outages == 0 ? nil : try NetworkRelay(upstreamHost: options.brokerHost, upstreamPort: options.brokerPort, logger: logger)
+        if relay != nil, caFile != nil {
+            logger.notice(
+                "simulation.tls_through_relay",
+                metadata: ["mqtt.broker": "\(broker.endpoint)", "tls.note": "the certificate chain is verified, not the host name (the relay is 127.0.0.1)"])
+        }
 
         // The installer: config typed in, scales tared and calibrated, noise measured, config completed.
         let configPath = "\(stateDirectory)/binsd.yaml"
         func writeConfig(noise: [String: Double]) throws(BinDaemonError) -> DaemonConfig {
             let yaml = ScenarioInstallation.configYAML(
                 scenario: scenario, scenarioFile: options.scenarioPath, wiring: world.wiring, broker: broker,
-                username: options.username, stateDirectory: stateDirectory, noiseKg: noise,
+                username: options.username, caFile: caFile, stateDirectory: stateDirectory, noiseKg: noise,
                 outboxCapacity: options.outboxCapacity, logLevel: options.logLevel)
             try AtomicFile.write(Array(yaml.utf8), to: configPath, mode: 0o644)
             return try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: []))
@@ -119,25 +130,27 @@ public enum ScenarioRunner {
         for bin in config.bins { sensors.append(try BinSensors.open(bin, chips: chips)) }
         let control = SamplingControl()
         let late = LateBound<Daemon>()
-        let link = SimulationPacer.Link(
-            cut: { relay.cut() }, restore: { relay.restore() },
-            waitUntilDelivered: { timeout in
-                SimulationPacer.block(until: { (late.value?.outbox.depth ?? 0) == 0 }, timeout: timeout)
-            },
-            waitUntilConnected: { timeout in
-                SimulationPacer.block(until: { late.value?.live.hasAnnouncedCurrentConnection == true }, timeout: timeout)
-            })
+        let link = relay.map { relay in
+            SimulationPacer.Link(
+                cut: { relay.cut() }, restore: { relay.restore() },
+                waitUntilDelivered: { timeout in
+                    SimulationPacer.block(until: { (late.value?.outbox.depth ?? 0) == 0 }, timeout: timeout)
+                },
+                waitUntilConnected: { timeout in
+                    SimulationPacer.block(until: { late.value?.live.hasAnnouncedCurrentConnection == true }, timeout: timeout)
+                })
+        }
         let pacer = SimulationPacer(
             originNanoseconds: world.startNanoseconds, speed: options.speed, link: link, wakeup: control.wakeup, logger: logger)
-        let outages = scenario.events.filter { if case .network = $0.action { true } else { false } }.count
         world.scheduleTimeline { until in pacer.networkDown(untilNanoseconds: until) }
 
         var platform = DaemonPlatform(
             chips: chips, clock: ScenarioWallClock(world: world), temperature: WorldTemperature(world: world), pacer: pacer,
-            brokerEndpoint: ("127.0.0.1", relay.port), password: options.password,
+            brokerEndpoint: relay.map { ("127.0.0.1", $0.port) }, password: options.password,
             stopAtChipNanoseconds: world.endNanoseconds, connectBeforeSampling: options.connectTimeout,
             reconnectDelayMax: .seconds(2))
         platform.control = control
+        platform.verifyBrokerHostname = relay == nil
         let daemon = try Daemon(config: config, sensors: sensors, platform: platform, logger: logger)
         late.set(daemon)
         let completed = OneShot<Bool>()
@@ -147,10 +160,10 @@ public enum ScenarioRunner {
         do {
             try await daemon.run(extra: [.init(service: conductor, successTerminationBehavior: .gracefullyShutdownGroup)])
         } catch {
-            await relay.stop()
+            await relay?.stop()
             throw error
         }
-        await relay.stop()
+        await relay?.stop()
         var truthFile: String?
         if let path = options.truthOutput {
             try TruthExport.write(world: world, to: path)
