@@ -53,7 +53,7 @@ public enum DaemonCommands {
         } else {
             // Before touching hardware: an installer should see what is missing in one go.
             let store = CalibrationStore(directory: config.calibrationDirectory)
-            try config.checkCalibration { store.isCalibrated(bin: $0) }
+            try Daemon.checkCalibration(config, store: store)
             platform = DaemonPlatform.hardware(config, notifier: notifier)
             var opened: [BinSensors] = []
             for bin in config.bins { opened.append(try BinSensors.open(bin, chips: platform.chips)) }

@@ -88,7 +88,7 @@ public final class Daemon: Sendable {
         self.logger = logger
         let store = CalibrationStore(directory: config.calibrationDirectory)
         var calibrations: [StoredCalibration] = []
-        try config.checkCalibration { store.isCalibrated(bin: $0) }
+        try Self.checkCalibration(config, store: store)
         for bin in config.bins {
             guard let calibration = try store.load(bin: bin.id) else {
                 throw BinDaemonError(.calibrationMissing, "bin \(bin.id): no calibration in \(store.directory)")
@@ -172,6 +172,13 @@ public final class Daemon: Sendable {
                 "mqtt.broker": "\(config.broker.url)", "mqtt.session": "\(session)", "config.hash": "\(config.configHash)",
                 "outbox.depth": "\(outbox.depth)", "outbox.last_seq": "\(outbox.lastSeq)",
             ])
+    }
+
+    /// Every bin has a complete calibration: a file that is unreadable or broken is named first, then every
+    /// bin still missing one is listed with the commands that make it.
+    public static func checkCalibration(_ config: DaemonConfig, store: CalibrationStore) throws(BinDaemonError) {
+        for bin in config.bins { _ = try store.load(bin: bin.id) }
+        try config.checkCalibration { store.isCalibrated(bin: $0) }
     }
 
     /// The services in dependency order: stopped in reverse, so sampling stops first, then the live
