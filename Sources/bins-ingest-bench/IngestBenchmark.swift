@@ -94,7 +94,9 @@ struct IngestBenchmark {
             say(String(format: "  plain subscriber drain: %.2f s, %.0f events/s", plainSeconds, plainRate))
             say(String(format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate))
             say(String(format: "  ratio ingest / drain:   %.3f", ingestRate / plainRate))
-            say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
+            if alone.isFinite {
+                say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
+            }
             say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
             await store.close()
             guard ledgerMatches else { throw BenchError("the ledger does not match what was published") }
@@ -202,7 +204,8 @@ struct IngestBenchmark {
     }
 
     /// Seconds to validate and book every event of `plan` straight into a fresh ledger of the same kind,
-    /// on one thread, as the MQTT handler does but without the broker.
+    /// on one thread, as the MQTT handler does but without the broker (SQLite only: a second PostgreSQL
+    /// database is not the benchmark's to create; NaN then).
     func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String) async throws -> Double {
         var storage = configuration.storage
         if case .sqlite(var sqlite) = storage {

@@ -132,57 +132,20 @@ public final class PostgresStore: AggregatorStore {
     public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
         let event = booking.event
         let logger = logger
+        let change = StoreRules.ledgerChange(event)
+        let figures = change?.figures ?? .zero
+        let fault: Fault? = if case .fault(let fault) = event.body { fault } else { nil }
         return try await transaction("book event") { connection in
-            // Lock the device's row first: every booking of one device runs in this order, so two instances
-            // never deadlock and never both think they extend the sequence.
-            try await connection.query(
-                "INSERT INTO devices (device) VALUES (\(event.device)) ON CONFLICT (device) DO NOTHING", logger: logger)
+            // Round trip 1: lock the device's row (creating it if new) and read its highest seq. Every booking
+            // of one device takes this lock first, so two instances never deadlock and never both think
+            // they extend the sequence.
             let highest = try await connection.query(
-                "SELECT highest_seq FROM devices WHERE device = \(event.device) FOR UPDATE", logger: logger
-            ).collect().first.flatMap { try $0.decode(Int64?.self) }
-
-            let inserted = try await connection.query(
                 """
-                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                VALUES (\(event.device), \(event.seq), \(booking.day.dayNumber), \(event.ts.millisecondsSinceEpoch),
-                        \(Int(event.ts.utcOffsetSeconds)), \(event.type.rawValue), \(event.bin), \(event.historical),
-                        \(booking.receivedAtMs), \(booking.payload))
-                ON CONFLICT (device, seq) DO NOTHING RETURNING 1
+                INSERT INTO devices (device) VALUES (\(event.device))
+                ON CONFLICT (device) DO UPDATE SET device = excluded.device
+                RETURNING highest_seq
                 """, logger: logger
-            ).collect()
-            guard !inserted.isEmpty else { return BookingOutcome.duplicate }
-
-            if let change = StoreRules.ledgerChange(event) {
-                let f = change.figures
-                try await connection.query(
-                    """
-                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
-                                        contaminated_kg, unknown_kg, deposited_l)
-                    VALUES (\(event.device), \(change.bin), \(booking.day.dayNumber), \(change.stream.rawValue), \(f.depositedKg),
-                            \(f.collectedKg), \(f.deposits), \(f.collections), \(f.contaminatedKg), \(f.unknownKg), \(f.depositedL))
-                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
-                        deposited_kg = ledger.deposited_kg + excluded.deposited_kg,
-                        collected_kg = ledger.collected_kg + excluded.collected_kg,
-                        deposits = ledger.deposits + excluded.deposits,
-                        collections = ledger.collections + excluded.collections,
-                        contaminated_kg = ledger.contaminated_kg + excluded.contaminated_kg,
-                        unknown_kg = ledger.unknown_kg + excluded.unknown_kg,
-                        deposited_l = ledger.deposited_l + excluded.deposited_l
-                    """, logger: logger)
-            }
-            if case .fault(let fault) = event.body {
-                try await connection.query(
-                    """
-                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
-                    VALUES (\(event.device), \(fault.bin ?? ""), \(fault.code), \(fault.sensor.rawValue), \(fault.active),
-                            \(fault.detail), \(event.ts.millisecondsSinceEpoch), \(Int(event.ts.utcOffsetSeconds)))
-                    ON CONFLICT (device, bin, code) DO UPDATE SET
-                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
-                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
-                    WHERE excluded.ts_ms >= faults.ts_ms
-                    """, logger: logger)
-            }
-
+            ).collect().first.flatMap { try $0.decode(Int64?.self) }
             var containing: ClosedRange<Int64>? = nil
             if let highest, event.seq < highest {
                 let rows = try await connection.query(
@@ -197,19 +160,58 @@ public final class PostgresStore: AggregatorStore {
                 }
             }
             let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
-            try await connection.query(
+
+            // Round trip 2: the event, its ledger or fault change, the device's sequence and a new gap, all
+            // conditional on the event being new.
+            let booked = try await connection.query(
                 """
-                UPDATE devices SET highest_seq = \(step.highest),
-                    last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), \(booking.receivedAtMs))
-                WHERE device = \(event.device)
-                """, logger: logger)
-            if let gap = step.newGap {
-                try await connection.query(
-                    """
+                WITH new_event AS (
+                    INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                    VALUES (\(event.device), \(event.seq), \(booking.day.dayNumber), \(event.ts.millisecondsSinceEpoch),
+                            \(Int(event.ts.utcOffsetSeconds)), \(event.type.rawValue), \(event.bin), \(event.historical),
+                            \(booking.receivedAtMs), \(booking.payload))
+                    ON CONFLICT (device, seq) DO NOTHING RETURNING 1),
+                ledger_change AS (
+                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
+                                        contaminated_kg, unknown_kg, deposited_l)
+                    SELECT \(event.device)::TEXT, \(change?.bin ?? "")::TEXT, \(booking.day.dayNumber)::BIGINT,
+                           \(change?.stream.rawValue ?? "")::TEXT, \(figures.depositedKg)::DOUBLE PRECISION,
+                           \(figures.collectedKg)::DOUBLE PRECISION, \(figures.deposits)::BIGINT, \(figures.collections)::BIGINT,
+                           \(figures.contaminatedKg)::DOUBLE PRECISION, \(figures.unknownKg)::DOUBLE PRECISION,
+                           \(figures.depositedL)::DOUBLE PRECISION
+                    WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
+                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
+                        deposited_kg = ledger.deposited_kg + excluded.deposited_kg,
+                        collected_kg = ledger.collected_kg + excluded.collected_kg,
+                        deposits = ledger.deposits + excluded.deposits,
+                        collections = ledger.collections + excluded.collections,
+                        contaminated_kg = ledger.contaminated_kg + excluded.contaminated_kg,
+                        unknown_kg = ledger.unknown_kg + excluded.unknown_kg,
+                        deposited_l = ledger.deposited_l + excluded.deposited_l),
+                fault_change AS (
+                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
+                    SELECT \(event.device)::TEXT, \(fault?.bin ?? "")::TEXT, \(fault?.code ?? "")::TEXT,
+                           \(fault?.sensor.rawValue ?? "")::TEXT, \(fault?.active ?? false)::BOOLEAN, \(fault?.detail ?? "")::TEXT,
+                           \(event.ts.millisecondsSinceEpoch)::BIGINT, \(Int(event.ts.utcOffsetSeconds))::INTEGER
+                    WHERE \(fault != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
+                    ON CONFLICT (device, bin, code) DO UPDATE SET
+                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
+                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
+                    WHERE excluded.ts_ms >= faults.ts_ms),
+                sequence_change AS (
+                    UPDATE devices SET highest_seq = \(step.highest),
+                        last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), \(booking.receivedAtMs))
+                    WHERE device = \(event.device) AND EXISTS (SELECT 1 FROM new_event)),
+                new_gap AS (
                     INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
-                    VALUES (\(event.device), \(gap.lowerBound), \(gap.upperBound), \(booking.receivedAtMs))
-                    """, logger: logger)
-            }
+                    SELECT \(event.device)::TEXT, \(step.newGap?.lowerBound ?? 0)::BIGINT, \(step.newGap?.upperBound ?? 0)::BIGINT,
+                           \(booking.receivedAtMs)::BIGINT
+                    WHERE \(step.newGap != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event))
+                SELECT count(*) FROM new_event
+                """, logger: logger
+            ).collect().first.map { try $0.decode(Int64.self) } ?? 0
+            guard booked == 1 else { return BookingOutcome.duplicate }
+
             if let filled = step.filledGap {
                 let detected =
                     try await connection.query(
