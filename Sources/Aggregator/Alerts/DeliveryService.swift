@@ -71,6 +71,8 @@ public final class DeliveryService: Service, Sendable {
                 try await store.completeDelivery(id: delivery.id)
                 delivered += 1
             } catch {
+                // Cut short by a shutdown: not an attempt. The lease runs out and the next start sends it.
+                if Task.isCancelled { break }
                 let attempts = delivery.attempts + 1
                 let message = (error as? AggregatorError)?.message ?? "\(type(of: error))"
                 logger.warning(
