@@ -14,8 +14,8 @@ public protocol AlertPublisher: Sendable {
 /// Sends the deliveries the alert engine enqueued: to MQTT and to webhooks. Deliveries live in the
 /// database until they succeed, so an outage of the broker or a webhook receiver, or a restart of the
 /// aggregator, delays them but loses none. Failed attempts back off exponentially (1 s doubling to
-/// 10 minutes); one alert's steps reach each target in order (raised before acknowledged before
-/// cleared).
+/// 10 minutes for webhooks, 30 s for MQTT); one alert's steps reach each target in order (raised before
+/// acknowledged before cleared).
 ///
 /// Webhooks get `POST` with the alert payload as JSON and these headers:
 /// - `X-Bins-Signature: sha256=HEX`, the HMAC-SHA256 of the exact body with the webhook's secret;
@@ -81,8 +81,12 @@ public final class DeliveryService: Service, Sendable {
                         "delivery.id": "\(delivery.id)", "delivery.target": "\(delivery.target)", "delivery.attempts": "\(attempts)",
                         "delivery.error": "\(message)",
                     ])
+                // The broker comes back on its own schedule and the client reconnects within seconds, so MQTT
+                // deliveries retry at least every 30 s; webhook receivers get the full backoff.
+                let cap: Int64 = delivery.target == Delivery.mqttTarget ? 30_000 : 600_000
                 try? await store.retryDelivery(
-                    id: delivery.id, attempts: attempts, nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts), error: message)
+                    id: delivery.id, attempts: attempts, nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts, capMs: cap),
+                    error: message)
             }
         }
         return delivered

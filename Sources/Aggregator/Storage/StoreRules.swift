@@ -81,9 +81,9 @@ enum StoreRules {
         }
     }
 
-    /// Retries with exponential backoff: 1 s, 2 s, 4 s ... capped at 10 minutes.
-    static func backoffMs(attempts: Int) -> Int64 {
+    /// Retries with exponential backoff: 1 s, 2 s, 4 s ... capped at `capMs` (10 minutes by default).
+    static func backoffMs(attempts: Int, capMs: Int64 = 600_000) -> Int64 {
         let exponent = min(max(attempts - 1, 0), 10)
-        return min(1000 << Int64(exponent), 600_000)
+        return min(1000 << Int64(exponent), capMs)
     }
 }
