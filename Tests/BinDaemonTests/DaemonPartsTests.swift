@@ -168,8 +168,10 @@ import Glibc
         // Nothing else asks for the ranger before its 900 s heartbeat: this reading is the retry.
         _ = pipeline.tick(at: at(1 + BinPipeline.rangerRetryS))
         #expect(pipeline.pendingRangerPings != nil)
+        // A live ranger never reads the same distance twice to the hundredth of a millimetre (a repeat would
+        // be looked at again, see SensorFaultTests).
         _ = pipeline.rangerRead(.success(.distance(millimetres: 900)), at: at(32))
-        _ = pipeline.rangerRead(.success(.distance(millimetres: 900)), at: at(62))
+        _ = pipeline.rangerRead(.success(.distance(millimetres: 900.7)), at: at(62))
         // Healthy again: the next ranger reading is the heartbeat.
         _ = pipeline.tick(at: at(100))
         #expect(pipeline.pendingRangerPings == nil)

@@ -256,6 +256,37 @@ struct DetectorHarness {
         #expect(f.observed(.fillWithoutMass) == [true, false])
     }
 
+    @Test func massAndFillAreComparedSinceOneReference() {
+        var h = DetectorHarness()
+        h.settle()  // 10 kg, 40 L
+        // Three light, bulky deposits while the ranger keeps reading the old level (frozen): each deposit's
+        // own fill change is nothing, which 0.6 kg cannot contradict.
+        for start in [100.0, 200, 300] {
+            h.lid(open: true, at: start)
+            h.trueMassKg += 0.6
+            h.trueVolumeL += 10
+            h.lid(open: false, at: start + 4)
+            h.weigh(from: start + 4.5, count: 6)
+            h.range(at: start + 7, volumeL: 40)
+        }
+        // Live again: the fill shows the 30 L that went in, the mass showed 1.8 kg: 0.06 kg/L, plausible.
+        // (Compared with the last deposit alone, 30 L would have come with no mass at all.)
+        h.range(at: 1_000)
+        h.range(at: 1_100)
+        #expect(h.observed(.fillWithoutMass).count == 5 && !h.observed(.fillWithoutMass).contains(true))
+        #expect(!h.observed(.massWithoutFill).contains(true))
+        // A collection starts a new reference: 30 L with nothing on the scale is a contradiction again.
+        h.lid(open: true, at: 2_000)
+        h.trueMassKg = 0
+        h.trueVolumeL = 0
+        h.lid(open: false, at: 2_010)
+        h.weigh(from: 2_011, count: 6)
+        #expect(h.collections.count == 1)
+        h.range(at: 2_020)
+        h.range(at: 2_100, volumeL: 30)
+        #expect(h.observed(.fillWithoutMass).last == true)
+    }
+
     @Test func heartbeatsAndDeadlines() {
         var h = DetectorHarness()
         h.tick(0)

@@ -27,7 +27,7 @@ import Testing
 
     @Test func qualityIsTheWorstActiveImpact() {
         var tracker = FaultTracker(bin: "dry")
-        for s in 0..<2 { _ = tracker.observe(FaultObservation(.fillWithoutMass, present: true), at: at(Double(s))) }
+        for s in 0..<2 { _ = tracker.observe(FaultObservation(.fillWithoutMass, present: true), at: at(Double(s) * 60)) }
         #expect(tracker.isActive(.fillWithoutMass) && tracker.quality == .suspect)
         for s in 0..<3 { _ = tracker.observe(FaultObservation(.rangerBlind, present: true), at: at(Double(s) * 400)) }
         #expect(tracker.isActive(.rangerBlind))

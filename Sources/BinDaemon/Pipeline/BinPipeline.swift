@@ -13,7 +13,8 @@ public struct TimedEvent: Sendable, Equatable {
 }
 
 /// One bin's processing chain, without I/O: the deposit detector, the fault tracker, the state reporter,
-/// the stuck-scale monitor and the scale calibration, fed with the results of sensor reads and lid edges.
+/// the sensor monitors (stuck or noisy scale, stuck ranger) and the scale calibration, fed with the results
+/// of sensor reads and lid edges.
 /// It keeps the sampling work the detector asked for (`pendingScaleReadings`, `pendingRangerPings`); the
 /// sampling loop does that work and hands the results back. What comes out: events for the outbox,
 /// calibration changes to store, and state snapshots worth publishing.
@@ -24,6 +25,9 @@ public struct BinPipeline: Sendable {
     public private(set) var calibration: StoredCalibration
     private var reporter: StateReporter
     private var stuck = ScaleStuckMonitor()
+    private var noise: ScaleNoiseMonitor
+    private var rangerStuck = RangerStuckMonitor()
+    private var lastScaleFailed = false
     private var rangerPings: Int
     private var burstReadings: Int
 
@@ -39,8 +43,9 @@ public struct BinPipeline: Sendable {
     /// The air temperature last used, published in the state.
     public var temperatureC: Double?
 
-    /// While the ranger fails (or its fault is active), it is retried this often instead of at the slow
-    /// heartbeat: a fault is raised (3 observations over a minute) and cleared within minutes, not hours.
+    /// While the ranger fails, repeats itself, or a ranger or consistency fault is raised or on its way, it
+    /// is read this often instead of at the slow heartbeat: such faults are raised and cleared within
+    /// minutes, not hours.
     public static let rangerRetryS = 30.0
 
     /// What feeding the pipeline produced.
@@ -65,6 +70,7 @@ public struct BinPipeline: Sendable {
         self.calibration = calibration
         rangerPings = config.sampling.rangerPings
         burstReadings = config.sampling.burstReadings
+        noise = ScaleNoiseMonitor(windowReadings: config.sampling.burstReadings)
     }
 
     // MARK: Inputs
@@ -72,6 +78,7 @@ public struct BinPipeline: Sendable {
     /// A debounced lid edge.
     public mutating func lidChanged(open: Bool, at time: WireTimestamp) -> Output {
         stuck.worldChanged()
+        noise.interrupt()
         return apply(detector.lidChanged(open: open, at: time), at: time)
     }
 
@@ -81,16 +88,25 @@ public struct BinPipeline: Sendable {
         switch result {
         case .success(let code):
             lastRawCounts = code
+            lastScaleFailed = false
             var output = observe(
                 stuck.reading(rawCode: code) + [FaultObservation(.scaleNotReady, present: false)], at: time)
             guard let scale = calibration.scale else { return output }
             let reading = WeightReading(at: time, massKg: scale.kilograms(fromCounts: Double(code)))
+            if detector.lidOpen {
+                noise.interrupt()  // hands and falling waste, not the load cell's noise
+            } else if let observation = noise.reading(reading, limitKg: noiseLimitKg) {
+                output.append(observe([observation], at: time))
+                detector.scaleNoiseMeasured(sigmaKg: noise.noisySigmaKg)
+            }
             output.append(apply(detector.weighed(reading), at: time))
             if pendingScaleReadings == 0, detector.isSettling { pendingScaleReadings = 1 }
             return output
         case .failure(let error):
             // A failed conversion ends the burst: the next tick tries again.
             pendingScaleReadings = 0
+            lastScaleFailed = true
+            noise.interrupt()
             let observation: FaultObservation =
                 error.code == .saturated
                 ? FaultObservation(.scaleSaturated, present: true, detail: error.detail ?? "saturated")
@@ -103,10 +119,20 @@ public struct BinPipeline: Sendable {
     public mutating func rangerRead(_ result: Result<UltrasonicRanger.Reading, SensorError>, at time: WireTimestamp) -> Output {
         pendingRangerPings = nil
         lastRangerAt = time
+        var output = Output()
         let outcome: FillReading.Outcome
         switch result {
         case .success(.distance(let millimetres)):
             lastDistanceMm = millimetres
+            if !detector.lidOpen {
+                let observation = rangerStuck.reading(
+                    distanceMm: millimetres, massKg: detector.baselineKg, minMassChangeKg: bin.thresholds.minDepositKg)
+                output.append(observe([observation], at: time))
+                if observation.present {
+                    outcome = .rejected
+                    break
+                }
+            }
             outcome = .level(bin.geometry.fill(distanceMm: millimetres, mountMm: bin.ranger?.mountMm ?? 0))
         case .success(.blindZone):
             lastDistanceMm = nil
@@ -115,8 +141,12 @@ public struct BinPipeline: Sendable {
             lastDistanceMm = nil
             outcome = .noEcho
         }
-        if case .noEcho = outcome { lastRangerFailed = true } else { lastRangerFailed = false }
-        return apply(detector.ranged(FillReading(at: time, outcome: outcome)), at: time)
+        switch outcome {
+        case .noEcho, .rejected: lastRangerFailed = true
+        case .level, .aboveTop: lastRangerFailed = false
+        }
+        output.append(apply(detector.ranged(FillReading(at: time, outcome: outcome)), at: time))
+        return output
     }
 
     /// The passage of time: timeouts, heartbeat sampling, ranger retries.
@@ -140,6 +170,7 @@ public struct BinPipeline: Sendable {
     public mutating func setCalibration(_ calibration: StoredCalibration) {
         self.calibration = calibration
         detector.scaleRecalibrated()
+        noise.interrupt()
         pendingScaleReadings = max(pendingScaleReadings, burstReadings)
     }
 
@@ -151,6 +182,7 @@ public struct BinPipeline: Sendable {
         reporter.policy.heartbeatS = config.sampling.stateHeartbeatS
         rangerPings = config.sampling.rangerPings
         burstReadings = config.sampling.burstReadings
+        noise.windowReadings = max(config.sampling.burstReadings, 4)
     }
 
     // MARK: State
@@ -176,10 +208,34 @@ public struct BinPipeline: Sendable {
     // MARK: Internals
 
     private var rangerRetryDue: WireTimestamp? {
-        guard bin.ranger != nil, lastRangerFailed || faults.isActive(.rangerNoEcho), !detector.lidOpen,
-            let last = lastRangerAt
-        else { return nil }
-        return last.adding(seconds: Self.rangerRetryS)
+        guard bin.ranger != nil, !detector.lidOpen, let last = lastRangerAt else { return nil }
+        let lookAgain =
+            lastRangerFailed || rangerStuck.wantsAnotherLook
+            || Self.rangerConfirmed.contains { faults.isActive($0) || faults.isPending($0) }
+        return lookAgain ? last.adding(seconds: Self.rangerRetryS) : nil
+    }
+
+    /// Faults whose raising and clearing wait for ranger readings.
+    private static let rangerConfirmed: [FaultCode] = [.rangerNoEcho, .rangerStuck, .fillWithoutMass, .massWithoutFill]
+
+    /// The σ above which a burst counts as noisy: from the larger of the configured `scale_noise_kg` and
+    /// the noise the last tare measured.
+    private var noiseLimitKg: Double {
+        var calibrated = bin.thresholds.scaleNoiseKg
+        if let counts = calibration.noiseCounts, let slope = calibration.countsPerKg, slope != 0 {
+            calibrated = max(calibrated, counts / abs(slope))
+        }
+        return ScaleNoiseMonitor.limitKg(
+            calibratedSigmaKg: calibrated, stableToleranceKg: bin.thresholds.effectiveStableToleranceKg)
+    }
+
+    /// While a sensor is failing or its fault is on its way, a contradiction between mass and fill says
+    /// nothing new: the consistency checks wait until both sensors are fine again.
+    private var sensorsInDoubt: Bool {
+        lastScaleFailed || lastRangerFailed || noise.lastWindowNoisy
+            || FaultCode.allCases.contains { code in
+                (code.sensor == .scale || code.sensor == .ranger) && (faults.isActive(code) || faults.isPending(code))
+            }
     }
 
     private mutating func observe(_ observations: [FaultObservation], at time: WireTimestamp) -> Output {
@@ -196,10 +252,14 @@ public struct BinPipeline: Sendable {
             switch action {
             case .deposit(var deposit, let at):
                 deposit.quality = deposit.quality.worse(faults.quality)
+                // Weighed on a noisy window whose fault is not raised yet: not `good` either.
+                if noise.lastWindowNoisy { deposit.quality = deposit.quality.worse(.degraded) }
                 output.events.append(TimedEvent(body: .deposit(deposit), at: at))
             case .collection(let collection, let at):
                 output.events.append(TimedEvent(body: .collection(collection), at: at))
-            case .sample(.scale(let readings)):
+            case .sample(.scale(var readings)):
+                // A noisy scale is judged on bursts: idle readings become bursts until it is cleared.
+                if faults.isActive(.scaleNoisy) || faults.isPending(.scaleNoisy) { readings = max(readings, burstReadings) }
                 pendingScaleReadings = max(pendingScaleReadings, readings)
             case .sample(.ranger(let pings)):
                 if bin.ranger != nil { pendingRangerPings = max(pendingRangerPings ?? 0, pings) }
@@ -209,6 +269,7 @@ public struct BinPipeline: Sendable {
                     output.calibrationChanged = true
                 }
             case .observation(let observation):
+                if observation.code.sensor == .system, sensorsInDoubt { continue }
                 output.append(observe([observation], at: time))
             }
         }

@@ -94,8 +94,10 @@ public struct DepositDetector: Sendable {
     public private(set) var lastWeight: WeightReading?
     /// Mass and fill right after the last collection (or the first settle).
     private var afterCollection: (massKg: Double, fill: FillLevel?)?
-    /// Fill and mass at the last settle point, for the fill-without-mass check.
-    private var reference: (massKg: Double, fill: FillLevel)?
+    /// σ of one reading while the scale is noisy (see `scaleNoiseMeasured`).
+    public private(set) var measuredNoiseKg: Double?
+    /// Mass and fill compared since one reference point (`consistency.*` faults).
+    public private(set) var consistency = ConsistencyCheck()
     private var lastScaleSampleAt: WireTimestamp?
     private var lastRangerAt: WireTimestamp?
     private var rangerRequestedAt: WireTimestamp?
@@ -122,6 +124,12 @@ public struct DepositDetector: Sendable {
         self.configuration = configuration
     }
 
+    /// The scale shows noise far above its calibration (`scale.noisy`): σ of one reading, or nil once it is
+    /// quiet again. Stable windows, deposit steps and the classifier's mass uncertainty follow it.
+    public mutating func scaleNoiseMeasured(sigmaKg: Double?) {
+        measuredNoiseKg = sigmaKg
+    }
+
     /// The scale's zero or slope was set anew (a tare or calibration command): masses measured before are on
     /// another scale, so the baseline, the history since the last collection and any cycle in progress are
     /// dropped, and the next stable window starts over. The lid state and the last fill are kept.
@@ -131,7 +139,7 @@ public struct DepositDetector: Sendable {
         baselineKg = nil
         lastWeight = nil
         afterCollection = nil
-        reference = nil
+        consistency.reset()
         lastScaleSampleAt = nil
     }
 
@@ -184,14 +192,14 @@ public struct DepositDetector: Sendable {
                 return []
             }
             guard let stable else {
-                if abs(reading.massKg - baseline) > thresholds.effectiveStableToleranceKg {
+                if abs(reading.massKg - baseline) > stableToleranceKg {
                     phase = .active(Cycle(startedAt: reading.at, lidWasOpened: false, fillBefore: lastTrustedFill))
                     return [.sample(.scale(readings: configuration.sampling.burstReadings))]
                 }
                 return []
             }
             let change = stable - baseline
-            if change <= -collectionThreshold(baseline) || (!configuration.hasLid && change >= thresholds.minDepositKg) {
+            if change <= -collectionThreshold(baseline) || (!configuration.hasLid && change >= minDepositKg) {
                 return settle(stable, at: reading.at, cycle: Cycle(startedAt: reading.at, lidWasOpened: !configuration.hasLid, fillBefore: lastTrustedFill), quality: .good)
             }
             baselineKg = stable  // creep, temperature drift, pressed-down waste
@@ -200,14 +208,14 @@ public struct DepositDetector: Sendable {
             guard let stable else { return [] }
             if lidOpen {
                 // Only a lid left open past the timeout closes off deposits before it shuts.
-                guard cycle.timedOut, let baseline = baselineKg, stable - baseline >= thresholds.minDepositKg else { return [] }
+                guard cycle.timedOut, let baseline = baselineKg, stable - baseline >= minDepositKg else { return [] }
                 return flushWithoutVolume(stable, at: reading.at, cycle: cycle)
             }
             // The whole window must postdate the lid closing, or it mixes open-lid weights in.
             if let closedAt = cycle.lidClosedAt, window.first!.at < closedAt { return [] }
             return settle(stable, at: reading.at, cycle: cycle, quality: .good)
         case .awaitingFill(let pending):
-            if abs(reading.massKg - (pending.baselineBeforeKg + pending.massKg)) > thresholds.effectiveStableToleranceKg {
+            if abs(reading.massKg - (pending.baselineBeforeKg + pending.massKg)) > stableToleranceKg {
                 // More waste without a lid edge: measure it all together.
                 baselineKg = pending.baselineBeforeKg
                 phase = .active(pending.cycle)
@@ -236,6 +244,8 @@ public struct DepositDetector: Sendable {
         case .noEcho:
             level = nil
             actions.append(.observation(FaultObservation(.rangerNoEcho, present: true, detail: "no echo within the range timeout")))
+        case .rejected:
+            level = nil
         }
         // Readings with the lid open see the lid's underside or the person; they are not fill.
         guard !lidOpen else { return actions }
@@ -250,19 +260,7 @@ public struct DepositDetector: Sendable {
         case .idle:
             guard let snapshot else { return actions }
             lastTrustedFill = snapshot
-            if let reference, let baseline = baselineKg {
-                let addedVolume = snapshot.level.volumeL - reference.fill.volumeL
-                let addedMass = max(baseline - reference.massKg, 0)
-                // Lighter than 0.02 kg/L (empty cardboard) after allowing 3 σ and 1 L: not waste.
-                let present = addedVolume - 3 * volumeSigma(at: snapshot.level) - 1 > addedMass / 0.02
-                actions.append(
-                    .observation(
-                        FaultObservation(
-                            .fillWithoutMass, present: present,
-                            detail: present ? "fill rose \(Self.round(addedVolume)) L while mass rose \(Self.round(addedMass)) kg" : "")))
-            } else if let baseline = baselineKg {
-                reference = (baseline, snapshot.level)
-            }
+            actions += judgeConsistency(snapshot)
             if afterCollection != nil, afterCollection?.fill == nil { afterCollection?.fill = snapshot.level }
         case .active:
             break
@@ -281,7 +279,7 @@ public struct DepositDetector: Sendable {
                 actions.append(
                     .observation(
                         FaultObservation(.lidOpenTooLong, present: true, detail: "lid open for more than \(Self.round(thresholds.lidOpenTimeoutS)) s")))
-                if let stable = stableMass(), let baseline = baselineKg, stable - baseline >= thresholds.minDepositKg {
+                if let stable = stableMass(), let baseline = baselineKg, stable - baseline >= minDepositKg {
                     actions += flushWithoutVolume(stable, at: time, cycle: cycle)
                 }
             } else if !lidOpen, (cycle.lidClosedAt ?? cycle.startedAt).seconds(to: time) >= thresholds.settleTimeoutS {
@@ -367,8 +365,19 @@ public struct DepositDetector: Sendable {
     // MARK: Internals
 
     private var massSigma: Double {
-        DensityClassifier.massSigmaKg(scaleSigmaKg: thresholds.scaleNoiseKg, windowReadings: thresholds.stableReadings)
+        DensityClassifier.massSigmaKg(scaleSigmaKg: scaleSigmaKg, windowReadings: thresholds.stableReadings)
     }
+
+    /// σ of one reading: as configured, or what a noisy scale shows now.
+    private var scaleSigmaKg: Double { max(thresholds.scaleNoiseKg, measuredNoiseKg ?? 0) }
+
+    /// Largest spread of a stable window: 5 σ of the noise the scale shows now, never below the configured
+    /// tolerance. A noisy scale still settles (on a mean that is off by σ/√5), instead of never.
+    private var stableToleranceKg: Double { max(thresholds.effectiveStableToleranceKg, 5 * (measuredNoiseKg ?? 0)) }
+
+    /// The smallest step reported as a deposit: `min_deposit_kg`, or 4 σ of a step between two window means
+    /// when the scale is noisy (so an empty lid cycle does not become a deposit of noise).
+    private var minDepositKg: Double { max(thresholds.minDepositKg, measuredNoiseKg == nil ? 0 : 4 * massSigma) }
 
     private func volumeSigma(at level: FillLevel) -> Double {
         DensityClassifier.volumeSigmaL(
@@ -377,10 +386,18 @@ public struct DepositDetector: Sendable {
             litresPerMm: configuration.geometry.litresPerMm(atHeightMm: level.surfaceHeightMm))
     }
 
+    /// A trusted fill with the weight settled: compare both sides since the consistency reference.
+    private mutating func judgeConsistency(_ fill: FillSnapshot) -> [DetectorAction] {
+        guard let baseline = baselineKg else { return [] }
+        return consistency.judge(
+            massKg: baseline, volumeL: fill.level.volumeL, sigmaVolumeL: volumeSigma(at: fill.level), at: fill.at
+        ).map { .observation($0) }
+    }
+
     private func stableMass() -> Double? {
         guard window.count >= thresholds.stableReadings else { return nil }
         let masses = window.map(\.massKg)
-        guard masses.max()! - masses.min()! <= thresholds.effectiveStableToleranceKg else { return nil }
+        guard masses.max()! - masses.min()! <= stableToleranceKg else { return nil }
         return windowMean()
     }
 
@@ -395,7 +412,7 @@ public struct DepositDetector: Sendable {
     private mutating func settleFirst(_ stable: Double, at time: WireTimestamp) {
         baselineKg = stable
         afterCollection = (stable, lastTrustedFill?.level)
-        if let fill = lastTrustedFill { reference = (stable, fill.level) }
+        if let fill = lastTrustedFill { _ = judgeConsistency(fill) }
     }
 
     /// The weight is stable after a cycle: decide what happened.
@@ -416,7 +433,7 @@ public struct DepositDetector: Sendable {
         if configuration.hasLid && !cycle.lidWasOpened {
             return []  // nothing can get in through a closed lid: pressed-down waste or someone leaning on it
         }
-        guard change >= thresholds.minDepositKg else {
+        guard change >= minDepositKg else {
             // Too small to report (documented); refresh the fill so the next deposit starts from it.
             return configuration.hasRanger ? [.sample(.ranger(pings: configuration.sampling.rangerPings))] : []
         }
@@ -446,18 +463,9 @@ public struct DepositDetector: Sendable {
         var volume: Double?
         var actions: [DetectorAction] = []
         if let before = pending.fillBefore, let after = fillAfter {
-            let added = after.level.volumeL - before.level.volumeL
-            volume = added
-            let sigma = volumeSigma(at: after.level)
-            // Denser than 1.5 kg/L after allowing 3 σ: the ranger missed the new waste.
-            let present = pending.massKg >= 0.5 && added + 3 * sigma < pending.massKg / 1.5
-            actions.append(
-                .observation(
-                    FaultObservation(
-                        .massWithoutFill, present: present,
-                        detail: present ? "mass rose \(Self.round(pending.massKg)) kg while fill rose \(Self.round(added)) L" : "")))
+            volume = after.level.volumeL - before.level.volumeL
         }
-        if let after = fillAfter, let baseline = baselineKg { reference = (baseline, after.level) }
+        if let after = fillAfter { actions += judgeConsistency(after) }
         return actions + makeDeposit(pending, volumeL: volume, at: pending.settledAt)
     }
 
@@ -494,7 +502,7 @@ public struct DepositDetector: Sendable {
         }
         baselineKg = newBaseline
         lastTrustedFill = nil
-        reference = nil
+        consistency.reset()
         afterCollection = (newBaseline, nil)
         if configuration.hasRanger {
             rangerRequestedAt = time

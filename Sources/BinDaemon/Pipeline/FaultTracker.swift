@@ -9,13 +9,20 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
     case scaleSaturated = "scale.saturated"
     /// The same raw code again and again while the world changes (lid cycles): a frozen converter.
     case scaleStuck = "scale.stuck"
+    /// Back-to-back readings spread far more than the calibration measured: a loose wire, a damaged load
+    /// cell, interference. Stable windows settle late or not at all, on means that are off.
+    case scaleNoisy = "scale.noisy"
     /// No echo within the range timeout.
     case rangerNoEcho = "ranger.no_echo"
+    /// The ranger repeats one distance exactly while the scale sees waste go in or out.
+    case rangerStuck = "ranger.stuck"
     /// Echo inside the blind zone for long: the bin is over-full or something covers the sensor.
     case rangerBlind = "ranger.blind"
-    /// The fill rose while the mass did not: something blocks the beam, or the scale is wrong.
+    /// Since the same reference, the fill rose while the mass did not: something blocks the beam, or the
+    /// scale is wrong.
     case fillWithoutMass = "consistency.fill_without_mass"
-    /// The mass rose while the fill did not: the ranger misses the surface, or the scale is wrong.
+    /// Since the same reference, the mass rose while the fill did not: the ranger misses the surface, or the
+    /// scale is wrong.
     case massWithoutFill = "consistency.mass_without_fill"
     /// The lid stayed open past the timeout; fill readings are not trusted meanwhile.
     case lidOpenTooLong = "lid.open_too_long"
@@ -24,8 +31,8 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
 
     public var sensor: FaultSensor {
         switch self {
-        case .scaleNotReady, .scaleSaturated, .scaleStuck: .scale
-        case .rangerNoEcho, .rangerBlind: .ranger
+        case .scaleNotReady, .scaleSaturated, .scaleStuck, .scaleNoisy: .scale
+        case .rangerNoEcho, .rangerStuck, .rangerBlind: .ranger
         case .fillWithoutMass, .massWithoutFill: .system
         case .lidOpenTooLong: .lid
         case .outboxDropped: .outbox
@@ -36,7 +43,7 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
     /// readings (an over-full bin, a dropped outbox event).
     public var readingImpact: ReadingQuality? {
         switch self {
-        case .scaleNotReady, .rangerNoEcho, .lidOpenTooLong: .degraded
+        case .scaleNotReady, .scaleNoisy, .rangerNoEcho, .rangerStuck, .lidOpenTooLong: .degraded
         case .scaleSaturated, .scaleStuck, .fillWithoutMass, .massWithoutFill: .suspect
         case .rangerBlind, .outboxDropped: nil
         }
@@ -48,10 +55,12 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
         case .scaleNotReady: FaultPolicy(raiseObservations: 3, raiseAfterS: 5, clearObservations: 3, clearAfterS: 10)
         case .scaleSaturated: FaultPolicy(raiseObservations: 2, raiseAfterS: 0, clearObservations: 5, clearAfterS: 30)
         case .scaleStuck: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 3, clearAfterS: 0)
+        case .scaleNoisy: FaultPolicy(raiseObservations: 3, raiseAfterS: 60, clearObservations: 3, clearAfterS: 60)
         case .rangerNoEcho: FaultPolicy(raiseObservations: 3, raiseAfterS: 60, clearObservations: 2, clearAfterS: 0)
+        case .rangerStuck: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 2, clearAfterS: 0)
         case .rangerBlind: FaultPolicy(raiseObservations: 3, raiseAfterS: 600, clearObservations: 2, clearAfterS: 0)
         case .fillWithoutMass, .massWithoutFill:
-            FaultPolicy(raiseObservations: 2, raiseAfterS: 0, clearObservations: 2, clearAfterS: 0)
+            FaultPolicy(raiseObservations: 2, raiseAfterS: 60, clearObservations: 2, clearAfterS: 60)
         case .lidOpenTooLong: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 0)
         case .outboxDropped: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 600)
         }
@@ -157,6 +166,12 @@ public struct FaultTracker: Sendable, Equatable {
 
     public func isActive(_ code: FaultCode) -> Bool { states[code]?.active ?? false }
 
+    /// Observed present but not (yet) raised: a run towards raising it is under way.
+    public func isPending(_ code: FaultCode) -> Bool {
+        guard let state = states[code] else { return false }
+        return !state.active && state.runCount > 0
+    }
+
     /// Active faults in `FaultCode` order.
     public var activeCodes: [FaultCode] { FaultCode.allCases.filter(isActive) }
 
@@ -184,43 +199,4 @@ extension ReadingQuality {
 
     /// The worse of two qualities (good < degraded < suspect).
     public func worse(_ other: ReadingQuality) -> ReadingQuality { other.rank > rank ? other : self }
-}
-
-/// Watches HX711 raw codes for a frozen converter and for saturation. A live load cell never repeats the
-/// exact 24-bit code many times in a row (its noise spans several counts), least of all while lids open
-/// and close; `minRepeats` identical codes with at least one world change among them mean stuck.
-public struct ScaleStuckMonitor: Sendable, Equatable {
-    public var minRepeats: Int
-    private var lastCode: Int32?
-    private var repeats = 0
-    private var worldChangedDuringRun = false
-
-    public init(minRepeats: Int = 30) {
-        self.minRepeats = minRepeats
-    }
-
-    /// Saturated HX711 outputs: the 24-bit two's-complement extremes.
-    public static let saturatedCodes: Set<Int32> = [0x7F_FFFF, -0x80_0000]
-
-    /// Notes that something that should move the scale happened (a lid cycle, a fill change).
-    public mutating func worldChanged() {
-        if repeats > 0 { worldChangedDuringRun = true }
-    }
-
-    /// Records one raw code; returns the stuck and saturated observations for the fault tracker.
-    public mutating func reading(rawCode: Int32) -> [FaultObservation] {
-        if rawCode == lastCode {
-            repeats += 1
-        } else {
-            lastCode = rawCode
-            repeats = 1
-            worldChangedDuringRun = false
-        }
-        let stuck = repeats >= minRepeats && worldChangedDuringRun
-        let saturated = Self.saturatedCodes.contains(rawCode)
-        return [
-            FaultObservation(.scaleStuck, present: stuck, detail: stuck ? "raw code \(rawCode) repeated \(repeats) times across lid cycles" : ""),
-            FaultObservation(.scaleSaturated, present: saturated, detail: saturated ? "raw code \(rawCode) is saturated" : ""),
-        ]
-    }
 }

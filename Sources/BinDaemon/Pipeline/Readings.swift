@@ -20,6 +20,9 @@ public struct FillReading: Sendable, Equatable {
         case aboveTop
         /// No echo within the range timeout.
         case noEcho
+        /// A reading the owner judged not to be the surface (a stuck ranger repeating itself): no fill, and
+        /// no observation about the echo either.
+        case rejected
     }
 
     public var at: WireTimestamp
