@@ -125,6 +125,7 @@ final class SamplingEngine {
         for (index, sensors) in sensors.enumerated() where sensors.lid?.isOpen == true {
             handle(pipelines[index].lidChanged(open: true, at: start.time), bin: index)
         }
+        publishDueStates(at: start.time)
         logger.info(
             "sampling.started",
             metadata: ["sampling.bins": "\(sensors.map(\.bin.id).joined(separator: ","))", "gpio.chip": "\(chip.info.name)"])
@@ -146,10 +147,7 @@ final class SamplingEngine {
             }
             doSensorWork()
             finishTurn()
-            let events = waitForLids(timeout: timeout())
-            for (bin, edge) in events {
-                handle(pipelines[bin].lidChanged(open: edge.isOpen, at: clock.timestamp(atChipNanoseconds: edge.timestampNanoseconds)), bin: bin)
-            }
+            handleLidEdges(waitForLids(timeout: timeout(), wakeup: control.wakeup))
         }
     }
 
@@ -158,8 +156,22 @@ final class SamplingEngine {
         return (nanoseconds, clock.timestamp(atChipNanoseconds: nanoseconds))
     }
 
+    /// Debounced lid edges into the pipelines; the lid's new state goes out at once, not after the next
+    /// turn's sensor work (waking a powered-down HX711 alone takes 400 ms).
+    private func handleLidEdges(_ edges: [(bin: Int, edge: LidEdge)]) {
+        guard !edges.isEmpty else { return }
+        for (bin, edge) in edges {
+            handle(
+                pipelines[bin].lidChanged(open: edge.isOpen, at: clock.timestamp(atChipNanoseconds: edge.timestampNanoseconds)),
+                bin: bin)
+        }
+        publishDueStates(at: now().time)
+    }
+
     /// One scale conversion per bin with work, or one ranger reading: then back to the top, so lid edges,
-    /// commands and other bins are seen between two conversions of a long burst.
+    /// commands and other bins are seen between two conversions of a long burst. Lid edges that came in
+    /// during one bin's work are handled before the next bin's, so a lid's state waits for at most one
+    /// sensor operation (the wake-up and conversion of one HX711, or one ranger reading).
     private func doSensorWork() {
         for index in pipelines.indices {
             let scale = sensors[index].scale
@@ -175,8 +187,7 @@ final class SamplingEngine {
                 }
                 handle(pipelines[index].scaleRead(result, at: now().time), bin: index)
                 if pipelines[index].pendingScaleReadings == 0 { powerDown(scale, bin: index) }
-            } else if let pings = pipelines[index].pendingRangerPings {
-                guard let ranger = sensors[index].ranger else { continue }
+            } else if let pings = pipelines[index].pendingRangerPings, let ranger = sensors[index].ranger {
                 let air = temperature.read()
                 pipelines[index].temperatureC = air.celsius
                 let result: Result<UltrasonicRanger.Reading, SensorError>
@@ -189,7 +200,11 @@ final class SamplingEngine {
                     sensorError(error, bin: index)
                 }
                 handle(pipelines[index].rangerRead(result, at: now().time), bin: index)
+            } else {
+                continue
             }
+            // Without the wakeup: a command's signal must still end the turn's wait.
+            handleLidEdges(waitForLids(timeout: 0, wakeup: nil))
         }
     }
 
@@ -267,9 +282,7 @@ final class SamplingEngine {
     /// State messages, health, the end of an `outbox.dropped` fault.
     private func finishTurn() {
         let current = now().time
-        for index in pipelines.indices {
-            if let state = pipelines[index].stateIfDue(device: config.device, at: current) { sink.publishState(state) }
-        }
+        publishDueStates(at: current)
         if let since = dropFaultSince, since.seconds(to: current) >= FaultCode.outboxDropped.defaultPolicy.clearAfterS {
             dropFaultSince = nil
             sink.recordDropCleared(at: current)
@@ -285,6 +298,12 @@ final class SamplingEngine {
                 sink.healthDue(at: current, activeFaults: faults)
             }
             nextHealthAt = current.adding(seconds: config.sampling.healthIntervalS)
+        }
+    }
+
+    private func publishDueStates(at time: WireTimestamp) {
+        for index in pipelines.indices {
+            if let state = pipelines[index].stateIfDue(device: config.device, at: time) { sink.publishState(state) }
         }
     }
 
@@ -308,15 +327,17 @@ final class SamplingEngine {
         return timeout
     }
 
-    /// Waits for debounced lid edges (or a command, or the timeout) and returns them with their bin.
-    private func waitForLids(timeout: UInt64) -> [(bin: Int, edge: LidEdge)] {
+    /// Waits for debounced lid edges (or a signal on `wakeup`, or the timeout) and returns them with their bin.
+    private func waitForLids(timeout: UInt64, wakeup: GPIOWakeup?) -> [(bin: Int, edge: LidEdge)] {
         var edges: [(bin: Int, edge: LidEdge)] = []
         do {
             if waitedLids.isEmpty {
-                _ = try chip.waitForEvents(on: [], timeoutNanoseconds: timeout, wakeup: control.wakeup)
+                if timeout > 0 || wakeup != nil {
+                    _ = try chip.waitForEvents(on: [], timeoutNanoseconds: timeout, wakeup: wakeup)
+                }
             } else {
                 let group = try LidSwitch.waitForEdges(
-                    on: waitedLids.map(\.lid), timeoutNanoseconds: timeout, wakeup: control.wakeup)
+                    on: waitedLids.map(\.lid), timeoutNanoseconds: timeout, wakeup: wakeup)
                 edges += group.map { (bin: waitedLids[$0.lidIndex].bin, edge: $0.edge) }
             }
             for (bin, lid) in polledLids {
