@@ -99,12 +99,20 @@ struct Binsd {
         return Binsd(process: process, directory: directory)
     }
 
+    /// `binsd simulate` of a shipped scenario file (a name in `scenarios/`).
     static func simulate(
         _ scenario: String, broker: MosquittoBroker, in directory: TemporaryDirectory, extra: [String] = []
     ) throws -> Binsd {
+        try simulate(path: scenarioFile(scenario), broker: broker, in: directory, extra: extra)
+    }
+
+    /// `binsd simulate` of a scenario file anywhere (one a test wrote).
+    static func simulate(
+        path: String, broker: MosquittoBroker, in directory: TemporaryDirectory, extra: [String] = []
+    ) throws -> Binsd {
         try start(
             [
-                "simulate", "--scenario", scenarioFile(scenario), "--broker", "\(broker.host):\(broker.port)",
+                "simulate", "--scenario", path, "--broker", "\(broker.host):\(broker.port)",
                 "--state-dir", directory.file("state"), "--truth-out", directory.file("truth.json"),
             ] + extra, in: directory)
     }
