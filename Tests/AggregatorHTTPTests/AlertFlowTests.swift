@@ -51,7 +51,7 @@ struct AlertFlowTests {
         try Data(body).write(to: URL(fileURLWithPath: input))
         let output = directory.file("hmac-\(UUID().uuidString.prefix(8))")
         let openssl = try ChildProcess(
-            "/usr/bin/openssl", ["dgst", "-sha256", "-hmac", secret, "-r", input], outputPath: output)
+            "openssl", ["dgst", "-sha256", "-hmac", secret, "-r", input], outputPath: output)
         #expect(try await openssl.waitForExit(timeout: .seconds(10)) == .exited(0))
         let text = try String(contentsOfFile: output, encoding: .utf8)
         return String(text.split(separator: " ").first ?? "")

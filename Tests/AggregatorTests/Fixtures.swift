@@ -119,17 +119,6 @@ enum Fixtures {
 
     static func date(_ text: String) -> LocalDate { LocalDate(text)! }
 
-    /// The absolute path of a program on PATH (BinsTestSupport's lookup only finds /usr/sbin and /sbin as
-    /// of this writing, so tests resolve clients such as mosquitto_pub themselves).
-    static func executable(_ name: String) throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        let directories: [String] = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"]
-        for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
-            return directory + "/" + name
-        }
-        throw AggregatorError(.invalidArgument, "\(name) is not installed (not found on PATH \(path))")
-    }
-
     /// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
     static func eventually(
         timeout: Duration, _ what: String, _ condition: () async throws -> Bool

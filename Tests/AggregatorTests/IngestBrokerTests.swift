@@ -67,7 +67,7 @@ struct IngestBrokerTests {
         let file = directory.file("payload-\(UUID().uuidString.prefix(8))")
         try Data(payload).write(to: URL(fileURLWithPath: file))
         let process = try ChildProcess(
-            try Fixtures.executable("mosquitto_pub"), ["-h", broker.host, "-p", "\(broker.port)", "-q", "1", "-t", topic, "-f", file],
+            "mosquitto_pub", ["-h", broker.host, "-p", "\(broker.port)", "-q", "1", "-t", topic, "-f", file],
             outputPath: directory.file("mosquitto_pub.log"))
         #expect(try await process.waitForExit(timeout: .seconds(10)) == .exited(0))
     }

@@ -19,7 +19,7 @@ public final class ChildProcess: Sendable {
     public init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, outputPath: String
     ) throws {
-        let resolved = try Self.resolve(executable)
+        let resolved = try Self.locate(executable)
         self.executable = resolved
         self.arguments = arguments
         self.outputPath = outputPath
@@ -141,13 +141,20 @@ public final class ChildProcess: Sendable {
         return child.output
     }
 
-    static func resolve(_ executable: String) throws -> String {
+    /// The path `posix_spawn` is given for `executable`: the name itself when it contains a `/`, otherwise
+    /// the first executable file of that name in the directories of `searchPath` (the environment's PATH
+    /// by default), then in /usr/sbin and /sbin, which a non-root PATH leaves out (mosquitto lives there).
+    public static func locate(_ executable: String, searchPath: String? = nil) throws -> String {
         if executable.contains("/") { return executable }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+        let path = searchPath ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        // Typed on purpose: untyped, `path.split(separator: ":") + ["/usr/sbin", "/sbin"]` type-checks as
+        // arrays of Characters, every PATH entry then reads `["/", "u", ...]/name`, and only the two
+        // fallbacks could ever match.
+        let directories: [String] = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+        for directory in directories where !directory.isEmpty {
             let candidate = "\(directory)/\(executable)"
             if access(candidate, X_OK) == 0 { return candidate }
         }
-        throw TestSupportError("\(executable) not found on PATH (\(path)); is its Debian package installed?")
+        throw TestSupportError("\(executable) not found on PATH (\(path)) nor in /usr/sbin, /sbin; is its Debian package installed?")
     }
 }

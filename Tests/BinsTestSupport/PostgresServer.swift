@@ -72,8 +72,10 @@ public enum PostgresServer {
     }
 
     private static func runPSQL(url: String, sql: String) throws {
-        let psql = ["/usr/bin/psql", (binDirectory() ?? "") + "/psql"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let psql else { throw Failure(description: "psql not found (install postgresql-client)") }
+        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(separator: ":")
+        guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {
+            throw Failure(description: "psql not found (install postgresql-client)")
+        }
         let result = try run(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         guard result.status == 0 else {
             throw Failure(description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")

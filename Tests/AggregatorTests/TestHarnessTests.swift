@@ -1,0 +1,43 @@
+import BinsTestSupport
+import Foundation
+import Testing
+
+/// The test harness's own behaviour that these suites rely on (BinsTestSupport has no test target of its
+/// own): finding programs by name the way every test starts them.
+@Suite("Test harness: finding programs")
+struct TestHarnessTests {
+    @Test("a name is looked up in every PATH directory, in order, not only in the sbin fallbacks")
+    func locatesInPathDirectories() throws {
+        let first = try TemporaryDirectory(prefix: "path-a")
+        let second = try TemporaryDirectory(prefix: "path-b")
+        for directory in [first, second] {
+            let program = try directory.write("bins-probe", "#!/bin/sh\nexit 0\n")
+            #expect(chmod(program, 0o755) == 0)
+        }
+        let searchPath = "/nonexistent:\(first.path):\(second.path)"
+        #expect(try ChildProcess.locate("bins-probe", searchPath: searchPath) == "\(first.path)/bins-probe")
+        #expect(try ChildProcess.locate("bins-probe", searchPath: "\(second.path):\(first.path)") == "\(second.path)/bins-probe")
+        #expect(try ChildProcess.locate("/bin/sh", searchPath: "") == "/bin/sh", "a path is taken as it is")
+    }
+
+    @Test("a program that is not executable or not there is reported with the PATH searched")
+    func reportsWhatWasSearched() throws {
+        let directory = try TemporaryDirectory(prefix: "path-c")
+        _ = try directory.write("not-executable", "#!/bin/sh\n")
+        let error = #expect(throws: TestSupportError.self) {
+            try ChildProcess.locate("not-executable", searchPath: directory.path)
+        }
+        #expect(error?.description.contains(directory.path) == true)
+        #expect(error?.description.contains("not-executable") == true)
+    }
+
+    @Test("programs in /usr/bin (sqlite3, mosquitto_pub) start by name with the environment's PATH")
+    func startsUsrBinProgramsByName() async throws {
+        let directory = try TemporaryDirectory(prefix: "path-d")
+        let output = try await ChildProcess.run("sqlite3", ["-version"], in: directory)
+        #expect(output.hasPrefix("3."))
+        let mosquittoPub = try ChildProcess.locate("mosquitto_pub")
+        #expect(mosquittoPub.hasSuffix("/mosquitto_pub") && access(mosquittoPub, X_OK) == 0)
+        #expect(!mosquittoPub.hasPrefix("/usr/sbin") && !mosquittoPub.hasPrefix("/sbin"))
+    }
+}
