@@ -1,3 +1,0 @@
-import Testing
-
-// Replaced as the System layer lands.

@@ -1,0 +1,113 @@
+import BinsTestSupport
+import Foundation
+
+/// Purpose-built scenario files (format: docs/DESIGN.md section 8) for tests that need a situation the
+/// library's day-long files do not isolate: a bin filled past the alert threshold, a fault window, an
+/// outage, steady traffic to disturb. Bins are the library's household bins.
+struct ScenarioWriter {
+    struct Bin {
+        var id: String
+        var stream: String
+        var shape: String
+        var scale: String
+
+        /// A 240 L wheelie-bin body (480 × 550 × 900 mm, 238 L) on a load cell, HC-SR04 under the lid.
+        static func box240(_ id: String, stream: String, countsPerKg: Int = 21_000, offset: Int = 84_000) -> Bin {
+            Bin(
+                id: id, stream: stream, shape: "{kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}",
+                scale: "{counts_per_kg: \(countsPerKg), offset_counts: \(offset), noise_counts: 30}")
+        }
+
+        /// A 360 L round bin (700 mm across, 950 mm deep).
+        static func round360(_ id: String, stream: String) -> Bin {
+            Bin(
+                id: id, stream: stream, shape: "{kind: cylinder, diameter_mm: 700, depth_mm: 950}",
+                scale: "{counts_per_kg: 19500, offset_counts: 72000, noise_counts: 30}")
+        }
+    }
+
+    var device: String
+    var start = "2026-06-01T06:00:00+08:00"
+    var seed = 11
+    var bins: [Bin]
+    var end: Int
+    private(set) var timeline: [(at: Int, yaml: String)] = []
+
+    init(device: String, bins: [Bin], end: Int) {
+        self.device = device
+        self.bins = bins
+        self.end = end
+    }
+
+    /// Streams by bin id.
+    var streams: [String: String] { Dictionary(uniqueKeysWithValues: bins.map { ($0.id, $0.stream) }) }
+
+    mutating func deposit(at: Int, bin: String, kg: Double, litres: Double, material: String? = nil) {
+        let materialField = material.map { ", material: \($0)" } ?? ""
+        timeline.append(
+            (at, "{at: \(at), deposit: {bin: \(bin), mass_kg: \(fixed(kg, 3)), volume_l: \(fixed(litres, 2))\(materialField)}}"))
+    }
+
+    mutating func collect(at: Int, bin: String) {
+        timeline.append((at, "{at: \(at), collect: {bin: \(bin)}}"))
+    }
+
+    mutating func fault(at: Int, bin: String, sensor: String, kind: String, forS: Int) {
+        timeline.append((at, "{at: \(at), fault: {bin: \(bin), sensor: \(sensor), kind: \(kind), for_s: \(forS)}}"))
+    }
+
+    mutating func networkDown(at: Int, forS: Int) {
+        timeline.append((at, "{at: \(at), network: {down_for_s: \(forS)}}"))
+    }
+
+    var yaml: String {
+        var lines = [
+            "# Written by Tests/SystemTests.", "device: \(device)", "start: \(start)", "seed: \(seed)", "temperature_c: 22",
+            "bins:",
+        ]
+        for bin in bins {
+            lines += [
+                "  - id: \(bin.id)", "    stream: \(bin.stream)", "    shape: \(bin.shape)", "    scale: \(bin.scale)",
+                "    ranger: {mount_mm: 40, jitter_us: 8, surface_roughness_mm: 4}", "    lid: true",
+            ]
+        }
+        lines.append("events:")
+        lines += timeline.sorted { $0.at < $1.at }.map { "  - \($0.yaml)" }
+        lines.append("end: \(end)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes the file and returns its path.
+    func write(in directory: TemporaryDirectory) throws -> String {
+        try directory.write("\(device).yaml", yaml)
+    }
+
+    private func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+}
+
+/// SplitMix64: the same masses and volumes on every run, without depending on the platform's generator.
+struct DeterministicRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in `range`.
+    mutating func uniform(_ range: ClosedRange<Double>) -> Double {
+        range.lowerBound + Double(next() >> 11) / Double(1 << 53) * (range.upperBound - range.lowerBound)
+    }
+}
+
+/// Bulk densities the library's generator uses (scenarios/generate.py, from docs/binsd.md section 5), kg/L.
+enum BulkDensity {
+    static let wet = 0.30...0.80
+    static let dry = 0.08...0.13
+    static let recyclable = 0.03...0.07
+}
