@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 /// The test harness's own behaviour that these suites rely on (BinsTestSupport has no test target of its
-/// own): finding programs by name the way every test starts them.
-@Suite("Test harness: finding programs")
+/// own): finding programs by name the way every test starts them, and seeing loopback connections.
+@Suite("Test harness: programs and connections")
 struct TestHarnessTests {
     @Test("a name is looked up in every PATH directory, in order, not only in the sbin fallbacks")
     func locatesInPathDirectories() throws {
@@ -39,5 +39,33 @@ struct TestHarnessTests {
         let mosquittoPub = try ChildProcess.locate("mosquitto_pub")
         #expect(mosquittoPub.hasSuffix("/mosquitto_pub") && access(mosquittoPub, X_OK) == 0)
         #expect(!mosquittoPub.hasPrefix("/usr/sbin") && !mosquittoPub.hasPrefix("/sbin"))
+    }
+
+    @Test("every established connection to a port is listed, not only those on /proc/net/tcp's first page")
+    func listsAllLoopbackConnections() async throws {
+        let broker = try await MosquittoBroker.start()
+        var descriptors: [Int32] = []
+        defer { for descriptor in descriptors { close(descriptor) } }
+        // 40 connections are 80 lines of /proc/net/tcp, more than its first 4 KiB page holds.
+        for _ in 0..<40 {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(descriptor >= 0)
+            descriptors.append(descriptor)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(broker.port).bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            #expect(connected == 0)
+        }
+        try await waitUntil(timeout: .seconds(10), "80 connection ends listed") {
+            loopbackConnections(port: broker.port).count == 80
+        }
+        let clientEnds = loopbackConnections(port: broker.port).filter { !$0.serverSide }
+        #expect(clientEnds.count == 40)
     }
 }

@@ -40,3 +40,49 @@ private func loopbackAddress(port: Int) -> sockaddr_in {
     address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
     return address
 }
+
+/// Bytes sent to the server listening on 127.0.0.1:`port` over established connections that it has not
+/// read yet: what waits in its receive queues plus what still waits in the clients' send queues (from
+/// /proc/net/tcp). Shows that a message reached a suspended (SIGSTOPped) broker, which cannot say so itself.
+public func loopbackUnreadBytes(toPort port: Int) -> Int {
+    loopbackConnections(port: port).reduce(0) { total, connection in
+        total + (connection.serverSide ? connection.receiveQueue : connection.sendQueue)
+    }
+}
+
+/// The established TCP connections to 127.0.0.1:`port`, both ends, as /proc/net/tcp lists them.
+public func loopbackConnections(port: Int) -> [(serverSide: Bool, sendQueue: Int, receiveQueue: Int)] {
+    guard let table = readProcFile("/proc/net/tcp") else { return [] }
+    var connections: [(serverSide: Bool, sendQueue: Int, receiveQueue: Int)] = []
+    // The kernel lists the table a page per read, resuming by position: sockets opened or closed meanwhile
+    // can make an entry appear twice. Each end is listed once here, by its address pair.
+    var seen = Set<String>()
+    // Columns: sl, local_address (HEXIP:HEXPORT), rem_address, st (01 = established), tx_queue:rx_queue, ...
+    for line in table.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: " ")
+        guard fields.count > 4, fields[3] == "01", seen.insert("\(fields[1])-\(fields[2])").inserted else { continue }
+        let localPort = fields[1].split(separator: ":").last.flatMap { Int($0, radix: 16) }
+        let remotePort = fields[2].split(separator: ":").last.flatMap { Int($0, radix: 16) }
+        guard localPort == port || remotePort == port else { continue }
+        let queues = fields[4].split(separator: ":").compactMap { Int($0, radix: 16) }
+        guard queues.count == 2 else { continue }
+        connections.append((serverSide: localPort == port, sendQueue: queues[0], receiveQueue: queues[1]))
+    }
+    return connections
+}
+
+/// The whole text of a /proc file. They report a size of 0 and hand out one page per `read`, so
+/// `String(contentsOfFile:)` stops after the first 4 KiB (27 lines of /proc/net/tcp); this reads to the end.
+func readProcFile(_ path: String) -> String? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { return count == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
+        bytes += buffer[0..<count]
+    }
+}
