@@ -17,6 +17,8 @@ public struct AggregatorError: Error, Sendable, Equatable, CustomStringConvertib
         case broker
         /// A webhook delivery failed.
         case webhook
+        /// The services did not stop within the shutdown limits.
+        case shutdown
     }
 
     public var code: Code

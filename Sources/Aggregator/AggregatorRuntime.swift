@@ -22,16 +22,19 @@ public final class AggregatorRuntime: Sendable {
     public let deliveries: DeliveryService
     public let mqtt: MQTTClient
     public let startedAtMs: Int64
+    public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
     private let observations: AsyncStream<AlertObservation>
     private let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
 
     public init(
-        configuration: AggregatorConfiguration, store: any AggregatorStore, metricsFactory: any MetricsFactory, logger: Logger
+        configuration: AggregatorConfiguration, store: any AggregatorStore, metricsFactory: any MetricsFactory,
+        shutdownLimits: ShutdownLimits = ShutdownLimits(), logger: Logger
     ) throws(AggregatorError) {
         self.configuration = configuration
         self.store = store
+        self.shutdownLimits = shutdownLimits
         self.logger = logger
         registry = Registry(configuration)
         calendar = LedgerCalendar(timeZone: configuration.timeZone)
@@ -92,25 +95,36 @@ public final class AggregatorRuntime: Sendable {
     public var services: [any Service] {
         [
             mqtt,
-            AggregatorStatusPublisher(client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone, logger: logger),
+            AggregatorStatusPublisher(
+                client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
+                offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
             deliveries,
-            HandlerStopper(handler: handler),
+            IngestShutdownNotice(handler: handler),
         ]
     }
 
     /// Runs `services` plus `additionalServices` (the HTTP server, started last and stopped first) as one
-    /// `ServiceGroup` until SIGTERM/SIGINT (when `handleSignals`), ``shutdown()``, or cancellation.
+    /// `ServiceGroup` until ``shutdown()``, cancellation or, when `handleSignals`, SIGTERM/SIGINT.
     /// Call ``prepare()`` first.
+    ///
+    /// Every stop is bounded (see ``ShutdownLimits``): a graceful stop that takes longer than
+    /// `graceful` is escalated to cancellation. With `handleSignals`, the first signal starts the graceful
+    /// stop, a second one cancels the services at once, and if they still have not ended `cancellation`
+    /// later, this throws (`bins-aggregator` then exits with status 1) instead of waiting for them.
     public func run(additionalServices: [any Service] = [], handleSignals: Bool = false) async throws {
-        let configurations = (services + additionalServices).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-        let group = ServiceGroup(
-            configuration: handleSignals
-                ? .init(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-                : .init(services: configurations, logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: (services + additionalServices).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownLimits.graceful
+        let group = ServiceGroup(configuration: groupConfiguration)
         self.group.withLock { $0 = group }
-        try await group.run()
+        guard handleSignals else {
+            try await group.run()
+            return
+        }
+        try await Self.superviseStop(of: group, limits: shutdownLimits, logger: logger)
     }
 
     /// Stops a running ``run(additionalServices:handleSignals:)`` gracefully: HTTP, deliveries and alerts
@@ -172,8 +186,9 @@ extension AggregatorConfiguration {
     }
 }
 
-/// Tells the ingest handler, first thing at shutdown, to stop waiting on a failing database.
-struct HandlerStopper: Service {
+/// Tells the ingest handler, first thing at shutdown, that a stop has begun (so a message it cannot commit
+/// is reported as held back).
+struct IngestShutdownNotice: Service {
     let handler: IngestHandler
 
     func run() async throws {

@@ -31,7 +31,7 @@ struct APIError: Error {
         case .conflict: self.init(status: .conflict, code: "conflict", message: error.message)
         case .invalidArgument: self.init(status: .badRequest, code: "invalid_argument", message: error.message)
         case .storage: self.init(status: .serviceUnavailable, code: "storage_unavailable", message: "the database is not available")
-        case .configuration, .broker, .webhook: self.init(status: .internalServerError, code: "internal", message: "internal error")
+        case .configuration, .broker, .webhook, .shutdown: self.init(status: .internalServerError, code: "internal", message: "internal error")
         }
     }
 

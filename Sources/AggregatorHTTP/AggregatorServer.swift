@@ -6,8 +6,8 @@ import Prometheus
 
 /// `bins-aggregator serve`: opens the store, then runs the broker connection, ingest, alerts, deliveries
 /// and the HTTP API as one `ServiceGroup` until SIGTERM or SIGINT, and shuts them down in reverse order
-/// (HTTP first, the broker connection last, after its `online: false`). The store closes after all of
-/// them have stopped.
+/// (HTTP first, the broker connection last, after its `online: false`), within the runtime's
+/// ``ShutdownLimits``; a second signal forces the stop. The store closes after all of them have stopped.
 public enum AggregatorServer {
     public static func serve(configuration: AggregatorConfiguration, prometheus: PrometheusCollectorRegistry, logger: Logger)
         async throws
@@ -26,6 +26,10 @@ public enum AggregatorServer {
             let application = httpApplication(runtime: runtime, prometheus: prometheus, logger: logger)
             try await runtime.run(additionalServices: [application], handleSignals: true)
             logger.notice("aggregator.stopped")
+        } catch let error as AggregatorError where error.code == .shutdown {
+            // Services that ignored cancellation may still be using the store: closing it could wait on them.
+            // The process is about to exit; SQLite's WAL and PostgreSQL's transactions make that safe.
+            throw error
         } catch {
             await store.close()
             throw error

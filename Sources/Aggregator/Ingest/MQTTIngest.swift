@@ -35,8 +35,11 @@ extension BrokerSettings {
 /// repeat).
 ///
 /// If the database fails, the handler retries (backing off to 5 s) and keeps the network thread, and so
-/// the PUBACK, waiting: the broker keeps queueing meanwhile. Only a shutdown ends the wait; the message
-/// is then logged as not committed, and the broker redelivers it unless the PUBACK still went out.
+/// the PUBACK, waiting: the broker keeps queueing meanwhile. Returning is acknowledging (libmosquitto has
+/// queued the PUBACK before calling the handler), so the handler never returns without a commit, not even
+/// at shutdown: a stop that comes while the database is failing waits for it within the runtime's
+/// ``ShutdownLimits`` and then ends the process with the message unacknowledged, which the broker
+/// delivers again after the restart.
 public final class IngestHandler: MQTTMessageHandler {
     private let processor: IngestProcessor
     private let logger: Logger
@@ -47,18 +50,21 @@ public final class IngestHandler: MQTTMessageHandler {
         self.logger = logger
     }
 
-    /// Makes a handler stuck on a failing database give up at shutdown.
+    /// Shutdown has begun: a message still failing to commit is then reported as held back.
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
     public func handle(_ message: MQTTMessage) {
         let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
         var delay = 0.05
+        var reportedHeld = false
         while true {
             let outcome = processor.processBlocking(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
             guard case .storageFailed = outcome else { return }
-            if stopping.load(ordering: .relaxed) {
-                logger.error("ingest.not_committed", metadata: ["mqtt.topic": "\(message.topic.prefix(128))"])
-                return
+            if !reportedHeld && stopping.load(ordering: .relaxed) {
+                reportedHeld = true
+                logger.error(
+                    "ingest.not_committed_at_shutdown",
+                    metadata: ["mqtt.topic": "\(message.topic.prefix(128))", "ingest.outcome": "held unacknowledged; the broker delivers it again"])
             }
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 2, 5)
@@ -68,16 +74,25 @@ public final class IngestHandler: MQTTMessageHandler {
 
 /// Keeps `sanitation/v1/aggregator/status` true: a retained `online: true` after every (re)connection,
 /// an `online: false` on a clean stop, and the client's will for everything else.
+///
+/// The `online: false` is waited for at most `offlineStatusTimeout`. A QoS 1 publish waits for its PUBACK
+/// across reconnects, and the client only stops after this service has returned (it is listed first, so
+/// it stops last): without a bound, a broker that went away at the moment of the stop would keep the
+/// whole shutdown, and the reconnect loop with it, waiting forever.
 public final class AggregatorStatusPublisher: Service, Sendable {
     private let client: MQTTClient
     private let instance: String
     private let timeZone: TimeZone
+    private let offlineStatusTimeout: Duration
     private let logger: Logger
 
-    public init(client: MQTTClient, instance: String, timeZone: TimeZone, logger: Logger) {
+    public init(
+        client: MQTTClient, instance: String, timeZone: TimeZone, offlineStatusTimeout: Duration = .seconds(5), logger: Logger
+    ) {
         self.client = client
         self.instance = instance
         self.timeZone = timeZone
+        self.offlineStatusTimeout = offlineStatusTimeout
         self.logger = logger
     }
 
@@ -97,11 +112,30 @@ public final class AggregatorStatusPublisher: Service, Sendable {
                 }
             }
         }
-        // Last words before the client disconnects (it is listed before this service, so it stops after).
-        do {
-            try await client.publish(Self.statusMessage(instance: instance, online: false, timeZone: timeZone))
-        } catch {
+        await publishOffline()
+    }
+
+    /// Last words before the client disconnects (it is listed before this service, so it stops after).
+    private func publishOffline() async {
+        let client = client
+        let message = Self.statusMessage(instance: instance, online: false, timeZone: timeZone)
+        let outcome = await withDeadline(offlineStatusTimeout) { () -> MQTTError? in
+            do throws(MQTTError) {
+                try await client.publish(message)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        switch outcome {
+        case .some(.none):
+            logger.info("aggregator.status_offline_published")
+        case .some(.some(let error)):
             logger.notice("aggregator.status_offline_not_published", metadata: ["mqtt.error": "\(error)"])
+        case .none:
+            logger.notice(
+                "aggregator.status_offline_not_published",
+                metadata: ["mqtt.error": "no acknowledgement from broker \(client.configuration.endpoint) within \(offlineStatusTimeout)"])
         }
     }
 }
