@@ -4,7 +4,10 @@ import YAMLConfig
 /// A scenario file (DESIGN section 8): one simulated sorting point, its bins as an installer would
 /// describe them plus the hidden physical constants of the simulated parts, and a timeline of what
 /// happens to it. `binsd simulate` runs it in virtual time against a real broker.
-public struct Scenario: Sendable, Equatable, Decodable {
+///
+/// Read strictly (`YAMLConfig`): every mistake in a file is reported at once, with line, column and
+/// field, and unknown keys are errors.
+public struct Scenario: Sendable, Equatable {
     public var device: String
     /// Virtual start time; payload timestamps follow virtual time from here.
     public var start: WireTimestamp
@@ -20,67 +23,74 @@ public struct Scenario: Sendable, Equatable, Decodable {
     /// Reference mass the simulated installer puts on each scale to calibrate it before `start`.
     public var calibrationReferenceKg: Double
 
-    enum CodingKeys: String, CodingKey {
-        case device, start, seed, bins, events, end, description
-        case temperatureC = "temperature_c"
-        case calibrationReferenceKg = "calibration_reference_kg"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        device = try c.decode(String.self, forKey: .device)
-        guard Topics.isValidIdentifier(device) else {
-            throw ConfigValueError("\"\(device)\" is not a valid device id (letters, digits, - _ ., 1-64)", field: "device")
-        }
-        start = try c.decode(WireTimestamp.self, forKey: .start)
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
-        temperatureC = try c.decodeIfPresent(Double.self, forKey: .temperatureC) ?? 20
-        guard (-40...60).contains(temperatureC) else {
-            throw ConfigValueError("\(temperatureC) °C is outside -40...60", field: "temperature_c")
-        }
-        _ = try c.decodeIfPresent(String.self, forKey: .description)
-        bins = try c.decode([ScenarioBin].self, forKey: .bins)
-        guard !bins.isEmpty, bins.count <= 8 else { throw ConfigValueError("a point has 1 to 8 bins", field: "bins") }
-        var seen = Set<String>()
-        for (index, bin) in bins.enumerated() where !seen.insert(bin.id).inserted {
-            throw ConfigValueError("bin id \"\(bin.id)\" is used twice", field: "bins[\(index)].id")
-        }
-        end = try c.decode(Double.self, forKey: .end)
-        guard end > 0, end <= 400 * 86_400 else { throw ConfigValueError("must be 0 < end <= 400 days (in seconds)", field: "end") }
-        calibrationReferenceKg = try c.decodeIfPresent(Double.self, forKey: .calibrationReferenceKg) ?? 10
-        guard calibrationReferenceKg > 0 else {
-            throw ConfigValueError("must be positive", field: "calibration_reference_kg")
-        }
-        let decoded = try c.decodeIfPresent([ScenarioEvent].self, forKey: .events) ?? []
-        for (index, event) in decoded.enumerated() {
-            let field = "events[\(index)]"
-            guard event.at >= 0, event.at <= end else {
-                throw ConfigValueError("at \(event.at) s is outside the scenario (0...\(end))", field: "\(field).at")
-            }
-            if let bin = event.action.bin, !seen.contains(bin) {
-                throw ConfigValueError("no bin \"\(bin)\" in bins", field: "\(field).\(event.action.key).bin")
-            }
-        }
-        // Stable sort: events at the same second keep their file order.
-        events = decoded.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
-    }
-
     /// Reads and validates a scenario file.
     public static func load(path: String) throws(ConfigError) -> Scenario {
-        try StrictYAMLDecoder.load(Scenario.self, path: path)
+        try YAMLDocument.load(path: path, what: "scenario", read).value
     }
 
     /// Parses scenario text; `file` names it in errors.
     public static func parse(_ yaml: String, file: String) throws(ConfigError) -> Scenario {
-        try StrictYAMLDecoder.decode(Scenario.self, yaml: yaml, file: file)
+        try YAMLDocument.parse(yaml: yaml, file: file, what: "scenario", read).value
     }
 
     public func bin(_ id: String) -> ScenarioBin? { bins.first { $0.id == id } }
+
+    static func read(_ root: YAMLValue) -> Scenario? {
+        root.fields { fields in
+            let device = fields.required("device")?.identifier("device id")
+            let start = fields.required("start")?.timestamp()
+            let seed = fields.optional("seed")?.integer(UInt64.self) ?? 1
+            let temperatureC = fields.optional("temperature_c")?.double(in: -40...60) ?? 20
+            _ = fields.optional("description")?.string()
+            var bins: [ScenarioBin] = []
+            if let binsValue = fields.required("bins"), let items = binsValue.list() {
+                if !(1...8).contains(items.count) { binsValue.error("a point has 1 to 8 bins, got \(items.count)") }
+                for item in items {
+                    guard let bin = ScenarioBin.read(item) else { continue }
+                    if bins.contains(where: { $0.id == bin.id }) {
+                        item.error("bin id \"\(bin.id)\" is used twice", field: "id")
+                    }
+                    bins.append(bin)
+                }
+            }
+            let end = fields.required("end")?.double("must be 0 < end <= 400 days (in seconds)") { $0 > 0 && $0 <= 400 * 86_400 }
+            let reference = fields.optional("calibration_reference_kg")?.double("must be positive") { $0 > 0 } ?? 10
+            let binIDs = Set(bins.map(\.id))
+            var events: [ScenarioEvent] = []
+            for item in fields.optional("events")?.list() ?? [] {
+                if let event = ScenarioEvent.read(item, bins: binIDs, end: end) { events.append(event) }
+            }
+            guard let device, let start, let end else { return nil }
+            // Stable sort: events at the same second keep their file order.
+            events = events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+            return Scenario(
+                device: device, start: start, seed: seed, temperatureC: temperatureC, bins: bins, events: events, end: end,
+                calibrationReferenceKg: reference)
+        }
+    }
+}
+
+extension YAMLValue {
+    /// A device or bin id as the wire contract allows it (`Topics.isValidIdentifier`): ids become topic
+    /// levels, file names and database keys.
+    public func identifier(_ what: String) -> String? {
+        string(what, rule: "1 to 64 letters, digits, '-', '_' or '.'", isValid: Topics.isValidIdentifier)
+    }
+
+    /// An RFC 3339 time with its offset, e.g. `2026-06-01T06:00:00+08:00`.
+    public func timestamp() -> WireTimestamp? {
+        guard let text = string() else { return nil }
+        guard let time = WireTimestamp(rfc3339: text) else {
+            error("\(ConfigText.quote(text)) is not an RFC 3339 time with offset (e.g. 2026-06-01T06:00:00+08:00)")
+            return nil
+        }
+        return time
+    }
 }
 
 /// One bin: what an installer measures and types in (`stream`, `shape`, ranger mount height), and the
 /// simulated parts' hidden constants (`scale`, ranger jitter), which the daemon must never read.
-public struct ScenarioBin: Sendable, Equatable, Decodable {
+public struct ScenarioBin: Sendable, Equatable {
     public var id: String
     public var stream: WasteStream
     public var shape: ScenarioShape
@@ -89,25 +99,27 @@ public struct ScenarioBin: Sendable, Equatable, Decodable {
     /// Whether the bin has a lid with a switch.
     public var lid: Bool
 
-    enum CodingKeys: String, CodingKey { case id, stream, shape, scale, ranger, lid }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
-        guard Topics.isValidIdentifier(id) else {
-            throw ConfigValueError("\"\(id)\" is not a valid bin id (letters, digits, - _ ., 1-64)", field: "id")
-        }
-        stream = try c.decode(WasteStream.self, forKey: .stream)
-        shape = try c.decode(ScenarioShape.self, forKey: .shape)
-        scale = try c.decodeIfPresent(ScaleSpec.self, forKey: .scale) ?? ScaleSpec()
-        ranger = try c.decodeIfPresent(RangerSpec.self, forKey: .ranger) ?? RangerSpec()
-        lid = try c.decodeIfPresent(Bool.self, forKey: .lid) ?? true
-        guard ranger.mountMm < shape.depthMm else {
-            throw ConfigValueError("mount_mm \(ranger.mountMm) must be less than the bin depth \(shape.depthMm)", field: "ranger.mount_mm")
+    static func read(_ value: YAMLValue) -> ScenarioBin? {
+        value.fields { fields in
+            let id = fields.required("id")?.identifier("bin id")
+            let stream = fields.required("stream")?.choice(WasteStream.self)
+            let shape = fields.required("shape").flatMap(ScenarioShape.read)
+            let scale = fields.optional("scale").map(ScaleSpec.read) ?? ScaleSpec()
+            let rangerValue = fields.optional("ranger")
+            let ranger = rangerValue.map(RangerSpec.read) ?? RangerSpec()
+            let lid = fields.optional("lid")?.bool() ?? true
+            if let shape, let rangerValue, ranger.mountMm >= shape.depthMm {
+                rangerValue.error(
+                    "\(ConfigText.number(ranger.mountMm)) mm must be less than the bin depth \(ConfigText.number(shape.depthMm)) mm",
+                    field: "mount_mm")
+                return nil
+            }
+            guard let id, let stream, let shape else { return nil }
+            return ScenarioBin(id: id, stream: stream, shape: shape, scale: scale, ranger: ranger, lid: lid)
         }
     }
 
-    public struct ScaleSpec: Sendable, Equatable, Decodable {
+    public struct ScaleSpec: Sendable, Equatable {
         public var countsPerKg: Double = 21_000
         public var offsetCounts: Double = 84_000
         public var noiseCounts: Double = 30
@@ -116,27 +128,25 @@ public struct ScenarioBin: Sendable, Equatable, Decodable {
 
         public init() {}
 
-        enum CodingKeys: String, CodingKey {
-            case rate
-            case countsPerKg = "counts_per_kg"
-            case offsetCounts = "offset_counts"
-            case noiseCounts = "noise_counts"
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            countsPerKg = try c.decodeIfPresent(Double.self, forKey: .countsPerKg) ?? countsPerKg
-            offsetCounts = try c.decodeIfPresent(Double.self, forKey: .offsetCounts) ?? offsetCounts
-            noiseCounts = try c.decodeIfPresent(Double.self, forKey: .noiseCounts) ?? noiseCounts
-            rate = try c.decodeIfPresent(Int.self, forKey: .rate) ?? rate
-            guard countsPerKg > 0 else { throw ConfigValueError("must be positive", field: "counts_per_kg") }
-            guard noiseCounts >= 0 else { throw ConfigValueError("must not be negative", field: "noise_counts") }
-            guard abs(offsetCounts) < 4_000_000 else { throw ConfigValueError("must be within ±4,000,000", field: "offset_counts") }
-            guard rate == 10 || rate == 80 else { throw ConfigValueError("must be 10 or 80", field: "rate") }
+        /// The spec with what `value` sets; a wrong field is reported and keeps its default.
+        static func read(_ value: YAMLValue) -> ScaleSpec {
+            var spec = ScaleSpec()
+            _ = value.fields { fields -> Void? in
+                if let v = fields.optional("counts_per_kg")?.double("must be positive", where: { $0 > 0 }) { spec.countsPerKg = v }
+                if let v = fields.optional("offset_counts")?.double("must be within ±4,000,000", where: { abs($0) < 4_000_000 }) {
+                    spec.offsetCounts = v
+                }
+                if let v = fields.optional("noise_counts")?.double("must not be negative", where: { $0 >= 0 }) { spec.noiseCounts = v }
+                if let rateValue = fields.optional("rate"), let rate = rateValue.int() {
+                    if rate == 10 || rate == 80 { spec.rate = rate } else { rateValue.error("must be 10 or 80, got \(rate)") }
+                }
+                return ()
+            }
+            return spec
         }
     }
 
-    public struct RangerSpec: Sendable, Equatable, Decodable {
+    public struct RangerSpec: Sendable, Equatable {
         /// Height of the sensor's face above the bin's rim (an installer measures it).
         public var mountMm: Double = 40
         /// Standard deviation of the echo width, µs.
@@ -148,31 +158,31 @@ public struct ScenarioBin: Sendable, Equatable, Decodable {
 
         public init() {}
 
-        enum CodingKeys: String, CodingKey {
-            case model
-            case mountMm = "mount_mm"
-            case jitterUs = "jitter_us"
-            case surfaceRoughnessMm = "surface_roughness_mm"
+        enum Model: String, CaseIterable {
+            case hcSR04 = "hc-sr04"
+            case jsnSR04T = "jsn-sr04t"
         }
 
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            mountMm = try c.decodeIfPresent(Double.self, forKey: .mountMm) ?? mountMm
-            jitterUs = try c.decodeIfPresent(Double.self, forKey: .jitterUs) ?? jitterUs
-            surfaceRoughnessMm = try c.decodeIfPresent(Double.self, forKey: .surfaceRoughnessMm) ?? surfaceRoughnessMm
-            model = try c.decodeIfPresent(String.self, forKey: .model) ?? model
-            guard mountMm >= 0 else { throw ConfigValueError("must not be negative", field: "mount_mm") }
-            guard jitterUs >= 0 else { throw ConfigValueError("must not be negative", field: "jitter_us") }
-            guard surfaceRoughnessMm >= 0 else { throw ConfigValueError("must not be negative", field: "surface_roughness_mm") }
-            guard ["hc-sr04", "jsn-sr04t"].contains(model) else {
-                throw ConfigValueError("\"\(model)\" is not a known ranger (hc-sr04, jsn-sr04t)", field: "model")
+        /// The spec with what `value` sets; a wrong field is reported and keeps its default.
+        static func read(_ value: YAMLValue) -> RangerSpec {
+            var spec = RangerSpec()
+            _ = value.fields { fields -> Void? in
+                let notNegative = "must not be negative"
+                if let v = fields.optional("mount_mm")?.double(notNegative, where: { $0 >= 0 }) { spec.mountMm = v }
+                if let v = fields.optional("jitter_us")?.double(notNegative, where: { $0 >= 0 }) { spec.jitterUs = v }
+                if let v = fields.optional("surface_roughness_mm")?.double(notNegative, where: { $0 >= 0 }) {
+                    spec.surfaceRoughnessMm = v
+                }
+                if let model = fields.optional("model")?.choice(Model.self) { spec.model = model.rawValue }
+                return ()
             }
+            return spec
         }
     }
 }
 
 /// Bin body shapes a scenario can describe.
-public enum ScenarioShape: Sendable, Equatable, Decodable {
+public enum ScenarioShape: Sendable, Equatable {
     case box(widthMm: Double, lengthMm: Double, depthMm: Double)
     case cylinder(diameterMm: Double, depthMm: Double)
 
@@ -193,71 +203,73 @@ public enum ScenarioShape: Sendable, Equatable, Decodable {
     /// Volume in litres when filled to the rim.
     public var capacityL: Double { crossSectionMm2 * depthMm / 1_000_000 }
 
-    enum CodingKeys: String, CodingKey {
-        case kind
-        case widthMm = "width_mm"
-        case lengthMm = "length_mm"
-        case depthMm = "depth_mm"
-        case diameterMm = "diameter_mm"
-    }
+    enum Kind: String, CaseIterable { case box, cylinder }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func positive(_ key: CodingKeys) throws -> Double {
-            let value = try c.decode(Double.self, forKey: key)
-            guard value > 0, value <= 20_000 else { throw ConfigValueError("must be 0 < x <= 20000 mm", field: key.rawValue) }
-            return value
-        }
-        func absent(_ keys: [CodingKeys], kind: String) throws {
-            for key in keys where c.contains(key) {
-                throw ConfigValueError("does not apply to a \(kind)", field: key.rawValue)
+    static func read(_ value: YAMLValue) -> ScenarioShape? {
+        value.fields { fields in
+            func size(_ key: String) -> Double? {
+                fields.required(key)?.double("must be 0 < x <= 20000 mm") { $0 > 0 && $0 <= 20_000 }
             }
-        }
-        switch try c.decode(String.self, forKey: .kind) {
-        case "box":
-            try absent([.diameterMm], kind: "box")
-            self = .box(widthMm: try positive(.widthMm), lengthMm: try positive(.lengthMm), depthMm: try positive(.depthMm))
-        case "cylinder":
-            try absent([.widthMm, .lengthMm], kind: "cylinder")
-            self = .cylinder(diameterMm: try positive(.diameterMm), depthMm: try positive(.depthMm))
-        case let other:
-            throw ConfigValueError("\"\(other)\" is not a shape (box, cylinder)", field: "kind")
+            func absent(_ keys: String..., kind: Kind) {
+                for key in keys { fields.optional(key)?.error("does not apply to a \(kind.rawValue)") }
+            }
+            switch fields.required("kind")?.choice(Kind.self) {
+            case .box:
+                absent("diameter_mm", kind: .box)
+                let (width, length, depth) = (size("width_mm"), size("length_mm"), size("depth_mm"))
+                guard let width, let length, let depth else { return nil }
+                return .box(widthMm: width, lengthMm: length, depthMm: depth)
+            case .cylinder:
+                absent("width_mm", "length_mm", kind: .cylinder)
+                let (diameter, depth) = (size("diameter_mm"), size("depth_mm"))
+                guard let diameter, let depth else { return nil }
+                return .cylinder(diameterMm: diameter, depthMm: depth)
+            case nil:
+                fields.skip("width_mm", "length_mm", "depth_mm", "diameter_mm")
+                return nil
+            }
         }
     }
 }
 
 /// One timeline entry: `at` seconds after the start, exactly one action.
-public struct ScenarioEvent: Sendable, Equatable, Decodable {
+public struct ScenarioEvent: Sendable, Equatable {
     public var at: Double
     public var action: ScenarioAction
-
-    enum CodingKeys: String, CodingKey {
-        case at, deposit, collect, fault, network
-        case temperatureC = "temperature_c"
-    }
 
     public init(at: Double, action: ScenarioAction) {
         self.at = at
         self.action = action
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        at = try c.decode(Double.self, forKey: .at)
-        let present = [CodingKeys.deposit, .collect, .fault, .network, .temperatureC].filter { c.contains($0) }
-        guard present.count == 1 else {
-            throw ConfigValueError(
-                "needs exactly one of deposit, collect, fault, temperature_c, network (found \(present.count))")
-        }
-        switch present[0] {
-        case .deposit: action = .deposit(try c.decode(ScenarioDeposit.self, forKey: .deposit))
-        case .collect: action = .collect(try c.decode(ScenarioCollect.self, forKey: .collect))
-        case .fault: action = .fault(try c.decode(ScenarioFault.self, forKey: .fault))
-        case .network: action = .network(try c.decode(ScenarioNetwork.self, forKey: .network))
-        default:
-            let celsius = try c.decode(Double.self, forKey: .temperatureC)
-            guard (-40...60).contains(celsius) else { throw ConfigValueError("outside -40...60 °C", field: "temperature_c") }
-            action = .temperature(celsius)
+    static let actionKeys = ["deposit", "collect", "fault", "temperature_c", "network"]
+
+    /// `bins` are the scenario's bin ids, `end` its end (nil when that is wrong itself).
+    static func read(_ value: YAMLValue, bins: Set<String>, end: Double?) -> ScenarioEvent? {
+        value.fields { fields in
+            let atValue = fields.required("at")
+            var at = atValue?.double()
+            if let atValue, let time = at, time < 0 || end.map({ time > $0 }) == true {
+                atValue.error("at \(ConfigText.number(time)) s is outside the scenario (0...\(end.map(ConfigText.number) ?? "end"))")
+                at = nil
+            }
+            let present = actionKeys.filter { fields.contains($0) }
+            guard present.count == 1 else {
+                value.error("needs exactly one of \(actionKeys.joined(separator: ", ")) (found \(present.count))")
+                fields.skip("deposit", "collect", "fault", "temperature_c", "network")
+                return nil
+            }
+            let action: ScenarioAction?
+            switch present[0] {
+            case "deposit": action = fields.optional("deposit").flatMap { ScenarioDeposit.read($0, bins: bins) }.map { .deposit($0) }
+            case "collect": action = fields.optional("collect").flatMap { ScenarioCollect.read($0, bins: bins) }.map { .collect($0) }
+            case "fault": action = fields.optional("fault").flatMap { ScenarioFault.read($0, bins: bins) }.map { .fault($0) }
+            case "network": action = fields.optional("network").flatMap(ScenarioNetwork.read).map { .network($0) }
+            default:
+                action = fields.required("temperature_c")?.double("outside -40...60 °C") { (-40...60).contains($0) }.map { .temperature($0) }
+            }
+            guard let at, let action else { return nil }
+            return ScenarioEvent(at: at, action: action)
         }
     }
 }
@@ -280,20 +292,10 @@ public enum ScenarioAction: Sendable, Equatable {
         case .temperature, .network: nil
         }
     }
-
-    var key: String {
-        switch self {
-        case .deposit: "deposit"
-        case .collect: "collect"
-        case .fault: "fault"
-        case .temperature: "temperature_c"
-        case .network: "network"
-        }
-    }
 }
 
 /// Someone opens the lid, drops waste, closes the lid.
-public struct ScenarioDeposit: Sendable, Equatable, Decodable {
+public struct ScenarioDeposit: Sendable, Equatable {
     public var bin: String
     public var massKg: Double
     /// Loose volume the waste takes up in the bin.
@@ -304,35 +306,32 @@ public struct ScenarioDeposit: Sendable, Equatable, Decodable {
     /// How long the lid stays open.
     public var lidOpenS: Double
 
-    enum CodingKeys: String, CodingKey {
-        case bin, material
-        case massKg = "mass_kg"
-        case volumeL = "volume_l"
-        case lidOpenS = "lid_open_s"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        bin = try c.decode(String.self, forKey: .bin)
-        massKg = try c.decode(Double.self, forKey: .massKg)
-        volumeL = try c.decode(Double.self, forKey: .volumeL)
-        material = try c.decodeIfPresent(WasteStream.self, forKey: .material)
-        lidOpenS = try c.decodeIfPresent(Double.self, forKey: .lidOpenS) ?? 5
-        guard massKg > 0, massKg <= 5000 else { throw ConfigValueError("must be 0 < mass <= 5000 kg", field: "mass_kg") }
-        guard volumeL > 0, volumeL <= 50_000 else { throw ConfigValueError("must be 0 < volume <= 50000 L", field: "volume_l") }
-        guard lidOpenS >= 1, lidOpenS <= 3600 else { throw ConfigValueError("must be 1...3600 s", field: "lid_open_s") }
+    static func read(_ value: YAMLValue, bins: Set<String>) -> ScenarioDeposit? {
+        value.fields { fields in
+            let bin = fields.required("bin")?.bin(of: bins)
+            let mass = fields.required("mass_kg")?.double("must be 0 < mass <= 5000 kg") { $0 > 0 && $0 <= 5000 }
+            let volume = fields.required("volume_l")?.double("must be 0 < volume <= 50000 L") { $0 > 0 && $0 <= 50_000 }
+            let material = fields.optional("material")?.choice(WasteStream.self)
+            let lidOpenS = fields.optional("lid_open_s")?.double("must be 1...3600 s") { $0 >= 1 && $0 <= 3600 } ?? 5
+            guard let bin, let mass, let volume else { return nil }
+            return ScenarioDeposit(bin: bin, massKg: mass, volumeL: volume, material: material, lidOpenS: lidOpenS)
+        }
     }
 }
 
 /// A crew empties the bin.
-public struct ScenarioCollect: Sendable, Equatable, Decodable {
+public struct ScenarioCollect: Sendable, Equatable {
     public var bin: String
+
+    static func read(_ value: YAMLValue, bins: Set<String>) -> ScenarioCollect? {
+        value.fields { fields in fields.required("bin")?.bin(of: bins).map(ScenarioCollect.init) }
+    }
 }
 
 /// A sensor misbehaves for a while (or for the rest of the scenario).
-public struct ScenarioFault: Sendable, Equatable, Decodable {
-    public enum Sensor: String, Sendable, Equatable, Decodable { case scale, ranger, lid }
-    public enum Kind: String, Sendable, Equatable, Decodable {
+public struct ScenarioFault: Sendable, Equatable {
+    public enum Sensor: String, Sendable, Equatable, CaseIterable { case scale, ranger, lid }
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
         /// Ranger: no echo comes back. Scale: DOUT stuck high (unplugged). Lid: stuck closed.
         case noEcho = "no_echo"
         case disconnected
@@ -350,42 +349,54 @@ public struct ScenarioFault: Sendable, Equatable, Decodable {
     /// Duration; `nil` = until the scenario ends.
     public var forS: Double?
 
-    enum CodingKeys: String, CodingKey {
-        case bin, sensor, kind
-        case forS = "for_s"
+    static func read(_ value: YAMLValue, bins: Set<String>) -> ScenarioFault? {
+        value.fields { fields in
+            let bin = fields.required("bin")?.bin(of: bins)
+            let sensor = fields.required("sensor")?.choice(Sensor.self)
+            let kindValue = fields.required("kind")
+            let kind = kindValue?.choice(Kind.self)
+            let forValue = fields.optional("for_s")
+            let forS = forValue?.double("must be positive") { $0 > 0 }
+            guard let bin, let sensor, let kind, forValue == nil || forS != nil else { return nil }
+            guard possible(sensor, kind) else {
+                kindValue?.error("a \(sensor.rawValue) cannot have fault \(kind.rawValue)")
+                return nil
+            }
+            return ScenarioFault(bin: bin, sensor: sensor, kind: kind, forS: forS)
+        }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        bin = try c.decode(String.self, forKey: .bin)
-        sensor = try c.decode(Sensor.self, forKey: .sensor)
-        kind = try c.decode(Kind.self, forKey: .kind)
-        forS = try c.decodeIfPresent(Double.self, forKey: .forS)
-        if let forS, forS <= 0 { throw ConfigValueError("must be positive", field: "for_s") }
-        let valid: Bool
+    static func possible(_ sensor: Sensor, _ kind: Kind) -> Bool {
         switch (sensor, kind) {
         case (.ranger, .noEcho), (.ranger, .stuck), (.ranger, .noise),
             (.scale, .disconnected), (.scale, .stuck), (.scale, .noise), (.scale, .saturated),
             (.lid, .stuck), (.lid, .disconnected):
-            valid = true
+            true
         default:
-            valid = false
-        }
-        guard valid else {
-            throw ConfigValueError("a \(sensor.rawValue) cannot have fault \(kind.rawValue)", field: "kind")
+            false
         }
     }
 }
 
 /// The point's network link goes down (the daemon keeps sensing and queues events in its outbox).
-public struct ScenarioNetwork: Sendable, Equatable, Decodable {
+public struct ScenarioNetwork: Sendable, Equatable {
     public var downForS: Double
 
-    enum CodingKeys: String, CodingKey { case downForS = "down_for_s" }
+    static func read(_ value: YAMLValue) -> ScenarioNetwork? {
+        value.fields { fields in
+            fields.required("down_for_s")?.double("must be positive") { $0 > 0 }.map(ScenarioNetwork.init)
+        }
+    }
+}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        downForS = try c.decode(Double.self, forKey: .downForS)
-        guard downForS > 0 else { throw ConfigValueError("must be positive", field: "down_for_s") }
+extension YAMLValue {
+    /// A bin id that names one of the scenario's `bins`.
+    fileprivate func bin(of bins: Set<String>) -> String? {
+        guard let id = string() else { return nil }
+        guard bins.contains(id) else {
+            error("no bin \(ConfigText.quote(id)) in bins")
+            return nil
+        }
+        return id
     }
 }

@@ -56,14 +56,14 @@ struct ScenarioTests {
     }
 
     @Test(
-        "mistakes are reported with file, line and field",
+        "mistakes are reported with file, line, column, field and the value",
         arguments: [
-            ("  - {at: 120, deposit: {bin: compost, mass_kg: 1.2, volume_l: 2.0}}", "events[0].deposit.bin: no bin \"compost\""),
-            ("  - {at: 120, deposit: {bin: wet, mass_kg: -1, volume_l: 2.0}}", "events[0].deposit.mass_kg: must be 0 < mass"),
-            ("  - {at: 120, deposit: {bin: wet, mass: 1, volume_l: 2.0}}", "events[0].deposit.mass: unknown field"),
-            ("  - {at: 99999, collect: {bin: wet}}", "events[0].at: at 99999.0 s is outside the scenario"),
-            ("  - {at: 10, collect: {bin: wet}, temperature_c: 3}", "events[0]: needs exactly one of"),
-            ("  - {at: 10, fault: {bin: wet, sensor: lid, kind: saturated}}", "events[0].fault.kind: a lid cannot have fault saturated"),
+            ("  - {at: 120, deposit: {bin: compost, mass_kg: 1.2, volume_l: 2.0}}", "bad.yaml:6:30: events[0].deposit.bin: no bin \"compost\""),
+            ("  - {at: 120, deposit: {bin: wet, mass_kg: -1, volume_l: 2.0}}", "bad.yaml:6:44: events[0].deposit.mass_kg: must be 0 < mass <= 5000 kg, got -1"),
+            ("  - {at: 120, deposit: {bin: wet, mass: 1, volume_l: 2.0}}", "bad.yaml:6:35: events[0].deposit.mass: unknown key (expected one of: bin, lid_open_s, mass_kg, material, volume_l)"),
+            ("  - {at: 99999, collect: {bin: wet}}", "bad.yaml:6:10: events[0].at: at 99999 s is outside the scenario (0...86400)"),
+            ("  - {at: 10, collect: {bin: wet}, temperature_c: 3}", "bad.yaml:6:5: events[0]: needs exactly one of"),
+            ("  - {at: 10, fault: {bin: wet, sensor: lid, kind: saturated}}", "bad.yaml:6:51: events[0].fault.kind: a lid cannot have fault saturated"),
         ])
     func mistakes(eventLine: String, expected: String) {
         let yaml = """
@@ -79,8 +79,36 @@ struct ScenarioTests {
             _ = try Scenario.parse(yaml, file: "bad.yaml")
             Issue.record("accepted: \(eventLine)")
         } catch {
-            #expect(error.description.hasPrefix("bad.yaml:6: "), "\(error)")
-            #expect(error.description.contains(expected), "\(error)")
+            #expect(error.code == .invalid)
+            #expect(error.message == "bad.yaml: \(error.issues.count) error(s) in the scenario")
+            #expect(error.issues.contains { $0.description.hasPrefix(expected) }, "\(error)")
+        }
+    }
+
+    @Test("every mistake in a file is reported at once")
+    func everyMistakeAtOnce() {
+        let yaml = """
+            device: pt/1
+            start: yesterday
+            bins:
+              - {id: wet, stream: compost, shape: {kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}}
+              - {id: wet, stream: dry, shape: {kind: cone, depth_mm: 900}}
+            events:
+              - {at: 10, collect: {bin: dry}}
+            end: 86400
+            """
+        do {
+            _ = try Scenario.parse(yaml, file: "bad.yaml")
+            Issue.record("accepted a scenario with five mistakes")
+        } catch {
+            #expect(
+                error.issues.map(\.description) == [
+                    "bad.yaml:1:9: device: \"pt/1\" is not a valid device id (1 to 64 letters, digits, '-', '_' or '.')",
+                    "bad.yaml:2:8: start: \"yesterday\" is not an RFC 3339 time with offset (e.g. 2026-06-01T06:00:00+08:00)",
+                    "bad.yaml:4:23: bins[0].stream: \"compost\" is not one of wet | dry | recyclable | hazardous",
+                    "bad.yaml:5:42: bins[1].shape.kind: \"cone\" is not one of box | cylinder",
+                    "bad.yaml:7:29: events[0].collect.bin: no bin \"dry\" in bins",
+                ])
         }
     }
 
@@ -105,6 +133,11 @@ struct ScenarioTests {
               - {id: wet, stream: wet, shape: {kind: cylinder, diameter_mm: 600, depth_mm: 500}, ranger: {mount_mm: 600}}
             end: 60
             """
-        #expect(throws: ConfigError.self) { try Scenario.parse(yaml, file: "s.yaml") }
+        do {
+            _ = try Scenario.parse(yaml, file: "s.yaml")
+            Issue.record("accepted a ranger below the bottom")
+        } catch {
+            #expect(error.issues.map(\.description) == ["s.yaml:4:94: bins[0].ranger.mount_mm: 600 mm must be less than the bin depth 500 mm"])
+        }
     }
 }

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Small text files (configurations, boards, scenarios, credentials, sysfs values), read with the
+/// failing call and errno in the error.
+public enum TextFile {
+    /// Larger than this is not a hand-written file.
+    public static let defaultLimit = 4 * 1024 * 1024
+
+    public static func read(_ path: String, limit: Int = defaultLimit) throws(ConfigError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            throw failure(path, "open", code)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw failure(path, "read", code)
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: buffer[0..<count])
+            if bytes.count > limit {
+                throw ConfigError(.unreadable, file: path, message: "\(path): larger than \(limit) bytes")
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(.unreadable, file: path, message: "\(path): not UTF-8 text")
+        }
+        return text
+    }
+
+    private static func failure(_ path: String, _ call: String, _ code: Int32) -> ConfigError {
+        ConfigError(
+            .unreadable, file: path, message: "\(path): \(call) failed: \(String(cString: strerror(code))) (errno \(code))",
+            errno: code)
+    }
+}
