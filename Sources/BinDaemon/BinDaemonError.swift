@@ -1,3 +1,5 @@
+import YAMLConfig
+
 /// The one error type of the BinDaemon module. Configuration and board problems carry every issue found
 /// (not only the first), each naming the file, the field and the offending value, so an installer can fix
 /// a file in one pass. Messages never contain secrets.
@@ -38,50 +40,19 @@ public struct BinDaemonError: Error, Sendable, Equatable, CustomStringConvertibl
         self.issues = issues
     }
 
+    /// A configuration, board or scenario file that could not be used, with every issue found in it;
+    /// `invalid` is the code for a file that was read and parsed but is not valid.
+    public init(_ error: ConfigError, invalid: Code) {
+        let code: Code =
+            switch error.code {
+            case .unreadable: .fileUnreadable
+            case .syntax: .syntax
+            case .invalid: invalid
+            }
+        self.init(code, error.message, issues: error.issues)
+    }
+
     public var description: String {
         issues.isEmpty ? message : ([message] + issues.map(\.description)).joined(separator: "\n")
-    }
-}
-
-/// One problem in a configuration or board file, located as precisely as the YAML allows.
-public struct ConfigIssue: Sendable, Equatable, Hashable, CustomStringConvertible {
-    public enum Severity: String, Sendable, Hashable {
-        /// The file cannot be used.
-        case error
-        /// Usable, but probably not what the installer meant (e.g. a pin that doubles as I2C).
-        case warning
-    }
-
-    public var severity: Severity
-    public var file: String
-    /// 1-based line and column in the file, when the issue has a place.
-    public var line: Int?
-    public var column: Int?
-    /// Dotted path of the field, e.g. `bins[1].shape.depth_mm`; empty for the whole file.
-    public var field: String
-    public var message: String
-
-    public init(
-        severity: Severity = .error, file: String, line: Int? = nil, column: Int? = nil, field: String,
-        message: String
-    ) {
-        self.severity = severity
-        self.file = file
-        self.line = line
-        self.column = column
-        self.field = field
-        self.message = message
-    }
-
-    /// `file:line:column: field: message`, with `warning: ` before the field for warnings, as compilers
-    /// print it so that editors can jump to the place.
-    public var description: String {
-        var place = file
-        if let line {
-            place += ":\(line)"
-            if let column { place += ":\(column)" }
-        }
-        let prefix = severity == .warning ? "warning: " : ""
-        return field.isEmpty ? "\(place): \(prefix)\(message)" : "\(place): \(prefix)\(field): \(message)"
     }
 }

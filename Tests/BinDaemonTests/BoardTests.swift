@@ -66,13 +66,14 @@ import Testing
             Issue.record("expected an error")
         } catch {
             #expect(error.code == .invalidBoard)
+            #expect(error.message == "bad.yaml: 5 error(s) in the board file")
             #expect(
                 error.issues.map(\.description) == [
                     "bad.yaml:7:21: pins[1].chip: unknown chip \"other\" (the board declares main)",
                     "bad.yaml:8:33: pins[2].line: line 8 does not exist (chip main has 8 lines)",
                     "bad.yaml:9:33: pins[3].line: chip main line 3 is already pin A",
                     "bad.yaml:10:5: pins[4]: \"a\" is already used by pin A",
-                    "bad.yaml:11:36: pins[5].colour: unknown key",
+                    "bad.yaml:11:36: pins[5].colour: unknown key (expected one of: aliases, caution, chip, header, line, name)",
                 ])
         }
     }

@@ -1,6 +1,6 @@
-import Foundation
 import BinProtocol
-import Yams
+import Foundation
+import YAMLConfig
 
 /// Reads and validates board files (`boards/*.yaml`).
 public enum BoardLoader {
@@ -47,53 +47,58 @@ public enum BoardLoader {
     }
 
     public static func parse(yaml text: String, file: String) throws(BinDaemonError) -> BoardDefinition {
-        let root = try YAMLText.compose(text, file: file)
-        let diagnostics = YAMLDiagnostics(file: file)
-        let board = read(root, diagnostics: diagnostics)
-        guard let board, !diagnostics.hasErrors else {
-            throw BinDaemonError(.invalidBoard, "\(file): invalid board file", issues: diagnostics.issues)
+        do {
+            return try YAMLDocument.parse(yaml: text, file: file, what: "board file", read).value
+        } catch {
+            throw BinDaemonError(error, invalid: .invalidBoard)
         }
-        return board
     }
 
-    static func read(_ root: Node, diagnostics: YAMLDiagnostics) -> BoardDefinition? {
-        guard var fields = YAMLFields(root, path: "", diagnostics: diagnostics) else { return nil }
-        defer { fields.finish() }
-        let nameValue = fields.required("board")
-        let name = nameValue?.string()
-        if let name, let nameValue, !Topics.isValidIdentifier(name) {
-            nameValue.error("\"\(name)\" is not a valid board name (letters, digits, '-', '_', '.', 1 to 64)")
+    static func read(_ root: YAMLValue) -> BoardDefinition? {
+        root.fields { fields in
+            let name = fields.required("board")?.string(
+                "board name", rule: "letters, digits, '-', '_', '.', 1 to 64", isValid: Topics.isValidIdentifier)
+            let description = fields.required("description")?.string() ?? ""
+            let sources = fields.optional("sources")?.list()?.compactMap { $0.string() } ?? []
+            let defaultHeader = fields.optional("header")?.string()
+            let notes = fields.optional("notes")?.string()
+            let chips = fields.required("chips").map(readChips) ?? []
+            let pins = fields.required("pins").map { readPins($0, chips: chips) } ?? []
+            guard let name else { return nil }
+            return BoardDefinition(
+                name: name, description: description, sources: sources, defaultHeader: defaultHeader, chips: chips,
+                pins: pins, notes: notes)
         }
-        let description = fields.required("description")?.string() ?? ""
-        let sources = fields.optional("sources")?.list()?.compactMap { $0.string() } ?? []
-        let defaultHeader = fields.optional("header")?.string()
-        let notes = fields.optional("notes")?.string()
+    }
 
-        var chips: [BoardChip] = []
-        if let chipsValue = fields.required("chips"), var chipFields = chipsValue.fields() {
-            for id in chipFields.keys {
-                guard let value = chipFields.optional(id), var chip = value.fields() else { continue }
-                let labelsValue = chip.required("labels")
-                let labels = labelsValue?.list()?.compactMap { $0.string() } ?? []
-                if let labelsValue, labels.isEmpty { labelsValue.error("at least one label is needed") }
-                var lineCount: Int?
-                if let linesValue = chip.optional("lines"), let count = linesValue.int() {
-                    if count <= 0 { linesValue.error("must be greater than 0, got \(count)") } else { lineCount = count }
+    /// `chips: {ID: {labels: [...], lines: N}}`.
+    static func readChips(_ value: YAMLValue) -> [BoardChip] {
+        let chips =
+            value.fields { chipFields -> [BoardChip]? in
+                chipFields.keys.compactMap { id in
+                    chipFields.optional(id)?.fields { chip -> BoardChip? in
+                        let labelsValue = chip.required("labels")
+                        let labels = labelsValue?.list()?.compactMap { $0.string() } ?? []
+                        if let labelsValue, labels.isEmpty { labelsValue.error("at least one label is needed") }
+                        let lineCount = chip.optional("lines")?.int("must be greater than 0") { $0 > 0 }
+                        return BoardChip(id: id, labels: labels, lineCount: lineCount)
+                    }
                 }
-                chip.finish()
-                chips.append(BoardChip(id: id, labels: labels, lineCount: lineCount))
-            }
-            chipFields.finish()
-            if chips.isEmpty { chipsValue.error("at least one chip is needed") }
-        }
+            } ?? []
+        if chips.isEmpty { value.error("at least one chip is needed") }
+        return chips
+    }
 
+    /// `pins: [{name, aliases, chip, line, header, caution}]`: every name, alias and header position
+    /// names one pin, and every line is one pin.
+    static func readPins(_ value: YAMLValue, chips: [BoardChip]) -> [BoardPin] {
+        guard let list = value.list() else { return [] }
+        if list.isEmpty { value.error("at least one pin is needed") }
         var pins: [BoardPin] = []
         var seenNames: [String: String] = [:]
         var seenLines: [String: String] = [:]
-        if let pinsValue = fields.required("pins"), let list = pinsValue.list() {
-            for item in list {
-                guard var pin = item.fields() else { continue }
-                defer { pin.finish() }
+        for item in list {
+            let pin = item.fields { pin -> BoardPin? in
                 let pinName = pin.required("name")?.string()
                 let aliases = pin.optional("aliases")?.list()?.compactMap { $0.string() } ?? []
                 let chipValue = pin.required("chip")
@@ -102,15 +107,15 @@ public enum BoardLoader {
                 let line = lineValue?.int()
                 let header = pin.optional("header")?.string()
                 let caution = pin.optional("caution")?.string()
-                guard let pinName, let chipID, let chipValue, let line, let lineValue else { continue }
+                guard let pinName, let chipID, let chipValue, let line, let lineValue else { return nil }
                 guard let chip = chips.first(where: { $0.id == chipID }) else {
                     chipValue.error("unknown chip \"\(chipID)\" (the board declares \(chips.map(\.id).joined(separator: ", ")))")
-                    continue
+                    return nil
                 }
                 if line < 0 || chip.lineCount.map({ line >= $0 }) == true {
                     let limit = chip.lineCount.map { " (chip \(chipID) has \($0) lines)" } ?? ""
                     lineValue.error("line \(line) does not exist\(limit)")
-                    continue
+                    return nil
                 }
                 for reference in [pinName] + aliases + (header.map { [$0] } ?? []) {
                     let key = BoardDefinition.normalize(reference)
@@ -124,16 +129,11 @@ public enum BoardLoader {
                     lineValue.error("chip \(chipID) line \(line) is already pin \(other)")
                 }
                 seenLines[lineKey] = pinName
-                pins.append(
-                    BoardPin(
-                        name: pinName, aliases: aliases, chip: chipID, line: UInt32(line), header: header,
-                        caution: caution))
+                return BoardPin(
+                    name: pinName, aliases: aliases, chip: chipID, line: UInt32(line), header: header, caution: caution)
             }
-            if list.isEmpty { pinsValue.error("at least one pin is needed") }
+            if let pin { pins.append(pin) }
         }
-        guard let name else { return nil }
-        return BoardDefinition(
-            name: name, description: description, sources: sources, defaultHeader: defaultHeader, chips: chips,
-            pins: pins, notes: notes)
+        return pins
     }
 }

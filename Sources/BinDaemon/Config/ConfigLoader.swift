@@ -1,7 +1,8 @@
 import BinProtocol
 import Crypto
 import Foundation
-import Yams
+import Simulation
+import YAMLConfig
 
 /// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the
 /// network (that is what `binsd check-config` runs); it reads the config file, the board file and, if
@@ -27,20 +28,19 @@ public enum ConfigLoader {
     }
 
     /// Parses `text` as if read from `file` (which names it in messages and anchors relative paths).
+    /// Every problem is reported at once (`BinDaemonError.issues`); warnings end up in `warnings`.
     public static func parse(yaml text: String, file: String, options: Options = Options()) throws(BinDaemonError)
         -> DaemonConfig
     {
-        let root = try YAMLText.compose(text, file: file)
-        let diagnostics = YAMLDiagnostics(file: file)
         let directory = (file as NSString).deletingLastPathComponent
-        var reader = Reader(diagnostics: diagnostics, directory: directory.isEmpty ? "." : directory, options: options)
-        let config = reader.read(root)
-        guard let config, !diagnostics.hasErrors else {
-            let count = diagnostics.issues.filter { $0.severity == .error }.count
-            throw BinDaemonError(
-                .invalidConfig, "\(file): \(count) error(s) in the configuration", issues: diagnostics.issues)
+        var reader = Reader(directory: directory.isEmpty ? "." : directory, options: options)
+        do {
+            var (config, warnings) = try YAMLDocument.parse(yaml: text, file: file, what: "configuration") { reader.read($0) }
+            config.warnings = warnings
+            return config
+        } catch {
+            throw BinDaemonError(error, invalid: .invalidConfig)
         }
-        return config
     }
 
     /// First 16 hex digits of SHA-256 over the canonical JSON of the configuration's meaning: keys
@@ -88,72 +88,55 @@ private struct CanonicalConfig: Encodable {
 }
 
 private struct Reader {
-    let diagnostics: YAMLDiagnostics
     let directory: String
     let options: ConfigLoader.Options
     /// Which field already holds each line, keyed by board chip id (or bare label) and offset.
     var usedLines: [String: String] = [:]
 
-    init(diagnostics: YAMLDiagnostics, directory: String, options: ConfigLoader.Options) {
-        self.diagnostics = diagnostics
+    init(directory: String, options: ConfigLoader.Options) {
         self.directory = directory
         self.options = options
     }
 
-    mutating func read(_ root: Node) -> DaemonConfig? {
-        guard var fields = YAMLFields(root, path: "", diagnostics: diagnostics) else { return nil }
-        defer { fields.finish() }
+    mutating func read(_ root: YAMLValue) -> DaemonConfig? {
+        root.fields { fields in
+            let device = fields.required("device")?.identifier("device id")
+            let board = readBoard(fields.required("board"))
+            let stateDirectory = readStateDirectory(fields.optional("state_dir"))
+            let broker = readBroker(fields.required("broker"), device: device)
+            let baseThresholds = readThresholds(fields.optional("thresholds"), base: BinThresholds())
+            let classification = readClassification(fields.optional("classification"))
+            let sampling = readSampling(fields.optional("sampling"))
+            let outbox = readOutbox(fields.optional("outbox"), stateDirectory: stateDirectory)
+            let temperature = readTemperature(fields.optional("temperature"))
+            let logging = readLogging(fields.optional("logging"))
+            let simulation = readSimulation(fields.optional("simulation"), board: board)
 
-        let device = identifier(fields.required("device"), what: "device id")
-        let board = readBoard(fields.required("board"))
-        let stateDirectory = readStateDirectory(fields.optional("state_dir"))
-        let broker = readBroker(fields.required("broker"), device: device)
-        var baseThresholds = BinThresholds()
-        if let value = fields.optional("thresholds"), var thresholdFields = value.fields() {
-            baseThresholds = readThresholds(&thresholdFields, base: baseThresholds)
-            thresholdFields.finish()
-        }
-        let classification = readClassification(fields.optional("classification"))
-        let sampling = readSampling(fields.optional("sampling"))
-        let outbox = readOutbox(fields.optional("outbox"), stateDirectory: stateDirectory)
-        let temperature = readTemperature(fields.optional("temperature"))
-        let logging = readLogging(fields.optional("logging"))
-        let simulation = readSimulation(fields.optional("simulation"), board: board)
-
-        var bins: [BinConfig] = []
-        if let binsValue = fields.required("bins"), let list = binsValue.list() {
-            if list.isEmpty { binsValue.error("at least one bin is needed") }
-            var seenIDs: [String: String] = [:]
-            for item in list {
-                guard let bin = readBin(item, board: board, base: baseThresholds) else { continue }
-                if let first = seenIDs[bin.id] {
-                    item.error("duplicate bin id \"\(bin.id)\" (already used by \(first))")
+            var bins: [BinConfig] = []
+            if let binsValue = fields.required("bins"), let list = binsValue.list() {
+                if list.isEmpty { binsValue.error("at least one bin is needed") }
+                var seenIDs: [String: String] = [:]
+                for item in list {
+                    guard let bin = readBin(item, board: board, base: baseThresholds) else { continue }
+                    if let first = seenIDs[bin.id] {
+                        item.error("duplicate bin id \"\(bin.id)\" (already used by \(first))")
+                    }
+                    seenIDs[bin.id] = item.path
+                    bins.append(bin)
                 }
-                seenIDs[bin.id] = item.path
-                bins.append(bin)
             }
-        }
 
-        guard let device, let board, let broker else { return nil }
-        var config = DaemonConfig(
-            file: diagnostics.file, device: device, broker: broker, board: board, bins: bins,
-            classification: classification, sampling: sampling, outbox: outbox, stateDirectory: stateDirectory,
-            temperature: temperature, logging: logging, simulation: simulation, configHash: "", warnings: [])
-        config.configHash = ConfigLoader.configHash(config)
-        config.warnings = diagnostics.issues.filter { $0.severity == .warning }
-        return config
+            guard let device, let board, let broker else { return nil }
+            var config = DaemonConfig(
+                file: root.file, device: device, broker: broker, board: board, bins: bins,
+                classification: classification, sampling: sampling, outbox: outbox, stateDirectory: stateDirectory,
+                temperature: temperature, logging: logging, simulation: simulation, configHash: "", warnings: [])
+            config.configHash = ConfigLoader.configHash(config)
+            return config
+        }
     }
 
     // MARK: Top-level sections
-
-    func identifier(_ value: YAMLValue?, what: String) -> String? {
-        guard let value, let text = value.string() else { return nil }
-        guard Topics.isValidIdentifier(text) else {
-            value.error("\"\(text)\" is not a valid \(what) (1 to 64 letters, digits, '-', '_' or '.')")
-            return nil
-        }
-        return text
-    }
 
     func readBoard(_ value: YAMLValue?) -> BoardDefinition? {
         guard let value, let reference = value.string() else { return nil }
@@ -169,7 +152,7 @@ private struct Reader {
             return try BoardLoader.load(path: path)
         } catch {
             value.error("board file \(path) is not usable: \(error.message)")
-            for issue in error.issues { diagnostics.error("board", at: value.node, issue.description) }
+            for issue in error.issues { value.error(issue.description) }
             return nil
         }
     }
@@ -184,54 +167,48 @@ private struct Reader {
     }
 
     func readBroker(_ value: YAMLValue?, device: String?) -> BrokerConfig? {
-        guard let value, var fields = value.fields() else { return nil }
-        defer { fields.finish() }
-        var url: BrokerURL?
-        if let urlValue = fields.required("url"), let text = urlValue.string() {
-            url = BrokerURL(text)
-            if url == nil {
-                urlValue.error("\"\(text)\" is not a broker URL (expected mqtt://HOST:PORT or mqtts://HOST:PORT)")
+        value?.fields { fields in
+            var url: BrokerURL?
+            if let urlValue = fields.required("url"), let text = urlValue.string() {
+                url = BrokerURL(text)
+                if url == nil {
+                    urlValue.error("\"\(text)\" is not a broker URL (expected mqtt://HOST:PORT or mqtts://HOST:PORT)")
+                }
             }
-        }
-        let caFile = file(fields.optional("ca_file"))
-        let cert = file(fields.optional("client_cert"))
-        let key = file(fields.optional("client_key"))
-        let usernameValue = fields.optional("username")
-        let username = usernameValue?.string() ?? device ?? ""
-        let passwordValue = fields.optional("password")
-        let password = passwordValue?.string().map(Secret.init)
-        let passwordFileValue = fields.optional("password_file")
-        let passwordFile = file(passwordFileValue)
-        var keepalive = 30
-        if let keepaliveValue = fields.optional("keepalive_s"), let seconds = keepaliveValue.int() {
-            if (5...3600).contains(seconds) { keepalive = seconds } else {
-                keepaliveValue.error("must be between 5 and 3600 seconds, got \(seconds)")
+            let caFile = file(fields.optional("ca_file"))
+            let cert = file(fields.optional("client_cert"))
+            let key = file(fields.optional("client_key"))
+            let username = fields.optional("username")?.string() ?? device ?? ""
+            let passwordValue = fields.optional("password")
+            let password = passwordValue?.string().map(Secret.init)
+            let passwordFile = file(fields.optional("password_file"))
+            let keepalive = fields.optional("keepalive_s")?.int(in: 5...3600) ?? 30
+            if password != nil, passwordFile != nil, let passwordValue {
+                passwordValue.error("give either password or password_file, not both")
             }
+            if let passwordValue, password != nil {
+                passwordValue.warning("a password in the config file is readable by whoever reads the config; prefer password_file")
+            }
+            let broker = fields.value
+            if (cert == nil) != (key == nil) {
+                broker.error("client_cert and client_key go together (got only \(cert == nil ? "client_key" : "client_cert"))")
+            }
+            if let url, !url.tls, caFile != nil || cert != nil {
+                broker.warning("TLS files are ignored with an mqtt:// URL (use mqtts:// to encrypt)")
+            }
+            if let url, url.tls, caFile == nil {
+                broker.error("an mqtts:// broker needs ca_file (the CA that signed the broker's certificate)")
+            }
+            if let url, !url.tls, password != nil || passwordFile != nil,
+                !["localhost", "127.0.0.1", "::1"].contains(url.host)
+            {
+                broker.warning("the password travels unencrypted to \(url.endpoint); use mqtts://")
+            }
+            guard let url else { return nil }
+            return BrokerConfig(
+                url: url, caFile: caFile, clientCertFile: cert, clientKeyFile: key, username: username,
+                password: password, passwordFile: passwordFile, keepaliveSeconds: keepalive)
         }
-        if password != nil, passwordFile != nil, let passwordValue {
-            passwordValue.error("give either password or password_file, not both")
-        }
-        if let passwordValue, password != nil {
-            passwordValue.warning("a password in the config file is readable by whoever reads the config; prefer password_file")
-        }
-        if (cert == nil) != (key == nil) {
-            value.error("client_cert and client_key go together (got only \(cert == nil ? "client_key" : "client_cert"))")
-        }
-        if let url, !url.tls, caFile != nil || cert != nil {
-            value.warning("TLS files are ignored with an mqtt:// URL (use mqtts:// to encrypt)")
-        }
-        if let url, url.tls, caFile == nil {
-            value.error("an mqtts:// broker needs ca_file (the CA that signed the broker's certificate)")
-        }
-        if let url, !url.tls, password != nil || passwordFile != nil,
-            !["localhost", "127.0.0.1", "::1"].contains(url.host)
-        {
-            value.warning("the password travels unencrypted to \(url.endpoint); use mqtts://")
-        }
-        guard let url else { return nil }
-        return BrokerConfig(
-            url: url, caFile: caFile, clientCertFile: cert, clientKeyFile: key, username: username,
-            password: password, passwordFile: passwordFile, keepaliveSeconds: keepalive)
     }
 
     /// A path the config names, made absolute against the config's directory, checked to exist.
@@ -246,17 +223,18 @@ private struct Reader {
 
     func readClassification(_ value: YAMLValue?) -> ClassificationThresholds {
         var result = ClassificationThresholds()
-        guard let value, var fields = value.fields() else { return result }
-        defer { fields.finish() }
-        if let range = densityRange(fields.optional("wet_kg_l")) { result.wetKgL = range }
-        if let range = densityRange(fields.optional("dry_kg_l")) { result.dryKgL = range }
-        if let v = number(fields.optional("min_confidence"), in: 0.5...0.9999) { result.minConfidence = v }
-        if let v = number(fields.optional("min_volume_l"), in: 0...1000) { result.minVolumeL = v }
-        if let v = number(fields.optional("min_mass_kg"), in: 0...1000) { result.minMassKg = v }
-        if let v = number(fields.optional("range_margin"), in: 0...2) { result.rangeMargin = v }
-        if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
-            value.error(
-                "dry_kg_l must lie below wet_kg_l (got dry up to \(format(result.dryKgL.upperBound)), wet from \(format(result.wetKgL.lowerBound)))")
+        _ = value?.fields { fields -> Void? in
+            if let range = densityRange(fields.optional("wet_kg_l")) { result.wetKgL = range }
+            if let range = densityRange(fields.optional("dry_kg_l")) { result.dryKgL = range }
+            if let v = fields.optional("min_confidence")?.double(in: 0.5...0.9999) { result.minConfidence = v }
+            if let v = fields.optional("min_volume_l")?.double(in: 0...1000) { result.minVolumeL = v }
+            if let v = fields.optional("min_mass_kg")?.double(in: 0...1000) { result.minMassKg = v }
+            if let v = fields.optional("range_margin")?.double(in: 0...2) { result.rangeMargin = v }
+            if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
+                fields.value.error(
+                    "dry_kg_l must lie below wet_kg_l (got dry up to \(format(result.dryKgL.upperBound)), wet from \(format(result.wetKgL.lowerBound)))")
+            }
+            return ()
         }
         return result
     }
@@ -274,95 +252,98 @@ private struct Reader {
 
     func readSampling(_ value: YAMLValue?) -> SamplingConfig {
         var result = SamplingConfig()
-        guard let value, var fields = value.fields() else { return result }
-        defer { fields.finish() }
-        if let v = number(fields.optional("scale_interval_s"), in: 0.1...86400) { result.scaleIntervalS = v }
-        if let v = count(fields.optional("burst_readings"), in: 1...1000) { result.burstReadings = v }
-        if let v = number(fields.optional("ranger_heartbeat_s"), in: 1...86400) { result.rangerHeartbeatS = v }
-        if let v = count(fields.optional("ranger_pings"), in: 1...50) { result.rangerPings = v }
-        if let v = number(fields.optional("state_heartbeat_s"), in: 1...86400) { result.stateHeartbeatS = v }
-        if let v = number(fields.optional("health_interval_s"), in: 1...86400) { result.healthIntervalS = v }
+        _ = value?.fields { fields -> Void? in
+            if let v = fields.optional("scale_interval_s")?.double(in: 0.1...86400) { result.scaleIntervalS = v }
+            if let v = fields.optional("burst_readings")?.int(in: 1...1000) { result.burstReadings = v }
+            if let v = fields.optional("ranger_heartbeat_s")?.double(in: 1...86400) { result.rangerHeartbeatS = v }
+            if let v = fields.optional("ranger_pings")?.int(in: 1...50) { result.rangerPings = v }
+            if let v = fields.optional("state_heartbeat_s")?.double(in: 1...86400) { result.stateHeartbeatS = v }
+            if let v = fields.optional("health_interval_s")?.double(in: 1...86400) { result.healthIntervalS = v }
+            return ()
+        }
         return result
     }
 
     func readOutbox(_ value: YAMLValue?, stateDirectory: String) -> OutboxConfig {
         var result = OutboxConfig(path: "\(stateDirectory)/outbox.sqlite", capacity: 100_000, sync: .full)
-        guard let value, var fields = value.fields() else { return result }
-        defer { fields.finish() }
-        if let pathValue = fields.optional("path"), let path = pathValue.string() {
-            result.path = path.hasPrefix("/") ? path : "\(stateDirectory)/\(path)"
+        _ = value?.fields { fields -> Void? in
+            if let path = fields.optional("path")?.string() {
+                result.path = path.hasPrefix("/") ? path : "\(stateDirectory)/\(path)"
+            }
+            if let v = fields.optional("capacity")?.int(in: 100...100_000_000) { result.capacity = v }
+            if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
+            return ()
         }
-        if let v = count(fields.optional("capacity"), in: 100...100_000_000) { result.capacity = v }
-        if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
         return result
     }
 
     func readTemperature(_ value: YAMLValue?) -> TemperatureSource {
         let fallback = TemperatureSource.ds18b20(pathGlob: ConfigLoader.defaultTemperatureGlob, fallbackC: 20)
-        guard let value, var fields = value.fields() else { return fallback }
-        defer { fields.finish() }
         enum Kind: String, CaseIterable { case ds18b20, fixed }
-        guard let kind = fields.required("source")?.choice(Kind.self) else {
-            _ = fields.optional("path")
-            _ = fields.optional("celsius")
-            _ = fields.optional("fallback_c")
-            return fallback
-        }
-        switch kind {
-        case .ds18b20:
-            let path = fields.optional("path")?.string() ?? ConfigLoader.defaultTemperatureGlob
-            let fallbackC = number(fields.optional("fallback_c"), in: -60...100)
-            return .ds18b20(pathGlob: path, fallbackC: fallbackC)
-        case .fixed:
-            let celsius = number(fields.required("celsius"), in: -60...100) ?? 20
-            return .fixed(celsius: celsius)
-        }
+        return value?.fields { fields -> TemperatureSource? in
+            switch fields.required("source")?.choice(Kind.self) {
+            case .ds18b20:
+                let path = fields.optional("path")?.string() ?? ConfigLoader.defaultTemperatureGlob
+                let fallbackC = fields.optional("fallback_c")?.double(in: -60...100)
+                return .ds18b20(pathGlob: path, fallbackC: fallbackC)
+            case .fixed:
+                return .fixed(celsius: fields.required("celsius")?.double(in: -60...100) ?? 20)
+            case nil:
+                fields.skip("path", "celsius", "fallback_c")
+                return nil
+            }
+        } ?? fallback
     }
 
     /// `simulation: {scenario: FILE, speed: X}`, only with the `sim` board.
     func readSimulation(_ value: YAMLValue?, board: BoardDefinition?) -> SimulationSettings? {
-        guard let value, var fields = value.fields() else { return nil }
-        defer { fields.finish() }
-        let scenario = file(fields.required("scenario"))
-        let speed = number(fields.optional("speed"), in: 0.001...1_000_000) ?? 1
-        if let board, board.name != BoardDefinition.simulatedBoardName {
-            value.error("only the \(BoardDefinition.simulatedBoardName) board runs a simulation (board is \(board.name))")
+        value?.fields { fields in
+            let scenario = file(fields.required("scenario"))
+            let speed = fields.optional("speed")?.double(in: 0.001...1_000_000) ?? 1
+            if let board, board.name != BoardDefinition.simulatedBoardName {
+                fields.value.error("only the \(BoardDefinition.simulatedBoardName) board runs a simulation (board is \(board.name))")
+            }
+            guard let scenario else { return nil }
+            return SimulationSettings(scenario: scenario, speed: speed)
         }
-        guard let scenario else { return nil }
-        return SimulationSettings(scenario: scenario, speed: speed)
     }
 
     func readLogging(_ value: YAMLValue?) -> LoggingConfig {
         var result = LoggingConfig()
-        guard let value, var fields = value.fields() else { return result }
-        defer { fields.finish() }
-        if let v = fields.optional("level")?.choice(LogLevel.self) { result.level = v }
-        if let v = fields.optional("format")?.choice(LogFormat.self) { result.format = v }
+        _ = value?.fields { fields -> Void? in
+            if let v = fields.optional("level")?.choice(LogLevel.self) { result.level = v }
+            if let v = fields.optional("format")?.choice(LogFormat.self) { result.format = v }
+            return ()
+        }
         return result
     }
 
-    func readThresholds(_ fields: inout YAMLFields, base: BinThresholds) -> BinThresholds {
+    /// `thresholds:` at the top (over the defaults) or in a bin (over the top-level ones).
+    func readThresholds(_ value: YAMLValue?, base: BinThresholds) -> BinThresholds {
         var t = base
-        if let v = count(fields.optional("stable_readings"), in: 2...100) { t.stableReadings = v }
-        if let v = number(fields.optional("stable_tolerance_kg"), in: 0.0001...100) { t.stableToleranceKg = v }
-        if let v = number(fields.optional("scale_noise_kg"), in: 0...10) { t.scaleNoiseKg = v }
-        if let v = number(fields.optional("min_deposit_kg"), in: 0.001...100) { t.minDepositKg = v }
-        if let v = number(fields.optional("collection_min_kg"), in: 0.01...10000) { t.collectionMinKg = v }
-        if let v = number(fields.optional("collection_min_fraction"), in: 0...1) { t.collectionMinFraction = v }
-        if let v = number(fields.optional("auto_zero_limit_kg"), in: 0...10) { t.autoZeroLimitKg = v }
-        if let v = number(fields.optional("lid_open_timeout_s"), in: 1...86400) { t.lidOpenTimeoutS = v }
-        if let v = number(fields.optional("settle_timeout_s"), in: 1...3600) { t.settleTimeoutS = v }
-        if let v = number(fields.optional("ranger_wait_s"), in: 0.1...3600) { t.rangerWaitS = v }
-        let fullValue = fields.optional("full_fill")
-        if let v = number(fullValue, in: 0.05...1) { t.fullFill = v }
-        let overflowValue = fields.optional("overflow_fill")
-        if let v = number(overflowValue, in: 0.05...1) { t.overflowFill = v }
-        if let v = number(fields.optional("ranger_sigma_mm"), in: 0...100) { t.rangerSigmaMm = v }
-        if let v = number(fields.optional("surface_roughness_mm"), in: 0...500) { t.surfaceRoughnessMm = v }
-        if t.fullFill >= t.overflowFill {
-            diagnostics.error(
-                overflowValue?.path ?? fields.path("overflow_fill"), at: (overflowValue ?? fullValue)?.node ?? fields.node,
-                "overflow_fill (\(format(t.overflowFill))) must be above full_fill (\(format(t.fullFill)))")
+        _ = value?.fields { fields -> Void? in
+            if let v = fields.optional("stable_readings")?.int(in: 2...100) { t.stableReadings = v }
+            if let v = fields.optional("stable_tolerance_kg")?.double(in: 0.0001...100) { t.stableToleranceKg = v }
+            if let v = fields.optional("scale_noise_kg")?.double(in: 0...10) { t.scaleNoiseKg = v }
+            if let v = fields.optional("min_deposit_kg")?.double(in: 0.001...100) { t.minDepositKg = v }
+            if let v = fields.optional("collection_min_kg")?.double(in: 0.01...10000) { t.collectionMinKg = v }
+            if let v = fields.optional("collection_min_fraction")?.double(in: 0...1) { t.collectionMinFraction = v }
+            if let v = fields.optional("auto_zero_limit_kg")?.double(in: 0...10) { t.autoZeroLimitKg = v }
+            if let v = fields.optional("lid_open_timeout_s")?.double(in: 1...86400) { t.lidOpenTimeoutS = v }
+            if let v = fields.optional("settle_timeout_s")?.double(in: 1...3600) { t.settleTimeoutS = v }
+            if let v = fields.optional("ranger_wait_s")?.double(in: 0.1...3600) { t.rangerWaitS = v }
+            let fullValue = fields.optional("full_fill")
+            if let v = fullValue?.double(in: 0.05...1) { t.fullFill = v }
+            let overflowValue = fields.optional("overflow_fill")
+            if let v = overflowValue?.double(in: 0.05...1) { t.overflowFill = v }
+            if let v = fields.optional("ranger_sigma_mm")?.double(in: 0...100) { t.rangerSigmaMm = v }
+            if let v = fields.optional("surface_roughness_mm")?.double(in: 0...500) { t.surfaceRoughnessMm = v }
+            if t.fullFill >= t.overflowFill {
+                let message = "overflow_fill (\(format(t.overflowFill))) must be above full_fill (\(format(t.fullFill)))"
+                // At the value written (overflow_fill, or a full_fill raised above the default overflow).
+                (overflowValue ?? fullValue)?.error(message)
+            }
+            return ()
         }
         return t
     }
@@ -370,214 +351,175 @@ private struct Reader {
     // MARK: Bins
 
     mutating func readBin(_ item: YAMLValue, board: BoardDefinition?, base: BinThresholds) -> BinConfig? {
-        guard var fields = item.fields() else { return nil }
-        defer { fields.finish() }
-        let id = identifier(fields.required("id"), what: "bin id")
-        let stream = fields.required("stream")?.choice(WasteStream.self)
-        let shapeValue = fields.required("shape")
-        let shape = shapeValue.flatMap(readShape)
-        var thresholds = base
-        if let value = fields.optional("thresholds"), var thresholdFields = value.fields() {
-            thresholds = readThresholds(&thresholdFields, base: base)
-            thresholdFields.finish()
-        }
-        var scale: ScaleSensorConfig?
-        var ranger: RangerSensorConfig?
-        var mountValue: YAMLValue?
-        var lid: LidSensorConfig?
-        var sensorsPresent = false
-        if let sensorsValue = fields.required("sensors"), var sensors = sensorsValue.fields() {
-            sensorsPresent = true
-            if let value = sensors.required("hx711") { scale = readScale(value, board: board) }
-            if let value = sensors.optional("ranger"), let read = readRanger(value, board: board) {
-                (ranger, mountValue) = (read.config, read.mount)
+        item.fields { fields in
+            let id = fields.required("id")?.identifier("bin id")
+            let stream = fields.required("stream")?.choice(WasteStream.self)
+            let shapeValue = fields.required("shape")
+            let shape = shapeValue.flatMap(readShape)
+            let thresholds = readThresholds(fields.optional("thresholds"), base: base)
+            var scale: ScaleSensorConfig?
+            var ranger: (config: RangerSensorConfig, mount: YAMLValue)?
+            var lid: LidSensorConfig?
+            let sensorsPresent =
+                fields.required("sensors")?.fields { sensors -> Bool? in
+                    if let value = sensors.required("hx711") { scale = readScale(value, board: board) }
+                    if let value = sensors.optional("ranger") { ranger = readRanger(value, board: board) }
+                    if let value = sensors.optional("lid") { lid = readLid(value, board: board) }
+                    return true
+                } ?? false
+            var geometry: BinGeometry?
+            if let shape, let shapeValue {
+                for problem in BinGeometry.problems(in: shape) { shapeValue.error(problem.message, field: problem.field) }
+                geometry = BinGeometry(shape: shape)
             }
-            if let value = sensors.optional("lid") { lid = readLid(value, board: board) }
-            sensors.finish()
+            if let ranger, let geometry { checkMount(ranger.config, geometry: geometry, at: ranger.mount) }
+            guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
+            return BinConfig(
+                id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger?.config, lid: lid,
+                thresholds: thresholds)
         }
-        var geometry: BinGeometry?
-        if let shape, let shapeValue {
-            let problems = BinGeometry.problems(in: shape)
-            for problem in problems {
-                diagnostics.error(YAMLText.join(shapeValue.path, problem.field), at: shapeValue.node, problem.message)
-            }
-            geometry = BinGeometry(shape: shape)
-        }
-        if let ranger, let geometry, let mountValue {
-            checkMount(ranger, geometry: geometry, at: mountValue.path, node: mountValue.node)
-        }
-        guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
-        return BinConfig(
-            id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger, lid: lid,
-            thresholds: thresholds)
     }
 
-    func checkMount(_ ranger: RangerSensorConfig, geometry: BinGeometry, at path: String, node: Node) {
+    func checkMount(_ ranger: RangerSensorConfig, geometry: BinGeometry, at mount: YAMLValue) {
         if ranger.mountMm > geometry.depthMm {
-            diagnostics.error(
-                path, at: node,
+            mount.error(
                 "\(format(ranger.mountMm)) mm is beyond the bin depth \(format(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)")
         } else if ranger.mountMm + geometry.depthMm > ranger.model.maxRangeMm {
-            diagnostics.error(
-                path, at: node,
+            mount.error(
                 "the bottom is \(format(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(format(ranger.model.maxRangeMm)) mm")
         } else if ranger.mountMm < ranger.model.blindZoneMm {
             let blindFraction = 1 - geometry.volumeL(atHeightMm: geometry.depthMm - (ranger.model.blindZoneMm - ranger.mountMm)) / geometry.capacityL
-            diagnostics.warning(
-                path, at: node,
+            mount.warning(
                 "\(format(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(format(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full")
         }
     }
 
     func readShape(_ value: YAMLValue) -> BinShape? {
-        guard var fields = value.fields() else { return nil }
-        defer { fields.finish() }
         enum Kind: String, CaseIterable { case box, cylinder, table }
-        let kind = fields.required("kind")?.choice(Kind.self)
-        switch kind {
-        case .box:
-            let w = fields.required("width_mm")?.double()
-            let l = fields.required("length_mm")?.double()
-            let d = fields.required("depth_mm")?.double()
-            guard let w, let l, let d else { return nil }
-            return .box(widthMm: w, lengthMm: l, depthMm: d)
-        case .cylinder:
-            let diameter = fields.required("diameter_mm")?.double()
-            let d = fields.required("depth_mm")?.double()
-            guard let diameter, let d else { return nil }
-            return .cylinder(diameterMm: diameter, depthMm: d)
-        case .table:
-            guard let pointsValue = fields.required("points"), let list = pointsValue.list() else { return nil }
-            var points: [HeightVolume] = []
-            for item in list {
-                guard let pair = item.list() else { return nil }
-                let numbers = pair.compactMap { $0.double() }
-                guard numbers.count == 2, pair.count == 2 else {
-                    item.error("expected [HEIGHT_MM, VOLUME_L]")
-                    return nil
+        return value.fields { fields in
+            switch fields.required("kind")?.choice(Kind.self) {
+            case .box:
+                let w = fields.required("width_mm")?.double()
+                let l = fields.required("length_mm")?.double()
+                let d = fields.required("depth_mm")?.double()
+                guard let w, let l, let d else { return nil }
+                return .box(widthMm: w, lengthMm: l, depthMm: d)
+            case .cylinder:
+                let diameter = fields.required("diameter_mm")?.double()
+                let d = fields.required("depth_mm")?.double()
+                guard let diameter, let d else { return nil }
+                return .cylinder(diameterMm: diameter, depthMm: d)
+            case .table:
+                guard let list = fields.required("points")?.list() else { return nil }
+                var points: [HeightVolume] = []
+                for item in list {
+                    guard let pair = item.list() else { return nil }
+                    let numbers = pair.compactMap { $0.double() }
+                    guard numbers.count == 2, pair.count == 2 else {
+                        item.error("expected [HEIGHT_MM, VOLUME_L]")
+                        return nil
+                    }
+                    points.append(HeightVolume(heightMm: numbers[0], volumeL: numbers[1]))
                 }
-                points.append(HeightVolume(heightMm: numbers[0], volumeL: numbers[1]))
+                return .table(points: points)
+            case nil:
+                fields.skip("width_mm", "length_mm", "depth_mm", "diameter_mm", "points")
+                return nil
             }
-            return .table(points: points)
-        case nil:
-            for key in ["width_mm", "length_mm", "depth_mm", "diameter_mm", "points"] { _ = fields.optional(key) }
-            return nil
         }
     }
 
     mutating func readScale(_ value: YAMLValue, board: BoardDefinition?) -> ScaleSensorConfig? {
-        guard var fields = value.fields() else { return nil }
-        defer { fields.finish() }
-        let dout = pin(fields.required("dout"), board: board, direction: "input")
-        let sck = pin(fields.required("sck"), board: board, direction: "output")
-        var rate = HX711Rate.sps10
-        if let rateValue = fields.optional("rate"), let n = rateValue.int() {
-            if let r = HX711Rate(rawValue: n) { rate = r } else { rateValue.error("must be 10 or 80 (samples per second), got \(n)") }
+        value.fields { fields in
+            let dout = pin(fields.required("dout"), board: board)
+            let sck = pin(fields.required("sck"), board: board)
+            var rate = HX711Rate.sps10
+            if let rateValue = fields.optional("rate"), let n = rateValue.int() {
+                if let r = HX711Rate(rawValue: n) { rate = r } else { rateValue.error("must be 10 or 80 (samples per second), got \(n)") }
+            }
+            var gain = HX711Gain.channelA128
+            if let gainValue = fields.optional("gain"), let n = gainValue.int() {
+                if let g = HX711Gain(rawValue: n) { gain = g } else { gainValue.error("must be 128, 64 (channel A) or 32 (channel B), got \(n)") }
+            }
+            guard let dout, let sck else { return nil }
+            return ScaleSensorConfig(dout: dout, sck: sck, rate: rate, gain: gain)
         }
-        var gain = HX711Gain.channelA128
-        if let gainValue = fields.optional("gain"), let n = gainValue.int() {
-            if let g = HX711Gain(rawValue: n) { gain = g } else { gainValue.error("must be 128, 64 (channel A) or 32 (channel B), got \(n)") }
-        }
-        guard let dout, let sck else { return nil }
-        return ScaleSensorConfig(dout: dout, sck: sck, rate: rate, gain: gain)
     }
 
     mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> (config: RangerSensorConfig, mount: YAMLValue)? {
-        guard var fields = value.fields() else { return nil }
-        defer { fields.finish() }
-        let trigger = pin(fields.required("trigger"), board: board, direction: "output")
-        let echo = pin(fields.required("echo"), board: board, direction: "input")
-        let model = fields.optional("model")?.choice(RangerModel.self) ?? .hcSR04
-        let mountValue = fields.required("mount_mm")
-        var mount: Double?
-        if let mountValue, let v = mountValue.double() {
-            if v < 0 { mountValue.error("cannot be negative, got \(format(v))") } else { mount = v }
+        value.fields { fields in
+            let trigger = pin(fields.required("trigger"), board: board)
+            let echo = pin(fields.required("echo"), board: board)
+            let model = fields.optional("model")?.choice(RangerModel.self) ?? .hcSR04
+            let mountValue = fields.required("mount_mm")
+            let mount = mountValue?.double("cannot be negative") { $0 >= 0 }
+            guard let trigger, let echo, let mount, let mountValue else { return nil }
+            return (RangerSensorConfig(trigger: trigger, echo: echo, model: model, mountMm: mount), mountValue)
         }
-        guard let trigger, let echo, let mount, let mountValue else { return nil }
-        return (RangerSensorConfig(trigger: trigger, echo: echo, model: model, mountMm: mount), mountValue)
     }
 
     mutating func readLid(_ value: YAMLValue, board: BoardDefinition?) -> LidSensorConfig? {
-        guard var fields = value.fields() else { return nil }
-        defer { fields.finish() }
-        let line = pin(fields.required("pin"), board: board, direction: "input")
-        let bias = fields.optional("bias")?.choice(PinBias.self) ?? .pullUp
-        let openLevel = fields.optional("open_level")?.choice(LineLevel.self) ?? .high
-        let debounce = count(fields.optional("debounce_ms"), in: 0...10_000) ?? 30
-        guard let line else { return nil }
-        return LidSensorConfig(line: line, bias: bias, openLevel: openLevel, debounceMs: debounce)
+        value.fields { fields in
+            let line = pin(fields.required("pin"), board: board)
+            let bias = fields.optional("bias")?.choice(PinBias.self) ?? .pullUp
+            let openLevel = fields.optional("open_level")?.choice(LineLevel.self) ?? .high
+            let debounce = fields.optional("debounce_ms")?.int(in: 0...10_000) ?? 30
+            guard let line else { return nil }
+            return LidSensorConfig(line: line, bias: bias, openLevel: openLevel, debounceMs: debounce)
+        }
     }
 
     /// Resolves a pin given by board name or as `{chip: LABEL, line: N}`, and records it so a second
     /// use of the same line anywhere in the file is an error.
-    mutating func pin(_ value: YAMLValue?, board: BoardDefinition?, direction: String) -> LineAddress? {
+    mutating func pin(_ value: YAMLValue?, board: BoardDefinition?) -> LineAddress? {
         guard let value else { return nil }
-        var address: LineAddress?
-        var key: String?
-        if case .scalar = value.node {
-            guard let name = value.string() else { return nil }
-            guard let board else { return nil }  // the board's own error is already reported
-            guard let pin = board.pin(named: name) else {
-                value.error("unknown pin \"\(name)\" on board \(board.name)")
-                return nil
-            }
-            let chip = board.chip(id: pin.chip)!
-            address = LineAddress(chipLabels: chip.labels, line: pin.line, pinName: pin.name)
-            key = "\(chip.id)/\(pin.line)"
-            if let caution = pin.caution {
-                value.warning("pin \(pin.name) (\(pin.header ?? "no header")): \(caution)")
-            }
+        let resolved: (address: LineAddress, key: String)?
+        if value.isScalar {
+            resolved = boardPin(value, board: board)
         } else {
-            guard var fields = value.fields() else { return nil }
-            defer { fields.finish() }
-            let label = fields.required("chip")?.string()
-            let lineValue = fields.required("line")
-            let line = lineValue?.int()
-            guard let label, let line, let lineValue else { return nil }
-            if let chip = board?.chip(label: label) {
-                if line < 0 || chip.lineCount.map({ line >= $0 }) == true {
-                    lineValue.error("line \(line) does not exist on \(label) (\(chip.lineCount ?? 0) lines)")
-                    return nil
-                }
-                let pinName = board?.pins.first { $0.chip == chip.id && $0.line == UInt32(line) }?.name
-                address = LineAddress(chipLabels: [label], line: UInt32(line), pinName: pinName)
-                key = "\(chip.id)/\(line)"
-            } else {
-                guard line >= 0, line <= Int(UInt32.max) else {
-                    lineValue.error("line \(line) does not exist")
-                    return nil
-                }
-                address = LineAddress(chipLabels: [label], line: UInt32(line))
-                key = "label:\(label)/\(line)"
-            }
+            resolved = value.fields { fields in chipLine(&fields, board: board) }
         }
-        if let key, let address {
-            if let other = usedLines[key] {
-                value.error("\(address) is already used by \(other)")
+        guard let resolved else { return nil }
+        if let other = usedLines[resolved.key] {
+            value.error("\(resolved.address) is already used by \(other)")
+            return nil
+        }
+        usedLines[resolved.key] = value.path
+        return resolved.address
+    }
+
+    /// A pin by one of its names on the board (`GPIO17`, `pin11`, `P1-11`).
+    func boardPin(_ value: YAMLValue, board: BoardDefinition?) -> (address: LineAddress, key: String)? {
+        guard let name = value.string() else { return nil }
+        guard let board else { return nil }  // the board's own error is already reported
+        guard let pin = board.pin(named: name), let chip = board.chip(id: pin.chip) else {
+            value.error("unknown pin \"\(name)\" on board \(board.name)")
+            return nil
+        }
+        if let caution = pin.caution {
+            value.warning("pin \(pin.name) (\(pin.header ?? "no header")): \(caution)")
+        }
+        return (LineAddress(chipLabels: chip.labels, line: pin.line, pinName: pin.name), "\(chip.id)/\(pin.line)")
+    }
+
+    /// A line given as `{chip: LABEL, line: N}`.
+    func chipLine(_ fields: inout YAMLFields, board: BoardDefinition?) -> (address: LineAddress, key: String)? {
+        let label = fields.required("chip")?.string()
+        let lineValue = fields.required("line")
+        let line = lineValue?.int()
+        guard let label, let line, let lineValue else { return nil }
+        if let chip = board?.chip(label: label) {
+            if line < 0 || chip.lineCount.map({ line >= $0 }) == true {
+                lineValue.error("line \(line) does not exist on \(label) (\(chip.lineCount ?? 0) lines)")
                 return nil
             }
-            usedLines[key] = value.path
+            let pinName = board?.pins.first { $0.chip == chip.id && $0.line == UInt32(line) }?.name
+            return (LineAddress(chipLabels: [label], line: UInt32(line), pinName: pinName), "\(chip.id)/\(line)")
         }
-        return address
-    }
-
-    // MARK: Numbers
-
-    func number(_ value: YAMLValue?, in range: ClosedRange<Double>) -> Double? {
-        guard let value, let v = value.double() else { return nil }
-        guard range.contains(v) else {
-            value.error("must be between \(format(range.lowerBound)) and \(format(range.upperBound)), got \(format(v))")
+        guard line >= 0, line <= Int(UInt32.max) else {
+            lineValue.error("line \(line) does not exist")
             return nil
         }
-        return v
-    }
-
-    func count(_ value: YAMLValue?, in range: ClosedRange<Int>) -> Int? {
-        guard let value, let v = value.int() else { return nil }
-        guard range.contains(v) else {
-            value.error("must be between \(range.lowerBound) and \(range.upperBound), got \(v)")
-            return nil
-        }
-        return v
+        return (LineAddress(chipLabels: [label], line: UInt32(line)), "label:\(label)/\(line)")
     }
 }

@@ -1,4 +1,5 @@
 import BinProtocol
+import YAMLConfig
 
 /// The daemon's configuration after parsing and validation (see docs/binsd.md for every field).
 /// Values are checked and resolved: pins are chip labels and offsets, defaults are filled in, the board

@@ -98,6 +98,21 @@ public enum ScenarioInstallation {
         return noise
     }
 
+    /// The simulated world of the scenario file at `path`, in virtual time, not yet started.
+    static func world(scenarioPath path: String) throws(BinDaemonError) -> BinWorld {
+        let scenario: Scenario
+        do {
+            scenario = try Scenario.load(path: path)
+        } catch {
+            throw BinDaemonError(error, invalid: .simulation)
+        }
+        do {
+            return try BinWorld(scenario: scenario, pacing: .virtual)
+        } catch {
+            throw BinDaemonError(.simulation, "\(path): \(error)")
+        }
+    }
+
     /// A simulated point for `binsd run` on the `sim` board (`simulation:` in the config): the world of the
     /// configured scenario, calibrated by the simulated installer, its virtual time following the wall clock
     /// at the configured speed from the scenario's start. The scenario's network outages do not apply (the
@@ -105,18 +120,7 @@ public enum ScenarioInstallation {
     public static func runPlatform(config: DaemonConfig, settings: SimulationSettings, notifier: SystemdNotifier?, logger: Logger)
         throws(BinDaemonError) -> (platform: DaemonPlatform, sensors: [BinSensors], world: BinWorld)
     {
-        let scenario: Scenario
-        do {
-            scenario = try Scenario.load(path: settings.scenario)
-        } catch {
-            throw BinDaemonError(.simulation, "\(error)")
-        }
-        let world: BinWorld
-        do {
-            world = try BinWorld(scenario: scenario, pacing: .virtual)
-        } catch {
-            throw BinDaemonError(.simulation, "\(settings.scenario): \(error)")
-        }
+        let world = try world(scenarioPath: settings.scenario)
         _ = try calibrate(world: world, config: config, logger: logger)
         let chips = ChipDirectory.simulated(world.chip)
         var sensors: [BinSensors] = []

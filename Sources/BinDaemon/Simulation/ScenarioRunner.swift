@@ -83,18 +83,8 @@ public enum ScenarioRunner {
 
     public static func run(_ options: Options, logger: Logger) async throws -> Summary {
         let started = ContinuousClock.now
-        let scenario: Scenario
-        do {
-            scenario = try Scenario.load(path: options.scenarioPath)
-        } catch {
-            throw BinDaemonError(.simulation, "\(error)")
-        }
-        let world: BinWorld
-        do {
-            world = try BinWorld(scenario: scenario, pacing: .virtual)
-        } catch {
-            throw BinDaemonError(.simulation, "\(options.scenarioPath): \(error)")
-        }
+        let world = try ScenarioInstallation.world(scenarioPath: options.scenarioPath)
+        let scenario = world.scenario
         let stateDirectory = try prepareStateDirectory(options.stateDirectory)
         let host = options.brokerHost.contains(":") ? "[\(options.brokerHost)]" : options.brokerHost
         guard let broker = BrokerURL("\(options.caFile == nil ? "mqtt" : "mqtts")://\(host):\(options.brokerPort)") else {
