@@ -42,25 +42,33 @@ struct AlertTests {
         let summary = try await point.finish()
         try await aggregator.waitUntilBooked([device: summary.lastSeq], in: directory)
 
-        // Alerts follow the devices' own clock (payload ts), so they are decided once the last state and
-        // event are in; wait for the collection's clearing, the last step of the scenario.
-        try await waitFor("bin_full on bin:\(device)/dry to clear", timeout: .seconds(30)) {
-            let alerts = try await aggregator.alerts().filter { $0.kind == .binFull }
-            return (alerts.contains { $0.state == .cleared }, "\(alerts.map { "\($0.subject) \($0.state.rawValue)" })")
+        // Alerts follow the devices' own clock (payload ts), and the engine takes its observations in the
+        // order ingest committed them (retained states and outbox events travel separately), so wait for
+        // the scenario's final picture before judging the details.
+        try await waitFor("bin_full and sensor_fault cleared, contamination raised", timeout: .seconds(30)) {
+            let alerts = try await aggregator.alerts()
+            let done =
+                alerts.contains { $0.kind == .binFull && $0.state == .cleared }
+                && alerts.contains { $0.kind == .sensorFault && $0.state == .cleared }
+                && alerts.contains { $0.kind == .contamination }
+            return (done, "\(alerts.map { "\($0.kind.rawValue) \($0.subject) \($0.state.rawValue)" })")
         }
         let alerts = try await aggregator.alerts()
         let described = alerts.map { "\($0.kind.rawValue) \($0.subject) \($0.state.rawValue) raised +\(Self.offset($0.raisedAt)) s" }
         print("\(device) alerts: \(described)")
 
         // bin_full: the dry bin passed 0.8 with the ninth deposit (3000 s) and stayed there for the rule's
-        // 300 s; emptied at 6600 s, its next fill reading clears it. The wet bin never came near.
+        // 300 s; it is cleared by a fill reading after the collection at 6600 s. (Retained states are
+        // coalesced, newest first, when a point publishes slower than its flat-out virtual clock runs,
+        // so the clearing reading may be a later one than the first after the collection.) The wet bin
+        // never came near.
         let full = alerts.filter { $0.kind == .binFull }
         #expect(full.map(\.subject) == ["bin:\(device)/dry"], "\(described)")
         if let alert = full.first {
             #expect(alert.state == .cleared && alert.severity == .warning)
             #expect((3300...6600).contains(Self.offset(alert.raisedAt)), "raised at +\(Self.offset(alert.raisedAt)) s")
             let cleared = alert.clearedAt.map(Self.offset) ?? -1
-            #expect((6600...6600 + 120).contains(cleared), "cleared at +\(cleared) s")
+            #expect((6600...7800).contains(cleared), "cleared at +\(cleared) s")
         }
         #expect(!alerts.contains { $0.kind == .binOverflow }, "\(described)")
 
