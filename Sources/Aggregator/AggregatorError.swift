@@ -1,3 +1,5 @@
+import YAMLConfig
+
 /// The one error type of the Aggregator module. `message` names the object that failed (config file and
 /// field, database, broker host and port, webhook) and never carries a secret: passwords and tokens are
 /// replaced before they reach an error or a log line.
@@ -23,11 +25,22 @@ public struct AggregatorError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var code: Code
     public var message: String
+    /// For `.configuration`: every problem found in the file, each with its line, column and field.
+    public var issues: [ConfigIssue]
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, issues: [ConfigIssue] = []) {
         self.code = code
         self.message = message
+        self.issues = issues
     }
 
-    public var description: String { message }
+    /// A configuration file that could not be read or is not valid, with every issue found in it.
+    public init(_ error: ConfigError) {
+        self.init(.configuration, error.message, issues: error.issues)
+    }
+
+    /// The message, then every issue on a line of its own.
+    public var description: String {
+        ([message] + issues.map(\.description)).joined(separator: "\n")
+    }
 }

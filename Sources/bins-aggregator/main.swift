@@ -29,9 +29,11 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         do {
             let configuration = try AggregatorConfiguration.load(path: config)
+            for warning in configuration.warnings { logger.warning("config.warning", metadata: ["config.issue": "\(warning)"]) }
             try await AggregatorServer.serve(configuration: configuration, prometheus: prometheus, logger: logger)
         } catch let error as AggregatorError {
             logger.critical("aggregator.failed", metadata: ["aggregator.error": "\(error.message)"])
+            for issue in error.issues { logger.critical("config.issue", metadata: ["config.issue": "\(issue)"]) }
             throw ExitCode(1)
         } catch {
             logger.critical("aggregator.failed", metadata: ["aggregator.error": "\(error)"])
@@ -49,10 +51,11 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         do {
-            print(try AggregatorConfiguration.load(path: file).summary)
+            let configuration = try AggregatorConfiguration.load(path: file)
+            for warning in configuration.warnings { print(warning) }
+            print(configuration.summary)
         } catch {
-            FileHandle.standardError.write(Data("bins-aggregator: \(error.message)\n".utf8))
-            throw ExitCode(1)
+            throw failure(error)
         }
     }
 }
@@ -88,8 +91,7 @@ struct Report: AsyncParsableCommand {
                 configuration: configuration, kind: kind, date: day, format: format, language: lang, logger: logger)
             FileHandle.standardOutput.write(Data(output))
         } catch {
-            FileHandle.standardError.write(Data("bins-aggregator: \(error.message)\n".utf8))
-            throw ExitCode(1)
+            throw failure(error)
         }
     }
 }
@@ -98,6 +100,13 @@ extension ReportKind: ExpressibleByArgument {}
 extension ReportFormat: ExpressibleByArgument {}
 extension ReportLanguage: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Prints every problem of `error` as `file:line:column: field: message`, then its message; exit status 1.
+func failure(_ error: AggregatorError) -> ExitCode {
+    let lines = error.issues.map(\.description) + ["bins-aggregator: \(error.message)"]
+    FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    return ExitCode(1)
+}
 
 func bootstrapLogging(level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in

@@ -30,12 +30,14 @@ struct ConfigurationTests {
         try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml", baseDirectory: "/etc/bins")
     }
 
+    /// The problems parsing `yaml` reports, one a line as `check-config` prints them.
     func error(_ yaml: String) -> String {
         do {
             _ = try parse(yaml)
             return "no error"
         } catch let error as AggregatorError {
-            return error.message
+            #expect(error.code == .configuration)
+            return error.issues.map(\.description).joined(separator: "\n")
         } catch {
             return "unexpected \(error)"
         }
@@ -76,43 +78,79 @@ struct ConfigurationTests {
     func invalidDeviceID() {
         let yaml = Self.minimal.replacingOccurrences(of: "points: [pt-1, pt-2]", with: "points: [pt-1, pt-2, \"pt 7\"]")
         #expect(
-            error(yaml).hasPrefix(#"aggregator.yaml: streets[0].communities[0].points[2]: device id "pt 7" is not a valid identifier"#))
+            error(yaml)
+                == #"aggregator.yaml:12:30: streets[0].communities[0].points[2]: "pt 7" is not a valid device id (1 to 64 letters, digits, '-', '_' or '.')"#)
     }
 
     @Test("unknown settings are errors, not silently ignored")
     func unknownSetting() {
         let yaml = Self.minimal.replacingOccurrences(of: "households: 100", with: "housholds: 100")
-        #expect(error(yaml).hasPrefix(#"aggregator.yaml: streets[0].communities[0]: unknown setting "housholds""#))
+        #expect(error(yaml) == "aggregator.yaml:11:9: streets[0].communities[0].housholds: unknown key (did you mean 'households'?)")
     }
 
     @Test("a device listed twice, a bad time zone, bad storage and bad thresholds are refused")
     func invalidConfigurations() {
         #expect(
             error(Self.minimal.replacingOccurrences(of: "[pt-1, pt-2]", with: "[pt-1, pt-1]"))
-                == #"aggregator.yaml: streets[0].communities[0].points[1]: device id "pt-1" is listed twice"#)
+                == #"aggregator.yaml:12:24: streets[0].communities[0].points[1]: device id "pt-1" is listed twice"#)
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "Asia/Shanghai", with: "Mars/Olympus")).hasPrefix(
-                #"aggregator.yaml: time_zone: "Mars/Olympus" is not a known time zone"#))
+            error(Self.minimal.replacingOccurrences(of: "Asia/Shanghai", with: "Mars/Olympus"))
+                == #"aggregator.yaml:1:12: time_zone: "Mars/Olympus" is not a known time zone (e.g. Asia/Shanghai)"#)
         #expect(
             error(Self.minimal.replacingOccurrences(of: "{sqlite: ledger.sqlite}", with: "{sqlite: a.db, postgres: postgres://u@h/db}"))
-                == #"aggregator.yaml: storage: set only one of "sqlite" and "postgres""#)
+                == #"aggregator.yaml:4:10: storage: set only one of "sqlite" and "postgres""#)
         #expect(
             error(Self.minimal.replacingOccurrences(of: "{sqlite: ledger.sqlite}", with: "{postgres: mysql://x}")).hasPrefix(
-                "aggregator.yaml: storage.postgres: not a URL"))
+                "aggregator.yaml:4:21: storage.postgres: not a URL"))
         #expect(
             error(Self.minimal + "\nalerts:\n  bin_full: {raise: 0.5, clear: 0.7}\n")
-                == "aggregator.yaml: alerts.bin_full: clear (0.7) must be below raise (0.5)")
+                == "aggregator.yaml:14:13: alerts.bin_full: clear (0.7) must be below raise (0.5)")
         #expect(
             error(Self.minimal.replacingOccurrences(of: "households: 100", with: "households: many"))
-                == "aggregator.yaml: streets[0].communities[0].households: expected a whole number")
+                == #"aggregator.yaml:11:21: streets[0].communities[0].households: expected a whole number, got "many""#)
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "kind: property", with: "kind: palace")).hasPrefix(
-                #"aggregator.yaml: streets[0].communities[0].kind: "palace" is not one of: property, open"#))
+            error(Self.minimal.replacingOccurrences(of: "kind: property", with: "kind: palace"))
+                == #"aggregator.yaml:10:15: streets[0].communities[0].kind: "palace" is not one of property | open | office | institution | transfer_station"#)
         #expect(
             error(Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, protocol: v311, shared_group: g}"))
-                == "aggregator.yaml: broker.shared_group: shared subscriptions need protocol: v5")
-        #expect(error("time_zone: [unclosed").hasPrefix("aggregator.yaml: line 2, column 1: "))
-        #expect(error(Self.minimal + "\ntargets:\n  dry_reduction: {target: 0.2, by: 2026-12-31}\n") == "aggregator.yaml: targets: dry_reduction needs baseline.dry_kg_per_day")
+                == "aggregator.yaml:3:49: broker.shared_group: shared subscriptions need protocol: v5")
+        #expect(error("time_zone: [unclosed").hasPrefix("aggregator.yaml:2:1: "))
+        #expect(
+            error(Self.minimal + "\ntargets:\n  dry_reduction: {target: 0.2, by: 2026-12-31}\n")
+                == "aggregator.yaml:14:3: targets: dry_reduction needs baseline.dry_kg_per_day")
+    }
+
+    @Test("every problem in the file is reported at once, each with its line and column")
+    func everyProblemAtOnce() {
+        let yaml = Self.minimal
+            .replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, port: 99999}")
+            .replacingOccurrences(of: "households: 100", with: "housholds: 100")
+            .replacingOccurrences(of: "kind: property", with: "kind: palace")
+            + "\nalerts:\n  bin_ful: {raise: 0.9}\n"
+        #expect(
+            error(yaml).split(separator: "\n") == [
+                "aggregator.yaml:3:33: broker.port: must be between 1 and 65535, got 99999",
+                #"aggregator.yaml:10:15: streets[0].communities[0].kind: "palace" is not one of property | open | office | institution | transfer_station"#,
+                "aggregator.yaml:11:9: streets[0].communities[0].housholds: unknown key (did you mean 'households'?)",
+                "aggregator.yaml:14:3: alerts.bin_ful: unknown key (did you mean 'bin_full'?)",
+            ])
+    }
+
+    @Test("settings of the other database are warnings, not errors; an unreadable file names errno")
+    func warningsAndUnreadableFiles() throws {
+        let configuration = try parse(
+            Self.minimal.replacingOccurrences(
+                of: "storage: {sqlite: ledger.sqlite}", with: "storage: {postgres: \"postgres://bins@db/ledger\", synchronous: full}"))
+        #expect(configuration.warnings.map(\.description) == [
+            "aggregator.yaml:4:63: warning: storage.synchronous: applies to SQLite only; ignored with postgres"
+        ])
+        do {
+            _ = try AggregatorConfiguration.load(path: "/nonexistent/aggregator.yaml")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.code == .configuration)
+            #expect(error.message == "/nonexistent/aggregator.yaml: open failed: No such file or directory (errno 2)")
+        }
     }
 
     @Test("secrets never appear in descriptions or errors")
@@ -122,7 +160,7 @@ struct ConfigurationTests {
             .replacingOccurrences(of: "storage: {sqlite: ledger.sqlite}", with: "storage: {postgres: \"postgres://bins:pg-secret@db:5433/ledger\"}")
             + "\nhttp:\n  tokens:\n    - {name: ops, token: short}\n"
         let message = error(yaml)
-        #expect(message == "aggregator.yaml: http.tokens[0]: the token is shorter than 16 characters")
+        #expect(message == "aggregator.yaml:15:7: http.tokens[0]: the token is shorter than 16 characters")
         let valid = try parse(yaml.replacingOccurrences(of: "token: short", with: "token: a-long-enough-token-value"))
         #expect("\(valid.broker)".contains("hunter2") == false)
         #expect(valid.broker.password?.value == "hunter2-secret")

@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import YAMLConfig
 
 /// Everything `bins-aggregator` reads from its YAML file (documented in config/aggregator.example.yaml):
 /// where the broker and the database are, who may call the API, where alerts go, the district's
@@ -23,6 +24,9 @@ public struct AggregatorConfiguration: Sendable {
     public var targets: TargetSettings
     public var alerts: AlertSettings
     public var reports: ReportSettings
+    /// Settings that work but are probably not what was meant (e.g. a PostgreSQL setting with SQLite),
+    /// for `check-config` and the start-up log.
+    public var warnings: [ConfigIssue] = []
 
     public init(
         source: String, timeZone: TimeZone, instance: String, broker: BrokerSettings, storage: StorageSettings,
