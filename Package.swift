@@ -57,9 +57,12 @@ let package = Package(
         // MARK: Configuration files (strict YAML: unknown keys, types and ranges reported with file, field, line)
         .target(name: "YAMLConfig", dependencies: [yams]),
 
+        // MARK: Process lifecycle (bounded waits; SIGTERM/SIGINT to a bounded stop, a second signal forcing it)
+        .target(name: "Lifecycle", dependencies: [log, lifecycle]),
+
         // MARK: Wire contract and transport
         .target(name: "BinProtocol"),
-        .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", log, metrics, lifecycle]),
+        .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "Lifecycle", log, metrics, lifecycle]),
 
         // MARK: Simulation (line-level device models, bin world, scenarios)
         .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig", yams]),
@@ -68,14 +71,15 @@ let package = Package(
         .target(
             name: "BinDaemon",
             dependencies: [
-                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", log, metrics, lifecycle, yams, crypto,
+                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, yams,
+                crypto,
             ]),
 
         // MARK: The sanitation center's service
         .target(
             name: "Aggregator",
             dependencies: [
-                "MQTT", "BinProtocol", "YAMLConfig", log, metrics, lifecycle, yams, crypto,
+                "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, yams, crypto,
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -113,7 +117,8 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "GPIO", "BinProtocol"]),
         .testTarget(name: "BinProtocolTests", dependencies: ["BinProtocol"]),
         .testTarget(name: "YAMLConfigTests", dependencies: ["YAMLConfig"]),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle"]),
         .testTarget(name: "BinDaemonTests", dependencies: ["BinDaemon", "BinsTestSupport", "MQTT", "Simulation"]),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol"]),
         .testTarget(

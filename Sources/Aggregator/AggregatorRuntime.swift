@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import Lifecycle
 import Logging
 import MQTT
 import Metrics
@@ -114,17 +115,18 @@ public final class AggregatorRuntime: Sendable {
     /// stop, a second one cancels the services at once, and if they still have not ended `cancellation`
     /// later, this throws (`bins-aggregator` then exits with status 1) instead of waiting for them.
     public func run(additionalServices: [any Service] = [], handleSignals: Bool = false) async throws {
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: (services + additionalServices).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = shutdownLimits.graceful
-        let group = ServiceGroup(configuration: groupConfiguration)
+        let supervisor = StopSupervisor(limits: shutdownLimits.stop, label: "aggregator", logger: logger)
+        let group = supervisor.serviceGroup((services + additionalServices).map { .init(service: $0) })
         self.group.withLock { $0 = group }
         guard handleSignals else {
             try await group.run()
             return
         }
-        try await Self.superviseStop(of: group, limits: shutdownLimits, logger: logger)
+        do {
+            try await supervisor.run(group)
+        } catch let error as LifecycleError {
+            throw AggregatorError(.shutdown, error.message)
+        }
     }
 
     /// Stops a running ``run(additionalServices:handleSignals:)`` gracefully: HTTP, deliveries and alerts

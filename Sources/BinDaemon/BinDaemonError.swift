@@ -27,6 +27,8 @@ public struct BinDaemonError: Error, Sendable, Equatable, CustomStringConvertibl
         case broker
         /// A scenario file is unusable or a simulated run could not finish.
         case simulation
+        /// The services did not end within the stop limits, even after cancellation.
+        case shutdown
     }
 
     public var code: Code

@@ -1,3 +1,4 @@
+import Lifecycle
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -70,7 +71,7 @@ public final class MQTTClient: Service, Sendable {
     /// error, e.g. a refused TLS handshake) or `.stopped`.
     public func waitUntilConnected(timeout: Duration) async throws(MQTTError) {
         let changes = stateChanges()
-        let outcome = await withTimeout(timeout) {
+        let outcome = await withDeadline(timeout) {
             for await state in changes where state == .connected { return true }
             return false
         }
@@ -124,6 +125,18 @@ public final class MQTTClient: Service, Sendable {
         try result.get()
     }
 
+    /// `publish(_:)` with a bound on the wait for the acknowledgement: throws `.timeout` (naming the broker
+    /// and the bound) when none came within `timeout`, `.cancelled` when the task was cancelled. The message
+    /// may still be delivered later: libmosquitto keeps it until the client stops. For the waits that must
+    /// end (last words at a stop, a publish that is retried later anyway).
+    public func publish(_ message: MQTTMessage, timeout: Duration) async throws(MQTTError) {
+        let acknowledged: Void? = try await withDeadline(timeout) { () async throws(MQTTError) in try await self.publish(message) }
+        guard acknowledged == nil else { return }
+        if Task.isCancelled { throw MQTTError(.cancelled, broker: configuration.endpoint, detail: message.topic) }
+        throw MQTTError(
+            .timeout, broker: configuration.endpoint, detail: "no acknowledgement of \(message.topic) within \(timeout)")
+    }
+
     /// Subscribes and returns the matching messages as a stream. Returns after the broker's SUBACK when
     /// connected; otherwise the filter is registered and subscribed on the next connection. The
     /// subscription is restored after every reconnect and ends when the stream is dropped. The stream
@@ -150,20 +163,4 @@ public final class MQTTClient: Service, Sendable {
 struct PublishTicket {
     var mid: Int32?
     var cancelled = false
-}
-
-/// Runs `operation` with a deadline; `nil` if the deadline passed first (the operation is then cancelled).
-func withTimeout<T: Sendable>(
-    _ timeout: Duration, _ operation: @escaping @Sendable () async -> T
-) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { await operation() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
 }

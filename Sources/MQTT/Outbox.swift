@@ -2,6 +2,7 @@
 import Glibc
 #endif
 internal import CBinsSQLite
+import Lifecycle
 import Logging
 import Synchronization
 
@@ -310,7 +311,7 @@ public final class Outbox: Sendable {
     public func waitUntilEmpty(timeout: Duration) async -> Bool {
         let changes = changes()
         if depth == 0 { return true }
-        let emptied = await withTimeout(timeout) { [self] in
+        let emptied = await withDeadline(timeout) { [self] in
             for await _ in changes where depth == 0 { return true }
             return false
         }

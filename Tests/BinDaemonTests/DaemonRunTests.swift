@@ -131,6 +131,31 @@ struct DaemonRunTests {
         try await subscriber.stop()
     }
 
+    @Test("binsd run: a second signal during a stop that waits on a frozen broker forces the stop at once")
+    func secondSignalForcesTheStop() async throws {
+        let directory = try TemporaryDirectory(prefix: "binsd-second-signal")
+        let broker = try await MosquittoBroker.start(in: directory)
+        let notify = try NotifySocket(path: directory.file("notify.sock"))
+        let configPath = try directory.write("binsd.yaml", Self.config(broker: broker, directory: directory))
+        let run = try Binsd.start(["run", "--config", configPath], in: directory, environment: ["NOTIFY_SOCKET": notify.path])
+        try await notify.wait(for: "READY=1")
+        // Frozen, the broker still holds the connection but acknowledges nothing: the graceful stop's last
+        // words (outbox drain, offline status) would each wait out their bounds, 3 to 10 s.
+        broker.suspend()
+        defer { broker.resume() }
+        run.process.send(SIGTERM)
+        try await run.process.waitForOutput(containing: "daemon.stopping", timeout: .seconds(10))
+        run.process.send(SIGINT)
+        let termination = try await run.process.waitForExit(timeout: .seconds(10))
+        let output = run.process.output
+        #expect(termination == .exited(0), "\(run.outputTail)")
+        #expect(output.contains("daemon.stop_forced"), "\(run.outputTail)")
+        #expect(output.contains("daemon.stopped"), "\(run.outputTail)")
+        // The offline status was cut short by the cancellation, not given up after its 3 s bound.
+        #expect(!output.contains("no acknowledgement of \(Topics.status("pt-commands"))"), "\(run.outputTail)")
+        #expect(notify.drain().contains { $0.contains("STOPPING=1") })
+    }
+
     @Test("binsd run refuses a point whose scales are not calibrated, naming each bin and the fix")
     func runWithoutCalibration() async throws {
         let directory = try TemporaryDirectory(prefix: "binsd-uncalibrated")

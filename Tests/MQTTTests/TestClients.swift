@@ -1,5 +1,6 @@
 import BinsTestSupport
 import Foundation
+import Lifecycle
 import Logging
 import MQTT
 import Synchronization
@@ -65,20 +66,9 @@ final class MessageCollector: MQTTMessageHandler {
 
 /// The next message of a subscription stream, or an error after `timeout`.
 func nextMessage(_ stream: AsyncStream<MQTTMessage>, timeout: Duration = .seconds(20)) async throws -> MQTTMessage {
-    return try await withThrowingTaskGroup(of: MQTTMessage?.self) { group in
-        group.addTask {
-            for await message in stream { return message }
-            return nil
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let message = first else {
-            throw TestSupportError("no message within \(timeout)")
-        }
-        return message
+    try await withDeadline(timeout, "a message") {
+        for await message in stream { return message }
+        throw TestSupportError("the subscription ended without a message")
     }
 }
 
@@ -86,18 +76,10 @@ func nextMessage(_ stream: AsyncStream<MQTTMessage>, timeout: Duration = .second
 func withDeadline<T: Sendable>(
     _ timeout: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TestSupportError("\(what) did not happen within \(timeout)")
-        }
-        return value
+    guard let value = try await Lifecycle.withDeadline(timeout, operation) else {
+        throw TestSupportError("\(what) did not happen within \(timeout)")
     }
+    return value
 }
 
 /// Collects states from `changes` until `done` says so, within `timeout`.

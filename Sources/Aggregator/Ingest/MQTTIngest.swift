@@ -117,25 +117,12 @@ public final class AggregatorStatusPublisher: Service, Sendable {
 
     /// Last words before the client disconnects (it is listed before this service, so it stops after).
     private func publishOffline() async {
-        let client = client
-        let message = Self.statusMessage(instance: instance, online: false, timeZone: timeZone)
-        let outcome = await withDeadline(offlineStatusTimeout) { () -> MQTTError? in
-            do throws(MQTTError) {
-                try await client.publish(message)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        switch outcome {
-        case .some(.none):
+        do {
+            try await client.publish(
+                Self.statusMessage(instance: instance, online: false, timeZone: timeZone), timeout: offlineStatusTimeout)
             logger.info("aggregator.status_offline_published")
-        case .some(.some(let error)):
+        } catch {
             logger.notice("aggregator.status_offline_not_published", metadata: ["mqtt.error": "\(error)"])
-        case .none:
-            logger.notice(
-                "aggregator.status_offline_not_published",
-                metadata: ["mqtt.error": "no acknowledgement from broker \(client.configuration.endpoint) within \(offlineStatusTimeout)"])
         }
     }
 }

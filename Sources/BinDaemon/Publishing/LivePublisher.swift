@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
@@ -248,23 +249,15 @@ public final class LivePublisher: Service, Sendable {
             logger.error("mqtt.encode_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(error)"])
             return true  // would never succeed; do not retry
         }
-        let client = client
-        let outcome = await withDeadline(Self.acknowledgementTimeout) { () -> MQTTError? in
-            do throws(MQTTError) {
-                try await client.publish(MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain))
-                return nil
-            } catch {
-                return error
-            }
-        }
-        guard case .some(.none) = outcome else {
+        do {
+            try await client.publish(
+                MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain), timeout: Self.acknowledgementTimeout)
+            return true
+        } catch {
             counters.publishFailures.add(1, ordering: .relaxed)
-            logger.debug(
-                "mqtt.publish_failed",
-                metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(outcome.flatMap { $0 }.map { "\($0)" } ?? "no PUBACK in time")"])
+            logger.debug("mqtt.publish_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(error)"])
             return false
         }
-        return true
     }
 
     /// Shutdown: let the outbox drain for a while, then say `online: false` (a clean stop, so the broker does
@@ -281,19 +274,16 @@ public final class LivePublisher: Service, Sendable {
         }
         _ = await withDeadline(.seconds(3)) { [self] in await publishPending() }
         let status = StatusPayload(device: identity.device, ts: now(), online: false, session: identity.session)
-        let client = client
-        let logger = logger
-        let published = await withDeadline(.seconds(3)) {
-            do {
-                try await client.publish(
-                    MQTTMessage(topic: Topics.status(identity.device), payload: try WireCodec.encode(status), qos: .atLeastOnce, retain: true))
-                return true
-            } catch {
-                logger.warning("shutdown.offline_status_failed", metadata: ["mqtt.error": "\(error)"])
-                return false
-            }
+        var published = false
+        do {
+            let message = MQTTMessage(
+                topic: Topics.status(identity.device), payload: try WireCodec.encode(status), qos: .atLeastOnce, retain: true)
+            try await client.publish(message, timeout: .seconds(3))
+            published = true
+        } catch {
+            logger.warning("shutdown.offline_status_failed", metadata: ["mqtt.error": "\(error)"])
         }
-        logger.info("shutdown.offline_status", metadata: ["mqtt.published": "\(published ?? false)"])
+        logger.info("shutdown.offline_status", metadata: ["mqtt.published": "\(published)"])
     }
 
     // MARK: Commands
@@ -344,19 +334,5 @@ public final class LivePublisher: Service, Sendable {
             case .failure(let error): return reply(ok: false, error: error.message)
             }
         }
-    }
-}
-
-/// Runs `operation` with a deadline; nil if the deadline passed first (the operation is then cancelled).
-func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { await operation() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
     }
 }

@@ -1,6 +1,7 @@
 import BinProtocol
 import Foundation
 import GPIO
+import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
@@ -192,16 +193,23 @@ public final class Daemon: Sendable {
         ]
     }
 
-    /// Runs until SIGTERM/SIGINT (or until `extra` services end the group); returns after a graceful stop.
-    public func run(extra: [ServiceGroupConfiguration.ServiceConfiguration] = [], shutdownTimeout: Duration = .seconds(15))
+    /// The stop's bounds: the graceful stop (the last words wait at most 3 s each) within 15 s, then
+    /// cancelled services get 4 s, all within the unit's `TimeoutStopSec=20s`.
+    public static let stopLimits = StopLimits(graceful: .seconds(15), cancellation: .seconds(4))
+
+    /// Runs until SIGTERM/SIGINT (or until `extra` services end the group). The first signal stops the
+    /// services gracefully, a second one cancels them at once; services that outlive `limits` are given up
+    /// on (`BinDaemonError.Code.shutdown`). Returns after a stop that ended within them.
+    public func run(extra: [ServiceGroupConfiguration.ServiceConfiguration] = [], limits: StopLimits = Daemon.stopLimits)
         async throws
     {
-        var configuration = ServiceGroupConfiguration(
-            services: services + extra + [.init(service: StoppingAnnouncer(notifier: platform.notifier))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        configuration.maximumGracefulShutdownDuration = shutdownTimeout
-        let group = ServiceGroup(configuration: configuration)
-        try await group.run()
+        let supervisor = StopSupervisor(limits: limits, label: "daemon", logger: logger)
+        let group = supervisor.serviceGroup(services + extra + [.init(service: StoppingAnnouncer(notifier: platform.notifier))])
+        do {
+            try await supervisor.run(group)
+        } catch let error as LifecycleError {
+            throw BinDaemonError(.shutdown, error.message)
+        }
     }
 }
 
