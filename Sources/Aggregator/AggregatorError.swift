@@ -3,7 +3,7 @@ import YAMLConfig
 /// The one error type of the Aggregator module. `message` names the object that failed (config file and
 /// field, database, broker host and port, webhook) and never carries a secret: passwords and tokens are
 /// replaced before they reach an error or a log line.
-public struct AggregatorError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct AggregatorError: Error, Sendable, Equatable, ConfigIssueReport {
     public enum Code: String, Sendable, Equatable {
         /// The configuration file is unreadable or invalid.
         case configuration
@@ -37,10 +37,5 @@ public struct AggregatorError: Error, Sendable, Equatable, CustomStringConvertib
     /// A configuration file that could not be read or is not valid, with every issue found in it.
     public init(_ error: ConfigError) {
         self.init(.configuration, error.message, issues: error.issues)
-    }
-
-    /// The message, then every issue on a line of its own.
-    public var description: String {
-        ([message] + issues.map(\.description)).joined(separator: "\n")
     }
 }

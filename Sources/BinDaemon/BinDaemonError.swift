@@ -3,7 +3,7 @@ import YAMLConfig
 /// The one error type of the BinDaemon module. Configuration and board problems carry every issue found
 /// (not only the first), each naming the file, the field and the offending value, so an installer can fix
 /// a file in one pass. Messages never contain secrets.
-public struct BinDaemonError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct BinDaemonError: Error, Sendable, Equatable, ConfigIssueReport {
     public enum Code: String, Sendable, Hashable {
         /// A file could not be read (missing, permissions); the message names the path and errno.
         case fileUnreadable = "file_unreadable"
@@ -52,9 +52,5 @@ public struct BinDaemonError: Error, Sendable, Equatable, CustomStringConvertibl
             case .invalid: invalid
             }
         self.init(code, error.message, issues: error.issues)
-    }
-
-    public var description: String {
-        issues.isEmpty ? message : ([message] + issues.map(\.description)).joined(separator: "\n")
     }
 }

@@ -1,7 +1,7 @@
 /// A configuration, board or scenario file that cannot be used. `message` is one line naming the file;
 /// `issues` holds every problem found in it (not only the first), each with its line, column and field
 /// path, so that the author can fix the file in one pass. Modules above wrap it in their own error type.
-public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct ConfigError: Error, Sendable, Hashable, ConfigIssueReport {
     public enum Code: String, Sendable, Hashable {
         /// The file cannot be read (missing, permissions, too large, not UTF-8); errno when there is one.
         case unreadable
@@ -27,10 +27,5 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
         self.message = message
         self.issues = issues
         self.errno = errno
-    }
-
-    /// The message, then every issue on a line of its own.
-    public var description: String {
-        ([message] + issues.map(\.description)).joined(separator: "\n")
     }
 }

@@ -40,3 +40,16 @@ public struct ConfigIssue: Sendable, Hashable, CustomStringConvertible {
         return field.isEmpty ? "\(place): \(prefix)\(message)" : "\(place): \(prefix)\(field): \(message)"
     }
 }
+
+/// An error carrying the issues found in a file (`ConfigError`, and the error types of the modules that
+/// wrap it): described as its message, then every issue on a line of its own.
+public protocol ConfigIssueReport: CustomStringConvertible {
+    var message: String { get }
+    var issues: [ConfigIssue] { get }
+}
+
+extension ConfigIssueReport {
+    public var description: String {
+        ([message] + issues.map(\.description)).joined(separator: "\n")
+    }
+}
