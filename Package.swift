@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "AggregatorHTTPTests",
             dependencies: [
-                "AggregatorHTTP", "Aggregator", "BinsTestSupport",
+                "AggregatorHTTP", "Aggregator", "BinsTestSupport", "Lifecycle",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "SystemTests", dependencies: ["BinsTestSupport", "MQTT", "BinProtocol"]),

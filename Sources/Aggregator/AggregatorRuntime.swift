@@ -129,6 +129,27 @@ public final class AggregatorRuntime: Sendable {
         }
     }
 
+    /// Prepares and runs the services, then `body` once the broker connection is up, then stops them
+    /// gracefully (cancelling them if `body` throws): a whole aggregator in-process, for benchmarks and
+    /// tests.
+    public func whileRunning<T: Sendable>(connectTimeout: Duration = .seconds(30), _ body: (AggregatorRuntime) async throws -> T)
+        async throws -> T
+    {
+        try await prepare()
+        let running = Task { try await run() }
+        do {
+            try await mqtt.waitUntilConnected(timeout: connectTimeout)
+            let result = try await body(self)
+            await shutdown()
+            try await running.value
+            return result
+        } catch {
+            running.cancel()
+            _ = try? await running.value
+            throw error
+        }
+    }
+
     /// Stops a running ``run(additionalServices:handleSignals:)`` gracefully: HTTP, deliveries and alerts
     /// end, the status goes `online: false`, the broker connection closes.
     public func shutdown() async {

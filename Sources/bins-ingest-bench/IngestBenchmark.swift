@@ -262,18 +262,7 @@ struct IngestBenchmark {
         _ configuration: AggregatorConfiguration, store: any AggregatorStore, _ body: (AggregatorRuntime) async throws -> T
     ) async throws -> T {
         let runtime = try AggregatorRuntime(configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
-        try await runtime.prepare()
-        let running = Task { try await runtime.run() }
-        do {
-            try await runtime.mqtt.waitUntilConnected(timeout: .seconds(30))
-            let result = try await body(runtime)
-            await runtime.shutdown()
-            try await running.value
-            return result
-        } catch {
-            running.cancel()
-            throw error
-        }
+        return try await runtime.whileRunning(body)
     }
 
     static func seconds(_ duration: Duration) -> Double {

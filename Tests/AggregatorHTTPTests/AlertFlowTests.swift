@@ -5,6 +5,7 @@ import BinsTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Lifecycle
 import Logging
 import MQTT
 import Prometheus
@@ -105,81 +106,77 @@ struct AlertFlowTests {
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(
             configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
-        try await runtime.prepare()
-        let running = Task { try await runtime.run() }
-        try await runtime.mqtt.waitUntilConnected(timeout: .seconds(15))
+        try await runtime.whileRunning(connectTimeout: .seconds(15)) { runtime in
+            // An operator console listening on sanitation/v1/alerts.
+            let console = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"), logger: logger)
+            let alertMessages = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
+            let consoleTask = Task { try await console.run() }
+            try await console.waitUntilConnected(timeout: .seconds(10))
+            // The device.
+            let device = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "pt-1"), logger: logger)
+            let deviceTask = Task { try await device.run() }
+            try await device.waitUntilConnected(timeout: .seconds(10))
 
-        // An operator console listening on sanitation/v1/alerts.
-        let console = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"), logger: logger)
-        let alertMessages = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
-        let consoleTask = Task { try await console.run() }
-        try await console.waitUntilConnected(timeout: .seconds(10))
-        // The device.
-        let device = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "pt-1"), logger: logger)
-        let deviceTask = Task { try await device.run() }
-        try await device.waitUntilConnected(timeout: .seconds(10))
+            let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger)
+            let apiApplication = Application(router: api.makeRouter(), logger: logger)
+            try await apiApplication.test(.live) { client in
+                // 90 % full, still 90 % a minute later by the device's clock: bin_full raises.
+                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.9, at: "2026-06-01T09:00")))
+                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.92, at: "2026-06-01T09:01")))
+                try await waitUntilAsync("the alert is raised") { try await store.openAlerts().count == 1 }
+                let alert = try #require(try await store.openAlerts().first)
+                #expect(alert.kind == .binFull)
+                #expect(alert.subject == "bin:pt-1/wet")
+                #expect(alert.raisedAtMs == APITests.time("2026-06-01T09:01").millisecondsSinceEpoch)
 
-        let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger)
-        let apiApplication = Application(router: api.makeRouter(), logger: logger)
-        try await apiApplication.test(.live) { client in
-            // 90 % full, still 90 % a minute later by the device's clock: bin_full raises.
-            try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.9, at: "2026-06-01T09:00")))
-            try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.92, at: "2026-06-01T09:01")))
-            try await waitUntilAsync("the alert is raised") { try await store.openAlerts().count == 1 }
-            let alert = try #require(try await store.openAlerts().first)
-            #expect(alert.kind == .binFull)
-            #expect(alert.subject == "bin:pt-1/wet")
-            #expect(alert.raisedAtMs == APITests.time("2026-06-01T09:01").millisecondsSinceEpoch)
+                // The receiver failed the first POST; the retry (after about a second) gets through.
+                try await waitUntilAsync("the raised alert reaches the webhook") { receiver.accepted.count == 1 }
+                #expect(receiver.deliveries.withLock { $0.count } == 2)
 
-            // The receiver failed the first POST; the retry (after about a second) gets through.
-            try await waitUntilAsync("the raised alert reaches the webhook") { receiver.accepted.count == 1 }
-            #expect(receiver.deliveries.withLock { $0.count } == 2)
+                try await client.execute(uri: "/api/v1/alerts/\(alert.id)/ack", method: .post) { response async throws in
+                    #expect(response.status == .unauthorized)
+                }
+                try await client.execute(
+                    uri: "/api/v1/alerts/\(alert.id)/ack", method: .post, headers: [.authorization: "Bearer \(APITests.token)"]
+                ) { response async throws in
+                    #expect(response.status == .ok)
+                }
+                try await waitUntilAsync("the acknowledgement reaches the webhook") { receiver.accepted.count == 2 }
 
-            try await client.execute(uri: "/api/v1/alerts/\(alert.id)/ack", method: .post) { response async throws in
-                #expect(response.status == .unauthorized)
+                // Emptied: 10 % full. The alert clears.
+                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.1, at: "2026-06-01T09:30")))
+                try await waitUntilAsync("the clearance reaches the webhook") { receiver.accepted.count == 3 }
+
+                try await client.execute(uri: "/api/v1/alerts?state=cleared", method: .get) { response async throws in
+                    let alerts = try #require(try APITests.json(response.body)["alerts"] as? [[String: Any]])
+                    #expect(alerts.map { $0["id"] as? String } == [alert.id])
+                    #expect(alerts.first?["acknowledged_by"] as? String == "duty-officer")
+                }
+                try await client.execute(uri: "/metrics", method: .get) { response async throws in
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#"bins_alerts_raised_total{kind="bin_full"} 1"#))
+                    #expect(text.contains(#"bins_ingest_messages_total{type="state"} 3"#))
+                }
+                try await client.execute(uri: "/healthz", method: .get) { response async throws in
+                    #expect(try APITests.json(response.body)["status"] as? String == "ok")
+                }
             }
-            try await client.execute(
-                uri: "/api/v1/alerts/\(alert.id)/ack", method: .post, headers: [.authorization: "Bearer \(APITests.token)"]
-            ) { response async throws in
-                #expect(response.status == .ok)
-            }
-            try await waitUntilAsync("the acknowledgement reaches the webhook") { receiver.accepted.count == 2 }
 
-            // Emptied: 10 % full. The alert clears.
-            try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.1, at: "2026-06-01T09:30")))
-            try await waitUntilAsync("the clearance reaches the webhook") { receiver.accepted.count == 3 }
-
-            try await client.execute(uri: "/api/v1/alerts?state=cleared", method: .get) { response async throws in
-                let alerts = try #require(try APITests.json(response.body)["alerts"] as? [[String: Any]])
-                #expect(alerts.map { $0["id"] as? String } == [alert.id])
-                #expect(alerts.first?["acknowledged_by"] as? String == "duty-officer")
+            // The webhook: exactly raised, acknowledged, cleared, once each, signed with the shared secret.
+            let accepted = receiver.accepted
+            let payloads = try accepted.map { try WireCodec.decode(AlertPayload.self, from: $0.body) }
+            #expect(payloads.map(\.state) == [.raised, .acknowledged, .cleared])
+            #expect(Set(payloads.map(\.id)).count == 1)
+            #expect(Set(accepted.compactMap(\.deliveryID)).count == 3)
+            for delivery in accepted {
+                let expected = try await Self.opensslHMAC(delivery.body, directory: directory)
+                #expect(delivery.signature == "sha256=\(expected)")
             }
-            try await client.execute(uri: "/metrics", method: .get) { response async throws in
-                let text = String(buffer: response.body)
-                #expect(text.contains(#"bins_alerts_raised_total{kind="bin_full"} 1"#))
-                #expect(text.contains(#"bins_ingest_messages_total{type="state"} 3"#))
-            }
-            try await client.execute(uri: "/healthz", method: .get) { response async throws in
-                #expect(try APITests.json(response.body)["status"] as? String == "ok")
-            }
-        }
+            // The retried POST carried the same delivery id as its successful repeat.
+            #expect(receiver.deliveries.withLock { $0[0].deliveryID == $0[1].deliveryID })
 
-        // The webhook: exactly raised, acknowledged, cleared, once each, signed with the shared secret.
-        let accepted = receiver.accepted
-        let payloads = try accepted.map { try WireCodec.decode(AlertPayload.self, from: $0.body) }
-        #expect(payloads.map(\.state) == [.raised, .acknowledged, .cleared])
-        #expect(Set(payloads.map(\.id)).count == 1)
-        #expect(Set(accepted.compactMap(\.deliveryID)).count == 3)
-        for delivery in accepted {
-            let expected = try await Self.opensslHMAC(delivery.body, directory: directory)
-            #expect(delivery.signature == "sha256=\(expected)")
-        }
-        // The retried POST carried the same delivery id as its successful repeat.
-        #expect(receiver.deliveries.withLock { $0[0].deliveryID == $0[1].deliveryID })
-
-        // The console saw the same three lifecycle messages on sanitation/v1/alerts.
-        let consoleStates = await withTaskGroup(of: [AlertState]?.self) { group in
-            group.addTask {
+            // The console saw the same three lifecycle messages on sanitation/v1/alerts.
+            let consoleStates = await withDeadline(.seconds(10)) {
                 var states: [AlertState] = []
                 for await message in alertMessages {
                     guard let payload = try? WireCodec.decode(AlertPayload.self, from: message.payload) else { continue }
@@ -188,23 +185,14 @@ struct AlertFlowTests {
                 }
                 return states
             }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(10))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        #expect(consoleStates == [.raised, .acknowledged, .cleared])
-        #expect(try await store.pendingDeliveries().isEmpty)
+            #expect(consoleStates == [.raised, .acknowledged, .cleared])
+            #expect(try await store.pendingDeliveries().isEmpty)
 
-        await device.disconnect()
-        await console.disconnect()
-        deviceTask.cancel()
-        consoleTask.cancel()
-        await runtime.shutdown()
-        try await running.value
+            await device.disconnect()
+            await console.disconnect()
+            deviceTask.cancel()
+            consoleTask.cancel()
+        }
         await store.close()
     }
 }

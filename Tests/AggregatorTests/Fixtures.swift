@@ -41,29 +41,27 @@ enum Fixtures {
             let settings = SQLiteSettings(path: directory + "/ledger.sqlite", synchronous: .normal)
             var stores: [any AggregatorStore] = []
             for _ in 0..<instances { stores.append(try SQLiteStore(settings: settings)) }
-            for store in stores { try await store.migrate() }
-            do {
-                let result = try await body(stores)
-                for store in stores { await store.close() }
-                return result
-            } catch {
-                for store in stores { await store.close() }
-                throw error
-            }
+            return try await migrated(stores, body)
         case .postgres:
             let url = try PostgresServer.makeDatabase()
             defer { PostgresServer.dropDatabase(url: url) }
             let settings = try #require(PostgresSettings.parse(url: url))
-            let stores: [any AggregatorStore] = (0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }
-            do {
-                for store in stores { try await store.migrate() }
-                let result = try await body(stores)
-                for store in stores { await store.close() }
-                return result
-            } catch {
-                for store in stores { await store.close() }
-                throw error
-            }
+            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }, body)
+        }
+    }
+
+    /// Migrates `stores`, runs `body` with them and closes them, also when either fails.
+    private static func migrated<T>(
+        _ stores: [any AggregatorStore], _ body: ([any AggregatorStore]) async throws -> T
+    ) async throws -> T {
+        do {
+            for store in stores { try await store.migrate() }
+            let result = try await body(stores)
+            for store in stores { await store.close() }
+            return result
+        } catch {
+            for store in stores { await store.close() }
+            throw error
         }
     }
 

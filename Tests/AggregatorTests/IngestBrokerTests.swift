@@ -37,19 +37,7 @@ struct IngestBrokerTests {
     ) async throws -> T {
         let runtime = try AggregatorRuntime(
             configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: Fixtures.logger)
-        try await runtime.prepare()
-        let running = Task { try await runtime.run() }
-        do {
-            try await runtime.mqtt.waitUntilConnected(timeout: .seconds(15))
-            let result = try await body(runtime)
-            await runtime.shutdown()
-            try await running.value
-            return result
-        } catch {
-            running.cancel()
-            _ = try? await running.value
-            throw error
-        }
+        return try await runtime.whileRunning(connectTimeout: .seconds(15), body)
     }
 
     /// A device's own MQTT client, as binsd would use it.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import Lifecycle
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -165,13 +166,8 @@ final class WakeSignal: Sendable {
 
     /// Returns at the next signal, after `timeout`, or when the task is cancelled.
     func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: timeout) }
-            group.addTask { await self.waitForSignal() }
-            await group.next()
-            group.cancelAll()
-            self.signalIfWaiting()
-        }
+        _ = await withDeadline(timeout) { await self.waitForSignal() }
+        signalIfWaiting()
     }
 
     private func waitForSignal() async {

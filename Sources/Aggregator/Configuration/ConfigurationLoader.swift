@@ -323,9 +323,7 @@ struct ConfigurationLoader {
     // MARK: Targets, alerts, reports
 
     func targets(_ value: YAMLValue?) -> TargetSettings {
-        var settings = TargetSettings(
-            start: nil, baselineDryKgPerDay: nil, dryReduction: nil, separationRate: nil, recoveryRate: nil,
-            contaminationRate: nil, coverage: [], atRiskMargin: 0.1, trendDays: 28, currentDays: 7, coverageWindowHours: 24)
+        var settings = TargetSettings()
         _ = value?.fields { map -> Void? in
             settings.start = map.optional("start")?.date()
             settings.baselineDryKgPerDay = map.optional("baseline")?.fields {
@@ -335,10 +333,10 @@ struct ConfigurationLoader {
             settings.separationRate = map.optional("separation_rate").flatMap { rateTarget($0, key: "target") }
             settings.recoveryRate = map.optional("recovery_rate").flatMap { rateTarget($0, key: "target") }
             settings.contaminationRate = map.optional("contamination_rate").flatMap { rateTarget($0, key: "ceiling") }
-            settings.atRiskMargin = map.optional("at_risk_margin")?.double(in: 0...1) ?? 0.1
-            settings.trendDays = map.optional("trend_days")?.int(in: 2...366) ?? 28
-            settings.currentDays = map.optional("current_days")?.int(in: 1...366) ?? 7
-            settings.coverageWindowHours = map.optional("coverage_window_h")?.int(in: 1...24 * 30) ?? 24
+            settings.atRiskMargin = map.optional("at_risk_margin")?.double(in: 0...1) ?? settings.atRiskMargin
+            settings.trendDays = map.optional("trend_days")?.int(in: 2...366) ?? settings.trendDays
+            settings.currentDays = map.optional("current_days")?.int(in: 1...366) ?? settings.currentDays
+            settings.coverageWindowHours = map.optional("coverage_window_h")?.int(in: 1...24 * 30) ?? settings.coverageWindowHours
             for entry in map.optional("coverage")?.list() ?? [] {
                 guard let milestone = coverageMilestone(entry) else { continue }
                 if settings.coverage.contains(where: { $0.id == milestone.id }) {
@@ -390,8 +388,9 @@ struct ConfigurationLoader {
     func alerts(_ value: YAMLValue?) -> AlertSettings {
         var settings = AlertSettings(rules: AlertSettings.defaults, evaluateEverySeconds: 30, contaminationMinimumKg: 5)
         _ = value?.fields { map -> Void? in
-            settings.evaluateEverySeconds = map.optional("evaluate_every_s")?.int(in: 1...3600) ?? 30
-            settings.contaminationMinimumKg = map.optional("contamination_min_kg")?.double(in: 0...100_000) ?? 5
+            settings.evaluateEverySeconds = map.optional("evaluate_every_s")?.int(in: 1...3600) ?? settings.evaluateEverySeconds
+            settings.contaminationMinimumKg =
+                map.optional("contamination_min_kg")?.double(in: 0...100_000) ?? settings.contaminationMinimumKg
             for kind in AlertKind.allCases {
                 guard let defaults = AlertSettings.defaults[kind],
                     let rule = map.optional(kind.rawValue).flatMap({ alertRule($0, defaults: defaults) })
@@ -422,9 +421,9 @@ struct ConfigurationLoader {
     func reports(_ value: YAMLValue?) -> ReportSettings {
         var settings = ReportSettings(collectionFill: 0.8, weights: ReportSettings.defaultWeights, fundingPool: 0, currency: "CNY")
         _ = value?.fields { map -> Void? in
-            settings.collectionFill = map.optional("collection_fill")?.double(in: 0.1...1) ?? 0.8
-            settings.fundingPool = map.optional("funding_pool")?.double(in: 0...1e15) ?? 0
-            settings.currency = map.optional("currency")?.string() ?? "CNY"
+            settings.collectionFill = map.optional("collection_fill")?.double(in: 0.1...1) ?? settings.collectionFill
+            settings.fundingPool = map.optional("funding_pool")?.double(in: 0...1e15) ?? settings.fundingPool
+            settings.currency = map.optional("currency")?.string() ?? settings.currency
             if let weightsValue = map.optional("weights"), let weights = scoreWeights(weightsValue) {
                 settings.weights = weights
             }

@@ -178,16 +178,21 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         return .booked(gap: step.newGap, filledGap: step.filledGap != nil)
     }
 
+    /// Records that `device` was heard from (the device row is made on first contact).
+    private static func touch(_ db: Database, _ device: String, receivedAtMs: Int64) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
+                ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                """,
+            arguments: [device, receivedAtMs])
+    }
+
     public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
         try await write("record status") { db in
             let row = try Row.fetchOne(db, sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?", arguments: [status.device])
             let keptTs = StoreRules.statusUpdate(status, storedSession: row?["session"], storedTsMs: row?["status_ts_ms"])
-            try db.execute(
-                sql: """
-                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
-                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
-                    """,
-                arguments: [status.device, receivedAtMs])
+            try Self.touch(db, status.device, receivedAtMs: receivedAtMs)
             guard let keptTs else { return false }
             try db.execute(
                 sql: """
@@ -201,12 +206,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 
     public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
         try await write("record birth") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
-                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
-                    """,
-                arguments: [birth.device, receivedAtMs])
+            try Self.touch(db, birth.device, receivedAtMs: receivedAtMs)
             try db.execute(
                 sql: """
                     UPDATE devices SET birth_session = ?, version = ?, board = ?, config_hash = ?, bins = ?
@@ -222,12 +222,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 
     public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
         try await write("record state") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
-                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
-                    """,
-                arguments: [state.device, receivedAtMs])
+            try Self.touch(db, state.device, receivedAtMs: receivedAtMs)
             try db.execute(
                 sql: """
                     INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms) VALUES (?, ?, ?, ?, ?)
