@@ -124,19 +124,13 @@ struct SplitMix {
 struct FaultScenarioTests {
     @Test("injected faults through binsd simulate: each raised and cleared within its documented delay, none left active, no false consistency fault")
     func faultsRaisedAndCleared() async throws {
-        let directory = try TemporaryDirectory(prefix: "binsd-faults")
-        let scenario = try directory.write("faults.yaml", FaultScenario.yaml)
-        let broker = try await MosquittoBroker.start(in: directory)
-        let subscriber = try await Subscriber(broker, device: FaultScenario.device)
-        let run = try Binsd.simulate(path: scenario, broker: broker, in: directory, extra: ["--log-level", "notice"])
-        let (termination, summary) = try await run.finish()
-        #expect(termination == .exited(0), "\(run.outputTail)")
-        #expect(summary?["completed"] as? Bool == true)
-        let lastSeq = try #require(summary?["last_seq"] as? Int)
-        let recorder = subscriber.recorder
-        try await recorder.wait("all \(lastSeq) events") { $0.uniqueEvents.count >= lastSeq }
-        let truth = try run.truth
-        let events = recorder.uniqueEvents
+        let point = try await SimulationRun.start(prefix: "binsd-faults", device: FaultScenario.device, extra: ["--log-level", "notice"]) {
+            try $0.write("faults.yaml", FaultScenario.yaml)
+        }
+        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
+        #expect(point.summary?["completed"] as? Bool == true)
+        let truth = try point.binsd.truth
+        let events = try await point.allEvents()
         func seconds(_ ts: WireTimestamp) -> Double {
             Double(ts.millisecondsSinceEpoch - truth.start.millisecondsSinceEpoch) / 1000
         }
@@ -168,7 +162,7 @@ struct FaultScenarioTests {
         var active: [String: Bool] = [:]
         for (fault, _) in faults { active["\(fault.bin ?? "-")/\(fault.code)"] = fault.active }
         #expect(active.values.allSatisfy { !$0 }, "\(active)")
-        let health = try #require(recorder.health.last)
+        let health = try #require(point.recorder.health.last)
         #expect(health.activeFaults.isEmpty, "\(health.activeFaults)")
 
         // Deposits: none invented; only those into the dry bin while its scale was unplugged are missing
@@ -213,7 +207,7 @@ struct FaultScenarioTests {
         // coalesced with the closing one before the publisher sends them; those are not counted.)
         var lags: [Double] = []
         for record in truth.records where record.type == "deposit" {
-            let opened = recorder.states(bin: record.bin).first {
+            let opened = point.recorder.states(bin: record.bin).first {
                 $0.lidOpen && seconds($0.ts) >= record.atS && seconds($0.ts) < record.atS + FaultScenario.lidOpenS
             }
             if let opened { lags.append(seconds(opened.ts) - record.atS) }
@@ -223,6 +217,6 @@ struct FaultScenarioTests {
         // An edge that comes while the loop is in a sensor operation waits for that one operation: at worst
         // an unplugged HX711's bounded wait for data ready (700 ms at 10 SPS).
         #expect((lags.max() ?? 1) <= 0.75, "lid-open state after the edge: \(lags.sorted().suffix(5))")
-        try await subscriber.stop()
+        try await point.subscriber.stop()
     }
 }

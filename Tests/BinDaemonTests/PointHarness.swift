@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MQTT
 import Synchronization
+import Testing
 
 @testable import BinDaemon
 
@@ -132,4 +133,44 @@ struct Binsd {
 
     /// The tail of the child's output, for failure messages.
     var outputTail: String { String(process.output.suffix(4000)) }
+}
+
+/// `binsd simulate` of one scenario against a broker of its own, watched from the start by a subscriber on
+/// the point's topics, run to its end: where the wiring tests start from.
+struct SimulationRun {
+    let directory: TemporaryDirectory
+    let broker: MosquittoBroker
+    let subscriber: Subscriber
+    let binsd: Binsd
+    let termination: ChildProcess.Termination
+    /// The JSON summary line `binsd simulate` printed.
+    let summary: [String: Any]?
+
+    /// Runs the scenario file `scenario` names (it may write one into the run's directory first).
+    static func start(
+        prefix: String, device: String, extra: [String] = [], scenario: (TemporaryDirectory) throws -> String
+    ) async throws -> SimulationRun {
+        let directory = try TemporaryDirectory(prefix: prefix)
+        let path = try scenario(directory)
+        let broker = try await MosquittoBroker.start(in: directory)
+        let subscriber = try await Subscriber(broker, device: device)
+        let binsd = try Binsd.simulate(path: path, broker: broker, in: directory, extra: extra)
+        let (termination, summary) = try await binsd.finish()
+        return SimulationRun(
+            directory: directory, broker: broker, subscriber: subscriber, binsd: binsd, termination: termination, summary: summary)
+    }
+
+    var recorder: PointRecorder { subscriber.recorder }
+
+    /// The seq of the last event the point recorded, from the summary.
+    var lastSeq: Int {
+        get throws { try #require(summary?["last_seq"] as? Int) }
+    }
+
+    /// Every event the point recorded, by seq, once the subscriber has them all.
+    func allEvents() async throws -> [EventPayload] {
+        let lastSeq = try lastSeq
+        try await recorder.wait("all \(lastSeq) events") { $0.uniqueEvents.count >= lastSeq }
+        return recorder.uniqueEvents
+    }
 }

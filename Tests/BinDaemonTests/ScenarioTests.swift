@@ -16,18 +16,13 @@ struct ScenarioTests {
 
     @Test("smoke scenario: deposits, contamination, collection, ranger fault, outage with will and historical events")
     func smokeScenario() async throws {
-        let directory = try TemporaryDirectory(prefix: "binsd-smoke")
-        let broker = try await MosquittoBroker.start(in: directory)
-        let subscriber = try await Subscriber(broker, device: "pt-smoke")
-        let run = try Binsd.simulate("daemon-smoke.yaml", broker: broker, in: directory)
-        let (termination, summary) = try await run.finish()
-        #expect(termination == .exited(0), "\(run.outputTail)")
-        #expect(summary?["completed"] as? Bool == true)
-        let truth = try run.truth
-        let recorder = subscriber.recorder
-        let lastSeq = try #require(summary?["last_seq"] as? Int)
-        try await recorder.wait("all \(lastSeq) events") { $0.uniqueEvents.count >= lastSeq }
-        let events = recorder.uniqueEvents
+        let point = try await SimulationRun.start(prefix: "binsd-smoke", device: "pt-smoke") { _ in scenarioFile("daemon-smoke.yaml") }
+        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
+        #expect(point.summary?["completed"] as? Bool == true)
+        let truth = try point.binsd.truth
+        let recorder = point.recorder
+        let lastSeq = try point.lastSeq
+        let events = try await point.allEvents()
 
         // seq: 1, 2, ... with no gap; arrival order strictly increasing apart from QoS 1 redeliveries.
         #expect(events.map(\.seq) == Array(1...Int64(lastSeq)))
@@ -87,8 +82,9 @@ struct ScenarioTests {
         #expect(recorder.health.count > 0)
 
         // What stays retained for a newcomer: offline status, birth with the config's hash, each bin's state.
-        let config = try ConfigLoader.load(path: directory.file("state/binsd.yaml"), options: ConfigLoader.Options(boardSearchPaths: []))
-        let late = try await Subscriber(broker, device: "pt-smoke")
+        let config = try ConfigLoader.load(
+            path: point.directory.file("state/binsd.yaml"), options: ConfigLoader.Options(boardSearchPaths: []))
+        let late = try await Subscriber(point.broker, device: "pt-smoke")
         try await late.recorder.wait("retained status, birth and states") {
             !$0.statuses.isEmpty && !$0.births.isEmpty && !$0.states(bin: "wet").isEmpty && !$0.states(bin: "dry").isEmpty
         }
@@ -97,20 +93,16 @@ struct ScenarioTests {
         #expect(late.recorder.births.last?.bins.map(\.id) == ["wet", "dry"])
         #expect(late.recorder.births.last?.board == "sim")
         try await late.stop()
-        try await subscriber.stop()
+        try await point.subscriber.stop()
     }
 
     @Test("baseline accuracy scenario: every deposit found, masses within tolerance, classification stated")
     func baselineAccuracy() async throws {
-        let directory = try TemporaryDirectory(prefix: "binsd-accuracy")
-        let broker = try await MosquittoBroker.start(in: directory)
-        let subscriber = try await Subscriber(broker, device: "pt-acc-base")
-        let run = try Binsd.simulate("accuracy-baseline.yaml", broker: broker, in: directory, extra: ["--log-level", "notice"])
-        let (termination, summary) = try await run.finish()
-        #expect(termination == .exited(0), "\(run.outputTail)")
-        let lastSeq = try #require(summary?["last_seq"] as? Int)
-        try await subscriber.recorder.wait("all \(lastSeq) events") { $0.uniqueEvents.count >= lastSeq }
-        let evaluation = AccuracyEvaluation(truth: try run.truth, events: subscriber.recorder.uniqueEvents)
+        let point = try await SimulationRun.start(prefix: "binsd-accuracy", device: "pt-acc-base", extra: ["--log-level", "notice"]) { _ in
+            scenarioFile("accuracy-baseline.yaml")
+        }
+        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
+        let evaluation = AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents())
         let masses = evaluation.massErrorsKg
         let judged = evaluation.judged.count
         print(
@@ -132,23 +124,21 @@ struct ScenarioTests {
         #expect(evaluation.falseContamination == 0)
         #expect(Double(evaluation.misSorted.filter(\.event.contaminated).count) >= 0.7 * Double(evaluation.misSorted.count))
         #expect(evaluation.missedCollections.isEmpty && evaluation.spuriousCollections.isEmpty)
-        try await subscriber.stop()
+        try await point.subscriber.stop()
     }
 
     @Test("outbox overflow during a long outage: oldest events dropped, one outbox.dropped fault names the seqs, then clears")
     func outboxOverflow() async throws {
-        let directory = try TemporaryDirectory(prefix: "binsd-overflow")
-        let broker = try await MosquittoBroker.start(in: directory)
-        let subscriber = try await Subscriber(broker, device: "pt-overflow")
-        let run = try Binsd.simulate("daemon-overflow.yaml", broker: broker, in: directory, extra: ["--outbox-capacity", "100"])
-        let (termination, summary) = try await run.finish()
-        #expect(termination == .exited(0), "\(run.outputTail)")
-        let lastSeq = try #require(summary?["last_seq"] as? Int)
+        let point = try await SimulationRun.start(prefix: "binsd-overflow", device: "pt-overflow", extra: ["--outbox-capacity", "100"]) { _ in
+            scenarioFile("daemon-overflow.yaml")
+        }
+        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
+        let lastSeq = try point.lastSeq
         // 150 deposits during the outage, capacity 100: seq 1-50 are gone, 51-150 arrive late, then the
         // fault (active) and its clearing.
         #expect(lastSeq == 152)
-        try await subscriber.recorder.wait("events 51-152") { $0.uniqueEvents.count >= 102 }
-        let events = subscriber.recorder.uniqueEvents
+        try await point.recorder.wait("events 51-152") { $0.uniqueEvents.count >= 102 }
+        let events = point.recorder.uniqueEvents
         #expect(events.map(\.seq) == Array(51...152))
         #expect(events.prefix(100).allSatisfy { $0.type == .deposit && $0.historical })
         let faults = events.compactMap { event -> Fault? in
@@ -159,7 +149,7 @@ struct ScenarioTests {
         #expect(faults.map(\.active) == [true, false])
         #expect(faults.first?.sensor == .outbox && faults.first?.bin == nil)
         #expect(faults.first?.detail.contains("seq 1-50") == true, "\(faults.first?.detail ?? "")")
-        try await subscriber.stop()
+        try await point.subscriber.stop()
     }
 
     @Test("commands over MQTT: tare, read, calibrate, rebirth, bad commands; SIGTERM publishes offline and exits 0")
