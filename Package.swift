@@ -65,13 +65,13 @@ let package = Package(
         .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "Lifecycle", log, metrics, lifecycle]),
 
         // MARK: Simulation (line-level device models, bin world, scenarios)
-        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig", yams]),
+        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig"]),
 
         // MARK: The sorting-point daemon
         .target(
             name: "BinDaemon",
             dependencies: [
-                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, yams,
+                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, metrics, lifecycle,
                 crypto,
             ]),
 
@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "Aggregator",
             dependencies: [
-                "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, yams, crypto,
+                "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, crypto,
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

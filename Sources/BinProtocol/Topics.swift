@@ -50,6 +50,9 @@ public enum Topics {
         }
     }
 
+    /// How `isValidIdentifier` reads to a person, for error messages.
+    public static let identifierRule = "1 to 64 letters, digits, '-', '_' or '.'"
+
     /// Device and bin ids become topic levels, file names and database keys, so they are restricted to
     /// letters, digits, `-`, `_` and `.`, 1 to 64 characters, and cannot contain MQTT wildcards.
     public static func isValidIdentifier(_ id: some StringProtocol) -> Bool {

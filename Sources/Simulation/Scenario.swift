@@ -74,7 +74,7 @@ extension YAMLValue {
     /// A device or bin id as the wire contract allows it (`Topics.isValidIdentifier`): ids become topic
     /// levels, file names and database keys.
     public func identifier(_ what: String) -> String? {
-        string(what, rule: "1 to 64 letters, digits, '-', '_' or '.'", isValid: Topics.isValidIdentifier)
+        string(what, rule: Topics.identifierRule, isValid: Topics.isValidIdentifier)
     }
 
     /// An RFC 3339 time with its offset, e.g. `2026-06-01T06:00:00+08:00`.

@@ -496,7 +496,7 @@ extension YAMLValue {
     /// An id as the wire contract allows it (`Topics.isValidIdentifier`): device ids are topic levels and
     /// database keys, and every id of the hierarchy appears in URLs and reports.
     fileprivate func identifier(_ what: String) -> String? {
-        string(what, rule: "1 to 64 letters, digits, '-', '_' or '.'", isValid: Topics.isValidIdentifier)
+        string(what, rule: Topics.identifierRule, isValid: Topics.isValidIdentifier)
     }
 
     /// A local date, `YYYY-MM-DD`.

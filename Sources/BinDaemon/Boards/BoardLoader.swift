@@ -57,7 +57,7 @@ public enum BoardLoader {
     static func read(_ root: YAMLValue) -> BoardDefinition? {
         root.fields { fields in
             let name = fields.required("board")?.string(
-                "board name", rule: "letters, digits, '-', '_', '.', 1 to 64", isValid: Topics.isValidIdentifier)
+                "board name", rule: Topics.identifierRule, isValid: Topics.isValidIdentifier)
             let description = fields.required("description")?.string() ?? ""
             let sources = fields.optional("sources")?.list()?.compactMap { $0.string() } ?? []
             let defaultHeader = fields.optional("header")?.string()
