@@ -57,6 +57,21 @@ import Testing
         #expect(config.bins[0].scale.dout.chipLabels == ["bins-sim"])
     }
 
+    @Test func surfaceRoughnessFollowsTheBinSizeUnlessSet() throws {
+        let bins = """
+            bins:
+              - {id: bin, stream: wet, shape: {kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}, sensors: {hx711: {dout: GPIO0, sck: GPIO1}}}
+              - {id: container, stream: dry, shape: {kind: box, width_mm: 2000, length_mm: 1500, depth_mm: 1400}, sensors: {hx711: {dout: GPIO2, sck: GPIO3}}}
+              - {id: tuned, stream: dry, shape: {kind: box, width_mm: 2000, length_mm: 1500, depth_mm: 1400}, sensors: {hx711: {dout: GPIO4, sck: GPIO5}}, thresholds: {surface_roughness_mm: 12}}
+            """
+        let header = "device: pt-9\nboard: sim\nbroker: {url: mqtt://127.0.0.1}\n"
+        let byDefault = try parseConfig(header + bins)
+        #expect(byDefault.bins.map(\.thresholds.surfaceRoughnessMm) == [4, 25, 12])
+        // A roughness set for the whole point applies to every bin that does not set its own.
+        let pointWide = try parseConfig(header + "thresholds: {surface_roughness_mm: 6}\n" + bins)
+        #expect(pointWide.bins.map(\.thresholds.surfaceRoughnessMm) == [6, 6, 12])
+    }
+
     @Test func configHashIgnoresFormattingAndSecretsButNotMeaning() throws {
         let base = try parseConfig(validConfigYAML).configHash
         let reformatted = try parseConfig("# a comment\n" + validConfigYAML.replacingOccurrences(of: "debounce_ms: 30", with: "debounce_ms:   30"), file: "/elsewhere/other.yaml")

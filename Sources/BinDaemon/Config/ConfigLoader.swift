@@ -104,7 +104,9 @@ private struct Reader {
             let board = readBoard(fields.required("board"))
             let stateDirectory = readStateDirectory(fields.optional("state_dir"))
             let broker = readBroker(fields.required("broker"), device: device)
-            let baseThresholds = readThresholds(fields.optional("thresholds"), base: BinThresholds())
+            var roughnessGiven = false
+            let baseThresholds = readThresholds(
+                fields.optional("thresholds"), base: BinThresholds(), roughnessGiven: &roughnessGiven)
             let classification = readClassification(fields.optional("classification"))
             let sampling = readSampling(fields.optional("sampling"))
             let outbox = readOutbox(fields.optional("outbox"), stateDirectory: stateDirectory)
@@ -117,7 +119,8 @@ private struct Reader {
                 if list.isEmpty { binsValue.error("at least one bin is needed") }
                 var seenIDs: [String: String] = [:]
                 for item in list {
-                    guard let bin = readBin(item, board: board, base: baseThresholds) else { continue }
+                    guard let bin = readBin(item, board: board, base: baseThresholds, roughnessGiven: roughnessGiven)
+                    else { continue }
                     if let first = seenIDs[bin.id] {
                         item.error("duplicate bin id \"\(bin.id)\" (already used by \(first))")
                     }
@@ -319,8 +322,9 @@ private struct Reader {
     }
 
     /// `thresholds:` at the top (over the defaults) or in a bin (over the top-level ones).
-    func readThresholds(_ value: YAMLValue?, base: BinThresholds) -> BinThresholds {
+    func readThresholds(_ value: YAMLValue?, base: BinThresholds, roughnessGiven: inout Bool) -> BinThresholds {
         var t = base
+        var given = roughnessGiven
         _ = value?.fields { fields -> Void? in
             if let v = fields.optional("stable_readings")?.int(in: 2...100) { t.stableReadings = v }
             if let v = fields.optional("stable_tolerance_kg")?.double(in: 0.0001...100) { t.stableToleranceKg = v }
@@ -337,7 +341,10 @@ private struct Reader {
             let overflowValue = fields.optional("overflow_fill")
             if let v = overflowValue?.double(in: 0.05...1) { t.overflowFill = v }
             if let v = fields.optional("ranger_sigma_mm")?.double(in: 0...100) { t.rangerSigmaMm = v }
-            if let v = fields.optional("surface_roughness_mm")?.double(in: 0...500) { t.surfaceRoughnessMm = v }
+            if let v = fields.optional("surface_roughness_mm")?.double(in: 0...500) {
+                t.surfaceRoughnessMm = v
+                given = true
+            }
             if t.fullFill >= t.overflowFill {
                 let message = "overflow_fill (\(format(t.overflowFill))) must be above full_fill (\(format(t.fullFill)))"
                 // At the value written (overflow_fill, or a full_fill raised above the default overflow).
@@ -345,18 +352,22 @@ private struct Reader {
             }
             return ()
         }
+        roughnessGiven = given
         return t
     }
 
     // MARK: Bins
 
-    mutating func readBin(_ item: YAMLValue, board: BoardDefinition?, base: BinThresholds) -> BinConfig? {
+    mutating func readBin(_ item: YAMLValue, board: BoardDefinition?, base: BinThresholds, roughnessGiven: Bool)
+        -> BinConfig?
+    {
         item.fields { fields in
             let id = fields.required("id")?.identifier("bin id")
             let stream = fields.required("stream")?.choice(WasteStream.self)
             let shapeValue = fields.required("shape")
             let shape = shapeValue.flatMap(readShape)
-            let thresholds = readThresholds(fields.optional("thresholds"), base: base)
+            var roughnessGiven = roughnessGiven
+            var thresholds = readThresholds(fields.optional("thresholds"), base: base, roughnessGiven: &roughnessGiven)
             var scale: ScaleSensorConfig?
             var ranger: (config: RangerSensorConfig, mount: YAMLValue)?
             var lid: LidSensorConfig?
@@ -373,6 +384,9 @@ private struct Reader {
                 geometry = BinGeometry(shape: shape)
             }
             if let ranger, let geometry { checkMount(ranger.config, geometry: geometry, at: ranger.mount) }
+            if !roughnessGiven, let geometry {
+                thresholds.surfaceRoughnessMm = BinThresholds.defaultSurfaceRoughnessMm(for: geometry)
+            }
             guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
             return BinConfig(
                 id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger?.config, lid: lid,

@@ -277,8 +277,16 @@ public struct BinThresholds: Sendable, Equatable, Encodable {
     public var overflowFill: Double = 0.95
     /// Standard deviation of one ranger distance (HC-SR04 datasheet: resolution about 3 mm).
     public var rangerSigmaMm: Double = 3
-    /// Standard deviation of the waste surface height seen by the beam around its mean level.
+    /// Standard deviation of the waste surface height seen by the beam around its mean level. Left out of
+    /// the configuration, it follows the bin's size (`defaultSurfaceRoughnessMm(for:)`).
     public var surfaceRoughnessMm: Double = 4
+
+    /// Household bins take bags and handfuls, which settle into a surface a few millimetres from level;
+    /// bulk containers (a square metre of cross-section or more) take carts tipped in, which leave heaps
+    /// and hollows a few centimetres deep. Used when the configuration does not set a roughness.
+    public static func defaultSurfaceRoughnessMm(for geometry: BinGeometry) -> Double {
+        geometry.litresPerMm(atHeightMm: geometry.depthMm / 2) >= 1 ? 25 : 4
+    }
 
     public init() {}
 
