@@ -180,9 +180,11 @@ def profile_faults(rng):
     t.add(13 * 3600, "fault: {bin: dry, sensor: scale, kind: disconnected, for_s: 1800}")
     t.add(16 * 3600, "fault: {bin: wet, sensor: scale, kind: noise, for_s: 3600}")
     t.add(21 * 3600, "fault: {bin: recyclable, sensor: ranger, kind: stuck, for_s: 3600}")
+    t.add(8 * 3600, "fault: {bin: dry, sensor: lid, kind: stuck, for_s: 3600}")
     return household_bins(rng), t, \
-        "Sensor faults: a ranger that stops echoing (04:00-06:00), a scale unplugged (13:00-13:30), a noisy " \
-        "load cell (16:00-17:00), a stuck ranger (21:00-22:00). Faults must be raised and cleared."
+        "Sensor faults: a ranger that stops echoing (04:00-06:00), a lid switch stuck closed (08:00-09:00), a " \
+        "scale unplugged (13:00-13:30), a noisy load cell (16:00-17:00), a stuck ranger (21:00-22:00). Faults " \
+        "must be raised and cleared, and no deposit lost to the stuck lid switch."
 
 
 def profile_cold_night(rng):

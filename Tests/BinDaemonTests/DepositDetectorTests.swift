@@ -132,6 +132,81 @@ struct DetectorHarness {
         #expect(abs(h.detector.baselineKg! - h.trueMassKg) < 0.01)
     }
 
+    @Test func aLidSwitchStuckClosedIsDoubtedAfterThreeStepsAndTheirDepositsAreNotLost() {
+        var h = DetectorHarness()
+        h.settle()
+        // Waste goes in past a switch that never moves: each step is seen at the next idle reading.
+        let steps: [(at: Double, kg: Double, litres: Double)] = [(600, 1.2, 2), (1_200, 0.8, 1.5), (1_800, 2.0, 3.5)]
+        var volume = h.trueVolumeL
+        for (index, step) in steps.enumerated() {
+            h.trueMassKg += step.kg
+            volume += step.litres
+            h.weigh(from: step.at, count: 6)
+            if index < 2 {
+                #expect(h.deposits.isEmpty && h.observed(.lidStuck).isEmpty, "step \(index + 1) alone proves nothing")
+                #expect(h.requests.last == .ranger(pings: 5))
+                h.range(at: step.at + 2, volumeL: volume)
+            }
+        }
+        // The third step raises the fault and reports the first two at once, by mass, at their own times.
+        #expect(h.observed(.lidStuck) == [true])
+        let early = h.actions.compactMap { action -> (Deposit, WireTimestamp)? in
+            if case .deposit(let d, let at) = action { (d, at) } else { nil }
+        }
+        #expect(early.count == 2)
+        for ((deposit, time), step) in zip(early, steps) {
+            #expect(abs(deposit.massKg - step.kg) < 0.01 && deposit.volumeL == nil && deposit.quality == .degraded)
+            #expect(time >= at(step.at) && time < at(step.at + 1), "reported at the time the step settled")
+        }
+        // The third waits for its ranger reading like any deposit and gets its own volume.
+        h.range(at: 1_802, volumeL: volume)
+        #expect(h.deposits.count == 3)
+        #expect(abs(h.deposits[2].massKg - 2.0) < 0.01 && abs(h.deposits[2].volumeL! - 3.5) < 0.05)
+
+        // While doubted, every step is a deposit, as on a bin without a switch.
+        h.trueMassKg += 0.9
+        h.weigh(from: 2_400, count: 6)
+        h.range(at: 2_402, volumeL: volume + 1.6)
+        #expect(h.deposits.count == 4 && abs(h.deposits[3].massKg - 0.9) < 0.01)
+
+        // The switch moves again: cleared, and steps with the lid closed are baseline again.
+        h.lid(open: true, at: 3_000)
+        h.lid(open: false, at: 3_004)
+        h.weigh(from: 3_004.5, count: 6)
+        #expect(h.observed(.lidStuck) == [true, false])
+        #expect(!h.detector.lidSwitchDoubted)
+        let before = h.deposits.count
+        h.trueMassKg += 1.0
+        h.weigh(from: 3_600, count: 6)
+        #expect(h.deposits.count == before)
+    }
+
+    @Test func someoneLeaningOnAClosedLidAgainAndAgainIsNotAStuckSwitch() {
+        var h = DetectorHarness()
+        h.settle()
+        for k in 0..<5 {
+            // Leaning on the lid long enough to settle, shifting, letting go: heavier than the waste in the
+            // bin, so letting go would look like a collection if it were not the same weight as before.
+            let start = 600 * Double(k + 1)
+            h.trueMassKg += 15
+            h.weigh(from: start, count: 6)
+            if k.isMultiple(of: 2) {
+                h.trueMassKg -= 15
+            } else {
+                h.trueMassKg -= 6
+                h.weigh(from: start + 10, count: 6)
+                h.trueMassKg -= 9
+            }
+            h.weigh(from: start + 20, count: 6)
+        }
+        // One real-looking step on its own is not enough either.
+        h.trueMassKg += 0.5
+        h.weigh(from: 4_000, count: 6)
+        #expect(h.deposits.isEmpty && h.collections.isEmpty && h.observed(.lidStuck).isEmpty)
+        #expect(!h.detector.lidSwitchDoubted)
+        #expect(abs(h.detector.baselineKg! - h.trueMassKg) < 0.01)
+    }
+
     @Test func depositsBelowTheMinimumAreIgnoredButRefreshTheFill() {
         var h = DetectorHarness()
         h.settle()

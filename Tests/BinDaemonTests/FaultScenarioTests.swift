@@ -39,6 +39,9 @@ enum FaultScenario {
         // with the next deposit (one every 10 minutes here), the deposit after it moves the mass, one more
         // look 30 s later makes three readings.
         Window(bin: "recyclable", sensor: "ranger", kind: "stuck", code: .rangerStuck, startS: 14_300, endS: 17_900, raiseWithinS: 2 * 600 + 120, clearWithinS: 3 * 30),
+        // Waste keeps going in past a lid switch stuck closed: each step is seen at the next idle reading
+        // (≤ 30 s), the third one (the third deposit, ≤ 3 × 10 min) raises; the next lid edge clears.
+        Window(bin: "dry", sensor: "lid", kind: "stuck", code: .lidStuck, startS: 18_000, endS: 20_400, raiseWithinS: 3 * 600, clearWithinS: 600),
     ]
 
     /// Every bin gets a deposit every 10 minutes (staggered); the dry bin is emptied after 3 h, the wet one
@@ -166,7 +169,7 @@ struct FaultScenarioTests {
         #expect(health.activeFaults.isEmpty, "\(health.activeFaults)")
 
         // Deposits: none invented; only those into the dry bin while its scale was unplugged are missing
-        // (their mass joins the baseline when it is back). Masses within 20 g, within 0.25 kg on the noisy
+        // (their mass joins the baseline when it is back); those past the stuck lid switch are all found. Masses within 20 g, within 0.25 kg on the noisy
         // scale (σ ≈ 90 g per reading, two means of five).
         let evaluation = AccuracyEvaluation(truth: truth, events: events)
         #expect(evaluation.spurious.isEmpty, "spurious: \(evaluation.spurious.map { ($0.deposit.bin, seconds($0.at)) })")
@@ -187,6 +190,9 @@ struct FaultScenarioTests {
                 #expect(match.event.quality == .degraded, "wet deposit at \(at) s on the noisy scale")
             case .rangerNoEcho?:
                 #expect(match.event.volumeL == nil && match.event.quality == .degraded, "wet deposit at \(at) s without echo")
+            case .lidStuck?:
+                // Found from the weight alone: the first two late and without volume, all `degraded`.
+                #expect(match.event.quality == .degraded, "dry deposit at \(at) s past a stuck lid switch")
             case .rangerStuck?:
                 // Before the fault is raised the frozen value still counts as a reading (volume about 0).
                 if let raised = faults.first(where: { $0.fault.code == FaultCode.rangerStuck.rawValue }), at > raised.at {

@@ -10,6 +10,11 @@ import BinProtocol
 /// one cycle are one deposit. With the lid closed the weight may drift, creep or jump when waste is
 /// pressed down; that moves the baseline and never makes a deposit. Bins without a lid switch detect
 /// deposits from a weight step alone. A large drop in weight is a collection.
+///
+/// A switch stuck closed (or a cut wire) would hide every deposit behind that rule. So steps up with the
+/// lid closed are remembered until the next lid edge, and the ones a later step down takes back (someone
+/// leaned on the bin) are forgotten; at `lidStuckAfterGains` of them the switch is doubted (`lid.stuck`),
+/// they are reported as deposits after all, and the bin works from the weight alone until the switch moves.
 public struct DepositDetector: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var binID: String
@@ -73,6 +78,13 @@ public struct DepositDetector: Sendable {
         var timedOut = false
     }
 
+    /// A stable step up with the lid closed, kept until the next lid edge.
+    struct ClosedLidGain: Sendable, Equatable {
+        var massKg: Double
+        var baselineBeforeKg: Double
+        var at: WireTimestamp
+    }
+
     /// A settled deposit waiting for the ranger reading after it.
     struct Pending: Sendable, Equatable {
         var massKg: Double
@@ -101,12 +113,25 @@ public struct DepositDetector: Sendable {
     private var lastScaleSampleAt: WireTimestamp?
     private var lastRangerAt: WireTimestamp?
     private var rangerRequestedAt: WireTimestamp?
+    /// Steps up since the last lid edge that the lid switch did not explain.
+    private var closedLidGains: [ClosedLidGain] = []
+    /// The lid switch is doubted (`lid.stuck`): deposits come from the weight alone until it moves again.
+    public private(set) var lidSwitchDoubted = false
+
+    /// Steps up with the lid closed, none taken back, before the switch is doubted. One is a hand or a knee
+    /// on the lid that stayed long enough to settle; two can be waste settling against a wall and then
+    /// slipping; three without a single lid edge in between, each at least `min_deposit_kg`, is waste going
+    /// in past a switch that does not move. The first two are reported late rather than lost.
+    public static let lidStuckAfterGains = 3
 
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
 
     private var thresholds: BinThresholds { configuration.thresholds }
+
+    /// Whether a deposit needs a lid cycle: with a working lid switch, yes.
+    private var lidGatesDeposits: Bool { configuration.hasLid && !lidSwitchDoubted }
 
     /// True while a lid cycle or weight change is being followed.
     public var isBusy: Bool { phase != .idle }
@@ -141,6 +166,7 @@ public struct DepositDetector: Sendable {
         afterCollection = nil
         consistency.reset()
         lastScaleSampleAt = nil
+        closedLidGains = []
     }
 
     // MARK: Inputs
@@ -150,6 +176,12 @@ public struct DepositDetector: Sendable {
         guard open != lidOpen else { return [] }
         lidOpen = open
         var actions: [DetectorAction] = [.sample(.scale(readings: configuration.sampling.burstReadings))]
+        // The switch moves: the steps before it are explained (or at least no longer the switch's fault).
+        closedLidGains = []
+        if lidSwitchDoubted {
+            lidSwitchDoubted = false
+            actions.append(.observation(FaultObservation(.lidStuck, present: false)))
+        }
         if open {
             switch phase {
             case .idle:
@@ -199,8 +231,8 @@ public struct DepositDetector: Sendable {
                 return []
             }
             let change = stable - baseline
-            if change <= -collectionThreshold(baseline) || (!configuration.hasLid && change >= minDepositKg) {
-                return settle(stable, at: reading.at, cycle: Cycle(startedAt: reading.at, lidWasOpened: !configuration.hasLid, fillBefore: lastTrustedFill), quality: .good)
+            if change <= -collectionThreshold(baseline) || (!lidGatesDeposits && change >= minDepositKg) {
+                return settle(stable, at: reading.at, cycle: Cycle(startedAt: reading.at, lidWasOpened: !lidGatesDeposits, fillBefore: lastTrustedFill), quality: .good)
             }
             baselineKg = stable  // creep, temperature drift, pressed-down waste
             return []
@@ -426,13 +458,28 @@ public struct DepositDetector: Sendable {
         }
         let change = stable - baseline
         phase = .idle
+        if lidGatesDeposits && !cycle.lidWasOpened, let undone = closedLidGainUndone(byReturningTo: stable) {
+            // Back to where it was before a step with the lid closed: whoever leaned on the bin let go. Not a
+            // collection, however heavy the lean was.
+            closedLidGains.removeSubrange(undone...)
+            baselineKg = stable
+            return []
+        }
         if change <= -collectionThreshold(baseline) {
             return collect(from: baseline, to: stable, at: time, fillBefore: cycle.fillBefore ?? lastTrustedFill)
         }
         baselineKg = stable
-        if configuration.hasLid && !cycle.lidWasOpened {
-            return []  // nothing can get in through a closed lid: pressed-down waste or someone leaning on it
+        if lidGatesDeposits && !cycle.lidWasOpened {
+            return weightChangedWithLidClosed(change, from: baseline, cycle: cycle, at: time, quality: quality)
         }
+        return weighDeposit(change, from: baseline, cycle: cycle, at: time, quality: quality)
+    }
+
+    /// A settled step up in a lid cycle (or with no switch to wait for): a deposit once the ranger has
+    /// measured its volume.
+    private mutating func weighDeposit(
+        _ change: Double, from baseline: Double, cycle: Cycle, at time: WireTimestamp, quality: ReadingQuality
+    ) -> [DetectorAction] {
         guard change >= minDepositKg else {
             // Too small to report (documented); refresh the fill so the next deposit starts from it.
             return configuration.hasRanger ? [.sample(.ranger(pings: configuration.sampling.rangerPings))] : []
@@ -444,6 +491,48 @@ public struct DepositDetector: Sendable {
         phase = .awaitingFill(pending)
         rangerRequestedAt = time
         return [.sample(.ranger(pings: configuration.sampling.rangerPings))]
+    }
+
+    /// A settled change with the lid closed: nothing can get in, so it moves the baseline (pressed-down
+    /// waste, someone leaning on the bin), unless steps up keep coming without the switch ever moving.
+    private mutating func weightChangedWithLidClosed(
+        _ change: Double, from baseline: Double, cycle: Cycle, at time: WireTimestamp, quality: ReadingQuality
+    ) -> [DetectorAction] {
+        guard change >= minDepositKg else { return [] }
+        closedLidGains.append(ClosedLidGain(massKg: change, baselineBeforeKg: baseline, at: time))
+        guard closedLidGains.count >= Self.lidStuckAfterGains else {
+            // Refresh the fill, so that if this turns out to be waste the next step's volume is its own.
+            return configuration.hasRanger ? [.sample(.ranger(pings: configuration.sampling.rangerPings))] : []
+        }
+        lidSwitchDoubted = true
+        let earlier = closedLidGains.dropLast()
+        let totalKg = closedLidGains.reduce(0) { $0 + $1.massKg }
+        var actions: [DetectorAction] = [
+            .observation(
+                FaultObservation(
+                    .lidStuck, present: true,
+                    detail: "weight rose \(closedLidGains.count) times (\(Self.round(totalKg)) kg) without the lid switch moving"))
+        ]
+        closedLidGains = []
+        // The earlier steps were waste after all: reported now, at the time each settled, by mass alone
+        // (their fill before and after is not known apart).
+        for gain in earlier {
+            let pending = Pending(
+                massKg: gain.massKg, baselineBeforeKg: gain.baselineBeforeKg, settledAt: gain.at, fillBefore: nil,
+                deadline: gain.at, quality: .degraded, cycle: cycle)
+            actions += makeDeposit(pending, volumeL: nil, at: gain.at)
+        }
+        // This one is measured like any deposit, with the ranger reading after it.
+        var trusted = cycle
+        trusted.lidWasOpened = true
+        return actions + weighDeposit(change, from: baseline, cycle: trusted, at: time, quality: quality)
+    }
+
+    /// The earliest closed-lid step whose starting weight `stable` is back at: that step and all after it
+    /// were a load that has gone again.
+    private func closedLidGainUndone(byReturningTo stable: Double) -> Int? {
+        let tolerance = max(stableToleranceKg, minDepositKg)
+        return closedLidGains.firstIndex { abs(stable - $0.baselineBeforeKg) <= tolerance }
     }
 
     /// Closes off a deposit while the lid is still open past its timeout: mass known, volume not.

@@ -26,6 +26,9 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
     case massWithoutFill = "consistency.mass_without_fill"
     /// The lid stayed open past the timeout; fill readings are not trusted meanwhile.
     case lidOpenTooLong = "lid.open_too_long"
+    /// Waste kept arriving (weight steps up, the lid switch never moved): the switch is stuck closed or its
+    /// wire is cut. Deposits are then found from the weight alone, as on a bin without a switch.
+    case lidStuck = "lid.stuck"
     /// The outbox had to drop events (detail names the seq range).
     case outboxDropped = "outbox.dropped"
 
@@ -34,7 +37,7 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
         case .scaleNotReady, .scaleSaturated, .scaleStuck, .scaleNoisy: .scale
         case .rangerNoEcho, .rangerStuck, .rangerBlind: .ranger
         case .fillWithoutMass, .massWithoutFill: .system
-        case .lidOpenTooLong: .lid
+        case .lidOpenTooLong, .lidStuck: .lid
         case .outboxDropped: .outbox
         }
     }
@@ -43,7 +46,7 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
     /// readings (an over-full bin, a dropped outbox event).
     public var readingImpact: ReadingQuality? {
         switch self {
-        case .scaleNotReady, .scaleNoisy, .rangerNoEcho, .rangerStuck, .lidOpenTooLong: .degraded
+        case .scaleNotReady, .scaleNoisy, .rangerNoEcho, .rangerStuck, .lidOpenTooLong, .lidStuck: .degraded
         case .scaleSaturated, .scaleStuck, .fillWithoutMass, .massWithoutFill: .suspect
         case .rangerBlind, .outboxDropped: nil
         }
@@ -61,7 +64,7 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
         case .rangerBlind: FaultPolicy(raiseObservations: 3, raiseAfterS: 600, clearObservations: 2, clearAfterS: 0)
         case .fillWithoutMass, .massWithoutFill:
             FaultPolicy(raiseObservations: 2, raiseAfterS: 60, clearObservations: 2, clearAfterS: 60)
-        case .lidOpenTooLong: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 0)
+        case .lidOpenTooLong, .lidStuck: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 0)
         case .outboxDropped: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 600)
         }
     }
