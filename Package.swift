@@ -97,14 +97,17 @@ let package = Package(
         .executableTarget(
             name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", argumentParser, log, lifecycle]),
         // Benchmarks print figures; they are commands, not tests. `bins-bench` covers the device side and
-        // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest.
+        // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest. Both start
+        // their broker with the tests' harness (BinsTestSupport), so they measure against the same setup.
         .executableTarget(
             name: "bins-bench",
             dependencies: [
-                "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", argumentParser, log,
+                "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", "BinsTestSupport",
+                argumentParser, log,
             ]),
         .executableTarget(
-            name: "bins-ingest-bench", dependencies: ["Aggregator", "MQTT", "BinProtocol", argumentParser, log]),
+            name: "bins-ingest-bench",
+            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", argumentParser, log]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
         // A child process for the MQTT tests: killed mid-handler, mid-publish, or with a will set.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BinDaemon
 import BinProtocol
+import BinsTestSupport
 import Foundation
 import Logging
 import MQTT
@@ -28,8 +29,8 @@ struct AccuracyBenchmark: AsyncParsableCommand {
         let files = scenarios.isEmpty ? Self.shippedScenarios() : scenarios
         guard !files.isEmpty else { throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml") }
         let quiet = Logger(label: "bins-bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let (host, port, spawned) = try BenchBroker.resolve(broker)
-        defer { spawned?.terminate() }
+        let endpoint = try await BrokerEndpoint.resolve(broker)
+        let (host, port) = (endpoint.host, endpoint.port)
         var rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)] = []
         for file in files {
             let scenario = try Scenario.load(path: file)
@@ -49,6 +50,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 ((file as NSString).lastPathComponent, AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
                  summary.realSeconds))
         }
+        await endpoint.stop()
         print(Self.table(rows, classifiedVolumeL: classifiedVolumeL))
     }
 
@@ -85,42 +87,6 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// The broker a benchmark talks to: the one given as HOST:PORT, or a mosquitto started on a free loopback
-/// port for the run (the caller terminates it).
-enum BenchBroker {
-    static func resolve(_ broker: String?) throws -> (host: String, port: Int, spawned: Process?) {
-        if let broker {
-            let parts = broker.split(separator: ":")
-            guard parts.count == 2, let value = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
-            return (String(parts[0]), value, nil)
-        }
-        let port = try freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-p", "\(port)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return ("127.0.0.1", port, process)
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard ok else { throw ValidationError("no free loopback port (errno \(errno))") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

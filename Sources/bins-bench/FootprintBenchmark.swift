@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinDaemon
+import BinsTestSupport
 import Foundation
 import Logging
 
@@ -31,8 +32,8 @@ struct FootprintBenchmark: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw ValidationError("\(executable) is not an executable; build binsd or pass --binsd")
         }
-        let (host, port, spawned) = try BenchBroker.resolve(broker)
-        defer { spawned?.terminate() }
+        let endpoint = try await BrokerEndpoint.resolve(broker)
+        let (host, port) = (endpoint.host, endpoint.port)
         let directory = NSTemporaryDirectory() + "bins-footprint-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -119,6 +120,7 @@ struct FootprintBenchmark: AsyncParsableCommand {
         print(idle.line(name: "idle"))
         print(load.line(name: "deposit every \(depositEvery) s") + ", \(deposits) deposit events received over MQTT")
         print("exit status after SIGTERM: \(process.terminationStatus)")
+        await endpoint.stop()
     }
 
     struct Window {

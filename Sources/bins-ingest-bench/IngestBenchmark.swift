@@ -1,5 +1,6 @@
 import Aggregator
 import BinProtocol
+import BinsTestSupport
 import Foundation
 import Logging
 import MQTT
@@ -29,9 +30,13 @@ struct IngestBenchmark {
     let logger: Logger
 
     func run() async throws {
-        let started = options.broker == nil ? try BenchBroker() : nil
-        defer { started?.stop() }
-        let (host, port) = try endpoint(started)
+        // Configured as the project ships it for the aggregator's side (queues sized for hours, not the
+        // 1000-message default), without persistence so the broker's own fsyncs stay out of the figures.
+        let endpoint = try await BrokerEndpoint.resolve(
+            options.broker,
+            orStart: MosquittoBroker.Configuration(
+                persistence: false, maxQueuedMessages: 0, extraLines: ["max_queued_bytes 0", "set_tcp_nodelay true"]))
+        let (host, port) = (endpoint.host, endpoint.port)
         let directory = NSTemporaryDirectory() + "bins-ingest-bench-ledger-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -99,9 +104,11 @@ struct IngestBenchmark {
             }
             say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
             await store.close()
+            await endpoint.stop()
             guard ledgerMatches else { throw BenchError("the ledger does not match what was published") }
         } catch {
             await store.close()
+            await endpoint.stop()
             throw error
         }
     }
@@ -113,15 +120,6 @@ struct IngestBenchmark {
 
     func progress(_ text: String) {
         FileHandle.standardError.write(Data("bins-ingest-bench: \(text)\n".utf8))
-    }
-
-    func endpoint(_ started: BenchBroker?) throws -> (String, Int) {
-        if let started { return (started.host, started.port) }
-        let text = options.broker ?? ""
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
-            throw BenchError("--broker \(text) is not HOST:PORT")
-        }
-        return (String(text[..<colon]), port)
     }
 
     func storageDescription(_ storage: StorageSettings) -> String {

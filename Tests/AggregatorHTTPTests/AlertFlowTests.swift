@@ -123,14 +123,14 @@ struct AlertFlowTests {
                 // 90 % full, still 90 % a minute later by the device's clock: bin_full raises.
                 try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.9, at: "2026-06-01T09:00")))
                 try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.92, at: "2026-06-01T09:01")))
-                try await waitUntilAsync("the alert is raised") { try await store.openAlerts().count == 1 }
+                try await waitUntil(timeout: .seconds(20), "the alert is raised") { try await store.openAlerts().count == 1 }
                 let alert = try #require(try await store.openAlerts().first)
                 #expect(alert.kind == .binFull)
                 #expect(alert.subject == "bin:pt-1/wet")
                 #expect(alert.raisedAtMs == APITests.time("2026-06-01T09:01").millisecondsSinceEpoch)
 
                 // The receiver failed the first POST; the retry (after about a second) gets through.
-                try await waitUntilAsync("the raised alert reaches the webhook") { receiver.accepted.count == 1 }
+                try await waitUntil(timeout: .seconds(20), "the raised alert reaches the webhook") { receiver.accepted.count == 1 }
                 #expect(receiver.deliveries.withLock { $0.count } == 2)
 
                 try await client.execute(uri: "/api/v1/alerts/\(alert.id)/ack", method: .post) { response async throws in
@@ -141,11 +141,11 @@ struct AlertFlowTests {
                 ) { response async throws in
                     #expect(response.status == .ok)
                 }
-                try await waitUntilAsync("the acknowledgement reaches the webhook") { receiver.accepted.count == 2 }
+                try await waitUntil(timeout: .seconds(20), "the acknowledgement reaches the webhook") { receiver.accepted.count == 2 }
 
                 // Emptied: 10 % full. The alert clears.
                 try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.1, at: "2026-06-01T09:30")))
-                try await waitUntilAsync("the clearance reaches the webhook") { receiver.accepted.count == 3 }
+                try await waitUntil(timeout: .seconds(20), "the clearance reaches the webhook") { receiver.accepted.count == 3 }
 
                 try await client.execute(uri: "/api/v1/alerts?state=cleared", method: .get) { response async throws in
                     let alerts = try #require(try APITests.json(response.body)["alerts"] as? [[String: Any]])
@@ -194,15 +194,5 @@ struct AlertFlowTests {
             consoleTask.cancel()
         }
         await store.close()
-    }
-}
-
-/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
-func waitUntilAsync(timeout: Duration = .seconds(20), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while true {
-        if try await condition() { return }
-        guard ContinuousClock.now < deadline else { throw AggregatorError(.invalidArgument, "\(what) did not happen within \(timeout)") }
-        try await Task.sleep(for: .milliseconds(20))
     }
 }

@@ -116,18 +116,4 @@ enum Fixtures {
     static func json(_ value: some Encodable) -> [UInt8] { (try? WireCodec.encode(value)) ?? [] }
 
     static func date(_ text: String) -> LocalDate { LocalDate(text)! }
-
-    /// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
-    static func eventually(
-        timeout: Duration, _ what: String, _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while true {
-            if try await condition() { return }
-            guard ContinuousClock.now < deadline else {
-                throw AggregatorError(.invalidArgument, "\(what) did not happen within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
 }

@@ -147,7 +147,7 @@ struct IngestBrokerTests {
             }
             published += late
 
-            try await Fixtures.eventually(timeout: .seconds(30), "all events booked and all rejections counted") {
+            try await waitUntil(timeout: .seconds(30), "all events booked and all rejections counted") {
                 let snapshot = runtime.ingestMetrics.snapshot
                 return try await store.bookedEventCount() == 182 && snapshot.totalRejected == 5 && snapshot.duplicates == 21
             }
@@ -178,7 +178,7 @@ struct IngestBrokerTests {
                     try await client.publish(MQTTMessage(topic: Topics.events("pt-1"), payload: Fixtures.json(event)))
                 }
             }
-            try await Fixtures.eventually(timeout: .seconds(20), "first 40 booked") { try await store.bookedEventCount() == 40 }
+            try await waitUntil(timeout: .seconds(20), "first 40 booked") { try await store.bookedEventCount() == 40 }
         }
         // The aggregator is gone; the broker queues for its persistent session. Also replay some old ones.
         try await Self.withDeviceClient(broker, id: "pt-1") { client in
@@ -188,8 +188,8 @@ struct IngestBrokerTests {
         }
         #expect(try await store.bookedEventCount() == 40)
         try await Self.withRunningAggregator(configuration, store: store) { runtime in
-            try await Fixtures.eventually(timeout: .seconds(30), "all 120 booked") { try await store.bookedEventCount() == 120 }
-            try await Fixtures.eventually(timeout: .seconds(10), "the replayed ten counted as duplicates") {
+            try await waitUntil(timeout: .seconds(30), "all 120 booked") { try await store.bookedEventCount() == 120 }
+            try await waitUntil(timeout: .seconds(10), "the replayed ten counted as duplicates") {
                 runtime.ingestMetrics.snapshot.duplicates == 10
             }
         }
@@ -234,7 +234,7 @@ struct IngestBrokerTests {
                         }
                     }
                 }
-                try await Fixtures.eventually(timeout: .seconds(30), "220 messages handled across both instances") {
+                try await waitUntil(timeout: .seconds(30), "220 messages handled across both instances") {
                     let a = first.ingestMetrics.snapshot
                     let b = second.ingestMetrics.snapshot
                     return a.totalMessages + a.duplicates + b.totalMessages + b.duplicates == 220

@@ -77,7 +77,7 @@ struct ServeShutdownTests {
         }
 
         func waitForBookedEvents(_ count: Int, timeout: Duration = .seconds(30)) async throws {
-            try await Fixtures.eventually(timeout: timeout, "\(count) events booked") { try await bookedEvents() == count }
+            try await waitUntil(timeout: timeout, "\(count) events booked") { try await bookedEvents() == count }
         }
 
         /// Brings the aggregator up and has it book some events, as in the demo before its cleanup.

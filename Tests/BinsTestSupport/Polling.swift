@@ -1,14 +1,15 @@
 import Foundation
 
 /// Waits until `condition` holds, checking every `interval`, for at most `timeout`. For conditions that
-/// have no event to wait on (a port accepting connections, a file gaining a line, a process exiting).
+/// have no event to wait on (a port accepting connections, a file gaining a line, a process exiting, a row
+/// appearing in another process's database).
 public func waitUntil(
     timeout: Duration, interval: Duration = .milliseconds(20), _ what: @autoclosure () -> String = "condition",
-    _ condition: () throws -> Bool
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while true {
-        if try condition() { return }
+        if try await condition() { return }
         if ContinuousClock.now >= deadline {
             throw TestSupportError("\(what()) did not happen within \(timeout)")
         }
