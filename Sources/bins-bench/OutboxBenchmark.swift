@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinsTestSupport
 import CBinsMosquitto
 import Foundation
 import Logging
@@ -23,20 +24,10 @@ struct OutboxBenchmark: AsyncParsableCommand {
         guard count > 0, payloadBytes > 0, inFlight > 0 else {
             throw ValidationError("--count, --payload-bytes and --in-flight must be positive")
         }
-        let scratch = try BenchScratchDirectory()
-        let started: LocalBroker?
-        let (host, port): (String, Int)
-        if let broker {
-            let parts = broker.split(separator: ":")
-            guard parts.count == 2, let parsedPort = Int(parts[1]) else {
-                throw ValidationError("--broker must be host:port, got \(broker)")
-            }
-            (host, port, started) = (String(parts[0]), parsedPort, nil)
-        } else {
-            let local = try await LocalBroker.start(in: scratch.path)
-            (host, port, started) = ("127.0.0.1", local.port, local)
-        }
-        defer { started?.stop() }
+        let scratch = try TemporaryDirectory(prefix: "bins-bench-outbox")
+        // Without persistence, so the broker's own disk writes stay out of the comparison.
+        let endpoint = try await BrokerEndpoint.resolve(broker, orStart: MosquittoBroker.Configuration(persistence: false))
+        let (host, port) = (endpoint.host, endpoint.port)
 
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: payloadBytes)
         // The outbox runs go first: their MQTTClient performs libmosquitto's one-time initialisation,
@@ -56,6 +47,7 @@ struct OutboxBenchmark: AsyncParsableCommand {
         print("  (ratio = raw time / this time; 1.00 = as fast as publishing without a disk)")
         report("raw libmosquitto (like mosquitto_pub)", raw, baseline: raw)
         for (name, elapsed) in outboxRuns { report(name, elapsed, baseline: raw) }
+        await endpoint.stop()
     }
 
     private func report(_ name: String, _ elapsed: Duration, baseline: Duration) {
@@ -162,102 +154,4 @@ private func rawOnConnect(_ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPo
 private func rawOnPublish(_ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ mid: Int32) {
     guard let userdata else { return }
     Unmanaged<RawLibmosquittoPublisher.Progress>.fromOpaque(userdata).takeUnretainedValue().acknowledged += 1
-}
-
-/// A temporary directory for the benchmark's broker and outbox files, removed afterwards.
-final class BenchScratchDirectory {
-    let path: String
-
-    init() throws {
-        path = "\(NSTemporaryDirectory())/bins-bench-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
-/// A mosquitto on a free loopback port, started for one benchmark run.
-final class LocalBroker {
-    let port: Int
-    let process: Process
-
-    private init(port: Int, process: Process) {
-        self.port = port
-        self.process = process
-    }
-
-    static func start(in directory: String) async throws -> LocalBroker {
-        let port = try freeLoopbackPort()
-        var lines = [
-            "listener \(port) 127.0.0.1", "allow_anonymous true", "persistence false", "max_queued_messages 2000000",
-            "max_inflight_messages 100", "log_dest none",
-        ]
-        if geteuid() == 0 { lines.append("user root") }
-        let config = "\(directory)/mosquitto.conf"
-        try (lines.joined(separator: "\n") + "\n").write(toFile: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-c", config]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw ValidationError("cannot start /usr/sbin/mosquitto (apt-get install mosquitto): \(error)")
-        }
-        let broker = LocalBroker(port: port, process: process)
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-        while !portAccepts(port) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                broker.stop()
-                throw ValidationError("mosquitto did not listen on 127.0.0.1:\(port)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return broker
-    }
-
-    /// SIGKILL: a benchmark broker has nothing to save, and a SIGTERM could be blocked in the mask the
-    /// child inherited from a Swift concurrency thread.
-    func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
-    private static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ValidationError("socket() failed: errno \(errno)") }
-        defer { close(fd) }
-        var address = loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard ok else { throw ValidationError("cannot pick a free loopback port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func portAccepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = loopback(port: port)
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
-
-    private static func loopback(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        return address
-    }
 }
