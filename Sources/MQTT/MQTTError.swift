@@ -3,11 +3,12 @@ import Glibc
 #endif
 internal import CBinsMosquitto
 
-/// The one error type of the MQTT client. Its description names the broker, the libmosquitto function,
-/// libmosquitto's code and text, the MQTT reason code and errno where there is one, e.g.
-/// `broker 127.0.0.1:8883: TLS failure: mosquitto_loop failed: A TLS error occurred. (MOSQ_ERR_TLS 8):
-/// OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed`. It never contains the
-/// password.
+/// The one error type of the MQTT module, for the client and for the outbox. Its description names the
+/// broker or the outbox file, then the C function, the library's code and text, the MQTT reason code and
+/// errno where there is one, e.g. `broker 127.0.0.1:8883: TLS failure: mosquitto_loop failed: A TLS error
+/// occurred. (MOSQ_ERR_TLS 8): OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed`,
+/// or `outbox /var/lib/binsd/outbox.sqlite: disk full: sqlite3_step failed: database or disk is full
+/// (SQLite 13): No space left on device (errno 28)`. It never contains the password.
 public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable, Hashable {
         /// The configuration cannot work (bad port, missing TLS file, invalid topic or client id).
@@ -38,17 +39,49 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         case alreadyRunning = "already running"
         /// A resource could not be created (thread, eventfd, memory).
         case resources = "out of resources"
+
+        // The outbox file.
+        case cannotOpen = "cannot open"
+        /// The file system (or the outbox's size limit in SQLite) has no room: the event was not recorded.
+        case diskFull = "disk full"
+        /// The file or its file system is read-only: nothing can be recorded.
+        case readOnly = "read-only"
+        case io = "I/O error"
+        /// The file is not an outbox SQLite database, or it is damaged.
+        case corrupt = "corrupt"
+        /// Another process (a second daemon?) holds the outbox.
+        case busy = "in use by another process"
+        /// The file was written by a newer version of this software.
+        case incompatible = "incompatible schema"
+        /// The caller's `build` closure threw; nothing was recorded and the seq was not used.
+        case payloadBuildFailed = "payload build failed"
+        case sqlite = "SQLite error"
+    }
+
+    /// What failed: the connection to a broker, or the outbox file.
+    public enum Subject: Sendable, Hashable, CustomStringConvertible {
+        /// `host:port` of the broker.
+        case broker(String)
+        case outbox(path: String)
+
+        public var description: String {
+            switch self {
+            case .broker(let endpoint): "broker \(endpoint)"
+            case .outbox(let path): "outbox \(path)"
+            }
+        }
     }
 
     public var code: Code
-    /// `host:port` of the broker.
-    public var broker: String
+    public var subject: Subject
     /// The libmosquitto function that failed, if any.
     public var function: String?
     /// libmosquitto's `MOSQ_ERR_*` value, if any.
     public var mosquittoCode: Int32?
     /// CONNACK return code (MQTT 3.1.1) or MQTT 5 reason code from the broker, if any.
     public var reasonCode: Int32?
+    /// SQLite's extended result code, if any.
+    public var sqliteCode: Int32?
     /// errno captured right after the failing call, if any.
     public var errno: Int32?
     /// What else is known: the topic, the TLS library's message, the file.
@@ -62,7 +95,7 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         reasonCode: Int32? = nil, errno: Int32? = nil, detail: String? = nil, libraryText: String? = nil
     ) {
         self.code = code
-        self.broker = broker
+        self.subject = .broker(broker)
         self.function = function
         self.mosquittoCode = mosquittoCode
         self.reasonCode = reasonCode
@@ -71,14 +104,30 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         self.libraryText = libraryText
     }
 
+    /// An outbox error: the file, and what SQLite and the OS said.
+    public init(
+        _ code: Code, outbox path: String, function: String? = nil, sqliteCode: Int32? = nil, errno: Int32? = nil,
+        detail: String? = nil
+    ) {
+        self.code = code
+        self.subject = .outbox(path: path)
+        self.function = function
+        self.sqliteCode = sqliteCode
+        self.errno = errno
+        self.detail = detail
+    }
+
     public var description: String {
-        var text = "broker \(broker): \(code.rawValue)"
+        var text = "\(subject): \(code.rawValue)"
         if let function { text += ": \(function) failed" }
         if let libraryText { text += ": \(libraryText)" }
         if let mosquittoCode { text += " (\(Self.mosquittoCodeName(mosquittoCode)) \(mosquittoCode))" }
         if let reasonCode { text += " (reason code \(reasonCode))" }
-        if let errno { text += ": \(Self.errnoText(errno))" }
-        if let detail { text += ": \(detail)" }
+        // SQLite's message comes before its code and errno; the client's detail (a topic, a file) last.
+        if sqliteCode != nil, let detail { text += ": \(detail)" }
+        if let sqliteCode { text += " (SQLite \(sqliteCode))" }
+        if let errno, errno != 0 { text += ": \(Self.errnoText(errno))" }
+        if sqliteCode == nil, let detail { text += ": \(detail)" }
         return text
     }
 

@@ -70,7 +70,7 @@ public struct OutboxDropReport: Sendable, Equatable, Hashable {
 /// checkpoints) and memory by SQLite's 1 MiB page cache: no record is held in memory.
 ///
 /// Every method is a short synchronous SQLite transaction serialised by a mutex. A full or read-only disk
-/// surfaces as an `OutboxError` naming the file and errno; nothing crashes, and nothing that `append`
+/// surfaces as an `MQTTError` naming the file and errno; nothing crashes, and nothing that `append`
 /// returned successfully is lost. One process at a time: the file is locked exclusively while open.
 public final class Outbox: Sendable {
     public let path: String
@@ -83,12 +83,12 @@ public final class Outbox: Sendable {
     /// Drop-report rows kept before the oldest two are merged into one wider range.
     static let maximumDropReports = 64
 
-    public init(path: String, capacity: Int, syncPolicy: OutboxSyncPolicy, logger: Logger) throws(OutboxError) {
+    public init(path: String, capacity: Int, syncPolicy: OutboxSyncPolicy, logger: Logger) throws(MQTTError) {
         guard capacity > 0 else {
-            throw OutboxError(.invalidArgument, path: path, detail: "capacity must be at least 1, got \(capacity)")
+            throw MQTTError(.invalidConfiguration, outbox: path, detail: "capacity must be at least 1, got \(capacity)")
         }
         if case .batched(let interval) = syncPolicy, interval <= .zero {
-            throw OutboxError(.invalidArgument, path: path, detail: "batched sync interval must be positive")
+            throw MQTTError(.invalidConfiguration, outbox: path, detail: "batched sync interval must be positive")
         }
         var logger = logger
         logger[metadataKey: "outbox.path"] = "\(path)"
@@ -103,22 +103,22 @@ public final class Outbox: Sendable {
             metadata: ["outbox.depth": "\(opened.depth)", "outbox.last_seq": "\(opened.lastSeq)"])
     }
 
-    private static func open(path: String, syncPolicy: OutboxSyncPolicy) throws(OutboxError) -> sending OutboxState {
+    private static func open(path: String, syncPolicy: OutboxSyncPolicy) throws(MQTTError) -> sending OutboxState {
         let database = try SQLiteDatabase(path: path)
         // Exclusive locking: a second process opening the same outbox fails at once instead of
         // interleaving seqs; WAL then needs no shared-memory index.
         try database.execute("PRAGMA locking_mode=EXCLUSIVE")
         try database.execute("PRAGMA busy_timeout=0")
         guard try database.text("PRAGMA journal_mode=WAL")?.lowercased() == "wal" else {
-            throw OutboxError(.sqlite, path: path, detail: "the file system does not support SQLite's WAL mode")
+            throw MQTTError(.sqlite, outbox: path, detail: "the file system does not support SQLite's WAL mode")
         }
         try database.execute(syncPolicy == .everyWrite ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         try database.execute("PRAGMA journal_size_limit=4194304")
         try database.execute("PRAGMA cache_size=-1024")
         let version = try database.integer("PRAGMA user_version") ?? 0
         guard version <= OutboxSchema.version else {
-            throw OutboxError(
-                .incompatible, path: path,
+            throw MQTTError(
+                .incompatible, outbox: path,
                 detail: "schema version \(version) is newer than this software's \(OutboxSchema.version)")
         }
         do {
@@ -139,9 +139,9 @@ public final class Outbox: Sendable {
     // MARK: Counters
 
     /// Increments and returns the persisted session counter (1 on the first start). Call once per start.
-    public func beginSession() throws(OutboxError) -> Int64 {
-        try state.withLock { state throws(OutboxError) -> Int64 in
-            try state.transaction { state throws(OutboxError) -> Int64 in
+    public func beginSession() throws(MQTTError) -> Int64 {
+        try state.withLock { state throws(MQTTError) -> Int64 in
+            try state.transaction { state throws(MQTTError) -> Int64 in
                 let database = state.database
                 let update = try database.statement(
                     "INSERT INTO outbox_counters(name, value) VALUES('session', 1) "
@@ -165,15 +165,15 @@ public final class Outbox: Sendable {
     /// full the oldest records are dropped (and reported). `build` runs under the outbox's lock: it must
     /// not call back into the outbox.
     @discardableResult
-    public func append(topic: String, qos: MQTTQoS, build: (_ seq: Int64) throws -> [UInt8]) throws(OutboxError) -> Int64 {
-        let seq = try state.withLock { state throws(OutboxError) -> Int64 in
-            try state.transaction { state throws(OutboxError) -> Int64 in
+    public func append(topic: String, qos: MQTTQoS, build: (_ seq: Int64) throws -> [UInt8]) throws(MQTTError) -> Int64 {
+        let seq = try state.withLock { state throws(MQTTError) -> Int64 in
+            try state.transaction { state throws(MQTTError) -> Int64 in
                 let seq = state.lastSeq + 1
                 let payload: [UInt8]
                 do {
                     payload = try build(seq)
                 } catch {
-                    throw OutboxError(.payloadBuildFailed, path: path, detail: "seq \(seq): \(error)")
+                    throw MQTTError(.payloadBuildFailed, outbox: path, detail: "seq \(seq): \(error)")
                 }
                 try state.insert(seq: seq, topic: topic, qos: qos, payload: payload, capacity: capacity)
                 return seq
@@ -190,9 +190,9 @@ public final class Outbox: Sendable {
     @discardableResult
     public func recordDropReports(
         topic: String, qos: MQTTQoS, build: (_ seq: Int64, _ report: OutboxDropReport) throws -> [UInt8]
-    ) throws(OutboxError) -> [OutboxDropReport] {
-        let reports = try state.withLock { state throws(OutboxError) -> [OutboxDropReport] in
-            try state.transaction { state throws(OutboxError) -> [OutboxDropReport] in
+    ) throws(MQTTError) -> [OutboxDropReport] {
+        let reports = try state.withLock { state throws(MQTTError) -> [OutboxDropReport] in
+            try state.transaction { state throws(MQTTError) -> [OutboxDropReport] in
                 let reports = try state.takeDropReports()
                 for report in reports {
                     let seq = state.lastSeq + 1
@@ -200,7 +200,7 @@ public final class Outbox: Sendable {
                     do {
                         payload = try build(seq, report)
                     } catch {
-                        throw OutboxError(.payloadBuildFailed, path: path, detail: "seq \(seq): \(error)")
+                        throw MQTTError(.payloadBuildFailed, outbox: path, detail: "seq \(seq): \(error)")
                     }
                     try state.insert(seq: seq, topic: topic, qos: qos, payload: payload, capacity: capacity)
                 }
@@ -215,17 +215,17 @@ public final class Outbox: Sendable {
     }
 
     /// Returns and forgets the drop reports recorded so far (oldest first).
-    public func takeDropReports() throws(OutboxError) -> [OutboxDropReport] {
-        try state.withLock { state throws(OutboxError) -> [OutboxDropReport] in
-            try state.transaction { state throws(OutboxError) -> [OutboxDropReport] in try state.takeDropReports() }
+    public func takeDropReports() throws(MQTTError) -> [OutboxDropReport] {
+        try state.withLock { state throws(MQTTError) -> [OutboxDropReport] in
+            try state.transaction { state throws(MQTTError) -> [OutboxDropReport] in try state.takeDropReports() }
         }
     }
 
     // MARK: Draining (used by OutboxPublisher)
 
     /// Up to `limit` records with seq greater than `seq`, in seq order.
-    public func pending(after seq: Int64, limit: Int) throws(OutboxError) -> [OutboxRecord] {
-        try state.withLock { state throws(OutboxError) -> [OutboxRecord] in
+    public func pending(after seq: Int64, limit: Int) throws(MQTTError) -> [OutboxRecord] {
+        try state.withLock { state throws(MQTTError) -> [OutboxRecord] in
             let statement = try state.database.statement(
                 "SELECT seq, topic, qos, payload FROM outbox_records WHERE seq > ? ORDER BY seq LIMIT ?")
             try statement.bind(1, seq)
@@ -246,10 +246,10 @@ public final class Outbox: Sendable {
     /// Deletes every record with seq ≤ `seq`: they were acknowledged (or rejected and reported). Not synced
     /// on its own: a power cut may bring an acknowledged record back, which only causes a duplicate that the
     /// receiver drops by `(device, seq)`.
-    public func remove(through seq: Int64) throws(OutboxError) {
-        let removed = try state.withLock { state throws(OutboxError) -> Int in
-            try state.withRelaxedSync(syncPolicy) { state throws(OutboxError) -> Int in
-                try state.transaction { state throws(OutboxError) -> Int in
+    public func remove(through seq: Int64) throws(MQTTError) {
+        let removed = try state.withLock { state throws(MQTTError) -> Int in
+            try state.withRelaxedSync(syncPolicy) { state throws(MQTTError) -> Int in
+                try state.transaction { state throws(MQTTError) -> Int in
                     let database = state.database
                     let statement = try database.statement("DELETE FROM outbox_records WHERE seq <= ?")
                     try statement.bind(1, seq)
@@ -265,9 +265,9 @@ public final class Outbox: Sendable {
 
     /// Notes that the record `seq` will never be delivered (refused by the broker, unsendable): it is
     /// reported like a drop. The record itself is deleted by the next `remove(through:)`.
-    public func recordRejected(seq: Int64) throws(OutboxError) {
-        try state.withLock { state throws(OutboxError) in
-            try state.transaction { state throws(OutboxError) in
+    public func recordRejected(seq: Int64) throws(MQTTError) {
+        try state.withLock { state throws(MQTTError) in
+            try state.transaction { state throws(MQTTError) in
                 try state.recordDrop(firstSeq: seq, lastSeq: seq, count: 1, reason: .rejected)
             }
         }
@@ -367,7 +367,7 @@ struct OutboxState {
     }
 
     /// Runs `body` in an immediate transaction; on any error rolls back and restores the mirrored counters.
-    mutating func transaction<T>(_ body: (inout OutboxState) throws(OutboxError) -> T) throws(OutboxError) -> T {
+    mutating func transaction<T>(_ body: (inout OutboxState) throws(MQTTError) -> T) throws(MQTTError) -> T {
         let saved = (lastSeq, depth)
         do {
             try database.execute("BEGIN IMMEDIATE")
@@ -385,8 +385,8 @@ struct OutboxState {
     /// Runs `body` with `synchronous=NORMAL` when the policy is `.everyWrite` (used for deletions, whose
     /// loss only causes a duplicate).
     mutating func withRelaxedSync<T>(
-        _ policy: OutboxSyncPolicy, _ body: (inout OutboxState) throws(OutboxError) -> T
-    ) throws(OutboxError) -> T {
+        _ policy: OutboxSyncPolicy, _ body: (inout OutboxState) throws(MQTTError) -> T
+    ) throws(MQTTError) -> T {
         guard policy == .everyWrite else { return try body(&self) }
         try database.execute("PRAGMA synchronous=NORMAL")
         defer { try? database.execute("PRAGMA synchronous=FULL") }
@@ -394,7 +394,7 @@ struct OutboxState {
     }
 
     /// Inserts one record inside a transaction and enforces the capacity.
-    mutating func insert(seq: Int64, topic: String, qos: MQTTQoS, payload: [UInt8], capacity: Int) throws(OutboxError) {
+    mutating func insert(seq: Int64, topic: String, qos: MQTTQoS, payload: [UInt8], capacity: Int) throws(MQTTError) {
         let insert = try database.statement(
             "INSERT INTO outbox_records(seq, topic, qos, payload, recorded_at_ms) VALUES(?, ?, ?, ?, ?)")
         try insert.bind(1, seq)
@@ -413,7 +413,7 @@ struct OutboxState {
         if depth > capacity { try dropOldest(depth - capacity) }
     }
 
-    private mutating func dropOldest(_ count: Int) throws(OutboxError) {
+    private mutating func dropOldest(_ count: Int) throws(MQTTError) {
         let range = try database.statement(
             "SELECT min(seq), max(seq), count(*) FROM (SELECT seq FROM outbox_records ORDER BY seq LIMIT ?)")
         try range.bind(1, Int64(count))
@@ -432,7 +432,7 @@ struct OutboxState {
 
     /// Stores a drop, extending the newest report of the same reason when the ranges are contiguous, and
     /// merging the two oldest reports when there are too many, so the table stays small.
-    mutating func recordDrop(firstSeq: Int64, lastSeq: Int64, count: Int, reason: OutboxDropReport.Reason) throws(OutboxError) {
+    mutating func recordDrop(firstSeq: Int64, lastSeq: Int64, count: Int, reason: OutboxDropReport.Reason) throws(MQTTError) {
         let newest = try database.statement(
             "SELECT id, last_seq FROM outbox_drops WHERE reason = ? ORDER BY id DESC LIMIT 1")
         try newest.bind(1, reason.rawValue)
@@ -468,7 +468,7 @@ struct OutboxState {
         }
     }
 
-    mutating func takeDropReports() throws(OutboxError) -> [OutboxDropReport] {
+    mutating func takeDropReports() throws(MQTTError) -> [OutboxDropReport] {
         let select = try database.statement(
             "SELECT first_seq, last_seq, count, reason FROM outbox_drops ORDER BY id")
         var reports: [OutboxDropReport] = []

@@ -11,13 +11,13 @@ final class SQLiteDatabase: @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
 
-    init(path: String) throws(OutboxError) {
+    init(path: String) throws(MQTTError) {
         self.path = path
         var connection: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let rc = sqlite3_open_v2(path, &connection, flags, nil)
         guard rc == SQLITE_OK, let connection else {
-            let error = OutboxError.fromSQLite(
+            let error = MQTTError.fromSQLite(
                 connection, rc: rc, path: path, function: "sqlite3_open_v2", fallback: .cannotOpen)
             sqlite3_close_v2(connection)
             throw error
@@ -30,20 +30,20 @@ final class SQLiteDatabase: @unchecked Sendable {
         sqlite3_close_v2(handle)
     }
 
-    func error(_ rc: Int32, _ function: String, detail: String? = nil) -> OutboxError {
-        var error = OutboxError.fromSQLite(handle, rc: rc, path: path, function: function, fallback: nil)
+    func error(_ rc: Int32, _ function: String, detail: String? = nil) -> MQTTError {
+        var error = MQTTError.fromSQLite(handle, rc: rc, path: path, function: function, fallback: nil)
         if let detail { error.detail = "\(detail): \(error.detail ?? "")" }
         return error
     }
 
     /// Runs SQL without results (schema, pragmas, transaction control).
-    func execute(_ sql: String) throws(OutboxError) {
+    func execute(_ sql: String) throws(MQTTError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(rc, "sqlite3_exec", detail: sql) }
     }
 
     /// A cached prepared statement, reset and with bindings cleared.
-    func statement(_ sql: String) throws(OutboxError) -> SQLiteStatement {
+    func statement(_ sql: String) throws(MQTTError) -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
             return cached
@@ -57,14 +57,14 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Reads one integer from a single-row query such as a pragma.
-    func integer(_ sql: String) throws(OutboxError) -> Int64? {
+    func integer(_ sql: String) throws(MQTTError) -> Int64? {
         let statement = try statement(sql)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int64(0)
     }
 
-    func text(_ sql: String) throws(OutboxError) -> String? {
+    func text(_ sql: String) throws(MQTTError) -> String? {
         let statement = try statement(sql)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
@@ -100,15 +100,15 @@ final class SQLiteStatement {
         sqlite3_clear_bindings(raw)
     }
 
-    func bind(_ index: Int32, _ value: Int64) throws(OutboxError) {
+    func bind(_ index: Int32, _ value: Int64) throws(MQTTError) {
         try check(sqlite3_bind_int64(raw, index, value), "sqlite3_bind_int64")
     }
 
-    func bind(_ index: Int32, _ value: String) throws(OutboxError) {
+    func bind(_ index: Int32, _ value: String) throws(MQTTError) {
         try check(sqlite3_bind_text(raw, index, value, -1, bins_sqlite_transient()), "sqlite3_bind_text")
     }
 
-    func bind(_ index: Int32, _ bytes: [UInt8]) throws(OutboxError) {
+    func bind(_ index: Int32, _ bytes: [UInt8]) throws(MQTTError) {
         let rc = bytes.withUnsafeBytes { buffer in
             // A zero-length blob still needs a non-null pointer to be stored as a blob, not NULL.
             sqlite3_bind_blob(raw, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count),
@@ -119,7 +119,7 @@ final class SQLiteStatement {
 
     /// Steps once; `true` if a row is available.
     @discardableResult
-    func step() throws(OutboxError) -> Bool {
+    func step() throws(MQTTError) -> Bool {
         let rc = sqlite3_step(raw)
         switch rc {
         case SQLITE_ROW: return true
@@ -132,7 +132,7 @@ final class SQLiteStatement {
     }
 
     /// Steps to completion (INSERT, UPDATE, DELETE).
-    func run() throws(OutboxError) {
+    func run() throws(MQTTError) {
         while try step() {}
         sqlite3_reset(raw)
     }
@@ -151,21 +151,36 @@ final class SQLiteStatement {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
-    private func check(_ rc: Int32, _ function: String) throws(OutboxError) {
+    private func check(_ rc: Int32, _ function: String) throws(MQTTError) {
         guard rc == SQLITE_OK else { throw database.error(rc, function) }
     }
 }
 
-extension OutboxError {
+extension MQTTError {
+    /// Classifies an SQLite result code (primary code = low byte of the extended code).
+    static func code(forSQLite extendedCode: Int32) -> Code {
+        switch extendedCode & 0xFF {
+        case SQLITE_FULL: .diskFull
+        case SQLITE_READONLY: .readOnly
+        case SQLITE_CANTOPEN: .cannotOpen
+        case SQLITE_IOERR: .io
+        case SQLITE_CORRUPT, SQLITE_NOTADB: .corrupt
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        case SQLITE_PERM, SQLITE_AUTH: .readOnly
+        default: .sqlite
+        }
+    }
+
+
     /// An error from SQLite's state on `connection` after a call returned `rc`: the extended code, the
     /// message, and the OS errno for I/O failures (which decides disk-full and read-only).
     static func fromSQLite(
         _ connection: OpaquePointer?, rc: Int32, path: String, function: String, fallback: Code?
-    ) -> OutboxError {
+    ) -> MQTTError {
         let extended = connection.map { sqlite3_extended_errcode($0) } ?? rc
         let systemErrno = connection.map { sqlite3_system_errno($0) } ?? 0
         let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
-        var code = OutboxError.code(forSQLite: extended)
+        var code = MQTTError.code(forSQLite: extended)
         if systemErrno == ENOSPC || systemErrno == EDQUOT {
             code = .diskFull
         } else if systemErrno == EROFS {
@@ -173,8 +188,8 @@ extension OutboxError {
         } else if code == .sqlite, let fallback {
             code = fallback
         }
-        var error = OutboxError(
-            code, path: path, function: function, sqliteCode: extended, errno: systemErrno == 0 ? nil : systemErrno,
+        var error = MQTTError(
+            code, outbox: path, function: function, sqliteCode: extended, errno: systemErrno == 0 ? nil : systemErrno,
             detail: message)
         // SQLite falls back to read-only opens and reports what failed after that (ENOENT, EBADF); the
         // installer needs to hear that the file system is read-only.

@@ -38,7 +38,7 @@ struct OutboxTests {
         struct EncodingFailed: Error {}
         let directory = try TemporaryDirectory(prefix: "outbox")
         let outbox = try Outbox(path: directory.file("o.sqlite"), capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
-        let error = #expect(throws: OutboxError.self) {
+        let error = #expect(throws: MQTTError.self) {
             try outbox.append(topic: "t", qos: .atLeastOnce) { _ in throw EncodingFailed() }
         }
         #expect(error?.code == .payloadBuildFailed)
@@ -135,7 +135,7 @@ struct OutboxTests {
         let path = directory.file("o.sqlite")
         let first = try Outbox(path: path, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         try first.append(topic: "t", qos: .atLeastOnce, build: payload)
-        let error = #expect(throws: OutboxError.self) {
+        let error = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: path, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         }
         #expect(error?.code == .busy)
@@ -147,7 +147,7 @@ struct OutboxTests {
     func badFiles() throws {
         let directory = try TemporaryDirectory(prefix: "outbox")
         let missing = directory.file("no/such/dir/o.sqlite")
-        let openError = #expect(throws: OutboxError.self) {
+        let openError = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: missing, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         }
         #expect(openError?.code == .cannotOpen)
@@ -155,15 +155,15 @@ struct OutboxTests {
         #expect(openError?.description.contains(missing) == true)
 
         let garbage = try directory.write("garbage.sqlite", String(repeating: "not a database ", count: 300))
-        let corruptError = #expect(throws: OutboxError.self) {
+        let corruptError = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: garbage, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         }
         #expect(corruptError?.code == .corrupt)
 
-        let invalid = #expect(throws: OutboxError.self) {
+        let invalid = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: directory.file("x.sqlite"), capacity: 0, syncPolicy: .everyWrite, logger: testLogger)
         }
-        #expect(invalid?.code == .invalidArgument)
+        #expect(invalid?.code == .invalidConfiguration)
     }
 
     @Test("a full disk is a reported fault (ENOSPC, path), not a crash; what was recorded survives", .enabled(if: SmallFileSystem.canMount))
@@ -171,7 +171,7 @@ struct OutboxTests {
         let mount = try await SmallFileSystem(megabytes: 1)
         let path = "\(mount.path)/outbox.sqlite"
         var recorded: Int64 = 0
-        var failure: OutboxError?
+        var failure: MQTTError?
         do {
             let outbox = try Outbox(path: path, capacity: 100_000, syncPolicy: .everyWrite, logger: testLogger)
             let filler = [UInt8](repeating: 120, count: 2048)
@@ -188,7 +188,9 @@ struct OutboxTests {
         }
         let error = try #require(failure, "1 MiB cannot hold 2000 × 2 KiB")
         #expect(error.code == .diskFull, "\(error)")
-        #expect(error.description.contains(path))
+        #expect(error.subject == .outbox(path: path))
+        #expect(error.description.hasPrefix("outbox \(path): disk full: sqlite3_"), "\(error)")
+        #expect(error.description.contains("(SQLite 13)"), "\(error)")
         #expect(recorded > 10)
         do {
             let reopened = try Outbox(path: path, capacity: 100_000, syncPolicy: .everyWrite, logger: testLogger)
@@ -207,13 +209,13 @@ struct OutboxTests {
             try outbox.append(topic: "t", qos: .atLeastOnce, build: payload)
         }
         try await mount.remountReadOnly()
-        let error = #expect(throws: OutboxError.self) {
+        let error = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: path, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         }
         #expect(error?.code == .readOnly, "\(String(describing: error))")
         #expect(error?.description.contains(path) == true)
         let missing = "\(mount.path)/new.sqlite"
-        let createError = #expect(throws: OutboxError.self) {
+        let createError = #expect(throws: MQTTError.self) {
             _ = try Outbox(path: missing, capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         }
         #expect(createError?.code == .readOnly, "\(String(describing: createError))")

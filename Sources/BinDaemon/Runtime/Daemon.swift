@@ -103,7 +103,7 @@ public final class Daemon: Sendable {
                 path: config.outbox.path, capacity: config.outbox.capacity,
                 syncPolicy: config.outbox.sync == .full ? .everyWrite : .batched(interval: .seconds(1)), logger: logger)
             session = try outbox.beginSession()
-        } catch let error as OutboxError {
+        } catch let error as MQTTError {
             throw BinDaemonError(.fileUnwritable, "\(error)")
         } catch {
             throw BinDaemonError(.fileUnwritable, "\(config.outbox.path): \(error.localizedDescription)")
