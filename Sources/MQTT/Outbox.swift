@@ -168,15 +168,7 @@ public final class Outbox: Sendable {
     public func append(topic: String, qos: MQTTQoS, build: (_ seq: Int64) throws -> [UInt8]) throws(MQTTError) -> Int64 {
         let seq = try state.withLock { state throws(MQTTError) -> Int64 in
             try state.transaction { state throws(MQTTError) -> Int64 in
-                let seq = state.lastSeq + 1
-                let payload: [UInt8]
-                do {
-                    payload = try build(seq)
-                } catch {
-                    throw MQTTError(.payloadBuildFailed, outbox: path, detail: "seq \(seq): \(error)")
-                }
-                try state.insert(seq: seq, topic: topic, qos: qos, payload: payload, capacity: capacity)
-                return seq
+                try state.append(topic: topic, qos: qos, capacity: capacity, outbox: path, build: build)
             }
         }
         syncIfDue()
@@ -195,14 +187,9 @@ public final class Outbox: Sendable {
             try state.transaction { state throws(MQTTError) -> [OutboxDropReport] in
                 let reports = try state.takeDropReports()
                 for report in reports {
-                    let seq = state.lastSeq + 1
-                    let payload: [UInt8]
-                    do {
-                        payload = try build(seq, report)
-                    } catch {
-                        throw MQTTError(.payloadBuildFailed, outbox: path, detail: "seq \(seq): \(error)")
+                    _ = try state.append(topic: topic, qos: qos, capacity: capacity, outbox: path) { seq in
+                        try build(seq, report)
                     }
-                    try state.insert(seq: seq, topic: topic, qos: qos, payload: payload, capacity: capacity)
                 }
                 return reports
             }
@@ -226,6 +213,9 @@ public final class Outbox: Sendable {
     /// Up to `limit` records with seq greater than `seq`, in seq order.
     public func pending(after seq: Int64, limit: Int) throws(MQTTError) -> [OutboxRecord] {
         try state.withLock { state throws(MQTTError) -> [OutboxRecord] in
+            // Every stored record has seq ≤ `lastSeq`: nothing newer was recorded, so skip the query (the
+            // publisher asks after every acknowledgement and outbox change).
+            guard state.lastSeq > seq else { return [] }
             let statement = try state.database.statement(
                 "SELECT seq, topic, qos, payload FROM outbox_records WHERE seq > ? ORDER BY seq LIMIT ?")
             try statement.bind(1, seq)
@@ -283,11 +273,6 @@ public final class Outbox: Sendable {
             guard state.unsyncedWrites, state.lastSync.duration(to: .now) >= interval else { return }
             state.checkpoint(logger: logger)
         }
-    }
-
-    /// Syncs everything written so far to disk now (a checkpoint).
-    public func sync() {
-        state.withLock { $0.checkpoint(logger: logger) }
     }
 
     // MARK: Observation
@@ -391,6 +376,22 @@ struct OutboxState {
         try database.execute("PRAGMA synchronous=NORMAL")
         defer { try? database.execute("PRAGMA synchronous=FULL") }
         return try body(&self)
+    }
+
+    /// Allocates the next seq, asks `build` for the payload carrying it and inserts the record (inside a
+    /// transaction, which rolls the seq back if anything fails). Returns the seq.
+    mutating func append(
+        topic: String, qos: MQTTQoS, capacity: Int, outbox path: String, build: (_ seq: Int64) throws -> [UInt8]
+    ) throws(MQTTError) -> Int64 {
+        let seq = lastSeq + 1
+        let payload: [UInt8]
+        do {
+            payload = try build(seq)
+        } catch {
+            throw MQTTError(.payloadBuildFailed, outbox: path, detail: "seq \(seq): \(error)")
+        }
+        try insert(seq: seq, topic: topic, qos: qos, payload: payload, capacity: capacity)
+        return seq
     }
 
     /// Inserts one record inside a transaction and enforces the capacity.

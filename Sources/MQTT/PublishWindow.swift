@@ -2,7 +2,7 @@
 /// (acknowledged, or rejected and reported), and how far the outbox may be deleted. Deletion is strictly
 /// in seq order: seq n is deleted only when every seq sent before it is finished, so a crash can only
 /// ever resend a suffix, never leave a hole. A value type, tested without I/O.
-struct PublishWindow: Sendable, Equatable {
+struct PublishWindow: Sendable {
     private var entries: [(seq: Int64, finished: Bool)] = []
     /// Seqs sent and not yet finished.
     private(set) var inFlight = 0
@@ -37,10 +37,4 @@ struct PublishWindow: Sendable, Equatable {
 
     /// Seqs sent and not finished, oldest first.
     var unfinished: [Int64] { entries.filter { !$0.finished }.map(\.seq) }
-
-    static func == (lhs: PublishWindow, rhs: PublishWindow) -> Bool {
-        lhs.cursor == rhs.cursor && lhs.inFlight == rhs.inFlight
-            && lhs.entries.map(\.seq) == rhs.entries.map(\.seq)
-            && lhs.entries.map(\.finished) == rhs.entries.map(\.finished)
-    }
 }
