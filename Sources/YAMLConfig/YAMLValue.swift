@@ -59,13 +59,9 @@ public struct YAMLValue {
 
     /// A number within `range`, reported with the range when outside.
     public func double(in range: ClosedRange<Double>) -> Double? {
-        guard let value = double() else { return nil }
-        guard range.contains(value) else {
-            error(
-                "must be between \(ConfigText.number(range.lowerBound)) and \(ConfigText.number(range.upperBound)), got \(ConfigText.number(value))")
-            return nil
-        }
-        return value
+        double(
+            "must be between \(ConfigText.number(range.lowerBound)) and \(ConfigText.number(range.upperBound))",
+            where: range.contains)
     }
 
     /// A number `isValid` accepts; otherwise reported as `requirement` with the value as read, e.g.
@@ -83,12 +79,7 @@ public struct YAMLValue {
 
     /// A whole number within `range`, reported with the range when outside.
     public func int(in range: ClosedRange<Int>) -> Int? {
-        guard let value = int() else { return nil }
-        guard range.contains(value) else {
-            error("must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
-            return nil
-        }
-        return value
+        int("must be between \(range.lowerBound) and \(range.upperBound)", where: range.contains)
     }
 
     /// A whole number `isValid` accepts; otherwise reported as `requirement` with the value as read.
