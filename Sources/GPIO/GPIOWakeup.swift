@@ -1,32 +1,21 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CBinsGPIOD
 import Synchronization
 
 /// Interrupts a thread blocked in `GPIOChip.waitForEvents`: signalled from any thread (a command
 /// arrived, the service is shutting down), it makes the wait return early. Backed by an eventfd so
 /// the libgpiod backend can `poll()` it next to the line descriptors, and by a flag the simulator reads.
 public final class GPIOWakeup: Sendable {
-    /// The eventfd, or -1 if none could be created (the flag still works for the simulator).
-    public let fileDescriptor: Int32
+    private let notifier = EventNotifier()
     private let pending = Atomic<Bool>(false)
 
-    public init() {
-        fileDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-    }
+    /// The eventfd, or -1 if none could be created (the flag still works for the simulator).
+    public var fileDescriptor: Int32 { notifier.fileDescriptor }
 
-    deinit {
-        if fileDescriptor >= 0 { close(fileDescriptor) }
-    }
+    public init() {}
 
     /// Wakes the current or next wait.
     public func signal() {
         pending.store(true, ordering: .releasing)
-        if fileDescriptor >= 0 {
-            var one: UInt64 = 1
-            _ = withUnsafeBytes(of: &one) { write(fileDescriptor, $0.baseAddress, 8) }
-        }
+        notifier.signal()
     }
 
     /// Whether a signal is pending, without consuming it.
@@ -35,10 +24,7 @@ public final class GPIOWakeup: Sendable {
     /// Consumes a pending signal; returns whether there was one.
     @discardableResult
     public func consume() -> Bool {
-        if fileDescriptor >= 0 {
-            var value: UInt64 = 0
-            _ = withUnsafeMutableBytes(of: &value) { read(fileDescriptor, $0.baseAddress, 8) }
-        }
+        notifier.drain()
         return pending.exchange(false, ordering: .acquiringAndReleasing)
     }
 }
