@@ -299,8 +299,7 @@ public final class LibgpiodChip: GPIOChip {
             }
             handles.append(eventLine.handle)
         }
-        let start = MonotonicClock.now(CLOCK_MONOTONIC)
-        let deadline = start.addingReportingOverflow(timeoutNanoseconds).overflow ? UInt64.max : start + timeoutNanoseconds
+        let deadline = MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(timeoutNanoseconds)
         var descriptors: [Int32] = []
         for handle in handles { descriptors.append(try handle.eventFileDescriptor()) }
         let wakeupDescriptor = wakeup.map(\.fileDescriptor) ?? -1

@@ -14,8 +14,7 @@ public final class MonotonicClock: ChipClock {
     /// Busy-waits on `clock_gettime`: bit-banging needs microsecond delays, far below what the
     /// scheduler can promise for a sleeping thread.
     public func spin(nanoseconds: UInt64) {
-        let end = MonotonicClock.now(CLOCK_MONOTONIC) &+ nanoseconds
-        while MonotonicClock.now(CLOCK_MONOTONIC) < end {}
+        MonotonicClock.spin(untilMonotonic: MonotonicClock.now(CLOCK_MONOTONIC) &+ nanoseconds)
     }
 
     /// Sleeps with `clock_nanosleep` to an absolute deadline, so signals (EINTR) do not stretch or
@@ -30,9 +29,20 @@ public final class MonotonicClock: ChipClock {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    static func spin(untilMonotonic deadline: UInt64) {
+        while MonotonicClock.now(CLOCK_MONOTONIC) < deadline {}
+    }
+
     static func sleep(untilMonotonic deadline: UInt64) {
         var ts = timespec(
             tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+    }
+}
+
+extension UInt64 {
+    func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

@@ -275,8 +275,7 @@ final class SimulationCore: Sendable {
         case .virtual:
             pause(delta)
         case .realTime:
-            let end = MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(delta)
-            while MonotonicClock.now(CLOCK_MONOTONIC) < end {}
+            MonotonicClock.spin(untilMonotonic: MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(delta))
             state.withLock { bus in bus.catchUp() }
         }
     }

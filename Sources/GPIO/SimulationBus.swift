@@ -56,17 +56,6 @@ public struct SimulationBus: ~Copyable, Sendable {
         return lines[Int(offset)].level
     }
 
-    public func lineName(_ offset: LineOffset) -> String? {
-        guard Int(offset) < lines.count else { return nil }
-        return lines[Int(offset)].name
-    }
-
-    /// Whether the host currently holds a request on the line.
-    public func isRequested(_ offset: LineOffset) -> Bool {
-        guard Int(offset) < lines.count else { return false }
-        return lines[Int(offset)].holder != nil
-    }
-
     /// A device drives the line. If the host requested it for edge events, the change is queued as
     /// an event stamped with the current virtual time. If the host drives it as an output, the
     /// host wins and the device's level shows again once the host stops driving it.
@@ -107,9 +96,6 @@ public struct SimulationBus: ~Copyable, Sendable {
     public mutating func injectOutputStretch(nanoseconds: UInt64) {
         pendingOutputStretch = pendingOutputStretch.saturatingAdd(nanoseconds)
     }
-
-    /// Virtual time of the earliest pending action, if any.
-    public mutating func nextActionDue() -> UInt64? { queue.nextDue() }
 
     // MARK: Time
 
@@ -262,11 +248,4 @@ struct SimulatedLineState: Sendable {
     init(name: String?) { self.name = name }
 
     var level: Bool { hostDrives ? hostLevel : (modelLevel ?? (pull == .pullUp)) }
-}
-
-extension UInt64 {
-    func saturatingAdd(_ other: UInt64) -> UInt64 {
-        let (sum, overflow) = addingReportingOverflow(other)
-        return overflow ? .max : sum
-    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GPIO
 import Synchronization
 
 /// A POSIX thread for a blocking GPIO wait: such waits must stay off Swift's cooperative pool, and the
@@ -24,6 +25,7 @@ final class BlockingThread: Sendable {
     private let finishedRead: Int32
     private let finishedWrite: Int32
     private let thread = Mutex<pthread_t?>(nil)
+    private static let clock = MonotonicClock()
 
     init(_ body: @escaping @Sendable () -> Void) throws(GuestCheckError) {
         var pipeEnds: [Int32] = [-1, -1]
@@ -62,11 +64,11 @@ final class BlockingThread: Sendable {
     /// Waits (bounded) until the thread is asleep in the kernel, i.e. blocked in its wait: state `S` in
     /// `/proc/self/task/<tid>/stat`. Returns false if that did not happen within the bound.
     func waitUntilSleeping(timeoutNanoseconds: UInt64) -> Bool {
-        let deadline = Self.monotonicNow() + timeoutNanoseconds
-        while Self.monotonicNow() < deadline {
+        let deadline = Self.clock.nanoseconds() + timeoutNanoseconds
+        while Self.clock.nanoseconds() < deadline {
             let tid = kernelThreadID.load(ordering: .acquiring)
             if tid != 0, Self.schedulerState(tid) == "S" { return true }
-            Self.pause(nanoseconds: 1_000_000)
+            Self.clock.sleep(nanoseconds: 1_000_000)
         }
         return false
     }
@@ -74,9 +76,9 @@ final class BlockingThread: Sendable {
     /// Waits until the body has returned or the bound passed; returns whether it returned.
     func waitUntilFinished(timeoutNanoseconds: UInt64) -> Bool {
         var descriptor = pollfd(fd: finishedRead, events: Int16(POLLIN), revents: 0)
-        let deadline = Self.monotonicNow() + timeoutNanoseconds
+        let deadline = Self.clock.nanoseconds() + timeoutNanoseconds
         while true {
-            let now = Self.monotonicNow()
+            let now = Self.clock.nanoseconds()
             guard now < deadline else { return false }
             let milliseconds = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             let ready = poll(&descriptor, 1, milliseconds)
@@ -92,18 +94,6 @@ final class BlockingThread: Sendable {
             return handle
         }
         if let handle { pthread_join(handle, nil) }
-    }
-
-    static func monotonicNow() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
-    private static func pause(nanoseconds: UInt64) {
-        var duration = timespec(tv_sec: 0, tv_nsec: Int(nanoseconds))
-        var remaining = timespec()
-        while nanosleep(&duration, &remaining) == -1 && errno == EINTR { duration = remaining }
     }
 
     /// The calling thread's kernel id, from `/proc/thread-self` (a link to `<pid>/task/<tid>`); Swift's
