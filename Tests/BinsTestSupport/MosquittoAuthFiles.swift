@@ -12,9 +12,4 @@ public enum MosquittoAuthFiles {
                 "mosquitto_passwd", (index == 0 ? ["-c"] : []) + ["-b", path, entry.user, entry.password], in: directory)
         }
     }
-
-    /// Writes an ACL file from its lines (`user NAME`, `topic read|write|readwrite FILTER`, `pattern ...`).
-    public static func writeACLFile(at path: String, lines: [String]) throws {
-        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-    }
 }

@@ -247,13 +247,8 @@ final class SmallFileSystem: Sendable {
         var lastError: (any Error)?
         try await waitUntil(timeout: .seconds(10), interval: .milliseconds(100), "remount read-only (\(String(describing: lastError)))") {
             do {
-                let scratch = try TemporaryDirectory()
-                let child = try ChildProcess("/bin/mount", ["-o", "remount,ro", directory.path], outputPath: scratch.file("mount.log"))
-                for _ in 0..<10_000 where child.isRunning { usleep(1000) }
-                guard child.termination == .exited(0) else {
-                    lastError = TestSupportError(child.output)
-                    return false
-                }
+                try await ChildProcess.run(
+                    "/bin/mount", ["-o", "remount,ro", directory.path], in: try TemporaryDirectory(), timeout: .seconds(10))
                 return true
             } catch {
                 lastError = error
