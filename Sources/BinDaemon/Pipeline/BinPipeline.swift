@@ -28,17 +28,11 @@ public struct BinPipeline: Sendable {
     private var noise: ScaleNoiseMonitor
     private var rangerStuck = RangerStuckMonitor()
     private var lastScaleFailed = false
-    private var rangerPings: Int
-    private var burstReadings: Int
 
     /// Scale conversions still to take (a burst in progress, or back-to-back weighing while settling).
     public private(set) var pendingScaleReadings = 0
     /// A ranger reading asked for and not yet taken.
     public private(set) var pendingRangerPings: Int?
-    /// The last raw HX711 code and ranger distance, for `read`.
-    public private(set) var lastRawCounts: Int32?
-    public private(set) var lastDistanceMm: Double?
-    public private(set) var lastRangerAt: WireTimestamp?
     private var lastRangerFailed = false
     /// The air temperature last used, published in the state.
     public var temperatureC: Double?
@@ -68,8 +62,6 @@ public struct BinPipeline: Sendable {
         faults = FaultTracker(bin: bin.id)
         reporter = StateReporter(policy: StateReporter.Policy(heartbeatS: config.sampling.stateHeartbeatS))
         self.calibration = calibration
-        rangerPings = config.sampling.rangerPings
-        burstReadings = config.sampling.burstReadings
         noise = ScaleNoiseMonitor(windowReadings: config.sampling.burstReadings)
     }
 
@@ -87,7 +79,6 @@ public struct BinPipeline: Sendable {
         pendingScaleReadings = max(pendingScaleReadings - 1, 0)
         switch result {
         case .success(let code):
-            lastRawCounts = code
             lastScaleFailed = false
             var output = observe(
                 stuck.reading(rawCode: code) + [FaultObservation(.scaleNotReady, present: false)], at: time)
@@ -118,12 +109,10 @@ public struct BinPipeline: Sendable {
     /// One ranger measurement (the median of its pings), or why there was none.
     public mutating func rangerRead(_ result: Result<UltrasonicRanger.Reading, SensorError>, at time: WireTimestamp) -> Output {
         pendingRangerPings = nil
-        lastRangerAt = time
         var output = Output()
         let outcome: FillReading.Outcome
         switch result {
         case .success(.distance(let millimetres)):
-            lastDistanceMm = millimetres
             if !detector.lidOpen {
                 let observation = rangerStuck.reading(
                     distanceMm: millimetres, massKg: detector.baselineKg, minMassChangeKg: bin.thresholds.minDepositKg)
@@ -135,10 +124,8 @@ public struct BinPipeline: Sendable {
             }
             outcome = .level(bin.geometry.fill(distanceMm: millimetres, mountMm: bin.ranger?.mountMm ?? 0))
         case .success(.blindZone):
-            lastDistanceMm = nil
             outcome = .aboveTop
         case .success(.noEcho), .failure:
-            lastDistanceMm = nil
             outcome = .noEcho
         }
         switch outcome {
@@ -180,9 +167,7 @@ public struct BinPipeline: Sendable {
         self.bin = bin
         detector.reconfigure(DepositDetector.Configuration(bin: bin, config: config))
         reporter.policy.heartbeatS = config.sampling.stateHeartbeatS
-        rangerPings = config.sampling.rangerPings
-        burstReadings = config.sampling.burstReadings
-        noise.windowReadings = max(config.sampling.burstReadings, 4)
+        noise.windowReadings = config.sampling.burstReadings
     }
 
     // MARK: State
@@ -207,8 +192,11 @@ public struct BinPipeline: Sendable {
 
     // MARK: Internals
 
+    private var rangerPings: Int { detector.configuration.sampling.rangerPings }
+    private var burstReadings: Int { detector.configuration.sampling.burstReadings }
+
     private var rangerRetryDue: WireTimestamp? {
-        guard bin.ranger != nil, !detector.lidOpen, let last = lastRangerAt else { return nil }
+        guard bin.ranger != nil, !detector.lidOpen, let last = detector.lastRangerAt else { return nil }
         let lookAgain =
             lastRangerFailed || rangerStuck.wantsAnotherLook
             || Self.rangerConfirmed.contains { faults.isActive($0) || faults.isPending($0) }

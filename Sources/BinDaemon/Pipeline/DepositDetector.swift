@@ -111,7 +111,7 @@ public struct DepositDetector: Sendable {
     /// Mass and fill compared since one reference point (`consistency.*` faults).
     public private(set) var consistency = ConsistencyCheck()
     private var lastScaleSampleAt: WireTimestamp?
-    private var lastRangerAt: WireTimestamp?
+    private(set) var lastRangerAt: WireTimestamp?
     private var rangerRequestedAt: WireTimestamp?
     /// Steps up since the last lid edge that the lid switch did not explain.
     private var closedLidGains: [ClosedLidGain] = []
@@ -132,9 +132,6 @@ public struct DepositDetector: Sendable {
 
     /// Whether a deposit needs a lid cycle: with a working lid switch, yes.
     private var lidGatesDeposits: Bool { configuration.hasLid && !lidSwitchDoubted }
-
-    /// True while a lid cycle or weight change is being followed.
-    public var isBusy: Bool { phase != .idle }
 
     /// True while a cycle waits for the weight to settle with the lid closed: the owner keeps weighing back
     /// to back until it settles, or until `settle_timeout_s` closes the cycle on the last readings.

@@ -49,8 +49,13 @@ public struct ScaleStuckMonitor: Sendable, Equatable {
 /// readings 30 s apart say nothing about noise. The spread is estimated from successive differences
 /// (σ ≈ 1.4826 · MAD(dᵢ) / √2), so a deposit's step or slow drift inside a window does not count as noise.
 public struct ScaleNoiseMonitor: Sendable, Equatable {
-    /// Readings per judged window; one burst (`sampling.burst_readings`, 10 by default) is one window.
-    public var windowReadings: Int
+    /// Readings per judged window; one burst (`sampling.burst_readings`, 10 by default) is one window, and
+    /// never fewer than 4.
+    public var windowReadings: Int {
+        get { windowLength }
+        set { windowLength = max(newValue, 4) }
+    }
+    private var windowLength = 4
     /// Readings further apart than this are not back to back: the window starts over.
     public static let maximumGapS = 2.0
     /// The spread counts as noisy above this multiple of the calibrated σ ...
@@ -60,8 +65,6 @@ public struct ScaleNoiseMonitor: Sendable, Equatable {
     public static let toleranceShare = 0.25
 
     private var window: [WeightReading] = []
-    /// σ estimated from the last complete window, kg.
-    public private(set) var lastSigmaKg: Double?
     /// Whether the last complete window was noisy: deposits settled on it are not `good`, and the owner
     /// keeps taking bursts to confirm or clear.
     public private(set) var lastWindowNoisy = false
@@ -70,7 +73,7 @@ public struct ScaleNoiseMonitor: Sendable, Equatable {
     public private(set) var noisySigmaKg: Double?
 
     public init(windowReadings: Int = 10) {
-        self.windowReadings = max(windowReadings, 4)
+        self.windowReadings = windowReadings
     }
 
     /// The σ above which a window is noisy, from the calibrated σ of one reading and the stable tolerance.
@@ -90,7 +93,6 @@ public struct ScaleNoiseMonitor: Sendable, Equatable {
         window = []
         let differences = zip(masses.dropFirst(), masses).map { $0 - $1 }
         let sigma = 1.4826 * (RobustStatistics.medianAbsoluteDeviation(differences) ?? 0) / 2.0.squareRoot()
-        lastSigmaKg = sigma
         lastWindowNoisy = sigma > limitKg
         noisySigmaKg = lastWindowNoisy ? max(noisySigmaKg ?? 0, sigma) : nil
         return FaultObservation(
