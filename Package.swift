@@ -71,8 +71,7 @@ let package = Package(
         .target(
             name: "BinDaemon",
             dependencies: [
-                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, metrics, lifecycle,
-                crypto,
+                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, lifecycle, crypto,
             ]),
 
         // MARK: The sanitation center's service

@@ -2,7 +2,6 @@ import BinProtocol
 import GPIO
 import Logging
 import MQTT
-import Metrics
 import Sensors
 
 /// Where the sampling thread's results go. `record` must be durable when it returns (the outbox); the
@@ -85,9 +84,6 @@ final class SamplingEngine {
     /// Drop reports are looked for after events were recorded, and at every turn while some may wait.
     private var dropCheckDue = true
     private var lastRecordFailureLogged = false
-    private let sampleCounter = Counter(label: "binsd_samples_total")
-    private let sampleErrorCounter = Counter(label: "binsd_sample_errors_total")
-    private let eventCounter = Counter(label: "binsd_events_recorded_total")
 
     /// Most events kept in memory while the outbox refuses writes.
     static let unrecordedLimit = 10_000
@@ -176,28 +172,14 @@ final class SamplingEngine {
         for index in pipelines.indices {
             let scale = sensors[index].scale
             if pipelines[index].pendingScaleReadings > 0 {
-                let result: Result<Int32, SensorError>
-                do {
-                    result = .success(try scale.read())
-                    counters.samples.add(1, ordering: .relaxed)
-                    sampleCounter.increment()
-                } catch {
-                    result = .failure(error)
-                    sensorError(error, bin: index)
-                }
+                let result = sample(bin: index) { () throws(SensorError) in try scale.read() }
                 handle(pipelines[index].scaleRead(result, at: now().time), bin: index)
                 if pipelines[index].pendingScaleReadings == 0 { powerDown(scale, bin: index) }
             } else if let pings = pipelines[index].pendingRangerPings, let ranger = sensors[index].ranger {
                 let air = temperature.read()
                 pipelines[index].temperatureC = air.celsius
-                let result: Result<UltrasonicRanger.Reading, SensorError>
-                do {
-                    result = .success(try ranger.measure(temperatureCelsius: air.celsius ?? 20, pings: pings).reading)
-                    counters.samples.add(1, ordering: .relaxed)
-                    sampleCounter.increment()
-                } catch {
-                    result = .failure(error)
-                    sensorError(error, bin: index)
+                let result = sample(bin: index) { () throws(SensorError) in
+                    try ranger.measure(temperatureCelsius: air.celsius ?? 20, pings: pings).reading
                 }
                 handle(pipelines[index].rangerRead(result, at: now().time), bin: index)
             } else {
@@ -205,6 +187,18 @@ final class SamplingEngine {
             }
             // Without the wakeup: a command's signal must still end the turn's wait.
             handleLidEdges(waitForLids(timeout: 0, wakeup: nil))
+        }
+    }
+
+    /// One sensor operation: a success counts as a sample, a failure is a sensor error.
+    private func sample<Value>(bin: Int, _ operation: () throws(SensorError) -> Value) -> Result<Value, SensorError> {
+        do {
+            let value = try operation()
+            counters.samples.add(1, ordering: .relaxed)
+            return .success(value)
+        } catch {
+            sensorError(error, bin: bin)
+            return .failure(error)
         }
     }
 
@@ -219,7 +213,6 @@ final class SamplingEngine {
 
     private func sensorError(_ error: SensorError, bin: Int) {
         counters.sampleErrors.add(1, ordering: .relaxed)
-        sampleErrorCounter.increment()
         logger.debug(
             "sampling.sensor_error", metadata: ["bin.id": "\(sensors[bin].bin.id)", "sensor.error": "\(error)"])
     }
@@ -259,7 +252,6 @@ final class SamplingEngine {
         }
         if recorded > 0 {
             counters.eventsRecorded.add(Int64(recorded), ordering: .relaxed)
-            eventCounter.increment(by: recorded)
             dropCheckDue = true
         }
     }
@@ -346,8 +338,6 @@ final class SamplingEngine {
                     edges.append((bin, edge))
                 }
             }
-        } catch let error as GPIOError {
-            waitFailed("\(error)")
         } catch {
             waitFailed("\(error)")
         }
