@@ -81,7 +81,7 @@ public final class LivePublisher: Service, Sendable {
         (signals, sink) = AsyncStream.makeStream(of: Signal.self)
     }
 
-    /// The `online: false` message the broker publishes as the client's will.
+    /// The `online: false` message the broker publishes as the client's will, and the one a clean stop sends.
     public static func will(for identity: Identity, at time: WireTimestamp) -> MQTTMessage {
         let payload = StatusPayload(device: identity.device, ts: time, online: false, session: identity.session)
         return MQTTMessage(
@@ -273,12 +273,9 @@ public final class LivePublisher: Service, Sendable {
             logger.info("shutdown.outbox_flush", metadata: ["outbox.drained": "\(drained)", "outbox.depth": "\(outbox.depth)"])
         }
         _ = await withDeadline(.seconds(3)) { [self] in await publishPending() }
-        let status = StatusPayload(device: identity.device, ts: now(), online: false, session: identity.session)
         var published = false
         do {
-            let message = MQTTMessage(
-                topic: Topics.status(identity.device), payload: try WireCodec.encode(status), qos: .atLeastOnce, retain: true)
-            try await client.publish(message, timeout: .seconds(3))
+            try await client.publish(Self.will(for: identity, at: now()), timeout: .seconds(3))
             published = true
         } catch {
             logger.warning("shutdown.offline_status_failed", metadata: ["mqtt.error": "\(error)"])
