@@ -53,7 +53,4 @@ public final class ChipDirectory: Sendable {
         }
         throw BinDaemonError(.hardware, "\(address): cannot open the chip: \(failures.joined(separator: "; "))")
     }
-
-    /// Chips opened so far, by label.
-    public var openChips: [String: any GPIOChip] { opened.withLock { $0 } }
 }
