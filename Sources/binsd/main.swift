@@ -33,12 +33,12 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var boards: BoardOptions
 
     func run() async throws {
-        let format =
-            (try? ConfigLoader.load(path: config, options: DaemonCommands.loaderOptions(boardDirectories: boards.directories)))?
-            .logging.format ?? .text
-        bootstrapLogging(format)
+        let options = DaemonCommands.loaderOptions(boardDirectories: boards.directories)
+        // Logging is set up before a configuration error is reported, in the text format then.
+        let loaded = Result { () throws(BinDaemonError) in try ConfigLoader.load(path: config, options: options) }
+        bootstrapLogging((try? loaded.get())?.logging.format ?? .text)
         try await DaemonCommands.run(
-            configPath: config, boardDirectories: boards.directories, levels: logLevels, logger: Logger(label: "binsd"))
+            config: loaded.get(), configPath: config, options: options, levels: logLevels, logger: Logger(label: "binsd"))
     }
 }
 

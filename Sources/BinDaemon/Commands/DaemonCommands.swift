@@ -2,11 +2,12 @@ import BinProtocol
 import Foundation
 import Logging
 import Sensors
+import YAMLConfig
 
 /// What the `binsd` subcommands do; `Sources/binsd/main.swift` only parses arguments and calls these.
 public enum DaemonCommands {
-    public static func loaderOptions(boardDirectories: [String], checkFiles: Bool = true) -> ConfigLoader.Options {
-        ConfigLoader.Options(boardSearchPaths: boardDirectories + BoardLoader.systemSearchPaths, checkReferencedFiles: checkFiles)
+    public static func loaderOptions(boardDirectories: [String]) -> ConfigLoader.Options {
+        ConfigLoader.Options(boardSearchPaths: boardDirectories + BoardLoader.systemSearchPaths, checkReferencedFiles: true)
     }
 
     // MARK: check-config
@@ -32,10 +33,10 @@ public enum DaemonCommands {
 
     /// The daemon: opens the sensors, checks calibration, connects, samples and publishes until SIGTERM or
     /// SIGINT; SIGHUP reloads the configuration. On the `sim` board it drives the configured scenario's world
-    /// instead of hardware.
-    public static func run(configPath: String, boardDirectories: [String], levels: LogLevelControl, logger: Logger) async throws {
-        let options = loaderOptions(boardDirectories: boardDirectories)
-        let config = try ConfigLoader.load(path: configPath, options: options)
+    /// instead of hardware. `config` is the file at `configPath`, loaded with `options` (which reloads use).
+    public static func run(
+        config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl, logger: Logger
+    ) async throws {
         levels.set(config.logging.level)
         for warning in config.warnings { logger.warning("config.warning", metadata: ["config.issue": "\(warning)"]) }
         let notifier = SystemdNotifier.fromEnvironment()
@@ -53,7 +54,7 @@ public enum DaemonCommands {
         } else {
             // Before touching hardware: an installer should see what is missing in one go.
             let store = CalibrationStore(directory: config.calibrationDirectory)
-            try Daemon.checkCalibration(config, store: store)
+            _ = try Daemon.checkCalibration(config, store: store)
             platform = DaemonPlatform.hardware(config, notifier: notifier)
             var opened: [BinSensors] = []
             for bin in config.bins { opened.append(try BinSensors.open(bin, chips: platform.chips)) }
@@ -100,11 +101,11 @@ public enum DaemonCommands {
         }
         try store.save(calibration, bin: bin)
         var text = "bin \(bin): zero at \(Int(calibration.offsetCounts.rounded())) counts"
-        if let noise = calibration.noiseCounts { text += ", noise \(format(noise.rounded())) counts per reading" }
+        if let noise = calibration.noiseCounts { text += ", noise \(ConfigText.number(noise.rounded())) counts per reading" }
         if let slope = calibration.countsPerKg {
-            text += ", \(format((slope * 10).rounded() / 10)) counts per kg"
+            text += ", \(ConfigText.number((slope * 10).rounded() / 10)) counts per kg"
             if let noiseKg = calibration.noiseKg {
-                text += " (noise \(format((noiseKg * 10_000).rounded() / 10)) g: set thresholds.scale_noise_kg to about \(format((noiseKg * 10_000).rounded() / 10_000)))"
+                text += " (noise \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g: set thresholds.scale_noise_kg to about \(ConfigText.number((noiseKg * 10_000).rounded() / 10_000)))"
             }
         } else {
             text += "; now put a known mass on the scale and run: binsd calibrate --config \(configPath) --bin \(bin) --known-kg MASS"
@@ -136,21 +137,21 @@ public enum DaemonCommands {
             case .fixed: "fixed in the config"
             case .ds18b20: air.measured ? "DS18B20" : "fallback: \(air.problem ?? "no sensor")"
             }
-        lines.append("temperature \(air.celsius.map { "\(format($0)) °C" } ?? "unknown") (\(source))")
+        lines.append("temperature \(air.celsius.map { "\(ConfigText.number($0)) °C" } ?? "unknown") (\(source))")
         return lines.joined(separator: "\n")
     }
 
     static func describe(_ reading: SensorReading, bin: BinConfig, calibration: StoredCalibration?) -> String {
-        var lines = ["bin \(bin.id) (\(bin.stream.rawValue), capacity \(format((bin.geometry.capacityL * 10).rounded() / 10)) L)"]
+        var lines = ["bin \(bin.id) (\(bin.stream.rawValue), capacity \(ConfigText.number((bin.geometry.capacityL * 10).rounded() / 10)) L)"]
         var scale = "  scale   "
         scale += reading.rawCounts.map { "raw \($0) counts" } ?? "no reading"
-        if let mass = reading.massKg { scale += ", \(format(mass)) kg" }
-        if let noiseKg = calibration?.noiseKg { scale += " (noise at the last tare \(format((noiseKg * 10_000).rounded() / 10)) g)" }
+        if let mass = reading.massKg { scale += ", \(ConfigText.number(mass)) kg" }
+        if let noiseKg = calibration?.noiseKg { scale += " (noise at the last tare \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g)" }
         lines.append(scale)
         if bin.ranger != nil {
             var ranger = "  ranger  "
-            ranger += reading.distanceMm.map { "\(format($0)) mm" } ?? "no distance"
-            if let fill = reading.fill { ranger += ", fill \(format((fill * 1000).rounded() / 10)) %" }
+            ranger += reading.distanceMm.map { "\(ConfigText.number($0)) mm" } ?? "no distance"
+            if let fill = reading.fill { ranger += ", fill \(ConfigText.number((fill * 1000).rounded() / 10)) %" }
             lines.append(ranger)
         }
         if let lid = reading.lidOpen { lines.append("  lid     \(lid ? "open" : "closed")") }

@@ -235,7 +235,7 @@ private struct Reader {
             if let v = fields.optional("range_margin")?.double(in: 0...2) { result.rangeMargin = v }
             if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
                 fields.value.error(
-                    "dry_kg_l must lie below wet_kg_l (got dry up to \(format(result.dryKgL.upperBound)), wet from \(format(result.wetKgL.lowerBound)))")
+                    "dry_kg_l must lie below wet_kg_l (got dry up to \(ConfigText.number(result.dryKgL.upperBound)), wet from \(ConfigText.number(result.wetKgL.lowerBound)))")
             }
             return ()
         }
@@ -346,7 +346,7 @@ private struct Reader {
                 given = true
             }
             if t.fullFill >= t.overflowFill {
-                let message = "overflow_fill (\(format(t.overflowFill))) must be above full_fill (\(format(t.fullFill)))"
+                let message = "overflow_fill (\(ConfigText.number(t.overflowFill))) must be above full_fill (\(ConfigText.number(t.fullFill)))"
                 // At the value written (overflow_fill, or a full_fill raised above the default overflow).
                 (overflowValue ?? fullValue)?.error(message)
             }
@@ -397,14 +397,14 @@ private struct Reader {
     func checkMount(_ ranger: RangerSensorConfig, geometry: BinGeometry, at mount: YAMLValue) {
         if ranger.mountMm > geometry.depthMm {
             mount.error(
-                "\(format(ranger.mountMm)) mm is beyond the bin depth \(format(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)")
+                "\(ConfigText.number(ranger.mountMm)) mm is beyond the bin depth \(ConfigText.number(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)")
         } else if ranger.mountMm + geometry.depthMm > ranger.model.maxRangeMm {
             mount.error(
-                "the bottom is \(format(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(format(ranger.model.maxRangeMm)) mm")
+                "the bottom is \(ConfigText.number(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(ConfigText.number(ranger.model.maxRangeMm)) mm")
         } else if ranger.mountMm < ranger.model.blindZoneMm {
             let blindFraction = 1 - geometry.volumeL(atHeightMm: geometry.depthMm - (ranger.model.blindZoneMm - ranger.mountMm)) / geometry.capacityL
             mount.warning(
-                "\(format(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(format(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full")
+                "\(ConfigText.number(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(ConfigText.number(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full")
         }
     }
 

@@ -1,3 +1,5 @@
+import YAMLConfig
+
 /// A bin's inner shape as a measuring object: from the ranger's distance to the waste surface, to the
 /// filled volume and fill fraction, and back. Heights are measured from the bin's bottom, distances
 /// from the ranger's face; the ranger sits `mountMm` above the top rim.
@@ -20,7 +22,7 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
         var problems: [Problem] = []
         func positive(_ value: Double, _ field: String) {
             if !(value > 0) || !value.isFinite {
-                problems.append(Problem(field: field, message: "must be greater than 0, got \(format(value))"))
+                problems.append(Problem(field: field, message: "must be greater than 0, got \(ConfigText.number(value))"))
             }
         }
         switch shape {
@@ -40,7 +42,7 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
                     problems.append(
                         Problem(
                             field: "points[\(index)]",
-                            message: "height and volume cannot be negative, got [\(format(point.heightMm)), \(format(point.volumeL))]"))
+                            message: "height and volume cannot be negative, got [\(ConfigText.number(point.heightMm)), \(ConfigText.number(point.volumeL))]"))
                 }
                 if index > 0 {
                     let previous = points[index - 1]
@@ -48,17 +50,17 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
                         problems.append(
                             Problem(
                                 field: "points[\(index)]",
-                                message: "heights must increase, got \(format(point.heightMm)) mm after \(format(previous.heightMm)) mm"))
+                                message: "heights must increase, got \(ConfigText.number(point.heightMm)) mm after \(ConfigText.number(previous.heightMm)) mm"))
                     } else if point.volumeL <= previous.volumeL {
                         problems.append(
                             Problem(
                                 field: "points[\(index)]",
-                                message: "volumes must increase with height, got \(format(point.volumeL)) L after \(format(previous.volumeL)) L"))
+                                message: "volumes must increase with height, got \(ConfigText.number(point.volumeL)) L after \(ConfigText.number(previous.volumeL)) L"))
                     }
                 }
             }
             if let first = points.first, first.heightMm == 0, first.volumeL != 0 {
-                problems.append(Problem(field: "points[0]", message: "the volume at height 0 must be 0, got \(format(first.volumeL))"))
+                problems.append(Problem(field: "points[0]", message: "the volume at height 0 must be 0, got \(ConfigText.number(first.volumeL))"))
             }
         }
         return problems
@@ -151,10 +153,4 @@ public struct FillLevel: Sendable, Equatable {
         self.volumeL = volumeL
         self.fraction = fraction
     }
-}
-
-/// A number as messages print it: no trailing `.0` for whole values.
-func format(_ value: Double) -> String {
-    if value.isFinite, value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-    return "\(value)"
 }

@@ -88,14 +88,7 @@ public final class Daemon: Sendable {
         self.platform = platform
         self.logger = logger
         let store = CalibrationStore(directory: config.calibrationDirectory)
-        var calibrations: [StoredCalibration] = []
-        try Self.checkCalibration(config, store: store)
-        for bin in config.bins {
-            guard let calibration = try store.load(bin: bin.id) else {
-                throw BinDaemonError(.calibrationMissing, "bin \(bin.id): no calibration in \(store.directory)")
-            }
-            calibrations.append(calibration)
-        }
+        let calibrations = try Self.checkCalibration(config, store: store)
         do {
             try FileManager.default.createDirectory(
                 atPath: (config.outbox.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -176,10 +169,16 @@ public final class Daemon: Sendable {
     }
 
     /// Every bin has a complete calibration: a file that is unreadable or broken is named first, then every
-    /// bin still missing one is listed with the commands that make it.
-    public static func checkCalibration(_ config: DaemonConfig, store: CalibrationStore) throws(BinDaemonError) {
-        for bin in config.bins { _ = try store.load(bin: bin.id) }
-        try config.checkCalibration { store.isCalibrated(bin: $0) }
+    /// bin still missing one is listed with the commands that make it. Returns the calibrations, in the
+    /// config's order.
+    public static func checkCalibration(_ config: DaemonConfig, store: CalibrationStore) throws(BinDaemonError)
+        -> [StoredCalibration]
+    {
+        var loaded: [String: StoredCalibration] = [:]
+        for bin in config.bins { loaded[bin.id] = try store.load(bin: bin.id) }
+        try config.checkCalibration { loaded[$0]?.scale != nil }
+        // Past the check, every bin has one.
+        return config.bins.compactMap { loaded[$0.id] }
     }
 
     /// The services in dependency order: stopped in reverse, so sampling stops first, then the live

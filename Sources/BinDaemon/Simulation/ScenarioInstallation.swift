@@ -3,6 +3,7 @@ import Foundation
 import GPIO
 import Logging
 import Simulation
+import YAMLConfig
 
 /// Sets a simulated point up the way an installer sets up a real one: types the configuration in from
 /// what can be seen and measured (the bins' shapes, the ranger's mounting height, which pin goes where on
@@ -46,11 +47,11 @@ public enum ScenarioInstallation {
                 "    shape: \(shape(bin.shape))",
                 "    sensors:",
                 "      hx711: {dout: \(pin(wire.scaleData)), sck: \(pin(wire.scaleClock)), rate: \(bin.scale.rate)}",
-                "      ranger: {trigger: \(pin(wire.rangerTrigger)), echo: \(pin(wire.rangerEcho)), model: \(bin.ranger.model), mount_mm: \(format(bin.ranger.mountMm))}",
+                "      ranger: {trigger: \(pin(wire.rangerTrigger)), echo: \(pin(wire.rangerEcho)), model: \(bin.ranger.model), mount_mm: \(ConfigText.number(bin.ranger.mountMm))}",
             ]
             if let lid = wire.lid { lines.append("      lid: {pin: \(pin(lid)), open_level: high, bias: pull-up}") }
             if let noise = noiseKg[bin.id] {
-                lines.append("    thresholds: {scale_noise_kg: \(format((max(noise, 0.0005) * 10_000).rounded() / 10_000))}")
+                lines.append("    thresholds: {scale_noise_kg: \(ConfigText.number((max(noise, 0.0005) * 10_000).rounded() / 10_000))}")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -59,9 +60,9 @@ public enum ScenarioInstallation {
     static func shape(_ shape: ScenarioShape) -> String {
         switch shape {
         case .box(let width, let length, let depth):
-            "{kind: box, width_mm: \(format(width)), length_mm: \(format(length)), depth_mm: \(format(depth))}"
+            "{kind: box, width_mm: \(ConfigText.number(width)), length_mm: \(ConfigText.number(length)), depth_mm: \(ConfigText.number(depth))}"
         case .cylinder(let diameter, let depth):
-            "{kind: cylinder, diameter_mm: \(format(diameter)), depth_mm: \(format(depth))}"
+            "{kind: cylinder, diameter_mm: \(ConfigText.number(diameter)), depth_mm: \(ConfigText.number(depth))}"
         }
     }
 
