@@ -37,14 +37,20 @@ public protocol WireValidatable {
 /// JSON encoding and validated decoding of the wire contract, shared by the daemon, the aggregator and
 /// the tests so there is one definition of what is valid.
 public enum WireCodec {
-    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+    /// One encoder for every call (some paths encode per message): its options are set once here and
+    /// never change, and encoding with it is safe from any thread.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
+        return encoder
+    }()
+
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        Array(try encoder.encode(value))
     }
 
     public static func encodeString(_ value: some Encodable) throws -> String {
-        String(decoding: try encode(value), as: UTF8.self)
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// Decodes and validates: size, JSON shape, field types, schema version, ranges, and that the payload

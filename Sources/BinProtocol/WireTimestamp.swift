@@ -164,7 +164,8 @@ public struct WireTimestamp: Sendable, Hashable, Comparable, Codable, CustomStri
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
+    /// Days in `month` (1...12) of `year` (proleptic Gregorian).
+    public static func daysIn(month: Int64, year: Int64) -> Int64 {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: return 30

@@ -55,9 +55,4 @@ public struct AlertCondition: Sendable, Equatable {
             return .clear
         }
     }
-
-    /// Forgets the condition, e.g. when another instance cleared the alert.
-    public mutating func reset(active: Bool) {
-        phase = active ? .active : .normal
-    }
 }

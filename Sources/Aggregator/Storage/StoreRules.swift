@@ -41,14 +41,8 @@ enum StoreRules {
         return ts > storedTsMs ? ts : nil
     }
 
-    static let jsonEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
     static func encodeBins(_ bins: [BinDescriptor]) -> String {
-        (try? String(decoding: jsonEncoder.encode(bins), as: UTF8.self)) ?? "[]"
+        (try? WireCodec.encodeString(bins)) ?? "[]"
     }
 
     static func decodeBins(_ text: String?) -> [BinDescriptor] {
@@ -57,7 +51,7 @@ enum StoreRules {
     }
 
     static func encodeState(_ state: StatePayload) -> String {
-        (try? String(decoding: jsonEncoder.encode(state), as: UTF8.self)) ?? "{}"
+        (try? WireCodec.encodeString(state)) ?? "{}"
     }
 
     static func decodeState(_ text: String) -> StatePayload? {
@@ -66,10 +60,6 @@ enum StoreRules {
 
     static func decodeEvent(_ text: String) -> EventPayload? {
         try? JSONDecoder().decode(EventPayload.self, from: Data(text.utf8))
-    }
-
-    static func encodeEvent(_ event: EventPayload) -> String {
-        (try? String(decoding: jsonEncoder.encode(event), as: UTF8.self)) ?? "{}"
     }
 
     /// Figures written to a ledger row for one event: the bin and stream it books under.
