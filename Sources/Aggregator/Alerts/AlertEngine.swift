@@ -127,9 +127,10 @@ public actor AlertEngine {
     public func tick() async {
         do {
             if !loaded { try await load() }
-            try await evaluateLiveness(devices: try await store.devices())
+            let devices = try await store.devices()
+            try await evaluateLiveness(devices: devices)
             let nowMs = clock()
-            for status in try await targets.evaluate(store: store, calendar: calendar, nowMs: nowMs) {
+            for status in try await targets.evaluate(store: store, calendar: calendar, nowMs: nowMs, devices: devices) {
                 let isCoverage = status.id.hasPrefix("coverage.")
                 let kind: AlertKind = isCoverage ? .coverageBehind : .targetOffTrack
                 let subject = isCoverage ? "milestone:\(status.id.dropFirst("coverage.".count))" : "target:\(status.id)"
@@ -184,7 +185,7 @@ public actor AlertEngine {
         case .raise?:
             let alert = AlertRecord(
                 id: UUID().uuidString.lowercased(), kind: kind, severity: rule.severity, subject: subject,
-                value: value.isFinite ? value : nil, threshold: rule.raise, message: message, raisedAtMs: atMs)
+                value: value, threshold: rule.raise, message: message, raisedAtMs: atMs)
             if try await store.raiseAlert(alert, deliveries: deliveries(for: alert)) {
                 raisedCounters[kind]?.increment()
                 deliveriesEnqueued()

@@ -9,7 +9,8 @@ public struct AlertRecord: Sendable, Equatable {
     public var severity: AlertSeverity
     public var state: AlertState
     public var subject: String
-    public var value: Double?
+    /// The observed value; a non-finite one (say, a rate over nothing) is kept, stored and published as none.
+    public private(set) var value: Double?
     public var threshold: Double?
     public var message: String
     public var raisedAtMs: Int64
@@ -27,7 +28,7 @@ public struct AlertRecord: Sendable, Equatable {
         self.severity = severity
         self.state = state
         self.subject = subject
-        self.value = value
+        self.value = Self.finite(value)
         self.threshold = threshold
         self.message = message
         self.raisedAtMs = raisedAtMs
@@ -60,14 +61,18 @@ public struct AlertRecord: Sendable, Equatable {
         guard state != .cleared else { throw AggregatorError(.conflict, "alert \(id) is already cleared") }
         state = .cleared
         clearedAtMs = atMs
-        self.value = value
+        self.value = Self.finite(value)
+    }
+
+    private static func finite(_ value: Double?) -> Double? {
+        value.flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// The lifecycle message for the current state, with times in `calendar`'s zone.
     public func payload(calendar: LedgerCalendar, nowMs: Int64) -> AlertPayload {
         AlertPayload(
             ts: calendar.timestamp(millisecondsSinceEpoch: nowMs), id: id, kind: kind, severity: severity, state: state,
-            subject: subject, value: value.flatMap { $0.isFinite ? $0 : nil }, threshold: threshold, message: message,
+            subject: subject, value: value, threshold: threshold, message: message,
             raisedAt: calendar.timestamp(millisecondsSinceEpoch: raisedAtMs),
             acknowledgedAt: acknowledgedAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) },
             acknowledgedBy: acknowledgedBy,

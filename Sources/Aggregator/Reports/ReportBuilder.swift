@@ -117,15 +117,8 @@ public struct ReportBuilder: Sendable {
     }
 
     func targets(asOf date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> [TargetStatus] {
-        let evaluator = TargetEvaluator(settings: configuration.targets, registry: registry)
-        let window = evaluator.window(today: date)
-        let rows = try await store.ledger(devices: registry.allDevices, from: window.lowerBound, to: window.upperBound)
-        var daily: [LocalDate: StreamFigures] = [:]
-        for row in rows { daily[row.day] = (daily[row.day] ?? StreamFigures()) + StreamFigures(rows: [row]) }
-        let coverage = TargetEvaluator.coveragePoints(
-            registry: registry, devices: try await store.devices(), nowMs: nowMs,
-            windowHours: configuration.targets.coverageWindowHours)
-        return evaluator.evaluate(today: date, daily: daily, coverage: coverage)
+        try await TargetEvaluator(settings: configuration.targets, registry: registry)
+            .evaluate(store: store, calendar: calendar, nowMs: nowMs, today: date)
     }
 
     // MARK: Monthly dispatch

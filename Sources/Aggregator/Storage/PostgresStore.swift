@@ -468,14 +468,13 @@ public final class PostgresStore: AggregatorStore {
 
     public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
         let logger = logger
-        let value = alert.value.flatMap { $0.isFinite ? $0 : nil }
         return try await transaction("raise alert") { connection in
             let inserted = try await connection.query(
                 """
                 INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
                                     acknowledged_ms, acknowledged_by, cleared_ms)
                 VALUES (\(alert.id), \(alert.kind.rawValue), \(alert.severity.rawValue), \(alert.state.rawValue),
-                        \(alert.subject), \(value), \(alert.threshold), \(alert.message), \(alert.raisedAtMs),
+                        \(alert.subject), \(alert.value), \(alert.threshold), \(alert.message), \(alert.raisedAtMs),
                         \(alert.acknowledgedAtMs), \(alert.acknowledgedBy), \(alert.clearedAtMs))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """, logger: logger
@@ -490,11 +489,10 @@ public final class PostgresStore: AggregatorStore {
         async throws(AggregatorError) -> Bool
     {
         let logger = logger
-        let value = alert.value.flatMap { $0.isFinite ? $0 : nil }
         return try await transaction("update alert") { connection in
             let updated = try await connection.query(
                 """
-                UPDATE alerts SET severity = \(alert.severity.rawValue), state = \(alert.state.rawValue), value = \(value),
+                UPDATE alerts SET severity = \(alert.severity.rawValue), state = \(alert.state.rawValue), value = \(alert.value),
                     threshold = \(alert.threshold), message = \(alert.message), acknowledged_ms = \(alert.acknowledgedAtMs),
                     acknowledged_by = \(alert.acknowledgedBy), cleared_ms = \(alert.clearedAtMs)
                 WHERE id = \(alert.id) AND state = \(expected.rawValue)

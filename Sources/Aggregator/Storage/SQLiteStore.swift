@@ -144,12 +144,15 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         let highest = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [event.device])
         var containing: ClosedRange<Int64>? = nil
+        var containingDetectedMs: Int64? = nil
         if let highest, event.seq < highest,
             let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?"),
+                db.cachedStatement(
+                    sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?"),
                 arguments: [event.device, event.seq, event.seq])
         {
             containing = (row[0] as Int64)...(row[1] as Int64)
+            containingDetectedMs = row[2]
         }
         let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
         try db.run(
@@ -165,9 +168,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
                 arguments: [event.device, gap.lowerBound, gap.upperBound, booking.receivedAtMs])
         }
         if let filled = step.filledGap {
-            let detected = try Int64.fetchOne(
-                db, sql: "SELECT detected_ms FROM seq_gaps WHERE device = ? AND first_seq = ?",
-                arguments: [event.device, filled.lowerBound]) ?? booking.receivedAtMs
+            // The gap read above: nothing in this transaction has touched it since.
+            let detected = containingDetectedMs ?? booking.receivedAtMs
             try db.run(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [event.device, filled.lowerBound])
             for gap in step.remainingGaps {
                 try db.run(
@@ -383,7 +385,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
                     WHERE id = ? AND state = ?
                     """,
                 arguments: [
-                    alert.severity.rawValue, alert.state.rawValue, alert.value.flatMap { $0.isFinite ? $0 : nil }, alert.threshold,
+                    alert.severity.rawValue, alert.state.rawValue, alert.value, alert.threshold,
                     alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id, expected.rawValue,
                 ])
             guard db.changesCount == 1 else { return false }
@@ -395,7 +397,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
     static func alertArguments(_ alert: AlertRecord) -> StatementArguments {
         [
             alert.id, alert.kind.rawValue, alert.severity.rawValue, alert.state.rawValue, alert.subject,
-            alert.value.flatMap { $0.isFinite ? $0 : nil }, alert.threshold, alert.message, alert.raisedAtMs,
+            alert.value, alert.threshold, alert.message, alert.raisedAtMs,
             alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs,
         ]
     }

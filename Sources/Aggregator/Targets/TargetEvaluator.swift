@@ -263,17 +263,19 @@ public struct TargetEvaluator: Sendable {
 }
 
 extension TargetEvaluator {
-    /// Reads what the evaluation needs from the store and evaluates at `nowMs`.
-    public func evaluate(store: any AggregatorStore, calendar: LedgerCalendar, nowMs: Int64) async throws(AggregatorError)
-        -> [TargetStatus]
-    {
-        let today = calendar.today(nowMilliseconds: nowMs)
+    /// Reads what the evaluation needs from the store and evaluates on `today` (by default `nowMs`'s local
+    /// day), with coverage judged at `nowMs`. `devices` saves reading them again when the caller has them.
+    public func evaluate(
+        store: any AggregatorStore, calendar: LedgerCalendar, nowMs: Int64, today: LocalDate? = nil, devices: [DeviceRecord]? = nil
+    ) async throws(AggregatorError) -> [TargetStatus] {
+        let today = today ?? calendar.today(nowMilliseconds: nowMs)
         let window = window(today: today)
         let rows = try await store.ledger(devices: registry.allDevices, from: window.lowerBound, to: window.upperBound)
         var daily: [LocalDate: StreamFigures] = [:]
         for row in rows { daily[row.day, default: StreamFigures()] = daily[row.day, default: StreamFigures()] + StreamFigures(rows: [row]) }
+        let devices = if let devices { devices } else { try await store.devices() }
         let coverage = Self.coveragePoints(
-            registry: registry, devices: try await store.devices(), nowMs: nowMs, windowHours: settings.coverageWindowHours)
+            registry: registry, devices: devices, nowMs: nowMs, windowHours: settings.coverageWindowHours)
         return evaluate(today: today, daily: daily, coverage: coverage)
     }
 }
