@@ -69,6 +69,10 @@ struct DisturbanceTests {
             historical: historical.first?.count ?? 0)
     }
 
+    /// The undisturbed run both tests compare against, made once: the scenario is seeded, so every
+    /// undisturbed run of it books the same ledger, and it has a broker and aggregator of its own.
+    static let reference = Task { try await undisturbedRun(scenario()) }
+
     /// The same scenario, flat out, with nothing disturbed.
     static func undisturbedRun(_ scenario: ScenarioWriter) async throws -> Outcome {
         let directory = try TemporaryDirectory(prefix: "system-reference")
@@ -109,7 +113,7 @@ struct DisturbanceTests {
     func brokerRestart() async throws {
         let scenario = Self.scenario()
         let device = scenario.device
-        let reference = try await Self.undisturbedRun(scenario)
+        let reference = try await Self.reference.value
         #expect(reference.lastSeq >= 240 && reference.historical == 0, "reference: \(reference.lastSeq) events, \(reference.historical) historical")
 
         let directory = try TemporaryDirectory(prefix: "system-broker-restart")
@@ -146,7 +150,7 @@ struct DisturbanceTests {
     func aggregatorKilled() async throws {
         let scenario = Self.scenario()
         let device = scenario.device
-        let reference = try await Self.undisturbedRun(scenario)
+        let reference = try await Self.reference.value
 
         let directory = try TemporaryDirectory(prefix: "system-aggregator-kill")
         let district = try await DistrictBroker.start(devices: [device], in: directory)
