@@ -1,5 +1,6 @@
 import Aggregator
 import BinProtocol
+import BinsTestSupport
 import Foundation
 import Testing
 
@@ -194,17 +195,16 @@ struct ConfigurationTests {
 
     @Test("secret files are read and trimmed; a missing one is an error naming the field")
     func secretFiles() throws {
-        let directory = try Fixtures.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "from-file-secret\n".write(toFile: directory + "/broker.password", atomically: true, encoding: .utf8)
+        let directory = try TemporaryDirectory(prefix: "aggregator-tests")
+        try directory.write("broker.password", "from-file-secret\n")
         let yaml = Self.minimal.replacingOccurrences(
             of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, password_file: broker.password}")
-        let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml", baseDirectory: directory)
+        let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml", baseDirectory: directory.path)
         #expect(configuration.broker.password?.value == "from-file-secret")
         #expect(throws: AggregatorError.self) {
             try AggregatorConfiguration.parse(
                 yaml: yaml.replacingOccurrences(of: "broker.password", with: "missing.password"), source: "aggregator.yaml",
-                baseDirectory: directory)
+                baseDirectory: directory.path)
         }
     }
 }

@@ -21,13 +21,6 @@ enum Fixtures {
     static let shanghai = TimeZone(identifier: "Asia/Shanghai")!
     static let calendar = LedgerCalendar(timeZone: shanghai)
 
-    /// A fresh temporary directory, removed by the caller.
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "aggregator-tests-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     /// Opens an empty, migrated store of `kind` for the duration of `body`. PostgreSQL stores get a
     /// database of their own on the test server (see ``PostgresServer``); `instances` opens that many
     /// independent stores on the same database, as separate aggregator instances would.
@@ -36,9 +29,9 @@ enum Fixtures {
     ) async throws -> T {
         switch kind {
         case .sqlite:
-            let directory = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let settings = SQLiteSettings(path: directory + "/ledger.sqlite", synchronous: .normal)
+            let directory = try TemporaryDirectory(prefix: "aggregator-tests")
+            defer { withExtendedLifetime(directory) {} }  // removed only after the stores are closed
+            let settings = SQLiteSettings(path: directory.file("ledger.sqlite"), synchronous: .normal)
             var stores: [any AggregatorStore] = []
             for _ in 0..<instances { stores.append(try SQLiteStore(settings: settings)) }
             return try await migrated(stores, body)
