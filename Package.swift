@@ -12,7 +12,6 @@ import Foundation
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
-let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
@@ -31,7 +30,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -49,13 +47,16 @@ let package = Package(
         .systemLibrary(
             name: "CBinsSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CBinsYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
 
         // MARK: Hardware
         .target(name: "GPIO", dependencies: ["CBinsGPIOD"]),
         .target(name: "Sensors", dependencies: ["GPIO"]),
 
         // MARK: Configuration files (strict YAML: unknown keys, types and ranges reported with file, field, line)
-        .target(name: "YAMLConfig", dependencies: [yams]),
+        .target(name: "YAMLConfig", dependencies: ["CBinsYAML", "BinProtocol"]),
 
         // MARK: Process lifecycle (bounded waits; SIGTERM/SIGINT to a bounded stop, a second signal forcing it)
         .target(name: "Lifecycle", dependencies: [log, lifecycle]),

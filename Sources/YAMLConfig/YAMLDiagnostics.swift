@@ -1,5 +1,3 @@
-import Yams
-
 /// Collects the issues found while one YAML file is read into typed values, so that a reader reports
 /// everything wrong with a file at once instead of stopping at the first problem. Readers do not touch it
 /// directly: they report through the `YAMLValue` or `YAMLFields` the problem is about, which supplies the
@@ -16,10 +14,10 @@ public final class YAMLDiagnostics {
     public var errorCount: Int { issues.filter { $0.severity == .error }.count }
     public var warnings: [ConfigIssue] { issues.filter { $0.severity == .warning } }
 
-    func add(_ severity: ConfigIssue.Severity, _ field: String, at node: Node?, _ message: String) {
+    func add(_ severity: ConfigIssue.Severity, _ field: String, at node: YAMLNode?, _ message: String) {
         issues.append(
             ConfigIssue(
-                severity: severity, file: file, line: node?.mark?.line, column: node?.mark?.column, field: field,
+                severity: severity, file: file, line: node?.line, column: node?.column, field: field,
                 message: message))
     }
 }

@@ -1,5 +1,3 @@
-import Yams
-
 /// A YAML file read strictly into typed values: every problem is reported at once with file, line,
 /// column, field path and the value as written; unknown keys are errors (a typo like `strem:` must not
 /// silently fall back to a default); warnings come back with the value.
@@ -34,15 +32,14 @@ public enum YAMLDocument {
         return (value, diagnostics.warnings)
     }
 
-    static func compose(_ text: String, file: String) throws(ConfigError) -> Node {
-        let node: Node?
+    static func compose(_ text: String, file: String) throws(ConfigError) -> YAMLNode {
+        let node: YAMLNode?
         do {
-            node = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigError(.syntax, file: file, message: "\(file): not valid YAML", issues: [issue(for: error, file: file)])
+            node = try YAMLNode.compose(text)
         } catch {
             throw ConfigError(
-                .syntax, file: file, message: "\(file): not valid YAML", issues: [ConfigIssue(file: file, field: "", message: "\(error)")])
+                .syntax, file: file, message: "\(file): not valid YAML",
+                issues: [ConfigIssue(file: file, line: error.line, column: error.column, field: "", message: error.message)])
         }
         guard let node else {
             throw ConfigError(
@@ -50,20 +47,5 @@ public enum YAMLDocument {
                 issues: [ConfigIssue(file: file, field: "", message: "the file is empty")])
         }
         return node
-    }
-
-    private static func issue(for error: YamlError, file: String) -> ConfigIssue {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let text = [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
-            return ConfigIssue(file: file, line: mark.line, column: mark.column, field: "", message: text)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ConfigIssue(
-                file: file, line: context.mark.line, column: context.mark.column, field: "",
-                message: "duplicate key \(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", "))")
-        default:
-            return ConfigIssue(file: file, field: "", message: "\(error)")
-        }
     }
 }

@@ -1,22 +1,20 @@
-import Yams
-
 /// A YAML mapping read key by key (see `YAMLValue.fields(_:)`). Every key asked for counts as known;
 /// the others are reported as unknown once reading ends.
 public struct YAMLFields {
     /// The mapping itself, for problems that concern it as a whole.
     public let value: YAMLValue
-    private let entries: [(key: String, keyNode: Node, value: Node)]
+    private let entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)]
     private var asked: Set<String> = []
 
-    init(mapping: Node.Mapping, value: YAMLValue) {
+    init(mapping: [(key: YAMLNode, value: YAMLNode)], value: YAMLValue) {
         self.value = value
-        var entries: [(key: String, keyNode: Node, value: Node)] = []
+        var entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)] = []
         for (key, item) in mapping {
-            guard case .scalar(let scalar) = key else {
+            guard case .scalar(let text, _) = key.content else {
                 value.diagnostics.add(.error, value.path, at: key, "keys must be plain words, got a \(key.isMapping ? "mapping" : "list")")
                 continue
             }
-            entries.append((scalar.string, key, item))
+            entries.append((text, key, item))
         }
         self.entries = entries
     }
@@ -65,9 +63,9 @@ public struct YAMLFields {
     }
 }
 
-extension Node {
+extension YAMLNode {
     fileprivate var isMapping: Bool {
-        if case .mapping = self { return true }
+        if case .mapping = content { return true }
         return false
     }
 }

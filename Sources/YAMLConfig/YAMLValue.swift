@@ -1,15 +1,13 @@
-import Yams
-
 /// One value of a YAML file with its field path, read into typed values. A value of the wrong kind is
 /// reported (file, line, column, field path and the value as written) and read as `nil`, so the reader
 /// goes on and finds the file's other problems too.
 public struct YAMLValue {
-    let node: Node
+    let node: YAMLNode
     /// Dotted path of the value, e.g. `bins[1].shape.depth_mm`; empty for the document.
     public let path: String
     public let diagnostics: YAMLDiagnostics
 
-    init(node: Node, path: String, diagnostics: YAMLDiagnostics) {
+    init(node: YAMLNode, path: String, diagnostics: YAMLDiagnostics) {
         self.node = node
         self.path = path
         self.diagnostics = diagnostics
@@ -20,13 +18,13 @@ public struct YAMLValue {
 
     /// An empty plain scalar, `~` or `null`.
     public var isNull: Bool {
-        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+        guard case .scalar(let text, isPlain: true) = node.content else { return false }
+        return ["", "~", "null", "Null", "NULL"].contains(text)
     }
 
     /// A single value (text or number) rather than a mapping or a list.
     public var isScalar: Bool {
-        if case .scalar = node { return true }
+        if case .scalar = node.content { return true }
         return false
     }
 
@@ -46,12 +44,12 @@ public struct YAMLValue {
     // MARK: Scalars
 
     public func string() -> String? {
-        guard case .scalar(let scalar) = node else { return mismatch("a text value") }
-        return scalar.string
+        guard case .scalar(let text, _) = node.content else { return mismatch("a text value") }
+        return text
     }
 
     public func double() -> Double? {
-        guard case .scalar(let scalar) = node, let value = Double(scalar.string.replacingOccurrences(of: "_", with: "")),
+        guard case .scalar(let text, _) = node.content, let value = Double(text.replacing("_", with: "")),
             value.isFinite
         else { return mismatch("a number") }
         return value
@@ -94,8 +92,8 @@ public struct YAMLValue {
 
     /// A whole number of type `T` (decimal, or hexadecimal with `0x`; `_` separates digits).
     public func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
-        guard case .scalar(let scalar) = node else { return mismatch("a whole number") }
-        let text = scalar.string.replacingOccurrences(of: "_", with: "")
+        guard case .scalar(let written, _) = node.content else { return mismatch("a whole number") }
+        let text = written.replacing("_", with: "")
         if let value = T(text, radix: 10) { return value }
         if text.hasPrefix("0x"), let value = T(text.dropFirst(2), radix: 16) { return value }
         return mismatch(T.min == 0 ? "a whole number from 0 to \(T.max)" : "a whole number")
@@ -103,8 +101,8 @@ public struct YAMLValue {
 
     /// `true`/`false` (also `yes`/`no`, `on`/`off`, in any case).
     public func bool() -> Bool? {
-        guard case .scalar(let scalar) = node else { return mismatch("true or false") }
-        switch scalar.string.lowercased() {
+        guard case .scalar(let text, _) = node.content else { return mismatch("true or false") }
+        switch text.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
         default: return mismatch("true or false")
@@ -139,7 +137,7 @@ public struct YAMLValue {
     /// (with the closest known key as a suggestion), so a typo such as `strem:` is an error rather than a
     /// silently ignored line. `nil` (reported) when the value is not a mapping.
     public func fields<T>(_ read: (inout YAMLFields) -> T?) -> T? {
-        guard case .mapping(let mapping) = node else { return mismatch("a mapping") }
+        guard case .mapping(let mapping) = node.content else { return mismatch("a mapping") }
         var fields = YAMLFields(mapping: mapping, value: self)
         let result = read(&fields)
         fields.reportUnknownKeys()
@@ -148,7 +146,7 @@ public struct YAMLValue {
 
     /// The items of a list, each with its path (`bins[0]`, `bins[1]`, ...); `nil` (reported) otherwise.
     public func list() -> [YAMLValue]? {
-        guard case .sequence(let sequence) = node else { return mismatch("a list") }
+        guard case .sequence(let sequence) = node.content else { return mismatch("a list") }
         return sequence.enumerated().map { index, element in
             YAMLValue(node: element, path: "\(path)[\(index)]", diagnostics: diagnostics)
         }
@@ -161,11 +159,10 @@ public struct YAMLValue {
 
     /// How the value is named in a message: the scalar's text, quoted and shortened, or its kind.
     var describe: String {
-        switch node {
-        case .scalar(let scalar): isNull ? "null" : ConfigText.quote(scalar.string)
+        switch node.content {
+        case .scalar(let text, _): isNull ? "null" : ConfigText.quote(text)
         case .mapping: "a mapping"
         case .sequence: "a list"
-        case .alias: "an alias"
         }
     }
 }

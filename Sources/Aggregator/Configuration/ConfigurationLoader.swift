@@ -493,12 +493,6 @@ struct ConfigurationLoader {
 }
 
 extension YAMLValue {
-    /// An id as the wire contract allows it (`Topics.isValidIdentifier`): device ids are topic levels and
-    /// database keys, and every id of the hierarchy appears in URLs and reports.
-    fileprivate func identifier(_ what: String) -> String? {
-        string(what, rule: Topics.identifierRule, isValid: Topics.isValidIdentifier)
-    }
-
     /// A local date, `YYYY-MM-DD`.
     fileprivate func date() -> LocalDate? {
         guard let text = string() else { return nil }
