@@ -1,8 +1,10 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.0
 //
 // Smart-bin sensing: `binsd` (the sorting-point daemon) and `bins-aggregator` (the sanitation
 // center's service). Module layers follow ../shared/DESIGN.md section 3: C only at the bottom,
-// dependencies pointing down. `binsd` must never link the HTTP server or PostgreSQL.
+// dependencies pointing down. `binsd` must never link the HTTP server, PostgreSQL or the simulator (the
+// simulated points are `binsd-simulate`, which `binsd simulate` starts). Tools version 6.0: Debian 13's
+// Swift 6.0.3 builds `binsd` too (scripts/test checks it).
 import PackageDescription
 
 #if canImport(Foundation)
@@ -20,6 +22,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "binsd", targets: ["binsd"]),
+        .executable(name: "binsd-simulate", targets: ["binsd-simulate"]),
         .executable(name: "bins-aggregator", targets: ["bins-aggregator"]),
         .executable(name: "bins-bench", targets: ["bins-bench"]),
         .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
@@ -65,14 +68,20 @@ let package = Package(
         .target(name: "BinProtocol"),
         .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "Lifecycle", log, metrics, lifecycle]),
 
-        // MARK: Simulation (line-level device models, bin world, scenarios)
+        // MARK: Simulation (simulated chip, line-level device models, bin world, scenarios)
         .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig"]),
 
-        // MARK: The sorting-point daemon
+        // MARK: The sorting-point daemon (what is installed on boards: no simulator)
         .target(
             name: "BinDaemon",
             dependencies: [
-                "Sensors", "MQTT", "BinProtocol", "Simulation", "YAMLConfig", "Lifecycle", log, lifecycle, crypto,
+                "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, lifecycle, crypto,
+            ]),
+        // Simulated points: the daemon on a simulated world (scenario runs, the sim board), for binsd-simulate.
+        .target(
+            name: "SimulatedPoint",
+            dependencies: [
+                "BinDaemon", "Simulation", "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", log, lifecycle,
             ]),
 
         // MARK: The sanitation center's service
@@ -95,6 +104,8 @@ let package = Package(
         // MARK: Executables: parse, bootstrap, run
         .executableTarget(name: "binsd", dependencies: ["BinDaemon", argumentParser, log]),
         .executableTarget(
+            name: "binsd-simulate", dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", argumentParser, log]),
+        .executableTarget(
             name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", argumentParser, log, lifecycle]),
         // Benchmarks print figures; they are commands, not tests. `bins-bench` covers the device side and
         // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest. Both start
@@ -102,7 +113,8 @@ let package = Package(
         .executableTarget(
             name: "bins-bench",
             dependencies: [
-                "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", "BinsTestSupport",
+                "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", "SimulatedPoint",
+                "BinsTestSupport",
                 argumentParser, log,
             ]),
         .executableTarget(
@@ -122,7 +134,8 @@ let package = Package(
         .testTarget(name: "YAMLConfigTests", dependencies: ["YAMLConfig"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle"]),
-        .testTarget(name: "BinDaemonTests", dependencies: ["BinDaemon", "BinsTestSupport", "MQTT", "Simulation"]),
+        .testTarget(
+            name: "BinDaemonTests", dependencies: ["BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation"]),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol"]),
         .testTarget(
             name: "AggregatorHTTPTests",
@@ -143,6 +156,8 @@ if let only = ProcessInfo.processInfo.environment["BINS_ONLY"] {
     let byName = Dictionary(uniqueKeysWithValues: package.targets.map { ($0.name, $0) })
     var keep = Set<String>()
     var pending = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    // binsd hands `simulate` and the sim board to binsd-simulate, so whoever runs one needs both.
+    if pending.contains("binsd") { pending.append("binsd-simulate") }
     while let name = pending.popLast() {
         guard let target = byName[name], keep.insert(name).inserted else { continue }
         for dependency in target.dependencies {

@@ -23,17 +23,17 @@ public final class MonotonicClock: ChipClock {
         MonotonicClock.sleep(untilMonotonic: MonotonicClock.now(CLOCK_MONOTONIC) &+ nanoseconds)
     }
 
-    static func now(_ clock: clockid_t) -> UInt64 {
+    package static func now(_ clock: clockid_t) -> UInt64 {
         var ts = timespec()
         clock_gettime(clock, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
-    static func spin(untilMonotonic deadline: UInt64) {
+    package static func spin(untilMonotonic deadline: UInt64) {
         while MonotonicClock.now(CLOCK_MONOTONIC) < deadline {}
     }
 
-    static func sleep(untilMonotonic deadline: UInt64) {
+    package static func sleep(untilMonotonic deadline: UInt64) {
         var ts = timespec(
             tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
@@ -41,7 +41,7 @@ public final class MonotonicClock: ChipClock {
 }
 
 extension UInt64 {
-    func saturatingAdd(_ other: UInt64) -> UInt64 {
+    package func saturatingAdd(_ other: UInt64) -> UInt64 {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? .max : sum
     }

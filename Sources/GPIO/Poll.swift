@@ -7,23 +7,23 @@ import CBinsGPIOD
 /// `poll` counts in milliseconds, so the wait is rounded up to the next millisecond and the deadline
 /// re-checked on return: a wait never ends early and overshoots by under a millisecond. (Swift's
 /// Glibc module does not expose `ppoll`.) EINTR restarts the wait with the time left.
-enum DescriptorPoll {
-    struct Failure: Error {
-        var errno: Int32
+package enum DescriptorPoll {
+    package struct Failure: Error {
+        package var errno: Int32
     }
 
     /// What `poll` said about one descriptor.
-    struct Readiness: Sendable, Hashable {
-        var revents: Int16
+    package struct Readiness: Sendable, Hashable {
+        package var revents: Int16
 
-        var isReadable: Bool { revents & Int16(POLLIN | POLLPRI) != 0 }
+        package var isReadable: Bool { revents & Int16(POLLIN | POLLPRI) != 0 }
         /// POLLERR, POLLHUP or POLLNVAL: reading would not help.
-        var isBroken: Bool { revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 }
-        var isSet: Bool { revents != 0 }
+        package var isBroken: Bool { revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 }
+        package var isSet: Bool { revents != 0 }
     }
 
     /// Returns, per descriptor, what `poll` reported; all empty when the deadline passed.
-    static func wait(_ descriptors: [Int32], deadline: UInt64) throws(Failure) -> [Readiness] {
+    package static func wait(_ descriptors: [Int32], deadline: UInt64) throws(Failure) -> [Readiness] {
         var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN | POLLPRI), revents: 0) }
         while true {
             let now = MonotonicClock.now(CLOCK_MONOTONIC)
@@ -46,10 +46,10 @@ enum DescriptorPoll {
 }
 
 /// An eventfd used to kick a thread out of `poll()`; owned here and closed in deinit.
-final class EventNotifier: Sendable {
-    let fileDescriptor: Int32
+package final class EventNotifier: Sendable {
+    package let fileDescriptor: Int32
 
-    init() {
+    package init() {
         fileDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
     }
 
@@ -57,13 +57,13 @@ final class EventNotifier: Sendable {
         if fileDescriptor >= 0 { close(fileDescriptor) }
     }
 
-    func signal() {
+    package func signal() {
         guard fileDescriptor >= 0 else { return }
         var one: UInt64 = 1
         _ = withUnsafeBytes(of: &one) { write(fileDescriptor, $0.baseAddress, 8) }
     }
 
-    func drain() {
+    package func drain() {
         guard fileDescriptor >= 0 else { return }
         var value: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &value) { read(fileDescriptor, $0.baseAddress, 8) }

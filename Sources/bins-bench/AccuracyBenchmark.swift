@@ -5,6 +5,7 @@ import BinsTestSupport
 import Foundation
 import Logging
 import MQTT
+import SimulatedPoint
 import Simulation
 import Synchronization
 

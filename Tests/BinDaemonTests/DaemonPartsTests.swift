@@ -4,6 +4,7 @@ import Foundation
 import GPIO
 import MQTT
 import Sensors
+import SimulatedPoint
 import Simulation
 import Testing
 

@@ -2,6 +2,7 @@ import BinProtocol
 import BinsTestSupport
 import Foundation
 import MQTT
+import SimulatedPoint
 import Testing
 
 @testable import BinDaemon

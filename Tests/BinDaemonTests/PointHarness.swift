@@ -3,6 +3,7 @@ import BinsTestSupport
 import Foundation
 import Logging
 import MQTT
+import SimulatedPoint
 import Synchronization
 import Testing
 

@@ -132,8 +132,8 @@ public struct CalibrationStore: Sendable {
 }
 
 /// Replaces a small file atomically and durably.
-enum AtomicFile {
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(BinDaemonError) {
+package enum AtomicFile {
+    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(BinDaemonError) {
         let temporary = "\(path).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure("open", temporary) }

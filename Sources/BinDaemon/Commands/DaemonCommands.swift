@@ -31,35 +31,39 @@ public enum DaemonCommands {
 
     // MARK: run
 
-    /// The daemon: opens the sensors, checks calibration, connects, samples and publishes until SIGTERM or
-    /// SIGINT; SIGHUP reloads the configuration. On the `sim` board it drives the configured scenario's world
-    /// instead of hardware. `config` is the file at `configPath`, loaded with `options` (which reloads use).
+    /// The daemon on real hardware: checks calibration, opens the sensors, connects, samples and publishes
+    /// until SIGTERM or SIGINT; SIGHUP reloads the configuration. `config` is the file at `configPath`,
+    /// loaded with `options` (which reloads use). The `sim` board is run by `binsd-simulate`, which links the
+    /// simulator this daemon does not (`SimulatorExecutable`).
     public static func run(
         config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl, logger: Logger
+    ) async throws {
+        guard config.board.name != BoardDefinition.simulatedBoardName else {
+            throw BinDaemonError(.invalidConfig, "\(configPath): board sim is run by binsd-simulate (binsd run starts it)")
+        }
+        try await run(config: config, configPath: configPath, options: options, levels: levels, logger: logger) {
+            notifier throws(BinDaemonError) in
+            // Before touching hardware: an installer should see what is missing in one go.
+            let store = CalibrationStore(directory: config.calibrationDirectory)
+            _ = try Daemon.checkCalibration(config, store: store)
+            let platform = DaemonPlatform.hardware(config, notifier: notifier)
+            var sensors: [BinSensors] = []
+            for bin in config.bins { sensors.append(try BinSensors.open(bin, chips: platform.chips)) }
+            return (platform, sensors)
+        }
+    }
+
+    /// The daemon on the platform and sensors `open` gives (real hardware above, a simulated point in
+    /// `binsd-simulate`): the same pipeline, publishers, reloads and systemd notifications for both.
+    public static func run(
+        config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl, logger: Logger,
+        open: (SystemdNotifier?) throws(BinDaemonError) -> (platform: DaemonPlatform, sensors: [BinSensors])
     ) async throws {
         levels.set(config.logging.level)
         for warning in config.warnings { logger.warning("config.warning", metadata: ["config.issue": "\(warning)"]) }
         let notifier = SystemdNotifier.fromEnvironment()
         notifier?.notify("STATUS=opening sensors")
-        let platform: DaemonPlatform
-        let sensors: [BinSensors]
-        if config.board.name == BoardDefinition.simulatedBoardName {
-            guard let settings = config.simulation else {
-                throw BinDaemonError(
-                    .invalidConfig, "\(configPath): board sim needs simulation: {scenario: FILE} (or use binsd simulate)")
-            }
-            // The platform's clock and temperature keep the simulated world alive.
-            let point = try ScenarioInstallation.runPlatform(config: config, settings: settings, notifier: notifier, logger: logger)
-            (platform, sensors) = (point.platform, point.sensors)
-        } else {
-            // Before touching hardware: an installer should see what is missing in one go.
-            let store = CalibrationStore(directory: config.calibrationDirectory)
-            _ = try Daemon.checkCalibration(config, store: store)
-            platform = DaemonPlatform.hardware(config, notifier: notifier)
-            var opened: [BinSensors] = []
-            for bin in config.bins { opened.append(try BinSensors.open(bin, chips: platform.chips)) }
-            sensors = opened
-        }
+        let (platform, sensors) = try open(notifier)
         let daemon = try Daemon(config: config, sensors: sensors, platform: platform, logger: logger)
         notifier?.notify("STATUS=sensors open, connecting to \(config.broker.url.endpoint)")
         let reloader = ConfigReloader(path: configPath, options: options, daemon: daemon, levels: levels, logger: logger)

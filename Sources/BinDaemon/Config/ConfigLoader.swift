@@ -1,7 +1,6 @@
 import BinProtocol
 import Crypto
 import Foundation
-import Simulation
 import YAMLConfig
 
 /// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the

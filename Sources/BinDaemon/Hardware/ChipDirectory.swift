@@ -19,16 +19,6 @@ public final class ChipDirectory: Sendable {
         ChipDirectory { label throws(GPIOError) -> any GPIOChip in try LibgpiodChip(label: label) }
     }
 
-    /// One simulated chip, answering to its own label only.
-    public static func simulated(_ chip: SimulatedChip) -> ChipDirectory {
-        ChipDirectory { label throws(GPIOError) -> any GPIOChip in
-            guard label == chip.info.label else {
-                throw GPIOError(.noSuchChip, chip: label, detail: "the simulated point has only \(chip.info.label)")
-            }
-            return chip
-        }
-    }
-
     /// The chip of `address`: the first of its labels that opens. The error names every label tried and
     /// why each failed (absent, permission denied with errno).
     public func chip(for address: LineAddress) throws(BinDaemonError) -> any GPIOChip {

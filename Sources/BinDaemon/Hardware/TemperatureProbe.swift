@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Foundation
-import Simulation
 import Synchronization
 
 /// The air temperature for the speed of sound and the state messages.
@@ -32,15 +31,6 @@ public struct FixedTemperature: TemperatureProbe {
     public init(celsius: Double) { self.celsius = celsius }
 
     public func read() -> TemperatureReading { TemperatureReading(celsius: celsius, measured: true) }
-}
-
-/// The simulated world's air, as a DS18B20 next to the bins would report it.
-public struct WorldTemperature: TemperatureProbe {
-    public let world: BinWorld
-
-    public init(world: BinWorld) { self.world = world }
-
-    public func read() -> TemperatureReading { TemperatureReading(celsius: world.temperatureC, measured: true) }
 }
 
 /// A DS18B20 on the kernel's 1-Wire bus (`w1-gpio` + `w1-therm`): `temperature` holds millidegrees. Reading

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import BinProtocol
 import Foundation
-import Simulation
 
 /// Turns the chip's time (what drivers and edge events are stamped with) into the wall-clock time payloads
 /// carry. The detector and everything above it work in `WireTimestamp`s; only this mapping knows where
@@ -29,18 +28,5 @@ public struct SystemWallClock: WallClock {
         let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         return WireTimestamp(
             millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: Int32(TimeZone.current.secondsFromGMT(for: date)))
-    }
-}
-
-/// A simulated point: virtual time maps to the scenario's calendar.
-public struct ScenarioWallClock: WallClock {
-    public let world: BinWorld
-
-    public init(world: BinWorld) {
-        self.world = world
-    }
-
-    public func timestamp(atChipNanoseconds nanoseconds: UInt64) -> WireTimestamp {
-        world.timestamp(atNanoseconds: nanoseconds)
     }
 }

@@ -19,6 +19,12 @@ public final class LogLevelControl: Sendable {
     public func set(_ level: LogLevel) { self.level = level.loggerLevel }
 
     private static func index(_ level: Logger.Level) -> Int { Logger.Level.allCases.firstIndex(of: level) ?? 2 }
+
+    /// Sends every logger of the process to a `DaemonLogHandler` in `format` at this control's level
+    /// (`binsd` and `binsd-simulate` call it once, before logging anything).
+    public func bootstrap(_ format: LogFormat) {
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, format: format, control: self) }
+    }
 }
 
 extension LogLevel {

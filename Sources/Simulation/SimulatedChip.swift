@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GPIO
 import Synchronization
 
 /// A GPIO chip in virtual time, whose lines are wired to line-level device models

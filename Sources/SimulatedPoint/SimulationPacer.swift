@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BinDaemon
 import GPIO
 import Logging
 import Synchronization

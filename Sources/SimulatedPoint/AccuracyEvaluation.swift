@@ -1,3 +1,4 @@
+import BinDaemon
 import BinProtocol
 
 /// Compares what a simulated point reported (its `events` messages) with what really happened (the truth

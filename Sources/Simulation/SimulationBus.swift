@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GPIO
 
 /// A device model wired to lines of a `SimulatedChip`: the other end of the wires.
 ///

@@ -1,3 +1,5 @@
+import GPIO
+
 /// Identifies an action scheduled on a `SimulatedChip`, so it can be cancelled.
 public struct ScheduledActionID: Sendable, Hashable {
     let rawValue: UInt64

@@ -1,91 +1,38 @@
 import ArgumentParser
 import BinDaemon
 import BinProtocol
-import Foundation
 import Logging
+import SimulatedPoint
 
-/// `binsd`: the sorting-point daemon and its installer tools. This file only parses arguments, sets up
-/// logging and calls `DaemonCommands` / `ScenarioRunner`.
+/// `binsd-simulate`: simulated sorting points, kept out of the daemon that is installed on boards. `binsd
+/// simulate ...` and `binsd run` on the `sim` board hand over to it (`SimulatorExecutable`). This file only
+/// parses arguments, sets up logging and calls `ScenarioRunner` / `SimulatedRun`.
 @main
-struct Binsd: AsyncParsableCommand {
+struct BinsdSimulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "binsd",
-        abstract: "Smart-bin sorting-point daemon: load cells, rangers and lids to classified deposits on MQTT.",
+        commandName: "binsd-simulate",
+        abstract: "Simulated sorting points for binsd: scenario runs and the sim board (started by binsd).",
         version: BinDaemonVersion.current,
-        subcommands: [Run.self, CheckConfig.self, Calibrate.self, Read.self, Simulate.self])
+        subcommands: [Simulate.self, Run.self],
+        defaultSubcommand: Simulate.self)
 }
 
 let logLevels = LogLevelControl(.info)
 
-func bootstrapLogging(_ format: LogFormat) {
-    LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, format: format, control: logLevels) }
-}
-
-struct BoardOptions: ParsableArguments {
-    @Option(name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
-    var directories: [String] = []
-}
-
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the daemon (systemd: Type=notify, SIGHUP reloads).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon on the sim board, driving the configured scenario's world (what binsd run does there).")
 
-    @Option(help: "The configuration file.") var config: String
-    @OptionGroup var boards: BoardOptions
+    @Option(help: "The configuration file (board: sim, simulation: {scenario: FILE}).") var config: String
+    @Option(name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
+    var boardDirectories: [String] = []
 
     func run() async throws {
-        let options = DaemonCommands.loaderOptions(boardDirectories: boards.directories)
-        // Logging is set up before a configuration error is reported, in the text format then.
+        let options = DaemonCommands.loaderOptions(boardDirectories: boardDirectories)
         let loaded = Result { () throws(BinDaemonError) in try ConfigLoader.load(path: config, options: options) }
-        bootstrapLogging((try? loaded.get())?.logging.format ?? .text)
-        try await DaemonCommands.run(
+        logLevels.bootstrap((try? loaded.get())?.logging.format ?? .text)
+        try await SimulatedRun.run(
             config: loaded.get(), configPath: config, options: options, levels: logLevels, logger: Logger(label: "binsd"))
-    }
-}
-
-struct CheckConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Validate a configuration file without touching hardware or the network.")
-
-    @Argument(help: "The configuration file.") var file: String
-    @OptionGroup var boards: BoardOptions
-
-    func run() throws {
-        let (text, ok) = DaemonCommands.checkConfig(path: file, boardDirectories: boards.directories)
-        print(text)
-        if !ok { throw ExitCode(1) }
-    }
-}
-
-struct Calibrate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Tare a bin's empty scale, or calibrate it with a known mass on it; stored in the state directory.")
-
-    @Option(help: "The configuration file.") var config: String
-    @Option(help: "The bin id.") var bin: String
-    @Flag(help: "Zero the empty scale.") var tare = false
-    @Option(name: .customLong("known-kg"), help: "The reference mass lying on the scale, kg.") var knownKg: Double?
-    @OptionGroup var boards: BoardOptions
-
-    func validate() throws {
-        guard tare != (knownKg != nil) else { throw ValidationError("give exactly one of --tare and --known-kg") }
-    }
-
-    func run() throws {
-        bootstrapLogging(.text)
-        let step: DaemonCommands.CalibrationStep = knownKg.map { .knownMass(kg: $0) } ?? .tare
-        print(try DaemonCommands.calibrate(configPath: config, boardDirectories: boards.directories, bin: bin, step: step))
-    }
-}
-
-struct Read: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Take one reading of every sensor and print it.")
-
-    @Option(help: "The configuration file.") var config: String
-    @OptionGroup var boards: BoardOptions
-
-    func run() throws {
-        bootstrapLogging(.text)
-        print(try DaemonCommands.read(configPath: config, boardDirectories: boards.directories))
     }
 }
 
@@ -124,7 +71,7 @@ struct Simulate: AsyncParsableCommand {
 
     func run() async throws {
         let level = LogLevel(rawValue: logLevel) ?? .info
-        bootstrapLogging(LogFormat(rawValue: logFormat) ?? .text)
+        logLevels.bootstrap(LogFormat(rawValue: logFormat) ?? .text)
         logLevels.set(level)
         let (host, port) = try Self.endpoint(broker)
         var secret = password.map(Secret.init)

@@ -1,5 +1,6 @@
 import Foundation
 import GPIO
+import Simulation
 import Synchronization
 import Testing
 

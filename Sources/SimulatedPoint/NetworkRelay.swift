@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BinDaemon
 import Foundation
 import GPIO
 import Logging

@@ -1,3 +1,4 @@
+import BinDaemon
 import BinProtocol
 import Foundation
 import GPIO
