@@ -53,6 +53,11 @@ let package = Package(
         .systemLibrary(
             name: "CBinsYAML", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
+        // OpenSSL's libcrypto, which libmosquitto already links for TLS: binsd's SHA-256 (the config hash)
+        // without swift-crypto, whose Foundation import would bring all of Foundation into the daemon.
+        .systemLibrary(
+            name: "CBinsCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
 
         // MARK: Hardware
         .target(name: "GPIO", dependencies: ["CBinsGPIOD"]),
@@ -75,7 +80,7 @@ let package = Package(
         .target(
             name: "BinDaemon",
             dependencies: [
-                "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, lifecycle, crypto,
+                "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", "CBinsCrypto", log, lifecycle,
             ]),
         // Simulated points: the daemon on a simulated world (scenario runs, the sim board), for binsd-simulate.
         .target(

@@ -29,6 +29,9 @@ public struct BinDaemonError: Error, Sendable, Equatable, ConfigIssueReport {
         case simulation
         /// The services did not end within the stop limits, even after cancellation.
         case shutdown
+        /// The process could not get what it needs from the system (a thread); the message names the call
+        /// and errno.
+        case resources
     }
 
     public var code: Code

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Why a message was refused. The raw values are the bounded label set of the
 /// `bins_ingest_rejected_total{reason}` metric, so they never carry message content.

@@ -1,4 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A measurement time as the wire contract writes it: RFC 3339 with milliseconds and the UTC offset the
 /// device was in, e.g. `2026-06-01T06:02:00.000+08:00`.
@@ -23,9 +30,27 @@ public struct WireTimestamp: Sendable, Hashable, Comparable, Codable, CustomStri
     }
 
     /// The current wall-clock time with the offset of `timeZone`.
-    public static func now(in timeZone: TimeZone = .current) -> WireTimestamp {
+    public static func now(in timeZone: TimeZone) -> WireTimestamp {
         let date = Date()
         return WireTimestamp(date: date, utcOffsetSeconds: Int32(timeZone.secondsFromGMT(for: date)))
+    }
+
+    /// The current wall-clock time with the offset of the system's local time (`TZ`, `/etc/localtime`).
+    public static func now() -> WireTimestamp {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let milliseconds = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        return WireTimestamp(millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: localUTCOffsetSeconds(atMilliseconds: milliseconds))
+    }
+
+    /// The offset of the system's local time from UTC at an instant, from the C library (`localtime_r`
+    /// reads `TZ` and the zone files itself), so the daemon needs no ICU time zone data for it. 0 when the
+    /// C library cannot say.
+    public static func localUTCOffsetSeconds(atMilliseconds milliseconds: Int64) -> Int32 {
+        var seconds = time_t(floorDivMod(milliseconds, 1000).0)
+        var parts = tm()
+        guard localtime_r(&seconds, &parts) != nil else { return 0 }
+        return Int32(parts.tm_gmtoff)
     }
 
     public var date: Date { Date(timeIntervalSince1970: Double(millisecondsSinceEpoch) / 1000) }

@@ -80,7 +80,7 @@ final class WakeupEvent: Sendable {
 
 /// Starts a detached POSIX thread for blocking work that must stay off Swift's cooperative pool.
 /// Returns 0 or the error number from `pthread_create`.
-func startDedicatedThread(name: String, _ body: @escaping @Sendable () -> Void) -> Int32 {
+package func startDedicatedThread(name: String, _ body: @escaping @Sendable () -> Void) -> Int32 {
     final class Context {
         let name: String
         let body: @Sendable () -> Void

@@ -1,5 +1,9 @@
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import YAMLConfig
 
 /// Reads and validates board files (`boards/*.yaml`).

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Sensors
 
 /// A bin's scale calibration as the state directory keeps it: the zero (from a tare, moved by bounded
@@ -101,10 +105,8 @@ public struct CalibrationStore: Sendable {
     }
 
     public func save(_ calibration: StoredCalibration, bin: String) throws(BinDaemonError) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw BinDaemonError(.fileUnwritable, "\(directory): cannot create the calibration directory: \(error.localizedDescription)")
+        if let problem = AtomicFile.createDirectories(directory) {
+            throw BinDaemonError(.fileUnwritable, "\(directory): cannot create the calibration directory: \(problem)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -133,6 +135,23 @@ public struct CalibrationStore: Sendable {
 
 /// Replaces a small file atomically and durably.
 package enum AtomicFile {
+    /// Creates `path` and any missing parents (mode 0755, as `mkdir -p`); nil when it exists afterwards,
+    /// else what failed: the call, the directory and errno.
+    package static func createDirectories(_ path: String) -> String? {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/\(component)"
+            if mkdir(prefix, 0o755) != 0 {
+                let code = errno
+                var status = stat()
+                guard code == EEXIST, stat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+                    return "mkdir \(prefix) failed: \(String(cString: strerror(code))) (errno \(code))"
+                }
+            }
+        }
+        return nil
+    }
+
     package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(BinDaemonError) {
         let temporary = "\(path).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
@@ -161,7 +180,7 @@ package enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 {
             _ = fsync(dirfd)

@@ -1,5 +1,9 @@
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Sensors
 import YAMLConfig

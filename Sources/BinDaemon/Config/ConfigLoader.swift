@@ -1,6 +1,10 @@
 import BinProtocol
-import Crypto
+import CBinsCrypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import YAMLConfig
 
 /// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the
@@ -31,7 +35,7 @@ public enum ConfigLoader {
     public static func parse(yaml text: String, file: String, options: Options = Options()) throws(BinDaemonError)
         -> DaemonConfig
     {
-        let directory = (file as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: file)
         var reader = Reader(directory: directory.isEmpty ? "." : directory, options: options)
         do {
             var (config, warnings) = try YAMLDocument.parse(yaml: text, file: file, what: "configuration") { reader.read($0) }
@@ -50,8 +54,13 @@ public enum ConfigLoader {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let canonical = CanonicalConfig(config)
         let data = (try? encoder.encode(canonical)) ?? Data()
-        let digest = SHA256.hash(data: data)
-        return digest.map { String(format: "%02x", $0) }.joined().prefix(16).description
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let done = data.withUnsafeBytes { bytes in EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil) }
+        // EVP_Digest fails only without memory; an empty hash then says "unknown" rather than stopping the daemon.
+        guard done == 1 else { return "" }
+        let hex = digest.prefix(Int(length)).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        return String(hex.prefix(16))
     }
 }
 

@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// The air temperature for the speed of sound and the state messages.
@@ -69,7 +73,7 @@ public final class DS18B20Probe: TemperatureProbe {
         } catch {
             return TemperatureReading(celsius: fallbackC, measured: false, problem: error.message)
         }
-        guard let milli = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let milli = Int(text.filter { !$0.isWhitespace }) else {
             return TemperatureReading(celsius: fallbackC, measured: false, problem: "\(path): not a number")
         }
         let celsius = Double(milli) / 1000

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import BinProtocol
-import Foundation
 
 /// Turns the chip's time (what drivers and edge events are stamped with) into the wall-clock time payloads
 /// carry. The detector and everything above it work in `WireTimestamp`s; only this mapping knows where
@@ -25,8 +24,7 @@ public struct SystemWallClock: WallClock {
         let offsetNs = (Int64(realtime.tv_sec) - Int64(monotonic.tv_sec)) * 1_000_000_000
             + (Int64(realtime.tv_nsec) - Int64(monotonic.tv_nsec))
         let milliseconds = (Int64(bitPattern: nanoseconds) + offsetNs) / 1_000_000
-        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         return WireTimestamp(
-            millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: Int32(TimeZone.current.secondsFromGMT(for: date)))
+            millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: WireTimestamp.localUTCOffsetSeconds(atMilliseconds: milliseconds))
     }
 }

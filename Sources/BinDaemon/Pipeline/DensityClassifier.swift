@@ -1,5 +1,7 @@
 import BinProtocol
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Tells wet from dry waste by apparent density, with a confidence that comes from the measurement
 /// uncertainty rather than from a guess. DESIGN section 5 and docs/binsd.md give the ranges and sources.

@@ -1,5 +1,9 @@
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import MQTT
 
 /// Writes events into the durable outbox as the wire contract's `events` payloads, each with the seq the

@@ -1,5 +1,9 @@
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Lifecycle
 import Logging
 import MQTT
@@ -287,8 +291,9 @@ public final class LivePublisher: Service, Sendable {
 
     func handleCommand(_ message: MQTTMessage) async -> CommandReplyPayload? {
         let identity = pending.withLock { $0.identity }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any],
-            let id = object["id"] as? String, !id.isEmpty, id.utf8.count <= 128
+        struct Identified: Decodable { var id: String? }
+        guard let id = (try? JSONDecoder().decode(Identified.self, from: Data(message.payload)))?.id, !id.isEmpty,
+            id.utf8.count <= 128
         else {
             logger.warning("cmd.unparseable", metadata: ["mqtt.topic": "\(message.topic)", "cmd.bytes": "\(message.payload.count)"])
             return nil

@@ -1,5 +1,9 @@
 import BinProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GPIO
 import Lifecycle
 import Logging
@@ -89,17 +93,16 @@ public final class Daemon: Sendable {
         self.logger = logger
         let store = CalibrationStore(directory: config.calibrationDirectory)
         let calibrations = try Self.checkCalibration(config, store: store)
+        if let problem = AtomicFile.createDirectories(PathText.directory(of: config.outbox.path)) {
+            throw BinDaemonError(.fileUnwritable, "\(config.outbox.path): \(problem)")
+        }
         do {
-            try FileManager.default.createDirectory(
-                atPath: (config.outbox.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             outbox = try Outbox(
                 path: config.outbox.path, capacity: config.outbox.capacity,
                 syncPolicy: config.outbox.sync == .full ? .everyWrite : .batched(interval: .seconds(1)), logger: logger)
             session = try outbox.beginSession()
-        } catch let error as MQTTError {
-            throw BinDaemonError(.fileUnwritable, "\(error)")
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(config.outbox.path): \(error.localizedDescription)")
+            throw BinDaemonError(.fileUnwritable, "\(error)")
         }
         let chip = sensors[0].scaleChip
         let clock = platform.clock

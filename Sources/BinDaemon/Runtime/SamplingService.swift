@@ -1,5 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
+import MQTT
 import ServiceLifecycle
 import Synchronization
 
@@ -64,13 +67,16 @@ public final class SamplingService: Service, Sendable {
         }
         let dependencies = dependencies
         let ended = ended
-        let thread = Thread {
+        let started = startDedicatedThread(name: "binsd-sampling") {
             let engine = SamplingEngine(dependencies)
             ended.fulfil(engine.run())
         }
-        thread.name = "binsd-sampling"
-        thread.stackSize = 1 << 20
-        thread.start()
+        if started != 0 {
+            ended.fulfil(.stopped)
+            dependencies.control.close()
+            throw BinDaemonError(
+                .resources, "the sampling thread could not be started: pthread_create failed: \(String(cString: strerror(started))) (errno \(started))")
+        }
         let control = control
         let end = await withTaskCancellationOrGracefulShutdownHandler {
             await ended.wait()
