@@ -17,6 +17,30 @@ let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
+/// The libgpiod API to build the GPIO backend for: 2 when pkg-config reports libgpiod 2.x (Debian 13,
+/// Raspberry Pi OS 13), else 1 (libgpiod 1.6, Debian 12). `BINS_LIBGPIOD_API=1|2` overrides the detection.
+/// One Swift API sits above both (`LibgpiodChip`); only `Sources/GPIO/Libgpiod+V1.swift` or `+V2.swift` is
+/// compiled in.
+let libgpiodAPI: Int = {
+    #if canImport(Foundation)
+    let environment = ProcessInfo.processInfo.environment
+    if let forced = environment["BINS_LIBGPIOD_API"], let api = Int(forced) { return api }
+    let pkgConfig = Process()
+    pkgConfig.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    pkgConfig.arguments = ["pkg-config", "--modversion", "libgpiod"]
+    let output = Pipe()
+    pkgConfig.standardOutput = output
+    pkgConfig.standardError = FileHandle.nullDevice
+    guard (try? pkgConfig.run()) != nil else { return 1 }
+    pkgConfig.waitUntilExit()
+    let version = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return pkgConfig.terminationStatus == 0 && version.hasPrefix("2.") ? 2 : 1
+    #else
+    return 1
+    #endif
+}()
+let libgpiodSettings: [SwiftSetting] = libgpiodAPI == 2 ? [.define("LIBGPIOD_V2")] : []
+
 let package = Package(
     name: "smart-bins",
     platforms: [.macOS(.v15)],
@@ -60,7 +84,7 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]),
 
         // MARK: Hardware
-        .target(name: "GPIO", dependencies: ["CBinsGPIOD"]),
+        .target(name: "GPIO", dependencies: ["CBinsGPIOD"], swiftSettings: libgpiodSettings),
         .target(name: "Sensors", dependencies: ["GPIO"]),
 
         // MARK: Configuration files (strict YAML: unknown keys, types and ranges reported with file, field, line)

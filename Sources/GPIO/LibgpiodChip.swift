@@ -4,11 +4,13 @@ import Glibc
 import CBinsGPIOD
 import Synchronization
 
-/// A GPIO chip opened through libgpiod 1.6 (`/dev/gpiochipN`, the kernel's GPIO character device).
+/// A GPIO chip opened through libgpiod (`/dev/gpiochipN`, the kernel's GPIO character device): 1.6 (Debian
+/// 12) or 2.x (Debian 13, Raspberry Pi OS), whichever the build found (`Libgpiod`, chosen by Package.swift
+/// from pkg-config); everything above `Libgpiod` is the same for both.
 ///
 /// The object owns the `struct gpiod_chip *` and closes it in `deinit`; every line request keeps its
-/// chip alive. libgpiod objects are not thread-safe and line handles live inside the chip object, so
-/// every libgpiod call on this chip is made under one lock; only the blocking `poll()` of
+/// chip alive. libgpiod objects are not thread-safe (and in 1.6 line handles live inside the chip object),
+/// so every libgpiod call on this chip is made under one lock; only the blocking `poll()` of
 /// `waitForEvents` runs outside it.
 public final class LibgpiodChip: GPIOChip {
     public let info: ChipInfo
@@ -24,20 +26,16 @@ public final class LibgpiodChip: GPIOChip {
         self.init(adopting: pointer)
     }
 
-    /// Opens a chip by its kernel name, e.g. `gpiochip0`.
-    public convenience init(name: String) throws(GPIOError) {
-        let pointer = try Self.open(displayName: name, function: "gpiod_chip_open_by_name") {
-            gpiod_chip_open_by_name(name)
-        }
+    /// Opens a chip by its kernel name, e.g. `gpiochip0` (`/dev/gpiochip0`).
+    public convenience init(name: String, devicesDirectory: String = "/dev") throws(GPIOError) {
+        let path = "\(devicesDirectory)/\(name)"
+        let pointer = try Self.open(displayName: name, function: "gpiod_chip_open") { gpiod_chip_open(path) }
         self.init(adopting: pointer)
     }
 
     /// Opens `gpiochipN` by its number.
-    public convenience init(number: UInt32) throws(GPIOError) {
-        let pointer = try Self.open(displayName: "gpiochip\(number)", function: "gpiod_chip_open_by_number") {
-            gpiod_chip_open_by_number(number)
-        }
-        self.init(adopting: pointer)
+    public convenience init(number: UInt32, devicesDirectory: String = "/dev") throws(GPIOError) {
+        try self.init(name: "gpiochip\(number)", devicesDirectory: devicesDirectory)
     }
 
     /// Opens the chip whose driver label matches, e.g. `pinctrl-bcm2711`: labels are stable across
@@ -54,7 +52,7 @@ public final class LibgpiodChip: GPIOChip {
                 }
                 continue
             }
-            if String(cString: gpiod_chip_label(pointer)) == label {
+            if Libgpiod.chipIdentity(pointer).label == label {
                 self.init(adopting: pointer)
                 return
             }
@@ -82,21 +80,22 @@ public final class LibgpiodChip: GPIOChip {
     }
 
     private init(adopting pointer: OpaquePointer) {
-        let name = String(cString: gpiod_chip_name(pointer))
-        info = ChipInfo(
-            name: name, label: String(cString: gpiod_chip_label(pointer)), path: "/dev/\(name)",
-            lineCount: Int(gpiod_chip_num_lines(pointer)))
+        let identity = Libgpiod.chipIdentity(pointer)
+        info = ChipInfo(name: identity.name, label: identity.label, path: "/dev/\(identity.name)", lineCount: identity.lineCount)
         handle = Mutex(GPIODPointer(pointer))
         clock = MonotonicClock()
-        eventClock = KernelEventClock.forRunningKernel()
+        eventClock = Libgpiod.eventClock
     }
 
     deinit {
         handle.withLock { gpiod_chip_close($0.pointer) }
     }
 
-    /// libgpiod's version string, e.g. `1.6.3`.
-    public static var libraryVersion: String { String(cString: gpiod_version_string()) }
+    /// libgpiod's version string as the shared library reports it, e.g. `1.6.3` or `2.2.1`.
+    public static var libraryVersion: String { Libgpiod.libraryVersion }
+
+    /// The libgpiod API this backend was built for: 1 (libgpiod 1.x) or 2 (libgpiod 2.x).
+    public static var apiVersion: Int { Libgpiod.apiVersion }
 
     // MARK: Listing
 
@@ -111,11 +110,8 @@ public final class LibgpiodChip: GPIOChip {
                 if error == ENOENT || error == ENOTTY || error == ENODEV { continue }
                 throw openError(displayName: path, function: "gpiod_chip_open", errno: error)
             }
-            let name = String(cString: gpiod_chip_name(pointer))
-            chips.append(
-                ChipInfo(
-                    name: name, label: String(cString: gpiod_chip_label(pointer)), path: path,
-                    lineCount: Int(gpiod_chip_num_lines(pointer))))
+            let identity = Libgpiod.chipIdentity(pointer)
+            chips.append(ChipInfo(name: identity.name, label: identity.label, path: path, lineCount: identity.lineCount))
             gpiod_chip_close(pointer)
         }
         return chips
@@ -179,106 +175,41 @@ public final class LibgpiodChip: GPIOChip {
     // MARK: Lines
 
     public func lineInfo(_ offset: LineOffset) throws(GPIOError) -> LineInfo {
-        try withLine(offset) { line throws(GPIOError) in
-            let name = gpiod_line_name(line).map { String(cString: $0) }
-            let consumer = gpiod_line_consumer(line).map { String(cString: $0) }
-            let direction: LineDirection =
-                gpiod_line_direction(line) == Int32(GPIOD_LINE_DIRECTION_OUTPUT) ? .output : .input
-            let bias: LineBias =
-                switch gpiod_line_bias(line) {
-                case Int32(GPIOD_LINE_BIAS_DISABLE): .disabled
-                case Int32(GPIOD_LINE_BIAS_PULL_UP): .pullUp
-                case Int32(GPIOD_LINE_BIAS_PULL_DOWN): .pullDown
-                default: .asIs
-                }
-            return LineInfo(
-                offset: offset, name: name, consumer: consumer, direction: direction,
-                isUsed: gpiod_line_is_used(line),
-                isActiveLow: gpiod_line_active_state(line) == Int32(GPIOD_LINE_ACTIVE_STATE_LOW), bias: bias)
+        let chipName = info.name
+        let lineCount = info.lineCount
+        return try handle.withLock { chip throws(GPIOError) -> LineInfo in
+            try Libgpiod.lineInfo(chip: chip.pointer, offset: offset, chipName: chipName, lineCount: lineCount)
         }
     }
 
     public func requestOutput(_ offset: LineOffset, consumer: String, initialValue: Bool) throws(GPIOError)
         -> any GPIOOutputLine
     {
-        let line = try request(offset, function: "gpiod_line_request_output") { line in
-            gpiod_line_request_output(line, consumer, initialValue ? 1 : 0)
-        }
-        return LibgpiodOutputLine(handle: LibgpiodLineHandle(chip: self, offset: offset, line: line))
+        LibgpiodOutputLine(handle: try request(offset, consumer: consumer, kind: .output(initialValue: initialValue)))
     }
 
     public func requestInput(_ offset: LineOffset, consumer: String, bias: LineBias) throws(GPIOError)
         -> any GPIOInputLine
     {
-        let line = try request(offset, function: "gpiod_line_request_input_flags") { line in
-            gpiod_line_request_input_flags(line, consumer, Self.flags(for: bias))
-        }
-        return LibgpiodInputLine(handle: LibgpiodLineHandle(chip: self, offset: offset, line: line))
+        LibgpiodInputLine(handle: try request(offset, consumer: consumer, kind: .input(bias: bias)))
     }
 
     public func requestEvents(_ offset: LineOffset, consumer: String, edges: EdgeDetection, bias: LineBias)
         throws(GPIOError) -> any GPIOEventLine
     {
-        let flags = Self.flags(for: bias)
-        let line: OpaquePointer
-        switch edges {
-        case .rising:
-            line = try request(offset, function: "gpiod_line_request_rising_edge_events_flags") { line in
-                gpiod_line_request_rising_edge_events_flags(line, consumer, flags)
-            }
-        case .falling:
-            line = try request(offset, function: "gpiod_line_request_falling_edge_events_flags") { line in
-                gpiod_line_request_falling_edge_events_flags(line, consumer, flags)
-            }
-        case .both:
-            line = try request(offset, function: "gpiod_line_request_both_edges_events_flags") { line in
-                gpiod_line_request_both_edges_events_flags(line, consumer, flags)
-            }
-        }
-        return LibgpiodEventLine(handle: LibgpiodLineHandle(chip: self, offset: offset, line: line))
+        LibgpiodEventLine(handle: try request(offset, consumer: consumer, kind: .events(edges: edges, bias: bias)))
     }
 
-    /// Request flags for a bias, from the libgpiod header.
-    static func flags(for bias: LineBias) -> Int32 {
-        switch bias {
-        case .asIs: 0
-        case .disabled: Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
-        case .pullUp: Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
-        case .pullDown: Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
-        }
-    }
-
-    /// Looks a line up and runs `body` on it under the chip lock.
-    private func withLine<Result>(
-        _ offset: LineOffset, _ body: (OpaquePointer) throws(GPIOError) -> Result
-    ) throws(GPIOError) -> Result {
+    private func request(_ offset: LineOffset, consumer: String, kind: Libgpiod.RequestKind) throws(GPIOError)
+        -> LibgpiodLineHandle
+    {
         let chipName = info.name
-        return try handle.withLock { chip throws(GPIOError) -> Result in
-            guard let line = gpiod_chip_get_line(chip.pointer, offset) else {
-                let error = errno
-                if error == EINVAL {
-                    throw GPIOError(
-                        .noSuchLine, chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error,
-                        detail: "the chip has \(gpiod_chip_num_lines(chip.pointer)) lines")
-                }
-                throw GPIOError.lineFailure(
-                    chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error)
-            }
-            return try body(line)
+        let lineCount = info.lineCount
+        let requested = try handle.withLock { chip throws(GPIOError) -> Libgpiod.Request in
+            try Libgpiod.request(
+                chip: chip.pointer, offset: offset, consumer: consumer, kind: kind, chipName: chipName, lineCount: lineCount)
         }
-    }
-
-    private func request(
-        _ offset: LineOffset, function: String, _ call: (OpaquePointer) -> Int32
-    ) throws(GPIOError) -> OpaquePointer {
-        let chipName = info.name
-        return try withLine(offset) { line throws(GPIOError) -> OpaquePointer in
-            if call(line) < 0 {
-                let error = errno
-                throw GPIOError.lineFailure(chip: chipName, line: offset, function: function, errno: error)
-            }
-            return line
-        }
+        return LibgpiodLineHandle(chip: self, offset: offset, request: requested)
     }
 
     // MARK: Events
@@ -338,95 +269,78 @@ public final class LibgpiodChip: GPIOChip {
 }
 
 /// One line request on a `LibgpiodChip`: owns the request (released in `deinit` or by `release()`)
-/// and keeps the chip, which owns the `struct gpiod_line`, alive.
+/// and keeps the chip alive (in libgpiod 1.6 the chip owns the `struct gpiod_line`).
 final class LibgpiodLineHandle: Sendable {
     let chip: LibgpiodChip
     let offset: LineOffset
-    /// The `struct gpiod_line *` while requested; nil once released. Guarded by the chip lock too:
-    /// every call goes chip lock, then this lock.
-    private let line: Mutex<GPIODPointer?>
+    /// The request while held; nil once released. Guarded by the chip lock too: every call goes chip
+    /// lock, then this lock.
+    private let request: Mutex<Libgpiod.Request?>
 
-    init(chip: LibgpiodChip, offset: LineOffset, line: OpaquePointer) {
+    init(chip: LibgpiodChip, offset: LineOffset, request: Libgpiod.Request) {
         self.chip = chip
         self.offset = offset
-        self.line = Mutex(GPIODPointer(line))
+        self.request = Mutex(request)
     }
 
     deinit { release() }
 
     func release() {
         chip.handle.withLock { _ in
-            line.withLock { line in
-                if let requested = line { gpiod_line_release(requested.pointer) }
-                line = nil
+            request.withLock { request in
+                if let held = request { Libgpiod.release(held) }
+                request = nil
             }
         }
     }
 
-    /// Runs a libgpiod call on the requested line under the chip lock; a negative result throws with
-    /// errno captured right after the call.
-    func call(_ function: String, _ body: (OpaquePointer) -> Int32) throws(GPIOError) -> Int32 {
+    /// Runs `body` on the held request under the chip lock; throws `.released` once it is given back.
+    private func withRequest<Result>(_ body: (Libgpiod.Request) throws(GPIOError) -> Result) throws(GPIOError) -> Result {
         let chipName = chip.info.name
         let offset = self.offset
-        return try chip.handle.withLock { _ throws(GPIOError) -> Int32 in
-            try line.withLock { line throws(GPIOError) -> Int32 in
-                guard let requested = line else { throw GPIOError(.released, chip: chipName, line: offset) }
-                let result = body(requested.pointer)
-                if result < 0 {
-                    let error = errno
-                    throw GPIOError.lineFailure(chip: chipName, line: offset, function: function, errno: error)
-                }
-                return result
+        return try chip.handle.withLock { _ throws(GPIOError) -> Result in
+            try request.withLock { request throws(GPIOError) -> Result in
+                guard let held = request else { throw GPIOError(.released, chip: chipName, line: offset) }
+                return try body(held)
             }
         }
+    }
+
+    func get() throws(GPIOError) -> Bool {
+        let chipName = chip.info.name
+        return try withRequest { held throws(GPIOError) in try Libgpiod.get(held, chipName: chipName) }
+    }
+
+    func set(_ high: Bool) throws(GPIOError) {
+        let chipName = chip.info.name
+        try withRequest { held throws(GPIOError) in try Libgpiod.set(held, high: high, chipName: chipName) }
     }
 
     func eventFileDescriptor() throws(GPIOError) -> Int32 {
-        try call("gpiod_line_event_get_fd") { gpiod_line_event_get_fd($0) }
+        let chipName = chip.info.name
+        return try withRequest { held throws(GPIOError) in try Libgpiod.eventFileDescriptor(held, chipName: chipName) }
     }
 
-    /// Reads what the kernel has queued (at most 16 events per line in the v1 uAPI) without
-    /// blocking: the descriptor is polled with a zero timeout before each read, and
-    /// `gpiod_line_event_read_multiple` (the batched `gpiod_line_event_read`) takes up to 16 at once.
+    /// Reads what the kernel has queued (16 events per line by default) without blocking: the descriptor
+    /// is polled with a zero timeout before each batched read.
     func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
         let chipName = chip.info.name
         let offset = self.offset
-        var raw: [(UInt64, EdgeType)] = []
-        try chip.handle.withLock { _ throws(GPIOError) in
-            try line.withLock { line throws(GPIOError) in
-                guard let requested = line else { throw GPIOError(.released, chip: chipName, line: offset) }
-                let descriptor = gpiod_line_event_get_fd(requested.pointer)
-                if descriptor < 0 {
+        let raw = try withRequest { held throws(GPIOError) -> [(UInt64, EdgeType)] in
+            let descriptor = try Libgpiod.eventFileDescriptor(held, chipName: chipName)
+            var raw: [(UInt64, EdgeType)] = []
+            while true {
+                var probe = pollfd(fd: descriptor, events: Int16(POLLIN | POLLPRI), revents: 0)
+                let ready = poll(&probe, 1, 0)
+                if ready < 0 {
                     let error = errno
-                    throw GPIOError.lineFailure(
-                        chip: chipName, line: offset, function: "gpiod_line_event_get_fd", errno: error)
+                    if error == EINTR { continue }
+                    throw GPIOError.lineFailure(chip: chipName, line: offset, function: "poll", errno: error)
                 }
-                var buffer = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
-                while true {
-                    var probe = pollfd(fd: descriptor, events: Int16(POLLIN | POLLPRI), revents: 0)
-                    let ready = poll(&probe, 1, 0)
-                    if ready < 0 {
-                        let error = errno
-                        if error == EINTR { continue }
-                        throw GPIOError.lineFailure(chip: chipName, line: offset, function: "poll", errno: error)
-                    }
-                    if ready == 0 { return }
-                    let count = buffer.withUnsafeMutableBufferPointer {
-                        gpiod_line_event_read_multiple(requested.pointer, $0.baseAddress, UInt32($0.count))
-                    }
-                    if count < 0 {
-                        let error = errno
-                        throw GPIOError.lineFailure(
-                            chip: chipName, line: offset, function: "gpiod_line_event_read_multiple", errno: error)
-                    }
-                    for event in buffer.prefix(Int(count)) {
-                        let stamp = UInt64(event.ts.tv_sec) &* 1_000_000_000 &+ UInt64(event.ts.tv_nsec)
-                        let type: EdgeType =
-                            event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE) ? .rising : .falling
-                        raw.append((stamp, type))
-                    }
-                    if count < buffer.count { return }
-                }
+                if ready == 0 { return raw }
+                let batch = try Libgpiod.readEvents(held, chipName: chipName)
+                raw += batch.events
+                if !batch.mayHaveMore { return raw }
             }
         }
         let stamps = chip.eventClock.monotonic(raw.map(\.0))
@@ -445,7 +359,7 @@ public final class LibgpiodOutputLine: GPIOOutputLine {
     public func release() { handle.release() }
 
     public func set(_ high: Bool) throws(GPIOError) {
-        _ = try handle.call("gpiod_line_set_value") { gpiod_line_set_value($0, high ? 1 : 0) }
+        try handle.set(high)
     }
 }
 
@@ -460,7 +374,7 @@ public final class LibgpiodInputLine: GPIOInputLine {
     public func release() { handle.release() }
 
     public func get() throws(GPIOError) -> Bool {
-        try handle.call("gpiod_line_get_value") { gpiod_line_get_value($0) } != 0
+        try handle.get()
     }
 }
 
@@ -475,7 +389,7 @@ public final class LibgpiodEventLine: GPIOEventLine {
     public func release() { handle.release() }
 
     public func get() throws(GPIOError) -> Bool {
-        try handle.call("gpiod_line_get_value") { gpiod_line_get_value($0) } != 0
+        try handle.get()
     }
 
     public func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
