@@ -12,6 +12,8 @@ struct GuestChipLayout {
     /// A second simulated chip, so lookup by label must pick the right one.
     var otherLabel = "bins-sim-b"
     var otherLineCount = 4
+    /// The libgpiod API the run is meant to exercise (the runner's `--libgpiod`), if it says.
+    var expectedLibgpiodAPI: Int?
 }
 
 /// Checks of the libgpiod backend (`LibgpiodChip`) against a gpio-sim chip on a real kernel. Each
@@ -36,6 +38,14 @@ struct BackendChecks {
     }
 
     func runAll() {
+        if let expected = layout.expectedLibgpiodAPI {
+            runner.run("the backend is built for libgpiod \(expected) and loads libgpiod \(expected).x") {
+                try expectEqual(LibgpiodChip.apiVersion, expected, "API the backend was compiled for")
+                try expect(
+                    LibgpiodChip.libraryVersion.hasPrefix("\(expected)."),
+                    "the loaded libgpiod is \(LibgpiodChip.libraryVersion)")
+            }
+        }
         runChipChecks()
         runLineChecks()
         runEdgeChecks()

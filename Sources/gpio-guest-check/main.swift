@@ -7,6 +7,7 @@ import Glibc
 // and exits non-zero if any failed.
 //
 //   gpio-guest-check [--label L] [--other-label L] [--hogged-line N] [--hog-consumer NAME] [--line-prefix P]
+//                    [--expect-libgpiod-api 1|2]
 
 var layout = GuestChipLayout()
 var arguments = CommandLine.arguments.dropFirst()
@@ -20,6 +21,12 @@ while let option = arguments.popFirst() {
     case "--other-label": layout.otherLabel = value
     case "--hog-consumer": layout.hogConsumer = value
     case "--line-prefix": layout.linePrefix = value
+    case "--expect-libgpiod-api":
+        guard let api = Int(value) else {
+            print("gpio-guest-check: --expect-libgpiod-api: '\(value)' is not 1 or 2")
+            exit(2)
+        }
+        layout.expectedLibgpiodAPI = api
     case "--hogged-line":
         guard let offset = UInt32(value) else {
             print("gpio-guest-check: --hogged-line: '\(value)' is not a line offset")
