@@ -3,8 +3,9 @@
 // Smart-bin sensing: `binsd` (the sorting-point daemon) and `bins-aggregator` (the sanitation
 // center's service). Module layers follow ../shared/DESIGN.md section 3: C only at the bottom,
 // dependencies pointing down. `binsd` must never link the HTTP server, PostgreSQL or the simulator (the
-// simulated points are `binsd-simulate`, which `binsd simulate` starts). Tools version 6.0: Debian 13's
-// Swift 6.0.3 builds `binsd` too (scripts/test checks it).
+// simulated points are `binsd-simulate`, which `binsd simulate` starts). Tools version 6.0, the version
+// of Debian 13's own Swift (6.0.3); the swift-log, swift-metrics and swift-service-lifecycle available here
+// need Swift 6.2, so Debian 13 builds use this machine's toolchain for now (docs/install.md).
 import PackageDescription
 
 #if canImport(Foundation)
