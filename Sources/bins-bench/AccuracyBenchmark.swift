@@ -67,20 +67,22 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             whole == 0 ? "-" : String(format: "%d/%d (%.0f %%)", part, whole, 100 * Double(part) / Double(whole))
         }
         var lines = [
-            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | unknown share of wet/dry mass | mis-sorts ≥ \(AccuracyEvaluation.judgedMisSortKg) kg flagged | smaller mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for (name, e, seconds) in rows {
             let mass = e.massErrorsKg
             let volume = e.volumeErrorsL
             let collectionErrors = e.collections.map { abs($0.event.massKg - $0.truth.massKg) }
+            let smaller = e.misSorted.filter { $0.truth.massKg < AccuracyEvaluation.judgedMisSortKg }
             let cells = [
                 name, share(e.matched.count, e.trueDeposits), "\(e.spurious.count)",
                 "\(grams(AccuracyEvaluation.percentile(mass, 0.5))) / \(grams(AccuracyEvaluation.percentile(mass, 0.95))) / \(grams(mass.max()))",
                 "\(litres(AccuracyEvaluation.percentile(volume, 0.5))) / \(litres(AccuracyEvaluation.percentile(volume, 0.95)))",
                 share(e.classifiedCorrectly, e.judged.count), share(e.classifiedUnknown, e.judged.count),
-                share(e.classifiedWrongly, e.judged.count),
-                share(e.misSorted.filter(\.event.contaminated).count, e.misSorted.count), "\(e.falseContamination)",
+                share(e.classifiedWrongly, e.judged.count), e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
+                share(e.judgedMisSorts.filter(\.event.contaminated).count, e.judgedMisSorts.count),
+                share(smaller.filter(\.event.contaminated).count, smaller.count), "\(e.falseContamination)",
                 share(e.collections.count, e.collections.count + e.missedCollections.count), grams(collectionErrors.max()),
                 String(format: "%.1f", seconds),
             ]
