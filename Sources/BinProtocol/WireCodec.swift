@@ -146,6 +146,14 @@ enum Check {
         }
     }
 
+    /// A lower-case word with underscores (a deposit's `reason`), at most 32 bytes.
+    static func code(_ value: String, _ field: String) throws(WireError) {
+        let valid =
+            !value.isEmpty && value.utf8.count <= 32
+            && value.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "_") }
+        guard valid else { throw WireError(.invalidField, "\(field) is not a lower-case word") }
+    }
+
     static func faultCode(_ code: String) throws(WireError) {
         let parts = code.split(separator: ".", omittingEmptySubsequences: false)
         let valid =
@@ -167,6 +175,8 @@ public enum WireLimits {
     public static let massKg: ClosedRange<Double> = 0...50_000
     public static let volumeL: ClosedRange<Double> = 0...100_000
     public static let densityKgL: ClosedRange<Double> = 0...20
+    /// A probability density per litre: the volume noise of any bin is well above 1e-6 L.
+    public static let likelihood: ClosedRange<Double> = 0...1_000_000
     public static let fraction: ClosedRange<Double> = 0...1
     public static let temperatureC: ClosedRange<Double> = -60...100
     public static let capacityL: ClosedRange<Double> = 0.1...100_000
@@ -254,6 +264,20 @@ extension EventPayload: WireValidatable {
             try Check.range(d.volumeL, "volume_l", WireLimits.volumeL)
             try Check.range(d.densityKgL, "density_kg_l", WireLimits.densityKgL)
             try Check.range(d.confidence, "confidence", WireLimits.fraction)
+            if let evidence = d.evidence {
+                try Check.code(evidence.reason, "reason")
+                if let l = evidence.likelihoods {
+                    for (value, name) in [(l.wet, "wet"), (l.dry, "dry"), (l.other, "other")] {
+                        try Check.range(value, "likelihoods.\(name)", WireLimits.likelihood)
+                    }
+                }
+                if let p = evidence.posterior {
+                    for (value, name) in [(p.wet, "wet"), (p.dry, "dry"), (p.other, "other")] {
+                        try Check.range(value, "posterior.\(name)", WireLimits.fraction)
+                    }
+                }
+                try Check.range(evidence.volumeSigmaL, "volume_sigma_l", WireLimits.volumeL)
+            }
         case .collection(let c):
             try Check.identifier(c.bin, "bin")
             try Check.range(c.massKg, "mass_kg", WireLimits.massKg)
