@@ -294,14 +294,23 @@ public struct BinThresholds: Sendable, Equatable, Encodable {
     public var effectiveStableToleranceKg: Double { max(stableToleranceKg, 5 * scaleNoiseKg) }
 }
 
-/// Density classes and decision limits (DESIGN section 5; sources in docs/binsd.md).
+/// Density classes, priors and decision limits of the likelihood classifier (DESIGN section 5; the model
+/// and the sources of the numbers in docs/binsd.md section 5).
 public struct ClassificationThresholds: Sendable, Equatable, Encodable {
     public var wetKgL: ClosedRange<Double> = 0.24...0.9
     public var dryKgL: ClosedRange<Double> = 0.08...0.13
+    /// Densities anything put in a bin can have: `other` spans what lies outside wet and dry (widened by
+    /// `rangeMargin`) within these bounds, from foam and empty packaging to rubble and bricks.
+    public var otherKgL: ClosedRange<Double> = 0.01...3.0
+    /// Prior probability that a deposit is neither wet nor dry.
+    public var otherPrior: Double = 0.02
+    /// Prior probability that a wet-or-dry deposit is of the bin's declared stream; 0.5 says nothing.
+    public var streamPrior: Double = 0.5
+    /// Posterior a class needs to be reported; below it the deposit is `unknown`.
     public var minConfidence: Double = 0.9
-    public var minVolumeL: Double = 1.5
-    public var minMassKg: Double = 0.1
-    /// Relative widening of both ranges before a density counts as outside them.
+    /// Posterior of the other class a deposit needs to be flagged `contaminated` (at least `minConfidence`).
+    public var contaminationConfidence: Double = 0.99
+    /// Relative widening of both ranges before `other` begins.
     public var rangeMargin: Double = 0.25
 
     public init() {}
