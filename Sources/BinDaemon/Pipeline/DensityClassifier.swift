@@ -98,7 +98,7 @@ public struct DensityClassifier: Sendable, Equatable {
         /// the measurement would have said).
         public func withdrawn(_ reason: Reason) -> Result {
             var result = self
-            if observed != .unknown { result.observed = .unknown }
+            result.observed = .unknown
             result.reason = reason
             return result
         }
