@@ -40,6 +40,11 @@ public protocol AggregatorStore: Sendable {
     func faults(activeOnly: Bool) async throws(AggregatorError) -> [FaultRecord]
     func sequenceGaps(device: String?) async throws(AggregatorError) -> [SequenceGap]
     func bookedEventCount() async throws(AggregatorError) -> Int
+    /// The newest `limit` events of `device`, newest (highest seq) first: a point's recent history.
+    func recentEvents(device: String, limit: Int) async throws(AggregatorError) -> [StoredEvent]
+    /// The ledger of `devices` (all when `nil`) summed per local day and stream by the database, for
+    /// rollups over many bins and long ranges.
+    func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal]
 
     // MARK: Alerts
 

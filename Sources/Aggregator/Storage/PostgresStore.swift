@@ -94,7 +94,7 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    private func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
+    func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
         await started()
         do {
             return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }

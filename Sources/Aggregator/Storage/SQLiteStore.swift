@@ -53,7 +53,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         }
     }
 
-    private func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+    func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
         do {
             return try await pool.read(body)
         } catch {
