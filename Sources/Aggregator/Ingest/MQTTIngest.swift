@@ -44,10 +44,16 @@ public final class IngestHandler: MQTTMessageHandler {
     private let processor: IngestProcessor
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// Told about every message once it is committed (the console's live updates).
+    private let committed: @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void
 
-    public init(processor: IngestProcessor, logger: Logger) {
+    public init(
+        processor: IngestProcessor, logger: Logger,
+        committed: @escaping @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void = { _, _, _ in }
+    ) {
         self.processor = processor
         self.logger = logger
+        self.committed = committed
     }
 
     /// Shutdown has begun: a message still failing to commit is then reported as held back.
@@ -59,6 +65,7 @@ public final class IngestHandler: MQTTMessageHandler {
         var reportedHeld = false
         while true {
             let outcome = processor.processBlocking(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
+            if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
             guard case .storageFailed = outcome else { return }
             if !reportedHeld && stopping.load(ordering: .relaxed) {
                 reportedHeld = true
