@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -86,8 +88,10 @@ let package = Package(
         .target(
             name: "AggregatorHTTP",
             dependencies: [
-                "Aggregator", log, metrics,
+                "Aggregator", log, metrics, lifecycle, crypto,
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
 
@@ -128,6 +132,7 @@ let package = Package(
             dependencies: [
                 "AggregatorHTTP", "Aggregator", "BinsTestSupport", "Lifecycle",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
         .testTarget(name: "SystemTests", dependencies: ["BinsTestSupport", "MQTT", "BinProtocol"]),
     ],

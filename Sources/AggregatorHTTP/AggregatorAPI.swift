@@ -20,7 +20,8 @@ import Prometheus
 /// | `POST /api/v1/alerts/{id}/ack` | acknowledges (bearer token) |
 /// | `GET /api/v1/reports/{kind}?date=&format=&lang=` | a report |
 ///
-/// Errors are JSON (see ``APIError``).
+/// Errors are JSON (see ``APIError``). The web console (``Console``) shares the router: its pages at `/`
+/// and below, with read access and security headers applied to every route.
 public struct AggregatorAPI: Sendable {
     let runtime: AggregatorRuntime
     let prometheus: PrometheusCollectorRegistry
@@ -39,7 +40,10 @@ public struct AggregatorAPI: Sendable {
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        let console = Console(runtime: runtime, logger: logger, clock: clock)
+        router.add(middleware: SecurityHeadersMiddleware(tilesOrigin: runtime.configuration.http.console.mapTilesOrigin))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
+        router.add(middleware: console.accessMiddleware)
         router.get("healthz") { _, _ in await self.health() }
         router.get("metrics") { _, _ in self.metrics() }
         router.get("api/v1/bins") { _, _ in try await self.bins() }
@@ -52,6 +56,7 @@ public struct AggregatorAPI: Sendable {
         router.get("api/v1/reports/{kind}") { request, context in
             try await self.report(kind: context.parameters.get("kind") ?? "", request.uri.queryParameters)
         }
+        if console.isEnabled { console.register(on: router) }
         return router
     }
 

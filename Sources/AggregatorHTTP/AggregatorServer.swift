@@ -24,7 +24,8 @@ public enum AggregatorServer {
                     "aggregator.devices": "\(runtime.registry.points.count)",
                 ])
             let application = httpApplication(runtime: runtime, prometheus: prometheus, logger: logger)
-            try await runtime.run(additionalServices: [application], handleSignals: true)
+            // Listed after the server, so it stops first: open pages' live streams end before the server waits for them.
+            try await runtime.run(additionalServices: [application, LiveStreamsShutdown(live: runtime.live)], handleSignals: true)
             logger.notice("aggregator.stopped")
         } catch let error as AggregatorError where error.code == .shutdown {
             // Services that ignored cancellation may still be using the store: closing it could wait on them.
