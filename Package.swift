@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "bins-aggregator", targets: ["bins-aggregator"]),
         .executable(name: "bins-bench", targets: ["bins-bench"]),
         .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
+        .executable(name: "bins-console-bench", targets: ["bins-console-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -111,6 +112,12 @@ let package = Package(
         .executableTarget(
             name: "bins-ingest-bench",
             dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", argumentParser, log]),
+        // The console's server-side render times for a large district (docs/console.md).
+        .executableTarget(
+            name: "bins-console-bench",
+            dependencies: [
+                "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
         // A child process for the MQTT tests: killed mid-handler, mid-publish, or with a will set.
