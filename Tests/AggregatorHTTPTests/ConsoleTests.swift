@@ -278,11 +278,13 @@ struct ConsoleTests {
 
     /// The number in the overview's district table for `stream` (or `total`) and `field`.
     static func cell(_ page: String, stream: String, field: String) -> Double? {
-        guard let row = page.range(of: "data-stream=\"\(stream)\"") else { return nil }
-        let rest = page[row.upperBound...]
-        guard let cell = rest.range(of: "data-field=\"\(field)\">") else { return nil }
-        let text = rest[cell.upperBound...].prefix { $0 != "<" }
-        return Double(text.replacingOccurrences(of: ",", with: ""))
+        for row in page.components(separatedBy: "<tr data-stream=\"\(stream)\"").dropFirst() {
+            let row = row.prefix(while: { _ in true }).components(separatedBy: "</tr>")[0]
+            guard let cell = row.range(of: "data-field=\"\(field)\">") else { continue }
+            let text = row[cell.upperBound...].prefix { $0 != "<" }
+            return Double(text.replacingOccurrences(of: ",", with: ""))
+        }
+        return nil
     }
 
     @Test("the ledger's CSV holds exactly the rows and figures of the table shown")

@@ -52,7 +52,8 @@ public struct SVGChart: Sendable {
     public func svg(width: Double = 760, height: Double = 260, fontSize: Double = 10, title: String? = nil) -> String {
         let left = 14 + fontSize * 4.2
         let right = 12.0
-        let top = 12.0
+        // Room for the unit above the axis.
+        let top = unit.isEmpty ? 12.0 : fontSize * 2
         let legendHeight = series.count > 1 ? fontSize * 2.2 : 0
         let rotate = categories.count > Int(width / 95) || categories.contains { $0.count > 10 }
         let bottom = (rotate ? fontSize * 7 : fontSize * 2.8) + legendHeight
@@ -78,7 +79,7 @@ public struct SVGChart: Sendable {
             svg += "<text x=\"\(number(left - 6))\" y=\"\(number(y(value) + fontSize * 0.3))\" text-anchor=\"end\" fill=\"#555\">\(escape(label))</text>"
         }
         if !unit.isEmpty {
-            svg += "<text x=\"4\" y=\"\(number(top + 4))\" fill=\"#555\">\(escape(unit))</text>"
+            svg += "<text x=\"4\" y=\"\(number(fontSize))\" fill=\"#555\">\(escape(unit))</text>"
         }
         let slot = plotWidth / Double(max(categories.count, 1))
         let barWidth = max(2, min(48, slot * 0.7))

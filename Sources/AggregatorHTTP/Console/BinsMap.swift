@@ -90,9 +90,9 @@ struct BinsMap {
             let color = Self.colors[marker.condition] ?? "#2e7d32"
             svg += "<a href=\"/points/\(escape(marker.device))\" class=\"marker \(marker.condition.rawValue)\" data-device=\"\(escape(marker.device))\">"
             svg += "<title>\(escape(marker.name)) (\(escape(marker.device))): \(escape(marker.label))</title>"
-            svg += "<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"9\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"2.5\"/>"
+            svg += "<circle class=\"pin\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"9\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"2.5\"/>"
             if marker.condition != .ok && marker.condition != .unknown {
-                svg += "<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"14\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" opacity=\"0.55\"/>"
+                svg += "<circle class=\"halo\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"14\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" opacity=\"0.55\"/>"
             }
             svg += "</a>"
         }

@@ -107,6 +107,8 @@ enum ConsoleAssets {
         button.small { padding: 0.25rem 0.65rem; font-size: 0.85rem; }
 
         .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 230px), 1fr)); gap: 1rem; margin-bottom: 1rem; }
+        .nowrap { white-space: nowrap; }
+        table.figures th[scope="row"] { font-weight: 500; }
         .kpi { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 0.9rem 1.1rem; text-decoration: none; color: inherit; display: flex; flex-direction: column; gap: 0.2rem; box-shadow: 0 1px 2px rgba(16,24,20,0.04); }
         .kpi:hover { border-color: #b9cdb9; color: inherit; }
         .kpi-label { color: var(--muted); font-size: 0.85rem; font-weight: 500; }
@@ -261,7 +263,20 @@ enum ConsoleAssets {
           table.responsive tr.sev-line.sev-critical { border-left: 4px solid var(--red); }
           table.responsive tr.sev-line.sev-warning { border-left: 4px solid #e0a100; }
           table.responsive tr.sev-line.sev-info { border-left: 4px solid var(--blue); }
-          .kpi-value { font-size: 1.7rem; }
+          .kpis { grid-template-columns: 1fr 1fr; gap: 0.6rem; }
+          .kpis .kpi:first-child { grid-column: 1 / -1; }
+          .kpi { padding: 0.7rem 0.8rem; }
+          .kpi-value { font-size: 1.6rem; }
+          table.figures { font-size: 0.82rem; }
+          table.figures th, table.figures td { padding: 0.4rem 0.25rem; }
+          table.figures thead th { white-space: normal; vertical-align: bottom; }
+          table.figures .chip { font-size: 0.72rem; padding: 0.05rem 0.3rem; white-space: normal; }
+          table.figures th, table.figures td { padding-left: 0.15rem; padding-right: 0.15rem; }
+          svg.map .street-label { font-size: 26px; stroke-width: 7px; }
+          svg.map circle.pin { r: 17px; stroke-width: 4px; }
+          svg.map circle.halo { r: 26px; stroke-width: 3px; }
+          svg.map .scale text { font-size: 22px; }
+          svg.map .north text { font-size: 22px; }
           dl.facts { grid-template-columns: 1fr; gap: 0.1rem; }
           dl.facts dd { margin-bottom: 0.35rem; }
         }

@@ -83,22 +83,26 @@ extension Console {
             if total.day == today { todayRows[total.stream, default: .zero] += total.figures }
             perDay[total.day, default: [:]][total.stream, default: 0] += total.figures.depositedKg
         }
-        func cells(_ figures: LedgerFigures) -> [String: Any] {
+        func cells(_ figures: LedgerFigures, range: String) -> [String: Any] {
             [
-                "deposited": format.kg(figures.depositedKg), "collected": format.kg(figures.collectedKg),
+                "range": range, "deposited": format.kg(figures.depositedKg), "collected": format.kg(figures.collectedKg),
                 "contaminated": format.kg(figures.contaminatedKg), "unknown": format.kg(figures.unknownKg),
-                "deposits": String(figures.deposits),
             ]
         }
-        let streams: [[String: Any]] = WasteStream.allCases.map { stream in
+        let periods: [[String: Any]] = [
+            ("today", "\(text["today"]) · \(today)", todayRows), ("week", "\(text["last7Days"]) · \(from) – \(today)", weekRows),
+        ].map { range, title, figures in
             [
-                "stream": streamModel(stream, context), "today": cells(todayRows[stream] ?? .zero),
-                "week": cells(weekRows[stream] ?? .zero),
+                "title": title,
+                "rows": WasteStream.allCases.map { stream -> [String: Any] in
+                    var row = cells(figures[stream] ?? .zero, range: range)
+                    row["key"] = stream.rawValue
+                    row["label"] = text.report.stream(stream)
+                    return row
+                },
+                "total": cells(figures.values.reduce(.zero, +), range: range),
             ]
         }
-        let totalRow: [String: Any] = [
-            "today": cells(todayRows.values.reduce(.zero, +)), "week": cells(weekRows.values.reduce(.zero, +)),
-        ]
         let days = (0...6).map { from.adding(days: Int64($0)) }
         let chart = SVGChart(
             categories: days.map { String($0.description.suffix(5)) },
@@ -140,7 +144,7 @@ extension Console {
         let latest = snapshot.openAlerts.sorted { $0.raisedAtMs > $1.raisedAtMs }.prefix(6).map { alertRow($0, context) }
         let model: [String: Any] = [
             "today": today.description, "weekRange": "\(from) – \(today)",
-            "streams": streams, "total": totalRow, "chart": chart, "rates": rates, "coverage": coverage,
+            "periods": periods, "chart": chart, "rates": rates, "coverage": coverage,
             "alertCounts": alertCounts, "openAlerts": String(snapshot.openAlerts.count), "latestAlerts": Array(latest),
             "pointsOnline": String(online), "pointsOffline": String(snapshot.points.count - online - never),
             "pointsNever": String(never), "pointsTotal": String(snapshot.points.count),
@@ -287,12 +291,35 @@ extension Console {
             "raisedAgo": format.ago(alert.raisedAtMs),
         ]
         if let href = Self.subjectHref(alert.subject) { row["subjectHref"] = href }
+        row["subjectName"] = subjectName(alert.subject, context)
         if let at = alert.acknowledgedAtMs {
             row["acknowledged"] = "\(format.time(at))\(alert.acknowledgedBy.map { " · \($0)" } ?? "")"
         }
         if let at = alert.clearedAtMs { row["cleared"] = format.time(at) }
         if alert.state == .raised, context.session?.role == .officer { row["canAck"] = true }
         return row
+    }
+
+    /// An alert's subject as people call it: the point's name and the bin, or the target's name.
+    func subjectName(_ subject: String, _ context: PageContext) -> String {
+        let kind = subject.prefix { $0 != ":" }
+        let rest = String(subject.drop { $0 != ":" }.dropFirst())
+        switch kind {
+        case "bin":
+            let device = String(rest.prefix { $0 != "/" })
+            let bin = String(rest.drop { $0 != "/" }.dropFirst())
+            return runtime.registry.point(device: device).map { "\($0.name) · \(bin)" } ?? subject
+        case "device": return runtime.registry.point(device: rest)?.name ?? subject
+        case "target":
+            let names: [String: ReportLabels.Key] = [
+                "separation_rate": .separationRate, "recovery_rate": .recoveryRate, "dry_reduction": .dryReduction,
+                "contamination_rate": .contaminationRate,
+            ]
+            return names[rest].map { context.text.report($0) } ?? subject
+        case "milestone":
+            return runtime.configuration.targets.coverage.first { $0.id == rest }.map { "\(context.text["coverage"]) · \($0.name)" } ?? subject
+        default: return subject
+        }
     }
 
     func alerts(_ context: PageContext) async throws -> PageView {
@@ -642,7 +669,7 @@ extension Console {
             row["volume"] = deposit.volumeL.map { "\(format.number($0, decimals: 1)) L" } ?? "–"
             row["class"] = text["\(deposit.observed.rawValue)Observed"]
             row["confidence"] = format.percent(deposit.confidence, decimals: 0)
-            row["quality"] = deposit.quality.rawValue
+            if deposit.quality != .good { row["qualityNote"] = deposit.quality.rawValue }
             if deposit.contaminated { row["contaminated"] = text["misSorted"] }
         case .collection(let collection):
             row["mass"] = "\(format.number(collection.massKg, decimals: 1)) \(text["kg"])"

@@ -104,36 +104,43 @@ enum ConsoleTemplates {
           <a class="kpi" href="/bins?show=full"><span class="kpi-label">{{t.bins}}</span><span class="kpi-value">{{binsTotal}}</span>
             <span class="kpi-sub"><span class="sev sev-warning">{{t.full}} <b data-kpi="bins-full">{{binsFull}}</b></span><span class="sev sev-critical">{{t.faulty}} <b>{{binsFaulty}}</b></span></span></a>
         </section>
-        <section class="grid two">
+        <section class="grid two" id="district-figures">
+          {{#periods}}
           <div class="card">
-            <h2>{{t.deposited}} · {{t.today}} / {{t.last7Days}}</h2>
+            <h2>{{title}}</h2>
             <div class="table-wrap">
-            <table class="figures" id="district-figures">
-              <thead>
-                <tr><th rowspan="2">{{t.stream}}</th><th colspan="4" class="group">{{t.today}}</th><th colspan="4" class="group">{{t.last7Days}}</th></tr>
-                <tr><th class="n">{{t.deposited}}</th><th class="n">{{t.collected}}</th><th class="n">{{t.contaminated}}</th><th class="n">{{t.unknown}}</th>
-                    <th class="n">{{t.deposited}}</th><th class="n">{{t.collected}}</th><th class="n">{{t.contaminated}}</th><th class="n">{{t.unknown}}</th></tr>
-              </thead>
+            <table class="figures">
+              <thead><tr><th>{{t.stream}}</th><th class="n">{{t.deposited}}</th><th class="n">{{t.collected}}</th><th class="n">{{t.contaminated}}</th><th class="n">{{t.unknown}}</th></tr></thead>
               <tbody>
-              {{#streams}}
-                <tr data-stream="{{stream.key}}"><th scope="row"><span class="chip s-{{stream.key}}">{{stream.label}}</span></th>
-                  {{#today}}<td class="n" data-field="today-deposited">{{deposited}}</td><td class="n" data-field="today-collected">{{collected}}</td><td class="n" data-field="today-contaminated">{{contaminated}}</td><td class="n" data-field="today-unknown">{{unknown}}</td>{{/today}}
-                  {{#week}}<td class="n" data-field="week-deposited">{{deposited}}</td><td class="n" data-field="week-collected">{{collected}}</td><td class="n" data-field="week-contaminated">{{contaminated}}</td><td class="n" data-field="week-unknown">{{unknown}}</td>{{/week}}
-                </tr>
-              {{/streams}}
+              {{#rows}}
+                <tr data-stream="{{key}}"><th scope="row"><span class="chip s-{{key}}">{{label}}</span></th>
+                  <td class="n" data-field="{{range}}-deposited">{{deposited}}</td><td class="n" data-field="{{range}}-collected">{{collected}}</td><td class="n" data-field="{{range}}-contaminated">{{contaminated}}</td><td class="n" data-field="{{range}}-unknown">{{unknown}}</td></tr>
+              {{/rows}}
               </tbody>
               <tfoot>
               {{#total}}<tr data-stream="total"><th scope="row">{{t.total}} ({{t.kg}})</th>
-                {{#today}}<td class="n" data-field="today-deposited">{{deposited}}</td><td class="n" data-field="today-collected">{{collected}}</td><td class="n" data-field="today-contaminated">{{contaminated}}</td><td class="n" data-field="today-unknown">{{unknown}}</td>{{/today}}
-                {{#week}}<td class="n" data-field="week-deposited">{{deposited}}</td><td class="n" data-field="week-collected">{{collected}}</td><td class="n" data-field="week-contaminated">{{contaminated}}</td><td class="n" data-field="week-unknown">{{unknown}}</td>{{/week}}
-              </tr>{{/total}}
+                <td class="n" data-field="{{range}}-deposited">{{deposited}}</td><td class="n" data-field="{{range}}-collected">{{collected}}</td><td class="n" data-field="{{range}}-contaminated">{{contaminated}}</td><td class="n" data-field="{{range}}-unknown">{{unknown}}</td></tr>{{/total}}
               </tfoot>
             </table>
             </div>
           </div>
+          {{/periods}}
+        </section>
+        <section class="grid two">
           <div class="card">
             <h2>{{t.tonnage}} · {{t.last7Days}}</h2>
             <figure class="chart">{{{chart}}}</figure>
+          </div>
+          <div class="card">
+            <h2>{{t.openAlerts}} <a class="more" href="/alerts">{{t.viewAll}} →</a></h2>
+            {{^latestAlerts}}<p class="muted">{{t.noOpenAlerts}}</p>{{/latestAlerts}}
+            <ul class="alert-list">
+            {{#latestAlerts}}
+              <li class="sev-line sev-{{severity}}"><span class="chip sev-{{severity}}">{{severityLabel}}</span> <b>{{kind}}</b>
+                {{#subjectHref}}<a href="{{subjectHref}}">{{subjectName}}</a>{{/subjectHref}}{{^subjectHref}}{{subjectName}}{{/subjectHref}}
+                <span class="muted">· {{raisedAgo}}</span><br><span class="message">{{message}}</span></li>
+            {{/latestAlerts}}
+            </ul>
           </div>
         </section>
         <section class="card">
@@ -156,17 +163,6 @@ enum ConsoleTemplates {
             </a>
           {{/coverage}}
           </div>
-        </section>
-        <section class="card">
-          <h2>{{t.openAlerts}} <a class="more" href="/alerts">{{t.viewAll}} →</a></h2>
-          {{^latestAlerts}}<p class="muted">{{t.noOpenAlerts}}</p>{{/latestAlerts}}
-          <ul class="alert-list">
-          {{#latestAlerts}}
-            <li class="sev-line sev-{{severity}}"><span class="chip sev-{{severity}}">{{severityLabel}}</span> <b>{{kind}}</b>
-              {{#subjectHref}}<a href="{{subjectHref}}">{{subject}}</a>{{/subjectHref}}{{^subjectHref}}{{subject}}{{/subjectHref}}
-              <span class="muted">· {{raisedAgo}}</span><br><span class="message">{{message}}</span></li>
-          {{/latestAlerts}}
-          </ul>
         </section>
         """#
 
@@ -254,9 +250,9 @@ enum ConsoleTemplates {
         <tr data-alert="{{id}}" data-kind="{{kindKey}}" data-state="{{state}}" data-subject="{{subject}}" class="sev-line sev-{{severity}}">
           <td data-label="{{t.severity}}"><span class="chip sev-{{severity}}">{{severityLabel}}</span></td>
           <td data-label="{{t.kind}}"><b>{{kind}}</b></td>
-          <td data-label="{{t.subject}}">{{#subjectHref}}<a href="{{subjectHref}}">{{subject}}</a>{{/subjectHref}}{{^subjectHref}}{{subject}}{{/subjectHref}}</td>
+          <td data-label="{{t.subject}}">{{#subjectHref}}<a href="{{subjectHref}}">{{subjectName}}</a>{{/subjectHref}}{{^subjectHref}}{{subjectName}}{{/subjectHref}}<span class="sub">{{subject}}</span></td>
           <td data-label="{{t.value}}" class="n">{{value}}</td>
-          <td data-label="{{t.raised}}"><span title="{{raisedAt}}">{{raisedAgo}}</span></td>
+          <td data-label="{{t.raised}}" class="nowrap"><span title="{{raisedAt}}">{{raisedAgo}}</span></td>
           <td data-label="{{t.status}}"><span class="state state-{{state}}">{{stateLabel}}</span>{{#acknowledged}}<span class="sub">{{t.acknowledged}} {{acknowledged}}</span>{{/acknowledged}}{{#cleared}}<span class="sub">{{t.cleared}} {{cleared}}</span>{{/cleared}}</td>
           <td data-label="{{t.message}}" class="message">{{message}}</td>
           <td class="actions">{{#canAck}}<form method="post" action="/alerts/{{id}}/ack" class="inline ack-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="next" value="{{next}}"><button type="submit" class="primary small" data-ack="{{id}}">{{t.acknowledge}}</button></form>{{/canAck}}</td>
@@ -402,7 +398,7 @@ enum ConsoleTemplates {
         <section class="card">
           <h2>{{t.openAlerts}}</h2>
           <ul class="alert-list">
-          {{#alerts}}<li class="sev-line sev-{{severity}}"><span class="chip sev-{{severity}}">{{severityLabel}}</span> <b>{{kind}}</b> {{subject}} <span class="muted">· {{raisedAgo}} · {{stateLabel}}</span><br><span class="message">{{message}}</span></li>{{/alerts}}
+          {{#alerts}}<li class="sev-line sev-{{severity}}"><span class="chip sev-{{severity}}">{{severityLabel}}</span> <b>{{kind}}</b> {{subjectName}} <span class="muted">· {{raisedAgo}} · {{stateLabel}}</span><br><span class="message">{{message}}</span></li>{{/alerts}}
           </ul>
         </section>
         {{/hasAlerts}}
@@ -423,7 +419,7 @@ enum ConsoleTemplates {
                 <td data-label="{{t.volume}}" class="n">{{volume}}</td>
                 <td data-label="{{t.class}}">{{class}}{{#contaminated}} <span class="chip sev-warning">{{contaminated}}</span>{{/contaminated}}</td>
                 <td data-label="{{t.confidence}}" class="n">{{confidence}}</td>
-                <td data-label="{{t.detail}}" class="detail">{{detail}}{{#quality}}<span class="sub">{{t.quality}}: {{quality}}</span>{{/quality}}</td>
+                <td data-label="{{t.detail}}" class="detail">{{detail}}{{#qualityNote}}<span class="sub">{{t.quality}}: {{qualityNote}}</span>{{/qualityNote}}</td>
               </tr>
             {{/events}}
             </tbody>
