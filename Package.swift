@@ -141,7 +141,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
-        .testTarget(name: "SystemTests", dependencies: ["BinsTestSupport", "MQTT", "BinProtocol"]),
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "BinsTestSupport", "MQTT", "BinProtocol", log, .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
