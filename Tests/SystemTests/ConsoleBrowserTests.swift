@@ -116,12 +116,6 @@ struct ConsoleBrowserTests {
         // one whose name and fault detail carry markup.
         let probe = try await DeviceClient(device: Self.probe, district: district)
         let hostile = try await DeviceClient(device: Self.hostileDevice, district: district)
-        defer {
-            Task {
-                await probe.stop()
-                await hostile.stop()
-            }
-        }
         let now = Date()
         try await probe.announce(bins: [("wet", "wet"), ("dry", "dry"), ("recyclable", "recyclable")], at: now.addingTimeInterval(-3600))
         try await probe.state(bin: "wet", stream: "wet", fill: 0.42, massKg: 31, at: now.addingTimeInterval(-3600))
@@ -149,17 +143,35 @@ struct ConsoleBrowserTests {
             try await Self.checks(aggregator: aggregator, probe: probe, webDriver: webDriver, directory: directory)
         } catch {
             await webDriver.stop()
+            await probe.stop()
+            await hostile.stop()
             await aggregator.stop()
             throw error
         }
         await webDriver.stop()
+        await probe.stop()
+        await hostile.stop()
         await aggregator.stop()
     }
 
     static func checks(aggregator: AggregatorProcess, probe: DeviceClient, webDriver: WebDriver, directory: TemporaryDirectory) async throws {
-        let base = aggregator.baseURL
         let browser = try await webDriver.session(width: 1280, height: 900)
-        defer { Task { await browser.close() } }
+        let phone = try await webDriver.session(width: 390, height: 844, phone: true)
+        do {
+            try await checks(aggregator: aggregator, probe: probe, browser: browser, phone: phone, directory: directory)
+        } catch {
+            await browser.close()
+            await phone.close()
+            throw error
+        }
+        await browser.close()
+        await phone.close()
+    }
+
+    static func checks(
+        aggregator: AggregatorProcess, probe: DeviceClient, browser: BrowserSession, phone: BrowserSession, directory: TemporaryDirectory
+    ) async throws {
+        let base = aggregator.baseURL
 
         /// Opens `path`, waits for the document, and fails on anything the page logged as an error.
         func visit(_ session: BrowserSession, _ path: String) async throws {
@@ -256,8 +268,6 @@ struct ConsoleBrowserTests {
         try await browser.waitUntil("English labels", timeout: .seconds(10), "return document.documentElement.lang === 'en'")
 
         // A phone, 390 px wide: no page scrolls sideways.
-        let phone = try await webDriver.session(width: 390, height: 844, phone: true)
-        defer { Task { await phone.close() } }
         for language in ["en", "zh"] {
             try await phone.open(base + "/lang/\(language)?next=%2F")
             for path in [
@@ -273,7 +283,7 @@ struct ConsoleBrowserTests {
 
         // A page whose live connection drops says so, and recovers when the aggregator is back.
         try await visit(browser, "/alerts")
-        try await aggregator.stop()
+        await aggregator.stop()
         try await browser.waitUntil("the page to say its live connection is lost", timeout: .seconds(15), "return document.getElementById('live-status').hidden === false")
         try await aggregator.start()
         try await browser.waitUntil("the page to reconnect", timeout: .seconds(30), "return document.getElementById('live-status').hidden === true")
@@ -291,7 +301,9 @@ struct ConsoleBrowserTests {
         try await browser.waitUntil("signed in", timeout: .seconds(10), "return document.querySelector('form[action=\"/sign-out\"]') !== null")
         for language in ["en", "zh"] {
             try await browser.open(base + "/lang/\(language)?next=%2F")
-            for (name, path) in [("overview", "/"), ("bins", "/bins?street=st-east"), ("alerts", "/alerts?state=all"), ("point", "/points/pt-0002")] {
+            var pages = [("overview", "/"), ("bins", "/bins?street=st-east"), ("alerts", "/alerts?state=all"), ("point", "/points/pt-0002")]
+            if language == "en" { pages += [("map", "/bins?view=map"), ("targets", "/targets"), ("ledger", "/ledger"), ("reports", "/reports")] }
+            for (name, path) in pages {
                 try await browser.open(base + path)
                 try await browser.waitUntil("\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
                 try await expectNoConsoleErrors(browser, path)
@@ -327,8 +339,10 @@ struct ConsoleBrowserTests {
     static func fullPageScreenshot(_ session: BrowserSession, to path: String, width: Int = 1280) async throws {
         if width != 390 {
             try await session.setWindow(width: width, height: 600)
-            let height = try await session.run("return Math.ceil(document.documentElement.scrollHeight)") as? Int ?? 900
-            try await session.setWindow(width: width, height: min(max(height, 600), 3000))
+            // The window is taller than its viewport by the browser's own frame.
+            let sizes = try await session.run(
+                "return [Math.ceil(document.documentElement.scrollHeight), window.outerHeight - window.innerHeight]") as? [Int] ?? [900, 0]
+            try await session.setWindow(width: width, height: min(max(sizes[0], 600), 3200) + max(0, sizes[1]))
         }
         try await session.waitUntil("the page laid out", timeout: .seconds(5), "return document.readyState === 'complete'")
         let png = try await session.screenshot()

@@ -201,7 +201,11 @@ public struct Console: Sendable {
 
     /// A local path to return to after signing in or switching language; anything else goes home.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), !next.contains(where: \.isNewline) else {
+        // Browsers drop tabs and newlines from URLs ("/\t/host" would become "//host"): no control or space
+        // characters at all.
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"),
+            !next.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+        else {
             return "/"
         }
         return next

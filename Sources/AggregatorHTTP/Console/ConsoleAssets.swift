@@ -108,6 +108,10 @@ enum ConsoleAssets {
 
         .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 230px), 1fr)); gap: 1rem; margin-bottom: 1rem; }
         .nowrap { white-space: nowrap; }
+        table.ledger th, table.ledger td { padding: 0.4rem 0.45rem; }
+        table.ledger thead th { white-space: normal; vertical-align: bottom; text-align: right; }
+        table.ledger thead th:first-child { text-align: left; }
+        table.ledger th[scope="row"] { white-space: nowrap; font-variant-numeric: tabular-nums; }
         table.figures th[scope="row"] { font-weight: 500; }
         .kpi { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 0.9rem 1.1rem; text-decoration: none; color: inherit; display: flex; flex-direction: column; gap: 0.2rem; box-shadow: 0 1px 2px rgba(16,24,20,0.04); }
         .kpi:hover { border-color: #b9cdb9; color: inherit; }

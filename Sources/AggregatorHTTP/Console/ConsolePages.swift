@@ -530,7 +530,7 @@ extension Console {
                 ["label": row.label, "cells": row.values.indices.map { table.cell(row.values[$0], column: $0, format: format) }] as [String: Any]
             },
             "total": ["label": table.totalLabel, "cells": table.total.indices.map { table.cell(table.total[$0], column: $0, format: format) }],
-            "chart": table.chart.svg(width: 760, height: 260, fontSize: 12, title: context.text["tonnage"]),
+            "chart": table.chart.svg(width: 1100, height: 280, fontSize: 12, title: context.text["tonnage"]),
             "entities": table.entityOptions, "periods": table.periodOptions, "from": table.from.description,
             "to": table.to.description, "csvHref": context.href(path: "/ledger.csv"),
         ]
