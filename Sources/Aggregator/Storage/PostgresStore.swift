@@ -658,7 +658,14 @@ enum PostgresSchema {
                 body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL,
                 created_ms BIGINT NOT NULL, last_error TEXT)
             """,
-        ]
+        ],
+        // Daily totals over many bins read the index alone (see SQLiteSchema.ledgerDayTotals).
+        [
+            """
+            CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream)
+                INCLUDE (device, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l)
+            """
+        ],
     ]
 }
 

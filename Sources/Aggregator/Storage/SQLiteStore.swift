@@ -68,6 +68,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         migrator.registerMigration("1-initial") { db in
             for statement in SQLiteSchema.version1 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("2-ledger-day-totals") { db in try db.execute(sql: SQLiteSchema.ledgerDayTotals) }
         do {
             // Runs once at start-up, before anything else uses the database.
             try migrator.migrate(pool)
@@ -509,6 +510,13 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 /// The SQLite schema. Days are local day numbers (days since 1970-01-01), times are milliseconds since
 /// the epoch.
 enum SQLiteSchema {
+    /// Daily totals over many bins (the console, targets, reports) read this index alone, in day order,
+    /// instead of looking every row up by its key: for 2,000 bins and 28 days about a tenth of the work.
+    static let ledgerDayTotals = """
+        CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream, device, deposited_kg, collected_kg, deposits,
+            collections, contaminated_kg, unknown_kg, deposited_l)
+        """
+
     static let version1 = [
         """
         CREATE TABLE events (

@@ -48,7 +48,7 @@ extension Console {
             "gauge": Self.gauge(bin.state?.fill, fullAt: runtime.configuration.alerts.rule(.binFull).raise),
             "mass": bin.state?.massKg.map { "\(format.number($0, decimals: 1)) \(text["kg"])" } ?? "–",
             "lid": bin.state.map { $0.lidOpen ? text["lidOpen"] : text["lidClosed"] } ?? "–",
-            "quality": bin.state?.quality.rawValue ?? "–",
+            "quality": bin.state.map { text["quality.\($0.quality.rawValue)"] } ?? "–",
             "temperature": bin.state?.temperatureC.map { "\(format.number($0, decimals: 1)) °C" } ?? "–",
             "lastSeen": format.ago(bin.lastSeenMs), "lastSeenAt": format.time(bin.lastSeenMs),
             "alerts": alertChips(bin.alerts, context),
@@ -669,7 +669,7 @@ extension Console {
             row["volume"] = deposit.volumeL.map { "\(format.number($0, decimals: 1)) L" } ?? "–"
             row["class"] = text["\(deposit.observed.rawValue)Observed"]
             row["confidence"] = format.percent(deposit.confidence, decimals: 0)
-            if deposit.quality != .good { row["qualityNote"] = deposit.quality.rawValue }
+            if deposit.quality != .good { row["qualityNote"] = text["quality.\(deposit.quality.rawValue)"] }
             if deposit.contaminated { row["contaminated"] = text["misSorted"] }
         case .collection(let collection):
             row["mass"] = "\(format.number(collection.massKg, decimals: 1)) \(text["kg"])"
