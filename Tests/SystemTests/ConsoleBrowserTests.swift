@@ -180,6 +180,12 @@ struct ConsoleBrowserTests {
             try await expectNoConsoleErrors(session, path)
         }
 
+        // The console check can see errors: one written on purpose is in the log, and then the log is clear.
+        try await browser.open(base + "/")
+        try await browser.run("console.error('bins-console-test: an error on purpose')")
+        let logged = try await browser.consoleLog()
+        #expect(logged.contains { $0.level == "SEVERE" && $0.message.contains("an error on purpose") }, "browser log: \(logged)")
+
         // The overview's district figures are the ledger API's, for today and the last 7 days.
         try await visit(browser, "/")
         let today = Self.dayString(Date(), zone: TimeZone(identifier: "Asia/Shanghai")!)
