@@ -22,6 +22,8 @@ public final class AggregatorRuntime: Sendable {
     public let alerts: AlertEngine
     public let deliveries: DeliveryService
     public let mqtt: MQTTClient
+    /// End-to-end receipts to the devices (nil with `broker.receipts: false`).
+    public let receipts: ReceiptPublisher?
     public let startedAtMs: Int64
     /// What changed, for the console's open pages.
     public let live: LiveUpdates
@@ -65,11 +67,19 @@ public final class AggregatorRuntime: Sendable {
         self.alerts = alerts
         let (observations, continuation) = AsyncStream.makeStream(of: AlertObservation.self)
         self.observations = observations
+        let receipts =
+            configuration.broker.receipts
+            ? ReceiptPublisher(
+                client: mqtt, store: store, timeZone: configuration.timeZone,
+                interval: .milliseconds(configuration.broker.receiptIntervalMilliseconds), metricsFactory: metricsFactory, logger: logger)
+            : nil
+        self.receipts = receipts
         processor = IngestProcessor(
             registry: registry, calendar: calendar, store: store, metrics: ingestMetrics, logger: logger,
             observe: { observation in
                 if alerts.wants(observation) { continuation.yield(observation) }
-            })
+            },
+            sequenceChanged: { device in receipts?.sequenceChanged(device: device) })
         handler = IngestHandler(
             processor: processor, logger: logger,
             committed: { message, type, receivedAtMs in
@@ -110,7 +120,8 @@ public final class AggregatorRuntime: Sendable {
             mqtt,
             AggregatorStatusPublisher(
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
-                offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
+                announcesReceipts: receipts != nil, offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
+        ] + (receipts.map { [$0] } ?? []) + [
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
             deliveries,

@@ -243,7 +243,13 @@ public struct AggregatorAPI: Sendable {
 
         var rows = try await runtime.store.ledger(devices: devices, from: from, to: to)
         if level == .bin, let slash = id.firstIndex(of: "/") {
+            let device = String(id[..<slash])
             let bin = String(id[id.index(after: slash)...])
+            guard try await isKnownBin(device: device, bin: bin) else {
+                throw APIError(
+                    status: .notFound, code: "not_found",
+                    message: "point \(device) has no bin \(bin.prefix(64)) (neither its birth message nor its states name one)")
+            }
             rows = rows.filter { $0.bin == bin }
         }
         var byPeriod: [String: [LedgerRow]] = [:]
@@ -258,6 +264,15 @@ public struct AggregatorAPI: Sendable {
         }
         let total = LedgerPeriodView(period: "total", range: from...to, figures: StreamFigures(rows: rows))
         return APIJSON.response(LedgerView(level: level, id: id, from: from, to: to, period: period, rows: views, total: total))
+    }
+
+    /// A bin the point announced in its birth message or reported a state for (the registry lists points,
+    /// not bins; the devices say which bins they have).
+    func isKnownBin(device: String, bin: String) async throws -> Bool {
+        if try await runtime.store.devices().first(where: { $0.device == device })?.bins.contains(where: { $0.id == bin }) == true {
+            return true
+        }
+        return try await runtime.store.binStates().contains { $0.device == device && $0.state.bin == bin }
     }
 
     func date(_ query: Parameters, _ name: String) throws -> LocalDate? {

@@ -1,7 +1,9 @@
 import Aggregator
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 import Prometheus
 
 /// `bins-aggregator serve`: opens the store, then runs the broker connection, ingest, alerts, deliveries
@@ -46,9 +48,13 @@ public enum AggregatorServer {
     ) -> some ApplicationProtocol {
         let http = runtime.configuration.http
         let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger)
+        let requestTimeout = TimeAmount.milliseconds(Int64(http.requestTimeoutSeconds * 1000))
         return Application(
             router: api.makeRouter(),
-            configuration: .init(address: .hostname(http.host, port: http.port), serverName: "bins-aggregator"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
+            configuration: .init(
+                address: .hostname(http.host, port: http.port), serverName: "bins-aggregator",
+                availableConnectionsDelegate: MaximumAvailableConnections(http.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? http.port
                 logger.notice("http.listening", metadata: ["http.address": "\(http.host):\(port)"])

@@ -364,7 +364,7 @@ struct ConsoleBrowserTests {
     }
 }
 
-/// A test-side device: logs in to the shipped broker with its own account and publishes what `binsd`
+/// A test-side device: logs in to the shipped broker's device listener (TLS) with its own account and publishes what `binsd`
 /// would (status, birth, states, events) for situations a scenario cannot time against an open page.
 final class DeviceClient: Sendable {
     let device: String
@@ -376,7 +376,8 @@ final class DeviceClient: Sendable {
         let password = try String(contentsOfFile: district.passwordFile(device), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: district.broker.host, port: district.broker.port, clientID: device, username: device, password: password,
+                host: district.broker.host, port: district.broker.tlsPort ?? district.broker.port, clientID: device, username: device,
+                password: password, tls: MQTTTLSConfiguration(caFile: district.certificates.caFile),
                 reconnectDelayMin: .milliseconds(100), reconnectDelayMax: .milliseconds(500)),
             logger: Logger(label: "system-test-device", factory: { _ in SwiftLogNoOpLogHandler() }))
         self.client = client

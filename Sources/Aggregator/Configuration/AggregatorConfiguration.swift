@@ -82,6 +82,15 @@ public struct BrokerSettings: Sendable {
     public var keepAliveSeconds: Int
     public var reconnectDelayMinMilliseconds: Int
     public var reconnectDelayMaxMilliseconds: Int
+    /// Publish end-to-end receipts to the devices (`receipts`, default true). Off makes this aggregator
+    /// look like one from before receipts: devices fall back to the broker's PUBACK.
+    public var receipts = true
+    /// At most one receipt per device per this interval (`receipt_interval_ms`).
+    public var receiptIntervalMilliseconds = 500
+
+    /// The client ids the shipped broker configuration reserves to aggregator accounts: device accounts
+    /// are given their user name as client id, and add-device refuses names with this prefix.
+    public static let reservedClientIDPrefix = "bins-aggregator"
 
     /// `host:port` for messages.
     public var endpoint: String { "\(host):\(port)" }
@@ -172,6 +181,12 @@ public struct HTTPSettings: Sendable {
     /// configured.
     public var requireTokenForReads: Bool = false
     public var console = ConsoleSettings()
+    /// Connections served at once (`max_connections`); more wait in the listen backlog.
+    public var maxConnections = 256
+    /// From a connection's start, or the end of its last response, the next request must have arrived
+    /// whole within this (`request_timeout_s`), or the connection is closed: idle keep-alive connections
+    /// and clients trickling a request byte by byte do not hold a slot.
+    public var requestTimeoutSeconds = 15.0
 }
 
 /// The web console served at `/` (docs/console.md).

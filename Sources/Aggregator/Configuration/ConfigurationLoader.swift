@@ -139,11 +139,20 @@ struct ConfigurationLoader {
             let username = map.optional("username")?.string()
             let password = self.secret(&map, value: "password", file: "password_file", required: false)
             let keepAlive = map.optional("keep_alive_s")?.int(in: 5...3600) ?? 30
+            let receipts = map.optional("receipts")?.bool() ?? true
+            let receiptInterval = map.optional("receipt_interval_ms")?.int(in: 10...60_000) ?? 500
+            if let clientID, !clientID.hasPrefix(BrokerSettings.reservedClientIDPrefix), let value = map.optional("client_id") {
+                value.warning(
+                    "the shipped broker configuration reserves client ids starting with \"\(BrokerSettings.reservedClientIDPrefix)\" to aggregator accounts; another id is protected from a device taking over this session only if no device account has that name (docs/mqtt.md)")
+            }
             guard let host, !host.isEmpty, let clientID else { return nil }
-            return BrokerSettings(
+            var settings = BrokerSettings(
                 host: host, port: port ?? (tls != nil ? 8883 : 1883), clientID: clientID, username: username,
                 password: password, tls: tls, protocolVersion: version, sharedGroup: group, keepAliveSeconds: keepAlive,
                 reconnectDelayMinMilliseconds: minDelay, reconnectDelayMaxMilliseconds: maxDelay)
+            settings.receipts = receipts
+            settings.receiptIntervalMilliseconds = receiptInterval
+            return settings
         }
     }
 
@@ -209,6 +218,8 @@ struct ConfigurationLoader {
                 (requireValue ?? map.value).error("reads need a token but no tokens or read_tokens are configured")
             }
             if let consoleValue = map.optional("console") { settings.console = console(consoleValue) ?? settings.console }
+            if let v = map.optional("max_connections")?.int(in: 1...100_000) { settings.maxConnections = v }
+            if let v = map.optional("request_timeout_s")?.double(in: 0.5...3600) { settings.requestTimeoutSeconds = v }
             return settings
         } ?? defaults
     }
@@ -332,6 +343,10 @@ struct ConfigurationLoader {
                 guard let point = point(item) else { continue }
                 if !ids.devices.insert(point.device).inserted {
                     item.error("device id \(ConfigText.quote(point.device)) is listed twice")
+                }
+                if point.device.hasPrefix(BrokerSettings.reservedClientIDPrefix) {
+                    item.error(
+                        "device id \(ConfigText.quote(point.device)) starts with \"\(BrokerSettings.reservedClientIDPrefix)\", which the broker reserves to aggregator accounts")
                 }
                 points.append(point)
             }

@@ -9,7 +9,7 @@ extension BrokerSettings {
     /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
     /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
     public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
-        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, timeZone: timeZone)
+        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, receipts: receipts, timeZone: timeZone)
         return MQTTConfiguration(
             host: host, port: port, clientID: clientID, username: username, password: password?.value,
             keepAliveSeconds: keepAliveSeconds, cleanSession: false,
@@ -90,21 +90,26 @@ public final class AggregatorStatusPublisher: Service, Sendable {
     private let client: MQTTClient
     private let instance: String
     private let timeZone: TimeZone
+    private let announcesReceipts: Bool
     private let offlineStatusTimeout: Duration
     private let logger: Logger
 
     public init(
-        client: MQTTClient, instance: String, timeZone: TimeZone, offlineStatusTimeout: Duration = .seconds(5), logger: Logger
+        client: MQTTClient, instance: String, timeZone: TimeZone, announcesReceipts: Bool = true,
+        offlineStatusTimeout: Duration = .seconds(5), logger: Logger
     ) {
         self.client = client
         self.instance = instance
         self.timeZone = timeZone
+        self.announcesReceipts = announcesReceipts
         self.offlineStatusTimeout = offlineStatusTimeout
         self.logger = logger
     }
 
-    static func statusMessage(instance: String, online: Bool, timeZone: TimeZone) -> MQTTMessage {
-        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online)
+    /// The status, announcing receipts when this aggregator publishes them (devices then keep their events
+    /// until a receipt covers them, even while this aggregator is away).
+    static func statusMessage(instance: String, online: Bool, receipts: Bool, timeZone: TimeZone) -> MQTTMessage {
+        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online, receipts: receipts ? true : nil)
         return MQTTMessage(topic: Topics.aggregatorStatus, payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce, retain: true)
     }
 
@@ -113,7 +118,8 @@ public final class AggregatorStatusPublisher: Service, Sendable {
         await cancelWhenGracefulShutdown {
             for await state in changes where state == .connected {
                 do {
-                    try await self.client.publish(Self.statusMessage(instance: self.instance, online: true, timeZone: self.timeZone))
+                    try await self.client.publish(
+                        Self.statusMessage(instance: self.instance, online: true, receipts: self.announcesReceipts, timeZone: self.timeZone))
                 } catch {
                     self.logger.warning("aggregator.status_publish_failed", metadata: ["mqtt.error": "\(error)"])
                 }
@@ -126,7 +132,8 @@ public final class AggregatorStatusPublisher: Service, Sendable {
     private func publishOffline() async {
         do {
             try await client.publish(
-                Self.statusMessage(instance: instance, online: false, timeZone: timeZone), timeout: offlineStatusTimeout)
+                Self.statusMessage(instance: instance, online: false, receipts: announcesReceipts, timeZone: timeZone),
+                timeout: offlineStatusTimeout)
             logger.info("aggregator.status_offline_published")
         } catch {
             logger.notice("aggregator.status_offline_not_published", metadata: ["mqtt.error": "\(error)"])

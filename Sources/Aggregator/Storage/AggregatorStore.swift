@@ -28,6 +28,11 @@ public protocol AggregatorStore: Sendable {
     @discardableResult
     func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
     func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError)
+    /// Notes seqs of `device` that will never be booked (refused as invalid, or reported dropped), so its
+    /// receipt can move past them. Idempotent.
+    func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) async throws(AggregatorError)
+    /// The receipt marks of `devices` (those with nothing booked or accounted are left out).
+    func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark]
 
     // MARK: Queries
 
