@@ -150,13 +150,17 @@ public struct Fault: Sendable, Equatable {
     public var code: String
     public var active: Bool
     public var detail: String
+    /// `outbox.dropped` only: the seqs the device's outbox dropped (`first_seq`, `last_seq` on the wire),
+    /// so a receiver can tell a reported loss from a gap still to be filled (the receipts' rule).
+    public var droppedSeqs: ClosedRange<Int64>?
 
-    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String) {
+    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String, droppedSeqs: ClosedRange<Int64>? = nil) {
         self.bin = bin
         self.sensor = sensor
         self.code = code
         self.active = active
         self.detail = detail
+        self.droppedSeqs = droppedSeqs
     }
 }
 
@@ -166,6 +170,8 @@ extension EventPayload: Codable {
         case bin, stream, observed, confidence, contaminated, quality, sensor, code, active, detail
         case reason, likelihoods, posterior
         case volumeSigmaL = "volume_sigma_l"
+        case firstSeq = "first_seq"
+        case lastSeq = "last_seq"
         case massKg = "mass_kg"
         case volumeL = "volume_l"
         case densityKgL = "density_kg_l"
@@ -212,7 +218,8 @@ extension EventPayload: Codable {
                     sensor: try c.decode(FaultSensor.self, forKey: .sensor),
                     code: try c.decode(String.self, forKey: .code),
                     active: try c.decode(Bool.self, forKey: .active),
-                    detail: try c.decode(String.self, forKey: .detail)))
+                    detail: try c.decode(String.self, forKey: .detail),
+                    droppedSeqs: try Self.droppedSeqs(c)))
         }
     }
 
@@ -252,6 +259,23 @@ extension EventPayload: Codable {
             try c.encode(f.code, forKey: .code)
             try c.encode(f.active, forKey: .active)
             try c.encode(f.detail, forKey: .detail)
+            if let dropped = f.droppedSeqs {
+                try c.encode(dropped.lowerBound, forKey: .firstSeq)
+                try c.encode(dropped.upperBound, forKey: .lastSeq)
+            }
+        }
+    }
+
+    /// `first_seq` and `last_seq` come together or not at all, in order.
+    private static func droppedSeqs(_ c: KeyedDecodingContainer<CodingKeys>) throws -> ClosedRange<Int64>? {
+        let first = try c.decodeIfPresent(Int64.self, forKey: .firstSeq)
+        let last = try c.decodeIfPresent(Int64.self, forKey: .lastSeq)
+        switch (first, last) {
+        case (nil, nil): return nil
+        case (let first?, let last?) where first <= last: return first...last
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .lastSeq, in: c, debugDescription: "first_seq and last_seq must both be given, first <= last")
         }
     }
 }

@@ -80,6 +80,8 @@ struct ScenarioTests {
         #expect(recorder.statuses.map(\.online) == [true, false, true, false])
         #expect(Set(recorder.statuses.map(\.session)) == [1])
         #expect(recorder.health.count > 0)
+        // No aggregator has announced receipts on this broker: events leave at the PUBACK, and health says so.
+        #expect(recorder.health.allSatisfy { $0.receipts?.mode == .puback }, "\(recorder.health.map { $0.receipts?.mode })")
 
         // What stays retained for a newcomer: offline status, birth with the config's hash, each bin's state.
         let config = try ConfigLoader.load(

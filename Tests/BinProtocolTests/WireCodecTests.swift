@@ -99,7 +99,7 @@ struct WireCodecTests {
         "refuses bad payloads with a bounded reason",
         arguments: [
             (#"not json"#, RejectReason.malformedJSON),
-            (#"[1,2]"#, .invalidField),
+            (#"[1,2]"#, .malformedJSON),
             (#"{"schema":2,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .schemaVersion),
             (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":0,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .outOfRange),
             (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"fault","bin":null,"sensor":"system","code":"System Boot","active":true,"detail":""}"#, .invalidField),

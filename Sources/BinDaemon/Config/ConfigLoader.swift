@@ -291,6 +291,9 @@ private struct Reader {
             }
             if let v = fields.optional("capacity")?.int(in: 100...100_000_000) { result.capacity = v }
             if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
+            if let v = fields.optional("receipts")?.choice(OutboxReceiptsConfig.Mode.self) { result.receipts.mode = v }
+            if let v = fields.optional("receipt_resend_s")?.double(in: 1...86400) { result.receipts.resendAfterS = v }
+            if let v = fields.optional("receipt_fallback_s")?.double(in: 10...604_800) { result.receipts.fallbackAfterS = v }
             return ()
         }
         return result

@@ -1,4 +1,5 @@
 import BinProtocol
+import MQTT
 import YAMLConfig
 
 /// The daemon's configuration after parsing and validation (see docs/binsd.md for every field).
@@ -345,6 +346,53 @@ public struct OutboxConfig: Sendable, Equatable, Encodable {
     /// Most events kept; beyond it the oldest are dropped and an `outbox.dropped` fault says so.
     public var capacity: Int
     public var sync: OutboxSync
+    /// When an event may leave the outbox: at the aggregator's end-to-end receipt or the broker's PUBACK.
+    public var receipts = OutboxReceiptsConfig()
+
+    public init(path: String, capacity: Int, sync: OutboxSync, receipts: OutboxReceiptsConfig = OutboxReceiptsConfig()) {
+        self.path = path
+        self.capacity = capacity
+        self.sync = sync
+        self.receipts = receipts
+    }
+}
+
+/// `outbox.receipts`, `outbox.receipt_resend_s`, `outbox.receipt_fallback_s` (docs/binsd.md, docs/mqtt.md).
+public struct OutboxReceiptsConfig: Sendable, Equatable, Encodable {
+    public enum Mode: String, Sendable, Equatable, Encodable, CaseIterable {
+        /// Wait for receipts once an aggregator has announced them; fall back to PUBACK when it stops.
+        case auto
+        /// Always wait for receipts (never trust a PUBACK alone).
+        case required
+        /// Delete at the broker's PUBACK (a broker crash can lose what it acknowledged).
+        case off
+    }
+
+    public var mode: Mode = .auto
+    /// Quiet time before what no receipt covers is sent again (it doubles while nothing moves).
+    public var resendAfterS: Double = 60
+    /// `auto`: no receipt for this long while the aggregator is online, and events leave at PUBACK.
+    public var fallbackAfterS: Double = 900
+
+    public init(mode: Mode = .auto, resendAfterS: Double = 60, fallbackAfterS: Double = 900) {
+        self.mode = mode
+        self.resendAfterS = resendAfterS
+        self.fallbackAfterS = fallbackAfterS
+    }
+
+    /// The outbox publisher's settings; nil for `off`.
+    public var receiptSettings: ReceiptSettings? {
+        let mode: ReceiptSettings.Mode
+        switch self.mode {
+        case .off: return nil
+        case .auto: mode = .auto
+        case .required: mode = .required
+        }
+        return ReceiptSettings(
+            mode: mode, resendAfter: .milliseconds(Int64(resendAfterS * 1000)),
+            maximumResendInterval: .milliseconds(Int64(max(resendAfterS, 900) * 1000)),
+            fallbackAfter: .milliseconds(Int64(fallbackAfterS * 1000)))
+    }
 }
 
 public enum TemperatureSource: Sendable, Equatable, Encodable {
