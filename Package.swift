@@ -51,6 +51,7 @@ let package = Package(
         .executable(name: "bins-aggregator", targets: ["bins-aggregator"]),
         .executable(name: "bins-bench", targets: ["bins-bench"]),
         .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
+        .executable(name: "bins-console-bench", targets: ["bins-console-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,8 +62,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // MARK: C system libraries (Debian packages, found through pkg-config)
@@ -126,9 +131,15 @@ let package = Package(
         .target(
             name: "AggregatorHTTP",
             dependencies: [
-                "Aggregator", log, metrics,
+                "Aggregator", log, metrics, lifecycle, crypto,
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]),
 
         // MARK: Executables: parse, bootstrap, run
@@ -150,8 +161,17 @@ let package = Package(
         .executableTarget(
             name: "bins-ingest-bench",
             dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", argumentParser, log]),
+        // The console's server-side render times for a large district (docs/console.md).
+        .executableTarget(
+            name: "bins-console-bench",
+            dependencies: [
+                "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
+        // Fuzzing: libFuzzer over the payload decoders and both configuration readers (Fuzz/README.md). An
+        // ordinary build replays the corpus in Fuzz/corpus; `BINS_FUZZ=1` builds the fuzzer itself.
+        .executableTarget(name: "bins-fuzz", dependencies: ["BinProtocol", "BinDaemon", "Aggregator"], path: "Fuzz/Harness"),
         // A child process for the MQTT tests: killed mid-handler, mid-publish, or with a will set.
         .executableTarget(name: "mqtt-test-peer", dependencies: ["MQTT", argumentParser, log]),
 
@@ -172,11 +192,27 @@ let package = Package(
             dependencies: [
                 "AggregatorHTTP", "Aggregator", "BinsTestSupport", "Lifecycle",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
-        .testTarget(name: "SystemTests", dependencies: ["BinsTestSupport", "MQTT", "BinProtocol"]),
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "BinsTestSupport", "MQTT", "BinProtocol", log, .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// `BINS_FUZZ=1 swift build --product bins-fuzz --scratch-path .build-fuzz` (what scripts/fuzz does): the
+// fuzzer. Only the project's own decoding modules and the harness are instrumented for libFuzzer (their
+// dependencies are built as usual), and only the harness and what it needs are in the package.
+if ProcessInfo.processInfo.environment["BINS_FUZZ"] != nil {
+    let instrumented: Set = ["BinProtocol", "YAMLConfig", "BinDaemon", "Aggregator", "bins-fuzz"]
+    for target in package.targets where instrumented.contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer"]), .define("FUZZING")]
+        if target.name == "bins-fuzz" { target.linkerSettings = [.unsafeFlags(["-sanitize=fuzzer"])] }
+    }
+}
 
 // Development convenience: `BINS_ONLY=SensorsTests swift test --scratch-path .build-x` builds only the named
 // targets and what they depend on in this package, so work on one layer is not held up by another. CI and

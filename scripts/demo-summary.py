@@ -36,7 +36,21 @@ for name in ("wet", "dry", "recyclable", "hazardous"):
 total = ledger["total"]
 print(f"    {'total':<11} {kg(total['deposited_kg']):>11} {total['deposits']:>9} {kg(total['collected_kg']):>11}"
       f" {kg(total['contaminated_kg']):>13} {kg(total['unknown_kg']):>11}")
-print("    (unknown: deposits too small or ambiguous to tell wet from dry by density; they are booked by the bin's stream)")
+print("    (unknown: deposits whose mass and volume do not tell wet from dry with 90 % confidence, or that the")
+print("     sensors could not judge; they are booked by the bin's stream)")
+
+
+def share(part, whole):
+    return "n/a" if whole <= 0 else f"{100 * part / whole:.1f} %"
+
+
+wet_dry = [streams[name] for name in ("wet", "dry") if name in streams]
+wet_dry_kg = sum(s["deposited_kg"] for s in wet_dry)
+wet_dry_unknown = sum(s["unknown_kg"] for s in wet_dry)
+print(f"    unknown share of the deposited mass: {share(total['unknown_kg'], total['deposited_kg'])} "
+      f"({kg(total['unknown_kg']).strip()} of {kg(total['deposited_kg']).strip()}); "
+      f"of the wet and dry bins: {share(wet_dry_unknown, wet_dry_kg)} "
+      f"({kg(wet_dry_unknown).strip()} of {kg(wet_dry_kg).strip()})")
 
 print()
 print(f"    {'target':<40} {'current':>8} {'target':>8} {'deadline':>11}  status")

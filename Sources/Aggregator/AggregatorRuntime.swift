@@ -22,7 +22,11 @@ public final class AggregatorRuntime: Sendable {
     public let alerts: AlertEngine
     public let deliveries: DeliveryService
     public let mqtt: MQTTClient
+    /// End-to-end receipts to the devices (nil with `broker.receipts: false`).
+    public let receipts: ReceiptPublisher?
     public let startedAtMs: Int64
+    /// What changed, for the console's open pages.
+    public let live: LiveUpdates
     public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
     private let observations: AsyncStream<AlertObservation>
@@ -51,18 +55,36 @@ public final class AggregatorRuntime: Sendable {
         let deliveries = DeliveryService(
             store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: mqtt), logger: logger)
         self.deliveries = deliveries
+        let live = LiveUpdates()
+        self.live = live
+        // Every lifecycle step enqueues its deliveries, so this is also the moment pages learn of it.
         let alerts = AlertEngine(
             configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory, logger: logger,
-            deliveriesEnqueued: { deliveries.notify() })
+            deliveriesEnqueued: {
+                deliveries.notify()
+                live.alertChanged()
+            })
         self.alerts = alerts
         let (observations, continuation) = AsyncStream.makeStream(of: AlertObservation.self)
         self.observations = observations
+        let receipts =
+            configuration.broker.receipts
+            ? ReceiptPublisher(
+                client: mqtt, store: store, timeZone: configuration.timeZone,
+                interval: .milliseconds(configuration.broker.receiptIntervalMilliseconds), metricsFactory: metricsFactory, logger: logger)
+            : nil
+        self.receipts = receipts
         processor = IngestProcessor(
             registry: registry, calendar: calendar, store: store, metrics: ingestMetrics, logger: logger,
             observe: { observation in
                 if alerts.wants(observation) { continuation.yield(observation) }
+            },
+            sequenceChanged: { device in receipts?.sequenceChanged(device: device) })
+        handler = IngestHandler(
+            processor: processor, logger: logger,
+            committed: { message, type, receivedAtMs in
+                live.committed(topic: message.topic, payload: message.payload, type: type, receivedAtMs: receivedAtMs)
             })
-        handler = IngestHandler(processor: processor, logger: logger)
     }
 
     /// Opens the configured store and brings its schema up to date.
@@ -98,7 +120,8 @@ public final class AggregatorRuntime: Sendable {
             mqtt,
             AggregatorStatusPublisher(
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
-                offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
+                announcesReceipts: receipts != nil, offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
+        ] + (receipts.map { [$0] } ?? []) + [
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
             deliveries,
@@ -193,7 +216,8 @@ extension AggregatorConfiguration {
             "  hierarchy: \(registry.streets.count) streets, \(registry.communities.count) communities, \(registry.points.count) points, \(registry.totalHouseholds) households",
             "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID)\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
             "  storage: \(storage)",
-            "  http: \(http.host):\(http.port), \(http.tokens.count) API token(s)",
+            "  http: \(http.host):\(http.port), \(http.tokens.count) API token(s), \(http.readTokens.count) read token(s), reads \(http.requireTokenForReads ? "need a token" : "open")",
+            "  console: \(http.console.enabled ? "at http://\(http.host):\(http.port)/\(http.console.mapTiles == nil ? "" : ", map tiles from \(http.console.mapTilesOrigin ?? "?")")" : "off")",
             "  webhooks: \(webhooks.isEmpty ? "none" : webhooks.map(\.name).joined(separator: ", "))",
         ]
         var targetNames: [String] = []

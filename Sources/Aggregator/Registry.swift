@@ -8,6 +8,8 @@ public struct Registry: Sendable {
         public var demonstration: Bool
         public var community: String
         public var street: String
+        /// From the configuration's optional `lat`/`lon`.
+        public var location: GeoLocation?
     }
 
     public struct Community: Sendable {
@@ -53,7 +55,9 @@ public struct Registry: Sendable {
                         id: community.id, name: community.name, kind: community.kind, households: community.households,
                         street: street.id, devices: devices))
                 points += community.points.map {
-                    Point(device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id, street: street.id)
+                    Point(
+                        device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id, street: street.id,
+                        location: $0.location)
                 }
             }
             streets.append(

@@ -20,7 +20,8 @@ import Prometheus
 /// | `POST /api/v1/alerts/{id}/ack` | acknowledges (bearer token) |
 /// | `GET /api/v1/reports/{kind}?date=&format=&lang=` | a report |
 ///
-/// Errors are JSON (see ``APIError``).
+/// Errors are JSON (see ``APIError``). The web console (``Console``) shares the router: its pages at `/`
+/// and below, with read access and security headers applied to every route.
 public struct AggregatorAPI: Sendable {
     let runtime: AggregatorRuntime
     let prometheus: PrometheusCollectorRegistry
@@ -39,7 +40,10 @@ public struct AggregatorAPI: Sendable {
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        let console = Console(runtime: runtime, logger: logger, clock: clock)
+        router.add(middleware: SecurityHeadersMiddleware(tilesOrigin: runtime.configuration.http.console.mapTilesOrigin))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
+        router.add(middleware: console.accessMiddleware)
         router.get("healthz") { _, _ in await self.health() }
         router.get("metrics") { _, _ in self.metrics() }
         router.get("api/v1/bins") { _, _ in try await self.bins() }
@@ -52,6 +56,7 @@ public struct AggregatorAPI: Sendable {
         router.get("api/v1/reports/{kind}") { request, context in
             try await self.report(kind: context.parameters.get("kind") ?? "", request.uri.queryParameters)
         }
+        if console.isEnabled { console.register(on: router) }
         return router
     }
 
@@ -238,7 +243,13 @@ public struct AggregatorAPI: Sendable {
 
         var rows = try await runtime.store.ledger(devices: devices, from: from, to: to)
         if level == .bin, let slash = id.firstIndex(of: "/") {
+            let device = String(id[..<slash])
             let bin = String(id[id.index(after: slash)...])
+            guard try await isKnownBin(device: device, bin: bin) else {
+                throw APIError(
+                    status: .notFound, code: "not_found",
+                    message: "point \(device) has no bin \(bin.prefix(64)) (neither its birth message nor its states name one)")
+            }
             rows = rows.filter { $0.bin == bin }
         }
         var byPeriod: [String: [LedgerRow]] = [:]
@@ -253,6 +264,15 @@ public struct AggregatorAPI: Sendable {
         }
         let total = LedgerPeriodView(period: "total", range: from...to, figures: StreamFigures(rows: rows))
         return APIJSON.response(LedgerView(level: level, id: id, from: from, to: to, period: period, rows: views, total: total))
+    }
+
+    /// A bin the point announced in its birth message or reported a state for (the registry lists points,
+    /// not bins; the devices say which bins they have).
+    func isKnownBin(device: String, bin: String) async throws -> Bool {
+        if try await runtime.store.devices().first(where: { $0.device == device })?.bins.contains(where: { $0.id == bin }) == true {
+            return true
+        }
+        return try await runtime.store.binStates().contains { $0.device == device && $0.state.bin == bin }
     }
 
     func date(_ query: Parameters, _ name: String) throws -> LocalDate? {

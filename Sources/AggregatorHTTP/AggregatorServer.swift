@@ -1,7 +1,9 @@
 import Aggregator
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 import Prometheus
 
 /// `bins-aggregator serve`: opens the store, then runs the broker connection, ingest, alerts, deliveries
@@ -24,7 +26,8 @@ public enum AggregatorServer {
                     "aggregator.devices": "\(runtime.registry.points.count)",
                 ])
             let application = httpApplication(runtime: runtime, prometheus: prometheus, logger: logger)
-            try await runtime.run(additionalServices: [application], handleSignals: true)
+            // Listed after the server, so it stops first: open pages' live streams end before the server waits for them.
+            try await runtime.run(additionalServices: [application, LiveStreamsShutdown(live: runtime.live)], handleSignals: true)
             logger.notice("aggregator.stopped")
         } catch let error as AggregatorError where error.code == .shutdown {
             // Services that ignored cancellation may still be using the store: closing it could wait on them.
@@ -45,9 +48,13 @@ public enum AggregatorServer {
     ) -> some ApplicationProtocol {
         let http = runtime.configuration.http
         let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger)
+        let requestTimeout = TimeAmount.milliseconds(Int64(http.requestTimeoutSeconds * 1000))
         return Application(
             router: api.makeRouter(),
-            configuration: .init(address: .hostname(http.host, port: http.port), serverName: "bins-aggregator"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
+            configuration: .init(
+                address: .hostname(http.host, port: http.port), serverName: "bins-aggregator",
+                availableConnectionsDelegate: MaximumAvailableConnections(http.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? http.port
                 logger.notice("http.listening", metadata: ["http.address": "\(http.host):\(port)"])

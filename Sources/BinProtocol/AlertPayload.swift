@@ -77,11 +77,16 @@ public struct AggregatorStatusPayload: Codable, Sendable, Equatable {
     public var ts: WireTimestamp
     public var instance: String
     public var online: Bool
+    /// This aggregator publishes end-to-end receipts on `bins/v1/{device}/receipt` (absent from
+    /// aggregators that predate them): a device that sees it keeps its events until a receipt covers
+    /// them, and one that later sees an aggregator without it falls back to the broker's PUBACK.
+    public var receipts: Bool?
 
-    public init(ts: WireTimestamp, instance: String, online: Bool) {
+    public init(ts: WireTimestamp, instance: String, online: Bool, receipts: Bool? = true) {
         self.schema = WireSchema.version
         self.ts = ts
         self.instance = instance
         self.online = online
+        self.receipts = receipts
     }
 }

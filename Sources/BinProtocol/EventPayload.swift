@@ -64,13 +64,17 @@ public struct Deposit: Sendable, Equatable {
     public var observed: ObservedStream
     /// Probability, given the measurement uncertainty, that `observed` is right.
     public var confidence: Double
-    /// `observed` is wet or dry and differs from the declared `stream`.
+    /// The deposit is judged to be of the class opposite to the declared `stream` (wet or dry bins only).
     public var contaminated: Bool
     public var quality: ReadingQuality
+    /// Why `observed` is what it is, and the evidence behind it: an optional addition to the contract
+    /// (docs/contracts.md), absent from senders that do not give it.
+    public var evidence: DepositEvidence?
 
     public init(
         bin: String, stream: WasteStream, massKg: Double, volumeL: Double?, densityKgL: Double?,
-        observed: ObservedStream, confidence: Double, contaminated: Bool, quality: ReadingQuality
+        observed: ObservedStream, confidence: Double, contaminated: Bool, quality: ReadingQuality,
+        evidence: DepositEvidence? = nil
     ) {
         self.bin = bin
         self.stream = stream
@@ -81,6 +85,42 @@ public struct Deposit: Sendable, Equatable {
         self.confidence = confidence
         self.contaminated = contaminated
         self.quality = quality
+        self.evidence = evidence
+    }
+}
+
+/// What led to a deposit's class: the reason (`classified`, or why it is `unknown`), and for deposits with a
+/// volume the likelihood of the measured volume change under each hypothesis, their posterior, and the σ of
+/// the volume change assumed. On the wire these are the deposit's `reason`, `likelihoods`, `posterior` and
+/// `volume_sigma_l` (docs/contracts.md).
+public struct DepositEvidence: Sendable, Equatable {
+    /// `classified`, `no_volume`, `unsettled`, `sensor_fault`, `outside_ranges` or `low_confidence`
+    /// (docs/binsd.md section 5); a receiver must accept others.
+    public var reason: String
+    /// p(ΔV | Δm, hypothesis), per litre.
+    public var likelihoods: HypothesisValues?
+    /// P(hypothesis | Δm, ΔV), summing to 1.
+    public var posterior: HypothesisValues?
+    public var volumeSigmaL: Double?
+
+    public init(reason: String, likelihoods: HypothesisValues? = nil, posterior: HypothesisValues? = nil, volumeSigmaL: Double? = nil) {
+        self.reason = reason
+        self.likelihoods = likelihoods
+        self.posterior = posterior
+        self.volumeSigmaL = volumeSigmaL
+    }
+}
+
+/// One value per hypothesis of the classifier: wet, dry, and `other` (a density outside both).
+public struct HypothesisValues: Sendable, Equatable, Codable {
+    public var wet: Double
+    public var dry: Double
+    public var other: Double
+
+    public init(wet: Double, dry: Double, other: Double) {
+        self.wet = wet
+        self.dry = dry
+        self.other = other
     }
 }
 
@@ -110,13 +150,17 @@ public struct Fault: Sendable, Equatable {
     public var code: String
     public var active: Bool
     public var detail: String
+    /// `outbox.dropped` only: the seqs the device's outbox dropped (`first_seq`, `last_seq` on the wire),
+    /// so a receiver can tell a reported loss from a gap still to be filled (the receipts' rule).
+    public var droppedSeqs: ClosedRange<Int64>?
 
-    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String) {
+    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String, droppedSeqs: ClosedRange<Int64>? = nil) {
         self.bin = bin
         self.sensor = sensor
         self.code = code
         self.active = active
         self.detail = detail
+        self.droppedSeqs = droppedSeqs
     }
 }
 
@@ -124,6 +168,10 @@ extension EventPayload: Codable {
     enum CodingKeys: String, CodingKey {
         case schema, device, ts, seq, historical, type
         case bin, stream, observed, confidence, contaminated, quality, sensor, code, active, detail
+        case reason, likelihoods, posterior
+        case volumeSigmaL = "volume_sigma_l"
+        case firstSeq = "first_seq"
+        case lastSeq = "last_seq"
         case massKg = "mass_kg"
         case volumeL = "volume_l"
         case densityKgL = "density_kg_l"
@@ -149,7 +197,13 @@ extension EventPayload: Codable {
                     observed: try c.decode(ObservedStream.self, forKey: .observed),
                     confidence: try c.decode(Double.self, forKey: .confidence),
                     contaminated: try c.decode(Bool.self, forKey: .contaminated),
-                    quality: try c.decode(ReadingQuality.self, forKey: .quality)))
+                    quality: try c.decode(ReadingQuality.self, forKey: .quality),
+                    evidence: try c.decodeIfPresent(String.self, forKey: .reason).map { reason in
+                        DepositEvidence(
+                            reason: reason, likelihoods: try c.decodeIfPresent(HypothesisValues.self, forKey: .likelihoods),
+                            posterior: try c.decodeIfPresent(HypothesisValues.self, forKey: .posterior),
+                            volumeSigmaL: try c.decodeIfPresent(Double.self, forKey: .volumeSigmaL))
+                    }))
         case .collection:
             body = .collection(
                 Collection(
@@ -164,7 +218,8 @@ extension EventPayload: Codable {
                     sensor: try c.decode(FaultSensor.self, forKey: .sensor),
                     code: try c.decode(String.self, forKey: .code),
                     active: try c.decode(Bool.self, forKey: .active),
-                    detail: try c.decode(String.self, forKey: .detail)))
+                    detail: try c.decode(String.self, forKey: .detail),
+                    droppedSeqs: try Self.droppedSeqs(c)))
         }
     }
 
@@ -187,6 +242,12 @@ extension EventPayload: Codable {
             try c.encode(d.confidence, forKey: .confidence)
             try c.encode(d.contaminated, forKey: .contaminated)
             try c.encode(d.quality, forKey: .quality)
+            if let evidence = d.evidence {
+                try c.encode(evidence.reason, forKey: .reason)
+                try c.encodeIfPresent(evidence.likelihoods, forKey: .likelihoods)
+                try c.encodeIfPresent(evidence.posterior, forKey: .posterior)
+                try c.encodeIfPresent(evidence.volumeSigmaL, forKey: .volumeSigmaL)
+            }
         case .collection(let col):
             try c.encode(col.bin, forKey: .bin)
             try c.encode(col.stream, forKey: .stream)
@@ -198,6 +259,23 @@ extension EventPayload: Codable {
             try c.encode(f.code, forKey: .code)
             try c.encode(f.active, forKey: .active)
             try c.encode(f.detail, forKey: .detail)
+            if let dropped = f.droppedSeqs {
+                try c.encode(dropped.lowerBound, forKey: .firstSeq)
+                try c.encode(dropped.upperBound, forKey: .lastSeq)
+            }
+        }
+    }
+
+    /// `first_seq` and `last_seq` come together or not at all, in order.
+    private static func droppedSeqs(_ c: KeyedDecodingContainer<CodingKeys>) throws -> ClosedRange<Int64>? {
+        let first = try c.decodeIfPresent(Int64.self, forKey: .firstSeq)
+        let last = try c.decodeIfPresent(Int64.self, forKey: .lastSeq)
+        switch (first, last) {
+        case (nil, nil): return nil
+        case (let first?, let last?) where first <= last: return first...last
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .lastSeq, in: c, debugDescription: "first_seq and last_seq must both be given, first <= last")
         }
     }
 }

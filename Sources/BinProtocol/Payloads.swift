@@ -137,11 +137,14 @@ public struct HealthPayload: Codable, Sendable, Equatable {
     public var outboxDepth: Int64
     public var droppedTotal: Int64
     public var activeFaults: [String]
+    /// How the device decides that an event may leave its outbox (absent from devices that predate
+    /// end-to-end receipts).
+    public var receipts: ReceiptStatus?
 
     public init(
         device: String, ts: WireTimestamp, session: Int64, uptimeS: Double, samplesTotal: Int64,
         sampleErrorsTotal: Int64, hx711RetriesTotal: Int64, publishFailuresTotal: Int64, reconnectsTotal: Int64,
-        outboxDepth: Int64, droppedTotal: Int64, activeFaults: [String]
+        outboxDepth: Int64, droppedTotal: Int64, activeFaults: [String], receipts: ReceiptStatus? = nil
     ) {
         self.schema = WireSchema.version
         self.device = device
@@ -156,10 +159,11 @@ public struct HealthPayload: Codable, Sendable, Equatable {
         self.outboxDepth = outboxDepth
         self.droppedTotal = droppedTotal
         self.activeFaults = activeFaults
+        self.receipts = receipts
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, device, ts, session
+        case schema, device, ts, session, receipts
         case uptimeS = "uptime_s"
         case samplesTotal = "samples_total"
         case sampleErrorsTotal = "sample_errors_total"
@@ -169,6 +173,40 @@ public struct HealthPayload: Codable, Sendable, Equatable {
         case outboxDepth = "outbox_depth"
         case droppedTotal = "dropped_total"
         case activeFaults = "active_faults"
+    }
+}
+
+/// The `receipts` object of a health message.
+public struct ReceiptStatus: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        /// Events stay in the outbox until the aggregator's receipt covers them.
+        case receipts
+        /// Events leave the outbox at the broker's PUBACK: no aggregator has announced receipts yet, or
+        /// the configuration says `receipts: off`.
+        case puback
+        /// The aggregator announced receipts before but none came for `receipt_fallback_s` while it
+        /// was online (an older aggregator was deployed): PUBACK until a receipt arrives again.
+        case fallback
+    }
+
+    public var mode: Mode
+    /// The highest seq a receipt has covered (0 before the first).
+    public var through: Int64
+    /// Events sent and acknowledged by the broker but not yet covered by a receipt.
+    public var unreceipted: Int64
+    /// Times the outbox sent again what no receipt covered.
+    public var resendsTotal: Int64
+
+    public init(mode: Mode, through: Int64, unreceipted: Int64, resendsTotal: Int64) {
+        self.mode = mode
+        self.through = through
+        self.unreceipted = unreceipted
+        self.resendsTotal = resendsTotal
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode, through, unreceipted
+        case resendsTotal = "resends_total"
     }
 }
 

@@ -12,6 +12,9 @@ public enum Topics {
     public static func health(_ device: String) -> String { "\(prefix)/\(device)/health" }
     public static func command(_ device: String) -> String { "\(prefix)/\(device)/cmd" }
     public static func commandReply(_ device: String) -> String { "\(prefix)/\(device)/cmd/reply" }
+    /// Written by the aggregator only (the ACL lets a device read its own and write none): how far the
+    /// device's events are committed to the ledger, so the device may forget them (docs/mqtt.md).
+    public static func receipt(_ device: String) -> String { "\(prefix)/\(device)/receipt" }
 
     /// Subscription filters for a receiver of all devices.
     public enum Filter {
@@ -27,7 +30,7 @@ public enum Topics {
 
     /// What a device topic refers to.
     public enum Kind: Sendable, Equatable, Hashable {
-        case status, birth, state(bin: String), events, health, command, commandReply
+        case status, birth, state(bin: String), events, health, command, commandReply, receipt
     }
 
     /// Splits a topic under `bins/v1/` into device and kind; `nil` for anything else.
@@ -42,6 +45,7 @@ public enum Topics {
         case (4, "events"): return (device, .events)
         case (4, "health"): return (device, .health)
         case (4, "cmd"): return (device, .command)
+        case (4, "receipt"): return (device, .receipt)
         case (5, "cmd") where parts[4] == "reply": return (device, .commandReply)
         case (5, "state"):
             let bin = String(parts[4])

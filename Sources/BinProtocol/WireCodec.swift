@@ -57,8 +57,9 @@ public enum WireCodec {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Decodes and validates: size, JSON shape, field types, schema version, ranges, and that the payload
-    /// names the same device as its topic.
+    /// Decodes and validates: size, JSON shape (an object, no repeated key, no byte-order mark; see
+    /// ``JSONShape``), field types, schema version, ranges, and that the payload names the same device as
+    /// its topic.
     public static func decode<T: Decodable & WireValidatable>(
         _ type: T.Type, from bytes: [UInt8], topicDevice: String? = nil
     ) throws(WireError) -> T {
@@ -71,6 +72,7 @@ public enum WireCodec {
         guard bytes.count <= WireSchema.maxPayloadBytes else {
             throw WireError(.oversized, "payload of \(bytes.count) bytes exceeds \(WireSchema.maxPayloadBytes)")
         }
+        try JSONShape.check(bytes)
         let value: T
         do {
             value = try JSONDecoder().decode(T.self, from: bytes)
@@ -137,6 +139,15 @@ enum Check {
         if let value { try Check.range(value, field, range) }
     }
 
+    /// Sequence numbers are positive and at most ``WireLimits/maxSeq`` (`allowZero` for marks that
+    /// start before the first event, like a receipt of nothing).
+    static func sequence(_ value: Int64, _ field: String, allowZero: Bool = false) throws(WireError) {
+        guard value >= (allowZero ? 0 : 1) else { throw WireError(.outOfRange, "\(field) \(value) is not positive") }
+        guard value <= WireLimits.maxSeq else {
+            throw WireError(.outOfRange, "\(field) \(value) exceeds the ceiling \(WireLimits.maxSeq)")
+        }
+    }
+
     static func text(_ value: String, _ field: String, maxBytes: Int) throws(WireError) {
         guard value.utf8.count <= maxBytes else {
             throw WireError(.outOfRange, "\(field) is longer than \(maxBytes) bytes")
@@ -148,6 +159,14 @@ enum Check {
         guard (946_684_800_000...4_102_444_800_000).contains(ts.millisecondsSinceEpoch) else {
             throw WireError(.outOfRange, "ts \(ts) is outside 2000...2100")
         }
+    }
+
+    /// A lower-case word with underscores (a deposit's `reason`), at most 32 bytes.
+    static func code(_ value: String, _ field: String) throws(WireError) {
+        let valid =
+            !value.isEmpty && value.utf8.count <= 32
+            && value.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "_") }
+        guard valid else { throw WireError(.invalidField, "\(field) is not a lower-case word") }
     }
 
     static func faultCode(_ code: String) throws(WireError) {
@@ -171,9 +190,21 @@ public enum WireLimits {
     public static let massKg: ClosedRange<Double> = 0...50_000
     public static let volumeL: ClosedRange<Double> = 0...100_000
     public static let densityKgL: ClosedRange<Double> = 0...20
+    /// A probability density per litre: the volume noise of any bin is well above 1e-6 L.
+    public static let likelihood: ClosedRange<Double> = 0...1_000_000
     public static let fraction: ClosedRange<Double> = 0...1
     public static let temperatureC: ClosedRange<Double> = -60...100
     public static let capacityL: ClosedRange<Double> = 0.1...100_000
+    /// The highest `seq` a receiver accepts: 2^53 − 1, the largest integer every JSON reader (JavaScript's
+    /// numbers, SQLite's REAL, a double) represents exactly. A device recording an event every second
+    /// reaches it after 285 million years; anything above is garbage or an attempt to pin the receiver's
+    /// high mark.
+    public static let maxSeq: Int64 = 9_007_199_254_740_991
+    /// How far beyond the highest seq a receiver has booked for a device a new seq may be, at most
+    /// (docs/aggregator.md). A busy point records about 400 events an hour, so even a point cut off for two
+    /// years (its outbox dropping the oldest) jumps by less; a larger jump is garbage, and accepting it
+    /// would pin the high mark and hide every later gap of that device.
+    public static let maxSeqJump: Int64 = 10_000_000
 }
 
 extension StatusPayload: WireValidatable {
@@ -222,6 +253,12 @@ extension HealthPayload: WireValidatable {
         try Check.device(device, topicDevice: topicDevice)
         try Check.timestamp(ts)
         try Check.range(uptimeS, "uptime_s", 0...1e10)
+        if let receipts {
+            try Check.sequence(receipts.through, "receipts.through", allowZero: true)
+            guard receipts.unreceipted >= 0, receipts.resendsTotal >= 0 else {
+                throw WireError(.outOfRange, "receipts counters are negative")
+            }
+        }
     }
 }
 
@@ -250,7 +287,7 @@ extension EventPayload: WireValidatable {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
         try Check.timestamp(ts)
-        guard seq >= 1 else { throw WireError(.outOfRange, "seq \(seq) is not positive") }
+        try Check.sequence(seq, "seq")
         switch body {
         case .deposit(let d):
             try Check.identifier(d.bin, "bin")
@@ -258,6 +295,20 @@ extension EventPayload: WireValidatable {
             try Check.range(d.volumeL, "volume_l", WireLimits.volumeL)
             try Check.range(d.densityKgL, "density_kg_l", WireLimits.densityKgL)
             try Check.range(d.confidence, "confidence", WireLimits.fraction)
+            if let evidence = d.evidence {
+                try Check.code(evidence.reason, "reason")
+                if let l = evidence.likelihoods {
+                    for (value, name) in [(l.wet, "wet"), (l.dry, "dry"), (l.other, "other")] {
+                        try Check.range(value, "likelihoods.\(name)", WireLimits.likelihood)
+                    }
+                }
+                if let p = evidence.posterior {
+                    for (value, name) in [(p.wet, "wet"), (p.dry, "dry"), (p.other, "other")] {
+                        try Check.range(value, "posterior.\(name)", WireLimits.fraction)
+                    }
+                }
+                try Check.range(evidence.volumeSigmaL, "volume_sigma_l", WireLimits.volumeL)
+            }
         case .collection(let c):
             try Check.identifier(c.bin, "bin")
             try Check.range(c.massKg, "mass_kg", WireLimits.massKg)
@@ -266,6 +317,13 @@ extension EventPayload: WireValidatable {
             if let bin = f.bin { try Check.identifier(bin, "bin") }
             try Check.faultCode(f.code)
             try Check.text(f.detail, "detail", maxBytes: 1024)
+            if let dropped = f.droppedSeqs {
+                try Check.sequence(dropped.lowerBound, "first_seq")
+                try Check.sequence(dropped.upperBound, "last_seq")
+                guard dropped.upperBound < seq else {
+                    throw WireError(.outOfRange, "dropped seqs \(dropped.lowerBound)-\(dropped.upperBound) are not before the report's seq \(seq)")
+                }
+            }
         }
     }
 }

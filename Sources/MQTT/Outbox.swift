@@ -152,6 +152,28 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Whether a receiver that sends end-to-end receipts has been seen. Persisted, so that after a restart
+    /// the publisher keeps waiting for receipts even before the receiver's status arrives (for example
+    /// after a broker crash that lost the retained status).
+    public var receiverAnnouncesReceipts: Bool {
+        get throws(MQTTError) {
+            try state.withLock { state throws(MQTTError) -> Bool in
+                try state.database.integer("SELECT value FROM outbox_counters WHERE name = 'receipts_announced'") == 1
+            }
+        }
+    }
+
+    /// Remembers that a receiver with receipts has been seen (see ``receiverAnnouncesReceipts``).
+    public func markReceiverAnnouncesReceipts() throws(MQTTError) {
+        try state.withLock { state throws(MQTTError) in
+            try state.transaction { state throws(MQTTError) in
+                try state.database.execute(
+                    "INSERT INTO outbox_counters(name, value) VALUES('receipts_announced', 1) "
+                        + "ON CONFLICT(name) DO UPDATE SET value = 1")
+            }
+        }
+    }
+
     /// The highest seq ever allocated (0 before the first append).
     public var lastSeq: Int64 { state.withLock { $0.lastSeq } }
 

@@ -6,7 +6,10 @@ import Synchronization
 /// Drains an `Outbox` through an `MQTTClient`, as a `Service`.
 ///
 /// Records are published in seq order with up to `maxInFlight` QoS 1 publishes outstanding (so throughput
-/// is not one round trip per event), and deleted from the outbox only after their PUBACK, in seq order.
+/// is not one round trip per event). They are deleted from the outbox, in seq order, after their PUBACK,
+/// or, with ``OutboxReceipts``, only once the receiver's end-to-end receipt covers them: then what the
+/// broker acknowledged but no receipt covers is sent again after a reconnect, when a receipt shows a gap,
+/// or after a quiet time ( ``ReceiptSettings``), and the receiver drops the duplicates.
 /// While the client is disconnected nothing is sent; unacknowledged publishes of a lost connection are
 /// resent by libmosquitto on the next one, and everything else continues from where it stopped.
 ///
@@ -24,16 +27,19 @@ public struct OutboxPublisher: Service {
     /// How long a graceful shutdown waits for outstanding PUBACKs (unacknowledged records stay in the
     /// outbox and are resent on the next start).
     public let shutdownGrace: Duration
+    /// Receipts that decide deletion, if the receiver sends them.
+    public let receipts: OutboxReceipts?
     private let markHistorical: @Sendable ([UInt8]) -> [UInt8]
     private let logger: Logger
 
     public init(
-        outbox: Outbox, client: MQTTClient, maxInFlight: Int = 32, retain: Bool = false,
+        outbox: Outbox, client: MQTTClient, receipts: OutboxReceipts? = nil, maxInFlight: Int = 32, retain: Bool = false,
         shutdownGrace: Duration = .seconds(2), logger: Logger,
         markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8]
     ) {
         self.outbox = outbox
         self.client = client
+        self.receipts = receipts
         self.maxInFlight = max(1, maxInFlight)
         self.retain = retain
         self.shutdownGrace = shutdownGrace
@@ -51,6 +57,20 @@ public struct OutboxPublisher: Service {
         let (events, sink) = AsyncStream.makeStream(of: PublisherEvent.self)
         let outbox = outbox
         let client = client
+        let receipts = receipts
+        let receiptInputs = receipts?.takeInputs()
+        if receipts != nil && receiptInputs == nil {
+            logger.error("outbox.receipts.shared", metadata: ["outbox.detail": "one OutboxReceipts serves one publisher; receipts ignored"])
+        }
+        let announced: Bool
+        do {
+            announced = try outbox.receiverAnnouncesReceipts
+        } catch {
+            logger.error("outbox.read.failed", metadata: ["outbox.error": "\(error)"])
+            announced = receipts?.settings.mode == .required
+        }
+        let tracker = ReceiptTracker(
+            settings: receiptInputs == nil ? nil : receipts?.settings, receiverAnnounced: announced, now: .now)
         // Which records were already waiting when each connection was accepted: noted on the network
         // thread at CONNACK, before anything can be recorded "while connected".
         let boundaries = Mutex<(generation: UInt64, lastSeq: Int64)?>(nil)
@@ -66,6 +86,11 @@ public struct OutboxPublisher: Service {
             group.addTask {
                 for await _ in outbox.changes() { sink.yield(.outboxChanged) }
             }
+            if let receiptInputs {
+                group.addTask {
+                    for await input in receiptInputs { sink.yield(.receipts(input)) }
+                }
+            }
             if case .batched(let interval) = outbox.syncPolicy {
                 group.addTask {
                     while !Task.isCancelled {
@@ -76,12 +101,14 @@ public struct OutboxPublisher: Service {
             }
             await withGracefulShutdownHandler {
                 var engine = PublisherEngine(
-                    outbox: outbox, client: client, maxInFlight: maxInFlight, retain: retain,
-                    markHistorical: markHistorical, logger: logger, sink: sink
+                    outbox: outbox, client: client, maxInFlight: maxInFlight, retain: retain, tracker: tracker,
+                    receipts: receipts, markHistorical: markHistorical, logger: logger, sink: sink
                 ) { generation in
                     boundaries.withLock { noted in noted?.generation == generation ? noted?.lastSeq : nil }
                 }
                 var retryScheduled = false
+                // The earliest receipt deadline a timer task is already sleeping towards.
+                var timerDeadline: ContinuousClock.Instant?
                 engine.pump()
                 loop: for await event in events {
                     switch event {
@@ -89,6 +116,10 @@ public struct OutboxPublisher: Service {
                         break
                     case .acknowledged(let seq, let result):
                         engine.acknowledged(seq: seq, result: result)
+                    case .receipts(let input):
+                        engine.receiptInput(input)
+                    case .receiptTimer:
+                        timerDeadline = nil
                     case .tick:
                         outbox.syncIfDue()
                     case .retry:
@@ -103,8 +134,16 @@ public struct OutboxPublisher: Service {
                     case .graceExpired:
                         break loop
                     }
+                    engine.checkReceipts()
                     engine.pump()
                     if engine.stopping && engine.window.inFlight == 0 { break loop }
+                    if let deadline = engine.receiptDeadline, timerDeadline.map({ deadline < $0 }) ?? true {
+                        timerDeadline = deadline
+                        group.addTask {
+                            try? await Task.sleep(until: deadline, clock: .continuous)
+                            sink.yield(.receiptTimer)
+                        }
+                    }
                     if engine.needsRetry && !retryScheduled {
                         retryScheduled = true
                         group.addTask {
@@ -131,6 +170,8 @@ enum PublisherEvent: Sendable {
     case connectionChanged
     case outboxChanged
     case acknowledged(seq: Int64, result: Result<Void, MQTTError>)
+    case receipts(OutboxReceipts.Input)
+    case receiptTimer
     case tick
     case retry
     case shutdown
@@ -152,17 +193,25 @@ struct PublisherEngine {
     var stopping = false
     /// An outbox operation failed (disk trouble); try again later.
     var needsRetry = false
-    /// Records with seq ≤ this were already waiting when the current connection came up: they are late.
+    private var tracker: ReceiptTracker
+    private let receipts: OutboxReceipts?
+    /// Records with seq ≤ this were already waiting when the current connection came up, or are being
+    /// sent again: they are late.
     private var historicalThrough: Int64 = 0
     private var generation: UInt64?
     /// Deletion that failed and must be retried.
     private var pendingDeleteThrough: Int64?
+    /// Records are deleted through this seq.
+    private var deletedThrough: Int64 = 0
+    /// A resend waiting for the records in flight to finish: send again everything after this seq.
+    private var pendingResendAfter: Int64?
     private let publishedCounter = Counter(label: "outbox_published_total")
     private let rejectedCounter = Counter(label: "outbox_rejected_total")
+    private let resendCounter = Counter(label: "outbox_resends_total")
     private let depthGauge = Gauge(label: "outbox_depth")
 
     init(
-        outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool,
+        outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool, tracker: ReceiptTracker, receipts: OutboxReceipts?,
         markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8], logger: Logger,
         sink: AsyncStream<PublisherEvent>.Continuation, boundary: @escaping @Sendable (UInt64) -> Int64?
     ) {
@@ -171,9 +220,12 @@ struct PublisherEngine {
         self.client = client
         self.maxInFlight = maxInFlight
         self.retain = retain
+        self.tracker = tracker
+        self.receipts = receipts
         self.markHistorical = markHistorical
         self.logger = logger
         self.sink = sink
+        publishStatus()
     }
 
     /// Sends as many records as the window allows, if connected.
@@ -186,7 +238,13 @@ struct PublisherEngine {
         guard state == .connected else { return }
         if generation != currentGeneration {
             generation = currentGeneration
-            historicalThrough = boundary(currentGeneration) ?? outbox.lastSeq
+            historicalThrough = max(historicalThrough, boundary(currentGeneration) ?? outbox.lastSeq)
+            tracker.connected(now: .now)
+        }
+        if let after = pendingResendAfter, window.inFlight == 0 {
+            pendingResendAfter = nil
+            historicalThrough = max(historicalThrough, window.cursor)
+            window = PublishWindow(cursor: after)
         }
         while window.inFlight < maxInFlight {
             let records: [OutboxRecord]
@@ -253,7 +311,80 @@ struct PublisherEngine {
     }
 
     private mutating func completed(_ seq: Int64) {
-        if let through = window.finished(seq) { delete(through: through) }
+        guard let through = window.finished(seq) else { return }
+        tracker.acknowledged(through: through, now: .now)
+        deleteWhatIsDone()
+    }
+
+    // MARK: Receipts
+
+    /// When the receipt rules next need a `checkReceipts()`.
+    var receiptDeadline: ContinuousClock.Instant? { tracker.nextDeadline() }
+
+    mutating func receiptInput(_ input: OutboxReceipts.Input) {
+        let now = ContinuousClock.now
+        switch input {
+        case .receipt(let through, let highest):
+            let wasAnnounced = tracker.receiverAnnounced
+            switch tracker.receipt(through: through, highest: highest, lastRecorded: outbox.lastSeq, now: now) {
+            case .ignoredAhead:
+                logger.warning(
+                    "outbox.receipt.ahead",
+                    metadata: ["outbox.receipt_through": "\(through)", "outbox.last_seq": "\(outbox.lastSeq)"])
+            case .advanced, .unchanged:
+                break
+            }
+            if !wasAnnounced && tracker.receiverAnnounced { rememberAnnouncement() }
+        case .receiver(let presence):
+            let wasAnnounced = tracker.receiverAnnounced
+            tracker.receiver(presence, now: now)
+            if !wasAnnounced && tracker.receiverAnnounced { rememberAnnouncement() }
+        }
+        deleteWhatIsDone()
+    }
+
+    /// Runs the time-driven rules: resends and the fallback to PUBACK.
+    mutating func checkReceipts() {
+        let before = tracker.mode
+        if case .resend(let after) = tracker.tick(now: .now) {
+            resendCounter.increment()
+            logger.notice(
+                "outbox.resend",
+                metadata: [
+                    "outbox.after_seq": "\(after)", "outbox.unreceipted": "\(tracker.unreceipted)",
+                    "outbox.resends": "\(tracker.resends)",
+                ])
+            pendingResendAfter = min(pendingResendAfter ?? after, after)
+        }
+        if tracker.mode != before {
+            logger.warning("outbox.receipts.mode", metadata: ["outbox.mode": "\(tracker.mode.rawValue)", "outbox.was": "\(before.rawValue)"])
+        }
+        deleteWhatIsDone()
+    }
+
+    private mutating func rememberAnnouncement() {
+        do {
+            try outbox.markReceiverAnnouncesReceipts()
+            logger.info("outbox.receipts.announced")
+        } catch {
+            logger.error("outbox.write.failed", metadata: ["outbox.error": "\(error)"])
+        }
+    }
+
+    /// Deletes what the current mode lets go of, and refreshes the status health reports show.
+    private mutating func deleteWhatIsDone() {
+        let through = tracker.deletableThrough
+        if through > deletedThrough {
+            deletedThrough = through
+            delete(through: through)
+        }
+        publishStatus()
+    }
+
+    private func publishStatus() {
+        receipts?.update(
+            OutboxReceipts.Status(
+                mode: tracker.mode, through: tracker.receiptedThrough, unreceipted: tracker.unreceipted, resends: tracker.resends))
     }
 
     private mutating func delete(through seq: Int64) {

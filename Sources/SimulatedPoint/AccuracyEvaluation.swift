@@ -98,6 +98,21 @@ public struct AccuracyEvaluation: Sendable {
         matched.filter { $0.truth.material != nil && $0.truth.material != $0.event.stream }
     }
 
+    /// Mis-sorts at least this heavy (true mass) are the ones the mis-sort figure counts: below it a bag
+    /// of kitchen waste is a few hundred grams, which moves a household bin's surface by millimetres.
+    public static let judgedMisSortKg = 0.5
+
+    /// Mis-sorted deposits of at least `judgedMisSortKg`.
+    public var judgedMisSorts: [DepositMatch] { misSorted.filter { $0.truth.massKg >= Self.judgedMisSortKg } }
+
+    /// Share of the mass reported into wet and dry bins that came out `unknown` (reported masses, every size).
+    public var unknownMassShare: Double? {
+        let wetDry = matched.filter { [.wet, .dry].contains($0.event.stream) }
+        let total = wetDry.reduce(0) { $0 + $1.event.massKg }
+        guard total > 0 else { return nil }
+        return wetDry.filter { $0.event.observed == .unknown }.reduce(0) { $0 + $1.event.massKg } / total
+    }
+
     /// Contaminated flags on deposits that were in fact sorted right.
     public var falseContamination: Int {
         matched.filter { $0.event.contaminated && ($0.truth.material == nil || $0.truth.material == $0.event.stream) }.count

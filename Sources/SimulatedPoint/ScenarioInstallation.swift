@@ -18,7 +18,7 @@ public enum ScenarioInstallation {
     public static func configYAML(
         scenario: Scenario, scenarioFile: String, wiring: [BinWorld.Wiring], broker: BrokerURL, username: String?,
         caFile: String? = nil, stateDirectory: String, noiseKg: [String: Double] = [:], outboxCapacity: Int? = nil,
-        logLevel: LogLevel = .info
+        receipts: OutboxReceiptsConfig? = nil, logLevel: LogLevel = .info
     ) -> String {
         var lines = [
             "# Written by binsd simulate: what an installer would type in for the point of",
@@ -35,7 +35,7 @@ public enum ScenarioInstallation {
             "  keepalive_s: 10",
             "temperature: {source: ds18b20, fallback_c: 20}",
             // A simulation needs no power-cut durability: batched syncs keep a long run fast.
-            "outbox: {sync: normal\(outboxCapacity.map { ", capacity: \($0)" } ?? "")}",
+            "outbox: {sync: normal\(outboxCapacity.map { ", capacity: \($0)" } ?? "")\(receipts.map { ", receipts: \($0.mode.rawValue), receipt_resend_s: \(ConfigText.number($0.resendAfterS)), receipt_fallback_s: \(ConfigText.number($0.fallbackAfterS))" } ?? "")}",
             "logging: {level: \(logLevel.rawValue)}",
             "bins:",
         ]

@@ -25,6 +25,8 @@ public enum ScenarioRunner {
         /// Virtual seconds per real second from the scenario's start; as fast as possible when nil.
         public var speed: Double?
         public var outboxCapacity: Int?
+        /// `outbox.receipts*` of the written config (the daemon's defaults when nil).
+        public var receipts: OutboxReceiptsConfig?
         /// How long to wait, after the scenario's end, for the outbox to empty.
         public var drainTimeout: Duration
         /// How long to wait for the first broker connection before giving up.
@@ -34,8 +36,10 @@ public enum ScenarioRunner {
         public init(
             scenarioPath: String, brokerHost: String, brokerPort: Int, username: String? = nil, password: Secret? = nil,
             caFile: String? = nil, stateDirectory: String? = nil, truthOutput: String? = nil, speed: Double? = nil, outboxCapacity: Int? = nil,
-            drainTimeout: Duration = .seconds(120), connectTimeout: Duration = .seconds(30), logLevel: LogLevel = .info
+            receipts: OutboxReceiptsConfig? = nil, drainTimeout: Duration = .seconds(120), connectTimeout: Duration = .seconds(30),
+            logLevel: LogLevel = .info
         ) {
+            self.receipts = receipts
             self.scenarioPath = scenarioPath
             self.brokerHost = brokerHost
             self.brokerPort = brokerPort
@@ -109,7 +113,7 @@ public enum ScenarioRunner {
             let yaml = ScenarioInstallation.configYAML(
                 scenario: scenario, scenarioFile: options.scenarioPath, wiring: world.wiring, broker: broker,
                 username: options.username, caFile: caFile, stateDirectory: stateDirectory, noiseKg: noise,
-                outboxCapacity: options.outboxCapacity, logLevel: options.logLevel)
+                outboxCapacity: options.outboxCapacity, receipts: options.receipts, logLevel: options.logLevel)
             try AtomicFile.write(Array(yaml.utf8), to: configPath, mode: 0o644)
             return try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: []))
         }

@@ -26,6 +26,11 @@ struct AccuracyBenchmark: AsyncParsableCommand {
     @Option(name: .customLong("classified-volume-l"), help: "Smallest true volume counted in the classification figures.")
     var classifiedVolumeL: Double = 3
 
+    @Option(
+        name: .customLong("details-out"),
+        help: "A directory to write, per scenario, each true deposit next to the event it was paired with (JSON lines), for a closer look at the classifier's evidence.")
+    var detailsOut: String?
+
     func run() async throws {
         let files = scenarios.isEmpty ? Self.shippedScenarios() : scenarios
         guard !files.isEmpty else { throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml") }
@@ -47,12 +52,37 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 logger: quiet)
             let events = try await finish(summary.lastSeq)
             let truth = try TruthExport.read(truthPath)
+            if let detailsOut {
+                try Self.writeDetails(
+                    AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
+                    to: detailsOut + "/" + ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".jsonl")
+            }
             rows.append(
                 ((file as NSString).lastPathComponent, AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
                  summary.realSeconds))
         }
         await endpoint.stop()
         print(Self.table(rows, classifiedVolumeL: classifiedVolumeL))
+    }
+
+    /// One JSON object per matched deposit: the truth (`at_s`, `bin`, `mass_kg`, `volume_l`, `material`) and
+    /// the deposit event as published.
+    static func writeDetails(_ evaluation: AccuracyEvaluation, to path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var lines: [String] = []
+        for match in evaluation.matched {
+            let truth = match.truth
+            let event = EventPayload(device: "-", ts: match.at, seq: 1, body: .deposit(match.event))
+            let truthJSON: [String: Any] = [
+                "at_s": truth.atS, "bin": truth.bin, "mass_kg": truth.massKg, "volume_l": truth.volumeL ?? -1,
+                "material": (truth.material ?? match.event.stream).rawValue,
+            ]
+            let eventObject = try JSONSerialization.jsonObject(with: Data(try WireCodec.encode(event)))
+            let line = try JSONSerialization.data(withJSONObject: ["truth": truthJSON, "event": eventObject], options: [.sortedKeys])
+            lines.append(String(decoding: line, as: UTF8.self))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     static func shippedScenarios() -> [String] {
@@ -68,20 +98,22 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             whole == 0 ? "-" : String(format: "%d/%d (%.0f %%)", part, whole, 100 * Double(part) / Double(whole))
         }
         var lines = [
-            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | unknown share of wet/dry mass | mis-sorts ≥ \(AccuracyEvaluation.judgedMisSortKg) kg flagged | smaller mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for (name, e, seconds) in rows {
             let mass = e.massErrorsKg
             let volume = e.volumeErrorsL
             let collectionErrors = e.collections.map { abs($0.event.massKg - $0.truth.massKg) }
+            let smaller = e.misSorted.filter { $0.truth.massKg < AccuracyEvaluation.judgedMisSortKg }
             let cells = [
                 name, share(e.matched.count, e.trueDeposits), "\(e.spurious.count)",
                 "\(grams(AccuracyEvaluation.percentile(mass, 0.5))) / \(grams(AccuracyEvaluation.percentile(mass, 0.95))) / \(grams(mass.max()))",
                 "\(litres(AccuracyEvaluation.percentile(volume, 0.5))) / \(litres(AccuracyEvaluation.percentile(volume, 0.95)))",
                 share(e.classifiedCorrectly, e.judged.count), share(e.classifiedUnknown, e.judged.count),
-                share(e.classifiedWrongly, e.judged.count),
-                share(e.misSorted.filter(\.event.contaminated).count, e.misSorted.count), "\(e.falseContamination)",
+                share(e.classifiedWrongly, e.judged.count), e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
+                share(e.judgedMisSorts.filter(\.event.contaminated).count, e.judgedMisSorts.count),
+                share(smaller.filter(\.event.contaminated).count, smaller.count), "\(e.falseContamination)",
                 share(e.collections.count, e.collections.count + e.missedCollections.count), grams(collectionErrors.max()),
                 String(format: "%.1f", seconds),
             ]

@@ -56,6 +56,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .customLong("truth-out"), help: "Write the world's truth records here as JSON.") var truthOut: String?
     @Option(help: "Virtual seconds per real second from the scenario's start (default: as fast as possible).") var speed: Double?
     @Option(name: .customLong("outbox-capacity"), help: "Events the outbox keeps before dropping the oldest.") var outboxCapacity: Int?
+    @Option(help: "When events leave the outbox: auto (at the aggregator's receipt once it announces receipts), required, or off (at the broker's PUBACK).")
+    var receipts: String?
+    @Option(name: .customLong("receipt-resend-s"), help: "Quiet seconds before events no receipt covers are sent again (60).")
+    var receiptResendS: Double?
     @Option(name: .customLong("drain-timeout"), help: "Seconds to wait for the outbox to empty after the end.") var drainTimeout: Double = 120
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the first broker connection.") var connectTimeout: Double = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -67,6 +71,12 @@ struct Simulate: AsyncParsableCommand {
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
         if let speed, !(speed > 0) { throw ValidationError("--speed must be positive") }
         guard drainTimeout > 0, connectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if let receipts, OutboxReceiptsConfig.Mode(rawValue: receipts) == nil {
+            throw ValidationError("--receipts must be auto, required or off")
+        }
+        if let receiptResendS, !(1...86400).contains(receiptResendS) {
+            throw ValidationError("--receipt-resend-s must be between 1 and 86400")
+        }
     }
 
     func run() async throws {
@@ -78,10 +88,17 @@ struct Simulate: AsyncParsableCommand {
         if let passwordFile {
             secret = try BrokerConfig.readPasswordFile(passwordFile)
         }
+        var receiptsConfig: OutboxReceiptsConfig?
+        if receipts != nil || receiptResendS != nil {
+            var config = OutboxReceiptsConfig()
+            if let mode = receipts.flatMap(OutboxReceiptsConfig.Mode.init(rawValue:)) { config.mode = mode }
+            if let receiptResendS { config.resendAfterS = receiptResendS }
+            receiptsConfig = config
+        }
         let options = ScenarioRunner.Options(
             scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret, caFile: caFile,
             stateDirectory: stateDir, truthOutput: truthOut, speed: speed, outboxCapacity: outboxCapacity,
-            drainTimeout: .milliseconds(Int64(drainTimeout * 1000)), connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
+            receipts: receiptsConfig, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)), connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
             logLevel: level)
         let summary = try await ScenarioRunner.run(options, logger: Logger(label: "binsd"))
         print(try WireCodec.encodeString(summary))

@@ -166,7 +166,17 @@ struct APITests {
                         == .accepted(.deposit))
             }
             #expect(try await store.bookedEventCount() == 4)
+            // pt-1 names its bins in its birth message; the API knows bins from the devices.
+            let birth = BirthPayload(
+                device: "pt-1", ts: Self.time("2026-06-01T08:00"), session: 1, version: "test", configHash: "0123456789abcdef",
+                board: "sim", bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 240), BinDescriptor(id: "dry", stream: .dry, capacityL: 240)])
+            #expect(
+                await harness.runtime.processor.process(topic: Topics.birth("pt-1"), payload: try WireCodec.encode(birth), receivedAtMs: 1)
+                    == .accepted(.birth))
             try await harness.application.test(.router) { client in
+                try await client.execute(uri: "/api/v1/ledger?level=bin&id=pt-1/compost", method: .get) { response async throws in
+                    #expect(response.status == .notFound, "a bin the point never named is unknown, like an unknown point")
+                }
                 try await client.execute(uri: "/api/v1/ledger?from=2026-06-01&to=2026-06-14&period=week", method: .get) { response async throws in
                     #expect(response.status == .ok)
                     let body = try Self.json(response.body)

@@ -207,6 +207,51 @@ struct ConfigurationTests {
                 baseDirectory: directory.path)
         }
     }
+
+    @Test("console settings: point coordinates, read tokens, the read switch and map tiles")
+    func consoleSettings() throws {
+        let located = Self.minimal.replacingOccurrences(
+            of: "points: [pt-1, pt-2]", with: "points: [{device: pt-1, lat: 31.2304, lon: 121.4737}, pt-2]")
+        let configuration = try parse(located)
+        let point = try #require(Registry(configuration).point(device: "pt-1"))
+        #expect(point.location == GeoLocation(latitude: 31.2304, longitude: 121.4737))
+        #expect(Registry(configuration).point(device: "pt-2")?.location == nil)
+        // Reads are open by default, as before.
+        #expect(configuration.http.requireTokenForReads == false && configuration.http.console.enabled)
+
+        let readers = try parse(
+            Self.minimal + """
+
+                http:
+                  tokens: [{name: duty, token: 0123456789abcdef0}]
+                  read_tokens: [{name: inspector, token: fedcba98765432100}]
+                  console: {map_tiles: "http://tiles.district.lan:8081/{z}/{x}/{y}.png", map_attribution: District GIS, session_hours: 8}
+                """)
+        #expect(readers.http.readTokens.map(\.name) == ["inspector"])
+        #expect(readers.http.requireTokenForReads, "read tokens make reads need a token unless said otherwise")
+        #expect(readers.http.console.mapTilesOrigin == "http://tiles.district.lan:8081")
+        #expect(readers.http.console.sessionHours == 8)
+        #expect(!readers.summary.contains("fedcba98765432100") && readers.summary.contains("reads need a token"))
+
+        let switchOnly = try parse(Self.minimal + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], require_token_for_reads: true}")
+        #expect(switchOnly.http.requireTokenForReads && switchOnly.http.readTokens.isEmpty)
+
+        let problems = error(
+            Self.minimal.replacingOccurrences(of: "points: [pt-1, pt-2]", with: "points: [{device: pt-1, lat: 95, lon: 121}, {device: pt-2, lat: 31}]")
+                + """
+
+                http:
+                  require_token_for_reads: true
+                  console: {map_tiles: "ftp://tiles/{z}.png"}
+                """)
+        #expect(problems.contains("points[0].lat"), "\(problems)")
+        #expect(problems.contains("lat and lon go together"), "\(problems)")
+        #expect(problems.contains("reads need a token but no tokens or read_tokens are configured"), "\(problems)")
+        #expect(problems.contains("map_tiles"), "\(problems)")
+        let repeated = error(
+            Self.minimal + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], read_tokens: [{name: duty, token: 0123456789abcdef1}]}")
+        #expect(repeated.contains("token name \"duty\" repeats"), "\(repeated)")
+    }
 }
 
 @Suite("Calendar")

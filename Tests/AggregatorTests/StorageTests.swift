@@ -39,6 +39,32 @@ struct StorageTests {
         }
     }
 
+    @Test("a device's recent events come newest first; daily totals are the ledger summed per day and stream", arguments: StoreKind.allCases)
+    func consoleQueries(kind: StoreKind) async throws {
+        try await Fixtures.withStore(kind) { store in
+            for seq in Int64(1)...60 {
+                _ = try await store.book(Fixtures.booking(Fixtures.deposit("pt-1", seq: seq, at: Fixtures.time(seq, day: seq <= 30 ? 1 : 2), kg: 0.5)))
+            }
+            _ = try await store.book(Fixtures.booking(Fixtures.deposit("pt-2", seq: 1, at: Fixtures.time(0), bin: "dry", stream: .dry, kg: 2)))
+            _ = try await store.book(Fixtures.booking(Fixtures.fault("pt-1", seq: 61, at: Fixtures.time(70, day: 2), active: true)))
+            let recent = try await store.recentEvents(device: "pt-1", limit: 50)
+            #expect(recent.map(\.event.seq) == Array((12...61).reversed()))
+            #expect(recent.first?.event.type == .fault && recent.first?.day == Fixtures.date("2026-06-02"))
+            #expect(try await store.recentEvents(device: "pt-9", limit: 50).isEmpty)
+
+            let totals = try await store.dailyTotals(devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-02"))
+            #expect(totals.map { "\($0.day) \($0.stream.rawValue)" } == ["2026-06-01 dry", "2026-06-01 wet", "2026-06-02 wet"])
+            #expect(totals.map(\.figures.deposits) == [1, 30, 30])
+            #expect(totals.map(\.figures.depositedKg) == [2, 15, 15])
+            // The same sums as adding up the rows of the bins.
+            let rows = try await store.ledger(devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-02"))
+            #expect(totals.reduce(LedgerFigures.zero) { $0 + $1.figures } == rows.reduce(LedgerFigures.zero) { $0 + $1.figures })
+            let one = try await store.dailyTotals(devices: ["pt-2"], from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-30"))
+            #expect(one.map(\.figures.depositedKg) == [2])
+            #expect(try await store.dailyTotals(devices: [], from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-30")).isEmpty)
+        }
+    }
+
     @Test("a redelivered or replayed event is not booked twice", arguments: StoreKind.allCases)
     func duplicates(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store in

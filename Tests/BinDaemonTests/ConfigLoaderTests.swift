@@ -95,6 +95,19 @@ import Testing
         })
     }
 
+    @Test func classificationPriorsAndThresholds() throws {
+        let config = try parseConfig(
+            validConfigYAML + "\nclassification: {stream_prior: 0.8, other_prior: 0.05, contamination_confidence: 0.995, min_volume_l: 1.5}\n")
+        #expect(config.classification.streamPrior == 0.8)
+        #expect(config.classification.otherPrior == 0.05)
+        #expect(config.classification.contaminationConfidence == 0.995)
+        // The old cut-off is still accepted, with a warning that it no longer does anything.
+        #expect(config.warnings.map(\.description).contains { $0.contains("classification.min_volume_l: no longer used") })
+        let errors = configErrors(validConfigYAML + "\nclassification: {min_confidence: 0.95, contamination_confidence: 0.9, other_kg_l: [0.1, 3]}\n")
+        #expect(errors.contains { $0.contains("classification.contamination_confidence: contamination_confidence must be at least min_confidence") })
+        #expect(errors.contains { $0.contains("classification.other_kg_l: other_kg_l must reach below dry_kg_l") })
+    }
+
     @Test func unknownKeysAreReportedWithSuggestion() {
         let errors = configErrors(replacing("    stream: wet", with: "    strem: wet"))
         #expect(

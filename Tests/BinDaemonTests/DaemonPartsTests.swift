@@ -159,6 +159,43 @@ import Glibc
         #expect(events.compactMap { if case .fault(let f) = $0.body { f.active } else { nil } } == [false])
     }
 
+    /// While the scale and the ranger disagree (`consistency.mass_without_fill` raised), a deposit keeps its
+    /// measurements and likelihoods but is not judged: 1.5 kg in 2 L, kitchen waste in any other hour.
+    @Test("a deposit measured while a consistency fault is raised is unknown with reason sensor_fault")
+    func depositWhileSensorsDisagree() {
+        var pipeline = Self.pipeline()
+        var events: [TimedEvent] = []
+        var jitter: Int32 = 0
+        func weigh(_ kg: Double, from start: Double) {
+            for i in 0..<6 {
+                jitter = (jitter + 1) % 3
+                events += pipeline.scaleRead(.success(Self.counts(kg) + jitter), at: at(start + Double(i) * 0.1)).events
+            }
+        }
+        func deposit(to kg: Double, at start: Double, distanceMm: Double) {
+            events += pipeline.lidChanged(open: true, at: at(start)).events
+            events += pipeline.lidChanged(open: false, at: at(start + 4)).events
+            weigh(kg, from: start + 4.5)
+            events += pipeline.rangerRead(.success(.distance(millimetres: distanceMm)), at: at(start + 6)).events
+        }
+        weigh(2, from: 0)
+        events += pipeline.rangerRead(.success(.distance(millimetres: 800)), at: at(1)).events
+        // 10 kg that the ranger does not see, then an idle reading a minute and a half later: raised.
+        deposit(to: 12, at: 100, distanceMm: 799.9)
+        events += pipeline.rangerRead(.success(.distance(millimetres: 800.1)), at: at(200)).events
+        #expect(pipeline.faults.isActive(.massWithoutFill))
+        events = []
+        deposit(to: 13.5, at: 300, distanceMm: 792.5)
+        let deposits = events.compactMap { if case .deposit(let d) = $0.body { d } else { nil } }
+        #expect(deposits.count == 1)
+        if let deposit = deposits.first {
+            #expect(abs(deposit.massKg - 1.5) < 0.01 && abs((deposit.volumeL ?? 0) - 2) < 0.1, "\(deposit)")
+            #expect(deposit.observed == .unknown && !deposit.contaminated, "\(deposit)")
+            #expect(deposit.evidence?.reason == "sensor_fault" && deposit.evidence?.likelihoods != nil)
+            #expect((deposit.evidence?.posterior?.wet ?? 0) > 0.9)
+        }
+    }
+
     @Test("after a missing echo the ranger is retried every 30 s instead of at the heartbeat")
     func rangerRetry() {
         var pipeline = Self.pipeline()

@@ -1,96 +1,196 @@
-import Foundation
 import BinProtocol
+import Foundation
 import Testing
 
 @testable import BinDaemon
 
 @Suite struct DensityClassifierTests {
     let classifier = DensityClassifier()
-
-    @Test func boundaryIsTheGeometricMeanOfTheInnerEdges() {
-        #expect(abs(classifier.boundaryKgL - (0.13 * 0.24).squareRoot()) < 1e-12)
-    }
+    /// σ of a volume change in the 480 × 550 mm box with the default sensors (docs/binsd.md section 5).
+    let boxSigmaL = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+    let sigmaMass = DensityClassifier.massSigmaKg(scaleSigmaKg: 0.005, windowReadings: 5)
 
     @Test func knownDensitiesWithSmallErrorsAreClassified() {
-        let wet = classifier.classify(massKg: 3.0, volumeL: 5.0, sigmaMassKg: 0.005, sigmaVolumeL: 0.3)
+        let wet = classifier.classify(massKg: 3.0, volumeL: 5.0, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .wet)
         #expect(wet.observed == .wet && wet.reason == .classified && wet.confidence > 0.999)
         #expect(abs(wet.densityKgL! - 0.6) < 1e-12)
-        let dry = classifier.classify(massKg: 1.0, volumeL: 10.0, sigmaMassKg: 0.005, sigmaVolumeL: 0.3)
+        let dry = classifier.classify(massKg: 1.0, volumeL: 10.0, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .dry)
         #expect(dry.observed == .dry && dry.confidence > 0.99)
+        // The posterior sums to one and the confidence is the observed class's share of it.
+        let posterior = try! #require(dry.posterior)
+        #expect(abs(posterior.wet + posterior.dry + posterior.other - 1) < 1e-12)
+        #expect(dry.confidence == posterior.dry)
+    }
+
+    /// The likelihood is an average over ln ρ of the normal density of the measured volume around m/ρ: the
+    /// 64-node rule agrees with a 20,000-node one.
+    @Test func likelihoodIsTheIntegralOverTheDensityRange() {
+        for (mass, volume) in [(1.5, 2.0), (1.5, 12.0), (0.4, -1.0), (6.0, 9.0)] {
+            let fine = fineLikelihood(massKg: mass, volumeL: volume, densities: 0.24...0.9, sigmaVolumeL: boxSigmaL)
+            let computed = exp(
+                DensityClassifier.logLikelihood(
+                    volumeL: volume, massKg: mass, densities: 0.24...0.9, sigmaMassKg: 0, sigmaVolumeL: boxSigmaL))
+            #expect(abs(computed / fine - 1) < 0.01, "\(mass) kg, \(volume) L: \(computed) vs \(fine)")
+        }
+    }
+
+    func fineLikelihood(massKg: Double, volumeL: Double, densities: ClosedRange<Double>, sigmaVolumeL: Double) -> Double {
+        let n = 20_000
+        let low = log(densities.lowerBound)
+        let step = (log(densities.upperBound) - low) / Double(n)
+        var sum = 0.0
+        for i in 0..<n {
+            let z = (volumeL - massKg / exp(low + (Double(i) + 0.5) * step)) / sigmaVolumeL
+            sum += exp(-0.5 * z * z) / (sigmaVolumeL * (2 * Double.pi).squareRoot())
+        }
+        return sum / Double(n)
+    }
+
+    /// A heavy deposit that hardly moves the surface is evidence, not a division by zero: 1.5 kg of residual
+    /// waste would need at least 11.5 L.
+    @Test func zeroAndNegativeVolumesAreEvidence() {
+        for volume in [0.0, -0.8] {
+            let result = classifier.classify(massKg: 1.5, volumeL: volume, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+            let posterior = try! #require(result.posterior)
+            #expect(posterior.dry < 1e-6, "\(volume) L: \(posterior)")
+            #expect(result.densityKgL == nil)
+            #expect(result.reason != .noVolume)
+        }
+    }
+
+    @Test func missingVolumeIsUnknownWithoutEvidence() {
+        let result = classifier.classify(massKg: 2, volumeL: nil, sigmaMassKg: 0.001, sigmaVolumeL: 0.01, declared: .wet)
+        #expect(result.observed == .unknown && result.reason == .noVolume && result.confidence == 0 && result.posterior == nil)
+    }
+
+    @Test func bricksFoamAndTheGapAreOther() {
+        let brick = classifier.classify(massKg: 8, volumeL: 4, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .dry)  // 2 kg/L
+        #expect(brick.observed == .unknown && brick.reason == .outsideRanges)
+        let foam = classifier.classify(massKg: 0.2, volumeL: 20, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .wet)  // 0.01 kg/L
+        #expect(foam.observed == .unknown && foam.reason == .outsideRanges)
+        // Between the classes (0.177 kg/L) and measured precisely: neither class, not the nearer one.
+        let gap = classifier.classify(massKg: 8.85, volumeL: 50, sigmaMassKg: 0.001, sigmaVolumeL: 0.3, declared: .dry)
+        #expect(gap.observed == .unknown && gap.reason == .outsideRanges)
+        // The same density with the noise of a household bin: too close to call.
+        let noisy = classifier.classify(massKg: 1.77, volumeL: 10, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        #expect(noisy.observed == .unknown)
     }
 
     @Test func confidenceFollowsTheUncertainty() {
-        // 0.2 kg/L is just above the boundary: confident only with a precise volume.
-        let precise = classifier.classify(massKg: 4.0, volumeL: 20.0, sigmaMassKg: 0.002, sigmaVolumeL: 0.05)
-        let rough = classifier.classify(massKg: 4.0, volumeL: 20.0, sigmaMassKg: 0.002, sigmaVolumeL: 3)
+        // 0.29 kg/L: kitchen waste with a precise volume, too close to residual waste with a rough one.
+        let precise = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 0.3, declared: .wet)
+        let rough = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 6, declared: .wet)
         #expect(precise.observed == .wet)
         #expect(rough.observed == .unknown && rough.reason == .lowConfidence)
         #expect(rough.confidence < precise.confidence)
-        // Exact value: z = ln(0.2 / 0.17664) / sqrt((0.002/4)^2 + (3/20)^2).
-        let z = log(0.2 / (0.13 * 0.24).squareRoot()) / ((0.002 / 4.0) * (0.002 / 4.0) + 0.15 * 0.15).squareRoot()
-        #expect(abs(rough.confidence - 0.5 * erfc(-z / 2.0.squareRoot())) < 1e-12)
     }
 
-    @Test func smallMissingOrImplausibleDepositsAreUnknown() {
-        #expect(classifier.classify(massKg: 0.6, volumeL: 1.0, sigmaMassKg: 0.001, sigmaVolumeL: 0.01).reason == .tooSmall)
-        #expect(classifier.classify(massKg: 0.05, volumeL: 2.0, sigmaMassKg: 0.001, sigmaVolumeL: 0.01).reason == .tooSmall)
-        #expect(classifier.classify(massKg: 2, volumeL: nil, sigmaMassKg: 0.001, sigmaVolumeL: 0.01) .reason == .noVolume)
-        #expect(classifier.classify(massKg: 2, volumeL: -1, sigmaMassKg: 0.001, sigmaVolumeL: 0.5).reason == .tooSmall)
-        let brick = classifier.classify(massKg: 8, volumeL: 4, sigmaMassKg: 0.005, sigmaVolumeL: 0.1)  // 2 kg/L
-        #expect(brick.observed == .unknown && brick.reason == .outsideRanges)
-        let foam = classifier.classify(massKg: 0.2, volumeL: 20, sigmaMassKg: 0.005, sigmaVolumeL: 0.1)  // 0.01 kg/L
-        #expect(foam.observed == .unknown && foam.reason == .outsideRanges)
-        // In the gap between the classes, 0.177 kg/L, nothing can be said.
-        let gap = classifier.classify(massKg: 1.77, volumeL: 10, sigmaMassKg: 0.001, sigmaVolumeL: 0.01)
-        #expect(gap.observed == .unknown)
+    /// The default prior says nothing about the bin: the same measurement gets the same posterior in a wet and
+    /// in a dry bin. A configured prior leans towards the bin's own stream.
+    @Test func priorFromTheDeclaredStream() {
+        let inWet = classifier.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let inDry = classifier.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        #expect(inWet.posterior == inDry.posterior)
+        var leaning = ClassificationThresholds()
+        leaning.streamPrior = 0.9
+        let informed = DensityClassifier(thresholds: leaning)
+        let wetBin = informed.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let dryBin = informed.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        #expect(wetBin.posterior!.wet > inWet.posterior!.wet)
+        #expect(dryBin.posterior!.dry > inDry.posterior!.dry)
+        let prior = informed.prior(declared: .dry)
+        #expect(abs(prior.dry - 0.98 * 0.9) < 1e-12 && abs(prior.wet - 0.98 * 0.1) < 1e-12 && prior.other == 0.02)
+        #expect(informed.prior(declared: .recyclable).wet == informed.prior(declared: .recyclable).dry)
     }
 
-    @Test func contaminationOnlyForWetAndDryBins() {
-        #expect(DensityClassifier.isContaminated(declared: .wet, observed: .dry))
-        #expect(DensityClassifier.isContaminated(declared: .dry, observed: .wet))
-        #expect(!DensityClassifier.isContaminated(declared: .wet, observed: .wet))
-        #expect(!DensityClassifier.isContaminated(declared: .dry, observed: .unknown))
-        #expect(!DensityClassifier.isContaminated(declared: .recyclable, observed: .wet))
-        #expect(!DensityClassifier.isContaminated(declared: .hazardous, observed: .dry))
+    /// Contamination is its own decision: observed as the other class is not enough, the posterior that the
+    /// deposit does not belong in the bin must reach `contamination_confidence`.
+    @Test func contaminationHasItsOwnThreshold() {
+        let result = classifier.classify(massKg: 1.0, volumeL: 9.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        #expect(result.observed == .dry)
+        #expect(classifier.isContaminated(result, declared: .wet))
+        var strict = ClassificationThresholds()
+        strict.contaminationConfidence = 1 - 1e-12
+        #expect(!DensityClassifier(thresholds: strict).isContaminated(result, declared: .wet))
+        // Never for recyclable or hazardous bins, never for the bin's own class or unknown.
+        #expect(!classifier.isContaminated(result, declared: .dry))
+        #expect(!classifier.isContaminated(result, declared: .recyclable))
+        #expect(!classifier.isContaminated(result, declared: .hazardous))
+        #expect(!classifier.isContaminated(result.withdrawn(.sensorFault), declared: .wet))
     }
 
-    @Test func minimumClassifiableVolumeIsExactlyWhereConfidenceReachesTheThreshold() {
-        let sigmaMass = 0.004
-        let sigmaVolume = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
-        let vMin = classifier.minimumClassifiableVolumeL(sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolume)
-        // At the worst-case density (dry at 0.13), a deposit of vMin reaches min_confidence and a smaller one does not.
-        let at = classifier.classify(massKg: 0.13 * vMin * 1.0001, volumeL: vMin * 1.0001, sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolume)
-        let below = classifier.classify(massKg: 0.13 * vMin * 0.98, volumeL: vMin * 0.98, sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolume)
-        #expect(at.observed == .dry)
-        #expect(below.observed == .unknown)
-        // More noise, bigger minimum; a typical wet density needs less than the worst case.
-        #expect(classifier.minimumClassifiableVolumeL(sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolume * 2) > vMin)
-        #expect(classifier.minimumClassifiableVolumeL(sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolume, densityKgL: 0.6) < vMin)
-        // Never below the configured floor.
-        #expect(classifier.minimumClassifiableVolumeL(sigmaMassKg: 0, sigmaVolumeL: 0, densityKgL: 0.6) == 1.5)
+    /// The two deposits of issue 13, with the default sensors in the 480 × 550 mm box: 1.5 kg of kitchen waste
+    /// in 2 L is flagged in the dry bin; 1.5 kg of residual waste in 12 L is not.
+    @Test func smallHeavyMisSortIsFlaggedAndABagOfResidualWasteIsNot() {
+        let kitchen = classifier.classify(massKg: 1.5, volumeL: 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        #expect(kitchen.observed == .wet && classifier.isContaminated(kitchen, declared: .dry), "\(kitchen)")
+        let residual = classifier.classify(massKg: 1.5, volumeL: 12, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        #expect(residual.observed == .dry && !classifier.isContaminated(residual, declared: .dry), "\(residual)")
     }
 
-    @Test func sensorLevelPredictionMatchesTheComposedOne() {
-        let direct = classifier.minimumClassifiableVolumeL(
-            scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
-        let composed = classifier.minimumClassifiableVolumeL(
-            sigmaMassKg: DensityClassifier.massSigmaKg(scaleSigmaKg: 0.005, windowReadings: 5),
-            sigmaVolumeL: DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264))
-        #expect(direct == composed)
-        #expect(direct > 1.5 && direct < 20)
-    }
-
-    /// The figures docs/binsd.md quotes for the default sensors in the 480 x 550 mm box.
-    @Test func documentedMinimumVolumes() {
-        func minimum(_ density: Double?) -> Double {
-            classifier.minimumClassifiableVolumeL(
-                scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264,
-                densityKgL: density)
+    @Test func minimumMisSortIsExactlyWhereTheFlagBegins() {
+        func flagged(_ m: Double, density: Double = 0.5, sigmaVolumeL: Double? = nil) -> Bool {
+            let result = classifier.classify(
+                massKg: m, volumeL: m / density, sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolumeL ?? boxSigmaL, declared: .dry)
+            return classifier.isContaminated(result, declared: .dry)
         }
-        let sigmaVolume = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
-        #expect(abs(sigmaVolume - 1.6) < 0.05)
-        #expect(abs(minimum(nil) - 6.8) < 0.05)
-        #expect(abs(minimum(0.6) - 1.7) < 0.05)
-        #expect(abs(minimum(0.10) - 3.65) < 0.02)
+        let mass = classifier.minimumMassKg(densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL) {
+            classifier.isContaminated($0, declared: .dry)
+        }
+        #expect(flagged(mass) && !flagged(mass - 0.002))
+        // More noise, a heavier minimum; a density next to the other class needs more mass.
+        let noisier = classifier.minimumMassKg(densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: 2 * boxSigmaL) {
+            classifier.isContaminated($0, declared: .dry)
+        }
+        let edge = classifier.minimumMassKg(densityKgL: 0.25, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL) {
+            classifier.isContaminated($0, declared: .dry)
+        }
+        #expect(noisier > mass && edge > mass)
+    }
+
+    /// The figures docs/binsd.md section 5 quotes for the default sensors.
+    @Test func documentedMinimumMisSorts() {
+        #expect(abs(boxSigmaL - 1.62) < 0.005)
+        func judgeable(_ declared: WasteStream, _ density: Double, litresPerMm: Double = 0.264) -> Double {
+            classifier.minimumJudgeableMisSortKg(
+                declared: declared, densityKgL: density, scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3,
+                surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: litresPerMm)!
+        }
+        // 480 x 550 mm box.
+        #expect(abs(judgeable(.dry, 0.5) - 0.70) < 0.01)
+        #expect(abs(judgeable(.dry, 0.3) - 0.91) < 0.01)
+        #expect(abs(judgeable(.wet, 0.10) - 0.69) < 0.01)
+        #expect(abs(judgeable(.wet, 0.13) - 1.16) < 0.01)
+        // 450 mm round bin.
+        let round = Double.pi * 225 * 225 / 1_000_000
+        #expect(abs(judgeable(.dry, 0.5, litresPerMm: round) - 0.42) < 0.01)
+        #expect(abs(judgeable(.wet, 0.10, litresPerMm: round) - 0.42) < 0.01)
+        #expect(classifier.minimumJudgeableMisSortKg(
+            declared: .recyclable, densityKgL: 0.5, scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3,
+            surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264) == nil)
+    }
+
+    /// The estimate of the volume noise stays at the configured σ when the deposits agree with it and grows
+    /// when they are noisier, but never goes below it.
+    @Test func volumeNoiseIsLearnedUpwardsOnly() {
+        var quiet = VolumeNoiseEstimate()
+        var noisy = VolumeNoiseEstimate()
+        var generator = SplitMix(seed: 7)
+        for i in 0..<120 {
+            let wet = i % 2 == 0
+            let mass = generator.next(in: 0.5...2.5)
+            let density = wet ? generator.next(in: 0.3...0.8) : generator.next(in: 0.08...0.13)
+            // Box-Muller: a standard normal error.
+            let error = (-2 * log(generator.next(in: 1e-12...1))).squareRoot() * cos(2 * Double.pi * generator.next(in: 0...1))
+            quiet.observe(
+                massKg: mass, volumeL: mass / density + error * boxSigmaL * 0.5, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL,
+                declared: .wet, classifier: classifier)
+            noisy.observe(
+                massKg: mass, volumeL: mass / density + error * boxSigmaL * 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL,
+                declared: .wet, classifier: classifier)
+        }
+        #expect(quiet.factor == 1)
+        #expect(noisy.factor > 1.6 && noisy.factor < 2.5, "\(noisy.factor)")
+        #expect(VolumeNoiseEstimate().factor == 1)
     }
 }

@@ -101,6 +101,56 @@ struct DetectorHarness {
         #expect(h.deposits.first?.contaminated == true)
     }
 
+    /// Issue 13's household mis-sort: 1.5 kg of kitchen waste that moves the 480 × 550 mm dry bin's surface
+    /// by 8 mm (2 L). Residual waste of that mass would need at least 11.5 L.
+    @Test("1.5 kg in 2 L into the dry bin is flagged")
+    func smallHeavyMisSortIntoTheDryBinIsFlagged() {
+        var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 1.5
+        h.lid(open: false, at: 104)
+        h.weigh(from: 104.5, count: 6)
+        h.range(at: 106, volumeL: 42)
+        let deposit = try! #require(h.deposits.first)
+        #expect(deposit.observed == .wet && deposit.contaminated, "\(deposit)")
+        #expect(deposit.evidence?.reason == "classified")
+        // Not residual waste, beyond the contamination threshold; kitchen waste beyond min_confidence.
+        #expect(1 - (deposit.evidence?.posterior?.dry ?? 1) >= 0.99 && (deposit.evidence?.posterior?.wet ?? 0) >= 0.9)
+        #expect(deposit.evidence?.likelihoods.map { $0.wet > $0.dry } == true)
+    }
+
+    @Test("1.5 kg in 12 L into the dry bin is residual waste: not flagged")
+    func residualBagIntoTheDryBinIsNotFlagged() {
+        var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 1.5
+        h.lid(open: false, at: 104)
+        h.weigh(from: 104.5, count: 6)
+        h.range(at: 106, volumeL: 52)
+        let deposit = try! #require(h.deposits.first)
+        #expect(deposit.observed == .dry && !deposit.contaminated, "\(deposit)")
+    }
+
+    /// A deposit closed on a weight that never settled keeps its measurements and evidence but is not judged.
+    @Test func unsettledDepositIsUnknown() {
+        var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40, noiseKg: 0.003)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.lid(open: false, at: 104)
+        // Swinging by ±0.2 kg around 5.5 kg until the settle timeout closes the cycle.
+        for i in 0..<600 {
+            h.trueMassKg = 5.5 + (i % 2 == 0 ? 0.2 : -0.2)
+            h.weigh(from: 104.5 + Double(i) * 0.1, count: 1)
+        }
+        h.tick(104 + 61)
+        h.range(at: 166, volumeL: 42)
+        let deposit = try! #require(h.deposits.first)
+        #expect(deposit.quality == .degraded && deposit.observed == .unknown && !deposit.contaminated, "\(deposit)")
+        #expect(deposit.evidence?.reason == "unsettled" && deposit.evidence?.likelihoods != nil)
+    }
+
     @Test func severalItemsInOneLidCycleAreOneDeposit() {
         var h = DetectorHarness()
         h.settle()

@@ -32,6 +32,43 @@ struct WireCodecTests {
         #expect(decoded == event)
     }
 
+    @Test("a deposit's evidence is optional: written when given, absent otherwise, checked when present")
+    func depositEvidence() throws {
+        let evidence = DepositEvidence(
+            reason: "classified", likelihoods: HypothesisValues(wet: 0.1071, dry: 4.569e-27, other: 0.03828),
+            posterior: HypothesisValues(wet: 0.9856, dry: 0, other: 0.0144), volumeSigmaL: 1.62)
+        let deposit = Deposit(
+            bin: "wet", stream: .wet, massKg: 2.6, volumeL: 3.3, densityKgL: 0.8, observed: .wet, confidence: 0.986,
+            contaminated: false, quality: .good, evidence: evidence)
+        let event = EventPayload(device: "pt-0001", ts: ts, seq: 7, body: .deposit(deposit))
+        let bytes = try WireCodec.encode(event)
+        let fields = try object(bytes)
+        #expect(fields["reason"] as? String == "classified")
+        #expect((fields["likelihoods"] as? [String: Double])?["dry"] == 4.569e-27)
+        #expect((fields["posterior"] as? [String: Double])?["other"] == 0.0144)
+        #expect(fields["volume_sigma_l"] as? Double == 1.62)
+        #expect(try WireCodec.decode(EventPayload.self, from: bytes) == event)
+        // A sender that does not give the evidence (DESIGN's schema 1 alone) writes none of the fields.
+        var plain = deposit
+        plain.evidence = nil
+        let plainFields = try object(try WireCodec.encode(EventPayload(device: "pt-0001", ts: ts, seq: 8, body: .deposit(plain))))
+        #expect(plainFields["reason"] == nil && plainFields["likelihoods"] == nil && plainFields["posterior"] == nil)
+        // Present but out of range: refused, naming the field.
+        for (bad, field) in [
+            (#""reason":"Not A Word""#, "reason"), (#""reason":"classified","posterior":{"wet":1.5,"dry":0,"other":0}"#, "posterior.wet"),
+            (#""reason":"classified","likelihoods":{"wet":-1,"dry":0,"other":0}"#, "likelihoods.wet"),
+        ] {
+            let text = #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"deposit","bin":"wet","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":0.95,"contaminated":false,"quality":"good","#
+                + bad + "}"
+            #expect(throws: WireError.self, "\(field)") { try WireCodec.decode(EventPayload.self, from: json(text)) }
+            do {
+                _ = try WireCodec.decode(EventPayload.self, from: json(text))
+            } catch {
+                #expect(error.message.contains(field), "\(error)")
+            }
+        }
+    }
+
     @Test("historical events say so; absent means false")
     func historical() throws {
         var event = EventPayload(
@@ -62,7 +99,7 @@ struct WireCodecTests {
         "refuses bad payloads with a bounded reason",
         arguments: [
             (#"not json"#, RejectReason.malformedJSON),
-            (#"[1,2]"#, .invalidField),
+            (#"[1,2]"#, .malformedJSON),
             (#"{"schema":2,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .schemaVersion),
             (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":0,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .outOfRange),
             (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"fault","bin":null,"sensor":"system","code":"System Boot","active":true,"detail":""}"#, .invalidField),

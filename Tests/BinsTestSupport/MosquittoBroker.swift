@@ -127,8 +127,11 @@ public final class MosquittoBroker: Sendable {
     /// placeholders filled in for loopback ports and this test's directory: password file from `users`,
     /// certificates from `certificates`. `port` is the loopback (aggregator) listener, `tlsPort` the
     /// devices' TLS listener.
+    ///
+    /// `settings` replaces the value of settings the template has (for example `autosave_interval`, to put a
+    /// test at the worst case of one knob); a name the template does not set is an error.
     public static func startShipped(
-        users: ShippedUsers, certificates: CertificateAuthority, in directory: TemporaryDirectory? = nil
+        users: ShippedUsers, certificates: CertificateAuthority, settings: [String: String] = [:], in directory: TemporaryDirectory? = nil
     ) async throws -> MosquittoBroker {
         let directory = try directory ?? TemporaryDirectory(prefix: "mosquitto-shipped")
         let deploy = "\(TestExecutables.repositoryRoot)/deploy/mosquitto"
@@ -143,15 +146,23 @@ public final class MosquittoBroker: Sendable {
             try FileManager.default.copyItem(atPath: source, toPath: "\(certsDirectory)/\(target)")
         }
         try FileManager.default.copyItem(atPath: "\(deploy)/acl", toPath: "\(configDirectory)/acl")
-        try await MosquittoAuthFiles.writePasswordFile(
-            at: "\(configDirectory)/passwd", users: [users.aggregator] + users.devices, in: directory)
+        // One account file per listener, as deploy/mosquitto/install writes them.
+        try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/aggregator.passwd", users: [users.aggregator], in: directory)
+        try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/passwd", users: users.devices, in: directory)
         let port = try freeLoopbackPort()
         let tlsPort = try freeLoopbackPort()
         let values = [
             "CONFIG_DIR": configDirectory, "PERSISTENCE_DIR": persistenceDirectory, "LOCAL_PORT": "\(port)",
             "TLS_PORT": "\(tlsPort)", "TLS_BIND_ADDRESS": "127.0.0.1",
         ]
-        let rendered = try renderTemplate(template, values: values)
+        var rendered = try renderTemplate(template, values: values)
+        for (name, value) in settings {
+            let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
+            guard lines.contains(where: { $0.hasPrefix("\(name) ") }) else {
+                throw TestSupportError("the shipped mosquitto.conf has no setting \(name)")
+            }
+            rendered = lines.map { $0.hasPrefix("\(name) ") ? "\(name) \(value)" : String($0) }.joined(separator: "\n")
+        }
         // Only additions a test run needs: running as root without switching to the mosquitto user.
         let configPath = try directory.write("mosquitto.conf", rendered + "\n" + commonLines(logging: false).joined(separator: "\n") + "\n")
         let broker = MosquittoBroker(port: port, tlsPort: tlsPort, directory: directory, configPath: configPath)

@@ -17,8 +17,17 @@ struct DistrictRegistry: Sendable {
         var communities: [Community]
     }
 
+    /// A point's name and coordinates, for tests that show points to a person (the console).
+    struct PointDetail: Sendable {
+        var name: String
+        var latitude: Double
+        var longitude: Double
+    }
+
     var districtID = "d-test"
+    var districtName = "Test District"
     var streets: [Street]
+    var details: [String: PointDetail] = [:]
 
     /// One street with one community holding `points`.
     static func single(_ points: [String]) -> DistrictRegistry {
@@ -27,17 +36,30 @@ struct DistrictRegistry: Sendable {
         ])
     }
 
+    /// Display names of streets and communities by id (the id when absent).
+    var names: [String: String] = [:]
+
     var devices: [String] { streets.flatMap { $0.communities.flatMap(\.points) } }
 
+    /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
+    static func quoted(_ text: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [text])) ?? Data("[\"\"]".utf8)
+        return String(decoding: data, as: UTF8.self).dropFirst().dropLast().description
+    }
+
     var yaml: String {
-        var lines = ["district: {id: \(districtID), name: Test District}", "streets:"]
+        var lines = ["district: {id: \(districtID), name: \(Self.quoted(districtName))}", "streets:"]
         for street in streets {
-            lines += ["  - id: \(street.id)", "    name: \(street.id)", "    communities:"]
+            lines += ["  - id: \(street.id)", "    name: \(Self.quoted(names[street.id] ?? street.id))", "    communities:"]
             for community in street.communities {
+                let points = community.points.map { device in
+                    guard let detail = details[device] else { return device }
+                    return "{device: \(device), name: \(Self.quoted(detail.name)), lat: \(detail.latitude), lon: \(detail.longitude)}"
+                }
                 lines += [
-                    "      - id: \(community.id)", "        name: \(community.id)", "        kind: \(community.kind)",
-                    "        households: \(community.households)",
-                    "        points: [\(community.points.joined(separator: ", "))]",
+                    "      - id: \(community.id)", "        name: \(Self.quoted(names[community.id] ?? community.id))",
+                    "        kind: \(community.kind)", "        households: \(community.households)",
+                    "        points: [\(points.joined(separator: ", "))]",
                 ]
             }
         }
@@ -76,8 +98,10 @@ final class AggregatorProcess: Sendable {
     private let executable: String
     private let child = Mutex<ChildProcess?>(nil)
 
+    /// `http` adds settings under `http:` (tokens, say); `extra` adds top-level settings (targets).
     init(
-        district: DistrictBroker, registry: DistrictRegistry, alerts: AlertRules = AlertRules(), in directory: TemporaryDirectory
+        district: DistrictBroker, registry: DistrictRegistry, alerts: AlertRules = AlertRules(), http: [String] = [], extra: String = "",
+        in directory: TemporaryDirectory
     ) throws {
         executable = try TestExecutables.path("bins-aggregator")
         let home = try directory.directory("aggregator")
@@ -101,10 +125,12 @@ final class AggregatorProcess: Sendable {
               synchronous: full
             http:
               listen: 127.0.0.1:\(httpPort)
+            \(http.map { "  " + $0 }.joined(separator: "\n"))
             liveness:
               stale_after_s: 900
             \(registry.yaml)
             \(alerts.yaml)
+            \(extra)
 
             """
         configPath = try directory.write("aggregator/aggregator.yaml", yaml)

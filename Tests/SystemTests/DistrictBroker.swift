@@ -26,7 +26,10 @@ final class DistrictBroker: Sendable {
         self.aggregatorPasswordFile = aggregatorPasswordFile
     }
 
-    static func start(devices: [String], in directory: TemporaryDirectory) async throws -> DistrictBroker {
+    /// `brokerSettings` overrides settings of the shipped mosquitto.conf (see `MosquittoBroker.startShipped`).
+    static func start(devices: [String], brokerSettings: [String: String] = [:], in directory: TemporaryDirectory) async throws
+        -> DistrictBroker
+    {
         let certificates = try await CertificateAuthority.generate(in: directory)
         let aggregatorPassword = "aggregator-\(UUID().uuidString)"
         var users: [(user: String, password: String)] = []
@@ -39,7 +42,7 @@ final class DistrictBroker: Sendable {
         let aggregatorPasswordFile = "\(secrets)/bins-aggregator.password"
         try write(aggregatorPassword, to: aggregatorPasswordFile)
         let broker = try await MosquittoBroker.startShipped(
-            users: .init(aggregatorPassword: aggregatorPassword, devices: users), certificates: certificates,
+            users: .init(aggregatorPassword: aggregatorPassword, devices: users), certificates: certificates, settings: brokerSettings,
             in: try TemporaryDirectory(prefix: "system-broker"))
         return DistrictBroker(
             directory: directory, broker: broker, certificates: certificates, devices: devices,

@@ -93,9 +93,9 @@ struct LedgerTruthTests {
                 abs(figures.collectedKg - expected.collectedKg) <= Double(expected.collections) * Self.collectionToleranceKg,
                 "\(bin): booked \(figures.collectedKg) kg collected, truth \(expected.collectedKg) kg")
             // Contamination: found where the scenario mis-sorts, and only there. The daemon never guesses: a
-            // deposit whose measured density is too close to the wet/dry boundary for 90 % confidence is
-            // `unknown`, so not every mis-sort is flagged (docs/accuracy.md; BinDaemonTests expect at least
-            // 70 % on the baseline point), but no correctly sorted deposit may be booked as contaminated.
+            // deposit is flagged only when the posterior that it does not belong in its bin reaches 0.99, so
+            // not every mis-sort is flagged (docs/accuracy.md; BinDaemonTests expect 8 of the 9 of 0.5 kg and
+            // more on the baseline point), but no correctly sorted deposit may be booked as contaminated.
             // Recyclable bins are never judged by density.
             if stream == "recyclable" {
                 #expect(figures.contaminatedKg == 0, "\(bin): \(figures.contaminatedKg) kg contaminated")

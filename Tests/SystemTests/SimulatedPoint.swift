@@ -21,7 +21,8 @@ struct SimulatedPoint: Sendable {
     /// Starts a point. `speed` is virtual seconds per real second (`--speed`); without it the scenario
     /// runs flat out.
     static func start(
-        scenario: String, device: String, district: DistrictBroker, in directory: TemporaryDirectory, speed: Double? = nil
+        scenario: String, device: String, district: DistrictBroker, in directory: TemporaryDirectory, speed: Double? = nil,
+        extraArguments: [String] = []
     ) throws -> SimulatedPoint {
         let home = try directory.directory("points/\(device)-\(UUID().uuidString.prefix(6))")
         let truthPath = "\(home)/truth.json"
@@ -31,6 +32,7 @@ struct SimulatedPoint: Sendable {
             "--truth-out", truthPath, "--log-level", "notice",
         ]
         if let speed { arguments += ["--speed", "\(speed)"] }
+        arguments += extraArguments
         let process = try ChildProcess(try TestExecutables.path("binsd"), arguments, outputPath: "\(home)/binsd.log")
         return SimulatedPoint(device: device, process: process, truthPath: truthPath)
     }

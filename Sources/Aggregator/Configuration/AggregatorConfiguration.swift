@@ -82,6 +82,15 @@ public struct BrokerSettings: Sendable {
     public var keepAliveSeconds: Int
     public var reconnectDelayMinMilliseconds: Int
     public var reconnectDelayMaxMilliseconds: Int
+    /// Publish end-to-end receipts to the devices (`receipts`, default true). Off makes this aggregator
+    /// look like one from before receipts: devices fall back to the broker's PUBACK.
+    public var receipts = true
+    /// At most one receipt per device per this interval (`receipt_interval_ms`).
+    public var receiptIntervalMilliseconds = 500
+
+    /// The client ids the shipped broker configuration reserves to aggregator accounts: device accounts
+    /// are given their user name as client id, and add-device refuses names with this prefix.
+    public static let reservedClientIDPrefix = "bins-aggregator"
 
     /// `host:port` for messages.
     public var endpoint: String { "\(host):\(port)" }
@@ -163,7 +172,48 @@ public struct HTTPSettings: Sendable {
     }
     public var host: String
     public var port: Int
+    /// Operators' tokens: they may acknowledge alerts (API and console) and read everything.
     public var tokens: [Token]
+    /// Tokens that may read the console and the read API but acknowledge nothing.
+    public var readTokens: [Token] = []
+    /// Whether every read (console pages, the read API, `/metrics`) needs a token or a console session.
+    /// Off by default (the listening address defaults to loopback); on by default once `read_tokens` are
+    /// configured.
+    public var requireTokenForReads: Bool = false
+    public var console = ConsoleSettings()
+    /// Connections served at once (`max_connections`); more wait in the listen backlog.
+    public var maxConnections = 256
+    /// From a connection's start, or the end of its last response, the next request must have arrived
+    /// whole within this (`request_timeout_s`), or the connection is closed: idle keep-alive connections
+    /// and clients trickling a request byte by byte do not hold a slot.
+    public var requestTimeoutSeconds = 15.0
+}
+
+/// The web console served at `/` (docs/console.md).
+public struct ConsoleSettings: Sendable {
+    public var enabled = true
+    /// A map tile URL with `{z}`, `{x}` and `{y}` (for instance a tile server on the district's network),
+    /// drawn under the points on the bins map; without one the map is a plain projection of the points.
+    public var mapTiles: String?
+    /// Credit line shown under a tiled map.
+    public var mapAttribution: String?
+    /// How long a console sign-in lasts.
+    public var sessionHours = 12
+
+    public init(enabled: Bool = true, mapTiles: String? = nil, mapAttribution: String? = nil, sessionHours: Int = 12) {
+        self.enabled = enabled
+        self.mapTiles = mapTiles
+        self.mapAttribution = mapAttribution
+        self.sessionHours = sessionHours
+    }
+
+    /// `scheme://host[:port]` of the tile URL, for the Content-Security-Policy.
+    public var mapTilesOrigin: String? {
+        guard let mapTiles, let components = URLComponents(string: mapTiles.replacingOccurrences(of: "{", with: "%7B").replacingOccurrences(of: "}", with: "%7D")),
+            let scheme = components.scheme, let host = components.host
+        else { return nil }
+        return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")"
+    }
 }
 
 public struct WebhookSettings: Sendable {
@@ -212,6 +262,19 @@ public struct PointSettings: Sendable {
     public var name: String
     /// Counted by coverage milestones that ask for demonstration points.
     public var demonstration: Bool
+    /// Where the point stands (WGS 84), for the console's map.
+    public var location: GeoLocation? = nil
+}
+
+/// A position in WGS 84 degrees.
+public struct GeoLocation: Sendable, Hashable {
+    public var latitude: Double
+    public var longitude: Double
+
+    public init(latitude: Double, longitude: Double) {
+        self.latitude = latitude
+        self.longitude = longitude
+    }
 }
 
 public struct TargetSettings: Sendable {

@@ -139,11 +139,20 @@ struct ConfigurationLoader {
             let username = map.optional("username")?.string()
             let password = self.secret(&map, value: "password", file: "password_file", required: false)
             let keepAlive = map.optional("keep_alive_s")?.int(in: 5...3600) ?? 30
+            let receipts = map.optional("receipts")?.bool() ?? true
+            let receiptInterval = map.optional("receipt_interval_ms")?.int(in: 10...60_000) ?? 500
+            if let clientID, !clientID.hasPrefix(BrokerSettings.reservedClientIDPrefix), let value = map.optional("client_id") {
+                value.warning(
+                    "the shipped broker configuration reserves client ids starting with \"\(BrokerSettings.reservedClientIDPrefix)\" to aggregator accounts; another id is protected from a device taking over this session only if no device account has that name (docs/mqtt.md)")
+            }
             guard let host, !host.isEmpty, let clientID else { return nil }
-            return BrokerSettings(
+            var settings = BrokerSettings(
                 host: host, port: port ?? (tls != nil ? 8883 : 1883), clientID: clientID, username: username,
                 password: password, tls: tls, protocolVersion: version, sharedGroup: group, keepAliveSeconds: keepAlive,
                 reconnectDelayMinMilliseconds: minDelay, reconnectDelayMaxMilliseconds: maxDelay)
+            settings.receipts = receipts
+            settings.receiptIntervalMilliseconds = receiptInterval
+            return settings
         }
     }
 
@@ -200,25 +209,61 @@ struct ConfigurationLoader {
                     listen.error("\(ConfigText.quote(text)) is not HOST:PORT")
                 }
             }
-            for entry in map.optional("tokens")?.list() ?? [] {
-                let token = entry.fields { tokenMap -> HTTPSettings.Token? in
-                    let name = tokenMap.required("name")?.string()
-                    let secret = self.secret(&tokenMap, value: "token", file: "token_file", required: true)
-                    guard let name, let secret else { return nil }
-                    guard secret.value.utf8.count >= 16 else {
-                        entry.error("the token is shorter than 16 characters")
-                        return nil
-                    }
-                    return HTTPSettings.Token(name: name, token: secret)
-                }
-                guard let token else { continue }
-                if settings.tokens.contains(where: { $0.name == token.name }) {
-                    entry.error("token name \(ConfigText.quote(token.name)) repeats")
-                }
-                settings.tokens.append(token)
+            var names = Set<String>()
+            settings.tokens = tokens(map.optional("tokens"), names: &names)
+            settings.readTokens = tokens(map.optional("read_tokens"), names: &names)
+            let requireValue = map.optional("require_token_for_reads")
+            settings.requireTokenForReads = requireValue?.bool() ?? !settings.readTokens.isEmpty
+            if settings.requireTokenForReads, settings.tokens.isEmpty, settings.readTokens.isEmpty {
+                (requireValue ?? map.value).error("reads need a token but no tokens or read_tokens are configured")
             }
+            if let consoleValue = map.optional("console") { settings.console = console(consoleValue) ?? settings.console }
+            if let v = map.optional("max_connections")?.int(in: 1...100_000) { settings.maxConnections = v }
+            if let v = map.optional("request_timeout_s")?.double(in: 0.5...3600) { settings.requestTimeoutSeconds = v }
             return settings
         } ?? defaults
+    }
+
+    /// `[{name, token | token_file}]`; names are unique across `tokens` and `read_tokens` (a console
+    /// session names its token).
+    func tokens(_ value: YAMLValue?, names: inout Set<String>) -> [HTTPSettings.Token] {
+        var tokens: [HTTPSettings.Token] = []
+        for entry in value?.list() ?? [] {
+            let token = entry.fields { tokenMap -> HTTPSettings.Token? in
+                let name = tokenMap.required("name")?.string()
+                let secret = self.secret(&tokenMap, value: "token", file: "token_file", required: true)
+                guard let name, let secret else { return nil }
+                guard secret.value.utf8.count >= 16 else {
+                    entry.error("the token is shorter than 16 characters")
+                    return nil
+                }
+                return HTTPSettings.Token(name: name, token: secret)
+            }
+            guard let token else { continue }
+            if !names.insert(token.name).inserted {
+                entry.error("token name \(ConfigText.quote(token.name)) repeats")
+            }
+            tokens.append(token)
+        }
+        return tokens
+    }
+
+    func console(_ value: YAMLValue) -> ConsoleSettings? {
+        value.fields { map in
+            var settings = ConsoleSettings()
+            settings.enabled = map.optional("enabled")?.bool() ?? true
+            settings.sessionHours = map.optional("session_hours")?.int(in: 1...24 * 30) ?? settings.sessionHours
+            settings.mapAttribution = map.optional("map_attribution")?.string()
+            if let tilesValue = map.optional("map_tiles"), let text = tilesValue.string() {
+                settings.mapTiles = text
+                if !["{z}", "{x}", "{y}"].allSatisfy(text.contains) || settings.mapTilesOrigin == nil
+                    || !(text.hasPrefix("http://") || text.hasPrefix("https://"))
+                {
+                    tilesValue.error("\(ConfigText.quote(text)) is not an http(s) tile URL with {z}, {x} and {y}")
+                }
+            }
+            return settings
+        }
     }
 
     func webhooks(_ value: YAMLValue?) -> [WebhookSettings] {
@@ -299,6 +344,10 @@ struct ConfigurationLoader {
                 if !ids.devices.insert(point.device).inserted {
                     item.error("device id \(ConfigText.quote(point.device)) is listed twice")
                 }
+                if point.device.hasPrefix(BrokerSettings.reservedClientIDPrefix) {
+                    item.error(
+                        "device id \(ConfigText.quote(point.device)) starts with \"\(BrokerSettings.reservedClientIDPrefix)\", which the broker reserves to aggregator accounts")
+                }
                 points.append(point)
             }
             guard let id, let kind else { return nil }
@@ -315,8 +364,13 @@ struct ConfigurationLoader {
             let device = map.required("device")?.identifier("device id")
             let name = map.optional("name")?.string()
             let demonstration = map.optional("demonstration")?.bool() ?? false
+            let latitude = map.optional("lat")?.double(in: -90...90)
+            let longitude = map.optional("lon")?.double(in: -180...180)
+            if map.contains("lat") != map.contains("lon") { value.error("lat and lon go together") }
             guard let device else { return nil }
-            return PointSettings(device: device, name: name ?? device, demonstration: demonstration)
+            var point = PointSettings(device: device, name: name ?? device, demonstration: demonstration)
+            if let latitude, let longitude { point.location = GeoLocation(latitude: latitude, longitude: longitude) }
+            return point
         }
     }
 

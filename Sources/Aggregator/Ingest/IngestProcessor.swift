@@ -33,13 +33,17 @@ public final class IngestProcessor: Sendable {
     public let store: any AggregatorStore
     public let metrics: IngestMetrics
     private let observe: @Sendable (AlertObservation) -> Void
+    /// Told, after the commit, which device's sequence may have moved (an event booked, repeated, or
+    /// accounted for): the receipt publisher's input.
+    private let sequenceChanged: @Sendable (String) -> Void
     private let logger: Logger
     /// When each reason was last logged: a flood of bad messages is counted in full but logged once a minute.
     private let lastLogged = Mutex<[RejectReason: Int64]>([:])
 
     public init(
         registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics, logger: Logger,
-        observe: @escaping @Sendable (AlertObservation) -> Void = { _ in }
+        observe: @escaping @Sendable (AlertObservation) -> Void = { _ in },
+        sequenceChanged: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.registry = registry
         self.calendar = calendar
@@ -47,6 +51,7 @@ public final class IngestProcessor: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.observe = observe
+        self.sequenceChanged = sequenceChanged
     }
 
     /// A message that passed validation, ready to be applied.
@@ -61,6 +66,25 @@ public final class IngestProcessor: Sendable {
     enum ParseResult {
         case parsed(Parsed)
         case rejected(RejectReason)
+        /// An event refused for its content that still names its seq: the seq is accounted for, so the
+        /// device's receipt can move past it (sending it again would be refused again).
+        case rejectedEvent(RejectReason, device: String, seq: Int64)
+    }
+
+    /// Refusals of an event's content that are final. A newer schema is not: a later aggregator may book
+    /// it, so the device keeps it. Nor is a payload that names another device.
+    static let finalEventRejections: Set<RejectReason> = [.invalidField, .outOfRange]
+
+    /// The `seq` of a refused event payload, if it names one in range (and no other device than its topic).
+    static func probeSeq(_ payload: [UInt8], topicDevice: String) -> Int64? {
+        struct Probe: Decodable {
+            var seq: Int64
+            var device: String?
+        }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(payload)),
+            (1...WireLimits.maxSeq).contains(probe.seq), probe.device == nil || probe.device == topicDevice
+        else { return nil }
+        return probe.seq
     }
 
     /// Validates topic and payload: the registry knows the device, the payload satisfies the wire contract
@@ -84,19 +108,37 @@ public final class IngestProcessor: Sendable {
                     return .rejected(reject(.invalidField, topic: topic, detail: "payload bin \(state.bin) differs from topic bin \(bin)"))
                 }
                 return .parsed(.state(state))
-            case .command, .commandReply:
-                return .rejected(reject(.badTopic, topic: topic, detail: "command topics are not ingested"))
+            case .command, .commandReply, .receipt:
+                return .rejected(reject(.badTopic, topic: topic, detail: "command and receipt topics are not ingested"))
             }
         } catch {
-            return .rejected(reject(error.reason, topic: topic, detail: error.message))
+            let reason = reject(error.reason, topic: topic, detail: error.message)
+            if kind == .events, Self.finalEventRejections.contains(reason), let seq = Self.probeSeq(payload, topicDevice: device) {
+                return .rejectedEvent(reason, device: device, seq: seq)
+            }
+            return .rejected(reason)
         }
     }
 
     public func process(topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
         switch parse(topic: topic, payload: payload) {
         case .rejected(let reason): return .rejected(reason)
+        case .rejectedEvent(let reason, let device, let seq):
+            return await account(reason, device: device, seq: seq, receivedAtMs: receivedAtMs)
         case .parsed(let parsed): return await apply(parsed, topic: topic, payload: payload, receivedAtMs: receivedAtMs)
         }
+    }
+
+    /// Notes a refused event's seq as handled. A failure here is logged, not retried: the message is refused
+    /// either way, and the device sends it again when no receipt covers it.
+    private func account(_ reason: RejectReason, device: String, seq: Int64, receivedAtMs: Int64) async -> IngestOutcome {
+        do {
+            try await store.account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs)
+            sequenceChanged(device)
+        } catch {
+            logger.warning("ingest.account_failed", metadata: ["device": "\(device)", "event.seq": "\(seq)", "ingest.error": "\(error.message)"])
+        }
+        return .rejected(reason)
     }
 
     /// For a caller on a thread of its own (the MQTT handler): events are booked right here when the store
@@ -106,6 +148,8 @@ public final class IngestProcessor: Sendable {
         let parsed: Parsed
         switch parse(topic: topic, payload: payload) {
         case .rejected(let reason): return .rejected(reason)
+        case .rejectedEvent(let reason, let device, let seq):
+            return Self.waitFor { [self] in await account(reason, device: device, seq: seq, receivedAtMs: receivedAtMs) }
         case .parsed(let value): parsed = value
         }
         if case .event(let event) = parsed, let synchronous = store as? any SynchronousBooking {
@@ -154,8 +198,15 @@ public final class IngestProcessor: Sendable {
         switch outcome {
         case .duplicate:
             metrics.duplicate()
+            sequenceChanged(event.device)
             return .duplicate
+        case .tooFarAhead(let highest):
+            let reason = reject(
+                .outOfRange, topic: Topics.events(event.device),
+                detail: "seq \(event.seq) is more than \(WireLimits.maxSeqJump) beyond the highest booked, \(highest)")
+            return .rejected(reason)
         case .booked(let gap, _):
+            sequenceChanged(event.device)
             if let gap {
                 metrics.sequenceGap()
                 logger.warning(

@@ -9,7 +9,7 @@ extension BrokerSettings {
     /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
     /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
     public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
-        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, timeZone: timeZone)
+        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, receipts: receipts, timeZone: timeZone)
         return MQTTConfiguration(
             host: host, port: port, clientID: clientID, username: username, password: password?.value,
             keepAliveSeconds: keepAliveSeconds, cleanSession: false,
@@ -44,10 +44,16 @@ public final class IngestHandler: MQTTMessageHandler {
     private let processor: IngestProcessor
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// Told about every message once it is committed (the console's live updates).
+    private let committed: @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void
 
-    public init(processor: IngestProcessor, logger: Logger) {
+    public init(
+        processor: IngestProcessor, logger: Logger,
+        committed: @escaping @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void = { _, _, _ in }
+    ) {
         self.processor = processor
         self.logger = logger
+        self.committed = committed
     }
 
     /// Shutdown has begun: a message still failing to commit is then reported as held back.
@@ -59,6 +65,7 @@ public final class IngestHandler: MQTTMessageHandler {
         var reportedHeld = false
         while true {
             let outcome = processor.processBlocking(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
+            if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
             guard case .storageFailed = outcome else { return }
             if !reportedHeld && stopping.load(ordering: .relaxed) {
                 reportedHeld = true
@@ -83,21 +90,26 @@ public final class AggregatorStatusPublisher: Service, Sendable {
     private let client: MQTTClient
     private let instance: String
     private let timeZone: TimeZone
+    private let announcesReceipts: Bool
     private let offlineStatusTimeout: Duration
     private let logger: Logger
 
     public init(
-        client: MQTTClient, instance: String, timeZone: TimeZone, offlineStatusTimeout: Duration = .seconds(5), logger: Logger
+        client: MQTTClient, instance: String, timeZone: TimeZone, announcesReceipts: Bool = true,
+        offlineStatusTimeout: Duration = .seconds(5), logger: Logger
     ) {
         self.client = client
         self.instance = instance
         self.timeZone = timeZone
+        self.announcesReceipts = announcesReceipts
         self.offlineStatusTimeout = offlineStatusTimeout
         self.logger = logger
     }
 
-    static func statusMessage(instance: String, online: Bool, timeZone: TimeZone) -> MQTTMessage {
-        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online)
+    /// The status, announcing receipts when this aggregator publishes them (devices then keep their events
+    /// until a receipt covers them, even while this aggregator is away).
+    static func statusMessage(instance: String, online: Bool, receipts: Bool, timeZone: TimeZone) -> MQTTMessage {
+        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online, receipts: receipts ? true : nil)
         return MQTTMessage(topic: Topics.aggregatorStatus, payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce, retain: true)
     }
 
@@ -106,7 +118,8 @@ public final class AggregatorStatusPublisher: Service, Sendable {
         await cancelWhenGracefulShutdown {
             for await state in changes where state == .connected {
                 do {
-                    try await self.client.publish(Self.statusMessage(instance: self.instance, online: true, timeZone: self.timeZone))
+                    try await self.client.publish(
+                        Self.statusMessage(instance: self.instance, online: true, receipts: self.announcesReceipts, timeZone: self.timeZone))
                 } catch {
                     self.logger.warning("aggregator.status_publish_failed", metadata: ["mqtt.error": "\(error)"])
                 }
@@ -119,7 +132,8 @@ public final class AggregatorStatusPublisher: Service, Sendable {
     private func publishOffline() async {
         do {
             try await client.publish(
-                Self.statusMessage(instance: instance, online: false, timeZone: timeZone), timeout: offlineStatusTimeout)
+                Self.statusMessage(instance: instance, online: false, receipts: announcesReceipts, timeZone: timeZone),
+                timeout: offlineStatusTimeout)
             logger.info("aggregator.status_offline_published")
         } catch {
             logger.notice("aggregator.status_offline_not_published", metadata: ["mqtt.error": "\(error)"])

@@ -17,18 +17,9 @@ struct ReportDocument {
         var rows: [[Cell]]
     }
 
-    struct Series {
-        var name: String
-        var color: String
-        var values: [Double]
-    }
-
+    typealias Series = SVGChart.Series
     /// Bars per category, stacked when there are several series.
-    struct Chart {
-        var categories: [String]
-        var series: [Series]
-        var unit: String
-    }
+    typealias Chart = SVGChart
 
     struct Section {
         var title: String
@@ -42,10 +33,6 @@ struct ReportDocument {
 }
 
 extension ReportDocument {
-    static let streamColors: [WasteStream: String] = [
-        .wet: "#6b8e23", .dry: "#7a7a7a", .recyclable: "#2f6fb3", .hazardous: "#c0392b",
-    ]
-
     init(_ content: ReportContent, labels: ReportLabels) {
         let header = content.header
         title = labels.title(header.kind)
@@ -89,7 +76,7 @@ extension ReportDocument {
         Chart(
             categories: categories,
             series: WasteStream.allCases.map { stream in
-                Series(name: labels.stream(stream), color: streamColors[stream]!, values: rows.map { $0.streams[stream].depositedKg })
+                Series(name: labels.stream(stream), color: stream.color, values: rows.map { $0.streams[stream].depositedKg })
             },
             unit: "kg")
     }

@@ -1,11 +1,16 @@
 import BinProtocol
 
 /// Report labels in English and Simplified Chinese. Data (names from the registry, device ids) is never
-/// translated; only what the report itself says.
-struct ReportLabels: Sendable {
-    let language: ReportLanguage
+/// translated; only what the report itself says. The console uses the same words for streams, alerts,
+/// targets and figures.
+public struct ReportLabels: Sendable {
+    public let language: ReportLanguage
 
-    enum Key: Sendable {
+    public init(language: ReportLanguage) {
+        self.language = language
+    }
+
+    public enum Key: Sendable {
         case dailyTitle, weeklyTitle, monthlyTitle, quarterlyTitle, yearlyTitle
         case district, street, community, point, device, bin, stream, period, generated, timeZone
         case depositedKg, collectedKg, deposits, collections, contaminatedKg, unknownKg
@@ -18,7 +23,7 @@ struct ReportLabels: Sendable {
         case yes, no, none, daysCovered, collectionFill
     }
 
-    func callAsFunction(_ key: Key) -> String {
+    public func callAsFunction(_ key: Key) -> String {
         let (english, chinese) = Self.table(key)
         return language == .zh ? chinese : english
     }
@@ -107,7 +112,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func stream(_ stream: WasteStream) -> String {
+    public func stream(_ stream: WasteStream) -> String {
         switch (stream, language) {
         case (.wet, .en): "Wet (kitchen)"
         case (.wet, .zh): "湿垃圾（厨余）"
@@ -120,7 +125,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func track(_ track: TargetTrack) -> String {
+    public func track(_ track: TargetTrack) -> String {
         switch (track, language) {
         case (.onTrack, .en): "On track"
         case (.onTrack, .zh): "进度正常"
@@ -131,7 +136,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func alertKind(_ kind: AlertKind) -> String {
+    public func alertKind(_ kind: AlertKind) -> String {
         switch (kind, language) {
         case (.binFull, .en): "Bin full"
         case (.binFull, .zh): "桶满"
@@ -150,7 +155,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func alertState(_ state: AlertState) -> String {
+    public func alertState(_ state: AlertState) -> String {
         switch (state, language) {
         case (.raised, .en): "Raised"
         case (.raised, .zh): "已触发"
@@ -161,7 +166,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func severity(_ severity: AlertSeverity) -> String {
+    public func severity(_ severity: AlertSeverity) -> String {
         switch (severity, language) {
         case (.info, .en): "Info"
         case (.info, .zh): "提示"
@@ -173,7 +178,7 @@ struct ReportLabels: Sendable {
     }
 
     /// Names of the built-in targets; coverage milestones keep their configured names.
-    func targetName(_ status: TargetStatus) -> String {
+    public func targetName(_ status: TargetStatus) -> String {
         switch status.id {
         case "separation_rate": self(.separationRate)
         case "recovery_rate": self(.recoveryRate)
@@ -183,7 +188,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func component(_ component: ScoreComponent) -> String {
+    public func component(_ component: ScoreComponent) -> String {
         switch component {
         case .separationRate: self(.separationRate)
         case .recoveryRate: self(.recoveryRate)
@@ -193,7 +198,7 @@ struct ReportLabels: Sendable {
         }
     }
 
-    func title(_ kind: ReportKind) -> String {
+    public func title(_ kind: ReportKind) -> String {
         switch kind {
         case .daily: self(.dailyTitle)
         case .weekly: self(.weeklyTitle)

@@ -83,21 +83,7 @@ public enum ReportRenderer {
 
     // MARK: HTML
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { HTMLText.escape(text) }
 
     static func html(_ document: ReportDocument, language: ReportLanguage) -> String {
         let none = ReportLabels(language: language)(.none)
@@ -106,7 +92,7 @@ public enum ReportRenderer {
         body += "</dl></header>\n"
         for section in document.sections {
             body += "<section><h2>\(escape(section.title))</h2>\n"
-            if let chart = section.chart, !chart.categories.isEmpty { body += "<figure>\(svg(chart))</figure>\n" }
+            if let chart = section.chart, !chart.categories.isEmpty { body += "<figure>\(chart.svg())</figure>\n" }
             if section.table.rows.isEmpty {
                 body += "<p class=\"none\">\(escape(none))</p>"
             } else {
@@ -159,77 +145,5 @@ public enum ReportRenderer {
             </html>
 
             """
-    }
-
-    /// A bar chart (stacked when several series) with a value axis, category labels and a legend.
-    static func svg(_ chart: ReportDocument.Chart) -> String {
-        let width = 760.0
-        let height = 260.0
-        let left = 56.0
-        let right = 12.0
-        let top = 12.0
-        let legendHeight = chart.series.count > 1 ? 22.0 : 0
-        let rotate = chart.categories.count > 8 || chart.categories.contains { $0.count > 10 }
-        let bottom = (rotate ? 70.0 : 28.0) + legendHeight
-        let plotWidth = width - left - right
-        let plotHeight = height - top - bottom
-        let totals = chart.categories.indices.map { index in
-            chart.series.reduce(0) { $0 + max(0, index < $1.values.count ? $1.values[index] : 0) }
-        }
-        let axisMax = niceCeiling(totals.max() ?? 0)
-        func y(_ value: Double) -> Double { top + plotHeight - plotHeight * value / axisMax }
-        func number(_ value: Double) -> String { String(format: "%.1f", value) }
-
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" font-size=\"10\">"
-        for step in 0...4 {
-            let value = axisMax * Double(step) / 4
-            let lineY = number(y(value))
-            svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(lineY)\" y2=\"\(lineY)\" stroke=\"#ddd\"/>"
-            let label = value >= 100 ? String(Int(value.rounded())) : String(format: "%g", (value * 100).rounded() / 100)
-            svg += "<text x=\"\(number(left - 6))\" y=\"\(number(y(value) + 3))\" text-anchor=\"end\" fill=\"#555\">\(escape(label))</text>"
-        }
-        if !chart.unit.isEmpty {
-            svg += "<text x=\"4\" y=\"\(number(top + 4))\" fill=\"#555\">\(escape(chart.unit))</text>"
-        }
-        let slot = plotWidth / Double(max(chart.categories.count, 1))
-        let barWidth = max(2, min(48, slot * 0.7))
-        for (index, category) in chart.categories.enumerated() {
-            let x = left + slot * Double(index) + (slot - barWidth) / 2
-            var base = 0.0
-            for series in chart.series {
-                let value = max(0, index < series.values.count ? series.values[index] : 0)
-                guard value > 0 else { continue }
-                let y0 = y(base + value)
-                let barHeight = y(base) - y0
-                svg += "<rect x=\"\(number(x))\" y=\"\(number(y0))\" width=\"\(number(barWidth))\" height=\"\(number(barHeight))\" fill=\"\(series.color)\"><title>\(escape(category)): \(escape(series.name)) \(escape(number(value))) \(escape(chart.unit))</title></rect>"
-                base += value
-            }
-            let labelX = x + barWidth / 2
-            let labelY = top + plotHeight + 12
-            if rotate {
-                svg += "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"end\" transform=\"rotate(-40 \(number(labelX)) \(number(labelY)))\" fill=\"#333\">\(escape(String(category.prefix(24))))</text>"
-            } else {
-                svg += "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"middle\" fill=\"#333\">\(escape(category))</text>"
-            }
-        }
-        svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(top + plotHeight))\" y2=\"\(number(top + plotHeight))\" stroke=\"#555\"/>"
-        if chart.series.count > 1 {
-            var x = left
-            let legendY = height - 8
-            for series in chart.series {
-                svg += "<rect x=\"\(number(x))\" y=\"\(number(legendY - 9))\" width=\"10\" height=\"10\" fill=\"\(series.color)\"/>"
-                svg += "<text x=\"\(number(x + 14))\" y=\"\(number(legendY))\" fill=\"#333\">\(escape(series.name))</text>"
-                x += 24 + Double(series.name.count) * 7
-            }
-        }
-        return svg + "</svg>"
-    }
-
-    /// 1, 2 or 5 times a power of ten at or above `value` (at least 1).
-    static func niceCeiling(_ value: Double) -> Double {
-        guard value > 0, value.isFinite else { return 1 }
-        let magnitude = pow(10, floor(log10(value)))
-        for factor in [1.0, 2, 5, 10] where factor * magnitude >= value { return factor * magnitude }
-        return 10 * magnitude
     }
 }

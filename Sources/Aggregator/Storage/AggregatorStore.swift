@@ -28,6 +28,11 @@ public protocol AggregatorStore: Sendable {
     @discardableResult
     func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
     func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError)
+    /// Notes seqs of `device` that will never be booked (refused as invalid, or reported dropped), so its
+    /// receipt can move past them. Idempotent.
+    func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) async throws(AggregatorError)
+    /// The receipt marks of `devices` (those with nothing booked or accounted are left out).
+    func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark]
 
     // MARK: Queries
 
@@ -40,6 +45,11 @@ public protocol AggregatorStore: Sendable {
     func faults(activeOnly: Bool) async throws(AggregatorError) -> [FaultRecord]
     func sequenceGaps(device: String?) async throws(AggregatorError) -> [SequenceGap]
     func bookedEventCount() async throws(AggregatorError) -> Int
+    /// The newest `limit` events of `device`, newest (highest seq) first: a point's recent history.
+    func recentEvents(device: String, limit: Int) async throws(AggregatorError) -> [StoredEvent]
+    /// The ledger of `devices` (all when `nil`) summed per local day and stream by the database, for
+    /// rollups over many bins and long ranges.
+    func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal]
 
     // MARK: Alerts
 

@@ -79,6 +79,19 @@ public struct LedgerRow: Sendable, Equatable {
     }
 }
 
+/// The figures of one stream on one local day, summed over some bins.
+public struct LedgerDayTotal: Sendable, Equatable {
+    public var day: LocalDate
+    public var stream: WasteStream
+    public var figures: LedgerFigures
+
+    public init(day: LocalDate, stream: WasteStream, figures: LedgerFigures) {
+        self.day = day
+        self.stream = stream
+        self.figures = figures
+    }
+}
+
 /// Figures per stream, the unit most reports and targets work with.
 public struct StreamFigures: Sendable, Equatable, Codable {
     public var byStream: [WasteStream: LedgerFigures]

@@ -94,7 +94,7 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    private func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
+    func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
         await started()
         do {
             return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
@@ -146,6 +146,7 @@ public final class PostgresStore: AggregatorStore {
                 RETURNING highest_seq
                 """, logger: logger
             ).collect().first.flatMap { try $0.decode(Int64?.self) }
+            if let highest, event.seq - highest > WireLimits.maxSeqJump { return BookingOutcome.tooFarAhead(highest: highest) }
             var containing: ClosedRange<Int64>? = nil
             if let highest, event.seq < highest {
                 let rows = try await connection.query(
@@ -211,6 +212,11 @@ public final class PostgresStore: AggregatorStore {
                 """, logger: logger
             ).collect().first.map { try $0.decode(Int64.self) } ?? 0
             guard booked == 1 else { return BookingOutcome.duplicate }
+            if let dropped = fault?.droppedSeqs {
+                try await connection.query(
+                    Self.account(device: event.device, seqs: dropped, reason: .dropped, receivedAtMs: booking.receivedAtMs),
+                    logger: logger)
+            }
 
             if let filled = step.filledGap {
                 let detected =
@@ -227,6 +233,55 @@ public final class PostgresStore: AggregatorStore {
                 }
             }
             return BookingOutcome.booked(gap: step.newGap, filledGap: step.filledGap != nil)
+        }
+    }
+
+    static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) -> PostgresQuery {
+        """
+        INSERT INTO seq_accounted (device, first_seq, last_seq, reason, received_ms)
+        VALUES (\(device), \(seqs.lowerBound), \(seqs.upperBound), \(reason.rawValue), \(receivedAtMs))
+        ON CONFLICT (device, first_seq) DO UPDATE SET last_seq = GREATEST(seq_accounted.last_seq, excluded.last_seq)
+        """
+    }
+
+    public func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+        async throws(AggregatorError)
+    {
+        _ = try await rows("account seqs", Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs))
+    }
+
+    public func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark] {
+        guard !devices.isEmpty else { return [:] }
+        let highestRows = try await rows(
+            "read receipt marks", "SELECT device, highest_seq FROM devices WHERE device = ANY(\(devices))")
+        let gapRows = try await rows(
+            "read receipt marks", "SELECT device, first_seq, last_seq FROM seq_gaps WHERE device = ANY(\(devices))")
+        let accountedRows = try await rows(
+            "read receipt marks", "SELECT device, first_seq, last_seq FROM seq_accounted WHERE device = ANY(\(devices))")
+        do {
+            var highest: [String: Int64] = [:]
+            for row in highestRows {
+                highest[try row["device"].decode(String.self)] = try row["highest_seq"].decode(Int64?.self)
+            }
+            func ranges(_ rows: [PostgresRandomAccessRow]) throws -> [String: [ClosedRange<Int64>]] {
+                var ranges: [String: [ClosedRange<Int64>]] = [:]
+                for row in rows {
+                    let first = try row["first_seq"].decode(Int64.self)
+                    let last = try row["last_seq"].decode(Int64.self)
+                    ranges[try row["device"].decode(String.self), default: []].append(first...max(first, last))
+                }
+                return ranges
+            }
+            let gaps = try ranges(gapRows)
+            let accounted = try ranges(accountedRows)
+            var marks: [String: ReceiptMark] = [:]
+            for device in devices {
+                marks[device] = StoreRules.receiptMark(
+                    highest: highest[device] ?? nil, gaps: gaps[device] ?? [], accounted: accounted[device] ?? [])
+            }
+            return marks
+        } catch {
+            throw failure(error, doing: "read receipt marks")
         }
     }
 
@@ -658,7 +713,22 @@ enum PostgresSchema {
                 body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL,
                 created_ms BIGINT NOT NULL, last_error TEXT)
             """,
-        ]
+        ],
+        // 2: end-to-end receipts (seqs that will never be booked but count as handled).
+        [
+            """
+            CREATE TABLE seq_accounted (
+                device TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, reason TEXT NOT NULL,
+                received_ms BIGINT NOT NULL, PRIMARY KEY (device, first_seq))
+            """
+        ],
+        // 3: daily totals over many bins read the index alone (see SQLiteSchema.ledgerDayTotals).
+        [
+            """
+            CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream)
+                INCLUDE (device, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l)
+            """
+        ],
     ]
 }
 

@@ -53,7 +53,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         }
     }
 
-    private func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+    func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
         do {
             return try await pool.read(body)
         } catch {
@@ -68,6 +68,10 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         migrator.registerMigration("1-initial") { db in
             for statement in SQLiteSchema.version1 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("2-receipts") { db in
+            for statement in SQLiteSchema.version2 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("3-ledger-day-totals") { db in try db.execute(sql: SQLiteSchema.ledgerDayTotals) }
         do {
             // Runs once at start-up, before anything else uses the database.
             try migrator.migrate(pool)
@@ -93,6 +97,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 
     static func book(_ booking: EventBooking, db: Database) throws -> BookingOutcome {
         let event = booking.event
+        let highest = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [event.device])
+        if let highest, event.seq - highest > WireLimits.maxSeqJump { return .tooFarAhead(highest: highest) }
         try db.run(
             sql: """
                 INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
@@ -141,8 +148,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
                 ])
         }
 
-        let highest = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [event.device])
+        if case .fault(let fault) = event.body, let dropped = fault.droppedSeqs {
+            try account(device: event.device, seqs: dropped, reason: .dropped, receivedAtMs: booking.receivedAtMs, db: db)
+        }
         var containing: ClosedRange<Int64>? = nil
         var containingDetectedMs: Int64? = nil
         if let highest, event.seq < highest,
@@ -178,6 +186,41 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
             }
         }
         return .booked(gap: step.newGap, filledGap: step.filledGap != nil)
+    }
+
+    public func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+        async throws(AggregatorError)
+    {
+        try await write("account seqs") { db in
+            try Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs, db: db)
+        }
+    }
+
+    static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64, db: Database) throws {
+        try db.run(
+            sql: """
+                INSERT INTO seq_accounted (device, first_seq, last_seq, reason, received_ms) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (device, first_seq) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)
+                """,
+            arguments: [device, seqs.lowerBound, seqs.upperBound, reason.rawValue, receivedAtMs])
+    }
+
+    public func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark] {
+        try await read("read receipt marks") { db in
+            var marks: [String: ReceiptMark] = [:]
+            for device in devices {
+                let highest = try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [device])
+                let gaps = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ?"), arguments: [device]
+                ).map { ($0[0] as Int64)...($0[1] as Int64) }
+                let accounted = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_accounted WHERE device = ?"), arguments: [device]
+                ).map { ($0[0] as Int64)...($0[1] as Int64) }
+                marks[device] = StoreRules.receiptMark(highest: highest, gaps: gaps, accounted: accounted)
+            }
+            return marks
+        }
     }
 
     /// Records that `device` was heard from (the device row is made on first contact).
@@ -509,6 +552,13 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 /// The SQLite schema. Days are local day numbers (days since 1970-01-01), times are milliseconds since
 /// the epoch.
 enum SQLiteSchema {
+    /// Daily totals over many bins (the console, targets, reports) read this index alone, in day order,
+    /// instead of looking every row up by its key: for 2,000 bins and 28 days about a tenth of the work.
+    static let ledgerDayTotals = """
+        CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream, device, deposited_kg, collected_kg, deposits,
+            collections, contaminated_kg, unknown_kg, deposited_l)
+        """
+
     static let version1 = [
         """
         CREATE TABLE events (
@@ -562,6 +612,15 @@ enum SQLiteSchema {
             attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
             created_ms INTEGER NOT NULL, last_error TEXT)
         """,
+    ]
+
+    /// End-to-end receipts: seqs that will never be booked but count as handled.
+    static let version2 = [
+        """
+        CREATE TABLE seq_accounted (
+            device TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, reason TEXT NOT NULL,
+            received_ms INTEGER NOT NULL, PRIMARY KEY (device, first_seq))
+        """
     ]
 }
 

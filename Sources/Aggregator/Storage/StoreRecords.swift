@@ -23,6 +23,28 @@ public enum BookingOutcome: Sendable, Equatable {
     case booked(gap: ClosedRange<Int64>?, filledGap: Bool)
     /// `(device, seq)` was booked before; nothing changed.
     case duplicate
+    /// The seq is more than ``WireLimits/maxSeqJump`` beyond the highest booked for the device: refused
+    /// as `out_of_range`, nothing changed (the high mark in particular).
+    case tooFarAhead(highest: Int64)
+}
+
+/// How far a device's events are booked, for its end-to-end receipt (``StoreRules/receiptMark``).
+public struct ReceiptMark: Sendable, Equatable {
+    public var through: Int64
+    public var highest: Int64
+
+    public init(through: Int64, highest: Int64) {
+        self.through = through
+        self.highest = highest
+    }
+}
+
+/// Why seqs of a device will never be booked, though the receipt counts them as handled.
+public enum AccountedReason: String, Sendable, Equatable, CaseIterable {
+    /// The device's outbox dropped them and said so (`outbox.dropped` with `first_seq`/`last_seq`).
+    case dropped
+    /// The event arrived and was refused as invalid (sending it again would not change that).
+    case rejected
 }
 
 /// A range of sequence numbers not (yet) received from a device.

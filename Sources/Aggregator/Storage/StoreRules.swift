@@ -28,6 +28,39 @@ enum StoreRules {
         return SequenceStep(highest: highest, newGap: nil, filledGap: containingGap, remainingGaps: remaining)
     }
 
+    /// The receipt of one device (``ReceiptPayload``): `through` is the highest seq such that every seq from
+    /// the first one booked up to it is booked or accounted for (reported dropped by the device, or refused
+    /// as invalid); `highest` is the highest seq seen. `gaps` are the device's known missing ranges (all
+    /// below `highest`); `accounted` the ranges that will never be booked. `nil` before anything was seen.
+    ///
+    /// The first event seen from a device starts its sequence (the aggregator may have started after the
+    /// device), so seqs below it are neither booked nor waited for.
+    static func receiptMark(highest: Int64?, gaps: [ClosedRange<Int64>], accounted: [ClosedRange<Int64>]) -> ReceiptMark? {
+        let accounted = accounted.sorted { $0.lowerBound < $1.lowerBound }
+        guard highest != nil || !accounted.isEmpty else { return nil }
+        let booked = highest ?? (accounted[0].lowerBound - 1)
+        let top = max(booked, accounted.map(\.upperBound).max() ?? booked)
+        // The lowest seq of a gap that no accounted range covers.
+        var firstMissing: Int64?
+        for gap in gaps.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            var next = gap.lowerBound
+            for range in accounted where range.upperBound >= next && range.lowerBound <= next {
+                next = range.upperBound + 1
+            }
+            if next <= gap.upperBound {
+                firstMissing = next
+                break
+            }
+        }
+        if let firstMissing { return ReceiptMark(through: firstMissing - 1, highest: top) }
+        // No hole up to the highest booked: accounted ranges directly above it extend the mark.
+        var through = booked
+        for range in accounted where range.lowerBound <= through + 1 {
+            through = max(through, range.upperBound)
+        }
+        return ReceiptMark(through: max(through, 0), highest: top)
+    }
+
     /// Whether a status message replaces the stored one, and the status time to keep. A newer session
     /// always wins and an older one never does. Within one session an `online: false` (the will, or a
     /// clean stop) always applies, whatever its `ts` (a will is composed when the session connects), and

@@ -270,12 +270,21 @@ extension TargetEvaluator {
     ) async throws(AggregatorError) -> [TargetStatus] {
         let today = today ?? calendar.today(nowMilliseconds: nowMs)
         let window = window(today: today)
-        let rows = try await store.ledger(devices: registry.allDevices, from: window.lowerBound, to: window.upperBound)
-        var daily: [LocalDate: StreamFigures] = [:]
-        for row in rows { daily[row.day, default: StreamFigures()] = daily[row.day, default: StreamFigures()] + StreamFigures(rows: [row]) }
+        let daily = try await Self.districtDaily(store: store, registry: registry, from: window.lowerBound, to: window.upperBound)
         let devices = if let devices { devices } else { try await store.devices() }
         let coverage = Self.coveragePoints(
             registry: registry, devices: devices, nowMs: nowMs, windowHours: settings.coverageWindowHours)
         return evaluate(today: today, daily: daily, coverage: coverage)
+    }
+
+    /// The district's figures per local day (the database sums the bins).
+    public static func districtDaily(store: any AggregatorStore, registry: Registry, from: LocalDate, to: LocalDate)
+        async throws(AggregatorError) -> [LocalDate: StreamFigures]
+    {
+        var byDay: [LocalDate: [WasteStream: LedgerFigures]] = [:]
+        for total in try await store.dailyTotals(devices: registry.allDevices, from: from, to: to) {
+            byDay[total.day, default: [:]][total.stream, default: .zero] += total.figures
+        }
+        return byDay.mapValues { StreamFigures(byStream: $0) }
     }
 }

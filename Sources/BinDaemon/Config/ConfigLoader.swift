@@ -237,13 +237,29 @@ private struct Reader {
         _ = value?.fields { fields -> Void? in
             if let range = densityRange(fields.optional("wet_kg_l")) { result.wetKgL = range }
             if let range = densityRange(fields.optional("dry_kg_l")) { result.dryKgL = range }
+            let otherValue = fields.optional("other_kg_l")
+            if let range = densityRange(otherValue) { result.otherKgL = range }
+            if let v = fields.optional("other_prior")?.double(in: 0.0001...0.5) { result.otherPrior = v }
+            if let v = fields.optional("stream_prior")?.double(in: 0.01...0.99) { result.streamPrior = v }
             if let v = fields.optional("min_confidence")?.double(in: 0.5...0.9999) { result.minConfidence = v }
-            if let v = fields.optional("min_volume_l")?.double(in: 0...1000) { result.minVolumeL = v }
-            if let v = fields.optional("min_mass_kg")?.double(in: 0...1000) { result.minMassKg = v }
+            let contaminationValue = fields.optional("contamination_confidence")
+            if let v = contaminationValue?.double(in: 0.5...0.999999) { result.contaminationConfidence = v }
             if let v = fields.optional("range_margin")?.double(in: 0...2) { result.rangeMargin = v }
+            // The cut-offs of the density-ratio classifier: the likelihoods judge small deposits by their noise.
+            for key in ["min_volume_l", "min_mass_kg"] {
+                fields.optional(key)?.warning("no longer used: small deposits are judged by the likelihood of their measurement (docs/binsd.md section 5)")
+            }
             if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
                 fields.value.error(
                     "dry_kg_l must lie below wet_kg_l (got dry up to \(ConfigText.number(result.dryKgL.upperBound)), wet from \(ConfigText.number(result.wetKgL.lowerBound)))")
+            }
+            if result.otherKgL.lowerBound >= result.dryKgL.lowerBound || result.otherKgL.upperBound <= result.wetKgL.upperBound {
+                (otherValue ?? fields.value).error(
+                    "other_kg_l must reach below dry_kg_l and above wet_kg_l (got \(ConfigText.number(result.otherKgL.lowerBound))-\(ConfigText.number(result.otherKgL.upperBound)))")
+            }
+            if result.contaminationConfidence < result.minConfidence {
+                (contaminationValue ?? fields.value).error(
+                    "contamination_confidence must be at least min_confidence (\(ConfigText.number(result.minConfidence))): a flagged deposit must be classified")
             }
             return ()
         }
@@ -283,6 +299,9 @@ private struct Reader {
             }
             if let v = fields.optional("capacity")?.int(in: 100...100_000_000) { result.capacity = v }
             if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
+            if let v = fields.optional("receipts")?.choice(OutboxReceiptsConfig.Mode.self) { result.receipts.mode = v }
+            if let v = fields.optional("receipt_resend_s")?.double(in: 1...86400) { result.receipts.resendAfterS = v }
+            if let v = fields.optional("receipt_fallback_s")?.double(in: 10...604_800) { result.receipts.fallbackAfterS = v }
             return ()
         }
         return result

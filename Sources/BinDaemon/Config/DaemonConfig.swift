@@ -1,4 +1,5 @@
 import BinProtocol
+import MQTT
 import YAMLConfig
 
 /// The daemon's configuration after parsing and validation (see docs/binsd.md for every field).
@@ -294,14 +295,23 @@ public struct BinThresholds: Sendable, Equatable, Encodable {
     public var effectiveStableToleranceKg: Double { max(stableToleranceKg, 5 * scaleNoiseKg) }
 }
 
-/// Density classes and decision limits (DESIGN section 5; sources in docs/binsd.md).
+/// Density classes, priors and decision limits of the likelihood classifier (DESIGN section 5; the model
+/// and the sources of the numbers in docs/binsd.md section 5).
 public struct ClassificationThresholds: Sendable, Equatable, Encodable {
     public var wetKgL: ClosedRange<Double> = 0.24...0.9
     public var dryKgL: ClosedRange<Double> = 0.08...0.13
+    /// Densities anything put in a bin can have: `other` spans what lies outside wet and dry (widened by
+    /// `rangeMargin`) within these bounds, from foam and empty packaging to rubble and bricks.
+    public var otherKgL: ClosedRange<Double> = 0.01...3.0
+    /// Prior probability that a deposit is neither wet nor dry.
+    public var otherPrior: Double = 0.02
+    /// Prior probability that a wet-or-dry deposit is of the bin's declared stream; 0.5 says nothing.
+    public var streamPrior: Double = 0.5
+    /// Posterior a class needs to be reported; below it the deposit is `unknown`.
     public var minConfidence: Double = 0.9
-    public var minVolumeL: Double = 1.5
-    public var minMassKg: Double = 0.1
-    /// Relative widening of both ranges before a density counts as outside them.
+    /// Posterior of the other class a deposit needs to be flagged `contaminated` (at least `minConfidence`).
+    public var contaminationConfidence: Double = 0.99
+    /// Relative widening of both ranges before `other` begins.
     public var rangeMargin: Double = 0.25
 
     public init() {}
@@ -336,6 +346,53 @@ public struct OutboxConfig: Sendable, Equatable, Encodable {
     /// Most events kept; beyond it the oldest are dropped and an `outbox.dropped` fault says so.
     public var capacity: Int
     public var sync: OutboxSync
+    /// When an event may leave the outbox: at the aggregator's end-to-end receipt or the broker's PUBACK.
+    public var receipts = OutboxReceiptsConfig()
+
+    public init(path: String, capacity: Int, sync: OutboxSync, receipts: OutboxReceiptsConfig = OutboxReceiptsConfig()) {
+        self.path = path
+        self.capacity = capacity
+        self.sync = sync
+        self.receipts = receipts
+    }
+}
+
+/// `outbox.receipts`, `outbox.receipt_resend_s`, `outbox.receipt_fallback_s` (docs/binsd.md, docs/mqtt.md).
+public struct OutboxReceiptsConfig: Sendable, Equatable, Encodable {
+    public enum Mode: String, Sendable, Equatable, Encodable, CaseIterable {
+        /// Wait for receipts once an aggregator has announced them; fall back to PUBACK when it stops.
+        case auto
+        /// Always wait for receipts (never trust a PUBACK alone).
+        case required
+        /// Delete at the broker's PUBACK (a broker crash can lose what it acknowledged).
+        case off
+    }
+
+    public var mode: Mode = .auto
+    /// Quiet time before what no receipt covers is sent again (it doubles while nothing moves).
+    public var resendAfterS: Double = 60
+    /// `auto`: no receipt for this long while the aggregator is online, and events leave at PUBACK.
+    public var fallbackAfterS: Double = 900
+
+    public init(mode: Mode = .auto, resendAfterS: Double = 60, fallbackAfterS: Double = 900) {
+        self.mode = mode
+        self.resendAfterS = resendAfterS
+        self.fallbackAfterS = fallbackAfterS
+    }
+
+    /// The outbox publisher's settings; nil for `off`.
+    public var receiptSettings: ReceiptSettings? {
+        let mode: ReceiptSettings.Mode
+        switch self.mode {
+        case .off: return nil
+        case .auto: mode = .auto
+        case .required: mode = .required
+        }
+        return ReceiptSettings(
+            mode: mode, resendAfter: .milliseconds(Int64(resendAfterS * 1000)),
+            maximumResendInterval: .milliseconds(Int64(max(resendAfterS, 900) * 1000)),
+            fallbackAfter: .milliseconds(Int64(fallbackAfterS * 1000)))
+    }
 }
 
 public enum TemperatureSource: Sendable, Equatable, Encodable {

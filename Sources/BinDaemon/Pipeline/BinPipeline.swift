@@ -226,6 +226,15 @@ public struct BinPipeline: Sendable {
             }
     }
 
+    /// A deposit's volume is not to be judged by while a ranger fault is raised or on its way, or a
+    /// consistency fault (mass and fill disagree) is raised.
+    private var volumeInDoubt: Bool {
+        FaultCode.allCases.contains { code in
+            (code.sensor == .ranger && (faults.isActive(code) || faults.isPending(code)))
+                || (code.sensor == .system && faults.isActive(code))
+        }
+    }
+
     private mutating func observe(_ observations: [FaultObservation], at time: WireTimestamp) -> Output {
         var output = Output()
         for fault in faults.observe(observations, at: time) {
@@ -239,6 +248,13 @@ public struct BinPipeline: Sendable {
         for action in actions {
             switch action {
             case .deposit(var deposit, let at):
+                if deposit.volumeL != nil, volumeInDoubt {
+                    // The ranger or the agreement of the two sensors is in question: keep the evidence for a
+                    // reader, but judge nothing by it.
+                    deposit.observed = .unknown
+                    deposit.contaminated = false
+                    deposit.evidence?.reason = DensityClassifier.Reason.sensorFault.rawValue
+                }
                 deposit.quality = deposit.quality.worse(faults.quality)
                 // Weighed on a noisy window whose fault is not raised yet: not `good` either.
                 if noise.lastWindowNoisy { deposit.quality = deposit.quality.worse(.degraded) }

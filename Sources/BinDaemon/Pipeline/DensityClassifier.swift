@@ -3,14 +3,18 @@ import BinProtocol
 import Glibc
 #endif
 
-/// Tells wet from dry waste by apparent density, with a confidence that comes from the measurement
-/// uncertainty rather than from a guess. DESIGN section 5 and docs/binsd.md give the ranges and sources.
+/// Tells wet from dry waste from what the scale and the ranger both say about a deposit: a likelihood
+/// classifier over the joint measurement (Δm, ΔV). docs/binsd.md section 5 gives the model, its parameters
+/// and where the numbers come from.
 ///
-/// The decision works in log-density, where the error of a ratio is the root-sum-square of the relative
-/// errors of its parts: σ(ln ρ)² = (σm / m)² + (σV / V)². The boundary between the classes is the
-/// geometric mean of the dry range's top and the wet range's bottom (0.177 kg/L with the defaults), and
-/// the confidence is the probability, under that error, that the true density lies on the same side of
-/// the boundary as the measured one.
+/// Each hypothesis is a range of bulk densities: wet (kitchen waste), dry (residual waste), and `other`
+/// (anything outside both: rubble and bricks above, foam and empty packaging below, a mixed bag in the gap
+/// between them). Given the measured mass, a hypothesis predicts a true volume m/ρ for every density ρ in its
+/// range; the likelihood of the measured volume is the normal density of the measurement error around that
+/// prediction, averaged over the range with ρ uniform in ln ρ. It works in litres, not in log-density, so a
+/// volume change near zero or below it (a heavy bag that hardly moves the surface, plus ranger noise) is
+/// ordinary evidence rather than a division by zero. The posterior with the bin's prior gives the class and
+/// the confidence; contamination is a separate decision with its own, stricter threshold.
 public struct DensityClassifier: Sendable, Equatable {
     public var thresholds: ClassificationThresholds
 
@@ -18,71 +22,206 @@ public struct DensityClassifier: Sendable, Equatable {
         self.thresholds = thresholds
     }
 
-    /// Why a deposit got the class it got.
-    public enum Reason: String, Sendable, Equatable {
+    /// Why a deposit got the class it got (the deposit event's `reason`).
+    public enum Reason: String, Sendable, Equatable, CaseIterable {
+        /// The posterior of `observed` reached `min_confidence`.
         case classified
         /// No trusted volume (ranger unavailable or lid open).
         case noVolume = "no_volume"
-        /// Below the minimum volume or mass, or a volume change not clearly above zero.
-        case tooSmall = "too_small"
-        /// The density fits neither class, even allowing for the margin and the measurement error.
+        /// The weight never settled: the mass is the mean of a moving window, not a measurement.
+        case unsettled
+        /// A ranger or consistency fault is raised or on its way: the volume is not to be believed.
+        case sensorFault = "sensor_fault"
+        /// `other` (a density outside both ranges) is the most probable hypothesis.
         case outsideRanges = "outside_ranges"
-        /// The measurement error leaves the side of the boundary too uncertain.
+        /// Neither wet nor dry reached `min_confidence`.
         case lowConfidence = "low_confidence"
+    }
+
+    /// One number per hypothesis: likelihoods (per litre) or probabilities.
+    public struct PerHypothesis: Sendable, Equatable {
+        public var wet: Double
+        public var dry: Double
+        public var other: Double
+
+        public init(wet: Double, dry: Double, other: Double) {
+            self.wet = wet
+            self.dry = dry
+            self.other = other
+        }
+
+        public subscript(stream: ObservedStream) -> Double {
+            switch stream {
+            case .wet: wet
+            case .dry: dry
+            case .unknown: other
+            }
+        }
     }
 
     public struct Result: Sendable, Equatable {
         public var observed: ObservedStream
-        /// For wet/dry: the probability the deposit is on that side of the boundary. For `unknown` from
-        /// low confidence or out-of-range densities: the same probability for the nearer class (so a
-        /// reader sees how close it was); 0 when there is no density.
+        /// For wet/dry: the posterior probability of `observed`. For `unknown` with a volume: the posterior of
+        /// the more probable of wet and dry, so a reader sees how close it was; 0 without a volume.
         public var confidence: Double
+        /// Δm / ΔV when the volume change is clearly above zero (more than σV); a reader's aid, not used.
         public var densityKgL: Double?
-        /// σ of ln(density): the relative uncertainty of the density.
-        public var logSigma: Double?
         public var reason: Reason
+        /// p(ΔV | Δm, hypothesis) per litre; nil without a volume.
+        public var likelihoods: PerHypothesis?
+        /// P(hypothesis | Δm, ΔV) with the bin's prior; nil without a volume.
+        public var posterior: PerHypothesis?
+        /// σ of the volume change the likelihoods assumed.
+        public var sigmaVolumeL: Double?
+
+        /// The result as the deposit event carries it: the reason, likelihoods to 4 significant digits,
+        /// posterior to 4 places.
+        public var evidence: DepositEvidence {
+            func significant(_ value: Double) -> Double {
+                // Below 1e-300 the scale factor overflows; such a likelihood is zero for any reader.
+                guard value >= 1e-300, value.isFinite else { return 0 }
+                let scale = pow(10, 3 - floor(log10(value)))
+                return (value * scale).rounded() / scale
+            }
+            func places(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
+            return DepositEvidence(
+                reason: reason.rawValue,
+                likelihoods: likelihoods.map { HypothesisValues(wet: significant($0.wet), dry: significant($0.dry), other: significant($0.other)) },
+                posterior: posterior.map { HypothesisValues(wet: places($0.wet), dry: places($0.dry), other: places($0.other)) },
+                volumeSigmaL: sigmaVolumeL.map { (($0 * 1000).rounded() / 1000) })
+        }
+
+        /// A deposit that cannot be judged, for `reason`.
+        public static func unknown(_ reason: Reason) -> Result {
+            Result(observed: .unknown, confidence: 0, densityKgL: nil, reason: reason)
+        }
+
+        /// The same result with its class withdrawn for `reason` (the likelihoods stay, so a reader sees what
+        /// the measurement would have said).
+        public func withdrawn(_ reason: Reason) -> Result {
+            var result = self
+            result.observed = .unknown
+            result.reason = reason
+            return result
+        }
     }
 
-    /// Boundary between dry and wet, kg/L.
-    public var boundaryKgL: Double { (thresholds.dryKgL.upperBound * thresholds.wetKgL.lowerBound).squareRoot() }
-
-    /// Classifies a deposit of `massKg` and `volumeL` (nil when no trusted volume) measured with
-    /// standard deviations `sigmaMassKg` and `sigmaVolumeL`.
-    public func classify(massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double) -> Result {
-        guard let volumeL else {
-            return Result(observed: .unknown, confidence: 0, densityKgL: nil, logSigma: nil, reason: .noVolume)
+    /// Classifies a deposit of `massKg` and `volumeL` (nil when there is no trusted volume) measured with
+    /// standard deviations `sigmaMassKg` and `sigmaVolumeL`, into a bin declared for `declared`.
+    public func classify(
+        massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream
+    ) -> Result {
+        guard let volumeL, volumeL.isFinite, massKg.isFinite else { return .unknown(.noVolume) }
+        let logLikelihood = logLikelihoods(massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
+        let prior = prior(declared: declared)
+        let logJoint = [log(prior.wet) + logLikelihood.wet, log(prior.dry) + logLikelihood.dry, log(prior.other) + logLikelihood.other]
+        let total = Self.logSumExp(logJoint)
+        // Only a degenerate configuration (a zero prior everywhere) leaves nothing to normalise by.
+        guard total.isFinite else { return .unknown(.lowConfidence) }
+        let posterior = PerHypothesis(wet: exp(logJoint[0] - total), dry: exp(logJoint[1] - total), other: exp(logJoint[2] - total))
+        let likelihoods = PerHypothesis(wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
+        let side: ObservedStream = posterior.wet >= posterior.dry ? .wet : .dry
+        let sideProbability = posterior[side]
+        let density: Double? =
+            volumeL > max(0.05, sigmaVolumeL) && massKg > 0 && massKg / volumeL <= WireLimits.densityKgL.upperBound
+            ? massKg / volumeL : nil
+        var result = Result(
+            observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence, likelihoods: likelihoods,
+            posterior: posterior, sigmaVolumeL: sigmaVolumeL)
+        if posterior.other > sideProbability {
+            result.reason = .outsideRanges
+        } else if sideProbability >= thresholds.minConfidence {
+            result.observed = side
+            result.reason = .classified
         }
-        // A volume change within one σ of zero cannot be divided by.
-        guard volumeL > 0.05, volumeL > sigmaVolumeL, massKg > 0 else {
-            return Result(observed: .unknown, confidence: 0, densityKgL: nil, logSigma: nil, reason: .tooSmall)
-        }
-        let density = massKg / volumeL
-        let logSigma = ((sigmaMassKg / massKg) * (sigmaMassKg / massKg) + (sigmaVolumeL / volumeL) * (sigmaVolumeL / volumeL))
-            .squareRoot()
-        let distance = log(density) - log(boundaryKgL)
-        let side: ObservedStream = distance > 0 ? .wet : .dry
-        let confidence = logSigma > 0 ? Normal.cdf(abs(distance) / logSigma) : 1
-        func unknown(_ reason: Reason) -> Result {
-            Result(observed: .unknown, confidence: confidence, densityKgL: density, logSigma: logSigma, reason: reason)
-        }
-        if volumeL < thresholds.minVolumeL || massKg < thresholds.minMassKg { return unknown(.tooSmall) }
-        let range = side == .wet ? thresholds.wetKgL : thresholds.dryKgL
-        let slack = log(1 + thresholds.rangeMargin) + 2 * logSigma
-        if log(density) < log(range.lowerBound) - slack || log(density) > log(range.upperBound) + slack {
-            return unknown(.outsideRanges)
-        }
-        if confidence < thresholds.minConfidence { return unknown(.lowConfidence) }
-        return Result(observed: side, confidence: confidence, densityKgL: density, logSigma: logSigma, reason: .classified)
+        return result
     }
 
-    /// A deposit is contaminated when its observed stream is wet or dry and differs from the bin's. Only
-    /// wet and dry bins can be judged: density cannot tell recyclables (PET at 0.02 kg/L, glass at 0.5)
-    /// or hazardous waste from either, so deposits into those bins are never flagged.
-    public static func isContaminated(declared: WasteStream, observed: ObservedStream) -> Bool {
-        switch (declared, observed) {
-        case (.wet, .dry), (.dry, .wet): true
-        default: false
+    /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two (its
+    /// posterior reached `min_confidence`) and the posterior that it does not belong in this bin, the other
+    /// class or `other`, reaches `contamination_confidence`. The second question is the one a flag answers:
+    /// a heavy bag at 1 kg/L in the dry bin is kitchen waste or rubble, and either way it is not residual
+    /// waste. Density cannot tell recyclables (PET at 0.02 kg/L, glass at 0.5) or hazardous waste from
+    /// either, so deposits into those bins are never flagged.
+    public func isContaminated(_ result: Result, declared: WasteStream) -> Bool {
+        guard let posterior = result.posterior else { return false }
+        switch (declared, result.observed) {
+        case (.wet, .dry): return 1 - posterior.wet >= thresholds.contaminationConfidence
+        case (.dry, .wet): return 1 - posterior.dry >= thresholds.contaminationConfidence
+        default: return false
         }
+    }
+
+    /// The prior for a deposit into a bin declared for `declared`: `other_prior` for `other`, the rest split
+    /// between wet and dry by `stream_prior` (the probability that a wet-or-dry deposit is of the bin's own
+    /// stream; 0.5 says nothing). Bins for recyclables and hazardous waste split it evenly.
+    public func prior(declared: WasteStream) -> PerHypothesis {
+        let other = thresholds.otherPrior
+        let own = thresholds.streamPrior
+        switch declared {
+        case .wet: return PerHypothesis(wet: (1 - other) * own, dry: (1 - other) * (1 - own), other: other)
+        case .dry: return PerHypothesis(wet: (1 - other) * (1 - own), dry: (1 - other) * own, other: other)
+        default: return PerHypothesis(wet: (1 - other) / 2, dry: (1 - other) / 2, other: other)
+        }
+    }
+
+    /// The density ranges of `other`: below the dry range and above the wet range, each beyond
+    /// `range_margin`, out to `other_kg_l`, and the gap between the two ranges (a density neither class has:
+    /// a mixed bag, or kitchen waste fluffier than any in the sources). Empty parts are left out.
+    public var otherRanges: [ClosedRange<Double>] {
+        let margin = 1 + thresholds.rangeMargin
+        let light = thresholds.otherKgL.lowerBound...max(thresholds.otherKgL.lowerBound, thresholds.dryKgL.lowerBound / margin)
+        let gap = thresholds.dryKgL.upperBound...max(thresholds.dryKgL.upperBound, thresholds.wetKgL.lowerBound)
+        let heavy = min(thresholds.otherKgL.upperBound, thresholds.wetKgL.upperBound * margin)...thresholds.otherKgL.upperBound
+        return [light, gap, heavy].filter { $0.upperBound > $0.lowerBound }
+    }
+
+    /// ln p(ΔV | Δm, hypothesis) for the three hypotheses.
+    public func logLikelihoods(massKg: Double, volumeL: Double, sigmaMassKg: Double, sigmaVolumeL: Double)
+        -> (wet: Double, dry: Double, other: Double)
+    {
+        func logLikelihood(_ range: ClosedRange<Double>) -> Double {
+            Self.logLikelihood(
+                volumeL: volumeL, massKg: massKg, densities: range, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
+        }
+        // `other` is one hypothesis whose density is uniform in ln ρ over both of its parts together.
+        let parts = otherRanges
+        let widths = parts.map { log($0.upperBound / $0.lowerBound) }
+        let totalWidth = widths.reduce(0, +)
+        let other =
+            parts.isEmpty
+            ? -Double.infinity
+            : Self.logSumExp(zip(parts, widths).map { log($0.1 / totalWidth) + logLikelihood($0.0) })
+        return (logLikelihood(thresholds.wetKgL), logLikelihood(thresholds.dryKgL), other)
+    }
+
+    /// Nodes of the integral over ln ρ: the midpoint rule on 64 nodes is exact to well under 1 % for any
+    /// range here, and a deposit is classified once.
+    static let integrationNodes = 64
+
+    /// ln of (1 / ln(b/a)) ∫ N(V; m/ρ, σV² + (σm/ρ)²) d ln ρ over ρ in [a, b]: the measured volume's density
+    /// when the true density is uniform in ln ρ over the range and the true volume is m/ρ.
+    static func logLikelihood(
+        volumeL: Double, massKg: Double, densities: ClosedRange<Double>, sigmaMassKg: Double, sigmaVolumeL: Double
+    ) -> Double {
+        let n = integrationNodes
+        let low = log(densities.lowerBound)
+        let step = (log(densities.upperBound) - low) / Double(n)
+        var terms: [Double] = []
+        terms.reserveCapacity(n)
+        for i in 0..<n {
+            let density = exp(low + (Double(i) + 0.5) * step)
+            let sigmaFromMass = sigmaMassKg / density
+            let sigma = max((sigmaVolumeL * sigmaVolumeL + sigmaFromMass * sigmaFromMass).squareRoot(), 1e-9)
+            let z = (volumeL - massKg / density) / sigma
+            terms.append(-0.5 * z * z - log(sigma) - 0.5 * log(2 * Double.pi))
+        }
+        return logSumExp(terms) - log(Double(n))
+    }
+
+    static func logSumExp(_ values: [Double]) -> Double {
+        guard let top = values.max(), top > -.infinity else { return -.infinity }
+        return top + log(values.reduce(0) { $0 + exp($1 - top) })
     }
 
     /// σ of a volume change from two ranger readings (before and after), each the median of `pings`
@@ -102,51 +241,46 @@ public struct DensityClassifier: Sendable, Equatable {
         scaleSigmaKg * (2.0 / Double(max(windowReadings, 1))).squareRoot()
     }
 
-    /// The smallest deposit volume (litres) that can be classified with `minConfidence`, given the
-    /// σ of the mass change and of the volume change. With `densityKgL` nil it is the worst case over
-    /// the two class edges nearest the boundary (dry at its top, wet at its bottom); it never goes below
-    /// `minVolumeL` or the volume `minMassKg` takes at that density.
-    public func minimumClassifiableVolumeL(sigmaMassKg: Double, sigmaVolumeL: Double, densityKgL: Double? = nil) -> Double {
-        let z = Normal.quantile(thresholds.minConfidence)
-        let densities = densityKgL.map { [$0] } ?? [thresholds.dryKgL.upperBound, thresholds.wetKgL.lowerBound]
-        var worst = thresholds.minVolumeL
-        for density in densities {
-            let separation = abs(log(density / boundaryKgL))
-            guard separation > 0 else { return .infinity }
-            let needed = z * (sigmaMassKg * sigmaMassKg / (density * density) + sigmaVolumeL * sigmaVolumeL).squareRoot() / separation
-            worst = max(worst, needed, thresholds.minMassKg / density)
+    /// The smallest mass of waste at `densityKgL`, into a bin declared for `declared`, for which `decides`
+    /// holds when its volume is measured exactly (so about half of such deposits get there; heavier ones
+    /// move the volume further from the other hypotheses', and more of them do). `infinity` when no mass does
+    /// (a density another hypothesis explains as well).
+    public func minimumMassKg(
+        densityKgL: Double, declared: WasteStream, sigmaMassKg: Double, sigmaVolumeL: Double, decides: (Result) -> Bool
+    ) -> Double {
+        func reaches(_ massKg: Double) -> Bool {
+            decides(
+                classify(
+                    massKg: massKg, volumeL: massKg / densityKgL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL,
+                    declared: declared))
         }
-        return worst
+        var high = 0.01
+        while !reaches(high) {
+            high *= 2
+            if high > 100_000 { return .infinity }
+        }
+        var low = high == 0.01 ? 0 : high / 2
+        while high - low > 0.0005 {
+            let mid = (low + high) / 2
+            if reaches(mid) { high = mid } else { low = mid }
+        }
+        return high
     }
 
-    /// The same for a bin and its sensors: scale σ per reading, ranger σ, surface roughness and pings.
-    public func minimumClassifiableVolumeL(
-        scaleSigmaKg: Double, windowReadings: Int, rangerSigmaMm: Double, surfaceRoughnessMm: Double, rangerPings: Int,
-        litresPerMm: Double, densityKgL: Double? = nil
-    ) -> Double {
-        minimumClassifiableVolumeL(
+    /// The smallest mis-sort that is flagged: waste of the class opposite to the bin's (kitchen waste in a dry
+    /// bin, residual waste in a wet one) at `densityKgL`, measured by sensors with these σ, is `contaminated`.
+    /// nil for bins that are not wet or dry.
+    public func minimumJudgeableMisSortKg(
+        declared: WasteStream, densityKgL: Double, scaleSigmaKg: Double, windowReadings: Int, rangerSigmaMm: Double,
+        surfaceRoughnessMm: Double, rangerPings: Int, litresPerMm: Double
+    ) -> Double? {
+        guard declared == .wet || declared == .dry else { return nil }
+        return minimumMassKg(
+            densityKgL: densityKgL, declared: declared,
             sigmaMassKg: Self.massSigmaKg(scaleSigmaKg: scaleSigmaKg, windowReadings: windowReadings),
             sigmaVolumeL: Self.volumeSigmaL(
                 rangerSigmaMm: rangerSigmaMm, surfaceRoughnessMm: surfaceRoughnessMm, rangerPings: rangerPings,
-                litresPerMm: litresPerMm),
-            densityKgL: densityKgL)
-    }
-}
-
-/// The standard normal distribution.
-enum Normal {
-    static func cdf(_ x: Double) -> Double { 0.5 * erfc(-x / 2.0.squareRoot()) }
-
-    /// Inverse of `cdf` by bisection: exact to 1e-12, and called rarely.
-    static func quantile(_ p: Double) -> Double {
-        guard p > 0, p < 1 else { return p <= 0 ? -.infinity : .infinity }
-        var low = -40.0
-        var high = 40.0
-        for _ in 0..<200 {
-            let mid = (low + high) / 2
-            if cdf(mid) < p { low = mid } else { high = mid }
-            if high - low < 1e-12 { break }
-        }
-        return (low + high) / 2
+                litresPerMm: litresPerMm)
+        ) { isContaminated($0, declared: declared) }
     }
 }

@@ -117,6 +117,8 @@ public struct DepositDetector: Sendable {
     private var closedLidGains: [ClosedLidGain] = []
     /// The lid switch is doubted (`lid.stuck`): deposits come from the weight alone until it moves again.
     public private(set) var lidSwitchDoubted = false
+    /// How much noisier this bin's volume changes are than configured, learned from its deposits.
+    public private(set) var volumeNoise = VolumeNoiseEstimate()
 
     /// Steps up with the lid closed, none taken back, before the switch is doubted. One is a hand or a knee
     /// on the lid that stayed long enough to settle; two can be waste settling against a wall and then
@@ -143,6 +145,8 @@ public struct DepositDetector: Sendable {
     /// New thresholds, classification or sampling settings (a configuration reload). The state carries on:
     /// a cycle in progress is finished under the new values.
     public mutating func reconfigure(_ configuration: Configuration) {
+        // What the noise was learned against has changed.
+        if configuration != self.configuration { volumeNoise = VolumeNoiseEstimate() }
         self.configuration = configuration
     }
 
@@ -386,9 +390,10 @@ public struct DepositDetector: Sendable {
     /// The whole-bin density signal: everything since the last collection, classified like one deposit.
     public func wholeBinClassification() -> DensityClassifier.Result? {
         guard let since = sinceCollection else { return nil }
-        let sigmaVolume = lastTrustedFill.map { volumeSigma(at: $0.level) } ?? 0
+        let sigmaVolume = lastTrustedFill.map { volumeSigma(at: $0.level) * volumeNoise.factor } ?? 0
         return configuration.classifier.classify(
-            massKg: since.massKg, volumeL: since.volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume)
+            massKg: since.massKg, volumeL: since.volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume,
+            declared: configuration.stream)
     }
 
     // MARK: Internals
@@ -555,18 +560,28 @@ public struct DepositDetector: Sendable {
         return actions + makeDeposit(pending, volumeL: volume, at: pending.settledAt)
     }
 
-    private func makeDeposit(_ pending: Pending, volumeL: Double?, at time: WireTimestamp) -> [DetectorAction] {
-        let sigmaVolume = volumeSigma(at: lastTrustedFill?.level ?? FillLevel(surfaceHeightMm: 0, volumeL: 0, fraction: 0))
-        let result = configuration.classifier.classify(
-            massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume)
+    private mutating func makeDeposit(_ pending: Pending, volumeL: Double?, at time: WireTimestamp) -> [DetectorAction] {
+        let configuredSigmaVolume = volumeSigma(at: lastTrustedFill?.level ?? FillLevel(surfaceHeightMm: 0, volumeL: 0, fraction: 0))
+        let classifier = configuration.classifier
+        var result = classifier.classify(
+            massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: configuredSigmaVolume * volumeNoise.factor,
+            declared: configuration.stream)
+        if let volumeL, pending.quality == .good {
+            // Learned from after it is judged, so no deposit vouches for its own noise.
+            volumeNoise.observe(
+                massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: configuredSigmaVolume,
+                declared: configuration.stream, classifier: classifier)
+        }
+        // Closed on the mean of a weight that never settled: the mass is not a measurement to judge by.
+        if volumeL != nil, pending.quality != .good { result = result.withdrawn(.unsettled) }
         var quality = pending.quality
         if volumeL == nil, configuration.hasRanger { quality = quality.worse(.degraded) }
         let deposit = Deposit(
             bin: configuration.binID, stream: configuration.stream, massKg: Self.round(pending.massKg, places: 3),
             volumeL: volumeL.map { Self.round(max($0, 0), places: 2) }, densityKgL: result.densityKgL.map { Self.round($0, places: 3) },
             observed: result.observed, confidence: Self.round(result.confidence, places: 3),
-            contaminated: DensityClassifier.isContaminated(declared: configuration.stream, observed: result.observed),
-            quality: quality)
+            contaminated: classifier.isContaminated(result, declared: configuration.stream), quality: quality,
+            evidence: result.evidence)
         return [.deposit(deposit, at: time)]
     }
 

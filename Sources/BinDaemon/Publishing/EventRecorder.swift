@@ -39,7 +39,9 @@ public struct EventRecorder: Sendable {
                     report.reason == .capacity
                     ? "outbox full: dropped \(report.count) oldest event(s), seq \(report.firstSeq)-\(report.lastSeq)"
                     : "broker refused \(report.count) event(s), seq \(report.firstSeq)-\(report.lastSeq)"
-                let fault = Fault(bin: nil, sensor: .outbox, code: FaultCode.outboxDropped.rawValue, active: true, detail: detail)
+                let fault = Fault(
+                    bin: nil, sensor: .outbox, code: FaultCode.outboxDropped.rawValue, active: true, detail: detail,
+                    droppedSeqs: report.firstSeq...report.lastSeq)
                 return try WireCodec.encode(EventPayload(device: device, ts: time, seq: seq, body: .fault(fault)))
             }
         } catch {

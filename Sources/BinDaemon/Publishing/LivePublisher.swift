@@ -53,6 +53,7 @@ public final class LivePublisher: Service, Sendable {
 
     let client: MQTTClient
     let outbox: Outbox
+    let receipts: OutboxReceipts?
     let control: SamplingControl
     let counters: DaemonCounters
     let now: @Sendable () -> WireTimestamp
@@ -68,12 +69,13 @@ public final class LivePublisher: Service, Sendable {
     private let startedAt: WireTimestamp
 
     public init(
-        identity: Identity, client: MQTTClient, outbox: Outbox, control: SamplingControl, counters: DaemonCounters,
-        now: @escaping @Sendable () -> WireTimestamp, flushTimeout: Duration = .seconds(10),
+        identity: Identity, client: MQTTClient, outbox: Outbox, receipts: OutboxReceipts? = nil, control: SamplingControl,
+        counters: DaemonCounters, now: @escaping @Sendable () -> WireTimestamp, flushTimeout: Duration = .seconds(10),
         onConnected: @escaping @Sendable () -> Void = {}, logger: Logger
     ) {
         self.client = client
         self.outbox = outbox
+        self.receipts = receipts
         self.control = control
         self.counters = counters
         self.now = now
@@ -113,9 +115,24 @@ public final class LivePublisher: Service, Sendable {
             hx711RetriesTotal: counters.hx711Retries.load(ordering: .relaxed),
             publishFailuresTotal: counters.publishFailures.load(ordering: .relaxed),
             reconnectsTotal: counters.reconnects.load(ordering: .relaxed), outboxDepth: Int64(outbox.depth),
-            droppedTotal: counters.dropped.load(ordering: .relaxed), activeFaults: activeFaults)
+            droppedTotal: counters.dropped.load(ordering: .relaxed), activeFaults: activeFaults,
+            receipts: receiptStatus)
         pending.withLock { $0.health = health }
         sink.yield(.work)
+    }
+
+    /// How events leave the outbox, for the health message (`off` shows as PUBACK with no receipt).
+    private var receiptStatus: ReceiptStatus {
+        guard let status = receipts?.status else {
+            return ReceiptStatus(mode: .puback, through: 0, unreceipted: 0, resendsTotal: 0)
+        }
+        let mode: ReceiptStatus.Mode =
+            switch status.mode {
+            case .receipts: .receipts
+            case .puback: .puback
+            case .fallback: .fallback
+            }
+        return ReceiptStatus(mode: mode, through: status.through, unreceipted: status.unreceipted, resendsTotal: Int64(status.resends))
     }
 
     /// Publishes status, birth and every bin's state again (the `rebirth` command, a changed config).

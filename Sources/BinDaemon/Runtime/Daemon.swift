@@ -77,6 +77,9 @@ public final class Daemon: Sendable {
     public let outbox: Outbox
     public let live: LivePublisher
     public let publisher: OutboxPublisher
+    /// End-to-end receipts from the aggregator, unless `outbox.receipts: off`.
+    public let receipts: OutboxReceipts?
+    private let receiptListener: ReceiptListener?
     public let sampling: SamplingService
     public let control: SamplingControl
     public let counters: DaemonCounters
@@ -130,11 +133,15 @@ public final class Daemon: Sendable {
             throw BinDaemonError(.broker, "\(error)")
         }
         counters = DaemonCounters()
+        let receipts = config.outbox.receipts.receiptSettings.map(OutboxReceipts.init)
+        self.receipts = receipts
+        let client = client
+        receiptListener = receipts.map { ReceiptListener(device: config.device, client: client, receipts: $0, logger: logger) }
         control = platform.control ?? SamplingControl()
         let notifier = platform.notifier
         let ready = OneShot<Void>()
         live = LivePublisher(
-            identity: identity, client: client, outbox: outbox, control: control, counters: counters, now: now,
+            identity: identity, client: client, outbox: outbox, receipts: receipts, control: control, counters: counters, now: now,
             onConnected: {
                 if ready.value == nil {
                     ready.fulfil(())
@@ -144,7 +151,7 @@ public final class Daemon: Sendable {
                 }
             }, logger: logger)
         publisher = OutboxPublisher(
-            outbox: outbox, client: client, logger: logger, markHistorical: EventRecorder.markHistorical)
+            outbox: outbox, client: client, receipts: receipts, logger: logger, markHistorical: EventRecorder.markHistorical)
         let sink = DaemonSink(recorder: EventRecorder(device: config.device, outbox: outbox), live: live, logger: logger)
         let dependencies = SamplingEngine.Dependencies(
             config: config, sensors: sensors, calibrations: calibrations, store: store, clock: platform.clock,
@@ -168,6 +175,7 @@ public final class Daemon: Sendable {
             metadata: [
                 "mqtt.broker": "\(config.broker.url)", "mqtt.session": "\(session)", "config.hash": "\(config.configHash)",
                 "outbox.depth": "\(outbox.depth)", "outbox.last_seq": "\(outbox.lastSeq)",
+                "outbox.receipts": "\(config.outbox.receipts.mode.rawValue)",
             ])
     }
 
@@ -187,8 +195,7 @@ public final class Daemon: Sendable {
     /// The services in dependency order: stopped in reverse, so sampling stops first, then the live
     /// publisher flushes and says `online: false`, then the outbox publisher, then the client disconnects.
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        [
-            .init(service: client),
+        [.init(service: client)] + (receiptListener.map { [.init(service: $0)] } ?? []) + [
             .init(service: publisher),
             .init(service: live),
             .init(service: sampling),
