@@ -132,10 +132,13 @@ struct BrokerIdentityTests {
             try await IngestBrokerTests.withRunningAggregator(configurations[1], store: stores[1]) { second in
                 try await Self.publish(district, device: "pt-0001", seqs: 1...150)
                 try await Self.publish(district, device: "pt-0002", seqs: 1...150)
+                // Booked in the database, and counted by the instances (which count after the commit returns).
                 var booked = 0
-                try await waitUntil(timeout: .seconds(90), "300 booked (\(booked) so far)") {
+                var counted = 0
+                try await waitUntil(timeout: .seconds(90), "300 booked and counted (\(booked) booked, \(counted) counted so far)") {
                     booked = try await stores[0].bookedEventCount()
-                    return booked == 300
+                    counted = first.ingestMetrics.snapshot.totalMessages + second.ingestMetrics.snapshot.totalMessages
+                    return booked == 300 && counted == 300
                 }
                 return [first.ingestMetrics.snapshot, second.ingestMetrics.snapshot]
             }
