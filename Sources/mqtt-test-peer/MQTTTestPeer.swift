@@ -128,6 +128,9 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
     @Option var capacity = 100_000
     @Option(help: "every-write or batched") var sync = "every-write"
     @Option var maxInFlight = 32
+    @Option(help: "Process (the broker) this peer sends SIGSTOP when the depth first falls to --freeze-at-depth.")
+    var freezePid: Int32?
+    @Option var freezeAtDepth = 0
 
     func run() async throws {
         let logger = bootstrapLogging()
@@ -152,8 +155,16 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
             group.addTask { try await publisher.run() }
             group.addTask {
                 var reported = outbox.depth
+                var frozen = false
                 for await _ in outbox.changes() {
                     let depth = outbox.depth
+                    if let freezePid, !frozen, depth <= freezeAtDepth {
+                        // Frozen from here, at once: a test signalling after reading this output could
+                        // come too late, when everything is drained.
+                        kill(freezePid, SIGSTOP)
+                        frozen = true
+                        say("froze \(freezePid) at depth \(depth)")
+                    }
                     if depth / 100 != reported / 100 || depth == 0 {
                         say("depth \(depth)")
                         reported = depth

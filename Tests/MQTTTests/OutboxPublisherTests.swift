@@ -109,19 +109,19 @@ struct OutboxPublisherTests {
         try await receiver.waitUntilConnected(timeout: .seconds(20))
 
         let peerPath = try TestExecutables.path("mqtt-test-peer")
-        func startPeer(count: Int) throws -> ChildProcess {
+        func startPeer(count: Int, extra: [String] = []) throws -> ChildProcess {
             try ChildProcess(
                 peerPath,
                 [
                     "outbox-publisher", "--port", "\(broker.port)", "--client-id", "pt-0002", "--database", database,
                     "--topic", topic, "--count", "\(count)",
-                ], outputPath: directory.file("peer.log"))
+                ] + extra, outputPath: directory.file("peer.log"))
         }
-        let first = try startPeer(count: 1000)
-        // Some acknowledged and deleted, more in flight: freeze the broker so the in-flight PUBACKs never
-        // come, then kill the publisher.
-        try await first.waitForOutput(containing: "depth 8", timeout: .seconds(60))
-        broker.suspend()
+        // Some acknowledged and deleted, more in flight: the publisher itself freezes the broker once 200
+        // are acknowledged, so the in-flight PUBACKs never come; then it is killed.
+        let brokerPid = try #require(broker.pid)
+        let first = try startPeer(count: 1000, extra: ["--freeze-pid", "\(brokerPid)", "--freeze-at-depth", "800"])
+        try await first.waitForOutput(containing: "froze \(brokerPid)", timeout: .seconds(60))
         try await first.killAndWait()
         broker.resume()
         #expect(first.termination == .signalled(SIGKILL))
