@@ -186,7 +186,9 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle"]),
         .testTarget(
             name: "BinDaemonTests", dependencies: ["BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation"]),
-        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol"]),
+        .testTarget(
+            name: "AggregatorTests",
+            dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "AggregatorHTTPTests",
             dependencies: [

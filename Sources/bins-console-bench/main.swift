@@ -186,6 +186,17 @@ struct District {
                     }
                 }
             }
+            // Booking keeps the district's per-day totals with the ledger; rows written here directly are
+            // summed into them the way the migration fills them for a ledger booked before they existed.
+            try db.execute(
+                sql: """
+                    DELETE FROM ledger_days;
+                    INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
+                                             unknown_kg, deposited_l)
+                    SELECT day, stream, SUM(deposited_kg), SUM(collected_kg), SUM(deposits), SUM(collections), SUM(contaminated_kg),
+                           SUM(unknown_kg), SUM(deposited_l)
+                    FROM ledger GROUP BY day, stream
+                    """)
         }
     }
 

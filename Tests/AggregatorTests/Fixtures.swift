@@ -2,6 +2,7 @@ import Aggregator
 import BinProtocol
 import BinsTestSupport
 import Foundation
+import GRDB
 import Logging
 import Testing
 
@@ -55,6 +56,28 @@ enum Fixtures {
         } catch {
             for store in stores { await store.close() }
             throw error
+        }
+    }
+
+    /// Like ``withStore(_:_:)``, and `body` may also run SQL on the store's database behind its back.
+    static func withStoreAndSQL<T>(
+        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: (String) throws -> Void) async throws -> T
+    ) async throws -> T {
+        switch kind {
+        case .sqlite:
+            let directory = try TemporaryDirectory(prefix: "aggregator-tests")
+            defer { withExtendedLifetime(directory) {} }
+            let path = directory.file("ledger.sqlite")
+            return try await migrated([try SQLiteStore(settings: SQLiteSettings(path: path, synchronous: .normal))]) { stores in
+                try await body(stores[0]) { sql in try DatabaseQueue(path: path).write { try $0.execute(sql: sql) } }
+            }
+        case .postgres:
+            let url = try PostgresServer.makeDatabase()
+            defer { PostgresServer.dropDatabase(url: url) }
+            let settings = try #require(PostgresSettings.parse(url: url))
+            return try await migrated([PostgresStore(settings: settings, logger: logger)]) { stores in
+                try await body(stores[0]) { sql in try PostgresServer.execute(url: url, sql: sql) }
+            }
         }
     }
 

@@ -65,6 +65,73 @@ struct StorageTests {
         }
     }
 
+    @Test(
+        "the district's per-day totals, kept at booking, equal the rows summed; devices not asked for are left out; the migration fills them",
+        arguments: StoreKind.allCases)
+    func districtDays(kind: StoreKind) async throws {
+        try await Fixtures.withStoreAndSQL(kind) { store, execute in
+            var seqs: [String: Int64] = [:]
+            func book(_ event: (String, Int64) -> EventPayload, _ device: String) async throws {
+                let seq = seqs[device, default: 0] + 1
+                seqs[device] = seq
+                #expect(try await store.book(Fixtures.booking(event(device, seq))) == .booked(gap: nil, filledGap: false))
+            }
+            let devices = ["pt-1", "pt-2", "pt-3", "pt-4", "pt-5"]
+            for (index, device) in devices.dropLast().enumerated() {
+                for day in 1...2 {
+                    try await book({ Fixtures.deposit($0, seq: $1, at: Fixtures.time(1, day: day), kg: 0.5 * Double(index + 1), litres: 2) }, device)
+                    try await book(
+                        { Fixtures.deposit($0, seq: $1, at: Fixtures.time(2, day: day), bin: "dry", stream: .dry, kg: 0.25, observed: .unknown) },
+                        device)
+                    try await book({ Fixtures.collection($0, seq: $1, at: Fixtures.time(3, day: day), kg: 1.5) }, device)
+                }
+            }
+            // pt-5 shares June 1 with the others and is alone on June 3.
+            try await book({ Fixtures.deposit($0, seq: $1, at: Fixtures.time(5), kg: 4) }, "pt-5")
+            try await book({ Fixtures.deposit($0, seq: $1, at: Fixtures.time(5, day: 3), bin: "dry", stream: .dry, kg: 8, contaminated: true) }, "pt-5")
+            // A redelivery changes nothing.
+            #expect(try await store.book(Fixtures.booking(Fixtures.deposit("pt-5", seq: 1, at: Fixtures.time(5), kg: 4))) == .duplicate)
+
+            let from = Fixtures.date("2026-06-01")
+            let to = Fixtures.date("2026-06-30")
+            func summedRows(_ devices: [String]?) async throws -> [String: LedgerFigures] {
+                var sums: [String: LedgerFigures] = [:]
+                for row in try await store.ledger(devices: devices, from: from, to: to) {
+                    sums["\(row.day) \(row.stream.rawValue)", default: .zero] += row.figures
+                }
+                return sums
+            }
+            func totals(_ devices: [String]?) async throws -> [String: LedgerFigures] {
+                let totals = try await store.dailyTotals(devices: devices, from: from, to: to)
+                #expect(Set(totals.map { "\($0.day) \($0.stream.rawValue)" }).count == totals.count, "one total per day and stream")
+                return Dictionary(totals.map { ("\($0.day) \($0.stream.rawValue)", $0.figures) }, uniquingKeysWith: +)
+            }
+            let everything = try await summedRows(nil)
+            #expect(everything.count == 5)
+            #expect(everything["2026-06-01 wet"]?.deposits == 5 && everything["2026-06-01 wet"]?.depositedKg == 9)
+            #expect(try await totals(nil) == everything)
+            #expect(try await totals(devices) == everything)
+            // The district less one device (read from the per-day totals, that device's rows taken away):
+            // June 3 had only pt-5's deposit and is gone.
+            let lessOne = try await totals(Array(devices.dropLast()))
+            #expect(lessOne == (try await summedRows(Array(devices.dropLast()))))
+            #expect(lessOne["2026-06-03 dry"] == nil && lessOne["2026-06-01 wet"]?.depositedKg == 5)
+            // A street (few devices, summed from their rows).
+            #expect(try await totals(["pt-2", "pt-3"]) == (try await summedRows(["pt-2", "pt-3"])))
+            #expect(try await totals(["pt-9"]).isEmpty)
+
+            // A database booked before the per-day totals existed: the migration fills them from the ledger.
+            switch kind {
+            case .sqlite: try execute("DROP TABLE ledger_days; DELETE FROM grdb_migrations WHERE identifier = '4-ledger-days'")
+            case .postgres: try execute("DROP TABLE ledger_days; DELETE FROM schema_migrations WHERE version = 4")
+            }
+            try await store.migrate()
+            #expect(try await totals(nil) == everything)
+            try await book({ Fixtures.deposit($0, seq: $1, at: Fixtures.time(9), kg: 1) }, "pt-1")
+            #expect(try await totals(nil)["2026-06-01 wet"]?.depositedKg == 10)
+        }
+    }
+
     @Test("a redelivered or replayed event is not booked twice", arguments: StoreKind.allCases)
     func duplicates(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store in

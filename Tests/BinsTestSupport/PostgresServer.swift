@@ -71,6 +71,10 @@ public enum PostgresServer {
         return components.string ?? "<url>"
     }
 
+    /// Runs `sql` through psql on the database at `url` (a test that changes what a store cannot, such as
+    /// undoing a migration).
+    public static func execute(url: String, sql: String) throws { try runPSQL(url: url, sql: sql) }
+
     private static func runPSQL(url: String, sql: String) throws {
         let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(separator: ":")
         guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {

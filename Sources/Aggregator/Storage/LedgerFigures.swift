@@ -52,6 +52,14 @@ public struct LedgerFigures: Sendable, Codable, Equatable, Hashable {
 
     public static func += (lhs: inout Self, rhs: Self) { lhs = lhs + rhs }
 
+    public static func - (lhs: Self, rhs: Self) -> Self {
+        LedgerFigures(
+            depositedKg: lhs.depositedKg - rhs.depositedKg, collectedKg: lhs.collectedKg - rhs.collectedKg,
+            deposits: lhs.deposits - rhs.deposits, collections: lhs.collections - rhs.collections,
+            contaminatedKg: lhs.contaminatedKg - rhs.contaminatedKg, unknownKg: lhs.unknownKg - rhs.unknownKg,
+            depositedL: lhs.depositedL - rhs.depositedL)
+    }
+
     enum CodingKeys: String, CodingKey {
         case deposits, collections
         case depositedKg = "deposited_kg"

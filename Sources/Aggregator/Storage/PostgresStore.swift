@@ -189,6 +189,23 @@ public final class PostgresStore: AggregatorStore {
                         contaminated_kg = ledger.contaminated_kg + excluded.contaminated_kg,
                         unknown_kg = ledger.unknown_kg + excluded.unknown_kg,
                         deposited_l = ledger.deposited_l + excluded.deposited_l),
+                district_day_change AS (
+                    INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
+                                             unknown_kg, deposited_l)
+                    SELECT \(booking.day.dayNumber)::BIGINT, \(change?.stream.rawValue ?? "")::TEXT,
+                           \(figures.depositedKg)::DOUBLE PRECISION, \(figures.collectedKg)::DOUBLE PRECISION,
+                           \(figures.deposits)::BIGINT, \(figures.collections)::BIGINT,
+                           \(figures.contaminatedKg)::DOUBLE PRECISION, \(figures.unknownKg)::DOUBLE PRECISION,
+                           \(figures.depositedL)::DOUBLE PRECISION
+                    WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
+                    ON CONFLICT (day, stream) DO UPDATE SET
+                        deposited_kg = ledger_days.deposited_kg + excluded.deposited_kg,
+                        collected_kg = ledger_days.collected_kg + excluded.collected_kg,
+                        deposits = ledger_days.deposits + excluded.deposits,
+                        collections = ledger_days.collections + excluded.collections,
+                        contaminated_kg = ledger_days.contaminated_kg + excluded.contaminated_kg,
+                        unknown_kg = ledger_days.unknown_kg + excluded.unknown_kg,
+                        deposited_l = ledger_days.deposited_l + excluded.deposited_l),
                 fault_change AS (
                     INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
                     SELECT \(event.device)::TEXT, \(fault?.bin ?? "")::TEXT, \(fault?.code ?? "")::TEXT,
@@ -728,6 +745,24 @@ enum PostgresSchema {
             CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream)
                 INCLUDE (device, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l)
             """
+        ],
+        // 4: the district's ledger per day and stream, kept by every booking (see SQLiteSchema.version4).
+        [
+            """
+            CREATE TABLE ledger_days (
+                day BIGINT NOT NULL, stream TEXT NOT NULL,
+                deposited_kg DOUBLE PRECISION NOT NULL, collected_kg DOUBLE PRECISION NOT NULL, deposits BIGINT NOT NULL,
+                collections BIGINT NOT NULL, contaminated_kg DOUBLE PRECISION NOT NULL, unknown_kg DOUBLE PRECISION NOT NULL,
+                deposited_l DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (day, stream))
+            """,
+            """
+            INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                                     deposited_l)
+            SELECT day, stream, SUM(deposited_kg), SUM(collected_kg), SUM(deposits), SUM(collections), SUM(contaminated_kg),
+                   SUM(unknown_kg), SUM(deposited_l)
+            FROM ledger GROUP BY day, stream
+            """,
         ],
     ]
 }
