@@ -118,7 +118,7 @@ struct BrokerIdentityTests {
     @Test("two aggregator instances share the aggregator account with their own ids and a shared subscription; both book")
     func secondInstanceBooks() async throws {
         let district = try await District.start()
-        let url = try PostgresServer.makeDatabase()
+        let url = try await PostgresServer.makeDatabase()
         defer { PostgresServer.dropDatabase(url: url) }
         let configurations = try ["1", "2"].map {
             try district.configuration(

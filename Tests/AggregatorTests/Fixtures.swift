@@ -37,7 +37,7 @@ enum Fixtures {
             for _ in 0..<instances { stores.append(try SQLiteStore(settings: settings)) }
             return try await migrated(stores, body)
         case .postgres:
-            let url = try PostgresServer.makeDatabase()
+            let url = try await PostgresServer.makeDatabase()
             defer { PostgresServer.dropDatabase(url: url) }
             let settings = try #require(PostgresSettings.parse(url: url))
             return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }, body)
@@ -61,7 +61,7 @@ enum Fixtures {
 
     /// Like ``withStore(_:_:)``, and `body` may also run SQL on the store's database behind its back.
     static func withStoreAndSQL<T>(
-        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: (String) throws -> Void) async throws -> T
+        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: (String) async throws -> Void) async throws -> T
     ) async throws -> T {
         switch kind {
         case .sqlite:
@@ -72,11 +72,11 @@ enum Fixtures {
                 try await body(stores[0]) { sql in try DatabaseQueue(path: path).write { try $0.execute(sql: sql) } }
             }
         case .postgres:
-            let url = try PostgresServer.makeDatabase()
+            let url = try await PostgresServer.makeDatabase()
             defer { PostgresServer.dropDatabase(url: url) }
             let settings = try #require(PostgresSettings.parse(url: url))
             return try await migrated([PostgresStore(settings: settings, logger: logger)]) { stores in
-                try await body(stores[0]) { sql in try PostgresServer.execute(url: url, sql: sql) }
+                try await body(stores[0]) { sql in try await PostgresServer.execute(url: url, sql: sql) }
             }
         }
     }

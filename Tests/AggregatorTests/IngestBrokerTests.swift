@@ -209,7 +209,7 @@ struct IngestBrokerTests {
     func sharedSubscription() async throws {
         let directory = try TemporaryDirectory(prefix: "ingest-shared")
         let broker = try await MosquittoBroker.start()
-        let url = try PostgresServer.makeDatabase()
+        let url = try await PostgresServer.makeDatabase()
         defer { PostgresServer.dropDatabase(url: url) }
         let configurations = try ["a", "b"].map { name in
             try Self.configuration(
@@ -234,7 +234,13 @@ struct IngestBrokerTests {
                         }
                     }
                 }
-                try await waitUntil(timeout: .seconds(30), "220 messages handled across both instances") {
+                func progress(_ name: String, _ snapshot: IngestMetrics.Snapshot) -> String {
+                    "\(name): \(snapshot.totalMessages) accepted, \(snapshot.duplicates) duplicates, \(snapshot.totalRejected) rejected, \(snapshot.storageFailures) storage failures"
+                }
+                try await waitUntil(
+                    timeout: .seconds(60),
+                    "220 messages handled across both instances (\(progress("a", first.ingestMetrics.snapshot)); \(progress("b", second.ingestMetrics.snapshot)))"
+                ) {
                     let a = first.ingestMetrics.snapshot
                     let b = second.ingestMetrics.snapshot
                     return a.totalMessages + a.duplicates + b.totalMessages + b.duplicates == 220

@@ -122,8 +122,8 @@ struct StorageTests {
 
             // A database booked before the per-day totals existed: the migration fills them from the ledger.
             switch kind {
-            case .sqlite: try execute("DROP TABLE ledger_days; DELETE FROM grdb_migrations WHERE identifier = '4-ledger-days'")
-            case .postgres: try execute("DROP TABLE ledger_days; DELETE FROM schema_migrations WHERE version = 4")
+            case .sqlite: try await execute("DROP TABLE ledger_days; DELETE FROM grdb_migrations WHERE identifier = '4-ledger-days'")
+            case .postgres: try await execute("DROP TABLE ledger_days; DELETE FROM schema_migrations WHERE version = 4")
             }
             try await store.migrate()
             #expect(try await totals(nil) == everything)

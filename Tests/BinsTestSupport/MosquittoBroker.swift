@@ -80,36 +80,55 @@ public final class MosquittoBroker: Sendable {
         async throws -> MosquittoBroker
     {
         let directory = try directory ?? TemporaryDirectory(prefix: "mosquitto")
-        let port = try freeLoopbackPort()
-        let tlsPort = configuration.tls == nil ? nil : try freeLoopbackPort()
         let persistenceDirectory = try directory.directory("persistence")
-        var lines = [
-            "per_listener_settings false",
-            "allow_anonymous \(configuration.allowAnonymous)",
-            "listener \(port) 127.0.0.1",
-        ]
-        if let tls = configuration.tls, let tlsPort {
-            lines += [
-                "listener \(tlsPort) 127.0.0.1",
-                "cafile \(tls.caFile)",
-                "certfile \(tls.certificateFile)",
-                "keyfile \(tls.keyFile)",
-                "require_certificate \(tls.requireClientCertificate)",
+        return try await launchOnFreshPorts(directory: directory, tls: configuration.tls != nil) { port, tlsPort in
+            var lines = [
+                "per_listener_settings false",
+                "allow_anonymous \(configuration.allowAnonymous)",
+                "listener \(port) 127.0.0.1",
             ]
+            if let tls = configuration.tls, let tlsPort {
+                lines += [
+                    "listener \(tlsPort) 127.0.0.1",
+                    "cafile \(tls.caFile)",
+                    "certfile \(tls.certificateFile)",
+                    "keyfile \(tls.keyFile)",
+                    "require_certificate \(tls.requireClientCertificate)",
+                ]
+            }
+            if let passwordFile = configuration.passwordFile { lines.append("password_file \(passwordFile)") }
+            if let aclFile = configuration.aclFile { lines.append("acl_file \(aclFile)") }
+            lines += [
+                "persistence \(configuration.persistence)",
+                "persistence_location \(persistenceDirectory)/",
+                "max_queued_messages \(configuration.maxQueuedMessages)",
+                "max_inflight_messages 100",
+            ]
+            lines += commonLines() + configuration.extraLines
+            return lines.joined(separator: "\n") + "\n"
         }
-        if let passwordFile = configuration.passwordFile { lines.append("password_file \(passwordFile)") }
-        if let aclFile = configuration.aclFile { lines.append("acl_file \(aclFile)") }
-        lines += [
-            "persistence \(configuration.persistence)",
-            "persistence_location \(persistenceDirectory)/",
-            "max_queued_messages \(configuration.maxQueuedMessages)",
-            "max_inflight_messages 100",
-        ]
-        lines += commonLines() + configuration.extraLines
-        let configPath = try directory.write("mosquitto.conf", lines.joined(separator: "\n") + "\n")
-        let broker = MosquittoBroker(port: port, tlsPort: tlsPort, directory: directory, configPath: configPath)
-        try await broker.launch()
-        return broker
+    }
+
+    /// Writes the configuration `render` makes for two ports found free, and starts mosquitto on it. A port
+    /// found free can be taken by another program before mosquitto binds it; then the broker is started
+    /// again on other ports (a few times), so a test does not fail for something it never asked for.
+    private static func launchOnFreshPorts(
+        directory: TemporaryDirectory, tls: Bool, _ render: (_ port: Int, _ tlsPort: Int?) throws -> String
+    ) async throws -> MosquittoBroker {
+        var attempt = 1
+        while true {
+            let port = try freeLoopbackPort()
+            let tlsPort = tls ? try freeLoopbackPort() : nil
+            let configPath = try directory.write("mosquitto.conf", try render(port, tlsPort))
+            let broker = MosquittoBroker(port: port, tlsPort: tlsPort, directory: directory, configPath: configPath)
+            do {
+                try await broker.launch()
+                return broker
+            } catch let error as TestSupportError where attempt < 5 && "\(error)".contains("Address already in use") {
+                unlink(broker.logPath)
+                attempt += 1
+            }
+        }
     }
 
     /// Users of `startShipped`: the aggregator's and some devices' credentials.
@@ -149,25 +168,22 @@ public final class MosquittoBroker: Sendable {
         // One account file per listener, as deploy/mosquitto/install writes them.
         try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/aggregator.passwd", users: [users.aggregator], in: directory)
         try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/passwd", users: users.devices, in: directory)
-        let port = try freeLoopbackPort()
-        let tlsPort = try freeLoopbackPort()
-        let values = [
-            "CONFIG_DIR": configDirectory, "PERSISTENCE_DIR": persistenceDirectory, "LOCAL_PORT": "\(port)",
-            "TLS_PORT": "\(tlsPort)", "TLS_BIND_ADDRESS": "127.0.0.1",
-        ]
-        var rendered = try renderTemplate(template, values: values)
-        for (name, value) in settings {
-            let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
-            guard lines.contains(where: { $0.hasPrefix("\(name) ") }) else {
-                throw TestSupportError("the shipped mosquitto.conf has no setting \(name)")
+        return try await launchOnFreshPorts(directory: directory, tls: true) { port, tlsPort in
+            let values = [
+                "CONFIG_DIR": configDirectory, "PERSISTENCE_DIR": persistenceDirectory, "LOCAL_PORT": "\(port)",
+                "TLS_PORT": "\(tlsPort ?? 0)", "TLS_BIND_ADDRESS": "127.0.0.1",
+            ]
+            var rendered = try renderTemplate(template, values: values)
+            for (name, value) in settings {
+                let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
+                guard lines.contains(where: { $0.hasPrefix("\(name) ") }) else {
+                    throw TestSupportError("the shipped mosquitto.conf has no setting \(name)")
+                }
+                rendered = lines.map { $0.hasPrefix("\(name) ") ? "\(name) \(value)" : String($0) }.joined(separator: "\n")
             }
-            rendered = lines.map { $0.hasPrefix("\(name) ") ? "\(name) \(value)" : String($0) }.joined(separator: "\n")
+            // Only additions a test run needs: running as root without switching to the mosquitto user.
+            return rendered + "\n" + commonLines(logging: false).joined(separator: "\n") + "\n"
         }
-        // Only additions a test run needs: running as root without switching to the mosquitto user.
-        let configPath = try directory.write("mosquitto.conf", rendered + "\n" + commonLines(logging: false).joined(separator: "\n") + "\n")
-        let broker = MosquittoBroker(port: port, tlsPort: tlsPort, directory: directory, configPath: configPath)
-        try await broker.launch()
-        return broker
     }
 
     /// Fills `{{NAME}}` placeholders; fails on any placeholder left without a value.

@@ -1,22 +1,34 @@
 import Foundation
+import Synchronization
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0). Another process
-/// could take it before it is used; on a test machine that is rare.
+/// A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range: a port the
+/// kernel picked for port 0 is one it may hand to the next outgoing connection's source port too (tests
+/// make many), and the server started on it then finds it in use. Ports are handed out once per process.
 public func freeLoopbackPort() throws -> Int {
+    let ephemeralStart = readProcFile("/proc/sys/net/ipv4/ip_local_port_range")
+        .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first }
+        .flatMap { Int($0) } ?? 32768
+    let range = 10_000..<max(10_001, min(ephemeralStart, 32768))
+    for _ in 0..<200 {
+        let port = Int.random(in: range)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if try loopbackPortBindable(port) { return port }
+    }
+    throw TestSupportError("no free loopback port found in \(range.lowerBound)-\(range.upperBound - 1) after 200 tries")
+}
+
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// Whether a listening socket could bind 127.0.0.1:`port` now (it is closed again at once).
+private func loopbackPortBindable(_ port: Int) throws -> Bool {
     let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketFD >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
     defer { close(socketFD) }
-    var address = loopbackAddress(port: 0)
+    var address = loopbackAddress(port: port)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0 else { throw TestSupportError("bind(127.0.0.1:0) failed: errno \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
-    }
-    guard named == 0 else { throw TestSupportError("getsockname failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound == 0
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.

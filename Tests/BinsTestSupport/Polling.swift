@@ -16,3 +16,11 @@ public func waitUntil(
         try await Task.sleep(for: interval)
     }
 }
+
+/// Runs `work`, which blocks (a child process waited for), on a thread of its own and awaits its result,
+/// so the caller does not hold one of the cooperative pool's few threads meanwhile.
+public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

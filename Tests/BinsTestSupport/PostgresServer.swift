@@ -36,7 +36,13 @@ public enum PostgresServer {
     }
 
     /// Creates a fresh, empty database on the server and returns its URL, so every test starts clean.
-    public static func makeDatabase(prefix: String = "bins_test") throws -> String {
+    /// Runs on a thread of its own: psql is waited for, and a test must not hold one of the cooperative
+    /// pool's few threads meanwhile (the tests running beside it, and the aggregators under test, need them).
+    public static func makeDatabase(prefix: String = "bins_test") async throws -> String {
+        try await onOwnThread { try makeDatabaseWaiting(prefix: prefix) }
+    }
+
+    private static func makeDatabaseWaiting(prefix: String) throws -> String {
         let base = try url()
         let name = "\(prefix)_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try runPSQL(url: base, sql: "CREATE DATABASE \(name)")
@@ -47,10 +53,12 @@ public enum PostgresServer {
     }
 
     /// Drops a database made by ``makeDatabase(prefix:)``; errors are ignored (the server is thrown away).
+    /// Returns at once (it is called from `defer`, where nothing can be awaited): psql runs on a thread
+    /// of its own.
     public static func dropDatabase(url: String) {
         guard let base = try? self.url(), let path = URLComponents(string: url)?.path, path.count > 1 else { return }
-        let name = path.dropFirst()
-        try? runPSQL(url: base, sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        let name = String(path.dropFirst())
+        Thread { try? runPSQL(url: base, sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }.start()
     }
 
     // MARK: Implementation
@@ -73,7 +81,7 @@ public enum PostgresServer {
 
     /// Runs `sql` through psql on the database at `url` (a test that changes what a store cannot, such as
     /// undoing a migration).
-    public static func execute(url: String, sql: String) throws { try runPSQL(url: url, sql: sql) }
+    public static func execute(url: String, sql: String) async throws { try await onOwnThread { try runPSQL(url: url, sql: sql) } }
 
     private static func runPSQL(url: String, sql: String) throws {
         let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(separator: ":")
