@@ -15,8 +15,10 @@ import Synchronization
 ///   virtual time. Virtual time would otherwise race through an outage in milliseconds while the real MQTT
 ///   client still needs its real reconnect time, so the pacer holds virtual time at both edges: before the
 ///   cut until what was recorded earlier has gone out (it happened before the outage, so it is not late),
-///   and after the link is back until the client has reconnected. Events recorded in between wait in the
-///   outbox and go out marked historical, as they would on a real point.
+///   and after the link is back until the client has reconnected and the backlog has gone out (on a real
+///   point minutes pass while it drains; here the rest of the day could otherwise pass in those real
+///   milliseconds, before the point has even had room to record its `outbox.dropped` fault). Events
+///   recorded in between wait in the outbox and go out marked historical, as they would on a real point.
 ///
 /// `networkDown(untilNanoseconds:)` is called from a scheduled action under the chip's lock, so it only
 /// records the request and wakes the sampling thread, where `pace` does the waiting.
@@ -120,7 +122,9 @@ public final class SimulationPacer: SamplingPacer {
             state.withLock { $0.outageEnd = nil }
             link.restore()
             let connected = link.waitUntilConnected(edgeTimeout)
-            logger.notice("simulation.network_up", metadata: ["simulation.reconnected": "\(connected)"])
+            let drained = connected && link.waitUntilDelivered(edgeTimeout)
+            logger.notice(
+                "simulation.network_up", metadata: ["simulation.reconnected": "\(connected)", "simulation.drained": "\(drained)"])
         }
     }
 

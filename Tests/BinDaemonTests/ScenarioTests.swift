@@ -166,7 +166,7 @@ struct ScenarioTests {
         let lastSeq = try point.lastSeq
         // 150 deposits during the outage, capacity 100: seq 1-50 are gone, 51-150 arrive late, then the
         // fault (active) and its clearing.
-        #expect(lastSeq == 152)
+        #expect(lastSeq == 152, "binsd simulate's output ends: \(point.binsd.outputTail)")
         try await point.recorder.wait("events 51-152") { $0.uniqueEvents.count >= 102 }
         let events = point.recorder.uniqueEvents
         #expect(events.map(\.seq) == Array(51...152))
