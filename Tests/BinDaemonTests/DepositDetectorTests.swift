@@ -318,6 +318,61 @@ struct DetectorHarness {
         #expect(silent.deposits.count == 1 && silent.deposits[0].volumeL == nil)
     }
 
+    /// The reading after one deposit and the reading before the next see the same surface: what the first
+    /// deposit's volume change says about it is carried to the second, whose change is judged with less
+    /// than the configured σ. A collection, or a reading showing that the surface moved, forgets it.
+    @Test func theSurfaceLeftByADepositIsCarriedToTheNext() {
+        let configuredSigma = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+        var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
+        h.settle()
+        #expect(h.detector.surfaceOffset == nil)
+        // 0.3 kg takes at least 0.1 L as anything; measured 1.5 L less than before, the beam now sees a dip.
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 0.3
+        h.lid(open: false, at: 104)
+        h.weigh(from: 104.5, count: 6)
+        h.range(at: 106, volumeL: 38.5)
+        let first = try! #require(h.deposits.first)
+        #expect(abs(first.evidence!.volumeSigmaL! - configuredSigma) < 0.001)
+        let offset = try! #require(h.detector.surfaceOffset)
+        #expect(offset.meanL < -0.5 && offset.varianceShare < 0.8, "\(offset)")
+        // A reading of the same surface keeps it; the next deposit is judged with less than the configured σ.
+        h.range(at: 200, volumeL: 38.5)
+        #expect(h.detector.surfaceOffset == offset)
+        // (The odd first deposit also raised the learned volume noise; σ is compared with that.)
+        let learnedSigma = configuredSigma * h.detector.volumeNoise.factor
+        h.lid(open: true, at: 300)
+        h.trueMassKg += 1
+        h.lid(open: false, at: 304)
+        h.weigh(from: 304.5, count: 6)
+        h.range(at: 306, volumeL: 47.5)
+        let second = try! #require(h.deposits.last)
+        #expect(h.deposits.count == 2 && second.evidence!.volumeSigmaL! < learnedSigma - 0.01, "\(second)")
+        // The published volume is what the ranger measured; the correction is the classifier's business.
+        #expect(abs(second.volumeL! - 9) < 0.01)
+        // The surface moved with the lid closed (waste settled by 3 L): what was known about it is gone.
+        #expect(h.detector.surfaceOffset != nil)
+        h.range(at: 400, volumeL: 44.5)
+        #expect(h.detector.surfaceOffset == nil)
+    }
+
+    @Test func aCollectionForgetsTheSurface() {
+        var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
+        h.settle()
+        h.lid(open: true, at: 100)
+        h.trueMassKg += 0.3
+        h.lid(open: false, at: 104)
+        h.weigh(from: 104.5, count: 6)
+        h.range(at: 106, volumeL: 38.5)
+        #expect(h.detector.surfaceOffset != nil)
+        h.lid(open: true, at: 200)
+        h.trueMassKg = 0
+        h.weigh(from: 201, count: 6)
+        h.lid(open: false, at: 210)
+        h.weigh(from: 211, count: 6)
+        #expect(h.collections.count == 1 && h.detector.surfaceOffset == nil)
+    }
+
     @Test func collectionWithAutoZeroAndNoPhantomAfterwards() {
         var h = DetectorHarness(massKg: 30, volumeL: 180)
         h.settle()

@@ -122,9 +122,7 @@ public struct DensityClassifier: Sendable, Equatable {
         let likelihoods = PerHypothesis(wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
         let side: ObservedStream = posterior.wet >= posterior.dry ? .wet : .dry
         let sideProbability = posterior[side]
-        let density: Double? =
-            volumeL > max(0.05, sigmaVolumeL) && massKg > 0 && massKg / volumeL <= WireLimits.densityKgL.upperBound
-            ? massKg / volumeL : nil
+        let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: sigmaVolumeL)
         var result = Result(
             observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence, likelihoods: likelihoods,
             posterior: posterior, sigmaVolumeL: sigmaVolumeL)
@@ -135,6 +133,12 @@ public struct DensityClassifier: Sendable, Equatable {
             result.reason = .classified
         }
         return result
+    }
+
+    /// Δm / ΔV for a reader, when the volume change is clearly above zero (more than σV); nil otherwise.
+    public static func apparentDensity(massKg: Double, volumeL: Double, sigmaVolumeL: Double) -> Double? {
+        volumeL > max(0.05, sigmaVolumeL) && massKg > 0 && massKg / volumeL <= WireLimits.densityKgL.upperBound
+            ? massKg / volumeL : nil
     }
 
     /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two (its
@@ -199,24 +203,78 @@ public struct DensityClassifier: Sendable, Equatable {
     /// range here, and a deposit is classified once.
     static let integrationNodes = 64
 
+    /// The midpoints of the integral over ln ρ in `densities`.
+    static func densityNodes(_ densities: ClosedRange<Double>) -> [Double] {
+        let n = integrationNodes
+        let low = log(densities.lowerBound)
+        let step = (log(densities.upperBound) - low) / Double(n)
+        return (0..<n).map { exp(low + (Double($0) + 0.5) * step) }
+    }
+
+    /// Where the waste surface under the beam sits after a deposit, as its volume change tells it: the offset
+    /// of the reading after the deposit from the true fill (litres; positive when the reading shows more fill
+    /// than there is), as a mean and a variance.
+    ///
+    /// The measured change is ΔV = m/ρ + u_after − u_before + ping noise, where `volumeL` has the estimate of
+    /// u_before already added back and `sigmaVolumeL` is the σ left (the after surface, the pings and what is
+    /// still unknown of u_before). For one density ρ the residual y = ΔV − m/ρ is normal, and u_after, normal
+    /// with σ `surfaceSigmaL` a priori (the roughness), has mean σ²_s/s² · y and variance σ²_s − σ⁴_s/s² given y.
+    /// Over the hypotheses and their densities, weighted by their posterior, that is a mixture; its mean and
+    /// variance are returned. A deposit whose density is pinned down pins the surface down; one whose density
+    /// could be anywhere in a wide range leaves it about as unknown as the roughness says.
+    public func surfaceOffsetAfter(
+        massKg: Double, volumeL: Double, sigmaMassKg: Double, sigmaVolumeL: Double, surfaceSigmaL: Double, declared: WasteStream
+    ) -> (meanL: Double, varianceL2: Double)? {
+        guard massKg.isFinite, volumeL.isFinite, surfaceSigmaL > 0, sigmaVolumeL >= surfaceSigmaL else { return nil }
+        let prior = prior(declared: declared)
+        let surfaceVariance = surfaceSigmaL * surfaceSigmaL
+        // (log weight, residual, variance of the residual) per density node of every hypothesis.
+        var nodes: [(logWeight: Double, residual: Double, variance: Double)] = []
+        func add(_ range: ClosedRange<Double>, logPrior: Double) {
+            let logNodeWeight = logPrior - log(Double(Self.integrationNodes))
+            for density in Self.densityNodes(range) {
+                let sigmaFromMass = sigmaMassKg / density
+                let variance = max(sigmaVolumeL * sigmaVolumeL + sigmaFromMass * sigmaFromMass, 1e-18)
+                let residual = volumeL - massKg / density
+                let logDensity = -0.5 * residual * residual / variance - 0.5 * log(2 * Double.pi * variance)
+                nodes.append((logNodeWeight + logDensity, residual, variance))
+            }
+        }
+        add(thresholds.wetKgL, logPrior: log(prior.wet))
+        add(thresholds.dryKgL, logPrior: log(prior.dry))
+        let parts = otherRanges
+        let totalWidth = parts.map { log($0.upperBound / $0.lowerBound) }.reduce(0, +)
+        for part in parts { add(part, logPrior: log(prior.other) + log(log(part.upperBound / part.lowerBound) / totalWidth)) }
+        let total = Self.logSumExp(nodes.map(\.logWeight))
+        guard total.isFinite else { return nil }
+        var mean = 0.0
+        var secondMoment = 0.0
+        for node in nodes {
+            let weight = exp(node.logWeight - total)
+            let gain = surfaceVariance / node.variance
+            let nodeMean = gain * node.residual
+            let nodeVariance = surfaceVariance * (1 - gain)
+            mean += weight * nodeMean
+            secondMoment += weight * (nodeVariance + nodeMean * nodeMean)
+        }
+        let variance = min(max(secondMoment - mean * mean, 0), surfaceVariance)
+        return (mean, variance)
+    }
+
     /// ln of (1 / ln(b/a)) ∫ N(V; m/ρ, σV² + (σm/ρ)²) d ln ρ over ρ in [a, b]: the measured volume's density
     /// when the true density is uniform in ln ρ over the range and the true volume is m/ρ.
     static func logLikelihood(
         volumeL: Double, massKg: Double, densities: ClosedRange<Double>, sigmaMassKg: Double, sigmaVolumeL: Double
     ) -> Double {
-        let n = integrationNodes
-        let low = log(densities.lowerBound)
-        let step = (log(densities.upperBound) - low) / Double(n)
         var terms: [Double] = []
-        terms.reserveCapacity(n)
-        for i in 0..<n {
-            let density = exp(low + (Double(i) + 0.5) * step)
+        terms.reserveCapacity(integrationNodes)
+        for density in densityNodes(densities) {
             let sigmaFromMass = sigmaMassKg / density
             let sigma = max((sigmaVolumeL * sigmaVolumeL + sigmaFromMass * sigmaFromMass).squareRoot(), 1e-9)
             let z = (volumeL - massKg / density) / sigma
             terms.append(-0.5 * z * z - log(sigma) - 0.5 * log(2 * Double.pi))
         }
-        return logSumExp(terms) - log(Double(n))
+        return logSumExp(terms) - log(Double(integrationNodes))
     }
 
     static func logSumExp(_ values: [Double]) -> Double {

@@ -119,6 +119,10 @@ public struct DepositDetector: Sendable {
     public private(set) var lidSwitchDoubted = false
     /// How much noisier this bin's volume changes are than configured, learned from its deposits.
     public private(set) var volumeNoise = VolumeNoiseEstimate()
+    /// What the last deposit told about the surface under the beam; nil when nothing is known beyond the
+    /// roughness (since a start, a collection, a reload, a deposit without a trusted volume, or a surface
+    /// that moved between deposits).
+    public private(set) var surfaceOffset: SurfaceOffset?
 
     /// Steps up with the lid closed, none taken back, before the switch is doubted. One is a hand or a knee
     /// on the lid that stayed long enough to settle; two can be waste settling against a wall and then
@@ -146,7 +150,10 @@ public struct DepositDetector: Sendable {
     /// a cycle in progress is finished under the new values.
     public mutating func reconfigure(_ configuration: Configuration) {
         // What the noise was learned against has changed.
-        if configuration != self.configuration { volumeNoise = VolumeNoiseEstimate() }
+        if configuration != self.configuration {
+            volumeNoise = VolumeNoiseEstimate()
+            surfaceOffset = nil
+        }
         self.configuration = configuration
     }
 
@@ -293,6 +300,7 @@ public struct DepositDetector: Sendable {
         case .idle:
             guard let snapshot else { return actions }
             lastTrustedFill = snapshot
+            if let offset = surfaceOffset, surfaceMoved(from: offset.reading, to: snapshot) { surfaceOffset = nil }
             actions += judgeConsistency(snapshot)
             if afterCollection != nil, afterCollection?.fill == nil { afterCollection?.fill = snapshot.level }
         case .active:
@@ -412,6 +420,15 @@ public struct DepositDetector: Sendable {
     /// The smallest step reported as a deposit: `min_deposit_kg`, or 4 σ of a step between two window means
     /// when the scale is noisy (so an empty lid cycle does not become a deposit of noise).
     private var minDepositKg: Double { max(thresholds.minDepositKg, measuredNoiseKg == nil ? 0 : 4 * massSigma) }
+
+    /// Whether a reading with the lid closed and no deposit in between shows a different surface than the
+    /// reading after the last deposit: more than 4 σ of the pings apart (waste settled or was pushed down).
+    private func surfaceMoved(from reading: FillSnapshot, to now: FillSnapshot) -> Bool {
+        let pings = Double(max(configuration.sampling.rangerPings, 1))
+        let readingSigmaMm = ((Double.pi / 2) * thresholds.rangerSigmaMm * thresholds.rangerSigmaMm / pings).squareRoot()
+        let sigmaL = 2.0.squareRoot() * readingSigmaMm * configuration.geometry.litresPerMm(atHeightMm: now.level.surfaceHeightMm)
+        return abs(now.level.volumeL - reading.level.volumeL) > 4 * max(sigmaL, 1e-9) * volumeNoise.factor
+    }
 
     private func volumeSigma(at level: FillLevel) -> Double {
         DensityClassifier.volumeSigmaL(
@@ -557,20 +574,49 @@ public struct DepositDetector: Sendable {
             volume = after.level.volumeL - before.level.volumeL
         }
         if let after = fillAfter { actions += judgeConsistency(after) }
-        return actions + makeDeposit(pending, volumeL: volume, at: pending.settledAt)
+        return actions + makeDeposit(pending, volumeL: volume, fillAfter: volume == nil ? nil : fillAfter, at: pending.settledAt)
     }
 
-    private mutating func makeDeposit(_ pending: Pending, volumeL: Double?, at time: WireTimestamp) -> [DetectorAction] {
-        let configuredSigmaVolume = volumeSigma(at: lastTrustedFill?.level ?? FillLevel(surfaceHeightMm: 0, volumeL: 0, fraction: 0))
+    private mutating func makeDeposit(
+        _ pending: Pending, volumeL: Double?, fillAfter: FillSnapshot? = nil, at time: WireTimestamp
+    ) -> [DetectorAction] {
+        let level = lastTrustedFill?.level ?? FillLevel(surfaceHeightMm: 0, volumeL: 0, fraction: 0)
+        let configuredSigmaVolume = volumeSigma(at: level)
+        // The surface this deposit's change was measured from, if the last deposit said something about it:
+        // its expected offset is taken back out, and its variance left is what it still adds.
+        let surfaceSigma = thresholds.surfaceRoughnessMm * configuration.geometry.litresPerMm(atHeightMm: level.surfaceHeightMm)
+        let before = surfaceOffset.flatMap { offset in
+            pending.fillBefore.map { $0.at >= offset.reading.at } == true ? offset : nil
+        }
+        let judgedVolume = volumeL.map { $0 + (before?.meanL ?? 0) }
+        let knownShare = 1 - (before?.varianceShare ?? 1)
+        let knownVariance = knownShare * surfaceSigma * surfaceSigma
+        let sigmaVolume = max(configuredSigmaVolume * configuredSigmaVolume - knownVariance, 1e-12).squareRoot()
+        let factor = volumeNoise.factor
         let classifier = configuration.classifier
         var result = classifier.classify(
-            massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: configuredSigmaVolume * volumeNoise.factor,
+            massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume * factor,
             declared: configuration.stream)
-        if let volumeL, pending.quality == .good {
+        if let volumeL {
+            // The reader's Δm / ΔV is of the change the ranger measured, as the event publishes it.
+            result.densityKgL = DensityClassifier.apparentDensity(
+                massKg: pending.massKg, volumeL: volumeL, sigmaVolumeL: sigmaVolume * factor)
+        }
+        surfaceOffset = nil
+        if let judgedVolume, pending.quality == .good {
             // Learned from after it is judged, so no deposit vouches for its own noise.
             volumeNoise.observe(
-                massKg: pending.massKg, volumeL: volumeL, sigmaMassKg: massSigma, sigmaVolumeL: configuredSigmaVolume,
+                massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume,
                 declared: configuration.stream, classifier: classifier)
+            if let fillAfter, surfaceSigma > 0,
+                let after = classifier.surfaceOffsetAfter(
+                    massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume * factor,
+                    surfaceSigmaL: surfaceSigma * factor, declared: configuration.stream)
+            {
+                surfaceOffset = SurfaceOffset(
+                    meanL: after.meanL, varianceShare: after.varianceL2 / (surfaceSigma * factor * surfaceSigma * factor),
+                    reading: fillAfter)
+            }
         }
         // Closed on the mean of a weight that never settled: the mass is not a measurement to judge by.
         if volumeL != nil, pending.quality != .good { result = result.withdrawn(.unsettled) }
@@ -603,6 +649,7 @@ public struct DepositDetector: Sendable {
         }
         baselineKg = newBaseline
         lastTrustedFill = nil
+        surfaceOffset = nil
         consistency.reset()
         afterCollection = (newBaseline, nil)
         if configuration.hasRanger {
