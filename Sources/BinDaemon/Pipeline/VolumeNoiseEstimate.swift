@@ -1,5 +1,7 @@
 import BinProtocol
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Learns from a bin's own deposits how much noisier its volume changes are than the configuration says.
 ///
