@@ -60,13 +60,7 @@ extension PostgresStore {
                 guard let stream = WasteStream(rawValue: try row["stream"].decode(String.self)) else { return nil }
                 return LedgerDayTotal(
                     day: LocalDate(dayNumber: try row["day"].decode(Int64.self)), stream: stream,
-                    figures: LedgerFigures(
-                        depositedKg: try row["deposited_kg"].decode(Double.self),
-                        collectedKg: try row["collected_kg"].decode(Double.self),
-                        deposits: try row["deposits"].decode(Int.self), collections: try row["collections"].decode(Int.self),
-                        contaminatedKg: try row["contaminated_kg"].decode(Double.self),
-                        unknownKg: try row["unknown_kg"].decode(Double.self),
-                        depositedL: try row["deposited_l"].decode(Double.self)))
+                    figures: try PostgresSchema.figures(row))
             }
         } catch {
             throw failure(error, doing: "decode daily totals")

@@ -182,13 +182,7 @@ public final class PostgresStore: AggregatorStore {
                            \(figures.depositedL)::DOUBLE PRECISION
                     WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
                     ON CONFLICT (device, bin, day, stream) DO UPDATE SET
-                        deposited_kg = ledger.deposited_kg + excluded.deposited_kg,
-                        collected_kg = ledger.collected_kg + excluded.collected_kg,
-                        deposits = ledger.deposits + excluded.deposits,
-                        collections = ledger.collections + excluded.collections,
-                        contaminated_kg = ledger.contaminated_kg + excluded.contaminated_kg,
-                        unknown_kg = ledger.unknown_kg + excluded.unknown_kg,
-                        deposited_l = ledger.deposited_l + excluded.deposited_l),
+                        \(unescaped: PostgresSchema.addExcludedFiguresRow)),
                 district_day_change AS (
                     INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
                                              unknown_kg, deposited_l)
@@ -199,13 +193,7 @@ public final class PostgresStore: AggregatorStore {
                            \(figures.depositedL)::DOUBLE PRECISION
                     WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
                     ON CONFLICT (day, stream) DO UPDATE SET
-                        deposited_kg = ledger_days.deposited_kg + excluded.deposited_kg,
-                        collected_kg = ledger_days.collected_kg + excluded.collected_kg,
-                        deposits = ledger_days.deposits + excluded.deposits,
-                        collections = ledger_days.collections + excluded.collections,
-                        contaminated_kg = ledger_days.contaminated_kg + excluded.contaminated_kg,
-                        unknown_kg = ledger_days.unknown_kg + excluded.unknown_kg,
-                        deposited_l = ledger_days.deposited_l + excluded.deposited_l),
+                        \(unescaped: PostgresSchema.addExcludedFiguresDay)),
                 fault_change AS (
                     INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
                     SELECT \(event.device)::TEXT, \(fault?.bin ?? "")::TEXT, \(fault?.code ?? "")::TEXT,
@@ -442,13 +430,7 @@ public final class PostgresStore: AggregatorStore {
                 return LedgerRow(
                     device: try row["device"].decode(String.self), bin: try row["bin"].decode(String.self),
                     day: LocalDate(dayNumber: try row["day"].decode(Int64.self)), stream: stream,
-                    figures: LedgerFigures(
-                        depositedKg: try row["deposited_kg"].decode(Double.self),
-                        collectedKg: try row["collected_kg"].decode(Double.self),
-                        deposits: try row["deposits"].decode(Int.self), collections: try row["collections"].decode(Int.self),
-                        contaminatedKg: try row["contaminated_kg"].decode(Double.self),
-                        unknownKg: try row["unknown_kg"].decode(Double.self),
-                        depositedL: try row["deposited_l"].decode(Double.self)))
+                    figures: try PostgresSchema.figures(row))
             }
         } catch {
             throw failure(error, doing: "decode ledger")
@@ -675,6 +657,25 @@ public final class PostgresStore: AggregatorStore {
 
 /// The PostgreSQL schema, one list of statements per version; `schema_migrations` records what ran.
 enum PostgresSchema {
+    /// An upsert's update: the figures of the row being inserted added to those already booked in `table`.
+    private static func addExcludedFigures(to table: String) -> String {
+        ["deposited_kg", "collected_kg", "deposits", "collections", "contaminated_kg", "unknown_kg", "deposited_l"]
+            .map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", ")
+    }
+
+    /// For a booking's change to its bin's ledger row, and to the district's total for its day (`ledger_days`).
+    static let addExcludedFiguresRow = addExcludedFigures(to: "ledger")
+    static let addExcludedFiguresDay = addExcludedFigures(to: "ledger_days")
+
+    /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
+    static func figures(_ row: PostgresRandomAccessRow) throws -> LedgerFigures {
+        LedgerFigures(
+            depositedKg: try row["deposited_kg"].decode(Double.self), collectedKg: try row["collected_kg"].decode(Double.self),
+            deposits: try row["deposits"].decode(Int.self), collections: try row["collections"].decode(Int.self),
+            contaminatedKg: try row["contaminated_kg"].decode(Double.self), unknownKg: try row["unknown_kg"].decode(Double.self),
+            depositedL: try row["deposited_l"].decode(Double.self))
+    }
+
     static let versions: [[String]] = [
         [
             """

@@ -59,9 +59,6 @@ extension SQLiteStore {
         guard let stream = WasteStream(rawValue: row["stream"]) else { return nil }
         return LedgerDayTotal(
             day: LocalDate(dayNumber: row["day"]), stream: stream,
-            figures: LedgerFigures(
-                depositedKg: row["deposited_kg"], collectedKg: row["collected_kg"], deposits: row["deposits"],
-                collections: row["collections"], contaminatedKg: row["contaminated_kg"], unknownKg: row["unknown_kg"],
-                depositedL: row["deposited_l"]))
+            figures: SQLiteSchema.figures(row))
     }
 }

@@ -117,37 +117,13 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         if let change = StoreRules.ledgerChange(event) {
             let f = change.figures
             try db.run(
-                sql: """
-                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
-                                        contaminated_kg, unknown_kg, deposited_l)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
-                        deposited_kg = deposited_kg + excluded.deposited_kg,
-                        collected_kg = collected_kg + excluded.collected_kg,
-                        deposits = deposits + excluded.deposits,
-                        collections = collections + excluded.collections,
-                        contaminated_kg = contaminated_kg + excluded.contaminated_kg,
-                        unknown_kg = unknown_kg + excluded.unknown_kg,
-                        deposited_l = deposited_l + excluded.deposited_l
-                    """,
+                sql: SQLiteSchema.addToLedger,
                 arguments: [
                     event.device, change.bin, booking.day.dayNumber, change.stream.rawValue, f.depositedKg, f.collectedKg,
                     f.deposits, f.collections, f.contaminatedKg, f.unknownKg, f.depositedL,
                 ])
             try db.run(
-                sql: """
-                    INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
-                                             unknown_kg, deposited_l)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (day, stream) DO UPDATE SET
-                        deposited_kg = deposited_kg + excluded.deposited_kg,
-                        collected_kg = collected_kg + excluded.collected_kg,
-                        deposits = deposits + excluded.deposits,
-                        collections = collections + excluded.collections,
-                        contaminated_kg = contaminated_kg + excluded.contaminated_kg,
-                        unknown_kg = unknown_kg + excluded.unknown_kg,
-                        deposited_l = deposited_l + excluded.deposited_l
-                    """,
+                sql: SQLiteSchema.addToLedgerDay,
                 arguments: [
                     booking.day.dayNumber, change.stream.rawValue, f.depositedKg, f.collectedKg, f.deposits, f.collections,
                     f.contaminatedKg, f.unknownKg, f.depositedL,
@@ -364,10 +340,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
                 guard let stream = WasteStream(rawValue: row["stream"]) else { return nil }
                 return LedgerRow(
                     device: row["device"], bin: row["bin"], day: LocalDate(dayNumber: row["day"]), stream: stream,
-                    figures: LedgerFigures(
-                        depositedKg: row["deposited_kg"], collectedKg: row["collected_kg"], deposits: row["deposits"],
-                        collections: row["collections"], contaminatedKg: row["contaminated_kg"], unknownKg: row["unknown_kg"],
-                        depositedL: row["deposited_l"]))
+                    figures: SQLiteSchema.figures(row))
             }
         }
     }
@@ -573,6 +546,38 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 /// The SQLite schema. Days are local day numbers (days since 1970-01-01), times are milliseconds since
 /// the epoch.
 enum SQLiteSchema {
+    /// An upsert's update: the figures of the row being inserted added to those already booked.
+    private static let addExcludedFigures = """
+        deposited_kg = deposited_kg + excluded.deposited_kg, collected_kg = collected_kg + excluded.collected_kg,
+        deposits = deposits + excluded.deposits, collections = collections + excluded.collections,
+        contaminated_kg = contaminated_kg + excluded.contaminated_kg, unknown_kg = unknown_kg + excluded.unknown_kg,
+        deposited_l = deposited_l + excluded.deposited_l
+        """
+
+    /// A booking's change to its bin's ledger row.
+    static let addToLedger = """
+        INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
+                            contaminated_kg, unknown_kg, deposited_l)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(addExcludedFigures)
+        """
+
+    /// The same change to the district's total for that day and stream (`ledger_days`).
+    static let addToLedgerDay = """
+        INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
+                                 unknown_kg, deposited_l)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (day, stream) DO UPDATE SET \(addExcludedFigures)
+        """
+
+    /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
+    static func figures(_ row: Row) -> LedgerFigures {
+        LedgerFigures(
+            depositedKg: row["deposited_kg"], collectedKg: row["collected_kg"], deposits: row["deposits"],
+            collections: row["collections"], contaminatedKg: row["contaminated_kg"], unknownKg: row["unknown_kg"],
+            depositedL: row["deposited_l"])
+    }
+
     /// Daily totals over many bins (the console, targets, reports) read this index alone, in day order,
     /// instead of looking every row up by its key: for 2,000 bins and 28 days about a tenth of the work.
     static let ledgerDayTotals = """
