@@ -28,19 +28,38 @@ enum Fixtures {
     static func withStores<T>(
         _ kind: StoreKind, instances: Int = 1, _ body: ([any AggregatorStore]) async throws -> T
     ) async throws -> T {
+        try await withStores(kind, instances: instances) { stores, _ in try await body(stores) }
+    }
+
+    /// Like ``withStore(_:_:)``, and `body` may also run SQL on the store's database behind its back.
+    static func withStoreAndSQL<T>(
+        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: @escaping @Sendable (String) async throws -> Void) async throws -> T
+    ) async throws -> T {
+        try await withStores(kind, instances: 1) { stores, execute in try await body(stores[0], execute) }
+    }
+
+    private static func withStores<T>(
+        _ kind: StoreKind, instances: Int,
+        _ body: ([any AggregatorStore], _ execute: @escaping @Sendable (String) async throws -> Void) async throws -> T
+    ) async throws -> T {
         switch kind {
         case .sqlite:
             let directory = try TemporaryDirectory(prefix: "aggregator-tests")
             defer { withExtendedLifetime(directory) {} }  // removed only after the stores are closed
-            let settings = SQLiteSettings(path: directory.file("ledger.sqlite"), synchronous: .normal)
+            let path = directory.file("ledger.sqlite")
+            let settings = SQLiteSettings(path: path, synchronous: .normal)
             var stores: [any AggregatorStore] = []
             for _ in 0..<instances { stores.append(try SQLiteStore(settings: settings)) }
-            return try await migrated(stores, body)
+            return try await migrated(stores) { stores in
+                try await body(stores) { sql in try DatabaseQueue(path: path).write { try $0.execute(sql: sql) } }
+            }
         case .postgres:
             let url = try await PostgresServer.makeDatabase()
             defer { PostgresServer.dropDatabase(url: url) }
             let settings = try #require(PostgresSettings.parse(url: url))
-            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }, body)
+            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }) { stores in
+                try await body(stores) { sql in try await PostgresServer.execute(url: url, sql: sql) }
+            }
         }
     }
 
@@ -56,28 +75,6 @@ enum Fixtures {
         } catch {
             for store in stores { await store.close() }
             throw error
-        }
-    }
-
-    /// Like ``withStore(_:_:)``, and `body` may also run SQL on the store's database behind its back.
-    static func withStoreAndSQL<T>(
-        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: (String) async throws -> Void) async throws -> T
-    ) async throws -> T {
-        switch kind {
-        case .sqlite:
-            let directory = try TemporaryDirectory(prefix: "aggregator-tests")
-            defer { withExtendedLifetime(directory) {} }
-            let path = directory.file("ledger.sqlite")
-            return try await migrated([try SQLiteStore(settings: SQLiteSettings(path: path, synchronous: .normal))]) { stores in
-                try await body(stores[0]) { sql in try DatabaseQueue(path: path).write { try $0.execute(sql: sql) } }
-            }
-        case .postgres:
-            let url = try await PostgresServer.makeDatabase()
-            defer { PostgresServer.dropDatabase(url: url) }
-            let settings = try #require(PostgresSettings.parse(url: url))
-            return try await migrated([PostgresStore(settings: settings, logger: logger)]) { stores in
-                try await body(stores[0]) { sql in try await PostgresServer.execute(url: url, sql: sql) }
-            }
         }
     }
 
