@@ -54,6 +54,16 @@ struct DetectorHarness {
     mutating func lid(open: Bool, at seconds: Double) { actions += detector.lidChanged(open: open, at: at(seconds)) }
     mutating func tick(_ seconds: Double) { actions += detector.tick(at: at(seconds)) }
 
+    /// One deposit through the lid: opened at `seconds`, `addingKg` dropped in, closed 4 s later, weighed
+    /// after the close, and the ranger reading `volumeAfterL` 6 s after the opening.
+    mutating func lidDeposit(at seconds: Double, addingKg: Double, volumeAfterL: Double) {
+        lid(open: true, at: seconds)
+        trueMassKg += addingKg
+        lid(open: false, at: seconds + 4)
+        weigh(from: seconds + 4.5, count: 6)
+        range(at: seconds + 6, volumeL: volumeAfterL)
+    }
+
     /// Settled bin with a trusted fill reading, actions cleared.
     mutating func settle() {
         range(at: 0)
@@ -92,11 +102,7 @@ struct DetectorHarness {
     @Test func dryWasteInAWetBinIsContaminated() {
         var h = DetectorHarness()
         h.settle()
-        h.lid(open: true, at: 100)
-        h.trueMassKg += 1.0  // 1 kg in 9 L: 0.11 kg/L, residual waste
-        h.lid(open: false, at: 104)
-        h.weigh(from: 104.5, count: 6)
-        h.range(at: 106, volumeL: 49)
+        h.lidDeposit(at: 100, addingKg: 1.0, volumeAfterL: 49)  // 1 kg in 9 L: 0.11 kg/L, residual waste
         #expect(h.deposits.map(\.observed) == [.dry])
         #expect(h.deposits.first?.contaminated == true)
     }
@@ -107,11 +113,7 @@ struct DetectorHarness {
     func smallHeavyMisSortIntoTheDryBinIsFlagged() {
         var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
         h.settle()
-        h.lid(open: true, at: 100)
-        h.trueMassKg += 1.5
-        h.lid(open: false, at: 104)
-        h.weigh(from: 104.5, count: 6)
-        h.range(at: 106, volumeL: 42)
+        h.lidDeposit(at: 100, addingKg: 1.5, volumeAfterL: 42)
         let deposit = try! #require(h.deposits.first)
         #expect(deposit.observed == .wet && deposit.contaminated, "\(deposit)")
         #expect(deposit.evidence?.reason == "classified")
@@ -124,11 +126,7 @@ struct DetectorHarness {
     func residualBagIntoTheDryBinIsNotFlagged() {
         var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
         h.settle()
-        h.lid(open: true, at: 100)
-        h.trueMassKg += 1.5
-        h.lid(open: false, at: 104)
-        h.weigh(from: 104.5, count: 6)
-        h.range(at: 106, volumeL: 52)
+        h.lidDeposit(at: 100, addingKg: 1.5, volumeAfterL: 52)
         let deposit = try! #require(h.deposits.first)
         #expect(deposit.observed == .dry && !deposit.contaminated, "\(deposit)")
     }
@@ -327,11 +325,7 @@ struct DetectorHarness {
         h.settle()
         #expect(h.detector.surfaceOffset == nil)
         // 0.3 kg takes at least 0.1 L as anything; measured 1.5 L less than before, the beam now sees a dip.
-        h.lid(open: true, at: 100)
-        h.trueMassKg += 0.3
-        h.lid(open: false, at: 104)
-        h.weigh(from: 104.5, count: 6)
-        h.range(at: 106, volumeL: 38.5)
+        h.lidDeposit(at: 100, addingKg: 0.3, volumeAfterL: 38.5)
         let first = try! #require(h.deposits.first)
         #expect(abs(first.evidence!.volumeSigmaL! - configuredSigma) < 0.001)
         let offset = try! #require(h.detector.surfaceOffset)
@@ -341,11 +335,7 @@ struct DetectorHarness {
         #expect(h.detector.surfaceOffset == offset)
         // (The odd first deposit also raised the learned volume noise; σ is compared with that.)
         let learnedSigma = configuredSigma * h.detector.volumeNoise.factor
-        h.lid(open: true, at: 300)
-        h.trueMassKg += 1
-        h.lid(open: false, at: 304)
-        h.weigh(from: 304.5, count: 6)
-        h.range(at: 306, volumeL: 47.5)
+        h.lidDeposit(at: 300, addingKg: 1, volumeAfterL: 47.5)
         let second = try! #require(h.deposits.last)
         #expect(h.deposits.count == 2 && second.evidence!.volumeSigmaL! < learnedSigma - 0.01, "\(second)")
         // The published volume is what the ranger measured; the correction is the classifier's business.
@@ -359,11 +349,7 @@ struct DetectorHarness {
     @Test func aCollectionForgetsTheSurface() {
         var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
         h.settle()
-        h.lid(open: true, at: 100)
-        h.trueMassKg += 0.3
-        h.lid(open: false, at: 104)
-        h.weigh(from: 104.5, count: 6)
-        h.range(at: 106, volumeL: 38.5)
+        h.lidDeposit(at: 100, addingKg: 0.3, volumeAfterL: 38.5)
         #expect(h.detector.surfaceOffset != nil)
         h.lid(open: true, at: 200)
         h.trueMassKg = 0
