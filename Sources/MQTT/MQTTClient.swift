@@ -156,6 +156,13 @@ public final class MQTTClient: Service, Sendable {
     public func subscribe(_ filters: [String], qos: MQTTQoS, handler: some MQTTMessageHandler) async throws(MQTTError) {
         _ = try await core.addSubscription(filters, qos: qos, sink: .handler(handler))
     }
+
+    /// Subscribes with a handler that receives each burst of matching messages as one batch on the network
+    /// thread; nothing, not one PUBACK, is written to the socket until it returns (see
+    /// `MQTTBatchHandler`). Same registration and acknowledgement rules as the handler form.
+    public func subscribe(_ filters: [String], qos: MQTTQoS, batchHandler: some MQTTBatchHandler) async throws(MQTTError) {
+        _ = try await core.addSubscription(filters, qos: qos, sink: .batchHandler(batchHandler))
+    }
 }
 
 /// Links a publish waiting for its acknowledgement to a cancellation that may arrive before or after

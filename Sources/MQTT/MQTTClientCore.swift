@@ -22,6 +22,7 @@ struct ClientSharedState {
         enum Sink {
             case stream(AsyncStream<MQTTMessage>.Continuation)
             case handler(any MQTTMessageHandler)
+            case batchHandler(any MQTTBatchHandler)
         }
         var filters: [String]
         /// `filters` with any `$share/{group}/` prefix removed, for matching incoming topics.
@@ -86,6 +87,14 @@ final class ClientCore: Sendable {
     let shared = Mutex(ClientSharedState())
     /// The last error line libmosquitto logged (OpenSSL's reason for a failed handshake, for instance).
     let lastLibraryLog = Mutex<String?>(nil)
+    /// Messages of the burst being read, per batch-handler subscription; handed over before any write.
+    /// Only the network thread touches it (the mutex makes that checkable, not contended).
+    let burst = Mutex(Burst())
+
+    struct Burst {
+        var batches: [UInt64: (handler: any MQTTBatchHandler, messages: [MQTTMessage])] = [:]
+        var count = 0
+    }
 
     private let connectionsCounter: Counter
     private let connectionFailuresCounter: Counter
@@ -127,6 +136,12 @@ final class ClientCore: Sendable {
         }
         guard (1...65535).contains(configuration.maxInflightMessages) else {
             throw invalid("max inflight messages \(configuration.maxInflightMessages) is outside 1...65535")
+        }
+        guard (1...65535).contains(configuration.batchMaxMessages) else {
+            throw invalid("batch max messages \(configuration.batchMaxMessages) is outside 1...65535")
+        }
+        guard configuration.batchMaxDelay >= .zero && configuration.batchMaxDelay <= .seconds(10) else {
+            throw invalid("batch max delay \(configuration.batchMaxDelay) is outside 0...10 s")
         }
         guard configuration.reconnectDelayMin > .zero && configuration.reconnectDelayMax >= configuration.reconnectDelayMin
         else { throw invalid("reconnect delays must satisfy 0 < min <= max") }
@@ -336,9 +351,7 @@ final class ClientCore: Sendable {
         var loopRC = MOSQ_ERR_SUCCESS.rawValue
         var loopErrno: Int32 = 0
         while true {
-            Glibc.errno = 0
-            loopRC = mosquitto_loop(mosq, 1000, 1)
-            loopErrno = Glibc.errno
+            (loopRC, loopErrno) = loopOnce(mosq)
             if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
             if stopDeadline == nil {
                 if isStopRequested {
@@ -357,6 +370,68 @@ final class ClientCore: Sendable {
         }
         recordConnectionEnd(rc: loopRC, errno: loopErrno, function: "mosquitto_loop", wasAccepted: connectedSince != nil)
         return connectedSince.map { $0.duration(to: .now) }
+    }
+
+    /// One pass of the network loop: `mosquitto_loop`'s read, write and keepalive steps, driven here so
+    /// that a burst read is handed to the batch handlers (and committed) before the write step sends its
+    /// PUBACKs. Other threads' publishes, subscribes and DISCONNECT only queue packets (threaded mode) and
+    /// then signal `wakeup`, which this loop polls instead of libmosquitto's internal socket pair.
+    /// Returns a libmosquitto result code and the errno that came with it.
+    private func loopOnce(_ mosq: OpaquePointer) -> (Int32, Int32) {
+        let socket = mosquitto_socket(mosq)
+        guard socket >= 0 else { return (MOSQ_ERR_NO_CONN.rawValue, 0) }
+        var descriptors = [
+            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&descriptors, 2, 1000)
+        if ready < 0 {
+            let pollErrno = Glibc.errno
+            return pollErrno == EINTR ? (MOSQ_ERR_SUCCESS.rawValue, 0) : (MOSQ_ERR_ERRNO.rawValue, pollErrno)
+        }
+        let woken = descriptors[1].revents != 0
+        if woken { wakeup.consume() }
+        if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            let (readRC, readErrno) = readBurst(mosq, socket: socket)
+            deliverBurst()
+            if readRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (readRC, readErrno) }
+        }
+        if descriptors[0].revents & Int16(POLLOUT) != 0 || (woken && mosquitto_want_write(mosq)) {
+            Glibc.errno = 0
+            let writeRC = mosquitto_loop_write(mosq, 1)
+            let writeErrno = Glibc.errno
+            if writeRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (writeRC, writeErrno) }
+        }
+        Glibc.errno = 0
+        let miscRC = mosquitto_loop_misc(mosq)
+        return (miscRC, Glibc.errno)
+    }
+
+    /// Reads packets while the socket has more to read, until a batch handler's burst reaches
+    /// `batchMaxMessages` or `batchMaxDelay` has passed since the burst began. libmosquitto calls the
+    /// message callback for each PUBLISH and queues its PUBACK without writing it.
+    private func readBurst(_ mosq: OpaquePointer, socket: Int32) -> (Int32, Int32) {
+        let deadline = ContinuousClock.now.advanced(by: configuration.batchMaxDelay)
+        while true {
+            Glibc.errno = 0
+            let rc = mosquitto_loop_read(mosq, 1)
+            let readErrno = Glibc.errno
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (rc, readErrno) }
+            if burst.withLock({ $0.count }) >= configuration.batchMaxMessages || ContinuousClock.now >= deadline {
+                return (rc, 0)
+            }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 0) <= 0 { return (rc, 0) }
+        }
+    }
+
+    /// Hands each batch handler its messages of the burst; returns when all have returned.
+    private func deliverBurst() {
+        let batches = burst.withLock { burst in
+            defer { burst = Burst() }
+            return burst.batches.sorted { $0.key < $1.key }.map(\.value)
+        }
+        for batch in batches { batch.handler.handle(batch.messages) }
     }
 
     /// Records why a connection or attempt ended, publishes `disconnected`, and settles pending SUBSCRIBEs
@@ -469,13 +544,14 @@ final class ClientCore: Sendable {
             ])
     }
 
+    /// Notes a broker's DISCONNECT reason. `disconnected` is announced by `recordConnectionEnd`, right
+    /// after it has recorded why, so an observer that sees it can read `lastError`.
     func handleDisconnect(reason: Int32) {
         shared.withLock { state in
             if reason != 0 && state.attemptError == nil && configuration.protocolVersion == .v5 && reason >= 0x80 {
                 state.attemptError = .reason(
                     .connectionLost, broker: broker, reason: reason, detail: "the broker sent DISCONNECT")
             }
-            state.setConnection(.disconnected)
         }
     }
 
@@ -516,19 +592,24 @@ final class ClientCore: Sendable {
 
     func handleMessage(_ message: MQTTMessage) {
         receivedCounter.increment()
-        let sinks = shared.withLock { state -> [ClientSharedState.Subscription.Sink] in
-            state.subscriptions.values.filter { subscription in
+        let sinks = shared.withLock { state -> [(UInt64, ClientSharedState.Subscription.Sink)] in
+            state.subscriptions.filter { _, subscription in
                 subscription.matchFilters.contains { TopicFilter.matches(filter: $0, topic: message.topic) }
-            }.map(\.sink)
+            }.map { ($0.key, $0.value.sink) }
         }
         if sinks.isEmpty {
             unroutableCounter.increment()
             logger.warning("mqtt.message.unroutable", metadata: ["mqtt.topic": "\(message.topic)"])
         }
-        for sink in sinks {
+        for (id, sink) in sinks {
             switch sink {
             case .stream(let continuation): continuation.yield(message)
             case .handler(let handler): handler.handle(message)
+            case .batchHandler(let handler):
+                burst.withLock { burst in
+                    burst.batches[id, default: (handler, [])].messages.append(message)
+                    burst.count += 1
+                }
             }
         }
     }
@@ -582,7 +663,9 @@ final class ClientCore: Sendable {
             if message.qos != .atMostOnce { state.pendingPublishes[mid] = completion }
             return .success(mid)
         }
-        return try outcome.get()
+        let mid = try outcome.get()
+        wakeup.signal()
+        return mid
     }
 
     /// Stops waiting for `mid`'s acknowledgement (the message may still be delivered).
@@ -634,7 +717,7 @@ final class ClientCore: Sendable {
                 }
                 return nil
             }
-            if let immediate { continuation.resume(returning: immediate) }
+            if let immediate { continuation.resume(returning: immediate) } else { wakeup.signal() }
         }
         return try result.get()
     }

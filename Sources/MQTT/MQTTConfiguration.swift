@@ -52,6 +52,12 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var maxInflightMessages: Int
     /// How long `disconnect()` waits for the DISCONNECT packet to be written before closing the socket.
     public var disconnectTimeout: Duration
+    /// Bounds of one batch handed to an ``MQTTBatchHandler``: at most this many messages...
+    public var batchMaxMessages: Int
+    /// ...and no more reading once this much time has passed since the batch's first message. A batch
+    /// also ends as soon as the socket has nothing more to read: the client never waits idle for a batch
+    /// to fill, so a lone message is handled at once.
+    public var batchMaxDelay: Duration
 
     public init(
         host: String, port: Int = 1883, clientID: String, username: String? = nil, password: String? = nil,
@@ -59,7 +65,7 @@ public struct MQTTConfiguration: Sendable, Equatable {
         tls: MQTTTLSConfiguration? = nil, will: MQTTMessage? = nil,
         reconnectDelayMin: Duration = .milliseconds(500), reconnectDelayMax: Duration = .seconds(60),
         sessionExpirySeconds: UInt32? = nil, maxInflightMessages: Int = 32,
-        disconnectTimeout: Duration = .seconds(2)
+        disconnectTimeout: Duration = .seconds(2), batchMaxMessages: Int = 500, batchMaxDelay: Duration = .milliseconds(5)
     ) {
         self.host = host
         self.port = port
@@ -76,6 +82,8 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.sessionExpirySeconds = sessionExpirySeconds
         self.maxInflightMessages = maxInflightMessages
         self.disconnectTimeout = disconnectTimeout
+        self.batchMaxMessages = batchMaxMessages
+        self.batchMaxDelay = batchMaxDelay
     }
 
     /// `host:port`, as errors and logs name the broker.

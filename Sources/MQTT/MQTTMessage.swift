@@ -60,3 +60,17 @@ public enum MQTTConnectionState: Sendable, Equatable, Hashable {
 public protocol MQTTMessageHandler: Sendable {
     func handle(_ message: MQTTMessage)
 }
+
+/// Receives messages in batches on libmosquitto's network thread, for a receiver that commits many
+/// messages in one transaction.
+///
+/// The client reads a burst of packets (until the socket has nothing more to read, or the
+/// configuration's `batchMaxMessages` or `batchMaxDelay` is reached), hands this handler the burst's
+/// messages that match its subscription, in arrival order, and writes nothing to the socket until
+/// `handle` returns. libmosquitto only queues the PUBACKs of the burst while reading, so a batch
+/// committed inside `handle` is in the database before the broker sees any of its PUBACKs; a process
+/// that dies inside `handle` gets every message of the batch again (docs/mqtt.md). Keepalive and other
+/// traffic wait meanwhile, so keep `handle` to one transaction.
+public protocol MQTTBatchHandler: Sendable {
+    func handle(_ batch: [MQTTMessage])
+}

@@ -57,6 +57,15 @@ final class WakeupEvent: Sendable {
         close(fileDescriptor)
     }
 
+    /// For `poll` alongside the broker's socket.
+    var descriptor: Int32 { fileDescriptor }
+
+    /// Clears a pending signal without waiting.
+    func consume() {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { read(fileDescriptor, $0.baseAddress, 8) }
+    }
+
     func signal() {
         var one: UInt64 = 1
         _ = withUnsafeBytes(of: &one) { write(fileDescriptor, $0.baseAddress, 8) }

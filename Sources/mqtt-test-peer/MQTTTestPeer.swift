@@ -67,8 +67,22 @@ struct WillClient: AsyncParsableCommand {
     }
 }
 
-/// Records every message in a file inside the synchronous handler (write + fsync before returning, as
-/// the aggregator commits before returning), and kills itself inside the handler on a chosen payload.
+/// Appends lines to the record file and fsyncs before returning, as the aggregator commits before its
+/// handler returns.
+func appendRecord(_ lines: [String], to path: String) {
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard fd >= 0 else {
+        say("cannot open \(path): errno \(errno)")
+        return
+    }
+    let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    fsync(fd)
+    close(fd)
+}
+
+/// Records every message in a file inside the synchronous handler, and kills itself inside the handler
+/// on a chosen payload.
 struct MessageRecorder: MQTTMessageHandler {
     let recordPath: String
     let killOn: String?
@@ -78,15 +92,22 @@ struct MessageRecorder: MQTTMessageHandler {
             say("killing inside handler: \(message.text)")
             kill(getpid(), SIGKILL)
         }
-        let fd = open(recordPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-        guard fd >= 0 else {
-            say("cannot open \(recordPath): errno \(errno)")
-            return
+        appendRecord([message.text], to: recordPath)
+    }
+}
+
+/// Records each batch with one write and fsync (the commit), and kills itself inside the handler, before
+/// that commit, when the batch holds a chosen payload.
+struct BatchRecorder: MQTTBatchHandler {
+    let recordPath: String
+    let killOn: String?
+
+    func handle(_ batch: [MQTTMessage]) {
+        if let killOn, batch.contains(where: { $0.text == killOn }) {
+            say("killing inside batch of \(batch.count): \(batch.map(\.text).joined(separator: " "))")
+            kill(getpid(), SIGKILL)
         }
-        let line = Array((message.text + "\n").utf8)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
+        appendRecord(batch.map(\.text), to: recordPath)
     }
 }
 
@@ -99,13 +120,48 @@ struct PersistentSubscriber: AsyncParsableCommand {
     @Option var filter: String
     @Option(help: "File each received payload is appended to.") var record: String
     @Option(help: "Payload on which the handler SIGKILLs its own process before returning.") var killOn: String?
+    @Option(
+        help: """
+            message: a handler per message; batch: a batch handler (one commit per burst); \
+            ack-before-commit: the control, a stream subscription (acknowledged on arrival) committed in bursts afterwards
+            """) var mode = "message"
 
     func run() async throws {
         let logger = bootstrapLogging()
         let client = try MQTTClient(configuration: broker.configuration(cleanSession: false), logger: logger)
         // Registered before run(): messages queued in the persistent session arrive right after CONNACK.
-        try await client.subscribe([filter], qos: .atLeastOnce, handler: MessageRecorder(recordPath: record, killOn: killOn))
+        var acknowledgedFirst: AsyncStream<MQTTMessage>?
+        switch mode {
+        case "batch":
+            try await client.subscribe([filter], qos: .atLeastOnce, batchHandler: BatchRecorder(recordPath: record, killOn: killOn))
+        case "ack-before-commit":
+            acknowledgedFirst = try await client.subscribe(filter, qos: .atLeastOnce)
+        default:
+            try await client.subscribe([filter], qos: .atLeastOnce, handler: MessageRecorder(recordPath: record, killOn: killOn))
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let acknowledgedFirst {
+                group.addTask { [record, killOn, client, clientID = broker.clientID] in
+                    // Commits what has arrived so far as one batch, as a batching consumer that acknowledged
+                    // on arrival would: the kill loses every message of the batch.
+                    var pending: [String] = []
+                    for await message in acknowledgedFirst {
+                        pending.append(message.text)
+                        if let killOn, message.text == killOn {
+                            // A publish acknowledged by the broker went out after the PUBACKs libmosquitto
+                            // queued on reading these messages (one ordered queue), so the broker has them.
+                            try? await client.publish(
+                                MQTTMessage(topic: "mqtt-test-peer/\(clientID)/flushed", text: "flushed", qos: .atLeastOnce))
+                            say("killing before committing (already acknowledged): \(pending.joined(separator: " "))")
+                            kill(getpid(), SIGKILL)
+                        }
+                        if pending.count >= 5 {
+                            appendRecord(pending, to: record)
+                            pending = []
+                        }
+                    }
+                }
+            }
             group.addTask { try await client.run() }
             try await client.waitUntilConnected(timeout: .seconds(20))
             // A SUBACK on the same connection proves the broker processed the restored subscription too.
