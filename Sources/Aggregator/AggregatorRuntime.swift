@@ -29,6 +29,7 @@ public final class AggregatorRuntime: Sendable {
     public let live: LiveUpdates
     public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
+    private let committer: IngestCommitter
     private let observations: AsyncStream<AlertObservation>
     private let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
@@ -80,8 +81,9 @@ public final class AggregatorRuntime: Sendable {
                 if alerts.wants(observation) { continuation.yield(observation) }
             },
             sequenceChanged: { device in receipts?.sequenceChanged(device: device) })
+        committer = IngestCommitter(processor: processor)
         handler = IngestHandler(
-            processor: processor, logger: logger,
+            processor: processor, committer: committer, logger: logger,
             committed: { message, type, receivedAtMs in
                 live.committed(topic: message.topic, payload: message.payload, type: type, receivedAtMs: receivedAtMs)
             })
@@ -108,7 +110,7 @@ public final class AggregatorRuntime: Sendable {
     public func prepare() async throws(AggregatorError) {
         try await alerts.load()
         do {
-            try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, handler: handler)
+            try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, batchHandler: handler)
         } catch {
             throw AggregatorError(.broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)")
         }
@@ -117,6 +119,7 @@ public final class AggregatorRuntime: Sendable {
     /// What runs, in start order.
     public var services: [any Service] {
         [
+            committer,
             mqtt,
             AggregatorStatusPublisher(
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,

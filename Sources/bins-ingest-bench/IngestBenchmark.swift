@@ -202,7 +202,7 @@ struct IngestBenchmark {
     }
 
     /// Seconds to validate and book every event of `plan` straight into a fresh ledger of the same kind,
-    /// on one thread, as the MQTT handler does but without the broker (SQLite only: a second PostgreSQL
+    /// on one thread, in batches of the configured size, as the MQTT batch handler does but without the broker (SQLite only: a second PostgreSQL
     /// database is not the benchmark's to create; NaN then).
     func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String) async throws -> Double {
         var storage = configuration.storage
@@ -216,12 +216,16 @@ struct IngestBenchmark {
         let processor = IngestProcessor(
             registry: Registry(configuration), calendar: LedgerCalendar(timeZone: configuration.timeZone), store: store,
             metrics: IngestMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
-        let messages = plan.flatMap { device, payloads in payloads.map { (Topics.events(device), $0) } }
+        let messages = plan.flatMap { device, payloads in payloads.map { (topic: Topics.events(device), payload: $0) } }
+        let batchSize = configuration.broker.batchMaxMessages
         // On a thread of its own, like libmosquitto's, not on the concurrency pool.
         let seconds = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let start = ContinuousClock.now
-                for (topic, payload) in messages { _ = processor.processBlocking(topic: topic, payload: payload, receivedAtMs: 0) }
+                for start in stride(from: 0, to: messages.count, by: batchSize) {
+                    let batch = processor.prepare(Array(messages[start..<min(start + batchSize, messages.count)]), receivedAtMs: 0)
+                    _ = processor.commitBlocking(batch)
+                }
                 continuation.resume(returning: Self.seconds(ContinuousClock.now - start))
             }
         }

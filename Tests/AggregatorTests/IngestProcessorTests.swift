@@ -59,6 +59,36 @@ struct IngestProcessorTests {
         }
     }
 
+    @Test("a bad message in the middle of a batch is counted and refused; the rest of the batch is booked in one commit")
+    func badMessageInsideBatch() async throws {
+        try await Self.withProcessor { processor, store, _ async throws in
+            var invalid = Fixtures.deposit("pt-1", seq: 3, at: Fixtures.time(2), kg: 1)
+            if case .deposit(var deposit) = invalid.body {
+                deposit.massKg = -5
+                invalid.body = .deposit(deposit)
+            }
+            let messages: [(topic: String, payload: [UInt8])] = [
+                (Topics.events("pt-1"), Fixtures.json(Fixtures.deposit("pt-1", seq: 1, at: Fixtures.time(0), kg: 1.5))),
+                (Topics.events("pt-1"), Array("{\"schema\":1,".utf8)),
+                (Topics.events("pt-1"), Fixtures.json(Fixtures.deposit("pt-1", seq: 2, at: Fixtures.time(1), kg: 0.5))),
+                (Topics.events("pt-1"), Fixtures.json(invalid)),
+                (Topics.events("pt-1"), Fixtures.json(Fixtures.deposit("pt-1", seq: 2, at: Fixtures.time(1), kg: 0.5))),
+            ]
+            let batch = processor.prepare(messages, receivedAtMs: 10)
+            #expect(batch.items.count == 4, "two deposits, the accounted seq of the invalid one, and the repeat")
+            let outcomes = try (await processor.commit(batch)).get()
+            #expect(outcomes.count == 5)
+            #expect(outcomes[0] == .accepted(.deposit) && outcomes[2] == .accepted(.deposit))
+            #expect(outcomes[1] == .rejected(.malformedJSON))
+            #expect(outcomes[3] == .rejected(.outOfRange) || outcomes[3] == .rejected(.invalidField))
+            #expect(outcomes[4] == .duplicate)
+            #expect(try await store.bookedEventCount() == 2)
+            #expect(try await store.receiptMarks(devices: ["pt-1"])["pt-1"] == ReceiptMark(through: 3, highest: 3))
+            let snapshot = processor.metrics.snapshot
+            #expect(snapshot.messages[.deposit] == 2 && snapshot.duplicates == 1 && snapshot.totalRejected == 2)
+        }
+    }
+
     @Test("duplicates are counted, not booked")
     func duplicates() async throws {
         try await Self.withProcessor { processor, store, _ async throws in

@@ -39,6 +39,52 @@ struct StorageTests {
         }
     }
 
+    @Test("a batch books exactly as one event at a time: repeats, gaps opened and filled, devices over several batches", arguments: StoreKind.allCases)
+    func batchArithmetic(kind: StoreKind) async throws {
+        try await Fixtures.withStore(kind) { store in
+            func event(_ device: String, _ seq: Int64, kg: Double) -> IngestItem {
+                .event(Fixtures.booking(Fixtures.deposit(device, seq: seq, at: Fixtures.time(seq), kg: kg), receivedAtMs: 1000 + seq))
+            }
+            let status = StatusPayload(device: "pt-1", ts: Fixtures.time(0), online: true, session: 1)
+            let first = try await store.commit([
+                event("pt-1", 1, kg: 1), event("pt-1", 4, kg: 0.5), event("pt-2", 1, kg: 2), event("pt-1", 1, kg: 1),
+                event("pt-1", 2, kg: 0.25), event("pt-1", 4 + WireLimits.maxSeqJump + 1, kg: 8), .status(status, receivedAtMs: 1),
+            ])
+            #expect(
+                first == [
+                    .event(.booked(gap: nil, filledGap: false)), .event(.booked(gap: 2...3, filledGap: false)),
+                    .event(.booked(gap: nil, filledGap: false)), .event(.duplicate), .event(.booked(gap: nil, filledGap: true)),
+                    .event(.tooFarAhead(highest: 4)), .applied(true),
+                ])
+            #expect(try await store.sequenceGaps(device: "pt-1").map { $0.first...$0.last } == [3...3])
+            #expect(try await store.sequenceGaps(device: "pt-1").first?.detectedAtMs == 1004, "the rest of a gap keeps when it was seen")
+
+            let second = try await store.commit([
+                event("pt-1", 3, kg: 0.125), event("pt-1", 2, kg: 0.25), event("pt-2", 3, kg: 1),
+                .account(device: "pt-2", seqs: 2...2, reason: .rejected, receivedAtMs: 2),
+            ])
+            #expect(
+                second == [
+                    .event(.booked(gap: nil, filledGap: true)), .event(.duplicate), .event(.booked(gap: 2...2, filledGap: false)),
+                    .applied(true),
+                ])
+            #expect(try await store.sequenceGaps(device: "pt-1").isEmpty)
+            #expect(try await store.sequenceGaps(device: "pt-2").map { $0.first...$0.last } == [2...2])
+            #expect(try await store.receiptMarks(devices: ["pt-1", "pt-2"]) == [
+                "pt-1": ReceiptMark(through: 4, highest: 4), "pt-2": ReceiptMark(through: 3, highest: 3),
+            ])
+            #expect(try await store.bookedEventCount() == 6)
+            let rows = try await store.ledger(devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-01"))
+            let byDevice = Dictionary(grouping: rows, by: \.device).mapValues { $0.reduce(LedgerFigures.zero) { $0 + $1.figures } }
+            #expect(byDevice["pt-1"]?.depositedKg == 1.875 && byDevice["pt-1"]?.deposits == 4)
+            #expect(byDevice["pt-2"]?.depositedKg == 3 && byDevice["pt-2"]?.deposits == 2)
+            let totals = try await store.dailyTotals(devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-01"))
+            #expect(totals.map(\.figures.deposits) == [6])
+            #expect(totals.map(\.figures.depositedKg) == [4.875])
+            #expect(try await store.devices().first { $0.device == "pt-1" }?.online == true)
+        }
+    }
+
     @Test("a device's recent events come newest first; daily totals are the ledger summed per day and stream", arguments: StoreKind.allCases)
     func consoleQueries(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store in

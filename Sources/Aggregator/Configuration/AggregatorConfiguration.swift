@@ -87,6 +87,12 @@ public struct BrokerSettings: Sendable {
     public var receipts = true
     /// At most one receipt per device per this interval (`receipt_interval_ms`).
     public var receiptIntervalMilliseconds = 500
+    /// Ingest commits what arrives in one transaction per batch: at most `batch_max_messages` messages,
+    /// read for at most `batch_max_delay_ms` after the first; a batch also ends when the broker has sent
+    /// nothing more, so a lone message is committed at once. No message of a batch is acknowledged to
+    /// the broker before the batch is committed (docs/mqtt.md).
+    public var batchMaxMessages = 500
+    public var batchMaxDelayMilliseconds = 5
 
     /// The client ids the shipped broker configuration reserves to aggregator accounts: device accounts
     /// are given their user name as client id, and add-device refuses names with this prefix.

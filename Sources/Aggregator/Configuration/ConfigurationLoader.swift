@@ -141,6 +141,8 @@ struct ConfigurationLoader {
             let keepAlive = map.optional("keep_alive_s")?.int(in: 5...3600) ?? 30
             let receipts = map.optional("receipts")?.bool() ?? true
             let receiptInterval = map.optional("receipt_interval_ms")?.int(in: 10...60_000) ?? 500
+            let batchMessages = map.optional("batch_max_messages")?.int(in: 1...10_000) ?? 500
+            let batchDelay = map.optional("batch_max_delay_ms")?.int(in: 0...1000) ?? 5
             if let clientID, !clientID.hasPrefix(BrokerSettings.reservedClientIDPrefix), let value = map.optional("client_id") {
                 value.warning(
                     "the shipped broker configuration reserves client ids starting with \"\(BrokerSettings.reservedClientIDPrefix)\" to aggregator accounts; another id is protected from a device taking over this session only if no device account has that name (docs/mqtt.md)")
@@ -152,6 +154,8 @@ struct ConfigurationLoader {
                 reconnectDelayMinMilliseconds: minDelay, reconnectDelayMaxMilliseconds: maxDelay)
             settings.receipts = receipts
             settings.receiptIntervalMilliseconds = receiptInterval
+            settings.batchMaxMessages = batchMessages
+            settings.batchMaxDelayMilliseconds = batchDelay
             return settings
         }
     }

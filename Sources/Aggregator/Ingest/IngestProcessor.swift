@@ -1,5 +1,4 @@
 import BinProtocol
-import Dispatch
 import Foundation
 import Logging
 import Synchronization
@@ -120,78 +119,116 @@ public final class IngestProcessor: Sendable {
         }
     }
 
-    public func process(topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
-        switch parse(topic: topic, payload: payload) {
-        case .rejected(let reason): return .rejected(reason)
-        case .rejectedEvent(let reason, let device, let seq):
-            return await account(reason, device: device, seq: seq, receivedAtMs: receivedAtMs)
-        case .parsed(let parsed): return await apply(parsed, topic: topic, payload: payload, receivedAtMs: receivedAtMs)
+    /// A batch of messages validated and turned into store items, ready to commit. Rejections are final
+    /// and counted once, here, however often the commit is retried.
+    public struct PreparedBatch: Sendable {
+        enum Entry: Sendable {
+            /// Settled without the database.
+            case settled(IngestOutcome)
+            /// Applied as `items[index]`; `topic` for the logs.
+            case item(Int, Parsed, topic: String)
+            /// A refused event whose seq is accounted as `items[index]`.
+            case accounted(Int, RejectReason, device: String)
         }
+        var entries: [Entry] = []
+        public internal(set) var items: [IngestItem] = []
+
+        /// Messages in the batch.
+        public var count: Int { entries.count }
     }
 
-    /// Notes a refused event's seq as handled. A failure here is logged, not retried: the message is refused
-    /// either way, and the device sends it again when no receipt covers it.
-    private func account(_ reason: RejectReason, device: String, seq: Int64, receivedAtMs: Int64) async -> IngestOutcome {
-        do {
-            try await store.account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs)
-            sequenceChanged(device)
-        } catch {
-            logger.warning("ingest.account_failed", metadata: ["device": "\(device)", "event.seq": "\(seq)", "ingest.error": "\(error.message)"])
-        }
-        return .rejected(reason)
-    }
-
-    /// For a caller on a thread of its own (the MQTT handler): events are booked right here when the store
-    /// can book synchronously (SQLite); everything else runs on the concurrency pool while this thread
-    /// waits.
-    public func processBlocking(topic: String, payload: [UInt8], receivedAtMs: Int64) -> IngestOutcome {
-        let parsed: Parsed
-        switch parse(topic: topic, payload: payload) {
-        case .rejected(let reason): return .rejected(reason)
-        case .rejectedEvent(let reason, let device, let seq):
-            return Self.waitFor { [self] in await account(reason, device: device, seq: seq, receivedAtMs: receivedAtMs) }
-        case .parsed(let value): parsed = value
-        }
-        if case .event(let event) = parsed, let synchronous = store as? any SynchronousBooking {
-            let booking = booking(event, payload: payload, receivedAtMs: receivedAtMs)
-            do {
-                return booked(event, day: booking.day, outcome: try synchronous.bookBlocking(booking))
-            } catch {
-                return storageFailed(error, topic: topic)
+    /// Validates each message (topic, payload, registry) and builds the store items of those that pass.
+    public func prepare(_ messages: [(topic: String, payload: [UInt8])], receivedAtMs: Int64) -> PreparedBatch {
+        var batch = PreparedBatch()
+        for (topic, payload) in messages {
+            switch parse(topic: topic, payload: payload) {
+            case .rejected(let reason):
+                batch.entries.append(.settled(.rejected(reason)))
+            case .rejectedEvent(let reason, let device, let seq):
+                batch.entries.append(.accounted(batch.items.count, reason, device: device))
+                batch.items.append(.account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
+            case .parsed(let parsed):
+                batch.entries.append(.item(batch.items.count, parsed, topic: topic))
+                batch.items.append(item(parsed, payload: payload, receivedAtMs: receivedAtMs))
             }
         }
-        return Self.waitFor { [self] in await apply(parsed, topic: topic, payload: payload, receivedAtMs: receivedAtMs) }
+        return batch
     }
 
-    private func apply(_ parsed: Parsed, topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
+    /// Commits the batch in one transaction; on success returns one outcome per message, in order, after
+    /// counting them and telling the alert engine and the receipt publisher. On failure nothing is
+    /// committed and nothing counted but the failure: the caller retries the same batch.
+    public func commit(_ batch: PreparedBatch) async -> Result<[IngestOutcome], AggregatorError> {
+        guard !batch.items.isEmpty else { return .success(finish(batch, outcomes: [])) }
         do throws(AggregatorError) {
-            switch parsed {
-            case .event(let event):
-                let booking = booking(event, payload: payload, receivedAtMs: receivedAtMs)
-                return booked(event, day: booking.day, outcome: try await store.book(booking))
-            case .status(let status):
-                try await store.recordStatus(status, receivedAtMs: receivedAtMs)
-                observe(.status(device: status.device))
-                return accepted(.status)
-            case .birth(let birth):
-                try await store.recordBirth(birth, receivedAtMs: receivedAtMs)
-                return accepted(.birth)
-            case .state(let state):
-                if try await store.recordState(state, receivedAtMs: receivedAtMs) { observe(.binState(state)) }
-                return accepted(.state)
-            case .health(let health):
-                try await store.recordHealth(health, receivedAtMs: receivedAtMs)
-                return accepted(.health)
-            }
+            return .success(finish(batch, outcomes: try await store.commit(batch.items)))
         } catch {
-            return storageFailed(error, topic: topic)
+            return .failure(storageFailed(error, batch: batch))
         }
     }
 
-    private func booking(_ event: EventPayload, payload: [UInt8], receivedAtMs: Int64) -> EventBooking {
-        EventBooking(
-            event: event, day: calendar.localDate(of: event.ts), receivedAtMs: receivedAtMs,
-            payload: String(decoding: payload, as: UTF8.self))
+    /// `commit(_:)` on the caller's own thread, for a store that can (SQLite); `nil` for one that cannot.
+    public func commitBlocking(_ batch: PreparedBatch) -> Result<[IngestOutcome], AggregatorError>? {
+        guard let synchronous = store as? any SynchronousCommit else { return nil }
+        guard !batch.items.isEmpty else { return .success(finish(batch, outcomes: [])) }
+        do throws(AggregatorError) {
+            return .success(finish(batch, outcomes: try synchronous.commitBlocking(batch.items)))
+        } catch {
+            return .failure(storageFailed(error, batch: batch))
+        }
+    }
+
+    /// One message as a batch of one (tests and tools; MQTT ingest commits whole bursts).
+    public func process(topic: String, payload: [UInt8], receivedAtMs: Int64) async -> IngestOutcome {
+        switch await commit(prepare([(topic, payload)], receivedAtMs: receivedAtMs)) {
+        case .success(let outcomes): outcomes[0]
+        case .failure(let error): .storageFailed(error)
+        }
+    }
+
+    private func item(_ parsed: Parsed, payload: [UInt8], receivedAtMs: Int64) -> IngestItem {
+        switch parsed {
+        case .event(let event):
+            .event(
+                EventBooking(
+                    event: event, day: calendar.localDate(of: event.ts), receivedAtMs: receivedAtMs,
+                    payload: String(decoding: payload, as: UTF8.self)))
+        case .status(let status): .status(status, receivedAtMs: receivedAtMs)
+        case .birth(let birth): .birth(birth, receivedAtMs: receivedAtMs)
+        case .state(let state): .state(state, receivedAtMs: receivedAtMs)
+        case .health(let health): .health(health, receivedAtMs: receivedAtMs)
+        }
+    }
+
+    /// What each message came to, once its batch is committed.
+    private func finish(_ batch: PreparedBatch, outcomes: [IngestItemOutcome]) -> [IngestOutcome] {
+        batch.entries.map { entry in
+            switch entry {
+            case .settled(let outcome):
+                return outcome
+            case .accounted(_, let reason, let device):
+                sequenceChanged(device)
+                return .rejected(reason)
+            case .item(let index, let parsed, _):
+                let outcome = index < outcomes.count ? outcomes[index] : .applied(false)
+                switch (parsed, outcome) {
+                case (.event(let event), .event(let booking)):
+                    return booked(event, day: calendar.localDate(of: event.ts), outcome: booking)
+                case (.status(let status), _):
+                    observe(.status(device: status.device))
+                    return accepted(.status)
+                case (.birth, _):
+                    return accepted(.birth)
+                case (.state(let state), .applied(let applied)):
+                    if applied { observe(.binState(state)) }
+                    return accepted(.state)
+                case (.health, _):
+                    return accepted(.health)
+                case (.event, .applied), (.state, .event):
+                    return .storageFailed(AggregatorError(.storage, "the store answered a message of another kind"))
+                }
+            }
+        }
     }
 
     private func booked(_ event: EventPayload, day: LocalDate, outcome: BookingOutcome) -> IngestOutcome {
@@ -226,24 +263,17 @@ public final class IngestProcessor: Sendable {
         }
     }
 
-    private func storageFailed(_ error: AggregatorError, topic: String) -> IngestOutcome {
+    private func storageFailed(_ error: AggregatorError, batch: PreparedBatch) -> AggregatorError {
         metrics.storageFailure()
-        logger.error("ingest.storage_failed", metadata: ["mqtt.topic": "\(topic.prefix(128))", "ingest.error": "\(error.message)"])
-        return .storageFailed(error)
-    }
-
-    /// Runs `operation` and blocks the calling thread (libmosquitto's, never one of Swift's cooperative
-    /// pool) until it finishes.
-    static func waitFor<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
-        let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await operation()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
+        let topic: String? = batch.entries.lazy.compactMap { entry -> String? in
+            if case .item(_, _, let topic) = entry { topic } else { nil }
+        }.first
+        logger.error(
+            "ingest.storage_failed",
+            metadata: [
+                "ingest.batch": "\(batch.count)", "mqtt.topic": "\(topic?.prefix(128) ?? "-")", "ingest.error": "\(error.message)",
+            ])
+        return error
     }
 
     private func accepted(_ type: IngestMetrics.MessageType) -> IngestOutcome {

@@ -1,4 +1,5 @@
 import BinProtocol
+import Dispatch
 import Foundation
 import Logging
 import MQTT
@@ -18,7 +19,8 @@ extension BrokerSettings {
                 MQTTTLSConfiguration(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, verifyHostname: $0.verifyHostname)
             },
             will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
-            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil, maxInflightMessages: 32)
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil, maxInflightMessages: 32,
+            batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
     }
 
     /// Filters ingest subscribes to: every device's status, birth, state and health, and events (through
@@ -29,53 +31,127 @@ extension BrokerSettings {
     }
 }
 
-/// Receives ingest's messages on libmosquitto's network thread and commits each before returning, so the
-/// broker gets its PUBACK only for messages that are in the database: a crash at any point loses
-/// nothing (the broker redelivers to the persistent session, and `(device, seq)` dedupe absorbs the
-/// repeat).
+/// Receives ingest's messages in batches on libmosquitto's network thread and commits each batch before
+/// returning, so the broker gets the PUBACKs of a batch only once all its messages are in the database:
+/// a crash at any point loses nothing (the broker redelivers to the persistent session, and
+/// `(device, seq)` dedupe absorbs the repeats).
 ///
-/// If the database fails, the handler retries (backing off to 5 s) and keeps the network thread, and so
-/// the PUBACK, waiting: the broker keeps queueing meanwhile. Returning is acknowledging (libmosquitto has
-/// queued the PUBACK before calling the handler), so the handler never returns without a commit, not even
-/// at shutdown: a stop that comes while the database is failing waits for it within the runtime's
-/// ``ShutdownLimits`` and then ends the process with the message unacknowledged, which the broker
-/// delivers again after the restart.
-public final class IngestHandler: MQTTMessageHandler {
+/// A store that commits synchronously (SQLite) commits right here; an asynchronous one (PostgreSQL)
+/// commits on the ``IngestCommitter``'s task while this thread waits, since it must not write anything
+/// to the broker before the commit.
+///
+/// If the database fails, the handler retries the same batch (backing off to 5 s) and keeps the network
+/// thread, and so the PUBACKs, waiting: the broker keeps queueing meanwhile. Returning is acknowledging,
+/// so the handler never returns without a commit, not even at shutdown: a stop that comes while the
+/// database is failing waits for it within the runtime's ``ShutdownLimits`` and then ends the process
+/// with the batch unacknowledged, which the broker delivers again after the restart.
+public final class IngestHandler: MQTTBatchHandler {
     private let processor: IngestProcessor
+    private let committer: IngestCommitter
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     /// Told about every message once it is committed (the console's live updates).
     private let committed: @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void
 
     public init(
-        processor: IngestProcessor, logger: Logger,
+        processor: IngestProcessor, committer: IngestCommitter, logger: Logger,
         committed: @escaping @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void = { _, _, _ in }
     ) {
         self.processor = processor
+        self.committer = committer
         self.logger = logger
         self.committed = committed
     }
 
-    /// Shutdown has begun: a message still failing to commit is then reported as held back.
+    /// Shutdown has begun: a batch still failing to commit is then reported as held back.
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
-    public func handle(_ message: MQTTMessage) {
+    public func handle(_ batch: [MQTTMessage]) {
         let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let prepared = processor.prepare(batch.map { ($0.topic, $0.payload) }, receivedAtMs: receivedAtMs)
         var delay = 0.05
         var reportedHeld = false
         while true {
-            let outcome = processor.processBlocking(topic: message.topic, payload: message.payload, receivedAtMs: receivedAtMs)
-            if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
-            guard case .storageFailed = outcome else { return }
+            let result = processor.commitBlocking(prepared) ?? committer.commitWaiting(prepared)
+            if case .success(let outcomes) = result {
+                for (message, outcome) in zip(batch, outcomes) {
+                    if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
+                }
+                return
+            }
             if !reportedHeld && stopping.load(ordering: .relaxed) {
                 reportedHeld = true
                 logger.error(
                     "ingest.not_committed_at_shutdown",
-                    metadata: ["mqtt.topic": "\(message.topic.prefix(128))", "ingest.outcome": "held unacknowledged; the broker delivers it again"])
+                    metadata: ["ingest.batch": "\(batch.count)", "ingest.outcome": "held unacknowledged; the broker delivers it again"])
             }
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 2, 5)
         }
+    }
+}
+
+/// Commits ingest batches for a store whose client is asynchronous (PostgreSQL) on behalf of the MQTT
+/// network thread, which hands a batch over and waits for the outcome before writing its PUBACKs.
+///
+/// One long-lived task in the service group does the committing (not a task per batch), in arrival
+/// order. It is listed before the MQTT client, so it stops after it: the network thread never waits on
+/// a committer that has gone. A batch handed over after it stopped fails, and the handler keeps it
+/// unacknowledged.
+///
+/// The wait itself is unavoidable: libmosquitto writes a burst's PUBACKs on the same thread that read
+/// it, and they must not be written before the commit.
+public final class IngestCommitter: Service, Sendable {
+    struct Job: Sendable {
+        let batch: IngestProcessor.PreparedBatch
+        let outcome: CommitOutcome
+    }
+
+    private let processor: IngestProcessor
+    private let jobs: AsyncStream<Job>
+    private let continuation: AsyncStream<Job>.Continuation
+
+    public init(processor: IngestProcessor) {
+        self.processor = processor
+        (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    /// Commits what is handed over until graceful shutdown; batches handed over before it are still
+    /// committed, later ones fail at once.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            for await job in jobs {
+                job.outcome.resolve(await processor.commit(job.batch))
+            }
+        } onGracefulShutdown: { [continuation] in
+            continuation.finish()
+        }
+    }
+
+    /// Commits `batch` and returns its outcome; blocks the calling thread (the network thread, never one
+    /// of Swift's cooperative pool) meanwhile.
+    func commitWaiting(_ batch: IngestProcessor.PreparedBatch) -> Result<[IngestOutcome], AggregatorError> {
+        let outcome = CommitOutcome()
+        guard case .enqueued = continuation.yield(Job(batch: batch, outcome: outcome)) else {
+            return .failure(AggregatorError(.shutdown, "ingest committer has stopped"))
+        }
+        return outcome.wait()
+    }
+}
+
+/// The outcome of one handed-over batch, waited for by a plain thread.
+final class CommitOutcome: Sendable {
+    private let result = Mutex<Result<[IngestOutcome], AggregatorError>?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func resolve(_ value: Result<[IngestOutcome], AggregatorError>) {
+        result.withLock { $0 = value }
+        ready.signal()
+    }
+
+    func wait() -> Result<[IngestOutcome], AggregatorError> {
+        ready.wait()
+        return result.withLock { $0 } ?? .failure(AggregatorError(.storage, "no outcome"))
     }
 }
 

@@ -18,19 +18,13 @@ public protocol AggregatorStore: Sendable {
 
     // MARK: Ingest
 
-    /// Books one event exactly once: dedupe, ledger row, sequence tracking, fault state.
-    func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome
-    /// Applies a status message unless an equal or newer one is stored; returns whether it applied.
-    @discardableResult
-    func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
-    @discardableResult
-    func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
-    @discardableResult
-    func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool
-    func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError)
-    /// Notes seqs of `device` that will never be booked (refused as invalid, or reported dropped), so its
-    /// receipt can move past them. Idempotent.
-    func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) async throws(AggregatorError)
+    /// Applies a batch of ingest items in one transaction, in order, all or nothing, and returns one outcome
+    /// per item. Events are booked exactly once (dedupe, ledger row, sequence tracking, fault state) also
+    /// within the batch: a repeat of an earlier item is a duplicate, a seq that fills a gap opened earlier
+    /// in the batch fills it. A status, birth or state applies unless an equal or newer one is stored.
+    /// Accounting notes seqs that will never be booked (refused as invalid, or reported dropped), so the
+    /// device's receipt can move past them; it is idempotent.
+    func commit(_ batch: [IngestItem]) async throws(AggregatorError) -> [IngestItemOutcome]
     /// The receipt marks of `devices` (those with nothing booked or accounted are left out).
     func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark]
 
@@ -78,9 +72,53 @@ public protocol AggregatorStore: Sendable {
     func pendingDeliveries() async throws(AggregatorError) -> [Delivery]
 }
 
-/// A store that can book an event on the caller's own thread. The MQTT handler runs on libmosquitto's
-/// thread, which may block, so with such a store (SQLite) it commits without hopping to Swift's
-/// concurrency pool and back for every event.
-public protocol SynchronousBooking: Sendable {
-    func bookBlocking(_ booking: EventBooking) throws(AggregatorError) -> BookingOutcome
+/// A store that can commit a batch on the caller's own thread. The MQTT batch handler runs on
+/// libmosquitto's thread, which may block, so with such a store (SQLite) it commits right there; a store
+/// without it (PostgreSQL, whose client is asynchronous) commits on the ingest committer's task while the
+/// network thread waits (``IngestCommitter``).
+public protocol SynchronousCommit: Sendable {
+    func commitBlocking(_ batch: [IngestItem]) throws(AggregatorError) -> [IngestItemOutcome]
+}
+
+/// The single-message forms, for tests and tools: each is a batch of one.
+extension AggregatorStore {
+    /// Books one event exactly once.
+    public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
+        guard case .event(let outcome)? = try await commit([.event(booking)]).first else {
+            throw AggregatorError(.storage, "book: the store returned no outcome for event \(booking.event.device)/\(booking.event.seq)")
+        }
+        return outcome
+    }
+
+    @discardableResult
+    public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await applied(.status(status, receivedAtMs: receivedAtMs))
+    }
+
+    @discardableResult
+    public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await applied(.birth(birth, receivedAtMs: receivedAtMs))
+    }
+
+    @discardableResult
+    public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
+        try await applied(.state(state, receivedAtMs: receivedAtMs))
+    }
+
+    public func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError) {
+        _ = try await commit([.health(health, receivedAtMs: receivedAtMs)])
+    }
+
+    public func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+        async throws(AggregatorError)
+    {
+        _ = try await commit([.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs)])
+    }
+
+    private func applied(_ item: IngestItem) async throws(AggregatorError) -> Bool {
+        guard case .applied(let applied)? = try await commit([item]).first else {
+            throw AggregatorError(.storage, "the store returned no outcome for a message of \(item.device)")
+        }
+        return applied
+    }
 }

@@ -85,13 +85,21 @@ public final class PostgresStore: AggregatorStore {
             do {
                 return try await client.withTransaction(logger: logger, body)
             } catch {
-                let failure = failure(error, doing: doing)
-                if attempt < 5, failure.message.contains("SQLSTATE 40001") || failure.message.contains("SQLSTATE 40P01") {
-                    continue
-                }
-                throw failure
+                if attempt < 5, Self.isRetryable(error) { continue }
+                throw failure(error, doing: doing)
             }
         }
+    }
+
+    /// Serialization failures and deadlocks (another instance touched the same rows) abort a transaction
+    /// that succeeds when run again: told by SQLSTATE class, never by the message text.
+    static func isRetryable(_ error: any Error) -> Bool {
+        var error = error
+        if let transaction = error as? PostgresTransactionError {
+            error = transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? error
+        }
+        guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
     }
 
     func rows(_ doing: String, _ query: PostgresQuery) async throws(AggregatorError) -> [PostgresRandomAccessRow] {
@@ -129,116 +137,156 @@ public final class PostgresStore: AggregatorStore {
 
     // MARK: Ingest
 
-    public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
-        let event = booking.event
+    public func commit(_ batch: [IngestItem]) async throws(AggregatorError) -> [IngestItemOutcome] {
+        guard !batch.isEmpty else { return [] }
         let logger = logger
-        let change = StoreRules.ledgerChange(event)
-        let figures = change?.figures ?? .zero
-        let fault: Fault? = if case .fault(let fault) = event.body { fault } else { nil }
-        return try await transaction("book event") { connection in
-            // Round trip 1: lock the device's row (creating it if new) and read its highest seq. Every booking
-            // of one device takes this lock first, so two instances never deadlock and never both think
-            // they extend the sequence.
-            let highest = try await connection.query(
+        return try await transaction(SQLiteStore.describe(batch)) { connection in
+            // Every device row the batch touches is locked first (created if new), in one order, so two
+            // instances never deadlock on them and never both think they extend a device's sequence.
+            let devices = Array(Set(batch.map(\.device))).sorted()
+            var highest: [String: Int64] = [:]
+            let locked = try await connection.query(
                 """
-                INSERT INTO devices (device) VALUES (\(event.device))
+                INSERT INTO devices (device) SELECT d FROM unnest(\(devices)::TEXT[]) AS d ORDER BY d
                 ON CONFLICT (device) DO UPDATE SET device = excluded.device
-                RETURNING highest_seq
-                """, logger: logger
-            ).collect().first.flatMap { try $0.decode(Int64?.self) }
-            if let highest, event.seq - highest > WireLimits.maxSeqJump { return BookingOutcome.tooFarAhead(highest: highest) }
-            var containing: ClosedRange<Int64>? = nil
-            if let highest, event.seq < highest {
-                let rows = try await connection.query(
-                    """
-                    SELECT first_seq, last_seq FROM seq_gaps
-                    WHERE device = \(event.device) AND first_seq <= \(event.seq) AND last_seq >= \(event.seq)
-                    """, logger: logger
-                ).collect()
-                if let row = rows.first {
-                    let (first, last) = try row.decode((Int64, Int64).self)
-                    containing = first...last
-                }
+                RETURNING device, highest_seq
+                """, logger: logger)
+            for try await (device, seq) in locked.decode((String, Int64?).self) {
+                if let seq { highest[device] = seq }
             }
-            let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
-
-            // Round trip 2: the event, its ledger or fault change, the device's sequence and a new gap, all
-            // conditional on the event being new.
-            let booked = try await connection.query(
-                """
-                WITH new_event AS (
-                    INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                    VALUES (\(event.device), \(event.seq), \(booking.day.dayNumber), \(event.ts.millisecondsSinceEpoch),
-                            \(Int(event.ts.utcOffsetSeconds)), \(event.type.rawValue), \(event.bin), \(event.historical),
-                            \(booking.receivedAtMs), \(booking.payload))
-                    ON CONFLICT (device, seq) DO NOTHING RETURNING 1),
-                ledger_change AS (
-                    INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
-                                        contaminated_kg, unknown_kg, deposited_l)
-                    SELECT \(event.device)::TEXT, \(change?.bin ?? "")::TEXT, \(booking.day.dayNumber)::BIGINT,
-                           \(change?.stream.rawValue ?? "")::TEXT, \(figures.depositedKg)::DOUBLE PRECISION,
-                           \(figures.collectedKg)::DOUBLE PRECISION, \(figures.deposits)::BIGINT, \(figures.collections)::BIGINT,
-                           \(figures.contaminatedKg)::DOUBLE PRECISION, \(figures.unknownKg)::DOUBLE PRECISION,
-                           \(figures.depositedL)::DOUBLE PRECISION
-                    WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
-                    ON CONFLICT (device, bin, day, stream) DO UPDATE SET
-                        \(unescaped: PostgresSchema.addExcludedFiguresRow)),
-                district_day_change AS (
-                    INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
-                                             unknown_kg, deposited_l)
-                    SELECT \(booking.day.dayNumber)::BIGINT, \(change?.stream.rawValue ?? "")::TEXT,
-                           \(figures.depositedKg)::DOUBLE PRECISION, \(figures.collectedKg)::DOUBLE PRECISION,
-                           \(figures.deposits)::BIGINT, \(figures.collections)::BIGINT,
-                           \(figures.contaminatedKg)::DOUBLE PRECISION, \(figures.unknownKg)::DOUBLE PRECISION,
-                           \(figures.depositedL)::DOUBLE PRECISION
-                    WHERE \(change != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
-                    ON CONFLICT (day, stream) DO UPDATE SET
-                        \(unescaped: PostgresSchema.addExcludedFiguresDay)),
-                fault_change AS (
-                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
-                    SELECT \(event.device)::TEXT, \(fault?.bin ?? "")::TEXT, \(fault?.code ?? "")::TEXT,
-                           \(fault?.sensor.rawValue ?? "")::TEXT, \(fault?.active ?? false)::BOOLEAN, \(fault?.detail ?? "")::TEXT,
-                           \(event.ts.millisecondsSinceEpoch)::BIGINT, \(Int(event.ts.utcOffsetSeconds))::INTEGER
-                    WHERE \(fault != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event)
-                    ON CONFLICT (device, bin, code) DO UPDATE SET
-                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
-                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
-                    WHERE excluded.ts_ms >= faults.ts_ms),
-                sequence_change AS (
-                    UPDATE devices SET highest_seq = \(step.highest),
-                        last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), \(booking.receivedAtMs))
-                    WHERE device = \(event.device) AND EXISTS (SELECT 1 FROM new_event)),
-                new_gap AS (
-                    INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
-                    SELECT \(event.device)::TEXT, \(step.newGap?.lowerBound ?? 0)::BIGINT, \(step.newGap?.upperBound ?? 0)::BIGINT,
-                           \(booking.receivedAtMs)::BIGINT
-                    WHERE \(step.newGap != nil)::BOOLEAN AND EXISTS (SELECT 1 FROM new_event))
-                SELECT count(*) FROM new_event
-                """, logger: logger
-            ).collect().first.map { try $0.decode(Int64.self) } ?? 0
-            guard booked == 1 else { return BookingOutcome.duplicate }
-            if let dropped = fault?.droppedSeqs {
-                try await connection.query(
-                    Self.account(device: event.device, seqs: dropped, reason: .dropped, receivedAtMs: booking.receivedAtMs),
-                    logger: logger)
+            var outcomes = [IngestItemOutcome?](repeating: nil, count: batch.count)
+            let events = batch.enumerated().compactMap { index, item -> (Int, EventBooking)? in
+                if case .event(let booking) = item { (index, booking) } else { nil }
             }
-
-            if let filled = step.filledGap {
-                let detected =
-                    try await connection.query(
-                        "DELETE FROM seq_gaps WHERE device = \(event.device) AND first_seq = \(filled.lowerBound) RETURNING detected_ms",
-                        logger: logger
-                    ).collect().first.map { try $0.decode(Int64.self) } ?? booking.receivedAtMs
-                for gap in step.remainingGaps {
-                    try await connection.query(
-                        """
-                        INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
-                        VALUES (\(event.device), \(gap.lowerBound), \(gap.upperBound), \(detected))
-                        """, logger: logger)
-                }
+            if !events.isEmpty {
+                let plan = try await Self.bookEvents(events.map(\.1), highest: highest, connection: connection, logger: logger)
+                for ((index, _), outcome) in zip(events, plan) { outcomes[index] = .event(outcome) }
             }
-            return BookingOutcome.booked(gap: step.newGap, filledGap: step.filledGap != nil)
+            for (index, item) in batch.enumerated() where outcomes[index] == nil {
+                outcomes[index] = try await Self.apply(item, connection: connection, logger: logger)
+            }
+            return outcomes.map { $0 ?? .applied(false) }
         }
+    }
+
+    /// Books a batch's events with a fixed number of statements: read what is stored, plan in memory
+    /// (``BatchBookingPlan``), write the events, the summed ledger increments, the devices' sequences and
+    /// the changed gaps as multi-row statements.
+    private static func bookEvents(
+        _ bookings: [EventBooking], highest: [String: Int64], connection: PostgresConnection, logger: Logger
+    ) async throws -> [BookingOutcome] {
+        let devices = Array(Set(bookings.map(\.event.device))).sorted()
+        var stored = Set<BatchBookingPlan.EventKey>()
+        let storedRows = try await connection.query(
+            """
+            SELECT e.device, e.seq FROM events e
+            JOIN unnest(\(bookings.map(\.event.device))::TEXT[], \(bookings.map(\.event.seq))::BIGINT[]) AS b(device, seq)
+              ON e.device = b.device AND e.seq = b.seq
+            """, logger: logger)
+        for try await (device, seq) in storedRows.decode((String, Int64).self) {
+            stored.insert(BatchBookingPlan.EventKey(device: device, seq: seq))
+        }
+        var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
+        let gapRows = try await connection.query(
+            "SELECT device, first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ANY(\(devices)::TEXT[])", logger: logger)
+        for try await (device, first, last, detected) in gapRows.decode((String, Int64, Int64, Int64).self) {
+            gaps[device, default: [:]][first] = BatchBookingPlan.Gap(last: last, detectedMs: detected)
+        }
+
+        var plan = BatchBookingPlan(highest: highest, gaps: gaps, stored: stored)
+        let outcomes = bookings.map { plan.book($0) }
+
+        let new = plan.booked
+        if !new.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                SELECT device, seq, day, ts_ms, ts_offset_s::INTEGER, type, NULLIF(bin, ''), historical, received_ms, payload
+                FROM unnest(\(new.map(\.event.device))::TEXT[], \(new.map(\.event.seq))::BIGINT[], \(new.map(\.day.dayNumber))::BIGINT[],
+                            \(new.map(\.event.ts.millisecondsSinceEpoch))::BIGINT[], \(new.map { Int64($0.event.ts.utcOffsetSeconds) })::BIGINT[],
+                            \(new.map(\.event.type.rawValue))::TEXT[], \(new.map { $0.event.bin ?? "" })::TEXT[],
+                            \(new.map(\.event.historical))::BOOLEAN[], \(new.map(\.receivedAtMs))::BIGINT[], \(new.map(\.payload))::TEXT[])
+                    AS b(device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                """, logger: logger)
+        }
+        if !plan.ledger.isEmpty {
+            let rows = Array(plan.ledger)
+            let figures = rows.map(\.value)
+            try await connection.query(
+                """
+                INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
+                                    unknown_kg, deposited_l)
+                SELECT * FROM unnest(\(rows.map(\.key.device))::TEXT[], \(rows.map(\.key.bin))::TEXT[], \(rows.map(\.key.day))::BIGINT[],
+                                     \(rows.map(\.key.stream))::TEXT[], \(figures.map(\.depositedKg))::DOUBLE PRECISION[], \(figures.map(\.collectedKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.deposits))::BIGINT[], \(figures.map(\.collections))::BIGINT[],
+                                     \(figures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(figures.map(\.unknownKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.depositedL))::DOUBLE PRECISION[])
+                ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresRow)
+                """, logger: logger)
+        }
+        if !plan.days.isEmpty {
+            let rows = Array(plan.days)
+            let figures = rows.map(\.value)
+            try await connection.query(
+                """
+                INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                                         deposited_l)
+                SELECT * FROM unnest(\(rows.map(\.key.day))::BIGINT[], \(rows.map(\.key.stream))::TEXT[],
+                                     \(figures.map(\.depositedKg))::DOUBLE PRECISION[], \(figures.map(\.collectedKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.deposits))::BIGINT[], \(figures.map(\.collections))::BIGINT[],
+                                     \(figures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(figures.map(\.unknownKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.depositedL))::DOUBLE PRECISION[])
+                ON CONFLICT (day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresDay)
+                """, logger: logger)
+        }
+        if !plan.devices.isEmpty {
+            let rows = Array(plan.devices)
+            try await connection.query(
+                """
+                UPDATE devices SET highest_seq = b.highest, last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), b.last_seen)
+                FROM unnest(\(rows.map(\.key))::TEXT[], \(rows.map(\.value.highest))::BIGINT[], \(rows.map(\.value.lastSeenMs))::BIGINT[])
+                    AS b(device, highest, last_seen)
+                WHERE devices.device = b.device
+                """, logger: logger)
+        }
+        let deleted = plan.gapsToDelete
+        if !deleted.isEmpty {
+            try await connection.query(
+                """
+                DELETE FROM seq_gaps USING unnest(\(deleted.map(\.device))::TEXT[], \(deleted.map(\.first))::BIGINT[]) AS b(device, first_seq)
+                WHERE seq_gaps.device = b.device AND seq_gaps.first_seq = b.first_seq
+                """, logger: logger)
+        }
+        let inserted = plan.gapsToInsert
+        if !inserted.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms)
+                SELECT * FROM unnest(\(inserted.map(\.device))::TEXT[], \(inserted.map(\.first))::BIGINT[],
+                                     \(inserted.map(\.gap.last))::BIGINT[], \(inserted.map(\.gap.detectedMs))::BIGINT[])
+                """, logger: logger)
+        }
+        // Faults are rare and one batch may carry several of the same (device, bin, code): one statement each.
+        for booking in new {
+            guard case .fault(let fault) = booking.event.body else { continue }
+            let event = booking.event
+            try await connection.query(
+                """
+                INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
+                VALUES (\(event.device), \(fault.bin ?? ""), \(fault.code), \(fault.sensor.rawValue), \(fault.active), \(fault.detail),
+                        \(event.ts.millisecondsSinceEpoch), \(Int(event.ts.utcOffsetSeconds)))
+                ON CONFLICT (device, bin, code) DO UPDATE SET
+                    sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
+                    ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
+                WHERE excluded.ts_ms >= faults.ts_ms
+                """, logger: logger)
+        }
+        for dropped in plan.dropped {
+            try await connection.query(
+                Self.account(device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs),
+                logger: logger)
+        }
+        return outcomes
     }
 
     static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) -> PostgresQuery {
@@ -247,12 +295,6 @@ public final class PostgresStore: AggregatorStore {
         VALUES (\(device), \(seqs.lowerBound), \(seqs.upperBound), \(reason.rawValue), \(receivedAtMs))
         ON CONFLICT (device, first_seq) DO UPDATE SET last_seq = GREATEST(seq_accounted.last_seq, excluded.last_seq)
         """
-    }
-
-    public func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
-        async throws(AggregatorError)
-    {
-        _ = try await rows("account seqs", Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs))
     }
 
     public func receiptMarks(devices: [String]) async throws(AggregatorError) -> [String: ReceiptMark] {
@@ -297,27 +339,26 @@ public final class PostgresStore: AggregatorStore {
         """
     }
 
-    public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        let logger = logger
-        return try await transaction("record status") { connection in
+    /// One non-event item, inside the batch's transaction (its device row is locked already).
+    private static func apply(_ item: IngestItem, connection: PostgresConnection, logger: Logger) async throws -> IngestItemOutcome {
+        switch item {
+        case .event(let booking):
+            // commit(_:) books every event through bookEvents before it gets here.
+            throw AggregatorError(.storage, "event \(booking.event.device)/\(booking.event.seq) reached the per-item path")
+        case .status(let status, let receivedAtMs):
             try await connection.query(Self.touch(status.device, receivedAtMs: receivedAtMs), logger: logger)
             let stored = try await connection.query(
-                "SELECT session, status_ts_ms FROM devices WHERE device = \(status.device) FOR UPDATE", logger: logger
+                "SELECT session, status_ts_ms FROM devices WHERE device = \(status.device)", logger: logger
             ).collect().first.map { try $0.decode((Int64?, Int64?).self) }
-            guard let kept = StoreRules.statusUpdate(status, storedSession: stored?.0, storedTsMs: stored?.1) else { return false }
+            guard let kept = StoreRules.statusUpdate(status, storedSession: stored?.0, storedTsMs: stored?.1) else { return .applied(false) }
             try await connection.query(
                 """
                 UPDATE devices SET online = \(status.online), session = \(status.session), status_ts_ms = \(kept),
                     status_offset_s = \(Int(status.ts.utcOffsetSeconds)), status_received_ms = \(receivedAtMs)
                 WHERE device = \(status.device)
                 """, logger: logger)
-            return true
-        }
-    }
-
-    public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        let logger = logger
-        return try await transaction("record birth") { connection in
+            return .applied(true)
+        case .birth(let birth, let receivedAtMs):
             try await connection.query(Self.touch(birth.device, receivedAtMs: receivedAtMs), logger: logger)
             let updated = try await connection.query(
                 """
@@ -327,13 +368,8 @@ public final class PostgresStore: AggregatorStore {
                 RETURNING 1
                 """, logger: logger
             ).collect()
-            return !updated.isEmpty
-        }
-    }
-
-    public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        let logger = logger
-        return try await transaction("record state") { connection in
+            return .applied(!updated.isEmpty)
+        case .state(let state, let receivedAtMs):
             try await connection.query(Self.touch(state.device, receivedAtMs: receivedAtMs), logger: logger)
             let updated = try await connection.query(
                 """
@@ -346,20 +382,19 @@ public final class PostgresStore: AggregatorStore {
                 RETURNING 1
                 """, logger: logger
             ).collect()
-            return !updated.isEmpty
+            return .applied(!updated.isEmpty)
+        case .health(let health, let receivedAtMs):
+            try await connection.query(
+                """
+                UPDATE devices SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), \(receivedAtMs)),
+                    outbox_depth = \(health.outboxDepth), dropped_total = \(health.droppedTotal)
+                WHERE device = \(health.device)
+                """, logger: logger)
+            return .applied(true)
+        case .account(let device, let seqs, let reason, let receivedAtMs):
+            try await connection.query(Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs), logger: logger)
+            return .applied(true)
         }
-    }
-
-    public func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError) {
-        _ = try await rows(
-            "record health",
-            """
-            INSERT INTO devices (device, last_seen_ms, outbox_depth, dropped_total)
-            VALUES (\(health.device), \(receivedAtMs), \(health.outboxDepth), \(health.droppedTotal))
-            ON CONFLICT (device) DO UPDATE SET
-                last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms),
-                outbox_depth = excluded.outbox_depth, dropped_total = excluded.dropped_total
-            """)
     }
 
     // MARK: Queries

@@ -4,7 +4,7 @@ import GRDB
 
 /// The default store: one SQLite file in WAL mode through GRDB. One process writes at a time (GRDB
 /// serialises writes; other processes wait on SQLite's lock), readers never block the writer.
-public final class SQLiteStore: AggregatorStore, SynchronousBooking {
+public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     private let pool: DatabasePool
     private let path: String
 
@@ -85,16 +85,36 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 
     // MARK: Ingest
 
-    public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
-        try await write("book event") { db in try Self.book(booking, db: db) }
+    public func commit(_ batch: [IngestItem]) async throws(AggregatorError) -> [IngestItemOutcome] {
+        try await write(Self.describe(batch)) { db in try batch.map { try Self.apply($0, db: db) } }
     }
 
-    /// Synchronous booking, for callers already on a thread of their own (the MQTT handler).
-    public func bookBlocking(_ booking: EventBooking) throws(AggregatorError) -> BookingOutcome {
+    /// The batch in one write transaction on the caller's own thread (the MQTT batch handler's): SQLite
+    /// books each item with a few statements that cost no round trip, so a batch costs one commit.
+    public func commitBlocking(_ batch: [IngestItem]) throws(AggregatorError) -> [IngestItemOutcome] {
         do {
-            return try pool.write { db in try Self.book(booking, db: db) }
+            return try pool.write { db in try batch.map { try Self.apply($0, db: db) } }
         } catch {
-            throw Self.failure(error, path: path, doing: "book event")
+            throw Self.failure(error, path: path, doing: Self.describe(batch))
+        }
+    }
+
+    static func describe(_ batch: [IngestItem]) -> String {
+        batch.count == 1 ? "commit a message of \(batch[0].device)" : "commit a batch of \(batch.count) messages"
+    }
+
+    static func apply(_ item: IngestItem, db: Database) throws -> IngestItemOutcome {
+        switch item {
+        case .event(let booking): return .event(try book(booking, db: db))
+        case .status(let status, let receivedAtMs): return .applied(try recordStatus(status, receivedAtMs: receivedAtMs, db: db))
+        case .birth(let birth, let receivedAtMs): return .applied(try recordBirth(birth, receivedAtMs: receivedAtMs, db: db))
+        case .state(let state, let receivedAtMs): return .applied(try recordState(state, receivedAtMs: receivedAtMs, db: db))
+        case .health(let health, let receivedAtMs):
+            try recordHealth(health, receivedAtMs: receivedAtMs, db: db)
+            return .applied(true)
+        case .account(let device, let seqs, let reason, let receivedAtMs):
+            try account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs, db: db)
+            return .applied(true)
         }
     }
 
@@ -185,14 +205,6 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
         return .booked(gap: step.newGap, filledGap: step.filledGap != nil)
     }
 
-    public func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
-        async throws(AggregatorError)
-    {
-        try await write("account seqs") { db in
-            try Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs, db: db)
-        }
-    }
-
     static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64, db: Database) throws {
         try db.run(
             sql: """
@@ -222,7 +234,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
 
     /// Records that `device` was heard from (the device row is made on first contact).
     private static func touch(_ db: Database, _ device: String, receivedAtMs: Int64) throws {
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO devices (device, last_seen_ms) VALUES (?, ?)
                 ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
@@ -230,63 +242,55 @@ public final class SQLiteStore: AggregatorStore, SynchronousBooking {
             arguments: [device, receivedAtMs])
     }
 
-    public func recordStatus(_ status: StatusPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        try await write("record status") { db in
-            let row = try Row.fetchOne(db, sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?", arguments: [status.device])
-            let keptTs = StoreRules.statusUpdate(status, storedSession: row?["session"], storedTsMs: row?["status_ts_ms"])
-            try Self.touch(db, status.device, receivedAtMs: receivedAtMs)
-            guard let keptTs else { return false }
-            try db.execute(
-                sql: """
-                    UPDATE devices SET online = ?, session = ?, status_ts_ms = ?, status_offset_s = ?, status_received_ms = ?
-                    WHERE device = ?
-                    """,
-                arguments: [status.online, status.session, keptTs, Int(status.ts.utcOffsetSeconds), receivedAtMs, status.device])
-            return true
-        }
+    static func recordStatus(_ status: StatusPayload, receivedAtMs: Int64, db: Database) throws -> Bool {
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?"), arguments: [status.device])
+        let keptTs = StoreRules.statusUpdate(status, storedSession: row?["session"], storedTsMs: row?["status_ts_ms"])
+        try Self.touch(db, status.device, receivedAtMs: receivedAtMs)
+        guard let keptTs else { return false }
+        try db.run(
+            sql: """
+                UPDATE devices SET online = ?, session = ?, status_ts_ms = ?, status_offset_s = ?, status_received_ms = ?
+                WHERE device = ?
+                """,
+            arguments: [status.online, status.session, keptTs, Int(status.ts.utcOffsetSeconds), receivedAtMs, status.device])
+        return true
     }
 
-    public func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        try await write("record birth") { db in
-            try Self.touch(db, birth.device, receivedAtMs: receivedAtMs)
-            try db.execute(
-                sql: """
-                    UPDATE devices SET birth_session = ?, version = ?, board = ?, config_hash = ?, bins = ?
-                    WHERE device = ? AND (birth_session IS NULL OR birth_session <= ?)
-                    """,
-                arguments: [
-                    birth.session, birth.version, birth.board, birth.configHash, StoreRules.encodeBins(birth.bins), birth.device,
-                    birth.session,
-                ])
-            return db.changesCount == 1
-        }
+    static func recordBirth(_ birth: BirthPayload, receivedAtMs: Int64, db: Database) throws -> Bool {
+        try Self.touch(db, birth.device, receivedAtMs: receivedAtMs)
+        try db.run(
+            sql: """
+                UPDATE devices SET birth_session = ?, version = ?, board = ?, config_hash = ?, bins = ?
+                WHERE device = ? AND (birth_session IS NULL OR birth_session <= ?)
+                """,
+            arguments: [
+                birth.session, birth.version, birth.board, birth.configHash, StoreRules.encodeBins(birth.bins), birth.device,
+                birth.session,
+            ])
+        return db.changesCount == 1
     }
 
-    public func recordState(_ state: StatePayload, receivedAtMs: Int64) async throws(AggregatorError) -> Bool {
-        try await write("record state") { db in
-            try Self.touch(db, state.device, receivedAtMs: receivedAtMs)
-            try db.execute(
-                sql: """
-                    INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
-                        received_ms = excluded.received_ms
-                    WHERE excluded.ts_ms >= bin_states.ts_ms
-                    """,
-                arguments: [state.device, state.bin, state.ts.millisecondsSinceEpoch, StoreRules.encodeState(state), receivedAtMs])
-            return db.changesCount == 1
-        }
+    static func recordState(_ state: StatePayload, receivedAtMs: Int64, db: Database) throws -> Bool {
+        try Self.touch(db, state.device, receivedAtMs: receivedAtMs)
+        try db.run(
+            sql: """
+                INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
+                    received_ms = excluded.received_ms
+                WHERE excluded.ts_ms >= bin_states.ts_ms
+                """,
+            arguments: [state.device, state.bin, state.ts.millisecondsSinceEpoch, StoreRules.encodeState(state), receivedAtMs])
+        return db.changesCount == 1
     }
 
-    public func recordHealth(_ health: HealthPayload, receivedAtMs: Int64) async throws(AggregatorError) {
-        try await write("record health") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO devices (device, last_seen_ms, outbox_depth, dropped_total) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms),
-                        outbox_depth = excluded.outbox_depth, dropped_total = excluded.dropped_total
-                    """,
-                arguments: [health.device, receivedAtMs, health.outboxDepth, health.droppedTotal])
-        }
+    static func recordHealth(_ health: HealthPayload, receivedAtMs: Int64, db: Database) throws {
+        try db.run(
+            sql: """
+                INSERT INTO devices (device, last_seen_ms, outbox_depth, dropped_total) VALUES (?, ?, ?, ?)
+                ON CONFLICT (device) DO UPDATE SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms),
+                    outbox_depth = excluded.outbox_depth, dropped_total = excluded.dropped_total
+                """,
+            arguments: [health.device, receivedAtMs, health.outboxDepth, health.droppedTotal])
     }
 
     // MARK: Queries

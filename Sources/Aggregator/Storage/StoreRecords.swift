@@ -28,6 +28,37 @@ public enum BookingOutcome: Sendable, Equatable {
     case tooFarAhead(highest: Int64)
 }
 
+/// One validated message of an ingest batch, as the store applies it.
+public enum IngestItem: Sendable {
+    case event(EventBooking)
+    case status(StatusPayload, receivedAtMs: Int64)
+    case birth(BirthPayload, receivedAtMs: Int64)
+    case state(StatePayload, receivedAtMs: Int64)
+    case health(HealthPayload, receivedAtMs: Int64)
+    /// Seqs that will never be booked (an event refused for its content).
+    case account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+
+    /// The device the item is about: a batch locks these rows first, in one order, on PostgreSQL.
+    var device: String {
+        switch self {
+        case .event(let booking): booking.event.device
+        case .status(let status, _): status.device
+        case .birth(let birth, _): birth.device
+        case .state(let state, _): state.device
+        case .health(let health, _): health.device
+        case .account(let device, _, _, _): device
+        }
+    }
+}
+
+/// What applying one ``IngestItem`` did.
+public enum IngestItemOutcome: Sendable, Equatable {
+    case event(BookingOutcome)
+    /// A status, birth or state: whether it changed what was stored (an older one does not). Health and
+    /// accounting always apply.
+    case applied(Bool)
+}
+
 /// How far a device's events are booked, for its end-to-end receipt (``StoreRules/receiptMark``).
 public struct ReceiptMark: Sendable, Equatable {
     public var through: Int64
