@@ -102,7 +102,7 @@ public final class MosquittoBroker: Sendable {
                 "persistence \(configuration.persistence)",
                 "persistence_location \(persistenceDirectory)/",
                 "max_queued_messages \(configuration.maxQueuedMessages)",
-                "max_inflight_messages 100",
+                "max_inflight_messages 1000",
             ]
             lines += commonLines() + configuration.extraLines
             return lines.joined(separator: "\n") + "\n"
