@@ -6,7 +6,8 @@ import Synchronization
 /// Drains an `Outbox` through an `MQTTClient`, as a `Service`.
 ///
 /// Records are published in seq order with up to `maxInFlight` QoS 1 publishes outstanding (so throughput
-/// is not one round trip per event). They are deleted from the outbox, in seq order, after their PUBACK,
+/// is not one round trip per event). They are deleted from the outbox, in seq order and in batches of up to
+/// ``PublisherEngine/deleteBatch``, after their PUBACK,
 /// or, with ``OutboxReceipts``, only once the receiver's end-to-end receipt covers them: then what the
 /// broker acknowledged but no receipt covers is sent again after a reconnect, when a receipt shows a gap,
 /// or after a quiet time ( ``ReceiptSettings``), and the receiver drops the duplicates.
@@ -371,10 +372,16 @@ struct PublisherEngine {
         }
     }
 
-    /// Deletes what the current mode lets go of, and refreshes the status health reports show.
+    /// Finished records deleted in one statement at most this many at a time while others are in flight:
+    /// a drain then costs one delete per batch, not per PUBACK, and a crash sends at most this many again
+    /// (the receiver drops them as duplicates).
+    static let deleteBatch: Int64 = 256
+
+    /// Deletes what the current mode lets go of, in batches (everything at once when nothing is in flight
+    /// or the publisher is stopping), and refreshes the status health reports show.
     private mutating func deleteWhatIsDone() {
         let through = tracker.deletableThrough
-        if through > deletedThrough {
+        if through > deletedThrough && (through - deletedThrough >= Self.deleteBatch || window.inFlight == 0 || stopping) {
             deletedThrough = through
             delete(through: through)
         }

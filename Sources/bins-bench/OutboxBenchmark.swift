@@ -41,6 +41,16 @@ struct OutboxBenchmark: AsyncParsableCommand {
                 host: host, port: port, payload: payload, policy: policy, path: "\(scratch.path)/outbox-\(UUID()).sqlite")
             outboxRuns.append((name, elapsed))
         }
+        // After an outage: the records are already in the outbox (recorded with fsync each, not timed) and
+        // the publisher drains them at once.
+        let recordStart = ContinuousClock.now
+        let backlogPath = "\(scratch.path)/outbox-backlog.sqlite"
+        try record(payload: payload, path: backlogPath)
+        let recorded = recordStart.duration(to: .now)
+        let drained = try await measureOutbox(
+            host: host, port: port, payload: payload, policy: .everyWrite, path: backlogPath, backlog: true)
+        outboxRuns.append(("record alone (fsync/event, no broker)", recorded))
+        outboxRuns.append(("drain of a recorded backlog", drained))
         let raw = try RawLibmosquittoPublisher.measure(
             host: host, port: port, count: count, payload: payload, inFlight: inFlight)
         print("QoS 1 publish throughput: \(count) messages of \(payloadBytes) bytes, \(inFlight) in flight, broker \(host):\(port)")
@@ -59,12 +69,25 @@ struct OutboxBenchmark: AsyncParsableCommand {
         print("  \(padded) \(String(format: "%9.0f", rate)) msg/s   \(String(format: "%7.3f", seconds)) s   ratio \(String(format: "%.2f", ratio))")
     }
 
-    /// Records `count` events and waits until the publisher has every PUBACK and the outbox is empty.
+    /// Records `count` events into a fresh outbox at `path`, with an fsync each, and closes it.
+    private func record(payload: [UInt8], path: String) throws {
+        let logger = Logger(label: "bins-bench.outbox", factory: { _ in SwiftLogNoOpLogHandler() })
+        let outbox = try Outbox(path: path, capacity: count + 1, syncPolicy: .everyWrite, logger: logger)
+        for _ in 0..<count {
+            try outbox.append(topic: "bins/v1/bench/events", qos: .atLeastOnce) { _ in payload }
+        }
+    }
+
+    /// Records `count` events (or, with `backlog`, finds them recorded already) and waits until the
+    /// publisher has every PUBACK and the outbox is empty.
     private func measureOutbox(
-        host: String, port: Int, payload: [UInt8], policy: OutboxSyncPolicy, path: String
+        host: String, port: Int, payload: [UInt8], policy: OutboxSyncPolicy, path: String, backlog: Bool = false
     ) async throws -> Duration {
         let logger = Logger(label: "bins-bench.outbox", factory: { _ in SwiftLogNoOpLogHandler() })
         let outbox = try Outbox(path: path, capacity: count + 1, syncPolicy: policy, logger: logger)
+        if backlog && outbox.depth != count {
+            throw ValidationError("the backlog outbox holds \(outbox.depth) records, not \(count)")
+        }
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
                 host: host, port: port, clientID: "bins-bench-outbox-\(UUID().uuidString.prefix(8))",
@@ -73,15 +96,15 @@ struct OutboxBenchmark: AsyncParsableCommand {
         let publisher = OutboxPublisher(
             outbox: outbox, client: client, maxInFlight: inFlight, logger: logger, markHistorical: { $0 })
         let clientTask = Task { try await client.run() }
-        let publisherTask = Task { try await publisher.run() }
-        defer {
-            publisherTask.cancel()
-            clientTask.cancel()
-        }
+        defer { clientTask.cancel() }
         try await client.waitUntilConnected(timeout: .seconds(20))
         let start = ContinuousClock.now
-        for _ in 0..<count {
-            try outbox.append(topic: "bins/v1/bench/events", qos: .atLeastOnce) { _ in payload }
+        let publisherTask = Task { try await publisher.run() }
+        defer { publisherTask.cancel() }
+        if !backlog {
+            for _ in 0..<count {
+                try outbox.append(topic: "bins/v1/bench/events", qos: .atLeastOnce) { _ in payload }
+            }
         }
         guard await publisher.waitUntilDrained(timeout: .seconds(600)) else {
             throw ValidationError("outbox not drained within 600 s (depth \(outbox.depth))")

@@ -31,12 +31,19 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "An existing broker HOST:PORT (anonymous access, queue limits raised) instead of starting mosquitto.")
     var broker: String?
 
+    @Option(help: "A Python with paho-mqtt: also drain the backlog with scripts/ingest-baseline.py, the ordinary implementation.")
+    var python: String?
+
+    @Option(help: "The baseline consumer script.")
+    var baselineScript = "scripts/ingest-baseline.py"
+
     func run() async throws {
         guard events >= 1, devices >= 1, devices <= events else { throw ValidationError("need 1 <= devices <= events") }
         var logger = Logger(label: "bins-ingest-bench")
         logger.logLevel = .warning
         let options = IngestBenchmark.Options(
-            events: events, devices: devices, synchronous: synchronous, postgresURL: postgres, broker: broker)
+            events: events, devices: devices, synchronous: synchronous, postgresURL: postgres, broker: broker,
+            python: python.map { (interpreter: $0, script: baselineScript) })
         try await IngestBenchmark(options: options, logger: logger).run()
     }
 }

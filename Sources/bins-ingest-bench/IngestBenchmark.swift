@@ -17,6 +17,9 @@ import Synchronization
 ///    the MQTT client's ceiling.
 /// 4. The aggregator reconnects and drains its copy: validate, dedupe, book, commit, per message.
 /// 5. The ledger is checked against what was published.
+/// 6. With `--python`, a third session, registered in step 1, is drained by `scripts/ingest-baseline.py`
+///    (paho-mqtt and sqlite3, one transaction per batch, acknowledged after the commit): the ordinary
+///    implementation the aggregator is compared with.
 struct IngestBenchmark {
     struct Options {
         var events: Int
@@ -24,6 +27,8 @@ struct IngestBenchmark {
         var synchronous: SQLiteSettings.Synchronous
         var postgresURL: String?
         var broker: String?
+        /// The Python baseline: an interpreter with paho-mqtt and the consumer script.
+        var python: (interpreter: String, script: String)?
     }
 
     let options: Options
@@ -47,8 +52,12 @@ struct IngestBenchmark {
         say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
         say("  ledger: \(storageDescription(configuration.storage))")
 
-        // 1. Register both sessions.
+        // 1. Register the sessions.
         try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0) { _ in }
+        let baselineID = "bench-python-\(getpid())"
+        if options.python != nil {
+            _ = try await runBaseline(host: host, port: port, id: baselineID, directory: directory, expect: nil)
+        }
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         do {
             try await withAggregator(configuration, store: store) { _ in }
@@ -103,6 +112,14 @@ struct IngestBenchmark {
                 say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
             }
             say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
+            if options.python != nil {
+                progress("python baseline draining")
+                let baselineSeconds = try await runBaseline(host: host, port: port, id: baselineID, directory: directory, expect: options.events)
+                let baselineRate = Double(options.events) / baselineSeconds
+                say(String(
+                    format: "  python baseline (paho-mqtt + sqlite3, a transaction per batch): %.2f s, %.0f events/s; aggregator / python: %.2f",
+                    baselineSeconds, baselineRate, ingestRate / baselineRate))
+            }
             await store.close()
             await endpoint.stop()
             guard ledgerMatches else { throw BenchError("the ledger does not match what was published") }
@@ -111,6 +128,23 @@ struct IngestBenchmark {
             await endpoint.stop()
             throw error
         }
+    }
+
+    /// Runs the Python baseline consumer: registering its session (`expect` nil) or draining `expect`
+    /// events; returns the seconds it reports from its connection to its last commit.
+    func runBaseline(host: String, port: Int, id: String, directory: String, expect: Int?) async throws -> Double {
+        guard let python = options.python else { return .nan }
+        var arguments = [python.script, "--host", host, "--port", "\(port)", "--client-id", id, "--db", directory + "/baseline.sqlite"]
+        arguments += expect.map { ["--expect", "\($0)"] } ?? ["--register-only"]
+        let process = try ChildProcess(python.interpreter, arguments, outputPath: directory + "/baseline-\(expect == nil ? "register" : "drain").log")
+        guard try await process.waitForExit(timeout: .seconds(900)) == .exited(0) else {
+            throw BenchError("the Python baseline failed: \(process.output.suffix(2000))")
+        }
+        guard expect != nil else { return 0 }
+        guard let field = process.output.split(separator: " ").first(where: { $0.hasPrefix("seconds=") }),
+            let seconds = Double(field.dropFirst("seconds=".count).trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw BenchError("the Python baseline printed no time: \(process.output.suffix(2000))") }
+        return seconds
     }
 
     /// Figures go to standard output unbuffered, so a run that is cut short still shows what it measured.

@@ -65,15 +65,18 @@ struct ServerLimitsTests {
             let trickle = try RawConnection(port: port)
             let head = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8)
             // One byte every 100 ms (the slow client's pace) keeps an idle timer alive forever; the request
-            // deadline still ends it.
+            // deadline still ends it. The bound is loose (the suite runs beside CPU-heavy tests on two
+            // cores): a server without the deadline keeps the connection for all 60 s of trickling.
             var sent = 0
-            while !trickle.isClosed() && sent < 300 {
+            let started = ContinuousClock.now
+            while !trickle.isClosed() && sent < 600 {
                 try await trickle.send(String(UnicodeScalar(head[min(sent, head.count - 1)])))
                 sent += 1
                 try await Task.sleep(for: .milliseconds(100))
             }
+            let took = started.duration(to: .now)
             #expect(trickle.closedByServer, "the trickling client was disconnected (after \(sent) bytes)")
-            #expect(sent < 100, "it took \(sent) bytes, about \(sent / 10) s")
+            #expect(took < .seconds(30), "it took \(sent) bytes and \(took)")
             _ = try await idle.readUntilClosed(timeout: .seconds(10))
             #expect(idle.closedByServer, "the idle connection was closed")
             let healthy = try RawConnection(port: port)
