@@ -62,6 +62,13 @@ rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$binsd/status")"
 hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$binsd/status")"
 elapsed="$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.1f", b - a }')"
 echo "FOOTPRINT rss_kib=$rss hwm_kib=$hwm cpu_ticks=$((ticks_after - ticks_before)) ticks_per_second=100 seconds=$elapsed binary_bytes=$(stat -c %s "$(command -v binsd)")"
+# Where the resident memory is (issue 12): anonymous versus file-backed, threads, and the largest mappings.
+echo "footprint breakdown: threads $(awk '/^Threads:/ { print $2 }' "/proc/$binsd/status"), $(awk '/^(Rss|Anonymous|Shared_Clean|Private_Clean|Private_Dirty):/ { printf "%s %s kB, ", $1, $2 }' "/proc/$binsd/smaps_rollup")"
+awk '
+    /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6) }
+    /^Rss:/ { rss[name] += $2 }
+    END { for (n in rss) if (rss[n] >= 256) printf "footprint mapping: %6d kB %s\n", rss[n], n }
+' "/proc/$binsd/smaps" | sort -k3 -n -r
 
 kill -TERM "$binsd"
 wait "$binsd"
