@@ -86,14 +86,14 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     // MARK: Ingest
 
     public func commit(_ batch: [IngestItem]) async throws(AggregatorError) -> [IngestItemOutcome] {
-        try await write(Self.describe(batch)) { db in try batch.map { try Self.apply($0, db: db) } }
+        try await write(Self.describe(batch)) { db in try Self.apply(batch, db: db) }
     }
 
     /// The batch in one write transaction on the caller's own thread (the MQTT batch handler's): SQLite
     /// books each item with a few statements that cost no round trip, so a batch costs one commit.
     public func commitBlocking(_ batch: [IngestItem]) throws(AggregatorError) -> [IngestItemOutcome] {
         do {
-            return try pool.write { db in try batch.map { try Self.apply($0, db: db) } }
+            return try pool.write { db in try Self.apply(batch, db: db) }
         } catch {
             throw Self.failure(error, path: path, doing: Self.describe(batch))
         }
@@ -103,9 +103,115 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         batch.count == 1 ? "commit a message of \(batch[0].device)" : "commit a batch of \(batch.count) messages"
     }
 
+    /// The batch inside the caller's write transaction: its events booked together through
+    /// ``BatchBookingPlan`` (the rules PostgreSQL books by too), then the other items in order.
+    static func apply(_ batch: [IngestItem], db: Database) throws -> [IngestItemOutcome] {
+        var outcomes = [IngestItemOutcome?](repeating: nil, count: batch.count)
+        let events = batch.enumerated().compactMap { index, item -> (Int, EventBooking)? in
+            if case .event(let booking) = item { (index, booking) } else { nil }
+        }
+        if !events.isEmpty {
+            for ((index, _), outcome) in zip(events, try bookEvents(events.map(\.1), db: db)) { outcomes[index] = .event(outcome) }
+        }
+        for (index, item) in batch.enumerated() where outcomes[index] == nil {
+            outcomes[index] = try apply(item, db: db)
+        }
+        return outcomes.map { $0 ?? .applied(false) }
+    }
+
+    /// Books events: reads what is stored about their devices and `(device, seq)`s, plans, writes the net
+    /// change (each ledger row and district day once per batch, each device once).
+    static func bookEvents(_ bookings: [EventBooking], db: Database) throws -> [BookingOutcome] {
+        var highest: [String: Int64] = [:]
+        var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
+        for device in Set(bookings.map(\.event.device)) {
+            highest[device] = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [device])
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ?"), arguments: [device])
+            {
+                gaps[device, default: [:]][row[0]] = BatchBookingPlan.Gap(last: row[1], detectedMs: row[2])
+            }
+        }
+        var stored = Set<BatchBookingPlan.EventKey>()
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE device = ? AND seq = ?")
+        for booking in bookings where try Int.fetchOne(exists, arguments: [booking.event.device, booking.event.seq]) != nil {
+            stored.insert(BatchBookingPlan.EventKey(device: booking.event.device, seq: booking.event.seq))
+        }
+
+        var plan = BatchBookingPlan(highest: highest, gaps: gaps, stored: stored)
+        let outcomes = bookings.map { plan.book($0) }
+
+        for booking in plan.booked {
+            let event = booking.event
+            try db.run(
+                sql: """
+                    INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
+                    event.type.rawValue, event.bin, event.historical, booking.receivedAtMs, booking.payload,
+                ])
+            if case .fault(let fault) = event.body {
+                try db.run(
+                    sql: """
+                        INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (device, bin, code) DO UPDATE SET
+                            sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
+                            ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
+                        WHERE excluded.ts_ms >= faults.ts_ms
+                        """,
+                    arguments: [
+                        event.device, fault.bin ?? "", fault.code, fault.sensor.rawValue, fault.active, fault.detail,
+                        event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
+                    ])
+            }
+        }
+        for (key, f) in plan.ledger {
+            try db.run(
+                sql: SQLiteSchema.addToLedger,
+                arguments: [
+                    key.device, key.bin, key.day, key.stream, f.depositedKg, f.collectedKg, f.deposits, f.collections,
+                    f.contaminatedKg, f.unknownKg, f.depositedL,
+                ])
+        }
+        for (key, f) in plan.days {
+            try db.run(
+                sql: SQLiteSchema.addToLedgerDay,
+                arguments: [
+                    key.day, key.stream, f.depositedKg, f.collectedKg, f.deposits, f.collections, f.contaminatedKg, f.unknownKg,
+                    f.depositedL,
+                ])
+        }
+        for (device, change) in plan.devices {
+            try db.run(
+                sql: """
+                    INSERT INTO devices (device, highest_seq, last_seen_ms) VALUES (?, ?, ?)
+                    ON CONFLICT (device) DO UPDATE SET highest_seq = excluded.highest_seq,
+                        last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
+                    """,
+                arguments: [device, change.highest, change.lastSeenMs])
+        }
+        for gap in plan.gapsToDelete {
+            try db.run(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [gap.device, gap.first])
+        }
+        for gap in plan.gapsToInsert {
+            try db.run(
+                sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
+                arguments: [gap.device, gap.first, gap.gap.last, gap.gap.detectedMs])
+        }
+        for dropped in plan.dropped {
+            try account(device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs, db: db)
+        }
+        return outcomes
+    }
+
+    /// One non-event item (events go through ``bookEvents(_:db:)``).
     static func apply(_ item: IngestItem, db: Database) throws -> IngestItemOutcome {
         switch item {
-        case .event(let booking): return .event(try book(booking, db: db))
+        case .event(let booking): return .event(try bookEvents([booking], db: db)[0])
         case .status(let status, let receivedAtMs): return .applied(try recordStatus(status, receivedAtMs: receivedAtMs, db: db))
         case .birth(let birth, let receivedAtMs): return .applied(try recordBirth(birth, receivedAtMs: receivedAtMs, db: db))
         case .state(let state, let receivedAtMs): return .applied(try recordState(state, receivedAtMs: receivedAtMs, db: db))
@@ -116,93 +222,6 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
             try account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs, db: db)
             return .applied(true)
         }
-    }
-
-    static func book(_ booking: EventBooking, db: Database) throws -> BookingOutcome {
-        let event = booking.event
-        let highest = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [event.device])
-        if let highest, event.seq - highest > WireLimits.maxSeqJump { return .tooFarAhead(highest: highest) }
-        try db.run(
-            sql: """
-                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, seq) DO NOTHING
-                """,
-            arguments: [
-                event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
-                event.type.rawValue, event.bin, event.historical, booking.receivedAtMs, booking.payload,
-            ])
-        guard db.changesCount == 1 else { return .duplicate }
-
-        if let change = StoreRules.ledgerChange(event) {
-            let f = change.figures
-            try db.run(
-                sql: SQLiteSchema.addToLedger,
-                arguments: [
-                    event.device, change.bin, booking.day.dayNumber, change.stream.rawValue, f.depositedKg, f.collectedKg,
-                    f.deposits, f.collections, f.contaminatedKg, f.unknownKg, f.depositedL,
-                ])
-            try db.run(
-                sql: SQLiteSchema.addToLedgerDay,
-                arguments: [
-                    booking.day.dayNumber, change.stream.rawValue, f.depositedKg, f.collectedKg, f.deposits, f.collections,
-                    f.contaminatedKg, f.unknownKg, f.depositedL,
-                ])
-        }
-        if case .fault(let fault) = event.body {
-            try db.run(
-                sql: """
-                    INSERT INTO faults (device, bin, code, sensor, active, detail, ts_ms, ts_offset_s)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (device, bin, code) DO UPDATE SET
-                        sensor = excluded.sensor, active = excluded.active, detail = excluded.detail,
-                        ts_ms = excluded.ts_ms, ts_offset_s = excluded.ts_offset_s
-                    WHERE excluded.ts_ms >= faults.ts_ms
-                    """,
-                arguments: [
-                    event.device, fault.bin ?? "", fault.code, fault.sensor.rawValue, fault.active, fault.detail,
-                    event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
-                ])
-        }
-
-        if case .fault(let fault) = event.body, let dropped = fault.droppedSeqs {
-            try account(device: event.device, seqs: dropped, reason: .dropped, receivedAtMs: booking.receivedAtMs, db: db)
-        }
-        var containing: ClosedRange<Int64>? = nil
-        var containingDetectedMs: Int64? = nil
-        if let highest, event.seq < highest,
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ? AND first_seq <= ? AND last_seq >= ?"),
-                arguments: [event.device, event.seq, event.seq])
-        {
-            containing = (row[0] as Int64)...(row[1] as Int64)
-            containingDetectedMs = row[2]
-        }
-        let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing)
-        try db.run(
-            sql: """
-                INSERT INTO devices (device, highest_seq, last_seen_ms) VALUES (?, ?, ?)
-                ON CONFLICT (device) DO UPDATE SET highest_seq = excluded.highest_seq,
-                    last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)
-                """,
-            arguments: [event.device, step.highest, booking.receivedAtMs])
-        if let gap = step.newGap {
-            try db.run(
-                sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
-                arguments: [event.device, gap.lowerBound, gap.upperBound, booking.receivedAtMs])
-        }
-        if let filled = step.filledGap {
-            // The gap read above: nothing in this transaction has touched it since.
-            let detected = containingDetectedMs ?? booking.receivedAtMs
-            try db.run(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [event.device, filled.lowerBound])
-            for gap in step.remainingGaps {
-                try db.run(
-                    sql: "INSERT INTO seq_gaps (device, first_seq, last_seq, detected_ms) VALUES (?, ?, ?, ?)",
-                    arguments: [event.device, gap.lowerBound, gap.upperBound, detected])
-            }
-        }
-        return .booked(gap: step.newGap, filledGap: step.filledGap != nil)
     }
 
     static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64, db: Database) throws {
