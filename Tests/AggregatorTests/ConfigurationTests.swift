@@ -115,6 +115,9 @@ struct ConfigurationTests {
         #expect(
             error(Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, protocol: v311, shared_group: g}"))
                 == "aggregator.yaml:3:49: broker.shared_group: shared subscriptions need protocol: v5")
+        #expect(
+            error(Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, batch_max_messages: 0}"))
+                .hasPrefix("aggregator.yaml:3:39: broker.batch_max_messages: "))
         #expect(error("time_zone: [unclosed").hasPrefix("aggregator.yaml:2:1: "))
         #expect(
             error(Self.minimal + "\ntargets:\n  dry_reduction: {target: 0.2, by: 2026-12-31}\n")

@@ -132,6 +132,40 @@ struct MQTTClientTests {
         try await subscriber.stop()
     }
 
+    @Test("a batch handler gets a queued backlog in bursts bounded by batchMaxMessages, every message once and in order")
+    func batchesAreBounded() async throws {
+        let broker = try await MosquittoBroker.start()
+        var configuration = clientConfiguration(broker, clientID: "batch-bound-\(UUID().uuidString.prefix(6))", cleanSession: false)
+        configuration.batchMaxMessages = 7
+        // Register the persistent session, then leave it: the broker queues what follows.
+        let registration = BatchCollector()
+        let first = try MQTTClient(configuration: configuration, logger: testLogger)
+        try await first.subscribe(["batch/#"], qos: .atLeastOnce, batchHandler: registration)
+        let firstRun = Task { try await first.run() }
+        try await first.waitUntilConnected(timeout: .seconds(20))
+        await first.disconnect()
+        try await firstRun.value
+
+        let publisher = try await RunningClient(clientConfiguration(broker))
+        for index in 1...40 {
+            try await publisher.client.publish(MQTTMessage(topic: "batch/\(index)", text: "\(index)", qos: .atLeastOnce))
+        }
+        try await publisher.stop()
+
+        let collector = BatchCollector()
+        let second = try MQTTClient(configuration: configuration, logger: testLogger)
+        try await second.subscribe(["batch/#"], qos: .atLeastOnce, batchHandler: collector)
+        let secondRun = Task { try await second.run() }
+        try await waitUntil(timeout: .seconds(30), "the 40 queued messages") { collector.received.joined().count >= 40 }
+        await second.disconnect()
+        try await secondRun.value
+
+        let sizes = collector.received.map(\.count)
+        #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 7 }, "batch sizes \(sizes)")
+        #expect(sizes.contains { $0 > 1 }, "a queued backlog arrives in bursts, not one message per batch: \(sizes)")
+        #expect(collector.received.joined().map(\.text) == (1...40).map { "\($0)" })
+    }
+
     @Test("a hung broker (SIGSTOP) is noticed by keepalive, not by the next publish")
     func keepaliveNoticesDeadLink() async throws {
         let broker = try await MosquittoBroker.start()

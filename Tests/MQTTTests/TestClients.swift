@@ -64,6 +64,17 @@ final class MessageCollector: MQTTMessageHandler {
     }
 }
 
+/// Collects the batches delivered to a batch handler, for assertions.
+final class BatchCollector: MQTTBatchHandler {
+    private let batches = Mutex<[[MQTTMessage]]>([])
+
+    func handle(_ batch: [MQTTMessage]) {
+        batches.withLock { $0.append(batch) }
+    }
+
+    var received: [[MQTTMessage]] { batches.withLock { $0 } }
+}
+
 /// The next message of a subscription stream, or an error after `timeout`.
 func nextMessage(_ stream: AsyncStream<MQTTMessage>, timeout: Duration = .seconds(20)) async throws -> MQTTMessage {
     try await withDeadline(timeout, "a message") {
