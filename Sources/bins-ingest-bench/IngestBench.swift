@@ -37,13 +37,19 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "The baseline consumer script.")
     var baselineScript = "scripts/ingest-baseline.py"
 
+    @Option(help: "Aggregator instances sharing the events through a shared subscription (PostgreSQL only).")
+    var instances = 1
+
     func run() async throws {
         guard events >= 1, devices >= 1, devices <= events else { throw ValidationError("need 1 <= devices <= events") }
+        guard (1...4).contains(instances), instances == 1 || postgres != nil else {
+            throw ValidationError("--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
+        }
         var logger = Logger(label: "bins-ingest-bench")
         logger.logLevel = .warning
         let options = IngestBenchmark.Options(
             events: events, devices: devices, synchronous: synchronous, postgresURL: postgres, broker: broker,
-            python: python.map { (interpreter: $0, script: baselineScript) })
+            python: python.map { (interpreter: $0, script: baselineScript) }, instances: instances)
         try await IngestBenchmark(options: options, logger: logger).run()
     }
 }

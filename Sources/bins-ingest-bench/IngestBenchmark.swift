@@ -29,6 +29,8 @@ struct IngestBenchmark {
         var broker: String?
         /// The Python baseline: an interpreter with paho-mqtt and the consumer script.
         var python: (interpreter: String, script: String)?
+        /// Aggregator instances splitting the events through a shared subscription (PostgreSQL only).
+        var instances: Int = 1
     }
 
     let options: Options
@@ -47,10 +49,14 @@ struct IngestBenchmark {
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let devices = (0..<options.devices).map { String(format: "bench-%04d", $0) }
-        let configuration = try aggregatorConfiguration(host: host, port: port, devices: devices, directory: directory)
+        let configurations = try (0..<options.instances).map {
+            try aggregatorConfiguration(host: host, port: port, devices: devices, directory: directory, instance: $0)
+        }
+        let configuration = configurations[0]
         let plainID = "bench-plain-\(getpid())"
         say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
         say("  ledger: \(storageDescription(configuration.storage))")
+        if options.instances > 1 { say("  \(options.instances) aggregator instances sharing the events (shared subscription)") }
 
         // 1. Register the sessions.
         try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0) { _ in }
@@ -59,8 +65,18 @@ struct IngestBenchmark {
             _ = try await runBaseline(host: host, port: port, id: baselineID, directory: directory, expect: nil)
         }
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
+        var otherStores: [any AggregatorStore] = []
         do {
-            try await withAggregator(configuration, store: store) { _ in }
+            for other in configurations.dropFirst() {
+                otherStores.append(try await AggregatorRuntime.openStore(other.storage, logger: logger))
+            }
+            let stores = [store] + otherStores
+            // A database that holds events already would turn the run into a count of duplicates.
+            let alreadyBooked = try await store.bookedEventCount()
+            guard alreadyBooked == 0 else {
+                throw BenchError("the ledger already holds \(alreadyBooked) events: give the benchmark a fresh database")
+            }
+            for (other, otherStore) in zip(configurations, stores) { try await withAggregator(other, store: otherStore) { _ in } }
 
             progress("sessions registered")
             // 2. Publish the backlog.
@@ -81,14 +97,20 @@ struct IngestBenchmark {
 
             progress("plain subscriber drained")
             // 4. The aggregator drains into the ledger.
-            let ingestSeconds = try await withAggregator(configuration, store: store) { runtime in
+            let ingestSeconds = try await withAggregators(Array(zip(configurations, stores))) { runtimes in
                 let start = ContinuousClock.now
-                while runtime.ingestMetrics.snapshot.totalMessages + runtime.ingestMetrics.snapshot.duplicates < options.events {
-                    let snapshot = runtime.ingestMetrics.snapshot
-                    if snapshot.totalRejected > 0 || snapshot.storageFailures > 0 {
-                        throw BenchError("ingest rejected \(snapshot.totalRejected) and failed to store \(snapshot.storageFailures) events")
+                while true {
+                    let snapshots = runtimes.map(\.ingestMetrics.snapshot)
+                    if snapshots.map({ $0.totalMessages + $0.duplicates }).reduce(0, +) >= options.events { break }
+                    if let failing = snapshots.first(where: { $0.totalRejected > 0 || $0.storageFailures > 0 }) {
+                        throw BenchError("ingest rejected \(failing.totalRejected) and failed to store \(failing.storageFailures) events")
                     }
+                    if start.duration(to: .now) > .seconds(900) { throw BenchError("the aggregator did not drain the backlog within 900 s") }
                     try await Task.sleep(for: .milliseconds(5))
+                }
+                if runtimes.count > 1 {
+                    let shares = runtimes.map { "\($0.ingestMetrics.snapshot.totalMessages)" }.joined(separator: " + ")
+                    say("  events booked per instance: \(shares)")
                 }
                 return Self.seconds(ContinuousClock.now - start)
             }
@@ -121,10 +143,12 @@ struct IngestBenchmark {
                     baselineSeconds, baselineRate, ingestRate / baselineRate))
             }
             await store.close()
+            for other in otherStores { await other.close() }
             await endpoint.stop()
             guard ledgerMatches else { throw BenchError("the ledger does not match what was published") }
         } catch {
             await store.close()
+            for other in otherStores { await other.close() }
             await endpoint.stop()
             throw error
         }
@@ -163,7 +187,10 @@ struct IngestBenchmark {
         }
     }
 
-    func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String) throws -> AggregatorConfiguration {
+    func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String, instance: Int = 0) throws
+        -> AggregatorConfiguration
+    {
+        let group = options.instances > 1 ? ", shared_group: bench" : ""
         let storage =
             if let url = options.postgresURL {
                 "{postgres: \"\(url)\"}"
@@ -173,8 +200,8 @@ struct IngestBenchmark {
         let points = devices.joined(separator: ", ")
         let yaml = """
             time_zone: Asia/Shanghai
-            instance: ingest-bench
-            broker: {host: "\(host)", port: \(port), client_id: bench-aggregator-\(getpid()), protocol: v5, reconnect_min_ms: 50}
+            instance: ingest-bench-\(instance)
+            broker: {host: "\(host)", port: \(port), client_id: bench-aggregator-\(getpid())-\(instance), protocol: v5, reconnect_min_ms: 50\(group)}
             storage: \(storage)
             district: {id: bench, name: Bench}
             alerts:
@@ -299,6 +326,18 @@ struct IngestBenchmark {
     ) async throws -> T {
         let runtime = try AggregatorRuntime(configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
         return try await runtime.whileRunning(body)
+    }
+
+    /// Runs every aggregator of `instances` at once until `body` returns (each started once the previous
+    /// one is connected).
+    func withAggregators<T: Sendable>(
+        _ instances: [(AggregatorConfiguration, any AggregatorStore)], running: [AggregatorRuntime] = [],
+        _ body: ([AggregatorRuntime]) async throws -> T
+    ) async throws -> T {
+        guard let (configuration, store) = instances.first else { return try await body(running) }
+        return try await withAggregator(configuration, store: store) { runtime in
+            try await withAggregators(Array(instances.dropFirst()), running: running + [runtime], body)
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
