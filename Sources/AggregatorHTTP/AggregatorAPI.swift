@@ -269,7 +269,7 @@ public struct AggregatorAPI: Sendable {
     /// A bin the point announced in its birth message or reported a state for (the registry lists points,
     /// not bins; the devices say which bins they have).
     func isKnownBin(device: String, bin: String) async throws -> Bool {
-        if try await runtime.store.devices().first(where: { $0.device == device })?.bins.contains(where: { $0.id == bin }) == true {
+        if try await runtime.store.devices(ids: [device]).first?.bins.contains(where: { $0.id == bin }) == true {
             return true
         }
         return try await runtime.store.binStates().contains { $0.device == device && $0.state.bin == bin }

@@ -82,6 +82,11 @@ struct StorageTests {
             #expect(totals.map(\.figures.deposits) == [6])
             #expect(totals.map(\.figures.depositedKg) == [4.875])
             #expect(try await store.devices().first { $0.device == "pt-1" }?.online == true)
+            // Reading chosen devices: only those asked for and heard from, in id order.
+            #expect(try await store.devices().map(\.device) == ["pt-1", "pt-2"])
+            #expect(try await store.devices(ids: ["pt-2"]).map(\.device) == ["pt-2"])
+            #expect(try await store.devices(ids: ["pt-2", "pt-1", "pt-9"]).map(\.device) == ["pt-1", "pt-2"])
+            #expect(try await store.devices(ids: []).isEmpty)
         }
     }
 

@@ -114,7 +114,7 @@ public actor AlertEngine {
                         format: "bin:%@/%@: %.0f%% of %.1f kg deposited on %@ looks mis-sorted", device, bin, rate * 100,
                         figures.depositedKg, day.description))
             case .status(let device):
-                try await evaluateLiveness(devices: try await store.devices().filter { $0.device == device })
+                try await evaluateLiveness(devices: try await store.devices(ids: [device]))
             }
         } catch {
             // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.

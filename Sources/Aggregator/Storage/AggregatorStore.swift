@@ -30,7 +30,10 @@ public protocol AggregatorStore: Sendable {
 
     // MARK: Queries
 
-    func devices() async throws(AggregatorError) -> [DeviceRecord]
+    /// The devices of `ids` that have been heard from (all when `nil`), in id order. Ingest's alert
+    /// evaluation reads one device per status message: at city scale a full read each time is the
+    /// aggregator's largest cost.
+    func devices(ids: [String]?) async throws(AggregatorError) -> [DeviceRecord]
     func binStates() async throws(AggregatorError) -> [BinStateRecord]
     /// Ledger rows of `devices` (all when `nil`) from `from` through `to`.
     func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow]
@@ -82,6 +85,9 @@ public protocol SynchronousCommit: Sendable {
 
 /// The single-message forms, for tests and tools: each is a batch of one.
 extension AggregatorStore {
+    /// Every device heard from, in id order.
+    public func devices() async throws(AggregatorError) -> [DeviceRecord] { try await devices(ids: nil) }
+
     /// Books one event exactly once.
     public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
         guard case .event(let outcome)? = try await commit([.event(booking)]).first else {

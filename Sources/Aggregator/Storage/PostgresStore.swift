@@ -399,8 +399,14 @@ public final class PostgresStore: AggregatorStore {
 
     // MARK: Queries
 
-    public func devices() async throws(AggregatorError) -> [DeviceRecord] {
-        let rows = try await rows("read devices", "SELECT * FROM devices ORDER BY device")
+    public func devices(ids: [String]?) async throws(AggregatorError) -> [DeviceRecord] {
+        if ids?.isEmpty == true { return [] }
+        let rows =
+            if let ids {
+                try await rows("read devices", "SELECT * FROM devices WHERE device = ANY(\(ids)) ORDER BY device")
+            } else {
+                try await rows("read devices", "SELECT * FROM devices ORDER BY device")
+            }
         do {
             return try rows.map { row in
                 var record = DeviceRecord(device: try row["device"].decode(String.self))

@@ -314,9 +314,16 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     // MARK: Queries
 
-    public func devices() async throws(AggregatorError) -> [DeviceRecord] {
-        try await read("read devices") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY device").map { row in
+    public func devices(ids: [String]?) async throws(AggregatorError) -> [DeviceRecord] {
+        if ids?.isEmpty == true { return [] }
+        return try await read("read devices") { db in
+            var sql = "SELECT * FROM devices"
+            var arguments = StatementArguments()
+            if let ids {
+                sql += " WHERE device IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))"
+                arguments += StatementArguments(ids)
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY device", arguments: arguments).map { row in
                 var record = DeviceRecord(device: row["device"])
                 record.online = row["online"]
                 record.session = row["session"]
