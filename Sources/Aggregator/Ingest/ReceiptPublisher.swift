@@ -83,19 +83,29 @@ public final class ReceiptPublisher: Service, Sendable {
             retryLater(devices)
             return
         }
-        var unsent: [String] = []
-        for device in devices {
-            guard let mark = marks[device] else { continue }
-            let payload = ReceiptPayload(device: device, ts: .now(in: timeZone), through: mark.through, highest: mark.highest)
-            do {
-                let bytes = try WireCodec.encode(payload)
-                try await client.publish(MQTTMessage(topic: Topics.receipt(device), payload: bytes, qos: .atLeastOnce, retain: true), timeout: timeout)
-                published.increment()
-            } catch {
-                failed.increment()
-                unsent.append(device)
-                logger.debug("receipt.publish_failed", metadata: ["device": "\(device)", "receipt.error": "\(error)"])
+        // All at once: one after the other, each waiting for its PUBACK, a pass over a city's devices
+        // takes a network-loop turn per device and the receipts fall seconds behind ingest.
+        let unsent = await withTaskGroup(of: String?.self) { group in
+            for device in devices {
+                guard let mark = marks[device] else { continue }
+                group.addTask { [self] in
+                    let payload = ReceiptPayload(device: device, ts: .now(in: timeZone), through: mark.through, highest: mark.highest)
+                    do {
+                        let bytes = try WireCodec.encode(payload)
+                        try await client.publish(
+                            MQTTMessage(topic: Topics.receipt(device), payload: bytes, qos: .atLeastOnce, retain: true), timeout: timeout)
+                        published.increment()
+                        return nil
+                    } catch {
+                        failed.increment()
+                        logger.debug("receipt.publish_failed", metadata: ["device": "\(device)", "receipt.error": "\(error)"])
+                        return device
+                    }
+                }
             }
+            var unsent: [String] = []
+            for await device in group { if let device { unsent.append(device) } }
+            return unsent
         }
         if !unsent.isEmpty { retryLater(unsent) }
     }
