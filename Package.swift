@@ -160,7 +160,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "bins-ingest-bench",
-            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", argumentParser, log]),
+            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", "Simulation", argumentParser, log]),
         // The console's server-side render times for a large district (docs/console.md).
         .executableTarget(
             name: "bins-console-bench",

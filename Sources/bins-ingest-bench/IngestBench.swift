@@ -40,7 +40,50 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Aggregator instances sharing the events through a shared subscription (PostgreSQL only).")
     var instances = 1
 
+    @Flag(help: "Play a city-scale fleet against bins-aggregator processes instead of draining one backlog.")
+    var fleet = false
+
+    @Option(help: "Fleet: sorting points, each its own device account.")
+    var points = 2500
+
+    @Option(help: "Fleet: bins at each point.")
+    var binsPerPoint = 4
+
+    @Option(help: "Fleet: deposits per bin per hour of real time.")
+    var depositsPerBinHour = 6.0
+
+    @Option(help: "Fleet: how many times faster than real time the deposits come.")
+    var speed = 60.0
+
+    @Option(help: "Fleet: seconds of traffic.")
+    var seconds = 60
+
+    @Option(help: "Fleet: points of the street that comes back from an outage a third of the way in.")
+    var burstPoints = 50
+
+    @Option(help: "Fleet: events each of those points has recorded while away.")
+    var burstEvents = 200
+
+    @Option(help: "Fleet: the aggregator's receipt_interval_ms (commit latency is measured through receipts).")
+    var receiptIntervalMs = 10
+
     func run() async throws {
+        if fleet {
+            guard points >= 1, (1...8).contains(binsPerPoint), speed > 0, depositsPerBinHour > 0, seconds >= 1, burstPoints >= 0,
+                burstEvents >= 0
+            else { throw ValidationError("fleet options out of range") }
+            guard (1...4).contains(instances), instances == 1 || postgres != nil else {
+                throw ValidationError("--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
+            }
+            var logger = Logger(label: "bins-ingest-bench")
+            logger.logLevel = .warning
+            let options = FleetBenchmark.Options(
+                points: points, binsPerPoint: binsPerPoint, speed: speed, seconds: seconds, depositsPerBinHour: depositsPerBinHour,
+                burstPoints: burstPoints, burstEvents: burstEvents, postgresURL: postgres, instances: instances,
+                receiptIntervalMs: receiptIntervalMs)
+            try await FleetBenchmark(options: options, logger: logger).run()
+            return
+        }
         guard events >= 1, devices >= 1, devices <= events else { throw ValidationError("need 1 <= devices <= events") }
         guard (1...4).contains(instances), instances == 1 || postgres != nil else {
             throw ValidationError("--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")

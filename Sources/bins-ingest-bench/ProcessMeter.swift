@@ -1,0 +1,75 @@
+import Foundation
+
+/// CPU time and memory of the processes taking part in a run, from /proc: CPU as the share of one core
+/// used between `init` and `finish`, memory as resident now and at the peak (VmHWM).
+struct ProcessMeter {
+    struct Sample {
+        var name: String
+        var pid: Int32
+        var cpuTicks: Int
+    }
+
+    private let start: [Sample]
+    private let startedAt = ContinuousClock.now
+    private let includePostgres: Bool
+    private let postgresStartTicks: Int
+
+    init(processes: [(String, Int32?)], includePostgres: Bool) {
+        start = processes.compactMap { name, pid in
+            pid.flatMap { pid in Self.cpuTicks(pid).map { Sample(name: name, pid: pid, cpuTicks: $0) } }
+        }
+        self.includePostgres = includePostgres
+        postgresStartTicks = includePostgres ? Self.postgresTicks() : 0
+    }
+
+    /// One line per process: CPU share, resident memory now and at its peak.
+    func finish() -> [String] {
+        let elapsed = Double(startedAt.duration(to: .now).components.seconds) + Double(startedAt.duration(to: .now).components.attoseconds) / 1e18
+        let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var lines = start.map { sample -> String in
+            let ticks = (Self.cpuTicks(sample.pid) ?? sample.cpuTicks) - sample.cpuTicks
+            let memory = Self.memoryKiB(sample.pid)
+            return String(
+                format: "%@: CPU %.0f%% of a core, RSS %.1f MiB (peak %.1f MiB)", sample.name,
+                Double(ticks) / ticksPerSecond / elapsed * 100, Double(memory.resident) / 1024, Double(memory.peak) / 1024)
+        }
+        if includePostgres {
+            let ticks = Self.postgresTicks() - postgresStartTicks
+            lines.append(String(format: "postgres (every server process): CPU %.0f%% of a core", Double(ticks) / ticksPerSecond / elapsed * 100))
+        }
+        return lines
+    }
+
+    /// utime + stime of a process (fields 14 and 15 of /proc/PID/stat, counted after the command name,
+    /// which may itself contain spaces and parentheses).
+    static func cpuTicks(_ pid: Int32) -> Int? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3); utime is field 14, stime field 15.
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+        return user + system
+    }
+
+    static func memoryKiB(_ pid: Int32) -> (resident: Int, peak: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Int {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+
+    /// CPU ticks of every process named `postgres` alive now. A server's backends live as long as their
+    /// connections, and the aggregators' pools keep theirs for the whole run.
+    static func postgresTicks() -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.reduce(0) { total, pid in
+            guard let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+                name.trimmingCharacters(in: .whitespacesAndNewlines) == "postgres"
+            else { return total }
+            return total + (cpuTicks(pid) ?? 0)
+        }
+    }
+}
