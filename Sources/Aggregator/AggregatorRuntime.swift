@@ -30,7 +30,7 @@ public final class AggregatorRuntime: Sendable {
     public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
     private let committer: IngestCommitter
-    private let observations: AsyncStream<AlertObservation>
+    private let observations = AlertObservationQueue()
     private let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
 
@@ -66,8 +66,7 @@ public final class AggregatorRuntime: Sendable {
                 live.alertChanged()
             })
         self.alerts = alerts
-        let (observations, continuation) = AsyncStream.makeStream(of: AlertObservation.self)
-        self.observations = observations
+        let observations = observations
         let receipts =
             configuration.broker.receipts
             ? ReceiptPublisher(
@@ -78,7 +77,7 @@ public final class AggregatorRuntime: Sendable {
         processor = IngestProcessor(
             registry: registry, calendar: calendar, store: store, metrics: ingestMetrics, logger: logger,
             observe: { observation in
-                if alerts.wants(observation) { continuation.yield(observation) }
+                if alerts.wants(observation) { observations.push(observation) }
             },
             sequenceChanged: { device in receipts?.sequenceChanged(device: device) })
         committer = IngestCommitter(processor: processor)

@@ -69,6 +69,32 @@ struct AlertEngineTests {
         }
     }
 
+    @Test("a batch is decided in order and written at once: raise, clear and raise again of one bin in one batch", arguments: StoreKind.allCases)
+    func batchInOrder(kind: StoreKind) async throws {
+        try await Fixtures.withStore(kind) { store async throws in
+            let engine = try Self.engine(store, clock: Clock())
+            await engine.observe([
+                Self.state(fill: 0.85, minutes: 0), Self.state(fill: 0.9, minutes: 5),  // raised at minute 5
+                Self.state(fill: 0.5, minutes: 6),  // cleared
+                Self.state(fill: 0.9, minutes: 7), Self.state(fill: 0.95, minutes: 12),  // raised again at minute 12
+            ])
+            let open = try await store.openAlerts()
+            #expect(open.map(\.raisedAtMs) == [Fixtures.time(12).millisecondsSinceEpoch])
+            let cleared = try await store.alerts(state: .cleared, limit: 10)
+            #expect(cleared.map(\.raisedAtMs) == [Fixtures.time(5).millisecondsSinceEpoch])
+            #expect(cleared.map(\.clearedAtMs) == [Fixtures.time(6).millisecondsSinceEpoch])
+            // Each step's delivery, the first alert's in order (raised before cleared).
+            let deliveries = try await store.pendingDeliveries()
+            #expect(deliveries.count == 3)
+            let first = deliveries.filter { $0.alertID == cleared.first?.id }.map(\.body)
+            #expect(first.count == 2 && first[0].contains(#""state":"raised""#) && first[1].contains(#""state":"cleared""#))
+            // The second alert clears on its own later.
+            await engine.observe([Self.state(fill: 0.5, minutes: 13)])
+            #expect(try await store.openAlerts().isEmpty)
+            #expect(try await store.pendingDeliveries().count == 4)
+        }
+    }
+
     @Test("an open alert survives a restart: the new engine clears it instead of raising a second")
     func survivesRestart() async throws {
         try await Fixtures.withStore(.sqlite) { store async throws in

@@ -36,6 +36,14 @@ public actor AlertEngine {
     private let deliveriesEnqueued: @Sendable () -> Void
     private var conditions: [Key: AlertCondition] = [:]
     private var loaded = false
+    /// Decisions taken and not yet written: a batch of observations is decided in memory and written in
+    /// one transaction (``flush()``).
+    private var pendingSteps: [PendingStep] = []
+
+    private enum PendingStep {
+        case raise(AlertRecord, deliveries: [DeliveryRequest])
+        case clear(Key, value: Double, atMs: Int64)
+    }
     /// Bins whose contamination condition is not at rest: only for them does an ordinary deposit matter.
     private let watchedBins = Mutex<Set<String>>([])
 
@@ -82,44 +90,55 @@ public actor AlertEngine {
     }
 
     public func observe(_ observation: AlertObservation) async {
+        await observe([observation])
+    }
+
+    /// Decides on each observation in order, then writes every resulting raise and clear in one
+    /// transaction.
+    public func observe(_ observations: [AlertObservation]) async {
         do {
             if !loaded { try await load() }
-            switch observation {
-            case .binState(let state):
-                guard let fill = state.fill else { return }
-                let subject = "bin:\(state.device)/\(state.bin)"
-                let at = state.ts.millisecondsSinceEpoch
-                try await evaluate(.binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
-                try await evaluate(
-                    .binOverflow, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binOverflow))
-            case .fault(let device, let bin, let at):
-                let active = try await store.faults(activeOnly: true).filter { $0.device == device && $0.bin == (bin ?? "") }
-                let subject = bin.map { "bin:\(device)/\($0)" } ?? "device:\(device)"
-                let codes = active.map(\.code).joined(separator: ", ")
-                try await evaluate(
-                    .sensorFault, subject: subject, value: Double(active.count), atMs: at.millisecondsSinceEpoch,
-                    message: active.isEmpty ? "no active faults on \(subject)" : "active faults on \(subject): \(codes)")
-            case .deposit(let device, let bin, let day, let at, let contaminated):
-                // The bin's rate can only rise with a mis-sorted deposit, and only matters for clearing
-                // while an alert is open: other deposits need no query.
-                let subject = "bin:\(device)/\(bin)"
-                guard contaminated || conditions[Key(kind: .contamination, subject: subject)]?.isActive == true else { return }
-                let rows = try await store.ledger(devices: [device], from: day, to: day).filter { $0.bin == bin }
-                let figures = rows.reduce(LedgerFigures.zero) { $0 + $1.figures }
-                guard figures.depositedKg >= settings.contaminationMinimumKg, figures.depositedKg > 0 else { return }
-                let rate = figures.contaminatedKg / figures.depositedKg
-                try await evaluate(
-                    .contamination, subject: subject, value: rate, atMs: at.millisecondsSinceEpoch,
-                    message: String(
-                        format: "bin:%@/%@: %.0f%% of %.1f kg deposited on %@ looks mis-sorted", device, bin, rate * 100,
-                        figures.depositedKg, day.description))
-            case .status(let device):
-                try await evaluateLiveness(devices: try await store.devices(ids: [device]))
-            }
+            for observation in observations { try await decide(observation) }
+            try await flush()
         } catch {
             // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.
             guard !Task.isCancelled else { return }
             logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
+        }
+    }
+
+    private func decide(_ observation: AlertObservation) async throws(AggregatorError) {
+        switch observation {
+        case .binState(let state):
+            guard let fill = state.fill else { return }
+            let subject = "bin:\(state.device)/\(state.bin)"
+            let at = state.ts.millisecondsSinceEpoch
+            try await evaluate(.binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
+            try await evaluate(
+                .binOverflow, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binOverflow))
+        case .fault(let device, let bin, let at):
+            let active = try await store.faults(activeOnly: true).filter { $0.device == device && $0.bin == (bin ?? "") }
+            let subject = bin.map { "bin:\(device)/\($0)" } ?? "device:\(device)"
+            let codes = active.map(\.code).joined(separator: ", ")
+            try await evaluate(
+                .sensorFault, subject: subject, value: Double(active.count), atMs: at.millisecondsSinceEpoch,
+                message: active.isEmpty ? "no active faults on \(subject)" : "active faults on \(subject): \(codes)")
+        case .deposit(let device, let bin, let day, let at, let contaminated):
+            // The bin's rate can only rise with a mis-sorted deposit, and only matters for clearing
+            // while an alert is open: other deposits need no query.
+            let subject = "bin:\(device)/\(bin)"
+            guard contaminated || conditions[Key(kind: .contamination, subject: subject)]?.isActive == true else { return }
+            let rows = try await store.ledger(devices: [device], from: day, to: day).filter { $0.bin == bin }
+            let figures = rows.reduce(LedgerFigures.zero) { $0 + $1.figures }
+            guard figures.depositedKg >= settings.contaminationMinimumKg, figures.depositedKg > 0 else { return }
+            let rate = figures.contaminatedKg / figures.depositedKg
+            try await evaluate(
+                .contamination, subject: subject, value: rate, atMs: at.millisecondsSinceEpoch,
+                message: String(
+                    format: "bin:%@/%@: %.0f%% of %.1f kg deposited on %@ looks mis-sorted", device, bin, rate * 100,
+                    figures.depositedKg, day.description))
+        case .status(let device):
+            try await evaluateLiveness(devices: try await store.devices(ids: [device]))
         }
     }
 
@@ -140,6 +159,7 @@ public actor AlertEngine {
                     kind, subject: subject, value: status.status.severityValue, atMs: nowMs,
                     message: "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))")
             }
+            try await flush()
         } catch {
             // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.
             guard !Task.isCancelled else { return }
@@ -186,17 +206,70 @@ public actor AlertEngine {
             let alert = AlertRecord(
                 id: UUID().uuidString.lowercased(), kind: kind, severity: rule.severity, subject: subject,
                 value: value, threshold: rule.raise, message: message, raisedAtMs: atMs)
-            if try await store.raiseAlert(alert, deliveries: deliveries(for: alert)) {
-                raisedCounters[kind]?.increment()
-                deliveriesEnqueued()
-                logger.notice(
-                    "alerts.raised", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(kind.rawValue)", "alert.subject": "\(subject)"])
-            }
+            pendingSteps.append(.raise(alert, deliveries: deliveries(for: alert)))
         case .clear?:
-            try await clear(key, value: value, atMs: atMs)
+            pendingSteps.append(.clear(key, value: value, atMs: atMs))
         case nil:
             break
         }
+    }
+
+    /// Writes the pending decisions in order in one transaction. A clear refers to the open alert of its
+    /// kind and subject: one raised earlier in the same batch, or one read from the store (one read for
+    /// the batch). A clear whose compare-and-set fails (another instance or an operator moved the alert)
+    /// is retried on its own with a fresh read. When the write fails, the decisions stay pending for the
+    /// next flush.
+    private func flush() async throws(AggregatorError) {
+        guard !pendingSteps.isEmpty else { return }
+        let pending = pendingSteps
+        pendingSteps = []
+        do {
+            try await write(pending)
+        } catch {
+            pendingSteps = pending + pendingSteps
+            throw error
+        }
+    }
+
+    private func write(_ pending: [PendingStep]) async throws(AggregatorError) {
+        var open: [Key: AlertRecord] = [:]
+        if pending.contains(where: { if case .clear = $0 { true } else { false } }) {
+            for alert in try await store.openAlerts() { open[Key(kind: alert.kind, subject: alert.subject)] = alert }
+        }
+        var steps: [AlertStep] = []
+        var clears: [Int: (key: Key, value: Double, atMs: Int64)] = [:]
+        for step in pending {
+            switch step {
+            case .raise(let alert, let deliveries):
+                open[Key(kind: alert.kind, subject: alert.subject)] = alert
+                steps.append(.raise(alert, deliveries: deliveries))
+            case .clear(let key, let value, let atMs):
+                guard var alert = open.removeValue(forKey: key) else { continue }
+                let previous = alert.state
+                try alert.clear(atMs: max(atMs, alert.raisedAtMs), value: value)
+                clears[steps.count] = (key, value, atMs)
+                steps.append(.transition(alert, from: previous, deliveries: deliveries(for: alert)))
+            }
+        }
+        let applied = try await store.applyAlertSteps(steps)
+        var retries: [(key: Key, value: Double, atMs: Int64)] = []
+        for (index, (step, done)) in zip(steps, applied).enumerated() {
+            switch step {
+            case .raise(let alert, _) where done:
+                raisedCounters[alert.kind]?.increment()
+                logger.notice(
+                    "alerts.raised",
+                    metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)", "alert.subject": "\(alert.subject)"])
+            case .transition(let alert, _, _) where done:
+                logger.notice("alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)"])
+            case .transition:
+                if let clear = clears[index] { retries.append(clear) }
+            case .raise:
+                break
+            }
+        }
+        if applied.contains(true) { deliveriesEnqueued() }
+        for retry in retries { try await clear(retry.key, value: retry.value, atMs: retry.atMs) }
     }
 
     private func clear(_ key: Key, value: Double, atMs: Int64) async throws(AggregatorError) {

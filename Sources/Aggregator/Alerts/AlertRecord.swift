@@ -79,3 +79,12 @@ public struct AlertRecord: Sendable, Equatable {
             clearedAt: clearedAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) })
     }
 }
+
+/// One change of an alert that the store applies with its deliveries.
+public enum AlertStep: Sendable {
+    /// Insert a raised alert; does not happen when an open alert of the same kind and subject exists.
+    case raise(AlertRecord, deliveries: [DeliveryRequest])
+    /// Write the alert's new state; happens only if the stored one is still in state `from` (another
+    /// instance, or an operator's acknowledgement, may have moved it).
+    case transition(AlertRecord, from: AlertState, deliveries: [DeliveryRequest])
+}

@@ -49,48 +49,69 @@ public final class DeliveryService: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                _ = await self.deliverDue()
-                await self.wake.wait(timeout: .seconds(1))
+                // A full pass means more are due: go on at once.
+                if await self.deliverDue().claimed < Self.claimLimit { await self.wake.wait(timeout: .seconds(1)) }
             }
         }
     }
 
-    /// One pass over the deliveries that are due; returns how many succeeded.
+    /// Deliveries claimed per pass.
+    static let claimLimit = 50
+
+    /// One pass over the deliveries that are due: how many were claimed and how many succeeded.
+    ///
+    /// The claim holds at most one step of each alert per target (the oldest), so the pass sends them
+    /// all at once: one after the other, each MQTT publish waits a turn of the network loop, which at a
+    /// city's alert rate puts the alerts seconds behind while ingest is busy.
     @discardableResult
-    public func deliverDue() async -> Int {
+    public func deliverDue() async -> (claimed: Int, delivered: Int) {
         let due: [Delivery]
         do {
-            due = try await store.claimDeliveries(nowMs: clock(), limit: 50, leaseMs: 60_000)
+            due = try await store.claimDeliveries(nowMs: clock(), limit: Self.claimLimit, leaseMs: 60_000)
         } catch {
             if !Task.isCancelled { logger.error("delivery.claim_failed", metadata: ["delivery.error": "\(error)"]) }
-            return 0
+            return (0, 0)
         }
-        var delivered = 0
-        for delivery in due {
-            do {
-                try await send(delivery)
-                try await store.completeDelivery(id: delivery.id)
-                delivered += 1
-            } catch {
-                // Cut short by a shutdown: not an attempt. The lease runs out and the next start sends it.
-                if Task.isCancelled { break }
-                let attempts = delivery.attempts + 1
-                let message = (error as? AggregatorError)?.message ?? "\(type(of: error))"
-                logger.warning(
-                    "delivery.failed",
-                    metadata: [
-                        "delivery.id": "\(delivery.id)", "delivery.target": "\(delivery.target)", "delivery.attempts": "\(attempts)",
-                        "delivery.error": "\(message)",
-                    ])
-                // The broker comes back on its own schedule and the client reconnects within seconds, so MQTT
-                // deliveries retry at least every 30 s; webhook receivers get the full backoff.
-                let cap: Int64 = delivery.target == Delivery.mqttTarget ? 30_000 : 600_000
-                try? await store.retryDelivery(
-                    id: delivery.id, attempts: attempts, nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts, capMs: cap),
-                    error: message)
+        let delivered = await withTaskGroup(of: Int64?.self) { group in
+            for delivery in due {
+                group.addTask { await self.attempt(delivery) ? delivery.id : nil }
             }
+            return await group.reduce(into: [Int64]()) { if let id = $1 { $0.append(id) } }
         }
-        return delivered
+        do {
+            try await store.completeDeliveries(ids: delivered)
+        } catch {
+            // They stay leased; after the lease they are sent again, and receivers drop the repeats by id.
+            if !Task.isCancelled { logger.error("delivery.complete_failed", metadata: ["delivery.error": "\(error)"]) }
+            return (due.count, 0)
+        }
+        return (due.count, delivered.count)
+    }
+
+    /// Sends one delivery; a failure is rescheduled with backoff. Returns whether it was sent.
+    private func attempt(_ delivery: Delivery) async -> Bool {
+        do {
+            try await send(delivery)
+            return true
+        } catch {
+            // Cut short by a shutdown: not an attempt. The lease runs out and the next start sends it.
+            if Task.isCancelled { return false }
+            let attempts = delivery.attempts + 1
+            let message = (error as? AggregatorError)?.message ?? "\(type(of: error))"
+            logger.warning(
+                "delivery.failed",
+                metadata: [
+                    "delivery.id": "\(delivery.id)", "delivery.target": "\(delivery.target)", "delivery.attempts": "\(attempts)",
+                    "delivery.error": "\(message)",
+                ])
+            // The broker comes back on its own schedule and the client reconnects within seconds, so MQTT
+            // deliveries retry at least every 30 s; webhook receivers get the full backoff.
+            let cap: Int64 = delivery.target == Delivery.mqttTarget ? 30_000 : 600_000
+            try? await store.retryDelivery(
+                id: delivery.id, attempts: attempts, nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts, capMs: cap),
+                error: message)
+            return false
+        }
     }
 
     private func send(_ delivery: Delivery) async throws {

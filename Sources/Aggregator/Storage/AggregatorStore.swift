@@ -50,12 +50,10 @@ public protocol AggregatorStore: Sendable {
 
     // MARK: Alerts
 
-    /// Inserts a raised alert and its deliveries; `false` (and nothing written) when an open alert of the
-    /// same kind and subject exists already.
-    func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool
-    /// Writes `alert` if the stored one is still in state `expected`; enqueues the deliveries with it.
-    func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
-        async throws(AggregatorError) -> Bool
+    /// Applies alert steps in order, in one transaction, each with its deliveries; returns for each whether
+    /// it happened (see ``AlertStep``). One transaction for a burst of decisions: one at a time, each
+    /// waits its turn behind ingest's commits and the alerts fall behind at a city's rate.
+    func applyAlertSteps(_ steps: [AlertStep]) async throws(AggregatorError) -> [Bool]
     func alert(id: String) async throws(AggregatorError) -> AlertRecord?
     /// Alerts newest first, in `state` (any when nil).
     func alerts(state: AlertState?, limit: Int) async throws(AggregatorError) -> [AlertRecord]
@@ -70,7 +68,8 @@ public protocol AggregatorStore: Sendable {
     /// the same target is pending, so a receiver sees an alert's lifecycle steps in order even across
     /// retries.
     func claimDeliveries(nowMs: Int64, limit: Int, leaseMs: Int64) async throws(AggregatorError) -> [Delivery]
-    func completeDelivery(id: Int64) async throws(AggregatorError)
+    /// Removes delivered deliveries, in one transaction.
+    func completeDeliveries(ids: [Int64]) async throws(AggregatorError)
     func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError)
     func pendingDeliveries() async throws(AggregatorError) -> [Delivery]
 }
@@ -87,6 +86,21 @@ public protocol SynchronousCommit: Sendable {
 extension AggregatorStore {
     /// Every device heard from, in id order.
     public func devices() async throws(AggregatorError) -> [DeviceRecord] { try await devices(ids: nil) }
+
+    /// Inserts a raised alert and its deliveries; `false` (and nothing written) when an open alert of the
+    /// same kind and subject exists already.
+    public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
+        try await applyAlertSteps([.raise(alert, deliveries: deliveries)]).first ?? false
+    }
+
+    /// Writes `alert` if the stored one is still in state `expected`; enqueues the deliveries with it.
+    public func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
+        async throws(AggregatorError) -> Bool
+    {
+        try await applyAlertSteps([.transition(alert, from: expected, deliveries: deliveries)]).first ?? false
+    }
+
+    public func completeDelivery(id: Int64) async throws(AggregatorError) { try await completeDeliveries(ids: [id]) }
 
     /// Books one event exactly once.
     public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {

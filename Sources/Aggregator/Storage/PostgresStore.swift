@@ -561,42 +561,41 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
+    public func applyAlertSteps(_ steps: [AlertStep]) async throws(AggregatorError) -> [Bool] {
+        guard !steps.isEmpty else { return [] }
         let logger = logger
-        return try await transaction("raise alert") { connection in
-            let inserted = try await connection.query(
-                """
-                INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
-                                    acknowledged_ms, acknowledged_by, cleared_ms)
-                VALUES (\(alert.id), \(alert.kind.rawValue), \(alert.severity.rawValue), \(alert.state.rawValue),
-                        \(alert.subject), \(alert.value), \(alert.threshold), \(alert.message), \(alert.raisedAtMs),
-                        \(alert.acknowledgedAtMs), \(alert.acknowledgedBy), \(alert.clearedAtMs))
-                ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger
-            ).collect()
-            guard !inserted.isEmpty else { return false }
-            try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
-            return true
-        }
-    }
-
-    public func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
-        async throws(AggregatorError) -> Bool
-    {
-        let logger = logger
-        return try await transaction("update alert") { connection in
-            let updated = try await connection.query(
-                """
-                UPDATE alerts SET severity = \(alert.severity.rawValue), state = \(alert.state.rawValue), value = \(alert.value),
-                    threshold = \(alert.threshold), message = \(alert.message), acknowledged_ms = \(alert.acknowledgedAtMs),
-                    acknowledged_by = \(alert.acknowledgedBy), cleared_ms = \(alert.clearedAtMs)
-                WHERE id = \(alert.id) AND state = \(expected.rawValue)
-                RETURNING 1
-                """, logger: logger
-            ).collect()
-            guard !updated.isEmpty else { return false }
-            try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
-            return true
+        return try await transaction(steps.count == 1 ? "write an alert" : "write \(steps.count) alert steps") { connection in
+            var applied: [Bool] = []
+            for step in steps {
+                switch step {
+                case .raise(let alert, let deliveries):
+                    let inserted = try await connection.query(
+                        """
+                        INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
+                                            acknowledged_ms, acknowledged_by, cleared_ms)
+                        VALUES (\(alert.id), \(alert.kind.rawValue), \(alert.severity.rawValue), \(alert.state.rawValue),
+                                \(alert.subject), \(alert.value), \(alert.threshold), \(alert.message), \(alert.raisedAtMs),
+                                \(alert.acknowledgedAtMs), \(alert.acknowledgedBy), \(alert.clearedAtMs))
+                        ON CONFLICT DO NOTHING RETURNING 1
+                        """, logger: logger
+                    ).collect()
+                    if !inserted.isEmpty { try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger) }
+                    applied.append(!inserted.isEmpty)
+                case .transition(let alert, let expected, let deliveries):
+                    let updated = try await connection.query(
+                        """
+                        UPDATE alerts SET severity = \(alert.severity.rawValue), state = \(alert.state.rawValue), value = \(alert.value),
+                            threshold = \(alert.threshold), message = \(alert.message), acknowledged_ms = \(alert.acknowledgedAtMs),
+                            acknowledged_by = \(alert.acknowledgedBy), cleared_ms = \(alert.clearedAtMs)
+                        WHERE id = \(alert.id) AND state = \(expected.rawValue)
+                        RETURNING 1
+                        """, logger: logger
+                    ).collect()
+                    if !updated.isEmpty { try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger) }
+                    applied.append(!updated.isEmpty)
+                }
+            }
+            return applied
         }
     }
 
@@ -678,8 +677,9 @@ public final class PostgresStore: AggregatorStore {
             """)
     }
 
-    public func completeDelivery(id: Int64) async throws(AggregatorError) {
-        _ = try await rows("complete delivery", "DELETE FROM deliveries WHERE id = \(id)")
+    public func completeDeliveries(ids: [Int64]) async throws(AggregatorError) {
+        guard !ids.isEmpty else { return }
+        _ = try await rows("complete deliveries", "DELETE FROM deliveries WHERE id = ANY(\(ids))")
     }
 
     public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {

@@ -426,38 +426,38 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     // MARK: Alerts
 
-    public func raiseAlert(_ alert: AlertRecord, deliveries: [DeliveryRequest]) async throws(AggregatorError) -> Bool {
-        try await write("raise alert") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
-                                        acknowledged_ms, acknowledged_by, cleared_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                    """,
-                arguments: Self.alertArguments(alert))
-            guard db.changesCount == 1 else { return false }
-            try Self.enqueue(deliveries, alertID: alert.id, db: db)
-            return true
-        }
-    }
-
-    public func transitionAlert(_ alert: AlertRecord, from expected: AlertState, deliveries: [DeliveryRequest])
-        async throws(AggregatorError) -> Bool
-    {
-        try await write("update alert") { db in
-            try db.execute(
-                sql: """
-                    UPDATE alerts SET severity = ?, state = ?, value = ?, threshold = ?, message = ?, acknowledged_ms = ?,
-                        acknowledged_by = ?, cleared_ms = ?
-                    WHERE id = ? AND state = ?
-                    """,
-                arguments: [
-                    alert.severity.rawValue, alert.state.rawValue, alert.value, alert.threshold,
-                    alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id, expected.rawValue,
-                ])
-            guard db.changesCount == 1 else { return false }
-            try Self.enqueue(deliveries, alertID: alert.id, db: db)
-            return true
+    public func applyAlertSteps(_ steps: [AlertStep]) async throws(AggregatorError) -> [Bool] {
+        guard !steps.isEmpty else { return [] }
+        return try await write(steps.count == 1 ? "write an alert" : "write \(steps.count) alert steps") { db in
+            try steps.map { step in
+                switch step {
+                case .raise(let alert, let deliveries):
+                    try db.execute(
+                        sql: """
+                            INSERT INTO alerts (id, kind, severity, state, subject, value, threshold, message, raised_ms,
+                                                acknowledged_ms, acknowledged_by, cleared_ms)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                            """,
+                        arguments: Self.alertArguments(alert))
+                    guard db.changesCount == 1 else { return false }
+                    try Self.enqueue(deliveries, alertID: alert.id, db: db)
+                    return true
+                case .transition(let alert, let expected, let deliveries):
+                    try db.execute(
+                        sql: """
+                            UPDATE alerts SET severity = ?, state = ?, value = ?, threshold = ?, message = ?, acknowledged_ms = ?,
+                                acknowledged_by = ?, cleared_ms = ?
+                            WHERE id = ? AND state = ?
+                            """,
+                        arguments: [
+                            alert.severity.rawValue, alert.state.rawValue, alert.value, alert.threshold,
+                            alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id, expected.rawValue,
+                        ])
+                    guard db.changesCount == 1 else { return false }
+                    try Self.enqueue(deliveries, alertID: alert.id, db: db)
+                    return true
+                }
+            }
         }
     }
 
@@ -556,8 +556,13 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         }
     }
 
-    public func completeDelivery(id: Int64) async throws(AggregatorError) {
-        try await write("complete delivery") { db in try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [id]) }
+    public func completeDeliveries(ids: [Int64]) async throws(AggregatorError) {
+        guard !ids.isEmpty else { return }
+        try await write("complete deliveries") { db in
+            try db.execute(
+                sql: "DELETE FROM deliveries WHERE id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))",
+                arguments: StatementArguments(ids))
+        }
     }
 
     public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {
