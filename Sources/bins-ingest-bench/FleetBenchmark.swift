@@ -211,6 +211,8 @@ struct FleetBenchmark {
         }
         say("  alert latency, crossing state sent → bin_full raise on \(Topics.alerts): \(Self.summary(alertLatencies))"
             + " (\(alertLatencies.count) raised, \(unmatched) crossings without a raise)")
+        let stages = monitor.stages.withLock { $0 }
+        say("    of which ingest and the engine's decision: \(Self.summary(stages.decided)); delivery: \(Self.summary(stages.delivered))")
         for line in usage { say("  \(line)") }
         let ledgerMatches = booked == published && sums == expected
         say("  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent")

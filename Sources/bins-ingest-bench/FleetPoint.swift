@@ -161,15 +161,24 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
     }
 }
 
-/// Receives the aggregator's alerts (`sanitation/v1/alerts`) and notes when each bin_full raise arrived.
+/// Receives the aggregator's alerts (`sanitation/v1/alerts`) and notes when each bin_full raise arrived,
+/// and where its time went: `raised_at` is the crossing state's `ts` (the generator's wall clock when it
+/// sent it) and `ts` is when the aggregator's engine decided, so the two halves are "ingest and the
+/// engine" and "delivery".
 final class AlertMonitor: MQTTMessageHandler, Sendable {
     let raised = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    let stages = Mutex<(decided: [Duration], delivered: [Duration])>(([], []))
 
     func handle(_ message: MQTTMessage) {
         guard let alert = try? WireCodec.decode(AlertPayload.self, from: message.payload),
             alert.kind == .binFull, alert.state == .raised
         else { return }
         let now = ContinuousClock.now
+        let wallMs = WireTimestamp.now().millisecondsSinceEpoch
         raised.withLock { $0[alert.subject, default: []].append(now) }
+        stages.withLock {
+            $0.decided.append(.milliseconds(alert.ts.millisecondsSinceEpoch - alert.raisedAt.millisecondsSinceEpoch))
+            $0.delivered.append(.milliseconds(wallMs - alert.ts.millisecondsSinceEpoch))
+        }
     }
 }

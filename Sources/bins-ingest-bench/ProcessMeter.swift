@@ -13,6 +13,7 @@ struct ProcessMeter {
     private let startedAt = ContinuousClock.now
     private let includePostgres: Bool
     private let postgresStartTicks: Int
+    private let machineStart: (busy: Int, total: Int)
 
     init(processes: [(String, Int32?)], includePostgres: Bool) {
         start = processes.compactMap { name, pid in
@@ -20,6 +21,7 @@ struct ProcessMeter {
         }
         self.includePostgres = includePostgres
         postgresStartTicks = includePostgres ? Self.postgresTicks() : 0
+        machineStart = Self.machineTicks()
     }
 
     /// One line per process: CPU share, resident memory now and at its peak.
@@ -37,7 +39,24 @@ struct ProcessMeter {
             let ticks = Self.postgresTicks() - postgresStartTicks
             lines.append(String(format: "postgres (every server process): CPU %.0f%% of a core", Double(ticks) / ticksPerSecond / elapsed * 100))
         }
+        let machine = Self.machineTicks()
+        let busy = Double(machine.busy - machineStart.busy) / Double(max(1, machine.total - machineStart.total))
+        lines.append(
+            String(
+                format: "machine: %.0f%% of its %d cores busy (every process, the generator included)", busy * 100,
+                ProcessInfo.processInfo.activeProcessorCount))
         return lines
+    }
+
+    /// Busy and total ticks of all CPUs (the first line of /proc/stat: idle and iowait are not busy).
+    static func machineTicks() -> (busy: Int, total: Int) {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+        else { return (0, 0) }
+        let values = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+        guard values.count >= 5 else { return (0, 0) }
+        let total = values.prefix(8).reduce(0, +)
+        return (total - values[3] - values[4], total)
     }
 
     /// utime + stime of a process (fields 14 and 15 of /proc/PID/stat, counted after the command name,
