@@ -90,6 +90,35 @@ struct StorageTests {
         }
     }
 
+    @Test("states in one batch follow the rule of one at a time: older than the bin's current is not kept, equal or newer is", arguments: StoreKind.allCases)
+    func batchStates(kind: StoreKind) async throws {
+        try await Fixtures.withStore(kind) { store in
+            func state(_ device: String, _ bin: String, minute: Int64, fill: Double, receivedAtMs: Int64) -> IngestItem {
+                .state(
+                    StatePayload(
+                        device: device, ts: Fixtures.time(minute), bin: bin, stream: .wet, fill: fill, massKg: nil, lidOpen: false,
+                        quality: .good, temperatureC: nil), receivedAtMs: receivedAtMs)
+            }
+            #expect(try await store.commit([state("pt-1", "wet", minute: 10, fill: 0.1, receivedAtMs: 5_000)]) == [.applied(true)])
+            let outcomes = try await store.commit([
+                state("pt-1", "wet", minute: 9, fill: 0.2, receivedAtMs: 6_000),  // older than stored
+                state("pt-1", "wet", minute: 12, fill: 0.85, receivedAtMs: 6_001),  // a crossing the alert engine must see
+                state("pt-1", "dry", minute: 1, fill: 0.3, receivedAtMs: 6_002),  // a new bin
+                state("pt-1", "wet", minute: 11, fill: 0.4, receivedAtMs: 6_003),  // older than the one kept above
+                state("pt-1", "wet", minute: 13, fill: 0.05, receivedAtMs: 6_004),  // the collection
+                state("pt-2", "wet", minute: 13, fill: 0.5, receivedAtMs: 4_000),
+            ])
+            #expect(outcomes == [.applied(false), .applied(true), .applied(true), .applied(false), .applied(true), .applied(true)])
+            let stored = Dictionary(uniqueKeysWithValues: try await store.binStates().map { ("\($0.device)/\($0.state.bin)", $0) })
+            #expect(stored["pt-1/wet"]?.state.fill == 0.05 && stored["pt-1/wet"]?.receivedAtMs == 6_004)
+            #expect(stored["pt-1/dry"]?.state.fill == 0.3)
+            #expect(stored["pt-2/wet"]?.state.fill == 0.5)
+            // Each device was heard from when its newest message arrived.
+            let seen = Dictionary(uniqueKeysWithValues: try await store.devices().map { ($0.device, $0.lastSeenMs) })
+            #expect(seen["pt-1"] == 6_004 && seen["pt-2"] == 4_000)
+        }
+    }
+
     @Test("a device's recent events come newest first; daily totals are the ledger summed per day and stream", arguments: StoreKind.allCases)
     func consoleQueries(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store in

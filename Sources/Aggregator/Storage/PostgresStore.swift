@@ -143,12 +143,24 @@ public final class PostgresStore: AggregatorStore {
         return try await transaction(SQLiteStore.describe(batch)) { connection in
             // Every device row the batch touches is locked first (created if new), in one order, so two
             // instances never deadlock on them and never both think they extend a device's sequence.
-            let devices = Array(Set(batch.map(\.device))).sorted()
+            // The same statement notes when a status, birth or state was last heard from each device.
+            var seen: [String: Int64] = [:]
+            for item in batch {
+                switch item {
+                case .status(_, let at), .birth(_, let at), .state(_, let at): seen[item.device] = max(seen[item.device] ?? 0, at)
+                default: seen[item.device] = seen[item.device] ?? 0
+                }
+            }
+            let devices = seen.keys.sorted()
+            let seenMs = devices.map { seen[$0] ?? 0 }
             var highest: [String: Int64] = [:]
             let locked = try await connection.query(
                 """
-                INSERT INTO devices (device) SELECT d FROM unnest(\(devices)::TEXT[]) AS d ORDER BY d
-                ON CONFLICT (device) DO UPDATE SET device = excluded.device
+                INSERT INTO devices (device, last_seen_ms)
+                SELECT d, NULLIF(s, 0) FROM unnest(\(devices)::TEXT[], \(seenMs)::BIGINT[]) AS t(d, s) ORDER BY d
+                ON CONFLICT (device) DO UPDATE SET last_seen_ms =
+                    CASE WHEN excluded.last_seen_ms IS NULL THEN devices.last_seen_ms
+                         ELSE GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms) END
                 RETURNING device, highest_seq
                 """, logger: logger)
             for try await (device, seq) in locked.decode((String, Int64?).self) {
@@ -161,6 +173,13 @@ public final class PostgresStore: AggregatorStore {
             if !events.isEmpty {
                 let plan = try await Self.bookEvents(events.map(\.1), highest: highest, connection: connection, logger: logger)
                 for ((index, _), outcome) in zip(events, plan) { outcomes[index] = .event(outcome) }
+            }
+            let states = batch.enumerated().compactMap { index, item -> (Int, StatePayload, Int64)? in
+                if case .state(let state, let at) = item { (index, state, at) } else { nil }
+            }
+            if !states.isEmpty {
+                let applied = try await Self.recordStates(states.map { ($0.1, $0.2) }, connection: connection, logger: logger)
+                for ((index, _, _), done) in zip(states, applied) { outcomes[index] = .applied(done) }
             }
             for (index, item) in batch.enumerated() where outcomes[index] == nil {
                 outcomes[index] = try await Self.apply(item, connection: connection, logger: logger)
@@ -332,11 +351,48 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    private static func touch(_ device: String, receivedAtMs: Int64) -> PostgresQuery {
-        """
-        INSERT INTO devices (device, last_seen_ms) VALUES (\(device), \(receivedAtMs))
-        ON CONFLICT (device) DO UPDATE SET last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms)
-        """
+    /// Records a batch's bin states with two statements, by the rule a state at a time follows: a state
+    /// is kept if it is not older than the bin's current one (stored, or kept earlier in the batch).
+    /// Returns for each whether it was kept; only the newest kept state of each bin is written. The
+    /// devices' rows are locked, so nobody else changes their bins between the read and the write.
+    private static func recordStates(
+        _ states: [(state: StatePayload, receivedAtMs: Int64)], connection: PostgresConnection, logger: Logger
+    ) async throws -> [Bool] {
+        struct BinKey: Hashable {
+            var device: String
+            var bin: String
+        }
+        let keys = Array(Set(states.map { BinKey(device: $0.state.device, bin: $0.state.bin) }))
+        var current: [BinKey: Int64] = [:]
+        let stored = try await connection.query(
+            """
+            SELECT b.device, b.bin, b.ts_ms FROM bin_states b
+            JOIN unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
+              ON b.device = k.device AND b.bin = k.bin
+            """, logger: logger)
+        for try await (device, bin, ts) in stored.decode((String, String, Int64).self) { current[BinKey(device: device, bin: bin)] = ts }
+        var kept: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
+        let applied = states.map { entry -> Bool in
+            let key = BinKey(device: entry.state.device, bin: entry.state.bin)
+            let ts = entry.state.ts.millisecondsSinceEpoch
+            if let existing = current[key], ts < existing { return false }
+            current[key] = ts
+            kept[key] = entry
+            return true
+        }
+        guard !kept.isEmpty else { return applied }
+        let rows = Array(kept.values)
+        try await connection.query(
+            """
+            INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
+            SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
+                                 \(rows.map(\.state.ts.millisecondsSinceEpoch))::BIGINT[], \(rows.map { StoreRules.encodeState($0.state) })::TEXT[],
+                                 \(rows.map(\.receivedAtMs))::BIGINT[])
+            ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
+                received_ms = excluded.received_ms
+            WHERE excluded.ts_ms >= bin_states.ts_ms
+            """, logger: logger)
+        return applied
     }
 
     /// One non-event item, inside the batch's transaction (its device row is locked already).
@@ -346,7 +402,6 @@ public final class PostgresStore: AggregatorStore {
             // commit(_:) books every event through bookEvents before it gets here.
             throw AggregatorError(.storage, "event \(booking.event.device)/\(booking.event.seq) reached the per-item path")
         case .status(let status, let receivedAtMs):
-            try await connection.query(Self.touch(status.device, receivedAtMs: receivedAtMs), logger: logger)
             let stored = try await connection.query(
                 "SELECT session, status_ts_ms FROM devices WHERE device = \(status.device)", logger: logger
             ).collect().first.map { try $0.decode((Int64?, Int64?).self) }
@@ -358,8 +413,7 @@ public final class PostgresStore: AggregatorStore {
                 WHERE device = \(status.device)
                 """, logger: logger)
             return .applied(true)
-        case .birth(let birth, let receivedAtMs):
-            try await connection.query(Self.touch(birth.device, receivedAtMs: receivedAtMs), logger: logger)
+        case .birth(let birth, _):
             let updated = try await connection.query(
                 """
                 UPDATE devices SET birth_session = \(birth.session), version = \(birth.version), board = \(birth.board),
@@ -369,20 +423,9 @@ public final class PostgresStore: AggregatorStore {
                 """, logger: logger
             ).collect()
             return .applied(!updated.isEmpty)
-        case .state(let state, let receivedAtMs):
-            try await connection.query(Self.touch(state.device, receivedAtMs: receivedAtMs), logger: logger)
-            let updated = try await connection.query(
-                """
-                INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
-                VALUES (\(state.device), \(state.bin), \(state.ts.millisecondsSinceEpoch), \(StoreRules.encodeState(state)),
-                        \(receivedAtMs))
-                ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
-                    received_ms = excluded.received_ms
-                WHERE excluded.ts_ms >= bin_states.ts_ms
-                RETURNING 1
-                """, logger: logger
-            ).collect()
-            return .applied(!updated.isEmpty)
+        case .state:
+            // commit(_:) records every state through recordStates before it gets here.
+            throw AggregatorError(.storage, "a state of \(item.device) reached the per-item path")
         case .health(let health, let receivedAtMs):
             try await connection.query(
                 """
