@@ -30,6 +30,8 @@ struct FleetBenchmark {
         var postgresURL: String?
         var instances: Int
         var receiptIntervalMs: Int
+        /// A directory to copy the aggregators' logs (and a SQLite ledger) to, for a look afterwards.
+        var keepLogs: String?
     }
 
     let options: Options
@@ -218,7 +220,7 @@ struct FleetBenchmark {
         say("  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent")
         for aggregator in aggregators { aggregator.send(SIGTERM) }
         for aggregator in aggregators { _ = try? await aggregator.waitForExit(timeout: .seconds(30)) }
-        if let keep = ProcessInfo.processInfo.environment["BINS_FLEET_KEEP_LOGS"] {
+        if let keep = options.keepLogs {
             for index in aggregators.indices {
                 try? FileManager.default.copyItem(atPath: directory.file("aggregator-\(index).log"), toPath: "\(keep)/aggregator-\(index).log")
             }

@@ -1,5 +1,6 @@
 import Aggregator
 import ArgumentParser
+import BinsTestSupport
 import Logging
 
 /// Measures the aggregator's sustained ingest (events per second committed to the ledger) next to how fast
@@ -25,7 +26,11 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "SQLite synchronous mode for the ledger: normal or full.")
     var synchronous: SQLiteSettings.Synchronous = .normal
 
-    @Option(help: "Use PostgreSQL at this URL (a fresh database) instead of a SQLite file.")
+    @Option(
+        help: """
+            Use PostgreSQL at this URL (a fresh database) instead of a SQLite file; 'fresh' creates one on the server \
+            of BINS_TEST_POSTGRES_URL (scripts/with-postgres), or on a throwaway server started for the run.
+            """)
     var postgres: String?
 
     @Option(help: "An existing broker HOST:PORT (anonymous access, queue limits raised) instead of starting mosquitto.")
@@ -67,7 +72,11 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Fleet: the aggregator's receipt_interval_ms (commit latency is measured through receipts).")
     var receiptIntervalMs = 10
 
+    @Option(help: "Fleet: copy the aggregators' logs (and a SQLite ledger) into this directory at the end.")
+    var keepLogs: String?
+
     func run() async throws {
+        let postgres = postgres == "fresh" ? try await PostgresServer.makeDatabase(prefix: "bins_bench") : postgres
         if fleet {
             guard points >= 1, (1...8).contains(binsPerPoint), speed > 0, depositsPerBinHour > 0, seconds >= 1, burstPoints >= 0,
                 burstEvents >= 0
@@ -80,7 +89,7 @@ struct IngestBench: AsyncParsableCommand {
             let options = FleetBenchmark.Options(
                 points: points, binsPerPoint: binsPerPoint, speed: speed, seconds: seconds, depositsPerBinHour: depositsPerBinHour,
                 burstPoints: burstPoints, burstEvents: burstEvents, postgresURL: postgres, instances: instances,
-                receiptIntervalMs: receiptIntervalMs)
+                receiptIntervalMs: receiptIntervalMs, keepLogs: keepLogs)
             try await FleetBenchmark(options: options, logger: logger).run()
             return
         }
