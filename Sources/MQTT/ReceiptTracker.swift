@@ -62,6 +62,10 @@ struct ReceiptTracker: Sendable {
     private(set) var receiptedThrough: Int64
     /// The highest seq the receiver said it has seen (`highest` of the last receipt).
     private(set) var receiverHighest: Int64 = 0
+    /// A receipt showed a gap and nothing has been sent again since: the one case for the short wait. Once
+    /// the missing records went out, the same old receipt is no reason to send them again so soon; a
+    /// new receipt that still shows the gap is.
+    private var gapReported = false
     /// Every record through this seq was acknowledged by the broker (in this process).
     private(set) var acknowledgedThrough: Int64 = 0
     private(set) var presence = ReceiverPresence.unknown
@@ -131,6 +135,7 @@ struct ReceiptTracker: Sendable {
         receiverAnnounced = true
         fallingBack = false
         receiverHighest = max(receiverHighest, highest)
+        if highest > through { gapReported = true }
         waitingSince = now
         guard through > receiptedThrough else { return .unchanged }
         receiptedThrough = through
@@ -213,11 +218,12 @@ struct ReceiptTracker: Sendable {
     // MARK: Rules
 
     private func quietNeeded(_ settings: ReceiptSettings) -> Duration {
-        receiverHighest > receiptedThrough ? min(settings.gapResendAfter, resendInterval) : resendInterval
+        gapReported && receiverHighest > receiptedThrough ? min(settings.gapResendAfter, resendInterval) : resendInterval
     }
 
     private mutating func resend(now: ContinuousClock.Instant) -> Action {
         resends += 1
+        gapReported = false
         quietSince = now
         if let settings { resendInterval = min(resendInterval * 2, settings.maximumResendInterval) }
         return .resend(after: receiptedThrough)

@@ -74,6 +74,12 @@ struct ReceiptTrackerTests {
         _ = tracker.receipt(through: 3, highest: 9, lastRecorded: 10, now: at(1))
         #expect(tracker.tick(now: at(5)) == nil)
         #expect(tracker.tick(now: at(6)) == .resend(after: 3))
+        // The same old receipt is no reason to send it all again after the short time: the normal
+        // interval (doubled by the resend) applies until a new receipt shows the gap again.
+        #expect(tracker.tick(now: at(12)) == nil)
+        #expect(tracker.tick(now: at(120)) == nil)
+        _ = tracker.receipt(through: 3, highest: 10, lastRecorded: 10, now: at(121))
+        #expect(tracker.tick(now: at(126)) == .resend(after: 3))
     }
 
     @Test("after a reconnect, what the broker acknowledged before it and no receipt covers is sent again")
