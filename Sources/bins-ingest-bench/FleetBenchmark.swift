@@ -47,17 +47,17 @@ struct FleetBenchmark {
                 seed: UInt64(index + 1))
         }
         let aggregatorPassword = Self.randomSecret()
-        progress("writing \(points.count) device accounts and starting the shipped broker")
+        BenchOutput.progress("writing \(points.count) device accounts and starting the shipped broker")
         let broker = try await MosquittoBroker.startShipped(
             users: .init(aggregatorPassword: aggregatorPassword, devices: points.map { ($0.id, $0.password) }), certificates: authority,
             in: directory)
         defer { if let pid = broker.pid { kill(pid, SIGKILL) } }
         guard let tlsPort = broker.tlsPort else { throw BenchError("the shipped broker has no TLS listener") }
         let offered = Double(options.points * options.binsPerPoint) * options.depositsPerBinHour * options.speed / 3600
-        say(
+        BenchOutput.say(
             "bins-ingest-bench --fleet: \(options.points) points × \(options.binsPerPoint) bins = \(options.points * options.binsPerPoint) bins, "
                 + "each its own device account on the shipped broker's TLS listener (127.0.0.1:\(tlsPort))")
-        say(
+        BenchOutput.say(
             String(
                 format: "  traffic: %.0f deposits per bin-hour × speed %.0f = %.0f events/s offered (plus a state each), for %d s; "
                     + "burst: %d points × %d events at once", options.depositsPerBinHour, options.speed, offered, options.seconds,
@@ -67,7 +67,7 @@ struct FleetBenchmark {
         let configurations = try (0..<options.instances).map {
             try writeConfiguration(instance: $0, brokerPort: broker.port, password: aggregatorPassword, points: points, in: directory)
         }
-        say("  ledger: \(storageDescription(configurations[0].configuration.storage)), \(options.instances) aggregator instance(s)")
+        BenchOutput.say("  ledger: \(BenchOutput.describe(configurations[0].configuration.storage)), \(options.instances) aggregator instance(s)")
         let store = try await AggregatorRuntime.openStore(configurations[0].configuration.storage, logger: logger)
         guard try await store.bookedEventCount() == 0 else { throw BenchError("the ledger already holds events: give the fleet a fresh database") }
 
@@ -116,8 +116,8 @@ struct FleetBenchmark {
         }
         let connectStart = ContinuousClock.now
         try await forEach(livePoints, concurrency: 64) { try await connect($0) }
-        say(String(format: "  %d points connected over TLS and published status, birth and states in %.1f s", livePoints.count,
-            Self.seconds(connectStart.duration(to: .now))))
+        BenchOutput.say(String(format: "  %d points connected over TLS and published status, birth and states in %.1f s", livePoints.count,
+            BenchOutput.seconds(connectStart.duration(to: .now))))
 
         // Traffic.
         let meter = ProcessMeter(
@@ -128,7 +128,7 @@ struct FleetBenchmark {
         let end = start.advanced(by: .seconds(options.seconds))
         let burstAt = start.advanced(by: .seconds(Double(options.seconds) / 3))
         let ratePerPoint = Double(options.binsPerPoint) * options.depositsPerBinHour * options.speed / 3600
-        progress("traffic for \(options.seconds) s")
+        BenchOutput.progress("traffic for \(options.seconds) s")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for point in livePoints {
                 guard let client = connections.client(point.id) else { continue }
@@ -136,7 +136,7 @@ struct FleetBenchmark {
             }
             group.addTask {
                 try await Task.sleep(until: burstAt)
-                progress("a street of \(burstPoints.count) points comes back with its backlog")
+                BenchOutput.progress("a street of \(burstPoints.count) points comes back with its backlog")
                 try await forEach(burstPoints, concurrency: 64) { point in
                     try await connect(point)
                     guard let client = connections.client(point.id) else { return }
@@ -156,7 +156,7 @@ struct FleetBenchmark {
             try await group.waitForAll()
         }
         let published = points.reduce(0) { $0 + Int($1.lastSeq) }
-        progress("traffic over: \(published) events sent; waiting for every receipt")
+        BenchOutput.progress("traffic over: \(published) events sent; waiting for every receipt")
         let drainDeadline = ContinuousClock.now.advanced(by: .seconds(600))
         while points.contains(where: { $0.through < $0.lastSeq }) {
             if ContinuousClock.now > drainDeadline {
@@ -166,7 +166,7 @@ struct FleetBenchmark {
             try await Task.sleep(for: .milliseconds(20))
         }
         let lastReceipt = points.compactMap { $0.state.withLock { $0.lastReceiptAt } }.max() ?? .now
-        let elapsed = Self.seconds(start.duration(to: lastReceipt))
+        let elapsed = BenchOutput.seconds(start.duration(to: lastReceipt))
         let usage = meter.finish()
 
         // Alerts: each crossing is matched with the first raise of its subject that arrived after it.
@@ -203,21 +203,21 @@ struct FleetBenchmark {
         let burstLatencies = points.flatMap { $0.state.withLock { $0.burstLatencies } }
         let burstEvents = burstPoints.count * options.burstEvents
 
-        say(String(format: "  booked: %d events in %.1f s from the first send to the last receipt (%.0f events/s; offered %.0f)",
+        BenchOutput.say(String(format: "  booked: %d events in %.1f s from the first send to the last receipt (%.0f events/s; offered %.0f)",
             booked, elapsed, Double(booked) / elapsed, offered))
-        say("  commit latency, send → receipt (receipt_interval_ms \(options.receiptIntervalMs)): \(Self.summary(latencies))")
+        BenchOutput.say("  commit latency, send → receipt (receipt_interval_ms \(options.receiptIntervalMs)): \(Self.summary(latencies))")
         if burstEvents > 0, let done = connections.burstDone.withLock({ $0 }) {
             let burstStart = burstAt
-            say(String(format: "  burst: %d events from %d points handed over in %.2f s; commit latency %@",
-                burstEvents, burstPoints.count, Self.seconds(burstStart.duration(to: done)), Self.summary(burstLatencies)))
+            BenchOutput.say(String(format: "  burst: %d events from %d points handed over in %.2f s; commit latency %@",
+                burstEvents, burstPoints.count, BenchOutput.seconds(burstStart.duration(to: done)), Self.summary(burstLatencies)))
         }
-        say("  alert latency, crossing state sent → bin_full raise on \(Topics.alerts): \(Self.summary(alertLatencies))"
+        BenchOutput.say("  alert latency, crossing state sent → bin_full raise on \(Topics.alerts): \(Self.summary(alertLatencies))"
             + " (\(alertLatencies.count) raised, \(unmatched) crossings without a raise)")
         let stages = monitor.stages.withLock { $0 }
-        say("    of which ingest and the engine's decision: \(Self.summary(stages.decided)); delivery: \(Self.summary(stages.delivered))")
-        for line in usage { say("  \(line)") }
+        BenchOutput.say("    of which ingest and the engine's decision: \(Self.summary(stages.decided)); delivery: \(Self.summary(stages.delivered))")
+        for line in usage { BenchOutput.say("  \(line)") }
         let ledgerMatches = booked == published && sums == expected
-        say("  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent")
+        BenchOutput.say("  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent")
         for aggregator in aggregators { aggregator.send(SIGTERM) }
         for aggregator in aggregators { _ = try? await aggregator.waitForExit(timeout: .seconds(30)) }
         if let keep = options.keepLogs {
@@ -300,12 +300,6 @@ struct FleetBenchmark {
         }
     }
 
-    func storageDescription(_ storage: StorageSettings) -> String {
-        switch storage {
-        case .sqlite(let sqlite): "SQLite (WAL, synchronous \(sqlite.synchronous.rawValue)) \(sqlite.path)"
-        case .postgres(let postgres): "PostgreSQL \(postgres.redactedURL)"
-        }
-    }
 
     /// Runs `body` for every element, at most `concurrency` at a time.
     func forEach<T: Sendable>(_ elements: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
@@ -338,18 +332,12 @@ struct FleetBenchmark {
 
     static func summary(_ durations: [Duration]) -> String {
         guard !durations.isEmpty else { return "no samples" }
-        let sorted = durations.map { seconds($0) * 1000 }.sorted()
+        let sorted = durations.map { BenchOutput.seconds($0) * 1000 }.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] }
         return String(format: "p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d samples)", percentile(0.5), percentile(0.99), sorted.last!, sorted.count)
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 
-    func say(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-    }
 }
 
 /// The fleet's clients, shared by the tasks that connect and drive them.
@@ -374,6 +362,3 @@ final class FleetConnections: Sendable {
     }
 }
 
-private func progress(_ text: String) {
-    FileHandle.standardError.write(Data("bins-ingest-bench: \(text)\n".utf8))
-}

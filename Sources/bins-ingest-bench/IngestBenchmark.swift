@@ -54,9 +54,9 @@ struct IngestBenchmark {
         }
         let configuration = configurations[0]
         let plainID = "bench-plain-\(getpid())"
-        say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
-        say("  ledger: \(storageDescription(configuration.storage))")
-        if options.instances > 1 { say("  \(options.instances) aggregator instances sharing the events (shared subscription)") }
+        BenchOutput.say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
+        BenchOutput.say("  ledger: \(BenchOutput.describe(configuration.storage))")
+        if options.instances > 1 { BenchOutput.say("  \(options.instances) aggregator instances sharing the events (shared subscription)") }
 
         // 1. Register the sessions.
         try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0) { _ in }
@@ -78,16 +78,16 @@ struct IngestBenchmark {
             }
             for (other, otherStore) in zip(configurations, stores) { try await withAggregator(other, store: otherStore) { _ in } }
 
-            progress("sessions registered")
+            BenchOutput.progress("sessions registered")
             // 2. Publish the backlog.
             let (plan, expected) = Self.plan(devices: devices, total: options.events)
             let publishStart = ContinuousClock.now
             try await publish(plan, host: host, port: port)
-            let publishSeconds = Self.seconds(ContinuousClock.now - publishStart)
-            say(String(format: "  published: %d events in %.2f s (%.0f events/s, QoS 1, each awaiting its PUBACK)",
+            let publishSeconds = BenchOutput.seconds(ContinuousClock.now - publishStart)
+            BenchOutput.say(String(format: "  published: %d events in %.2f s (%.0f events/s, QoS 1, each awaiting its PUBACK)",
                 options.events, publishSeconds, Double(options.events) / publishSeconds))
 
-            progress("backlog published")
+            BenchOutput.progress("backlog published")
             // 3. The plain subscriber drains.
             let plainSeconds = try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: options.events) { drained in
                 try await drained()
@@ -95,7 +95,7 @@ struct IngestBenchmark {
             // Forget the plain session so it stops queueing.
             try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0, clean: true) { _ in }
 
-            progress("plain subscriber drained")
+            BenchOutput.progress("plain subscriber drained")
             // 4. The aggregator drains into the ledger.
             let ingestSeconds = try await withAggregators(Array(zip(configurations, stores))) { runtimes in
                 let start = ContinuousClock.now
@@ -110,9 +110,9 @@ struct IngestBenchmark {
                 }
                 if runtimes.count > 1 {
                     let shares = runtimes.map { "\($0.ingestMetrics.snapshot.totalMessages)" }.joined(separator: " + ")
-                    say("  events booked per instance: \(shares)")
+                    BenchOutput.say("  events booked per instance: \(shares)")
                 }
-                return Self.seconds(ContinuousClock.now - start)
+                return BenchOutput.seconds(ContinuousClock.now - start)
             }
 
             // For reference: the same events through validation and the ledger alone, no broker.
@@ -127,18 +127,18 @@ struct IngestBenchmark {
             let ledgerMatches = booked == options.events && sums == expected
             let plainRate = Double(options.events) / plainSeconds
             let ingestRate = Double(options.events) / ingestSeconds
-            say(String(format: "  plain subscriber drain: %.2f s, %.0f events/s", plainSeconds, plainRate))
-            say(String(format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate))
-            say(String(format: "  ratio ingest / drain:   %.3f", ingestRate / plainRate))
+            BenchOutput.say(String(format: "  plain subscriber drain: %.2f s, %.0f events/s", plainSeconds, plainRate))
+            BenchOutput.say(String(format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate))
+            BenchOutput.say(String(format: "  ratio ingest / drain:   %.3f", ingestRate / plainRate))
             if alone.isFinite {
-                say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
+                BenchOutput.say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
             }
-            say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
+            BenchOutput.say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
             if options.python != nil {
-                progress("python baseline draining")
+                BenchOutput.progress("python baseline draining")
                 let baselineSeconds = try await runBaseline(host: host, port: port, id: baselineID, directory: directory, expect: options.events)
                 let baselineRate = Double(options.events) / baselineSeconds
-                say(String(
+                BenchOutput.say(String(
                     format: "  python baseline (paho-mqtt + sqlite3, a transaction per batch): %.2f s, %.0f events/s; aggregator / python: %.2f",
                     baselineSeconds, baselineRate, ingestRate / baselineRate))
             }
@@ -171,21 +171,8 @@ struct IngestBenchmark {
         return seconds
     }
 
-    /// Figures go to standard output unbuffered, so a run that is cut short still shows what it measured.
-    func say(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-    }
 
-    func progress(_ text: String) {
-        FileHandle.standardError.write(Data("bins-ingest-bench: \(text)\n".utf8))
-    }
 
-    func storageDescription(_ storage: StorageSettings) -> String {
-        switch storage {
-        case .sqlite(let sqlite): "SQLite (WAL, synchronous \(sqlite.synchronous.rawValue)) \(sqlite.path)"
-        case .postgres(let postgres): "PostgreSQL \(postgres.redactedURL)"
-        }
-    }
 
     func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String, instance: Int = 0) throws
         -> AggregatorConfiguration
@@ -287,7 +274,7 @@ struct IngestBenchmark {
                     let batch = processor.prepare(Array(messages[start..<min(start + batchSize, messages.count)]), receivedAtMs: 0)
                     _ = processor.commitBlocking(batch)
                 }
-                continuation.resume(returning: Self.seconds(ContinuousClock.now - start))
+                continuation.resume(returning: BenchOutput.seconds(ContinuousClock.now - start))
             }
         }
         await store.close()
@@ -313,7 +300,7 @@ struct IngestBenchmark {
         let connected = ContinuousClock.now
         let result = try await body {
             while counter.finishedAt.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(2)) }
-            return Self.seconds(counter.finishedAt.withLock { $0! } - connected)
+            return BenchOutput.seconds(counter.finishedAt.withLock { $0! } - connected)
         }
         await client.disconnect()
         return result
@@ -340,9 +327,6 @@ struct IngestBenchmark {
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
 
 /// Counts messages on the network thread and notes when the last expected one arrived.

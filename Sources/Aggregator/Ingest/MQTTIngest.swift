@@ -197,6 +197,8 @@ public final class AggregatorStatusPublisher: Service, Sendable {
                     try await self.client.publish(
                         Self.statusMessage(instance: self.instance, online: true, receipts: self.announcesReceipts, timeZone: self.timeZone))
                 } catch {
+                    // A graceful stop cancels the wait for the PUBACK: not a failure.
+                    if Task.isCancelled { break }
                     self.logger.warning("aggregator.status_publish_failed", metadata: ["mqtt.error": "\(error)"])
                 }
             }

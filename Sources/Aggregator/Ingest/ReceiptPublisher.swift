@@ -79,8 +79,10 @@ public final class ReceiptPublisher: Service, Sendable {
         do {
             marks = try await store.receiptMarks(devices: devices)
         } catch {
-            logger.warning("receipt.read_failed", metadata: ["receipt.devices": "\(devices.count)", "receipt.error": "\(error.message)"])
             retryLater(devices)
+            // The last pass at a stop may be cut short by the cancellation: not a failure.
+            if Task.isCancelled { return }
+            logger.warning("receipt.read_failed", metadata: ["receipt.devices": "\(devices.count)", "receipt.error": "\(error.message)"])
             return
         }
         // All at once: one after the other, each waiting for its PUBACK, a pass over a city's devices
