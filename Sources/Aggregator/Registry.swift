@@ -1,3 +1,5 @@
+import BinProtocol
+
 /// The district's hierarchy, indexed for lookups: which point a device is, which community and street
 /// it belongs to, and which devices make up a community, street or the district. Ledgers are stored
 /// per bin; every higher level is the sum over the devices the registry puts under it at query time.
@@ -9,6 +11,24 @@ public struct Registry: Sendable {
         public var community: String
         public var street: String
         /// From the configuration's optional `lat`/`lon`.
+        public var location: GeoLocation?
+        /// The transfer station the point's collections go to (the nearest `delivers_to` of point,
+        /// community and street).
+        public var deliversTo: String?
+    }
+
+    /// A transfer station: a community of kind `transfer_station`. Its own devices weigh what it receives;
+    /// the points that deliver to it are the ones whose collections its intake must match.
+    public struct Station: Sendable {
+        public var id: String
+        public var name: String
+        public var street: String
+        /// The station's own devices (their deposits are its intake).
+        public var devices: [String]
+        /// Devices of the points that deliver to the station.
+        public var deliveringDevices: [String]
+        public var receives: [WasteStream]
+        /// The station's first located point, for routes.
         public var location: GeoLocation?
     }
 
@@ -38,6 +58,11 @@ public struct Registry: Sendable {
     private let pointsByDevice: [String: Point]
     private let communitiesByID: [String: Community]
     private let streetsByID: [String: Street]
+    /// In configuration order.
+    public let stations: [Station]
+    private let stationsByID: [String: Station]
+    /// Station id of each device that belongs to a station.
+    private let stationByDevice: [String: String]
 
     public init(_ configuration: AggregatorConfiguration) {
         districtID = configuration.district.id
@@ -45,8 +70,15 @@ public struct Registry: Sendable {
         var streets: [Street] = []
         var communities: [Community] = []
         var points: [Point] = []
+        var stations: [Station] = []
         for street in configuration.streets {
             var streetDevices: [String] = []
+            for community in street.communities where community.kind == .transferStation {
+                stations.append(
+                    Station(
+                        id: community.id, name: community.name, street: street.id, devices: community.points.map(\.device),
+                        deliveringDevices: [], receives: community.receives, location: community.points.lazy.compactMap(\.location).first))
+            }
             for community in street.communities {
                 let devices = community.points.map(\.device)
                 streetDevices += devices
@@ -57,7 +89,8 @@ public struct Registry: Sendable {
                 points += community.points.map {
                     Point(
                         device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id, street: street.id,
-                        location: $0.location)
+                        location: $0.location,
+                        deliversTo: community.kind == .transferStation ? nil : $0.deliversTo ?? community.deliversTo ?? street.deliversTo)
                 }
             }
             streets.append(
@@ -71,7 +104,19 @@ public struct Registry: Sendable {
         pointsByDevice = Dictionary(points.map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
         communitiesByID = Dictionary(communities.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         streetsByID = Dictionary(streets.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for point in points {
+            guard let station = point.deliversTo, let index = stations.firstIndex(where: { $0.id == station }) else { continue }
+            stations[index].deliveringDevices.append(point.device)
+        }
+        self.stations = stations
+        stationsByID = Dictionary(stations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        stationByDevice = Dictionary(
+            stations.flatMap { station in station.devices.map { ($0, station.id) } }, uniquingKeysWith: { first, _ in first })
     }
+
+    public func station(_ id: String) -> Station? { stationsByID[id] }
+    /// The station a device belongs to, if it is one of a station's own devices.
+    public func station(ofDevice device: String) -> String? { stationByDevice[device] }
 
     public func point(device: String) -> Point? { pointsByDevice[device] }
     public func community(_ id: String) -> Community? { communitiesByID[id] }

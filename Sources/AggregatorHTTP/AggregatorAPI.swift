@@ -19,6 +19,7 @@ import Prometheus
 /// | `GET /api/v1/alerts?state=&limit=` | alerts (`open` by default) |
 /// | `POST /api/v1/alerts/{id}/ack` | acknowledges (bearer token) |
 /// | `GET /api/v1/reports/{kind}?date=&format=&lang=` | a report |
+/// | `POST /api/v1/loads`, `GET /api/v1/loads`, `GET /api/v1/balance` | transfer stations (``AggregatorAPI`` + Stations) |
 ///
 /// Errors are JSON (see ``APIError``). The web console (``Console``) shares the router: its pages at `/`
 /// and below, with read access and security headers applied to every route.
@@ -53,6 +54,9 @@ public struct AggregatorAPI: Sendable {
         router.post("api/v1/alerts/{id}/ack") { request, context in
             try await self.acknowledge(id: context.parameters.get("id") ?? "", authorization: request.headers[.authorization])
         }
+        router.post("api/v1/loads") { request, _ in try await self.bookLoad(request) }
+        router.get("api/v1/loads") { request, _ in try await self.loads(request.uri.queryParameters) }
+        router.get("api/v1/balance") { request, _ in try await self.balance(request.uri.queryParameters) }
         router.get("api/v1/reports/{kind}") { request, context in
             try await self.report(kind: context.parameters.get("kind") ?? "", request.uri.queryParameters)
         }

@@ -7,6 +7,13 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable, Hashable {
     case contamination
     case targetOffTrack = "target_off_track"
     case coverageBehind = "coverage_behind"
+    /// A transfer station received less of one stream than its points collected and more of another
+    /// (混装混运: streams sorted at the points and mixed on the way).
+    case streamMixing = "stream_mixing"
+    /// A transfer station received less in total than its points collected.
+    case massMissing = "mass_missing"
+    /// A bin is forecast to be full within the configured horizon.
+    case binFullSoon = "bin_full_soon"
 }
 
 public enum AlertSeverity: String, Codable, Sendable, CaseIterable, Hashable, Comparable {

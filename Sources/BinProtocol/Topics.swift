@@ -12,6 +12,9 @@ public enum Topics {
     public static func health(_ device: String) -> String { "\(prefix)/\(device)/health" }
     public static func command(_ device: String) -> String { "\(prefix)/\(device)/cmd" }
     public static func commandReply(_ device: String) -> String { "\(prefix)/\(device)/cmd/reply" }
+    /// A load received at a transfer station, booked by the station's own device (a weighbridge terminal
+    /// or the station's `binsd`): the station's intake in the stream mass balance.
+    public static func load(_ device: String) -> String { "\(prefix)/\(device)/load" }
     /// Written by the aggregator only (the ACL lets a device read its own and write none): how far the
     /// device's events are committed to the ledger, so the device may forget them (docs/mqtt.md).
     public static func receipt(_ device: String) -> String { "\(prefix)/\(device)/receipt" }
@@ -23,6 +26,7 @@ public enum Topics {
         public static let state = "\(prefix)/+/state/+"
         public static let events = "\(prefix)/+/events"
         public static let health = "\(prefix)/+/health"
+        public static let load = "\(prefix)/+/load"
 
         /// An MQTT v5 shared subscription, so several aggregators split one stream between them.
         public static func shared(group: String, _ filter: String) -> String { "$share/\(group)/\(filter)" }
@@ -30,7 +34,7 @@ public enum Topics {
 
     /// What a device topic refers to.
     public enum Kind: Sendable, Equatable, Hashable {
-        case status, birth, state(bin: String), events, health, command, commandReply, receipt
+        case status, birth, state(bin: String), events, health, command, commandReply, receipt, load
     }
 
     /// Splits a topic under `bins/v1/` into device and kind; `nil` for anything else.
@@ -46,6 +50,7 @@ public enum Topics {
         case (4, "health"): return (device, .health)
         case (4, "cmd"): return (device, .command)
         case (4, "receipt"): return (device, .receipt)
+        case (4, "load"): return (device, .load)
         case (5, "cmd") where parts[4] == "reply": return (device, .commandReply)
         case (5, "state"):
             let bin = String(parts[4])

@@ -15,6 +15,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable, Codable {
     case deviceMismatch = "device_mismatch"
     case unknownDevice = "unknown_device"
     case badTopic = "bad_topic"
+    /// The device may not send this (a load from a device that is not one of the station's own).
+    case notPermitted = "not_permitted"
 }
 
 /// A payload that does not satisfy the wire contract. `message` names the field and what was wrong
@@ -188,6 +190,8 @@ enum Check {
 /// they exist to catch garbage, not to police operations.
 public enum WireLimits {
     public static let massKg: ClosedRange<Double> = 0...50_000
+    /// A truck's load at a transfer station: above zero, at most a heavy refuse truck's payload.
+    public static let loadKg: ClosedRange<Double> = 0.001...60_000
     public static let volumeL: ClosedRange<Double> = 0...100_000
     public static let densityKgL: ClosedRange<Double> = 0...20
     /// A probability density per litre: the volume noise of any bin is well above 1e-6 L.

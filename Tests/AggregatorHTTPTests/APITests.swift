@@ -20,7 +20,15 @@ struct APITests {
 
     static let token = "duty-officer-token-0123456789"
 
-    static func yaml(directory: String, brokerPort: Int = 1, extra: String = "") -> String {
+    static let streets = """
+        streets:
+          - id: s-east
+            communities:
+              - {id: c-a, name: Garden, kind: property, households: 600, points: [pt-1]}
+              - {id: c-b, name: Market, kind: open, households: 400, points: [pt-2]}
+        """
+
+    static func yaml(directory: String, brokerPort: Int = 1, extra: String = "", streets: String = streets, http: String = "") -> String {
         """
         time_zone: Asia/Shanghai
         instance: http-test
@@ -29,12 +37,9 @@ struct APITests {
         http:
           listen: 127.0.0.1:0
           tokens: [{name: duty-officer, token: \(token)}]
+        \(http)
         district: {id: riverside, name: Riverside}
-        streets:
-          - id: s-east
-            communities:
-              - {id: c-a, name: Garden, kind: property, households: 600, points: [pt-1]}
-              - {id: c-b, name: Market, kind: open, households: 400, points: [pt-2]}
+        \(streets)
         targets:
           separation_rate: {target: 0.4, by: 2026-12-31}
         \(extra)
@@ -49,11 +54,12 @@ struct APITests {
 
     /// A runtime (its broker connection never started) and the API's router over an empty ledger.
     static func withAPI(
-        extra: String = "", clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        extra: String = "", streets: String = streets, http: String = "", clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         _ body: (Harness) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory(prefix: "aggregator-http")
-        let configuration = try AggregatorConfiguration.parse(yaml: yaml(directory: directory.path, extra: extra), source: "aggregator.yaml")
+        let configuration = try AggregatorConfiguration.parse(
+            yaml: yaml(directory: directory.path, extra: extra, streets: streets, http: http), source: "aggregator.yaml")
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(

@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Subjects: `bin:{device}/{bin}` (bin_full, bin_overflow, contamination, sensor_fault on a bin),
 /// `device:{device}` (device_offline, device-wide sensor_fault), `target:{id}` (target_off_track),
-/// `milestone:{id}` (coverage_behind).
+/// `milestone:{id}` (coverage_behind), `station:{id}/{day}` (stream_mixing, mass_missing: a balance is about
+/// one day, so each day is its own subject and a late load that corrects a day clears that day's alert).
 ///
 /// Raise and clear times are the observation's time: the payload's `ts` for device-derived conditions
 /// (so a replayed day's alerts land on that day in the daily inspection), wall time for liveness and
@@ -46,6 +47,19 @@ public actor AlertEngine {
     }
     /// Bins whose contamination condition is not at rest: only for them does an ordinary deposit matter.
     private let watchedBins = Mutex<Set<String>>([])
+    private let balance: BalanceReader
+    private let balanceSettings: BalanceSettings
+    /// Station days with bookings not yet judged, and the wall time of the latest booking.
+    private var unjudgedStationDays: [StationDay: Int64] = [:]
+    /// The latest time a station's own devices have reported: a station that reports the next day has
+    /// finished receiving the day before.
+    private var stationClock: [String: Int64] = [:]
+    private var lookbackQueued = false
+
+    struct StationDay: Hashable {
+        var station: String
+        var day: LocalDate
+    }
 
     public init(
         configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore, metricsFactory: any MetricsFactory,
@@ -58,6 +72,8 @@ public actor AlertEngine {
         self.registry = registry
         calendar = LedgerCalendar(timeZone: configuration.timeZone)
         targets = TargetEvaluator(settings: configuration.targets, registry: registry)
+        balance = BalanceReader(registry: registry, store: store)
+        balanceSettings = configuration.balance
         livenessStaleAfterMs = Int64(configuration.liveness.staleAfterSeconds) * 1000
         self.logger = logger
         self.clock = clock
@@ -139,6 +155,9 @@ public actor AlertEngine {
                     figures.depositedKg, day.description))
         case .status(let device):
             try await evaluateLiveness(devices: try await store.devices(ids: [device]))
+        case .stationActivity(let station, let day, let atMs, let fromStation):
+            unjudgedStationDays[StationDay(station: station, day: day)] = clock()
+            if fromStation { stationClock[station] = max(stationClock[station] ?? .min, atMs) }
         }
     }
 
@@ -159,11 +178,54 @@ public actor AlertEngine {
                     kind, subject: subject, value: status.status.severityValue, atMs: nowMs,
                     message: "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))")
             }
+            try await judgeBalances()
             try await flush()
         } catch {
             // A shutdown cancels the evaluation in flight; that is not a failure worth reporting.
             guard !Task.isCancelled else { return }
             logger.error("alerts.evaluation_failed", metadata: ["alerts.error": "\(error)"])
+        }
+    }
+
+    /// Judges the station days that are settled: the day is over and either the station itself has
+    /// reported from a later day, or nothing touching the day has been booked for `settle_s` (collections
+    /// are booked in the morning, the loads they become arrive later, and a day judged half-way would
+    /// raise `mass_missing` on every honest morning). A day is judged again when a late booking touches
+    /// it. Alerts carry the end of the day as their time, so they land on that day's inspection.
+    private func judgeBalances() async throws(AggregatorError) {
+        let nowMs = clock()
+        let today = calendar.today(nowMilliseconds: nowMs)
+        if !lookbackQueued {
+            // After a restart, the last days are judged again (their conditions were lost with the process).
+            lookbackQueued = true
+            for station in registry.stations {
+                for back in 1...Int64(balanceSettings.lookbackDays) {
+                    let key = StationDay(station: station.id, day: today.adding(days: -back))
+                    unjudgedStationDays[key] = unjudgedStationDays[key] ?? .min / 2
+                }
+            }
+        }
+        let settleMs = Int64(balanceSettings.settleSeconds) * 1000
+        let due = unjudgedStationDays.filter { key, lastBookedMs in
+            let stationMovedOn = (stationClock[key.station] ?? .min) >= calendar.startOfDay(key.day.adding(days: 1))
+            return stationMovedOn || (key.day < today && nowMs - lastBookedMs >= settleMs)
+        }.keys.sorted { ($0.station, $0.day) < ($1.station, $1.day) }
+        for key in due {
+            unjudgedStationDays[key] = nil
+            guard let station = registry.station(key.station) else { continue }
+            let figures = try await balance.day(station: station, day: key.day)
+            let judged = figures.collectedKg >= balanceSettings.minimumKg
+            let subject = "station:\(key.station)/\(key.day)"
+            let atMs = calendar.startOfDay(key.day.adding(days: 1)) - 1
+            try await evaluate(
+                .streamMixing, subject: subject, value: judged ? figures.mixing : 0, atMs: atMs,
+                message: String(
+                    format: "%@ on %@: streams mixed on the way (%@)", station.name, key.day.description, figures.summary))
+            try await evaluate(
+                .massMissing, subject: subject, value: judged ? figures.missing : 0, atMs: atMs,
+                message: String(
+                    format: "%@ on %@: received %.1f of %.1f kg collected (%.0f%% missing)", station.name, key.day.description,
+                    figures.receivedKg, figures.collectedKg, figures.missing * 100))
         }
     }
 

@@ -24,6 +24,12 @@ public struct AggregatorConfiguration: Sendable {
     public var targets: TargetSettings
     public var alerts: AlertSettings
     public var reports: ReportSettings
+    /// How transfer stations' mass balances are judged (`balance`).
+    public var balance = BalanceSettings()
+    /// How bins' fill is forecast (`forecast`).
+    public var forecast = ForecastSettings()
+    /// The daily collection plan (`plan`).
+    public var plan = PlanSettings()
     /// Settings that work but are probably not what was meant (e.g. a PostgreSQL setting with SQLite),
     /// for `check-config` and the start-up log.
     public var warnings: [ConfigIssue] = []
@@ -182,6 +188,9 @@ public struct HTTPSettings: Sendable {
     public var tokens: [Token]
     /// Tokens that may read the console and the read API but acknowledge nothing.
     public var readTokens: [Token] = []
+    /// Tokens that may only book loads at transfer stations (`POST /api/v1/loads`): a weighbridge's
+    /// terminal, which has no business reading the district's figures or acknowledging alerts.
+    public var loadTokens: [Token] = []
     /// Whether every read (console pages, the read API, `/metrics`) needs a token or a console session.
     /// Off by default (the listening address defaults to loopback); on by default once `read_tokens` are
     /// configured.
@@ -247,6 +256,9 @@ public struct StreetSettings: Sendable {
     public var id: String
     public var name: String
     public var communities: [CommunitySettings]
+    /// The transfer station (a community of kind `transfer_station`) the street's points deliver to,
+    /// unless a community or point says otherwise.
+    public var deliversTo: String? = nil
 }
 
 public enum CommunityKind: String, Sendable, Codable, CaseIterable {
@@ -260,6 +272,11 @@ public struct CommunitySettings: Sendable {
     public var kind: CommunityKind
     public var households: Int
     public var points: [PointSettings]
+    /// Overrides the street's `delivers_to` for this community's points.
+    public var deliversTo: String? = nil
+    /// For a transfer station: the streams it receives, which its mass balance covers (the points'
+    /// other streams go elsewhere, a recycler for instance).
+    public var receives: [WasteStream] = BalanceSettings.defaultStreams
 }
 
 public struct PointSettings: Sendable {
@@ -268,8 +285,61 @@ public struct PointSettings: Sendable {
     public var name: String
     /// Counted by coverage milestones that ask for demonstration points.
     public var demonstration: Bool
-    /// Where the point stands (WGS 84), for the console's map.
+    /// Where the point stands (WGS 84), for the console's map and the collection route.
     public var location: GeoLocation? = nil
+    /// Overrides the community's and street's `delivers_to`.
+    public var deliversTo: String? = nil
+}
+
+/// The transfer stations' stream mass balance (docs/aggregator.md, "Transfer stations").
+public struct BalanceSettings: Sendable, Equatable {
+    /// What a station receives unless its community says `receives`.
+    public static let defaultStreams: [WasteStream] = [.wet, .dry]
+    /// A station's day is judged once the day is over and nothing touching it (a collection at one of its
+    /// points, a deposit or load at the station) has been booked for this long (`settle_s`): collections
+    /// are booked in the morning and the loads they become arrive later.
+    public var settleSeconds = 600
+    /// Days before today that a restarted aggregator judges again (`lookback_days`).
+    public var lookbackDays = 3
+    /// A day is judged only when the station's points collected at least this much (`minimum_kg`).
+    public var minimumKg = 1.0
+
+    public init(settleSeconds: Int = 600, lookbackDays: Int = 3, minimumKg: Double = 1.0) {
+        self.settleSeconds = settleSeconds
+        self.lookbackDays = lookbackDays
+        self.minimumKg = minimumKg
+    }
+}
+
+/// Fill forecasts (`forecast`).
+public struct ForecastSettings: Sendable, Equatable {
+    /// Deposits of this many past days teach each bin its fill rate (`history_days`).
+    public var historyDays = 28
+    /// `bin_full_soon` is raised for a bin forecast to be full within this many hours (`full_soon_horizon_h`).
+    public var fullSoonHorizonHours = 6.0
+    /// How often the learned rates are refreshed from the ledger (`refresh_s`).
+    public var refreshSeconds = 300
+
+    public init(historyDays: Int = 28, fullSoonHorizonHours: Double = 6, refreshSeconds: Int = 300) {
+        self.historyDays = historyDays
+        self.fullSoonHorizonHours = fullSoonHorizonHours
+        self.refreshSeconds = refreshSeconds
+    }
+}
+
+/// The daily collection plan (`plan`).
+public struct PlanSettings: Sendable, Equatable {
+    /// Where routes start and end: a community id (its first located point, normally the transfer
+    /// station) (`depot`); without one a route starts at its first stop.
+    public var depot: String?
+    /// The local hour at which the daily round starts (`round_hour`): a plan for a day empties what
+    /// would reach the collection fill before the next day's round.
+    public var roundHour = 7
+
+    public init(depot: String? = nil, roundHour: Int = 7) {
+        self.depot = depot
+        self.roundHour = roundHour
+    }
 }
 
 /// A position in WGS 84 degrees.
@@ -390,6 +460,12 @@ public struct AlertSettings: Sendable {
         .contamination: AlertRule(severity: .warning, raise: 0.2, clear: 0.1, minimumDurationSeconds: 0),
         .targetOffTrack: AlertRule(severity: .warning, raise: 2, clear: 1, minimumDurationSeconds: 0),
         .coverageBehind: AlertRule(severity: .warning, raise: 2, clear: 1, minimumDurationSeconds: 0),
+        // The balance kinds compare a shortfall or excess with the stream's collected mass: 10 % allows
+        // for moisture loss and spillage.
+        .streamMixing: AlertRule(severity: .warning, raise: 0.1, clear: 0.05, minimumDurationSeconds: 0),
+        .massMissing: AlertRule(severity: .warning, raise: 0.1, clear: 0.05, minimumDurationSeconds: 0),
+        // The forecast's urgency: the horizon divided by the hours until full (1 = full at the horizon).
+        .binFullSoon: AlertRule(severity: .info, raise: 1, clear: 0.8, minimumDurationSeconds: 0),
     ]
 }
 

@@ -60,11 +60,23 @@ struct ConfigurationLoader {
             }
             let alerts = self.alerts(top.optional("alerts"))
             let reports = self.reports(top.optional("reports"))
+            let balance = self.balance(top.optional("balance"))
+            let forecast = self.forecast(top.optional("forecast"))
+            let planValue = top.optional("plan")
+            let plan = self.plan(planValue)
+            checkStations(hierarchy)
+            if let depot = plan.depot, !hierarchy.communities.contains(depot) {
+                planValue?.error("depot \(ConfigText.quote(depot)) is not a community id")
+            }
             guard let timeZone, let instance, let broker, let storage, let district else { return nil }
-            return AggregatorConfiguration(
+            var configuration = AggregatorConfiguration(
                 source: root.file, timeZone: timeZone, instance: instance, broker: broker, storage: storage, http: http,
                 webhooks: webhooks, liveness: liveness, district: district, streets: streets, targets: targets,
                 alerts: alerts, reports: reports)
+            configuration.balance = balance
+            configuration.forecast = forecast
+            configuration.plan = plan
+            return configuration
         }
     }
 
@@ -216,6 +228,7 @@ struct ConfigurationLoader {
             var names = Set<String>()
             settings.tokens = tokens(map.optional("tokens"), names: &names)
             settings.readTokens = tokens(map.optional("read_tokens"), names: &names)
+            settings.loadTokens = tokens(map.optional("load_tokens"), names: &names)
             let requireValue = map.optional("require_token_for_reads")
             settings.requireTokenForReads = requireValue?.bool() ?? !settings.readTokens.isEmpty
             if settings.requireTokenForReads, settings.tokens.isEmpty, settings.readTokens.isEmpty {
@@ -313,6 +326,31 @@ struct ConfigurationLoader {
         var streets = Set<String>()
         var communities = Set<String>()
         var devices = Set<String>()
+        /// Communities of kind `transfer_station`.
+        var stations = Set<String>()
+        /// Every `delivers_to`, checked once the whole hierarchy is read (a station may come after the
+        /// streets that deliver to it).
+        var deliveries: [(station: String, value: YAMLValue)] = []
+        /// `receives` set on a community that is not a station.
+        var misplacedReceives: [YAMLValue] = []
+    }
+
+    /// Every `delivers_to` names a transfer station.
+    func checkStations(_ ids: HierarchyIDs) {
+        for (station, value) in ids.deliveries where !ids.stations.contains(station) {
+            value.error(
+                ids.communities.contains(station)
+                    ? "\(ConfigText.quote(station)) is not a community of kind transfer_station"
+                    : "\(ConfigText.quote(station)) is not a community id")
+        }
+        for value in ids.misplacedReceives { value.error("receives is only for a community of kind transfer_station") }
+    }
+
+    /// `delivers_to: STATION`, noted for ``checkStations(_:)``.
+    func deliversTo(_ map: inout YAMLFields, ids: inout HierarchyIDs) -> String? {
+        guard let value = map.optional("delivers_to"), let station = value.identifier("station id") else { return nil }
+        ids.deliveries.append((station, value))
+        return station
     }
 
     func district(_ value: YAMLValue) -> DistrictSettings? {
@@ -329,9 +367,10 @@ struct ConfigurationLoader {
             let id = map.required("id")?.identifier("street id")
             if let id, !ids.streets.insert(id).inserted { value.error("street id \(ConfigText.quote(id)) repeats") }
             let name = map.optional("name")?.string()
+            let deliversTo = deliversTo(&map, ids: &ids)
             let communities = map.required("communities")?.list()?.compactMap { community($0, ids: &ids) } ?? []
             guard let id else { return nil }
-            return StreetSettings(id: id, name: name ?? id, communities: communities)
+            return StreetSettings(id: id, name: name ?? id, communities: communities, deliversTo: deliversTo)
         }
     }
 
@@ -342,9 +381,18 @@ struct ConfigurationLoader {
             let name = map.optional("name")?.string()
             let kind = map.required("kind")?.choice(CommunityKind.self)
             let households = map.optional("households")?.int(in: 0...10_000_000) ?? 0
+            let deliversTo = deliversTo(&map, ids: &ids)
+            if kind == .transferStation, let id { ids.stations.insert(id) }
+            var receives = BalanceSettings.defaultStreams
+            if let receivesValue = map.optional("receives") {
+                if kind != .transferStation { ids.misplacedReceives.append(receivesValue) }
+                let streams = receivesValue.list()?.compactMap { $0.choice(WasteStream.self) } ?? []
+                if streams.isEmpty { receivesValue.error("list at least one stream") }
+                receives = Array(Set(streams)).sorted()
+            }
             var points: [PointSettings] = []
             for item in map.optional("points")?.list() ?? [] {
-                guard let point = point(item) else { continue }
+                guard let point = point(item, ids: &ids) else { continue }
                 if !ids.devices.insert(point.device).inserted {
                     item.error("device id \(ConfigText.quote(point.device)) is listed twice")
                 }
@@ -355,12 +403,14 @@ struct ConfigurationLoader {
                 points.append(point)
             }
             guard let id, let kind else { return nil }
-            return CommunitySettings(id: id, name: name ?? id, kind: kind, households: households, points: points)
+            return CommunitySettings(
+                id: id, name: name ?? id, kind: kind, households: households, points: points, deliversTo: deliversTo,
+                receives: receives)
         }
     }
 
-    /// A point as its device id, or `{device, name, demonstration}`.
-    func point(_ value: YAMLValue) -> PointSettings? {
+    /// A point as its device id, or `{device, name, demonstration, lat, lon, delivers_to}`.
+    func point(_ value: YAMLValue, ids: inout HierarchyIDs) -> PointSettings? {
         if value.isScalar {
             return value.identifier("device id").map { PointSettings(device: $0, name: $0, demonstration: false) }
         }
@@ -371,8 +421,10 @@ struct ConfigurationLoader {
             let latitude = map.optional("lat")?.double(in: -90...90)
             let longitude = map.optional("lon")?.double(in: -180...180)
             if map.contains("lat") != map.contains("lon") { value.error("lat and lon go together") }
+            let deliversTo = deliversTo(&map, ids: &ids)
             guard let device else { return nil }
             var point = PointSettings(device: device, name: name ?? device, demonstration: demonstration)
+            point.deliversTo = deliversTo
             if let latitude, let longitude { point.location = GeoLocation(latitude: latitude, longitude: longitude) }
             return point
         }
@@ -474,6 +526,38 @@ struct ConfigurationLoader {
             }
             return rule
         }
+    }
+
+    func balance(_ value: YAMLValue?) -> BalanceSettings {
+        var settings = BalanceSettings()
+        _ = value?.fields { map -> Void? in
+            settings.settleSeconds = map.optional("settle_s")?.int(in: 0...86_400 * 7) ?? settings.settleSeconds
+            settings.lookbackDays = map.optional("lookback_days")?.int(in: 1...366) ?? settings.lookbackDays
+            settings.minimumKg = map.optional("minimum_kg")?.double(in: 0...1_000_000) ?? settings.minimumKg
+            return ()
+        }
+        return settings
+    }
+
+    func forecast(_ value: YAMLValue?) -> ForecastSettings {
+        var settings = ForecastSettings()
+        _ = value?.fields { map -> Void? in
+            settings.historyDays = map.optional("history_days")?.int(in: 7...366) ?? settings.historyDays
+            settings.fullSoonHorizonHours = map.optional("full_soon_horizon_h")?.double(in: 0.25...24 * 14) ?? settings.fullSoonHorizonHours
+            settings.refreshSeconds = map.optional("refresh_s")?.int(in: 10...86_400) ?? settings.refreshSeconds
+            return ()
+        }
+        return settings
+    }
+
+    func plan(_ value: YAMLValue?) -> PlanSettings {
+        var settings = PlanSettings()
+        _ = value?.fields { map -> Void? in
+            settings.depot = map.optional("depot")?.identifier("community id")
+            settings.roundHour = map.optional("round_hour")?.int(in: 0...23) ?? settings.roundHour
+            return ()
+        }
+        return settings
     }
 
     func reports(_ value: YAMLValue?) -> ReportSettings {

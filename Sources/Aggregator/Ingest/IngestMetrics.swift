@@ -9,7 +9,7 @@ import Synchronization
 public final class IngestMetrics: Sendable {
     /// `type` label values of `bins_ingest_messages_total`.
     public enum MessageType: String, Sendable, CaseIterable {
-        case status, birth, state, health, deposit, collection, fault
+        case status, birth, state, health, deposit, collection, fault, load
     }
 
     public struct Snapshot: Sendable, Equatable {

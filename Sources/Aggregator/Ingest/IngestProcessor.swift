@@ -21,6 +21,10 @@ public enum AlertObservation: Sendable, Equatable {
     /// `contaminated`: the deposit itself looked mis-sorted (only such a deposit can raise the bin's rate).
     case deposit(device: String, bin: String, day: LocalDate, at: WireTimestamp, contaminated: Bool)
     case status(device: String)
+    /// Something booked that changes a transfer station's balance for `day`: a collection at one of its
+    /// points, or a deposit, state or load of the station itself (`fromStation`, whose time `atMs` also
+    /// tells how far the station's own day has got).
+    case stationActivity(station: String, day: LocalDate, atMs: Int64, fromStation: Bool)
 }
 
 /// Turns one MQTT message into a committed database change: topic and payload validated against the
@@ -60,6 +64,7 @@ public final class IngestProcessor: Sendable {
         case birth(BirthPayload)
         case state(StatePayload)
         case health(HealthPayload)
+        case load(LoadPayload, station: String)
     }
 
     enum ParseResult {
@@ -101,6 +106,13 @@ public final class IngestProcessor: Sendable {
             case .status: return .parsed(.status(try WireCodec.decode(StatusPayload.self, from: payload, topicDevice: device)))
             case .birth: return .parsed(.birth(try WireCodec.decode(BirthPayload.self, from: payload, topicDevice: device)))
             case .health: return .parsed(.health(try WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device)))
+            case .load:
+                // A device books loads only for the station it belongs to: a sorting point cannot claim
+                // that a station received something.
+                guard let station = registry.station(ofDevice: device) else {
+                    return .rejected(reject(.notPermitted, topic: topic, detail: "device \(device) is not a transfer station's device"))
+                }
+                return .parsed(.load(try WireCodec.decode(LoadPayload.self, from: payload, topicDevice: device), station: station))
             case .state(let bin):
                 let state = try WireCodec.decode(StatePayload.self, from: payload, topicDevice: device)
                 guard state.bin == bin else {
@@ -197,6 +209,13 @@ public final class IngestProcessor: Sendable {
         case .birth(let birth): .birth(birth, receivedAtMs: receivedAtMs)
         case .state(let state): .state(state, receivedAtMs: receivedAtMs)
         case .health(let health): .health(health, receivedAtMs: receivedAtMs)
+        case .load(let load, let station):
+            .load(
+                StationLoad(
+                    id: load.id, station: station, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle, round: load.round,
+                    atMs: load.ts.millisecondsSinceEpoch, day: calendar.localDate(of: load.ts), bookedBy: "mqtt:\(load.device)",
+                    receivedAtMs: receivedAtMs),
+                device: load.device)
         }
     }
 
@@ -220,11 +239,26 @@ public final class IngestProcessor: Sendable {
                 case (.birth, _):
                     return accepted(.birth)
                 case (.state(let state), .applied(let applied)):
-                    if applied { observe(.binState(state)) }
+                    if applied {
+                        observe(.binState(state))
+                        if let station = registry.station(ofDevice: state.device) {
+                            observe(
+                                .stationActivity(
+                                    station: station, day: calendar.localDate(of: state.ts), atMs: state.ts.millisecondsSinceEpoch,
+                                    fromStation: true))
+                        }
+                    }
                     return accepted(.state)
+                case (.load(let load, let station), .applied(let applied)):
+                    if applied {
+                        observe(
+                            .stationActivity(
+                                station: station, day: calendar.localDate(of: load.ts), atMs: load.ts.millisecondsSinceEpoch, fromStation: true))
+                    }
+                    return accepted(.load)
                 case (.health, _):
                     return accepted(.health)
-                case (.event, .applied), (.state, .event):
+                case (.event, .applied), (.state, .event), (.load, .event):
                     return .storageFailed(AggregatorError(.storage, "the store answered a message of another kind"))
                 }
             }
@@ -244,6 +278,7 @@ public final class IngestProcessor: Sendable {
             return .rejected(reason)
         case .booked(let gap, _):
             sequenceChanged(event.device)
+            observeStationActivity(event, day: day)
             if let gap {
                 metrics.sequenceGap()
                 logger.warning(
@@ -260,6 +295,17 @@ public final class IngestProcessor: Sendable {
                 observe(.fault(device: event.device, bin: fault.bin, at: event.ts))
                 return accepted(.fault)
             }
+        }
+    }
+
+    /// A collection at a point that delivers to a station, or any event of a station's own device, changes
+    /// that station's balance.
+    private func observeStationActivity(_ event: EventPayload, day: LocalDate) {
+        let atMs = event.ts.millisecondsSinceEpoch
+        if let station = registry.station(ofDevice: event.device) {
+            observe(.stationActivity(station: station, day: day, atMs: atMs, fromStation: true))
+        } else if case .collection = event.body, let station = registry.point(device: event.device)?.deliversTo {
+            observe(.stationActivity(station: station, day: day, atMs: atMs, fromStation: false))
         }
     }
 

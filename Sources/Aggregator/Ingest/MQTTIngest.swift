@@ -27,7 +27,9 @@ extension BrokerSettings {
     /// the shared subscription group when one is configured, so instances split them).
     public var ingestFilters: [String] {
         let events = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.events) } ?? Topics.Filter.events
-        return [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health, events]
+        // Loads are booked once by their key, so instances may split them like events.
+        let loads = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.load) } ?? Topics.Filter.load
+        return [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health, events, loads]
     }
 }
 

@@ -104,6 +104,7 @@ public final class LiveUpdates: Sendable {
         case .state: topics.insert(Topic.bins)
         case .status, .birth: topics.formUnion([Topic.bins, Topic.devices])
         case .deposit, .collection: topics.formUnion([Topic.ledger, Topic.events])
+        case .load: topics.insert(Topic.ledger)
         case .fault: topics.formUnion([Topic.events, Topic.bins])
         case .health:
             if let report = try? WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device) {

@@ -74,7 +74,30 @@ public struct ReportBuilder: Sendable {
             offlineDevices: alerts.filter { $0.kind == .deviceOffline }.map(alertLine),
             fullBins: alerts.filter { $0.kind == .binFull || $0.kind == .binOverflow }.map(alertLine),
             faults: faults.sorted { ($0.at, $0.device) < ($1.at, $1.device) },
-            contaminationHotSpots: hotSpots(rows))
+            contaminationHotSpots: hotSpots(rows), stations: try await stationBalances(header))
+    }
+
+    /// Each transfer station's balance over the report's period (docs/aggregator.md, "Transfer stations").
+    func stationBalances(_ header: ReportHeader) async throws(AggregatorError) -> [StationBalanceSection] {
+        let balances = try await BalanceReader(registry: registry, store: store).balances(stations: nil, from: header.from, to: header.to)
+        return balances.map { balance in
+            let days = balance.days.map { day in
+                BalanceDayLine(
+                    date: day.day, streams: day.streams.map(BalanceStreamLine.init), collectedKg: day.collectedKg,
+                    receivedKg: day.receivedKg, ratio: day.ratio,
+                    flags: day.flags(configuration.alerts, minimumKg: configuration.balance.minimumKg))
+            }
+            let streams = registry.station(balance.station)?.receives ?? []
+            let totals = streams.map { stream in
+                let lines = balance.days.flatMap(\.streams).filter { $0.stream == stream }
+                return BalanceStreamLine(
+                    StreamBalance(
+                        stream: stream, collectedKg: lines.reduce(0) { $0 + $1.collectedKg },
+                        receivedKg: lines.reduce(0) { $0 + $1.receivedKg }))
+            }
+            return StationBalanceSection(
+                station: balance.station, name: balance.name, days: days, totals: totals, flaggedDays: days.filter { !$0.flags.isEmpty }.count)
+        }
     }
 
     /// Bins whose contaminated share of the day's deposits reached the contamination alert's raise level,
@@ -166,7 +189,9 @@ public struct ReportBuilder: Sendable {
                 device: point.device, name: point.name, community: point.community, street: point.street, bins: bins,
                 collectedTonnes: tonnes)
         }
-        return MonthlyReport(header: header, days: days, collectionFill: fill, points: points, collectedTonnes: districtTonnes)
+        return MonthlyReport(
+            header: header, days: days, collectionFill: fill, points: points, collectedTonnes: districtTonnes,
+            stations: try await stationBalances(header))
     }
 
     // MARK: Quarterly and yearly review

@@ -121,6 +121,39 @@ extension ReportDocument {
             })
     }
 
+    /// One row per station, day and stream (and the period's totals when there are several days).
+    static func balanceSection(_ stations: [StationBalanceSection], _ labels: ReportLabels) -> Section {
+        var rows: [[Cell]] = []
+        for station in stations {
+            for day in station.days {
+                let flags = day.flags.map { labels.alertKind($0) }.joined(separator: ", ")
+                for line in day.streams {
+                    rows.append([
+                        .text(station.name), .text(day.date.description), .text(labels.stream(line.stream)),
+                        .number(line.collectedKg, decimals: 1), .number(line.receivedKg, decimals: 1), .number(line.differenceKg, decimals: 1),
+                        .percent(line.ratio), .text(flags),
+                    ])
+                }
+            }
+            if station.days.count > 1 {
+                for line in station.totals {
+                    rows.append([
+                        .text(station.name), .text("\(labels(.totals)) (\(labels(.flaggedDays)): \(station.flaggedDays))"),
+                        .text(labels.stream(line.stream)), .number(line.collectedKg, decimals: 1), .number(line.receivedKg, decimals: 1),
+                        .number(line.differenceKg, decimals: 1), .percent(line.ratio), .text(""),
+                    ])
+                }
+            }
+        }
+        return Section(
+            title: labels(.stationBalance), chart: nil,
+            table: Table(
+                columns: [
+                    labels(.station), labels(.date), labels(.stream), labels(.collectedKg), labels(.receivedKg), labels(.differenceKg),
+                    labels(.ratio), labels(.flags),
+                ], rows: rows))
+    }
+
     // MARK: Daily
 
     static func daily(_ report: DailyReport, _ labels: ReportLabels) -> [Section] {
@@ -162,6 +195,7 @@ extension ReportDocument {
                             .number($0.depositedKg, decimals: 2), .number($0.contaminatedKg, decimals: 2), .percent($0.rate),
                         ]
                     })),
+            balanceSection(report.stations, labels),
         ]
     }
 
@@ -223,6 +257,7 @@ extension ReportDocument {
                         "\(labels(.collectedKg).replacingOccurrences(of: "(kg)", with: "(t)").replacingOccurrences(of: "（千克）", with: "（吨）"))",
                     ], rows: rows)),
             Section(title: labels(.collectedTonnage), chart: nil, table: tonnage),
+            balanceSection(report.stations, labels),
         ]
     }
 

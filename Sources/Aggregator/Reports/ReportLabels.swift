@@ -21,6 +21,7 @@ public struct ReportLabels: Sendable {
         case capacityL, depositedL, fillRatePerDay, suggestedPerWeek, tonnes, rank, households, score, fundingShare, funding
         case targetName, target, current, projected, planned, deadline, status, kind, count, date, dryKgPerDay, baselineDryKgPerDay
         case yes, no, none, daysCovered, collectionFill
+        case stationBalance, station, receivedKg, differenceKg, ratio, flags, flaggedDays
     }
 
     public func callAsFunction(_ key: Key) -> String {
@@ -109,6 +110,13 @@ public struct ReportLabels: Sendable {
         case .none: ("None.", "无。")
         case .daysCovered: ("Days", "天数")
         case .collectionFill: ("Collect at fill", "清运满溢度")
+        case .stationBalance: ("Transfer station mass balance", "中转站分类质量平衡")
+        case .station: ("Transfer station", "中转站")
+        case .receivedKg: ("Received (kg)", "中转站接收量（千克）")
+        case .differenceKg: ("Difference (kg)", "差值（千克）")
+        case .ratio: ("Received / collected", "接收/清运比")
+        case .flags: ("Flags", "异常")
+        case .flaggedDays: ("Flagged days", "异常天数")
         }
     }
 
@@ -152,6 +160,12 @@ public struct ReportLabels: Sendable {
         case (.targetOffTrack, .zh): "目标滞后"
         case (.coverageBehind, .en): "Coverage behind plan"
         case (.coverageBehind, .zh): "覆盖进度滞后"
+        case (.streamMixing, .en): "Streams mixed in transport"
+        case (.streamMixing, .zh): "混装混运"
+        case (.massMissing, .en): "Mass missing at station"
+        case (.massMissing, .zh): "中转站接收量短缺"
+        case (.binFullSoon, .en): "Bin full soon"
+        case (.binFullSoon, .zh): "即将满桶"
         }
     }
 

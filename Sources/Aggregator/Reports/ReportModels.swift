@@ -135,6 +135,61 @@ public struct HotSpot: Sendable, Codable, Equatable {
     }
 }
 
+/// One stream of a station's balance over a day or a period.
+public struct BalanceStreamLine: Sendable, Codable, Equatable {
+    public var stream: WasteStream
+    public var collectedKg: Double
+    public var receivedKg: Double
+    public var differenceKg: Double
+    public var ratio: Double?
+
+    init(_ balance: StreamBalance) {
+        stream = balance.stream
+        collectedKg = balance.collectedKg
+        receivedKg = balance.receivedKg
+        differenceKg = balance.differenceKg
+        ratio = balance.ratio
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stream, ratio
+        case collectedKg = "collected_kg"
+        case receivedKg = "received_kg"
+        case differenceKg = "difference_kg"
+    }
+}
+
+/// A station's day in a report: its streams and the balance kinds it reached.
+public struct BalanceDayLine: Sendable, Codable, Equatable {
+    public var date: LocalDate
+    public var streams: [BalanceStreamLine]
+    public var collectedKg: Double
+    public var receivedKg: Double
+    public var ratio: Double?
+    public var flags: [AlertKind]
+
+    enum CodingKeys: String, CodingKey {
+        case date, streams, ratio, flags
+        case collectedKg = "collected_kg"
+        case receivedKg = "received_kg"
+    }
+}
+
+/// A transfer station's mass balance over the report's period: each day, the period's totals per
+/// stream, and how many days were flagged.
+public struct StationBalanceSection: Sendable, Codable, Equatable {
+    public var station: String
+    public var name: String
+    public var days: [BalanceDayLine]
+    public var totals: [BalanceStreamLine]
+    public var flaggedDays: Int
+
+    enum CodingKeys: String, CodingKey {
+        case station, name, days, totals
+        case flaggedDays = "flagged_days"
+    }
+}
+
 public struct DailyReport: Sendable, Codable, Equatable {
     public var header: ReportHeader
     public var district: FiguresRow
@@ -143,9 +198,11 @@ public struct DailyReport: Sendable, Codable, Equatable {
     public var fullBins: [AlertLine]
     public var faults: [FaultLine]
     public var contaminationHotSpots: [HotSpot]
+    /// The day's mass balance at each transfer station.
+    public var stations: [StationBalanceSection]
 
     enum CodingKeys: String, CodingKey {
-        case header, district, communities, faults
+        case header, district, communities, faults, stations
         case offlineDevices = "offline_devices"
         case fullBins = "full_bins"
         case contaminationHotSpots = "contamination_hot_spots"
@@ -212,9 +269,11 @@ public struct MonthlyReport: Sendable, Codable, Equatable {
     public var collectionFill: Double
     public var points: [DispatchPoint]
     public var collectedTonnes: [String: Double]
+    /// The month's mass balance at each transfer station, day by day.
+    public var stations: [StationBalanceSection]
 
     enum CodingKeys: String, CodingKey {
-        case header, days, points
+        case header, days, points, stations
         case collectionFill = "collection_fill"
         case collectedTonnes = "collected_t"
     }

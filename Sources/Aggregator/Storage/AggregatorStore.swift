@@ -48,6 +48,13 @@ public protocol AggregatorStore: Sendable {
     /// rollups over many bins and long ranges.
     func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal]
 
+    // MARK: Transfer stations
+
+    /// Books a load unless its key is booked already (see ``LoadBookingOutcome``).
+    func bookLoad(_ load: StationLoad) async throws(AggregatorError) -> LoadBookingOutcome
+    /// Loads of `stations` (all when `nil`) on local days `from` through `to`, in time order.
+    func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationLoad]
+
     // MARK: Alerts
 
     /// Applies alert steps in order, in one transaction, each with its deliveries; returns for each whether

@@ -437,6 +437,59 @@ public final class PostgresStore: AggregatorStore {
         case .account(let device, let seqs, let reason, let receivedAtMs):
             try await connection.query(Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs), logger: logger)
             return .applied(true)
+        case .load(let load, _):
+            return .applied(try await bookLoad(load, connection: connection, logger: logger) == .booked)
+        }
+    }
+
+    private static func bookLoad(_ load: StationLoad, connection: PostgresConnection, logger: Logger) async throws -> LoadBookingOutcome {
+        let inserted = try await connection.query(
+            """
+            INSERT INTO loads (id, station, stream, mass_kg, vehicle, round, ts_ms, day, booked_by, received_ms)
+            VALUES (\(load.id), \(load.station), \(load.stream.rawValue), \(load.massKg), \(load.vehicle), \(load.round), \(load.atMs),
+                    \(load.day.dayNumber), \(load.bookedBy), \(load.receivedAtMs))
+            ON CONFLICT (id) DO NOTHING RETURNING 1
+            """, logger: logger
+        ).collect()
+        guard inserted.isEmpty else { return .booked }
+        let stored = try await connection.query("SELECT * FROM loads WHERE id = \(load.id)", logger: logger).collect()
+        guard let row = stored.first, let existing = try Self.load(row.makeRandomAccess()) else { return .duplicate }
+        return existing.isSameLoad(as: load) ? .duplicate : .conflict(existing)
+    }
+
+    static func load(_ row: PostgresRandomAccessRow) throws -> StationLoad? {
+        guard let stream = WasteStream(rawValue: try row["stream"].decode(String.self)) else { return nil }
+        return StationLoad(
+            id: try row["id"].decode(String.self), station: try row["station"].decode(String.self), stream: stream,
+            massKg: try row["mass_kg"].decode(Double.self), vehicle: try row["vehicle"].decode(String?.self),
+            round: try row["round"].decode(String?.self), atMs: try row["ts_ms"].decode(Int64.self),
+            day: LocalDate(dayNumber: try row["day"].decode(Int64.self)), bookedBy: try row["booked_by"].decode(String.self),
+            receivedAtMs: try row["received_ms"].decode(Int64.self))
+    }
+
+    public func bookLoad(_ load: StationLoad) async throws(AggregatorError) -> LoadBookingOutcome {
+        let logger = logger
+        return try await transaction("book load \(load.id)") { connection in
+            try await Self.bookLoad(load, connection: connection, logger: logger)
+        }
+    }
+
+    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationLoad] {
+        if stations?.isEmpty == true { return [] }
+        let query: PostgresQuery =
+            if let stations {
+                """
+                SELECT * FROM loads WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber) AND station = ANY(\(stations))
+                ORDER BY ts_ms, id
+                """
+            } else {
+                "SELECT * FROM loads WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber) ORDER BY ts_ms, id"
+            }
+        let rows = try await rows("read loads", query)
+        do {
+            return try rows.compactMap(Self.load)
+        } catch {
+            throw failure(error, doing: "decode loads")
         }
     }
 
@@ -848,6 +901,15 @@ enum PostgresSchema {
                    SUM(unknown_kg), SUM(deposited_l)
             FROM ledger GROUP BY day, stream
             """,
+        ],
+        // 5: loads received at transfer stations (see SQLiteSchema.version5).
+        [
+            """
+            CREATE TABLE loads (
+                id TEXT PRIMARY KEY, station TEXT NOT NULL, stream TEXT NOT NULL, mass_kg DOUBLE PRECISION NOT NULL, vehicle TEXT,
+                round TEXT, ts_ms BIGINT NOT NULL, day BIGINT NOT NULL, booked_by TEXT NOT NULL, received_ms BIGINT NOT NULL)
+            """,
+            "CREATE INDEX loads_station_day ON loads (station, day)",
         ],
     ]
 }

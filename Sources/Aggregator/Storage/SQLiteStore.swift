@@ -75,6 +75,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         migrator.registerMigration("4-ledger-days") { db in
             for statement in SQLiteSchema.version4 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("5-station-loads") { db in
+            for statement in SQLiteSchema.version5 { try db.execute(sql: statement) }
+        }
         do {
             // Runs once at start-up, before anything else uses the database.
             try migrator.migrate(pool)
@@ -221,6 +224,47 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         case .account(let device, let seqs, let reason, let receivedAtMs):
             try account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs, db: db)
             return .applied(true)
+        case .load(let load, _):
+            return .applied(try bookLoad(load, db: db) == .booked)
+        }
+    }
+
+    static func bookLoad(_ load: StationLoad, db: Database) throws -> LoadBookingOutcome {
+        try db.run(
+            sql: """
+                INSERT INTO loads (id, station, stream, mass_kg, vehicle, round, ts_ms, day, booked_by, received_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                """,
+            arguments: [
+                load.id, load.station, load.stream.rawValue, load.massKg, load.vehicle, load.round, load.atMs, load.day.dayNumber,
+                load.bookedBy, load.receivedAtMs,
+            ])
+        guard db.changesCount == 0 else { return .booked }
+        guard let stored = try Row.fetchOne(db, sql: "SELECT * FROM loads WHERE id = ?", arguments: [load.id]).flatMap(Self.load)
+        else { return .duplicate }
+        return stored.isSameLoad(as: load) ? .duplicate : .conflict(stored)
+    }
+
+    static func load(_ row: Row) -> StationLoad? {
+        guard let stream = WasteStream(rawValue: row["stream"]) else { return nil }
+        return StationLoad(
+            id: row["id"], station: row["station"], stream: stream, massKg: row["mass_kg"], vehicle: row["vehicle"], round: row["round"],
+            atMs: row["ts_ms"], day: LocalDate(dayNumber: row["day"]), bookedBy: row["booked_by"], receivedAtMs: row["received_ms"])
+    }
+
+    public func bookLoad(_ load: StationLoad) async throws(AggregatorError) -> LoadBookingOutcome {
+        try await write("book load \(load.id)") { db in try Self.bookLoad(load, db: db) }
+    }
+
+    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationLoad] {
+        try await read("read loads") { db in
+            var sql = "SELECT * FROM loads WHERE day BETWEEN ? AND ?"
+            var arguments: StatementArguments = [from.dayNumber, to.dayNumber]
+            if let stations {
+                sql += " AND station IN (\(Array(repeating: "?", count: stations.count).joined(separator: ",")))"
+                arguments += StatementArguments(stations)
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY ts_ms, id", arguments: arguments).compactMap(Self.load)
         }
     }
 
@@ -673,6 +717,16 @@ enum SQLiteSchema {
             attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
             created_ms INTEGER NOT NULL, last_error TEXT)
         """,
+    ]
+
+    /// Loads received at transfer stations (the station's intake beside its own devices' deposits).
+    static let version5 = [
+        """
+        CREATE TABLE loads (
+            id TEXT PRIMARY KEY NOT NULL, station TEXT NOT NULL, stream TEXT NOT NULL, mass_kg REAL NOT NULL, vehicle TEXT,
+            round TEXT, ts_ms INTEGER NOT NULL, day INTEGER NOT NULL, booked_by TEXT NOT NULL, received_ms INTEGER NOT NULL)
+        """,
+        "CREATE INDEX loads_station_day ON loads (station, day)",
     ]
 
     /// End-to-end receipts: seqs that will never be booked but count as handled.

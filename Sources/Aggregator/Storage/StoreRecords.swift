@@ -37,6 +37,8 @@ public enum IngestItem: Sendable {
     case health(HealthPayload, receivedAtMs: Int64)
     /// Seqs that will never be booked (an event refused for its content).
     case account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+    /// A load booked by `device`, one of the station's own devices. Applied unless its key is booked.
+    case load(StationLoad, device: String)
 
     /// The device the item is about: a batch locks these rows first, in one order, on PostgreSQL.
     var device: String {
@@ -47,6 +49,7 @@ public enum IngestItem: Sendable {
         case .state(let state, _): state.device
         case .health(let health, _): health.device
         case .account(let device, _, _, _): device
+        case .load(_, let device): device
         }
     }
 }

@@ -273,7 +273,8 @@ extension Console {
     func alertValue(_ alert: AlertRecord, _ context: PageContext) -> String {
         guard let value = alert.value else { return "–" }
         switch alert.kind {
-        case .binFull, .binOverflow, .contamination: return context.format.percent(value, decimals: 0)
+        case .binFull, .binOverflow, .contamination, .streamMixing, .massMissing: return context.format.percent(value, decimals: 0)
+        case .binFullSoon: return String(format: "%.1f", value)
         case .deviceOffline: return context.format.duration(Int64(value))
         case .sensorFault: return String(Int(value))
         case .targetOffTrack, .coverageBehind:
@@ -318,6 +319,10 @@ extension Console {
             return names[rest].map { context.text.report($0) } ?? subject
         case "milestone":
             return runtime.configuration.targets.coverage.first { $0.id == rest }.map { "\(context.text["coverage"]) · \($0.name)" } ?? subject
+        case "station":
+            let station = String(rest.prefix { $0 != "/" })
+            let day = String(rest.drop { $0 != "/" }.dropFirst())
+            return runtime.registry.station(station).map { "\($0.name) · \(day)" } ?? subject
         default: return subject
         }
     }
