@@ -1,19 +1,36 @@
 #!/usr/bin/env python3
 """Prints the demo's summary for a district officer from the aggregator's HTTP API.
 
-    scripts/demo-summary.py http://127.0.0.1:PORT YYYY-MM-DD WORK_DIR
+    scripts/demo-summary.py http://127.0.0.1:PORT YYYY-MM-DD WORK_DIR [STATION]
+
+STATION (a transfer station's community id) adds its mass balance for the day; the collection plan for
+the next day's round is printed either way.
 """
+import datetime
 import json
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 
 base, day, work = sys.argv[1:4]
+station = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
 
 
 def get(path):
     with urllib.request.urlopen(base + path, timeout=10) as response:
         return json.loads(response.read().decode())
+
+
+def get_optional(path, what):
+    """`get`, or None after a line saying why when the route is missing (404) or answers an error."""
+    try:
+        return get(path)
+    except urllib.error.HTTPError as error:
+        reason = "this aggregator has no such route" if error.code == 404 else f"HTTP {error.code}"
+        print(f"    {what}: not available ({reason}: {path.split('?')[0]})")
+        return None
 
 
 def kg(value):
@@ -83,6 +100,76 @@ for alert in still_open[:8]:
 if len(still_open) > 8:
     print(f"      ... and {len(still_open) - 8} more: {base}/api/v1/alerts")
 
+
+
+def signed_kg(value):
+    return ("+" if value > 0 else "") + kg(value).strip()
+
+
+def balance_section():
+    query = urllib.parse.urlencode({"station": station, "from": day, "to": day})
+    body = get_optional(f"/api/v1/balance?{query}", "mass balance")
+    if body is None:
+        return
+    stations = body.get("stations") or []
+    if not stations:
+        print(f"    mass balance: no station {station} in the answer")
+        return
+    for entry in stations:
+        days = [d for d in entry.get("days", []) if d.get("date") == day]
+        title = f"{entry.get('name') or entry['station']} ({entry['station']})"
+        if not days:
+            print(f"    mass balance at {title}, {day}: not judged yet")
+            continue
+        row = days[0]
+        print(f"    mass balance at {title}, {day}: what its points collected against what it received")
+        print(f"    {'stream':<11} {'collected':>11} {'received':>11} {'difference':>11} {'ratio':>8}")
+        for s in row.get("streams", []):
+            print(f"    {s['stream']:<11} {kg(s['collected_kg']):>11} {kg(s['received_kg']):>11} "
+                  f"{signed_kg(s['difference_kg']):>11} {pct(s.get('ratio')):>8}")
+        print(f"    {'total':<11} {kg(row['collected_kg']):>11} {kg(row['received_kg']):>11} "
+              f"{signed_kg(row['difference_kg']):>11} {pct(row.get('ratio')):>8}")
+        flags = row.get("flags") or []
+        print(f"    flags: {', '.join(flags) if flags else 'none (no stream mixing, no mass missing beyond the tolerance)'}")
+
+
+def clock(stamp):
+    return stamp[11:16] if stamp and len(stamp) >= 16 else "?"
+
+
+def plan_section():
+    after = (datetime.date.fromisoformat(day) + datetime.timedelta(days=1)).isoformat()
+    plan = get_optional(f"/api/v1/plan?date={after}", "collection plan")
+    if plan is None:
+        return
+    stops = plan.get("stops") or []
+    print(f"    collection plan for {after}: {plan.get('visits', len(stops))} bin visits at {len(stops)} points "
+          f"instead of {plan.get('fixed_round_visits', '?')} in the fixed round; "
+          f"route {plan.get('route_km', 0):.1f} km instead of {plan.get('fixed_round_km', 0):.1f} km")
+    streets = plan.get("streets") or []
+    if streets:
+        print("    by street: " + "; ".join(f"{s['street']} {s['points']} points, {s['bins']} bins" for s in streets))
+    for stop in stops[:6]:
+        bins = "; ".join(
+            f"{b['bin']} {pct(b.get('fill')).strip()} {b.get('reason', '')}"
+            + (f" (at {clock(b['forecast_collection_at'])})" if b.get("reason") == "forecast"
+               and b.get("forecast_collection_at") else "")
+            for b in stop.get("bins", []))
+        leg = stop.get("leg_km")
+        print(f"    {stop['order']:>3}. {stop['device']:<8} {stop.get('point') or '':<28} "
+              f"{'' if leg is None else f'{leg:4.1f} km':>7}  {bins}")
+    if len(stops) > 6:
+        print(f"         ... and {len(stops) - 6} more stops: {base}/api/v1/plan?date={after}")
+    if not stops:
+        print("    no bin needs emptying in that round")
+
+
+if station:
+    print()
+    balance_section()
+print()
+plan_section()
+
 print()
 print(f"    reports:  {work}/reports/daily.en.html (and weekly, monthly, quarterly; .zh for Chinese; json, csv)")
 print(f"    ledger:   {work}/aggregator/ledger.sqlite (SQLite)")
@@ -90,5 +177,7 @@ print(f"    logs:     {work}/logs/")
 print(f"    API (while it runs, BINS_DEMO_KEEP=1 scripts/demo):")
 for path in ("/api/v1/bins", f"/api/v1/ledger?level=street&id=st-east&from={day}&to={day}",
              "/api/v1/targets", "/api/v1/alerts?state=open", f"/api/v1/reports/daily?date={day}&format=html&lang=zh",
+             *([f"/api/v1/balance?station={station}&from={day}&to={day}"] if station else []),
+             f"/api/v1/plan?date={(datetime.date.fromisoformat(day) + datetime.timedelta(days=1)).isoformat()}",
              "/metrics"):
     print(f"              {base}{path}")

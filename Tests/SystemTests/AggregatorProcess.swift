@@ -15,6 +15,8 @@ struct DistrictRegistry: Sendable {
     struct Street: Sendable {
         var id: String
         var communities: [Community]
+        /// The transfer station the street's points deliver to.
+        var deliversTo: String? = nil
     }
 
     /// A point's name and coordinates, for tests that show points to a person (the console).
@@ -50,7 +52,9 @@ struct DistrictRegistry: Sendable {
     var yaml: String {
         var lines = ["district: {id: \(districtID), name: \(Self.quoted(districtName))}", "streets:"]
         for street in streets {
-            lines += ["  - id: \(street.id)", "    name: \(Self.quoted(names[street.id] ?? street.id))", "    communities:"]
+            lines += ["  - id: \(street.id)", "    name: \(Self.quoted(names[street.id] ?? street.id))"]
+            if let station = street.deliversTo { lines.append("    delivers_to: \(station)") }
+            lines.append("    communities:")
             for community in street.communities {
                 let points = community.points.map { device in
                     guard let detail = details[device] else { return device }
@@ -72,6 +76,8 @@ struct DistrictRegistry: Sendable {
 struct AlertRules: Sendable {
     var offlineRaiseS = 900.0
     var offlineClearS = 120.0
+    /// More rules, indented under `alerts:`.
+    var extra = ""
 
     var yaml: String {
         """
@@ -83,6 +89,7 @@ struct AlertRules: Sendable {
           device_offline:   {raise: \(offlineRaiseS), clear: \(offlineClearS), for_s: 0, severity: critical}
           sensor_fault:     {raise: 1,    clear: 0,   for_s: 0,   severity: warning}
           contamination:    {raise: 0.2,  clear: 0.1, for_s: 0,   severity: warning}
+        \(extra)
         """
     }
 }
