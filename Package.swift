@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "binsd-simulate", dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", argumentParser, log]),
         .executableTarget(
-            name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", argumentParser, log, lifecycle]),
+            name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, lifecycle]),
         // Benchmarks print figures; they are commands, not tests. `bins-bench` covers the device side and
         // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest. Both start
         // their broker with the tests' harness (BinsTestSupport), so they measure against the same setup.

@@ -27,6 +27,8 @@ public final class AggregatorRuntime: Sendable {
     public let startedAtMs: Int64
     /// What changed, for the console's open pages.
     public let live: LiveUpdates
+    /// The learned fill rates (``ForecastService`` refreshes them).
+    public let forecasts = ForecastSnapshot()
     public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
     private let committer: IngestCommitter
@@ -61,6 +63,7 @@ public final class AggregatorRuntime: Sendable {
         // Every lifecycle step enqueues its deliveries, so this is also the moment pages learn of it.
         let alerts = AlertEngine(
             configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory, logger: logger,
+            forecasts: forecasts,
             deliveriesEnqueued: {
                 deliveries.notify()
                 live.alertChanged()
@@ -124,6 +127,9 @@ public final class AggregatorRuntime: Sendable {
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
                 announcesReceipts: receipts != nil, offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
         ] + (receipts.map { [$0] } ?? []) + [
+            ForecastService(
+                snapshot: forecasts, store: store, registry: registry, calendar: calendar, settings: configuration.forecast,
+                collectionFill: configuration.reports.collectionFill, logger: logger),
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
             deliveries,
@@ -195,6 +201,25 @@ extension AggregatorRuntime {
                 .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             await store.close()
             return ReportRenderer.render(content, format: format, language: language)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+extension AggregatorRuntime {
+    /// `bins-aggregator plan`: the day's plan from the configured database.
+    public static func renderPlan(
+        configuration: AggregatorConfiguration, date: LocalDate, stream: WasteStream?, format: ReportFormat, language: ReportLanguage,
+        logger: Logger
+    ) async throws(AggregatorError) -> [UInt8] {
+        let store = try await openStore(configuration.storage, logger: logger)
+        do {
+            let plan = try await PlanBuilder(configuration: configuration, registry: Registry(configuration), store: store)
+                .build(date: date, stream: stream)
+            await store.close()
+            return plan.render(format: format, language: language)
         } catch {
             await store.close()
             throw error

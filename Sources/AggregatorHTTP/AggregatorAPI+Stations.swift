@@ -10,7 +10,32 @@ import Hummingbird
 /// | `POST /api/v1/loads` | books a load (an operator's or a load token); 201 booked, 200 the same load again, 409 another load under the key |
 /// | `GET /api/v1/loads?station=&from=&to=` | loads booked |
 /// | `GET /api/v1/balance?station=&from=&to=` | per station, day and stream: collected at points, received, difference, ratio, flags |
+/// | `GET /api/v1/plan?date=&stream=&format=&lang=` | the day's collection plan (``PlanBuilder``) |
 extension AggregatorAPI {
+    func plan(_ query: Parameters) async throws -> Response {
+        let date = try date(query, "date") ?? today
+        var stream: WasteStream?
+        if let text = query.get("stream") {
+            guard let parsed = WasteStream(rawValue: text) else {
+                throw APIError.badRequest("stream \"\(text.prefix(20))\" is not one of: \(WasteStream.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            stream = parsed
+        }
+        let formatText = query.get("format") ?? "json"
+        guard let format = ReportFormat(rawValue: formatText) else {
+            throw APIError.badRequest("format \"\(formatText.prefix(20))\" is not one of: json, csv, html")
+        }
+        let languageText = query.get("lang") ?? "en"
+        guard let language = ReportLanguage(rawValue: languageText) else {
+            throw APIError.badRequest("lang \"\(languageText.prefix(20))\" is not one of: en, zh")
+        }
+        let plan = try await PlanBuilder(configuration: runtime.configuration, registry: runtime.registry, store: runtime.store)
+            .build(date: date, stream: stream)
+        var headers: HTTPFields = [.contentType: format.contentType]
+        headers[.contentDisposition] = "inline; filename=\"plan-\(date)\(stream.map { "-\($0.rawValue)" } ?? "")-\(language.rawValue).\(format.rawValue)\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: plan.render(format: format, language: language))))
+    }
+
     struct LoadRequest: Decodable {
         var id: String
         var station: String

@@ -57,6 +57,7 @@ public struct AggregatorAPI: Sendable {
         router.post("api/v1/loads") { request, _ in try await self.bookLoad(request) }
         router.get("api/v1/loads") { request, _ in try await self.loads(request.uri.queryParameters) }
         router.get("api/v1/balance") { request, _ in try await self.balance(request.uri.queryParameters) }
+        router.get("api/v1/plan") { request, _ in try await self.plan(request.uri.queryParameters) }
         router.get("api/v1/reports/{kind}") { request, context in
             try await self.report(kind: context.parameters.get("kind") ?? "", request.uri.queryParameters)
         }
@@ -144,6 +145,9 @@ public struct AggregatorAPI: Sendable {
         var stateAt: String?
         var deviceOnline: Bool
         var lastSeen: String?
+        var forecastCollectionAt: String?
+        var forecastFullAt: String?
+        var forecastBasis: FillForecastBasis?
 
         enum CodingKeys: String, CodingKey {
             case device, point, community, street, bin, stream, fill, quality
@@ -154,6 +158,9 @@ public struct AggregatorAPI: Sendable {
             case stateAt = "state_at"
             case deviceOnline = "device_online"
             case lastSeen = "last_seen"
+            case forecastCollectionAt = "forecast_collection_at"
+            case forecastFullAt = "forecast_full_at"
+            case forecastBasis = "forecast_basis"
         }
     }
 
@@ -163,6 +170,7 @@ public struct AggregatorAPI: Sendable {
         for record in try await runtime.store.binStates() { states[record.device, default: [:]][record.state.bin] = record }
         let now = clock()
         let staleAfterMs = Int64(runtime.configuration.liveness.staleAfterSeconds) * 1000
+        let forecasts = runtime.forecasts.forecasts
         var views: [BinView] = []
         for point in runtime.registry.points {
             let device = devices[point.device]
@@ -172,13 +180,21 @@ public struct AggregatorAPI: Sendable {
             for binID in binIDs {
                 let descriptor = device?.bins.first { $0.id == binID }
                 let state = deviceStates[binID]?.state
+                // From the latest reading on, up to a week ahead.
+                let forecast = state.flatMap { state in
+                    state.fill.flatMap {
+                        forecasts?.forecast(
+                            device: point.device, bin: binID, fill: $0, atMs: state.ts.millisecondsSinceEpoch, horizonMs: 7 * 86_400_000)
+                    }
+                }
                 views.append(
                     BinView(
                         device: point.device, point: point.name, community: point.community, street: point.street, bin: binID,
                         stream: descriptor?.stream ?? state?.stream, capacityL: descriptor?.capacityL, fill: state?.fill,
                         massKg: state?.massKg, lidOpen: state?.lidOpen, quality: state?.quality, temperatureC: state?.temperatureC,
                         stateAt: state?.ts.rfc3339, deviceOnline: device?.isLive(nowMs: now, staleAfterMs: staleAfterMs) ?? false,
-                        lastSeen: timestamp(device?.lastSeenMs)))
+                        lastSeen: timestamp(device?.lastSeenMs), forecastCollectionAt: timestamp(forecast?.collectionAtMs),
+                        forecastFullAt: timestamp(forecast?.fullAtMs), forecastBasis: forecast?.basis))
             }
         }
         struct Body: Encodable { var bins: [BinView] }

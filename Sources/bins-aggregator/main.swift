@@ -1,4 +1,5 @@
 import Aggregator
+import BinProtocol
 import AggregatorHTTP
 import ArgumentParser
 import Foundation
@@ -11,7 +12,7 @@ struct BinsAggregator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bins-aggregator",
         abstract: "The sanitation center's service: ledgers, targets, alerts, reports and the HTTP API.",
-        subcommands: [Serve.self, CheckConfig.self, Report.self])
+        subcommands: [Serve.self, CheckConfig.self, Report.self, Plan.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -96,7 +97,45 @@ struct Report: AsyncParsableCommand {
     }
 }
 
+struct Plan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the day's collection plan to standard output: the bins to empty and the route.")
+
+    @Option(name: .long, help: "The day of the round, YYYY-MM-DD (default: today in the district's time zone).")
+    var date: String?
+
+    @Option(name: .long, help: "wet, dry, recyclable or hazardous (default: every stream).")
+    var stream: WasteStream?
+
+    @Option(name: .long, help: "json, csv or html.")
+    var format: ReportFormat = .json
+
+    @Option(name: .long, help: "en or zh.")
+    var lang: ReportLanguage = .en
+
+    @Option(name: .long, help: "The configuration file.")
+    var config: String
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: .warning)
+        do throws(AggregatorError) {
+            let configuration = try AggregatorConfiguration.load(path: config)
+            var day = LedgerCalendar(timeZone: configuration.timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            if let date {
+                guard let parsed = LocalDate(date) else { throw AggregatorError(.invalidArgument, "--date \(date) is not a date YYYY-MM-DD") }
+                day = parsed
+            }
+            let output = try await AggregatorRuntime.renderPlan(
+                configuration: configuration, date: day, stream: stream, format: format, language: lang, logger: logger)
+            FileHandle.standardOutput.write(Data(output))
+        } catch {
+            throw failure(error)
+        }
+    }
+}
+
 extension ReportKind: ExpressibleByArgument {}
+extension WasteStream: ExpressibleByArgument {}
 extension ReportFormat: ExpressibleByArgument {}
 extension ReportLanguage: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

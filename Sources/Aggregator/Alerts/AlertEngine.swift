@@ -55,6 +55,9 @@ public actor AlertEngine {
     /// finished receiving the day before.
     private var stationClock: [String: Int64] = [:]
     private var lookbackQueued = false
+    /// The learned fill rates, for `bin_full_soon` (nil: not judged).
+    private let forecasts: ForecastSnapshot?
+    private let fullSoonHorizonHours: Double
 
     struct StationDay: Hashable {
         var station: String
@@ -63,9 +66,11 @@ public actor AlertEngine {
 
     public init(
         configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore, metricsFactory: any MetricsFactory,
-        logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock,
+        logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock, forecasts: ForecastSnapshot? = nil,
         deliveriesEnqueued: @escaping @Sendable () -> Void = {}
     ) {
+        self.forecasts = forecasts
+        fullSoonHorizonHours = configuration.forecast.fullSoonHorizonHours
         settings = configuration.alerts
         webhooks = configuration.webhooks
         self.store = store
@@ -132,6 +137,7 @@ public actor AlertEngine {
             try await evaluate(.binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
             try await evaluate(
                 .binOverflow, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binOverflow))
+            try await evaluateFullSoon(state, fill: fill, subject: subject, atMs: at)
         case .fault(let device, let bin, let at):
             let active = try await store.faults(activeOnly: true).filter { $0.device == device && $0.bin == (bin ?? "") }
             let subject = bin.map { "bin:\(device)/\($0)" } ?? "device:\(device)"
@@ -241,6 +247,26 @@ public actor AlertEngine {
                 .deviceOffline, subject: "device:\(device.device)", value: silent, atMs: nowMs,
                 message: String(format: "device:%@ %@ for %.0f s", device.device, reason, silent))
         }
+    }
+
+    /// `bin_full_soon`: the horizon divided by the forecast hours until full, so 1 means full right at the
+    /// horizon and more means sooner; 0 when the forecast does not see it full within four horizons.
+    private func evaluateFullSoon(_ state: StatePayload, fill: Double, subject: String, atMs: Int64) async throws(AggregatorError) {
+        guard settings.rule(.binFullSoon).enabled, let forecasts = forecasts?.forecasts else { return }
+        let horizonMs = Int64(fullSoonHorizonHours * 4 * 3_600_000)
+        let forecast = forecasts.forecast(device: state.device, bin: state.bin, fill: fill, atMs: atMs, horizonMs: horizonMs)
+        guard let forecast else { return }
+        var value = 0.0
+        var message = "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is not forecast to be full within \(Int(fullSoonHorizonHours * 4)) h"
+        if let fullAtMs = forecast.fullAtMs {
+            let hours = max(Double(fullAtMs - atMs) / 3_600_000, 0.01)
+            value = fullSoonHorizonHours / hours
+            let at = calendar.timestamp(millisecondsSinceEpoch: fullAtMs).rfc3339
+            message = String(
+                format: "bin:%@/%@ (%@) is %d%% full and forecast full at %@ (in %.1f h)", state.device, state.bin, state.stream.rawValue,
+                Int((fill * 100).rounded()), String(at.prefix(16)).replacingOccurrences(of: "T", with: " "), hours)
+        }
+        try await evaluate(.binFullSoon, subject: subject, value: value, atMs: atMs, message: message)
     }
 
     static func fillMessage(_ state: StatePayload, kind: AlertKind) -> String {

@@ -22,6 +22,8 @@ public struct ReportLabels: Sendable {
         case targetName, target, current, projected, planned, deadline, status, kind, count, date, dryKgPerDay, baselineDryKgPerDay
         case yes, no, none, daysCovered, collectionFill
         case stationBalance, station, receivedKg, differenceKg, ratio, flags, flaggedDays
+        case planTitle, roundAt, nextRoundAt, visits, routeKm, route, stop, fill, forecastCollection, forecastFull, reason, legKm
+        case byStreet, points, bins
     }
 
     public func callAsFunction(_ key: Key) -> String {
@@ -117,6 +119,21 @@ public struct ReportLabels: Sendable {
         case .ratio: ("Received / collected", "接收/清运比")
         case .flags: ("Flags", "异常")
         case .flaggedDays: ("Flagged days", "异常天数")
+        case .planTitle: ("Daily collection plan", "每日清运计划")
+        case .roundAt: ("Round starts", "清运开始")
+        case .nextRoundAt: ("Next round", "下一轮清运")
+        case .visits: ("Point visits (plan / fixed round)", "到点次数（计划/固定线路）")
+        case .routeKm: ("Route km (plan / fixed round)", "线路里程，公里（计划/固定线路）")
+        case .route: ("Route", "清运线路")
+        case .stop: ("Stop", "站序")
+        case .fill: ("Fill", "满溢度")
+        case .forecastCollection: ("Forecast to reach collection fill", "预计达到清运满溢度")
+        case .forecastFull: ("Forecast full", "预计满桶")
+        case .reason: ("Why", "原因")
+        case .legKm: ("Leg km", "本段里程（公里）")
+        case .byStreet: ("By street", "按街道")
+        case .points: ("Points", "投放点数")
+        case .bins: ("Bins", "桶数")
         }
     }
 
@@ -166,6 +183,17 @@ public struct ReportLabels: Sendable {
         case (.massMissing, .zh): "中转站接收量短缺"
         case (.binFullSoon, .en): "Bin full soon"
         case (.binFullSoon, .zh): "即将满桶"
+        }
+    }
+
+    public func planReason(_ reason: PlanReason) -> String {
+        switch (reason, language) {
+        case (.overflowing, .en): "Overflowing"
+        case (.overflowing, .zh): "满溢"
+        case (.aboveCollectionFill, .en): "Above collection fill"
+        case (.aboveCollectionFill, .zh): "已达清运满溢度"
+        case (.forecast, .en): "Forecast to reach collection fill before the next round"
+        case (.forecast, .zh): "预计下一轮前达到清运满溢度"
         }
     }
 
