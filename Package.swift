@@ -52,6 +52,7 @@ let package = Package(
         .executable(name: "bins-bench", targets: ["bins-bench"]),
         .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
         .executable(name: "bins-console-bench", targets: ["bins-console-bench"]),
+        .executable(name: "bins-plan-bench", targets: ["bins-plan-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -167,6 +168,8 @@ let package = Package(
             dependencies: [
                 "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // Fill forecast error and the collection plan's saving over the scenario library (pure model code, no I/O).
+        .executableTarget(name: "bins-plan-bench", dependencies: ["Aggregator", "Simulation", "BinProtocol", argumentParser]),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
         // Fuzzing: libFuzzer over the payload decoders and both configuration readers (Fuzz/README.md). An

@@ -162,15 +162,27 @@ public enum CollectionPlanner {
         let visited = points.filter { selected[$0.device] != nil }
         func isOverflowing(_ point: PlanCandidate) -> Bool { selected[point.device]!.contains { $0.reason == .overflowing } }
 
-        // The route: overflowing points as a tour of their own from the depot, then the others as a tour
-        // from where the first one ended. Each group's order comes from a closed tour; the length counted
-        // is the path actually driven, back to the depot.
+        // The route: overflowing points as a tour of their own from the depot, then the others from where
+        // that tour ended, back to the depot. The others' order is the shortest of that drive among a tour
+        // closed at the last overflowing point and a tour closed at the depot in either direction (a tour
+        // closed at the point it starts from ignores the way home, which can cross the whole district).
+        // The length counted is the path actually driven.
         let urgent = visited.filter { $0.location != nil && isOverflowing($0) }
         let others = visited.filter { $0.location != nil && !isOverflowing($0) }
         let urgentOrder = RoutePlanner.tour(depot: depot, stops: urgent.map { $0.location! }).order.map { urgent[$0] }
-        let resumeFrom = urgentOrder.last?.location ?? depot
-        let othersOrder = RoutePlanner.tour(depot: resumeFrom, stops: others.map { $0.location! }).order.map { others[$0] }
-        let routed = urgentOrder + othersOrder
+        let othersLocations = others.map { $0.location! }
+        var othersOrder = RoutePlanner.tour(depot: urgentOrder.last?.location ?? depot, stops: othersLocations).order
+        if let resume = urgentOrder.last?.location, let depot, others.count > 1 {
+            func driven(_ order: [Int]) -> Double {
+                RoutePlanner.lengthKm(depot: nil, through: [resume] + order.map { othersLocations[$0] } + [depot])
+            }
+            let fromDepot = RoutePlanner.tour(depot: depot, stops: othersLocations).order
+            for alternative in [fromDepot, fromDepot.reversed()] where driven(alternative) < driven(othersOrder) - 1e-9 {
+                othersOrder = alternative
+            }
+        }
+        let routedOthers = othersOrder.map { others[$0] }
+        let routed = urgentOrder + routedOthers
         let unlocated = visited.filter { $0.location == nil }.sorted { ($0.street, $0.device) < ($1.street, $1.device) }
 
         var stops: [PlanStop] = []
