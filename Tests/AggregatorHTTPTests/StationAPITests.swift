@@ -151,4 +151,61 @@ struct StationAPITests {
             }
         }
     }
+
+    @Test("the bins carry their forecast; the plan answers in every format and language and refuses a bad stream")
+    func forecastAndPlan() async throws {
+        try await APITests.withAPI(extra: Self.extra, streets: Self.streets) { harness in
+            let store = harness.runtime.store
+            let runtime = harness.runtime
+            try await store.recordBirth(
+                BirthPayload(
+                    device: "pt-1", ts: APITests.time("2026-06-01T06:00"), session: 1, version: "1", configHash: "h", board: "sim",
+                    bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 240)]), receivedAtMs: 0)
+            var items: [IngestItem] = []
+            for hour in 0..<10 {
+                let event = EventPayload(
+                    device: "pt-1", ts: APITests.time(String(format: "2026-06-01T%02d:00", 8 + hour)), seq: Int64(hour + 1),
+                    body: .deposit(
+                        Deposit(bin: "wet", stream: .wet, massKg: 6, volumeL: 12, densityKgL: 0.5, observed: .wet, confidence: 0.9, contaminated: false, quality: .good)))
+                items.append(.event(EventBooking(event: event, day: LocalDate("2026-06-01")!, receivedAtMs: 0, payload: try WireCodec.encodeString(event))))
+            }
+            _ = try await store.commit(items)
+            try await store.recordState(
+                StatePayload(device: "pt-1", ts: APITests.time("2026-06-01T18:00"), bin: "wet", stream: .wet, fill: 0.7, massKg: 60, lidOpen: false, quality: .good, temperatureC: nil),
+                receivedAtMs: 0)
+            let now = APITests.time("2026-06-01T18:30").millisecondsSinceEpoch
+            await ForecastService(
+                snapshot: runtime.forecasts, store: store, registry: runtime.registry, calendar: runtime.calendar,
+                settings: runtime.configuration.forecast, collectionFill: 0.8, logger: APITests.logger, clock: { now }
+            ).refresh()
+            try await harness.application.test(.router) { client in
+                try await client.execute(uri: "/api/v1/bins", method: .get) { response async throws in
+                    let bins = try #require(try APITests.json(response.body)["bins"] as? [[String: Any]])
+                    let wet = try #require(bins.first { $0["device"] as? String == "pt-1" })
+                    // Less than a day of history: the community's wet average (here this bin's 120 L over the
+                    // 18.5 h observed, 6.5 L an hour) takes the 24 L to the collection fill in 3.7 h from 18:00.
+                    #expect(wet["forecast_collection_at"] as? String == "2026-06-01T21:42:00.000+08:00")
+                    #expect(wet["forecast_basis"] as? String == "stream_average")
+                    #expect(wet["forecast_full_at"] != nil)
+                }
+                try await client.execute(uri: "/api/v1/plan?date=2026-06-02", method: .get) { response async throws in
+                    #expect(response.status == .ok)
+                    let body = try APITests.json(response.body)
+                    let stops = try #require(body["stops"] as? [[String: Any]])
+                    #expect(stops.map { $0["device"] as? String } == ["pt-1"])
+                    #expect(body["fixed_round_visits"] as? Int == 1)
+                }
+                try await client.execute(uri: "/api/v1/plan?date=2026-06-02&format=html&lang=zh", method: .get) { response async throws in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                    #expect(String(buffer: response.body).contains("每日清运计划"))
+                }
+                for uri in ["/api/v1/plan?stream=compost", "/api/v1/plan?format=pdf", "/api/v1/plan?date=2026-13-01"] {
+                    try await client.execute(uri: uri, method: .get) { response async throws in
+                        #expect(response.status == .badRequest, "\(uri)")
+                    }
+                }
+            }
+        }
+    }
 }

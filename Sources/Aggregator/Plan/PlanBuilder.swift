@@ -66,11 +66,11 @@ public struct PlanBuilder: Sendable {
 /// A plan as the API, the command and the renderers present it.
 public struct PlanView: Sendable, Encodable, Equatable {
     public struct Bin: Sendable, Encodable, Equatable {
-        var bin: String
-        var stream: WasteStream
-        var fill: Double?
-        var forecastCollectionAt: String?
-        var reason: PlanReason
+        public var bin: String
+        public var stream: WasteStream
+        public var fill: Double?
+        public var forecastCollectionAt: String?
+        public var reason: PlanReason
 
         enum CodingKeys: String, CodingKey {
             case bin, stream, fill, reason
@@ -78,15 +78,15 @@ public struct PlanView: Sendable, Encodable, Equatable {
         }
     }
     public struct Stop: Sendable, Encodable, Equatable {
-        var order: Int
-        var device: String
-        var point: String
-        var street: String
-        var community: String
-        var lat: Double?
-        var lon: Double?
-        var legKm: Double?
-        var bins: [Bin]
+        public var order: Int
+        public var device: String
+        public var point: String
+        public var street: String
+        public var community: String
+        public var lat: Double?
+        public var lon: Double?
+        public var legKm: Double?
+        public var bins: [Bin]
 
         enum CodingKeys: String, CodingKey {
             case order, device, point, street, community, lat, lon, bins
@@ -94,10 +94,10 @@ public struct PlanView: Sendable, Encodable, Equatable {
         }
     }
     public struct Street: Sendable, Encodable, Equatable {
-        var street: String
-        var name: String
-        var points: Int
-        var bins: Int
+        public var street: String
+        public var name: String
+        public var points: Int
+        public var bins: Int
     }
 
     public var date: LocalDate
