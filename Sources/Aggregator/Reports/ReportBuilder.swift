@@ -26,7 +26,7 @@ public struct ReportBuilder: Sendable {
         switch kind {
         case .daily: return .daily(try await daily(header: header, rows: rows))
         case .weekly: return .weekly(try await weekly(header: header, rows: rows, nowMs: nowMs))
-        case .monthly: return .monthly(try await monthly(header: header, rows: rows, date: date))
+        case .monthly: return .monthly(try await monthly(header: header, rows: rows, date: date, nowMs: nowMs))
         case .quarterly, .yearly: return .review(try await review(header: header, rows: rows, date: date, nowMs: nowMs))
         }
     }
@@ -146,8 +146,21 @@ public struct ReportBuilder: Sendable {
 
     // MARK: Monthly dispatch
 
-    func monthly(header: ReportHeader, rows: [LedgerRow], date: LocalDate) async throws(AggregatorError) -> MonthlyReport {
+    func monthly(header: ReportHeader, rows: [LedgerRow], date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> MonthlyReport {
         let days = Int(min(header.to, max(date, header.from)).dayNumber - header.from.dayNumber + 1)
+        // Each bin's forecast from its latest reading, with the rates learned up to the report's making.
+        let forecasts = try await BinForecasts.learn(
+            store: store, registry: registry, calendar: calendar, collectionFill: configuration.reports.collectionFill,
+            historyDays: configuration.forecast.historyDays, untilMs: nowMs)
+        var forecastByBin: [String: FillForecast] = [:]
+        for record in try await store.binStates() {
+            guard let fill = record.state.fill,
+                let forecast = forecasts.forecast(
+                    device: record.device, bin: record.state.bin, fill: fill, atMs: record.state.ts.millisecondsSinceEpoch,
+                    horizonMs: 7 * 86_400_000)
+            else { continue }
+            forecastByBin["\(record.device)/\(record.state.bin)"] = forecast
+        }
         let devices = Dictionary(try await store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
         let collections = try await store.events(from: header.from, to: header.to, types: [.collection])
         var fillBefore: [String: [Double]] = [:]
@@ -177,10 +190,13 @@ public struct ReportBuilder: Sendable {
                     rate = fills.reduce(0, +) / Double(days)
                 }
                 let suggested = rate.map { $0 > 0 ? min(14, max(1, Int((7 * $0 / fill).rounded(.up)))) : 0 }
+                let forecast = forecastByBin["\(point.device)/\(binID)"]
                 return DispatchBin(
                     bin: binID, stream: stream, capacityL: descriptor?.capacityL, depositedKg: figures.depositedKg,
                     depositedL: figures.depositedL, collectedKg: figures.collectedKg, collections: figures.collections,
-                    fillRatePerDay: rate, suggestedCollectionsPerWeek: suggested)
+                    fillRatePerDay: rate, suggestedCollectionsPerWeek: suggested,
+                    forecastCollectionAt: forecast?.collectionAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) },
+                    forecastFullAt: forecast?.fullAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) })
             }
             var tonnes: [String: Double] = [:]
             for row in pointRows { tonnes[row.stream.rawValue, default: 0] += row.figures.collectedKg / 1000 }

@@ -235,7 +235,8 @@ extension ReportDocument {
                     .text(point.name), .text(point.device), .text(point.community), .text(bin.bin), .text(labels.stream(bin.stream)),
                     .number(bin.capacityL, decimals: 0), .number(bin.depositedKg, decimals: 2), .number(bin.depositedL, decimals: 1),
                     .percent(bin.fillRatePerDay), .integer(bin.suggestedCollectionsPerWeek), .integer(bin.collections),
-                    .number(bin.collectedKg / 1000, decimals: 3),
+                    .number(bin.collectedKg / 1000, decimals: 3), .text(bin.forecastCollectionAt?.rfc3339 ?? ""),
+                    .text(bin.forecastFullAt?.rfc3339 ?? ""),
                 ])
                 categories.append("\(point.device)/\(bin.bin)")
                 fill.append((bin.fillRatePerDay ?? 0) * 100)
@@ -255,6 +256,7 @@ extension ReportDocument {
                         labels(.point), labels(.device), labels(.community), labels(.bin), labels(.stream), labels(.capacityL), labels(.depositedKg),
                         labels(.depositedL), labels(.fillRatePerDay), labels(.suggestedPerWeek), labels(.collections),
                         "\(labels(.collectedKg).replacingOccurrences(of: "(kg)", with: "(t)").replacingOccurrences(of: "（千克）", with: "（吨）"))",
+                        labels(.forecastCollection), labels(.forecastFull),
                     ], rows: rows)),
             Section(title: labels(.collectedTonnage), chart: nil, table: tonnage),
             balanceSection(report.stations, labels),

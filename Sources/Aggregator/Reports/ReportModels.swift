@@ -235,9 +235,14 @@ public struct DispatchBin: Sendable, Codable, Equatable {
     /// Fraction of the bin's capacity filled per day.
     public var fillRatePerDay: Double?
     public var suggestedCollectionsPerWeek: Int?
+    /// From the bin's latest reading and its learned rate, as of the report's making (nil without one).
+    public var forecastCollectionAt: WireTimestamp?
+    public var forecastFullAt: WireTimestamp?
 
     enum CodingKeys: String, CodingKey {
         case bin, stream, collections
+        case forecastCollectionAt = "forecast_collection_at"
+        case forecastFullAt = "forecast_full_at"
         case capacityL = "capacity_l"
         case depositedKg = "deposited_kg"
         case depositedL = "deposited_l"
