@@ -557,7 +557,7 @@ extension Console {
             (.quarterly, Self.steps(from: today, count: 4, period: .quarter)),
             (.yearly, Self.steps(from: today, count: 2, period: .year)),
         ]
-        let kinds: [[String: Any]] = recent.map { kind, dates in
+        var kinds: [[String: Any]] = recent.map { kind, dates in
             [
                 "title": text.report.title(kind), "kind": kind.rawValue,
                 "periods": dates.map { date -> [String: Any] in
@@ -574,6 +574,21 @@ extension Console {
                 },
             ]
         }
+        // The collection plan for today's and tomorrow's round, with the transfer stations' balance in the
+        // daily reports above.
+        kinds.append([
+            "title": text.report(.planTitle), "kind": "plan",
+            "periods": [today, today.adding(days: 1)].map { date -> [String: Any] in
+                let link = { (format: String, language: String) in "/api/v1/plan?date=\(date)&format=\(format)&lang=\(language)" }
+                return [
+                    "label": date.description,
+                    "links": [
+                        ["href": link("html", "en"), "label": "HTML · EN"], ["href": link("html", "zh"), "label": "HTML · 中文"],
+                        ["href": link("csv", "en"), "label": "CSV · EN"], ["href": link("csv", "zh"), "label": "CSV · 中文"],
+                    ],
+                ]
+            },
+        ])
         let model: [String: Any] = [
             "kinds": kinds, "today": today.description,
             "kindOptions": ReportKind.allCases.map { ["id": $0.rawValue, "name": text.report.title($0)] },
