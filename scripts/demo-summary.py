@@ -143,8 +143,8 @@ def plan_section():
     if plan is None:
         return
     stops = plan.get("stops") or []
-    print(f"    collection plan for {after}: {plan.get('visits', len(stops))} bin visits at {len(stops)} points "
-          f"instead of {plan.get('fixed_round_visits', '?')} in the fixed round; "
+    print(f"    collection plan for {after}: {plan.get('bins', '?')} bins to empty at {plan.get('visits', len(stops))} points "
+          f"(the fixed round visits {plan.get('fixed_round_visits', '?')}); "
           f"route {plan.get('route_km', 0):.1f} km instead of {plan.get('fixed_round_km', 0):.1f} km")
     streets = plan.get("streets") or []
     if streets:

@@ -21,14 +21,7 @@ extension AggregatorAPI {
             }
             stream = parsed
         }
-        let formatText = query.get("format") ?? "json"
-        guard let format = ReportFormat(rawValue: formatText) else {
-            throw APIError.badRequest("format \"\(formatText.prefix(20))\" is not one of: json, csv, html")
-        }
-        let languageText = query.get("lang") ?? "en"
-        guard let language = ReportLanguage(rawValue: languageText) else {
-            throw APIError.badRequest("lang \"\(languageText.prefix(20))\" is not one of: en, zh")
-        }
+        let (format, language) = try formatAndLanguage(query)
         let plan = try await PlanBuilder(configuration: runtime.configuration, registry: runtime.registry, store: runtime.store)
             .build(date: date, stream: stream)
         var headers: HTTPFields = [.contentType: format.contentType]
@@ -78,16 +71,9 @@ extension AggregatorAPI {
     /// The name of the operator or load token presented; loads need one (reads and read tokens do not
     /// suffice: a load changes the district's figures).
     func loadBooker(authorization: String?) throws -> String {
-        let tokens = runtime.configuration.http.tokens + runtime.configuration.http.loadTokens
-        guard !tokens.isEmpty else { throw APIError.unauthorized("booking loads needs an API token and none is configured") }
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
-            throw APIError.unauthorized("an Authorization: Bearer token is required")
-        }
-        let presented = Array(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
-        var match: String?
-        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.value.utf8)) { match = token.name }
-        guard let who = match else { throw APIError.unauthorized("the bearer token may not book loads") }
-        return who
+        try tokenName(
+            authorization: authorization, among: runtime.configuration.http.tokens + runtime.configuration.http.loadTokens,
+            purpose: "booking loads", refusal: "the bearer token may not book loads")
     }
 
     func bookLoad(_ request: Request) async throws -> Response {
@@ -169,20 +155,6 @@ extension AggregatorAPI {
     }
 
     struct BalanceView: Encodable {
-        struct Stream: Encodable {
-            var stream: WasteStream
-            var collectedKg: Double
-            var receivedKg: Double
-            var differenceKg: Double
-            var ratio: Double?
-
-            enum CodingKeys: String, CodingKey {
-                case stream, ratio
-                case collectedKg = "collected_kg"
-                case receivedKg = "received_kg"
-                case differenceKg = "difference_kg"
-            }
-        }
         struct Day: Encodable {
             var date: LocalDate
             var collectedKg: Double
@@ -192,7 +164,7 @@ extension AggregatorAPI {
             var mixing: Double
             var missing: Double
             var flags: [AlertKind]
-            var streams: [Stream]
+            var streams: [BalanceStreamLine]
 
             enum CodingKeys: String, CodingKey {
                 case date, ratio, mixing, missing, flags, streams
@@ -232,9 +204,7 @@ extension AggregatorAPI {
                         date: day.day, collectedKg: day.collectedKg, receivedKg: day.receivedKg, differenceKg: day.differenceKg,
                         ratio: day.ratio, mixing: day.mixing, missing: day.missing,
                         flags: day.flags(configuration.alerts, minimumKg: configuration.balance.minimumKg),
-                        streams: day.streams.map {
-                            .init(stream: $0.stream, collectedKg: $0.collectedKg, receivedKg: $0.receivedKg, differenceKg: $0.differenceKg, ratio: $0.ratio)
-                        })
+                        streams: day.streams.map(BalanceStreamLine.init))
                 })
         }
         return APIJSON.response(

@@ -343,21 +343,40 @@ public struct AggregatorAPI: Sendable {
     }
 
     func acknowledge(id: String, authorization: String?) async throws -> Response {
-        let tokens = runtime.configuration.http.tokens
-        guard !tokens.isEmpty else { throw APIError.unauthorized("acknowledging needs an API token and none is configured") }
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
-            throw APIError.unauthorized("an Authorization: Bearer token is required")
-        }
-        let presented = Array(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
-        // Every token is compared, in constant time, so the answer's timing says nothing about them.
-        var match: String?
-        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.value.utf8)) { match = token.name }
-        guard let who = match else { throw APIError.unauthorized("the bearer token is not valid") }
+        let who = try tokenName(
+            authorization: authorization, among: runtime.configuration.http.tokens, purpose: "acknowledging", refusal: "the bearer token is not valid")
         guard Topics.isValidIdentifier(id) || UUID(uuidString: id) != nil else {
             throw APIError(status: .notFound, code: "not_found", message: "no alert with id \(id.prefix(64))")
         }
         let alert = try await runtime.alerts.acknowledge(id: id, by: who)
         return APIJSON.response(alert.payload(calendar: runtime.calendar, nowMs: clock()))
+    }
+
+    /// The name of the token of `tokens` that `authorization` (`Bearer TOKEN`) presents. Every token is
+    /// compared, in constant time, so the answer's timing says nothing about them.
+    func tokenName(authorization: String?, among tokens: [HTTPSettings.Token], purpose: String, refusal: String) throws -> String {
+        guard !tokens.isEmpty else { throw APIError.unauthorized("\(purpose) needs an API token and none is configured") }
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized("an Authorization: Bearer token is required")
+        }
+        let presented = Array(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
+        var match: String?
+        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.value.utf8)) { match = token.name }
+        guard let who = match else { throw APIError.unauthorized(refusal) }
+        return who
+    }
+
+    /// `format` (json) and `lang` (en) of a report or plan request.
+    func formatAndLanguage(_ query: Parameters) throws -> (ReportFormat, ReportLanguage) {
+        let formatText = query.get("format") ?? "json"
+        guard let format = ReportFormat(rawValue: formatText) else {
+            throw APIError.badRequest("format \"\(formatText.prefix(20))\" is not one of: json, csv, html")
+        }
+        let languageText = query.get("lang") ?? "en"
+        guard let language = ReportLanguage(rawValue: languageText) else {
+            throw APIError.badRequest("lang \"\(languageText.prefix(20))\" is not one of: en, zh")
+        }
+        return (format, language)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -376,14 +395,7 @@ public struct AggregatorAPI: Sendable {
                 status: .notFound, code: "not_found",
                 message: "no report \"\(kindText.prefix(40))\" (reports: \(ReportKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        let formatText = query.get("format") ?? "json"
-        guard let format = ReportFormat(rawValue: formatText) else {
-            throw APIError.badRequest("format \"\(formatText.prefix(20))\" is not one of: json, csv, html")
-        }
-        let languageText = query.get("lang") ?? "en"
-        guard let language = ReportLanguage(rawValue: languageText) else {
-            throw APIError.badRequest("lang \"\(languageText.prefix(20))\" is not one of: en, zh")
-        }
+        let (format, language) = try formatAndLanguage(query)
         let date = try date(query, "date") ?? today
         let content = try await ReportBuilder(configuration: runtime.configuration, registry: runtime.registry, store: runtime.store)
             .build(kind, date: date, nowMs: clock())

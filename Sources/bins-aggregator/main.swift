@@ -67,32 +67,12 @@ struct Report: AsyncParsableCommand {
     @Argument(help: "daily, weekly, monthly, quarterly or yearly.")
     var kind: ReportKind
 
-    @Option(name: .long, help: "A day of the period, YYYY-MM-DD (default: today in the district's time zone).")
-    var date: String?
-
-    @Option(name: .long, help: "json, csv or html.")
-    var format: ReportFormat = .json
-
-    @Option(name: .long, help: "en or zh.")
-    var lang: ReportLanguage = .en
-
-    @Option(name: .long, help: "The configuration file.")
-    var config: String
+    @OptionGroup var options: DocumentOptions
 
     func run() async throws {
-        let logger = bootstrapLogging(level: .warning)
-        do throws(AggregatorError) {
-            let configuration = try AggregatorConfiguration.load(path: config)
-            var day = LedgerCalendar(timeZone: configuration.timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
-            if let date {
-                guard let parsed = LocalDate(date) else { throw AggregatorError(.invalidArgument, "--date \(date) is not a date YYYY-MM-DD") }
-                day = parsed
-            }
-            let output = try await AggregatorRuntime.renderReport(
-                configuration: configuration, kind: kind, date: day, format: format, language: lang, logger: logger)
-            FileHandle.standardOutput.write(Data(output))
-        } catch {
-            throw failure(error)
+        try await options.write { configuration, day, logger throws(AggregatorError) in
+            try await AggregatorRuntime.renderReport(
+                configuration: configuration, kind: kind, date: day, format: options.format, language: options.lang, logger: logger)
         }
     }
 }
@@ -101,11 +81,23 @@ struct Plan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the day's collection plan to standard output: the bins to empty and the route.")
 
-    @Option(name: .long, help: "The day of the round, YYYY-MM-DD (default: today in the district's time zone).")
-    var date: String?
-
     @Option(name: .long, help: "wet, dry, recyclable or hazardous (default: every stream).")
     var stream: WasteStream?
+
+    @OptionGroup var options: DocumentOptions
+
+    func run() async throws {
+        try await options.write { configuration, day, logger throws(AggregatorError) in
+            try await AggregatorRuntime.renderPlan(
+                configuration: configuration, date: day, stream: stream, format: options.format, language: options.lang, logger: logger)
+        }
+    }
+}
+
+/// What `report` and `plan` both take: the day, the format, the language and the configuration.
+struct DocumentOptions: ParsableArguments {
+    @Option(name: .long, help: "The day (of the report's period, or of the plan's round), YYYY-MM-DD (default: today in the district's time zone).")
+    var date: String?
 
     @Option(name: .long, help: "json, csv or html.")
     var format: ReportFormat = .json
@@ -116,17 +108,14 @@ struct Plan: AsyncParsableCommand {
     @Option(name: .long, help: "The configuration file.")
     var config: String
 
-    func run() async throws {
+    /// Loads the configuration and writes what `render` makes for the day to standard output.
+    func write(
+        _ render: (AggregatorConfiguration, LocalDate, Logger) async throws(AggregatorError) -> [UInt8]
+    ) async throws {
         let logger = bootstrapLogging(level: .warning)
         do throws(AggregatorError) {
             let configuration = try AggregatorConfiguration.load(path: config)
-            var day = LedgerCalendar(timeZone: configuration.timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
-            if let date {
-                guard let parsed = LocalDate(date) else { throw AggregatorError(.invalidArgument, "--date \(date) is not a date YYYY-MM-DD") }
-                day = parsed
-            }
-            let output = try await AggregatorRuntime.renderPlan(
-                configuration: configuration, date: day, stream: stream, format: format, language: lang, logger: logger)
+            let output = try await render(configuration, try dayOption(date, timeZone: configuration.timeZone), logger)
             FileHandle.standardOutput.write(Data(output))
         } catch {
             throw failure(error)
@@ -139,6 +128,13 @@ extension WasteStream: ExpressibleByArgument {}
 extension ReportFormat: ExpressibleByArgument {}
 extension ReportLanguage: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `--date`, or today in the district's time zone.
+func dayOption(_ text: String?, timeZone: TimeZone) throws(AggregatorError) -> LocalDate {
+    guard let text else { return LedgerCalendar(timeZone: timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) }
+    guard let day = LocalDate(text) else { throw AggregatorError(.invalidArgument, "--date \(text) is not a date YYYY-MM-DD") }
+    return day
+}
 
 /// Prints every problem of `error` as `file:line:column: field: message`, then its message; exit status 1.
 func failure(_ error: AggregatorError) -> ExitCode {

@@ -94,7 +94,37 @@ struct StationBalanceSystemTests {
                 #expect(abs(stream.receivedKg - truthStream.receivedKg) <= max(1.5, truthStream.receivedKg * 0.05), "\(day.date) \(stream.stream) received")
             }
         }
+        try await Self.lookAtReports(aggregator: aggregator, directory: directory)
         await aggregator.stop()
+    }
+
+    /// What the district officer reads, in a real browser: the daily inspection of the mixed day in Chinese
+    /// flags it in the balance section, the honest day's does not, and the next day's plan renders; no
+    /// errors in the browser's console; screenshots kept (in `BINS_CONSOLE_SCREENSHOTS` when set).
+    static func lookAtReports(aggregator: AggregatorProcess, directory: TemporaryDirectory) async throws {
+        let webDriver = try await WebDriver.start(in: directory)
+        let browser = try await webDriver.session(width: 1280, height: 900)
+        let shots = try ConsoleBrowserTests.screenshotDirectory(directory)
+        let balanceRows = """
+            return Array.from(document.querySelectorAll('section')).filter(s => s.textContent.includes('中转站分类质量平衡'))
+              .flatMap(s => Array.from(s.querySelectorAll('tbody tr')).map(r => r.innerText)).join('\\n')
+            """
+        for (date, mixed) in [("2026-06-02", true), ("2026-06-01", false)] {
+            try await browser.open("\(aggregator.baseURL)/api/v1/reports/daily?date=\(date)&format=html&lang=zh")
+            try await browser.waitUntil("the daily report of \(date)", timeout: .seconds(20), "return document.readyState === 'complete'")
+            let rows = try await browser.string(balanceRows)
+            #expect(rows.contains("湿垃圾（厨余）") && rows.contains("干垃圾（其他）"), "\(date): \(rows)")
+            #expect(rows.contains("混装混运") == mixed, "\(date): \(rows)")
+            try await ConsoleBrowserTests.expectNoConsoleErrors(browser, "daily \(date)")
+            try await ConsoleBrowserTests.fullPageScreenshot(browser, to: "\(shots)/daily-balance-\(date)-zh.png")
+        }
+        try await browser.open("\(aggregator.baseURL)/api/v1/plan?date=2026-06-04&format=html&lang=zh")
+        try await browser.waitUntil("the plan", timeout: .seconds(20), "return document.readyState === 'complete'")
+        #expect(try await browser.string("return document.body.innerText").contains("每日清运计划"))
+        try await ConsoleBrowserTests.expectNoConsoleErrors(browser, "plan")
+        try await ConsoleBrowserTests.fullPageScreenshot(browser, to: "\(shots)/plan-zh.png")
+        await browser.close()
+        await webDriver.stop()
     }
 }
 

@@ -162,6 +162,9 @@ public struct PlanView: Sendable, Encodable, Equatable {
         }
     }
 
+    /// `2026-06-05 02:57` from an RFC 3339 local time, for people (the JSON keeps the full time).
+    static func minutes(_ rfc3339: String) -> String { String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ") }
+
     func document(_ labels: ReportLabels) -> ReportDocument {
         typealias Cell = ReportDocument.Cell
         var rows: [[Cell]] = []
@@ -169,13 +172,13 @@ public struct PlanView: Sendable, Encodable, Equatable {
             for bin in stop.bins {
                 rows.append([
                     .integer(stop.order), .text(stop.point), .text(stop.device), .text(streets.first { $0.street == stop.street }?.name ?? stop.street),
-                    .text(bin.bin), .text(labels.stream(bin.stream)), .percent(bin.fill), .text(bin.forecastCollectionAt ?? ""),
+                    .text(bin.bin), .text(labels.stream(bin.stream)), .percent(bin.fill), .text(bin.forecastCollectionAt.map(Self.minutes) ?? ""),
                     .text(labels.planReason(bin.reason)), .number(stop.legKm, decimals: 2),
                 ])
             }
         }
         var meta: [(String, String)] = [
-            (labels(.date), date.description), (labels(.roundAt), roundAt), (labels(.nextRoundAt), nextRoundAt),
+            (labels(.date), date.description), (labels(.roundAt), Self.minutes(roundAt)), (labels(.nextRoundAt), Self.minutes(nextRoundAt)),
             (labels(.visits), "\(visits) / \(fixedRoundVisits)"),
             (labels(.routeKm), "\(routeKm.map { String(format: "%.2f", $0) } ?? "–") / \(fixedRoundKm.map { String(format: "%.2f", $0) } ?? "–")"),
         ]

@@ -143,7 +143,7 @@ public struct BalanceStreamLine: Sendable, Codable, Equatable {
     public var differenceKg: Double
     public var ratio: Double?
 
-    init(_ balance: StreamBalance) {
+    public init(_ balance: StreamBalance) {
         stream = balance.stream
         collectedKg = balance.collectedKg
         receivedKg = balance.receivedKg

@@ -169,7 +169,8 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        let isReport = request.uri.path.hasPrefix("/api/v1/reports/")
+        // Reports and the plan are self-contained pages with their own inline style (and no script).
+        let isReport = request.uri.path.hasPrefix("/api/v1/reports/") || request.uri.path == "/api/v1/plan"
         response.headers[.contentSecurityPolicy] = isReport ? Self.reportPolicy : consolePolicy
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.referrerPolicy] = "same-origin"
