@@ -1,6 +1,6 @@
 import BinsTestSupport
 import Foundation
-import MQTT
+@testable import MQTT
 import Testing
 
 @Suite("MQTT client against a real mosquitto", .serialized)
@@ -199,13 +199,17 @@ struct MQTTClientTests {
 
         let publisher = try await RunningClient(clientConfiguration(broker))
         broker.suspend()
-        let publish = Task {
-            try await publisher.client.publish(MQTTMessage(topic: "inflight/x", text: "in flight", qos: .atLeastOnce))
+        // Handed to libmosquitto here, before the kill: a publish started from a task could run only after
+        // the client had seen the connection drop, and be refused as not connected (seen in CI).
+        let (acknowledgements, acknowledged) = AsyncStream.makeStream(of: Result<Void, MQTTError>.self)
+        _ = try publisher.client.core.enqueuePublish(MQTTMessage(topic: "inflight/x", text: "in flight", qos: .atLeastOnce)) {
+            acknowledged.yield($0)
         }
         // The PUBLISH sits unanswered in the stopped broker's socket; kill it, and the message with it.
         try await broker.kill()
         try await broker.restart()
-        try await publish.value
+        var results = acknowledgements.makeAsyncIterator()
+        try #require(await results.next()).get()
 
         // Subscribed before connecting: the queued message arrives right after CONNACK.
         let resumed = try MQTTClient(
