@@ -195,12 +195,23 @@ extension AggregatorRuntime {
         configuration: AggregatorConfiguration, kind: ReportKind, date: LocalDate, format: ReportFormat, language: ReportLanguage,
         logger: Logger
     ) async throws(AggregatorError) -> [UInt8] {
-        let store = try await openStore(configuration.storage, logger: logger)
-        do {
+        try await withStore(configuration, logger: logger) { store throws(AggregatorError) in
             let content = try await ReportBuilder(configuration: configuration, registry: Registry(configuration), store: store)
                 .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
-            await store.close()
             return ReportRenderer.render(content, format: format, language: language)
+        }
+    }
+
+    /// Opens the configured store for `body` and closes it afterwards, also when `body` fails: what the
+    /// one-shot commands (`report`, `plan`) run in.
+    static func withStore<T>(
+        _ configuration: AggregatorConfiguration, logger: Logger, _ body: (any AggregatorStore) async throws(AggregatorError) -> T
+    ) async throws(AggregatorError) -> T {
+        let store = try await openStore(configuration.storage, logger: logger)
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
         } catch {
             await store.close()
             throw error
@@ -214,15 +225,9 @@ extension AggregatorRuntime {
         configuration: AggregatorConfiguration, date: LocalDate, stream: WasteStream?, format: ReportFormat, language: ReportLanguage,
         logger: Logger
     ) async throws(AggregatorError) -> [UInt8] {
-        let store = try await openStore(configuration.storage, logger: logger)
-        do {
-            let plan = try await PlanBuilder(configuration: configuration, registry: Registry(configuration), store: store)
-                .build(date: date, stream: stream)
-            await store.close()
-            return plan.render(format: format, language: language)
-        } catch {
-            await store.close()
-            throw error
+        try await withStore(configuration, logger: logger) { store throws(AggregatorError) in
+            try await PlanBuilder(configuration: configuration, registry: Registry(configuration), store: store)
+                .build(date: date, stream: stream).render(format: format, language: language)
         }
     }
 }

@@ -155,4 +155,11 @@ public struct LedgerCalendar: Sendable {
     }
 
     public func today(nowMilliseconds: Int64) -> LocalDate { localDate(millisecondsSinceEpoch: nowMilliseconds) }
+
+    /// `2026-06-05 02:57`, local time to the minute, for people (alert messages, printed plans); machine
+    /// answers keep the full RFC 3339 time.
+    public func minutes(millisecondsSinceEpoch ms: Int64) -> String { Self.minutes(timestamp(millisecondsSinceEpoch: ms).rfc3339) }
+
+    /// The same from an RFC 3339 time already in the district's zone.
+    public static func minutes(_ rfc3339: String) -> String { String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ") }
 }

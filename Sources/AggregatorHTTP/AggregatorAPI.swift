@@ -181,12 +181,7 @@ public struct AggregatorAPI: Sendable {
                 let descriptor = device?.bins.first { $0.id == binID }
                 let state = deviceStates[binID]?.state
                 // From the latest reading on, up to a week ahead.
-                let forecast = state.flatMap { state in
-                    state.fill.flatMap {
-                        forecasts?.forecast(
-                            device: point.device, bin: binID, fill: $0, atMs: state.ts.millisecondsSinceEpoch, horizonMs: 7 * 86_400_000)
-                    }
-                }
+                let forecast = state.flatMap { forecasts?.forecast(from: $0, horizonMs: 7 * 86_400_000) }
                 views.append(
                     BinView(
                         device: point.device, point: point.name, community: point.community, street: point.street, bin: binID,

@@ -254,17 +254,15 @@ public actor AlertEngine {
     private func evaluateFullSoon(_ state: StatePayload, fill: Double, subject: String, atMs: Int64) async throws(AggregatorError) {
         guard settings.rule(.binFullSoon).enabled, let forecasts = forecasts?.forecasts else { return }
         let horizonMs = Int64(fullSoonHorizonHours * 4 * 3_600_000)
-        let forecast = forecasts.forecast(device: state.device, bin: state.bin, fill: fill, atMs: atMs, horizonMs: horizonMs)
-        guard let forecast else { return }
+        guard let forecast = forecasts.forecast(from: state, horizonMs: horizonMs) else { return }
         var value = 0.0
         var message = "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is not forecast to be full within \(Int(fullSoonHorizonHours * 4)) h"
         if let fullAtMs = forecast.fullAtMs {
             let hours = max(Double(fullAtMs - atMs) / 3_600_000, 0.01)
             value = fullSoonHorizonHours / hours
-            let at = calendar.timestamp(millisecondsSinceEpoch: fullAtMs).rfc3339
             message = String(
                 format: "bin:%@/%@ (%@) is %d%% full and forecast full at %@ (in %.1f h)", state.device, state.bin, state.stream.rawValue,
-                Int((fill * 100).rounded()), String(at.prefix(16)).replacingOccurrences(of: "T", with: " "), hours)
+                Int((fill * 100).rounded()), calendar.minutes(millisecondsSinceEpoch: fullAtMs), hours)
         }
         try await evaluate(.binFullSoon, subject: subject, value: value, atMs: atMs, message: message)
     }

@@ -147,11 +147,16 @@ public struct BalanceReader: Sendable {
     }
 
     /// The balances of `stations` (all when `nil`; unknown ids are left out) from `from` through `to`.
-    public func balances(stations ids: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationBalance] {
+    /// `ledger`: rows the caller has read already that cover the stations' devices over the range (a
+    /// report reads the whole district's); read here when nil.
+    public func balances(
+        stations ids: [String]?, from: LocalDate, to: LocalDate, ledger rows: [LedgerRow]? = nil
+    ) async throws(AggregatorError) -> [StationBalance] {
         let stations = ids.map { $0.compactMap(registry.station) } ?? registry.stations
         guard !stations.isEmpty else { return [] }
         let devices = Array(Set(stations.flatMap { $0.devices + $0.deliveringDevices })).sorted()
-        let ledger = devices.isEmpty ? [] : try await store.ledger(devices: devices, from: from, to: to)
+        var ledger = rows ?? []
+        if rows == nil, !devices.isEmpty { ledger = try await store.ledger(devices: devices, from: from, to: to) }
         let loads = try await store.loads(stations: stations.map(\.id), from: from, to: to)
         return stations.map { station in
             StationBalance(

@@ -71,6 +71,12 @@ public struct BinForecasts: Sendable {
     /// The bin's capacity and stream as its device announced them.
     public func descriptor(device: String, bin: String) -> BinDescriptor? { bins[BinKey(device: device, bin: bin)] }
 
+    /// The forecast from a bin's reading (its state message); nil when the reading has no fill.
+    public func forecast(from state: StatePayload, horizonMs: Int64) -> FillForecast? {
+        guard let fill = state.fill else { return nil }
+        return forecast(device: state.device, bin: state.bin, fill: fill, atMs: state.ts.millisecondsSinceEpoch, horizonMs: horizonMs)
+    }
+
     /// When the bin, at `fill` at `atMs`, reaches the collection fill and full, looking `horizonMs` ahead;
     /// nil for a bin without a known capacity or any history to go by.
     public func forecast(device: String, bin: String, fill: Double, atMs: Int64, horizonMs: Int64) -> FillForecast? {

@@ -35,24 +35,20 @@ public struct PlanBuilder: Sendable {
         let forecasts = try await BinForecasts.learn(
             store: store, registry: registry, calendar: calendar, collectionFill: configuration.reports.collectionFill,
             historyDays: configuration.forecast.historyDays, untilMs: roundMs)
-        var states: [BinForecasts.BinKey: StatePayload] = [:]
-        for record in try await store.binStates() { states[BinForecasts.BinKey(device: record.device, bin: record.state.bin)] = record.state }
+        // Each device's latest readings, grouped once (not searched again for every point).
+        var states: [String: [StatePayload]] = [:]
+        for record in try await store.binStates() { states[record.device, default: []].append(record.state) }
         let stations = Set(registry.stations.flatMap(\.devices))
         var candidates: [PlanCandidate] = []
         for point in registry.points where !stations.contains(point.device) {
-            let keys = Set(states.keys.filter { $0.device == point.device })
-            for key in keys.sorted(by: { $0.bin < $1.bin }) {
-                guard let state = states[key] else { continue }
-                let binStream = forecasts.descriptor(device: key.device, bin: key.bin)?.stream ?? state.stream
+            for state in (states[point.device] ?? []).sorted(by: { $0.bin < $1.bin }) {
+                let binStream = forecasts.descriptor(device: point.device, bin: state.bin)?.stream ?? state.stream
                 if let stream, binStream != stream { continue }
-                let forecast = state.fill.flatMap {
-                    forecasts.forecast(
-                        device: key.device, bin: key.bin, fill: $0, atMs: state.ts.millisecondsSinceEpoch,
-                        horizonMs: max(0, nextRoundMs - state.ts.millisecondsSinceEpoch) + 86_400_000)
-                }
+                let forecast = forecasts.forecast(
+                    from: state, horizonMs: max(0, nextRoundMs - state.ts.millisecondsSinceEpoch) + 86_400_000)
                 candidates.append(
                     PlanCandidate(
-                        device: point.device, bin: key.bin, stream: binStream, street: point.street, community: point.community,
+                        device: point.device, bin: state.bin, stream: binStream, street: point.street, community: point.community,
                         pointName: point.name, location: point.location, fill: state.fill, forecastCollectionAtMs: forecast?.collectionAtMs))
             }
         }
@@ -162,9 +158,6 @@ public struct PlanView: Sendable, Encodable, Equatable {
         }
     }
 
-    /// `2026-06-05 02:57` from an RFC 3339 local time, for people (the JSON keeps the full time).
-    static func minutes(_ rfc3339: String) -> String { String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ") }
-
     func document(_ labels: ReportLabels) -> ReportDocument {
         typealias Cell = ReportDocument.Cell
         var rows: [[Cell]] = []
@@ -172,13 +165,15 @@ public struct PlanView: Sendable, Encodable, Equatable {
             for bin in stop.bins {
                 rows.append([
                     .integer(stop.order), .text(stop.point), .text(stop.device), .text(streets.first { $0.street == stop.street }?.name ?? stop.street),
-                    .text(bin.bin), .text(labels.stream(bin.stream)), .percent(bin.fill), .text(bin.forecastCollectionAt.map(Self.minutes) ?? ""),
+                    .text(bin.bin), .text(labels.stream(bin.stream)), .percent(bin.fill),
+                    .text(bin.forecastCollectionAt.map(LedgerCalendar.minutes) ?? ""),
                     .text(labels.planReason(bin.reason)), .number(stop.legKm, decimals: 2),
                 ])
             }
         }
         var meta: [(String, String)] = [
-            (labels(.date), date.description), (labels(.roundAt), Self.minutes(roundAt)), (labels(.nextRoundAt), Self.minutes(nextRoundAt)),
+            (labels(.date), date.description), (labels(.roundAt), LedgerCalendar.minutes(roundAt)),
+            (labels(.nextRoundAt), LedgerCalendar.minutes(nextRoundAt)),
             (labels(.visits), "\(visits) / \(fixedRoundVisits)"),
             (labels(.routeKm), "\(routeKm.map { String(format: "%.2f", $0) } ?? "–") / \(fixedRoundKm.map { String(format: "%.2f", $0) } ?? "–")"),
         ]

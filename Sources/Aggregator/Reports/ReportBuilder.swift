@@ -74,12 +74,14 @@ public struct ReportBuilder: Sendable {
             offlineDevices: alerts.filter { $0.kind == .deviceOffline }.map(alertLine),
             fullBins: alerts.filter { $0.kind == .binFull || $0.kind == .binOverflow }.map(alertLine),
             faults: faults.sorted { ($0.at, $0.device) < ($1.at, $1.device) },
-            contaminationHotSpots: hotSpots(rows), stations: try await stationBalances(header))
+            contaminationHotSpots: hotSpots(rows), stations: try await stationBalances(header, rows: rows))
     }
 
-    /// Each transfer station's balance over the report's period (docs/aggregator.md, "Transfer stations").
-    func stationBalances(_ header: ReportHeader) async throws(AggregatorError) -> [StationBalanceSection] {
-        let balances = try await BalanceReader(registry: registry, store: store).balances(stations: nil, from: header.from, to: header.to)
+    /// Each transfer station's balance over the report's period (docs/aggregator.md, "Transfer stations"),
+    /// from the period's ledger rows the report has read already (every registry device's).
+    func stationBalances(_ header: ReportHeader, rows: [LedgerRow]) async throws(AggregatorError) -> [StationBalanceSection] {
+        let balances = try await BalanceReader(registry: registry, store: store)
+            .balances(stations: nil, from: header.from, to: header.to, ledger: rows)
         return balances.map { balance in
             let days = balance.days.map { day in
                 BalanceDayLine(
@@ -154,12 +156,7 @@ public struct ReportBuilder: Sendable {
             historyDays: configuration.forecast.historyDays, untilMs: nowMs)
         var forecastByBin: [String: FillForecast] = [:]
         for record in try await store.binStates() {
-            guard let fill = record.state.fill,
-                let forecast = forecasts.forecast(
-                    device: record.device, bin: record.state.bin, fill: fill, atMs: record.state.ts.millisecondsSinceEpoch,
-                    horizonMs: 7 * 86_400_000)
-            else { continue }
-            forecastByBin["\(record.device)/\(record.state.bin)"] = forecast
+            forecastByBin["\(record.device)/\(record.state.bin)"] = forecasts.forecast(from: record.state, horizonMs: 7 * 86_400_000)
         }
         let devices = Dictionary(try await store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
         let collections = try await store.events(from: header.from, to: header.to, types: [.collection])
@@ -207,7 +204,7 @@ public struct ReportBuilder: Sendable {
         }
         return MonthlyReport(
             header: header, days: days, collectionFill: fill, points: points, collectedTonnes: districtTonnes,
-            stations: try await stationBalances(header))
+            stations: try await stationBalances(header, rows: rows))
     }
 
     // MARK: Quarterly and yearly review

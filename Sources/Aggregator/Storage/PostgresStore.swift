@@ -453,8 +453,7 @@ public final class PostgresStore: AggregatorStore {
         ).collect()
         guard inserted.isEmpty else { return .booked }
         let stored = try await connection.query("SELECT * FROM loads WHERE id = \(load.id)", logger: logger).collect()
-        guard let row = stored.first, let existing = try Self.load(row.makeRandomAccess()) else { return .duplicate }
-        return existing.isSameLoad(as: load) ? .duplicate : .conflict(existing)
+        return StoreRules.repeatedLoad(load, stored: try stored.first.flatMap { try Self.load($0.makeRandomAccess()) })
     }
 
     static func load(_ row: PostgresRandomAccessRow) throws -> StationLoad? {

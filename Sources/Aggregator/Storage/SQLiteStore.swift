@@ -240,9 +240,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 load.bookedBy, load.receivedAtMs,
             ])
         guard db.changesCount == 0 else { return .booked }
-        guard let stored = try Row.fetchOne(db, sql: "SELECT * FROM loads WHERE id = ?", arguments: [load.id]).flatMap(Self.load)
-        else { return .duplicate }
-        return stored.isSameLoad(as: load) ? .duplicate : .conflict(stored)
+        return StoreRules.repeatedLoad(
+            load, stored: try Row.fetchOne(db, sql: "SELECT * FROM loads WHERE id = ?", arguments: [load.id]).flatMap(Self.load))
     }
 
     static func load(_ row: Row) -> StationLoad? {

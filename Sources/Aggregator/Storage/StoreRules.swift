@@ -74,6 +74,13 @@ enum StoreRules {
         return ts > storedTsMs ? ts : nil
     }
 
+    /// A load whose key is booked already (`stored`, nil when the row could not be read back): the same
+    /// load sent again is a duplicate, another load under the key a conflict.
+    static func repeatedLoad(_ load: StationLoad, stored: StationLoad?) -> LoadBookingOutcome {
+        guard let stored, !stored.isSameLoad(as: load) else { return .duplicate }
+        return .conflict(stored)
+    }
+
     static func encodeBins(_ bins: [BinDescriptor]) -> String {
         (try? WireCodec.encodeString(bins)) ?? "[]"
     }
