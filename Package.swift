@@ -49,10 +49,6 @@ let package = Package(
         .executable(name: "binsd", targets: ["binsd"]),
         .executable(name: "binsd-simulate", targets: ["binsd-simulate"]),
         .executable(name: "bins-aggregator", targets: ["bins-aggregator"]),
-        .executable(name: "bins-bench", targets: ["bins-bench"]),
-        .executable(name: "bins-ingest-bench", targets: ["bins-ingest-bench"]),
-        .executable(name: "bins-console-bench", targets: ["bins-console-bench"]),
-        .executable(name: "bins-plan-bench", targets: ["bins-plan-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -90,34 +86,43 @@ let package = Package(
             name: "CBinsCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
 
+        // prctl (thread names) and eventfd, which the Glibc module does not bring in a form Swift can call.
+        .systemLibrary(name: "CBinsSystem"),
+
+        // MARK: The edge to the operating system (errno, the system-call funnel, eventfd, poll, threads)
+        .target(name: "SystemCalls", dependencies: ["CBinsSystem"]),
+
         // MARK: Hardware
-        .target(name: "GPIO", dependencies: ["CBinsGPIOD"], swiftSettings: libgpiodSettings),
+        .target(name: "GPIO", dependencies: ["CBinsGPIOD", "SystemCalls"], swiftSettings: libgpiodSettings),
         .target(name: "Sensors", dependencies: ["GPIO"]),
 
         // MARK: Configuration files (strict YAML: unknown keys, types and ranges reported with file, field, line)
-        .target(name: "YAMLConfig", dependencies: ["CBinsYAML", "BinProtocol"]),
+        .target(name: "YAMLConfig", dependencies: ["CBinsYAML", "BinProtocol", "SystemCalls"]),
 
         // MARK: Process lifecycle (bounded waits; SIGTERM/SIGINT to a bounded stop, a second signal forcing it)
         .target(name: "Lifecycle", dependencies: [log, lifecycle]),
 
         // MARK: Wire contract and transport
         .target(name: "BinProtocol"),
-        .target(name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "Lifecycle", log, metrics, lifecycle]),
+        .target(
+            name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "SystemCalls", "Lifecycle", log, metrics, lifecycle]),
 
         // MARK: Simulation (simulated chip, line-level device models, bin world, scenarios)
-        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig"]),
+        .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig", "SystemCalls"]),
 
         // MARK: The sorting-point daemon (what is installed on boards: no simulator)
         .target(
             name: "BinDaemon",
             dependencies: [
-                "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", "CBinsCrypto", log, lifecycle,
+                "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", "SystemCalls", "CBinsCrypto", log,
+                lifecycle,
             ]),
         // Simulated points: the daemon on a simulated world (scenario runs, the sim board), for binsd-simulate.
         .target(
             name: "SimulatedPoint",
             dependencies: [
-                "BinDaemon", "Simulation", "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", log, lifecycle,
+                "BinDaemon", "Simulation", "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", "SystemCalls",
+                log, lifecycle,
             ]),
 
         // MARK: The sanitation center's service
@@ -126,13 +131,14 @@ let package = Package(
             dependencies: [
                 "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", log, metrics, lifecycle, crypto,
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
         .target(
             name: "AggregatorHTTP",
             dependencies: [
-                "Aggregator", log, metrics, lifecycle, crypto,
+                "Aggregator", "BinProtocol", "MQTT", log, metrics, lifecycle, crypto,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -146,32 +152,43 @@ let package = Package(
         // MARK: Executables: parse, bootstrap, run
         .executableTarget(name: "binsd", dependencies: ["BinDaemon", argumentParser, log]),
         .executableTarget(
-            name: "binsd-simulate", dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", argumentParser, log]),
+            name: "binsd-simulate", dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", "YAMLConfig", argumentParser, log]),
         .executableTarget(
-            name: "bins-aggregator", dependencies: ["Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, lifecycle]),
-        // Benchmarks print figures; they are commands, not tests. `bins-bench` covers the device side and
-        // links nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest. Both start
-        // their broker with the tests' harness (BinsTestSupport), so they measure against the same setup.
+            name: "bins-aggregator",
+            dependencies: [
+                "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, lifecycle,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+        // Benchmarks (Benchmarks/) print figures; they are commands, not tests, and not products: nothing that
+        // is shipped links them or the test harness they use. `bins-bench` covers the device side and links
+        // nothing of the aggregator; `bins-ingest-bench` measures the aggregator's ingest. Both start their
+        // broker with the tests' harness (BinsTestSupport), so they measure against the same setup.
+        // `swift build --product bins-bench` builds one (SwiftPM makes a product of every executable target).
         .executableTarget(
             name: "bins-bench",
             dependencies: [
                 "GPIO", "Sensors", "Simulation", "MQTT", "CBinsMosquitto", "BinProtocol", "BinDaemon", "SimulatedPoint",
                 "BinsTestSupport",
                 argumentParser, log,
-            ]),
+            ],
+            path: "Benchmarks/bins-bench"),
         .executableTarget(
             name: "bins-ingest-bench",
-            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", "Simulation", argumentParser, log]),
+            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", "Simulation", argumentParser, log, metrics],
+            path: "Benchmarks/bins-ingest-bench"),
         // The console's server-side render times for a large district (docs/console.md).
         .executableTarget(
             name: "bins-console-bench",
             dependencies: [
                 "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
-            ]),
+            ],
+            path: "Benchmarks/bins-console-bench"),
         // Fill forecast error and the collection plan's saving over the scenario library (pure model code, no I/O).
-        .executableTarget(name: "bins-plan-bench", dependencies: ["Aggregator", "Simulation", "BinProtocol", argumentParser]),
+        .executableTarget(
+            name: "bins-plan-bench", dependencies: ["Aggregator", "Simulation", "BinProtocol", argumentParser],
+            path: "Benchmarks/bins-plan-bench"),
         // Runs inside a qemu guest with a gpio-sim chip: exercises the libgpiod backend on a real kernel.
-        .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO"]),
+        .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO", "SystemCalls"]),
         // Fuzzing: libFuzzer over the payload decoders and both configuration readers (Fuzz/README.md). An
         // ordinary build replays the corpus in Fuzz/corpus; `BINS_FUZZ=1` builds the fuzzer itself.
         .executableTarget(name: "bins-fuzz", dependencies: ["BinProtocol", "BinDaemon", "Aggregator"], path: "Fuzz/Harness"),
@@ -180,22 +197,31 @@ let package = Package(
 
         // MARK: Tests (mirror the modules; all talk to real parts)
         .target(name: "BinsTestSupport", path: "Tests/BinsTestSupport"),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Simulation", "GPIO"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "GPIO", "BinProtocol"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "GPIO", "BinProtocol", "YAMLConfig"]),
         .testTarget(name: "BinProtocolTests", dependencies: ["BinProtocol"]),
         .testTarget(name: "YAMLConfigTests", dependencies: ["YAMLConfig"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"]),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", log, lifecycle]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle", log]),
         .testTarget(
-            name: "BinDaemonTests", dependencies: ["BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation"]),
+            name: "BinDaemonTests",
+            dependencies: [
+                "BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation", "YAMLConfig", "BinProtocol", "GPIO",
+                "Sensors", log,
+            ]),
         .testTarget(
             name: "AggregatorTests",
-            dependencies: ["Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(
             name: "AggregatorHTTPTests",
             dependencies: [
-                "AggregatorHTTP", "Aggregator", "BinsTestSupport", "Lifecycle",
+                "AggregatorHTTP", "Aggregator", "BinsTestSupport", "Lifecycle", "BinProtocol", "MQTT", log, lifecycle,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
@@ -203,6 +229,7 @@ let package = Package(
             name: "SystemTests",
             dependencies: [
                 "BinsTestSupport", "MQTT", "BinProtocol", log, .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -53,7 +53,7 @@ public final class AggregatorRuntime: Sendable {
                 configuration: configuration.broker.mqttConfiguration(instance: configuration.instance, timeZone: configuration.timeZone),
                 logger: logger)
         } catch {
-            throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)")
+            throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)", cause: error)
         }
         let deliveries = DeliveryService(
             store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: mqtt), logger: logger)
@@ -114,7 +114,7 @@ public final class AggregatorRuntime: Sendable {
         do {
             try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, batchHandler: handler)
         } catch {
-            throw AggregatorError(.broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)")
+            throw AggregatorError(.broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)", cause: error)
         }
     }
 

@@ -356,7 +356,7 @@ public struct AggregatorAPI: Sendable {
         }
         let presented = Array(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
         var match: String?
-        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.value.utf8)) { match = token.name }
+        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.revealed.utf8)) { match = token.name }
         guard let who = match else { throw APIError.unauthorized(refusal) }
         return who
     }

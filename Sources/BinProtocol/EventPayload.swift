@@ -279,3 +279,25 @@ extension EventPayload: Codable {
         }
     }
 }
+
+extension EventPayload {
+    /// An encoded event with `"historical":true` added, composed rather than decoded and encoded again: the
+    /// outbox publisher marks every record that waited out a disconnection, and a drain after an outage
+    /// must not cost a JSON round trip per event. The member goes first (JSON object members are
+    /// unordered). Anything that is not a non-empty JSON object, or that already has the member, is
+    /// returned as it is.
+    public static func markingHistorical(_ encoded: [UInt8]) -> [UInt8] {
+        guard encoded.count > 2, encoded.first == UInt8(ascii: "{"), encoded.last == UInt8(ascii: "}"),
+            encoded.firstRange(of: historicalKey) == nil
+        else { return encoded }
+        var marked: [UInt8] = []
+        marked.reserveCapacity(encoded.count + historicalMember.count)
+        marked.append(UInt8(ascii: "{"))
+        marked += historicalMember
+        marked += encoded.dropFirst()
+        return marked
+    }
+
+    private static let historicalKey = Array(#""historical":"#.utf8)
+    private static let historicalMember = Array(#""historical":true,"#.utf8)
+}

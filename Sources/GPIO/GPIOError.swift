@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemCalls
 
 /// The one error type of the GPIO layer. Its description names the chip, the line, the C function and
 /// the errno, e.g. `gpiochip9: no such chip (ENOENT)` or
@@ -47,42 +45,15 @@ public struct GPIOError: Error, Sendable, Hashable, CustomStringConvertible {
         if let function {
             text += "\(function) failed: "
             if let errno {
-                text += "\(Self.errnoText(errno)) (\(Self.errnoName(errno)))"
+                text += Errno(rawValue: errno).symbolicDescription
             } else {
                 text += code.rawValue
             }
         } else {
             text += code.rawValue
-            if let errno { text += " (\(Self.errnoName(errno)))" }
+            if let errno { text += " (\(Errno(rawValue: errno).name))" }
         }
         if let detail { text += ": \(detail)" }
         return text
-    }
-
-    static func errnoText(_ value: Int32) -> String {
-        guard let text = strerror(value) else { return "errno \(value)" }
-        return String(cString: text)
-    }
-
-    /// Symbolic name of common errno values, from the C headers.
-    static func errnoName(_ value: Int32) -> String {
-        switch value {
-        case ENOENT: "ENOENT"
-        case EBUSY: "EBUSY"
-        case EACCES: "EACCES"
-        case EPERM: "EPERM"
-        case EINVAL: "EINVAL"
-        case ENODEV: "ENODEV"
-        case ENOTTY: "ENOTTY"
-        case EIO: "EIO"
-        case EINTR: "EINTR"
-        case EAGAIN: "EAGAIN"
-        case ENOMEM: "ENOMEM"
-        case EBADF: "EBADF"
-        case EMFILE: "EMFILE"
-        case ENXIO: "ENXIO"
-        case EOPNOTSUPP: "EOPNOTSUPP"
-        default: "errno \(value)"
-        }
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Which clock the kernel stamps GPIO edge events with. libgpiod 1.6 speaks the v1 uAPI
 /// (`GPIO_GET_LINEEVENT_IOCTL`), whose `gpioevent_data.timestamp` came from `ktime_get_real_ns()`
@@ -36,8 +37,8 @@ enum KernelEventClock: Sendable, Hashable {
         case .monotonic:
             return timestamps
         case .realtime:
-            let monotonicNow = MonotonicClock.now(CLOCK_MONOTONIC)
-            let realtimeNow = MonotonicClock.now(CLOCK_REALTIME)
+            let monotonicNow = MonotonicTime.now()
+            let realtimeNow = MonotonicTime.now(CLOCK_REALTIME)
             return timestamps.map { stamp in
                 let age = realtimeNow > stamp ? realtimeNow - stamp : 0
                 return monotonicNow > age ? monotonicNow - age : 0

@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CBinsGPIOD
 
 /// libgpiod 1.x (Debian 12, Raspberry Pi OS 12), which speaks the kernel's v1 GPIO uAPI: a line is a
@@ -34,16 +35,16 @@ enum Libgpiod {
     private static func line(
         chip: OpaquePointer, offset: LineOffset, chipName: String, lineCount: Int
     ) throws(GPIOError) -> OpaquePointer {
-        guard let line = gpiod_chip_get_line(chip, offset) else {
-            let error = errno
-            if error == EINVAL {
+        do {
+            return try systemCall { gpiod_chip_get_line(chip, offset) }
+        } catch {
+            if error.rawValue == EINVAL {
                 throw GPIOError(
-                    .noSuchLine, chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error,
+                    .noSuchLine, chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error.rawValue,
                     detail: "the chip has \(lineCount) lines")
             }
-            throw GPIOError.lineFailure(chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error)
+            throw GPIOError.lineFailure(chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error.rawValue)
         }
-        return line
     }
 
     static func lineInfo(chip: OpaquePointer, offset: LineOffset, chipName: String, lineCount: Int) throws(GPIOError)
@@ -70,28 +71,25 @@ enum Libgpiod {
     ) throws(GPIOError) -> Request {
         let line = try line(chip: chip, offset: offset, chipName: chipName, lineCount: lineCount)
         let function: String
-        let result: Int32
+        let call: () -> Int32
         switch kind {
         case .output(let initialValue):
             function = "gpiod_line_request_output"
-            result = gpiod_line_request_output(line, consumer, initialValue ? 1 : 0)
+            call = { gpiod_line_request_output(line, consumer, initialValue ? 1 : 0) }
         case .input(let bias):
             function = "gpiod_line_request_input_flags"
-            result = gpiod_line_request_input_flags(line, consumer, flags(for: bias))
+            call = { gpiod_line_request_input_flags(line, consumer, flags(for: bias)) }
         case .events(.rising, let bias):
             function = "gpiod_line_request_rising_edge_events_flags"
-            result = gpiod_line_request_rising_edge_events_flags(line, consumer, flags(for: bias))
+            call = { gpiod_line_request_rising_edge_events_flags(line, consumer, flags(for: bias)) }
         case .events(.falling, let bias):
             function = "gpiod_line_request_falling_edge_events_flags"
-            result = gpiod_line_request_falling_edge_events_flags(line, consumer, flags(for: bias))
+            call = { gpiod_line_request_falling_edge_events_flags(line, consumer, flags(for: bias)) }
         case .events(.both, let bias):
             function = "gpiod_line_request_both_edges_events_flags"
-            result = gpiod_line_request_both_edges_events_flags(line, consumer, flags(for: bias))
+            call = { gpiod_line_request_both_edges_events_flags(line, consumer, flags(for: bias)) }
         }
-        if result < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(chip: chipName, line: offset, function: function, errno: error)
-        }
+        _ = try GPIOError.lineCall(chip: chipName, line: offset, function: function, call)
         return Request(line: line, offset: offset)
     }
 
@@ -110,26 +108,21 @@ enum Libgpiod {
     }
 
     static func get(_ request: Request, chipName: String) throws(GPIOError) -> Bool {
-        let value = gpiod_line_get_value(request.line)
-        if value < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(chip: chipName, line: request.offset, function: "gpiod_line_get_value", errno: error)
+        let value = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_get_value") {
+            gpiod_line_get_value(request.line)
         }
         return value != 0
     }
 
     static func set(_ request: Request, high: Bool, chipName: String) throws(GPIOError) {
-        if gpiod_line_set_value(request.line, high ? 1 : 0) < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(chip: chipName, line: request.offset, function: "gpiod_line_set_value", errno: error)
+        _ = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_set_value") {
+            gpiod_line_set_value(request.line, high ? 1 : 0)
         }
     }
 
     static func eventFileDescriptor(_ request: Request, chipName: String) throws(GPIOError) -> Int32 {
-        let descriptor = gpiod_line_event_get_fd(request.line)
-        if descriptor < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(chip: chipName, line: request.offset, function: "gpiod_line_event_get_fd", errno: error)
+        let descriptor = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_event_get_fd") {
+            gpiod_line_event_get_fd(request.line)
         }
         return descriptor
     }
@@ -143,10 +136,8 @@ enum Libgpiod {
         let count = buffer.withUnsafeMutableBufferPointer {
             gpiod_line_event_read_multiple(request.line, $0.baseAddress, UInt32($0.count))
         }
-        if count < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(
-                chip: chipName, line: request.offset, function: "gpiod_line_event_read_multiple", errno: error)
+        _ = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_event_read_multiple") {
+            count
         }
         let events = buffer.prefix(Int(count)).map { event -> (UInt64, EdgeType) in
             let stamp = UInt64(event.ts.tv_sec) &* 1_000_000_000 &+ UInt64(event.ts.tv_nsec)

@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CBinsGPIOD
 
 /// libgpiod 2.x (Debian 13, Raspberry Pi OS 13), which speaks the kernel's v2 GPIO uAPI: a request is its
@@ -57,7 +58,7 @@ enum Libgpiod {
     {
         try checkOffset(offset, chipName: chipName, lineCount: lineCount, function: "gpiod_chip_get_line_info")
         guard let info = gpiod_chip_get_line_info(chip, offset) else {
-            let error = errno
+            let error = Errno.current.rawValue
             throw GPIOError.lineFailure(chip: chipName, line: offset, function: "gpiod_chip_get_line_info", errno: error)
         }
         defer { gpiod_line_info_free(info) }
@@ -82,7 +83,7 @@ enum Libgpiod {
     ) throws(GPIOError) -> Request {
         try checkOffset(offset, chipName: chipName, lineCount: lineCount, function: "gpiod_chip_request_lines")
         func failure(_ function: String) -> GPIOError {
-            let error = errno
+            let error = Errno.current.rawValue
             return GPIOError.lineFailure(chip: chipName, line: offset, function: function, errno: error)
         }
         guard let settings = gpiod_line_settings_new() else { throw failure("gpiod_line_settings_new") }
@@ -164,7 +165,7 @@ enum Libgpiod {
     static func get(_ request: Request, chipName: String) throws(GPIOError) -> Bool {
         let value = gpiod_line_request_get_value(request.request, request.offset)
         if value == GPIOD_LINE_VALUE_ERROR {
-            let error = errno
+            let error = Errno.current.rawValue
             throw GPIOError.lineFailure(
                 chip: chipName, line: request.offset, function: "gpiod_line_request_get_value", errno: error)
         }
@@ -173,18 +174,14 @@ enum Libgpiod {
 
     static func set(_ request: Request, high: Bool, chipName: String) throws(GPIOError) {
         let value = high ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE
-        if gpiod_line_request_set_value(request.request, request.offset, value) < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(
-                chip: chipName, line: request.offset, function: "gpiod_line_request_set_value", errno: error)
+        _ = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_request_set_value") {
+            gpiod_line_request_set_value(request.request, request.offset, value)
         }
     }
 
     static func eventFileDescriptor(_ request: Request, chipName: String) throws(GPIOError) -> Int32 {
-        let descriptor = gpiod_line_request_get_fd(request.request)
-        if descriptor < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(chip: chipName, line: request.offset, function: "gpiod_line_request_get_fd", errno: error)
+        let descriptor = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_request_get_fd") {
+            gpiod_line_request_get_fd(request.request)
         }
         return descriptor
     }
@@ -198,11 +195,8 @@ enum Libgpiod {
             throw GPIOError(
                 .invalidArgument, chip: chipName, line: request.offset, detail: "the line was not requested for edge events")
         }
-        let count = gpiod_line_request_read_edge_events(request.request, buffer, eventBatch)
-        if count < 0 {
-            let error = errno
-            throw GPIOError.lineFailure(
-                chip: chipName, line: request.offset, function: "gpiod_line_request_read_edge_events", errno: error)
+        let count = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_request_read_edge_events") {
+            gpiod_line_request_read_edge_events(request.request, buffer, eventBatch)
         }
         var events: [(UInt64, EdgeType)] = []
         for index in 0..<Int(count) {

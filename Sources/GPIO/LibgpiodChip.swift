@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CBinsGPIOD
 import Synchronization
 
@@ -45,10 +46,12 @@ public final class LibgpiodChip: GPIOChip {
     public convenience init(label: String, devicesDirectory: String = "/dev") throws(GPIOError) {
         var firstRefusal: GPIOError?
         for path in try Self.chipDevicePaths(in: devicesDirectory) {
-            guard let pointer = gpiod_chip_open(path) else {
-                let error = errno
+            let pointer: OpaquePointer
+            do {
+                pointer = try systemCall { gpiod_chip_open(path) }
+            } catch {
                 if firstRefusal == nil, error == EACCES || error == EPERM {
-                    firstRefusal = Self.openError(displayName: path, function: "gpiod_chip_open", errno: error)
+                    firstRefusal = Self.openError(displayName: path, function: "gpiod_chip_open", errno: error.rawValue)
                 }
                 continue
             }
@@ -105,10 +108,12 @@ public final class LibgpiodChip: GPIOChip {
     public static func listChips(devicesDirectory: String = "/dev") throws(GPIOError) -> [ChipInfo] {
         var chips: [ChipInfo] = []
         for path in try chipDevicePaths(in: devicesDirectory) {
-            guard let pointer = gpiod_chip_open(path) else {
-                let error = errno
+            let pointer: OpaquePointer
+            do {
+                pointer = try systemCall { gpiod_chip_open(path) }
+            } catch {
                 if error == ENOENT || error == ENOTTY || error == ENODEV { continue }
-                throw openError(displayName: path, function: "gpiod_chip_open", errno: error)
+                throw openError(displayName: path, function: "gpiod_chip_open", errno: error.rawValue)
             }
             let identity = Libgpiod.chipIdentity(pointer)
             chips.append(ChipInfo(name: identity.name, label: identity.label, path: path, lineCount: identity.lineCount))
@@ -119,10 +124,12 @@ public final class LibgpiodChip: GPIOChip {
 
     /// `gpiochip*` entries of a directory, sorted by chip number (gpiochip10 after gpiochip9).
     static func chipDevicePaths(in directory: String) throws(GPIOError) -> [String] {
-        guard let stream = opendir(directory) else {
-            let error = errno
+        let stream: OpaquePointer
+        do {
+            stream = try systemCall { opendir(directory) }
+        } catch {
             throw GPIOError(
-                lineCode(forOpenErrno: error), chip: directory, function: "opendir", errno: error)
+                lineCode(forOpenErrno: error.rawValue), chip: directory, function: "opendir", errno: error.rawValue)
         }
         defer { closedir(stream) }
         var numbered: [(UInt64, String)] = []
@@ -143,11 +150,11 @@ public final class LibgpiodChip: GPIOChip {
     private static func open(
         displayName: String, function: String, _ call: () -> OpaquePointer?
     ) throws(GPIOError) -> OpaquePointer {
-        guard let pointer = call() else {
-            let error = errno
-            throw openError(displayName: displayName, function: function, errno: error)
+        do {
+            return try systemCall(call)
+        } catch {
+            throw openError(displayName: displayName, function: function, errno: error.rawValue)
         }
-        return pointer
     }
 
     /// A missing chip reads `gpiochip9: no such chip (ENOENT)`; anything else names the C function.
@@ -230,7 +237,7 @@ public final class LibgpiodChip: GPIOChip {
             }
             handles.append(eventLine.handle)
         }
-        let deadline = MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(timeoutNanoseconds)
+        let deadline = MonotonicTime.now().saturatingAdd(timeoutNanoseconds)
         var descriptors: [Int32] = []
         for handle in handles { descriptors.append(try handle.eventFileDescriptor()) }
         let wakeupDescriptor = wakeup.map(\.fileDescriptor) ?? -1
@@ -241,11 +248,16 @@ public final class LibgpiodChip: GPIOChip {
                 wakeup.consume()
                 return []
             }
+            // A wakeup without an eventfd cannot interrupt poll: look at its flag between short slices.
+            let pollsFlagOnly = wakeup != nil && wakeupDescriptor < 0
+            let sliceDeadline =
+                pollsFlagOnly
+                ? min(deadline, MonotonicTime.now().saturatingAdd(GPIOWakeup.fallbackSliceNanoseconds)) : deadline
             let readiness: [DescriptorPoll.Readiness]
             do {
-                readiness = try DescriptorPoll.wait(descriptors, deadline: deadline)
+                readiness = try DescriptorPoll.wait(descriptors, deadline: sliceDeadline)
             } catch {
-                throw GPIOError(.io, chip: info.name, function: "poll", errno: error.errno)
+                throw GPIOError(.io, chip: info.name, function: "poll", errno: error.rawValue)
             }
             var events: [EdgeEvent] = []
             for (index, handle) in handles.enumerated() where readiness[index].isSet {
@@ -263,7 +275,10 @@ public final class LibgpiodChip: GPIOChip {
                 wakeup?.consume()
                 return []
             }
-            if !readiness.contains(where: \.isSet) { return [] }
+            if !readiness.contains(where: \.isSet) {
+                if pollsFlagOnly && MonotonicTime.now() < deadline { continue }
+                return []
+            }
         }
     }
 }
@@ -331,12 +346,7 @@ final class LibgpiodLineHandle: Sendable {
             var raw: [(UInt64, EdgeType)] = []
             while true {
                 var probe = pollfd(fd: descriptor, events: Int16(POLLIN | POLLPRI), revents: 0)
-                let ready = poll(&probe, 1, 0)
-                if ready < 0 {
-                    let error = errno
-                    if error == EINTR { continue }
-                    throw GPIOError.lineFailure(chip: chipName, line: offset, function: "poll", errno: error)
-                }
+                let ready = try GPIOError.lineCall(chip: chipName, line: offset, function: "poll") { poll(&probe, 1, 0) }
                 if ready == 0 { return raw }
                 let batch = try Libgpiod.readEvents(held, chipName: chipName)
                 raw += batch.events

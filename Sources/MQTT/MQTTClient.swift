@@ -19,7 +19,7 @@ import Synchronization
 /// before the client disconnects.
 public final class MQTTClient: Service, Sendable {
     public let configuration: MQTTConfiguration
-    let core: ClientCore
+    private let core: ClientCore
 
     public init(configuration: MQTTConfiguration, logger: Logger) throws(MQTTError) {
         self.configuration = configuration
@@ -96,12 +96,12 @@ public final class MQTTClient: Service, Sendable {
     /// Note: under MQTT 3.1.1 a broker cannot say no: mosquitto acknowledges a publish its ACL denies and
     /// drops it. Use MQTT 5 where a refusal must be seen.
     public func publish(_ message: MQTTMessage) async throws(MQTTError) {
-        let core = core
+        let client = self
         let ticket = Mutex(PublishTicket())
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, MQTTError>, Never>) in
                 do throws(MQTTError) {
-                    let mid = try core.enqueuePublish(message) { result in continuation.resume(returning: result) }
+                    let mid = try client.enqueue(message) { result in continuation.resume(returning: result) }
                     if message.qos == .atMostOnce {
                         continuation.resume(returning: .success(()))
                         return
@@ -110,7 +110,7 @@ public final class MQTTClient: Service, Sendable {
                         ticket.mid = mid
                         return ticket.cancelled
                     }
-                    if cancelled { core.abandonPublish(mid: mid) }
+                    if cancelled { client.abandon(mid: mid) }
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
@@ -120,7 +120,7 @@ public final class MQTTClient: Service, Sendable {
                 ticket.cancelled = true
                 return ticket.mid
             }
-            if let mid { core.abandonPublish(mid: mid) }
+            if let mid { client.abandon(mid: mid) }
         }
         try result.get()
     }
@@ -170,4 +170,33 @@ public final class MQTTClient: Service, Sendable {
 struct PublishTicket {
     var mid: Int32?
     var cancelled = false
+}
+
+// MARK: The one way a publish reaches libmosquitto (for `publish` and the `OutboxPublisher`)
+extension MQTTClient {
+    /// Queues `message` in libmosquitto without waiting and returns its message id. For QoS 1 and 2,
+    /// `completion` runs exactly once, on the network thread, with the acknowledgement, the broker's
+    /// refusal or the client's stop; for QoS 0 it is not called. Throws `.notConnected` when there is no
+    /// connection to queue on (the outbox keeps the record and sends it after the reconnect).
+    @discardableResult
+    func enqueue(_ message: MQTTMessage, completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void)
+        throws(MQTTError) -> Int32
+    {
+        try core.enqueuePublish(message, completion: completion)
+    }
+
+    /// Forgets the completion of a publish whose waiter went away; libmosquitto still delivers it.
+    func abandon(mid: Int32) { core.abandonPublish(mid: mid) }
+
+    /// The connection's state and which connection it is (the count of accepted connections), read
+    /// together so a caller can tell a reconnect from the connection it saw before.
+    var connectionSnapshot: (state: MQTTConnectionState, generation: UInt64) { core.connectionSnapshot }
+
+    /// Runs `hook` on the network thread each time the broker accepts a connection, before any message
+    /// of that connection is handled; returns an id for `removeAcceptanceHook`.
+    func addAcceptanceHook(_ hook: @escaping @Sendable (_ generation: UInt64) -> Void) -> UInt64 {
+        core.addAcceptanceHook(hook)
+    }
+
+    func removeAcceptanceHook(_ id: UInt64) { core.removeAcceptanceHook(id) }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 internal import CBinsMosquitto
+import SystemCalls
 
 /// The one error type of the MQTT module, for the client and for the outbox. Its description names the
 /// broker or the outbox file, then the C function, the library's code and text, the MQTT reason code and
@@ -126,7 +127,7 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         // SQLite's message comes before its code and errno; the client's detail (a topic, a file) last.
         if sqliteCode != nil, let detail { text += ": \(detail)" }
         if let sqliteCode { text += " (SQLite \(sqliteCode))" }
-        if let errno, errno != 0 { text += ": \(Self.errnoText(errno))" }
+        if let errno, errno != 0 { text += ": \(Errno(rawValue: errno))" }
         if sqliteCode == nil, let detail { text += ": \(detail)" }
         return text
     }
@@ -156,11 +157,6 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         MQTTError(
             code, broker: broker, reasonCode: reason, detail: detail,
             libraryText: String(cString: mosquitto_reason_string(reason)))
-    }
-
-    static func errnoText(_ value: Int32) -> String {
-        guard let text = strerror(value) else { return "errno \(value)" }
-        return "\(String(cString: text)) (errno \(value))"
     }
 
     /// Symbolic names of libmosquitto's error values, taken from the header's enum.

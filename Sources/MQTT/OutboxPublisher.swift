@@ -75,11 +75,11 @@ public struct OutboxPublisher: Service {
         // Which records were already waiting when each connection was accepted: noted on the network
         // thread at CONNACK, before anything can be recorded "while connected".
         let boundaries = Mutex<(generation: UInt64, lastSeq: Int64)?>(nil)
-        let hook = client.core.addAcceptanceHook { generation in
+        let hook = client.addAcceptanceHook { generation in
             let lastSeq = outbox.lastSeq
             boundaries.withLock { $0 = (generation, lastSeq) }
         }
-        defer { client.core.removeAcceptanceHook(hook) }
+        defer { client.removeAcceptanceHook(hook) }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in client.stateChanges() { sink.yield(.connectionChanged) }
@@ -235,7 +235,7 @@ struct PublisherEngine {
         if let through = pendingDeleteThrough { delete(through: through) }
         depthGauge.record(outbox.depth)
         guard !stopping else { return }
-        let (state, currentGeneration) = client.core.connectionSnapshot
+        let (state, currentGeneration) = client.connectionSnapshot
         guard state == .connected else { return }
         if generation != currentGeneration {
             generation = currentGeneration
@@ -272,7 +272,7 @@ struct PublisherEngine {
         let sink = sink
         let seq = record.seq
         do throws(MQTTError) {
-            _ = try client.core.enqueuePublish(message) { result in
+            try client.enqueue(message) { result in
                 sink.yield(.acknowledged(seq: seq, result: result))
             }
             window.sent(seq)

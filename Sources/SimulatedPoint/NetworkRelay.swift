@@ -3,9 +3,10 @@ import Glibc
 #endif
 import BinDaemon
 import Foundation
-import GPIO
+import Lifecycle
 import Logging
 import Synchronization
+import SystemCalls
 
 /// A TCP relay on a loopback port in front of the real broker: the simulated point's MQTT client connects
 /// here, so `binsd simulate` can take the point's network away without touching the MQTT client.
@@ -18,7 +19,7 @@ public final class NetworkRelay: Sendable {
     public let port: Int
     public let upstream: String
     private let listener: Int32
-    private let wake = GPIOWakeup()
+    private let wake: EventFD
     private let state = Mutex(RelayState())
     private let finished = OneShot<Void>()
     private let logger: Logger
@@ -36,21 +37,33 @@ public final class NetworkRelay: Sendable {
     public init(upstreamHost host: String, upstreamPort: Int, logger: Logger) throws(BinDaemonError) {
         upstream = host.contains(":") ? "[\(host)]:\(upstreamPort)" : "\(host):\(upstreamPort)"
         self.logger = logger
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Self.failure("socket", "127.0.0.1") }
+        do {
+            wake = try EventFD()
+        } catch {
+            throw Self.failure("eventfd", "127.0.0.1", error)
+        }
+        let fd: Int32
+        do {
+            fd = try systemCall { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        } catch {
+            throw Self.failure("socket", "127.0.0.1", error)
+        }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let error = Self.failure("bind/listen", "127.0.0.1")
+        do {
+            _ = try systemCall {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            _ = try systemCall { listen(fd, 16) }
+        } catch {
             Glibc.close(fd)
-            throw error
+            throw Self.failure("bind/listen", "127.0.0.1", error)
         }
         var actual = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -60,12 +73,14 @@ public final class NetworkRelay: Sendable {
         port = Int(UInt16(bigEndian: actual.sin_port))
         listener = fd
         let (host, upstreamPort) = (host, upstreamPort)
-        let thread = Thread { [self] in
-            pump(upstreamHost: host, upstreamPort: upstreamPort)
-            finished.fulfil(())
+        do {
+            try DedicatedThread.start(name: "binsd-relay") { [self] in
+                pump(upstreamHost: host, upstreamPort: upstreamPort)
+                finished.fulfil(())
+            }
+        } catch {
+            throw Self.failure("pthread_create", "127.0.0.1", error)
         }
-        thread.name = "binsd-relay"
-        thread.start()
     }
 
     deinit {
@@ -109,16 +124,16 @@ public final class NetworkRelay: Sendable {
             if closing { break }
             var descriptors = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0)]
             descriptors += peers.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&descriptors, nfds_t(descriptors.count), 1_000)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                logger.error("relay.poll_failed", metadata: ["relay.errno": "\(errno)"])
+            do {
+                _ = try systemCall { poll(&descriptors, nfds_t(descriptors.count), 1_000) }
+            } catch {
+                logger.error("relay.poll_failed", metadata: ["relay.errno": "\(error.rawValue)"])
                 break
             }
-            if descriptors[1].revents != 0 { wake.consume() }
+            if descriptors[1].revents != 0 { wake.drain() }
             for entry in descriptors.dropFirst(2) where entry.revents != 0 {
                 guard let peer = peers[entry.fd] else { continue }
-                let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                let n = (try? systemCall { buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) } }) ?? -1
                 if n <= 0 || !writeAll(peer, buffer, count: n) { drop(entry.fd) }
             }
             if descriptors[0].revents != 0 { accept(upstreamHost: upstreamHost, upstreamPort: upstreamPort) }
@@ -130,8 +145,7 @@ public final class NetworkRelay: Sendable {
     }
 
     private func accept(upstreamHost: String, upstreamPort: Int) {
-        let client = Glibc.accept(listener, nil, nil)
-        guard client >= 0 else { return }
+        guard let client = try? systemCall({ Glibc.accept(listener, nil, nil) }) else { return }
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         let down = state.withLock { state -> Bool in
             if state.down { state.refused += 1 }
@@ -141,8 +155,12 @@ public final class NetworkRelay: Sendable {
             Glibc.close(client)
             return
         }
-        guard let broker = Self.connect(host: upstreamHost, port: upstreamPort) else {
-            logger.warning("relay.upstream_unreachable", metadata: ["mqtt.broker": "\(upstream)", "relay.errno": "\(errno)"])
+        let broker: Int32
+        switch Self.dial(host: upstreamHost, port: upstreamPort) {
+        case .success(let connected):
+            broker = connected
+        case .failure(let problem):
+            logger.warning("relay.upstream_unreachable", metadata: ["mqtt.broker": "\(upstream)", "relay.problem": "\(problem.text)"])
             Glibc.close(client)
             return
         }
@@ -170,11 +188,8 @@ public final class NetworkRelay: Sendable {
     private func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {
         var offset = 0
         while offset < count {
-            let n = buffer[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
+            guard let n = try? systemCall({ buffer[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } })
+            else { return false }
             offset += n
         }
         return true
@@ -187,10 +202,6 @@ public final class NetworkRelay: Sendable {
         case .success(let fd): Glibc.close(fd)
         case .failure(let problem): throw BinDaemonError(.broker, "broker \(endpoint): \(problem.text)")
         }
-    }
-
-    static func connect(host: String, port: Int) -> Int32? {
-        try? dial(host: host, port: port).get()
     }
 
     struct ConnectProblem: Error {
@@ -209,20 +220,23 @@ public final class NetworkRelay: Sendable {
         var problem = ConnectProblem(text: "no address")
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            if fd >= 0 {
-                if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return .success(fd) }
-                let code = errno
-                problem = ConnectProblem(text: "connect failed: \(String(cString: strerror(code))) (errno \(code))")
-                Glibc.close(fd)
+            if let fd = try? systemCall({
+                socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            }) {
+                do {
+                    _ = try systemCall { Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) }
+                    return .success(fd)
+                } catch {
+                    problem = ConnectProblem(text: "connect failed: \(error)")
+                    Glibc.close(fd)
+                }
             }
             entry = info.pointee.ai_next
         }
         return .failure(problem)
     }
 
-    private static func failure(_ function: String, _ address: String) -> BinDaemonError {
-        let code = errno
-        return BinDaemonError(.simulation, "relay \(address): \(function) failed: \(String(cString: strerror(code))) (errno \(code))")
+    private static func failure(_ function: String, _ address: String, _ error: Errno) -> BinDaemonError {
+        BinDaemonError(.simulation, "relay \(address): \(function) failed: \(error)", cause: error)
     }
 }

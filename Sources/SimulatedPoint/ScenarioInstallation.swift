@@ -111,7 +111,7 @@ public enum ScenarioInstallation {
         do {
             return try BinWorld(scenario: scenario, pacing: .virtual)
         } catch {
-            throw BinDaemonError(.simulation, "\(path): \(error)")
+            throw BinDaemonError(.simulation, "\(path): \(error)", cause: error)
         }
     }
 

@@ -1,11 +1,14 @@
 import BinDaemon
 import BinProtocol
 import Foundation
+import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
 import Simulation
 import Synchronization
+import SystemCalls
+import YAMLConfig
 
 /// `binsd simulate`: one simulated sorting point run through a scenario in virtual time, against a real
 /// broker, with the same pipeline and publishers as `binsd run` (DESIGN section 8).
@@ -185,11 +188,12 @@ public enum ScenarioRunner {
             return path
         }
         var template = Array("\(NSTemporaryDirectory())/binsd-simulate.XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard let created else {
-            throw BinDaemonError(.fileUnwritable, "\(NSTemporaryDirectory()): mkdtemp failed (errno \(errno))")
+        do {
+            let created = try systemCall { template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) } }
+            return String(cString: created)
+        } catch {
+            throw BinDaemonError(.fileUnwritable, "\(NSTemporaryDirectory()): mkdtemp failed: \(error)", cause: error)
         }
-        return String(cString: created)
     }
 }
 

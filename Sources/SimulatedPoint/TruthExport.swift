@@ -130,7 +130,7 @@ public enum TruthExport {
         do {
             return try JSONDecoder().decode(File.self, from: Data(text.utf8))
         } catch {
-            throw BinDaemonError(.simulation, "\(path): not a truth file: \(error)")
+            throw BinDaemonError(.simulation, "\(path): not a truth file: \(error)", cause: error)
         }
     }
 
@@ -139,7 +139,7 @@ public enum TruthExport {
         do {
             bytes = try json(world: world)
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(path): cannot encode the truth records: \(error)")
+            throw BinDaemonError(.fileUnwritable, "\(path): cannot encode the truth records: \(error)", cause: error)
         }
         try AtomicFile.write(bytes, to: path, mode: 0o644)
     }

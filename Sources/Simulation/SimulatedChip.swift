@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import GPIO
 import Synchronization
 
@@ -219,7 +220,8 @@ public final class SimulatedChip: GPIOChip {
 /// chip alive: devices and requests do).
 final class SimulationCore: Sendable {
     private let state: Mutex<SimulationBus>
-    private let notifier = EventNotifier()
+    /// nil only if the process could not get an eventfd: a real-time sleep then runs its slice out.
+    private let notifier = try? EventFD()
     let pacing: SimulatedChip.Pacing
     let chipName: String
 
@@ -238,7 +240,7 @@ final class SimulationCore: Sendable {
             bus.catchUp()
             return try body(&bus)
         }
-        if pacing == .realTime { notifier.signal() }
+        if pacing == .realTime { notifier?.signal() }
         return result
     }
 
@@ -265,7 +267,7 @@ final class SimulationCore: Sendable {
         case .virtual:
             state.withLock { bus in bus.advance(to: bus.nowNanoseconds.saturatingAdd(delta)) }
         case .realTime:
-            MonotonicClock.sleep(untilMonotonic: MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(delta))
+            MonotonicTime.sleep(until: MonotonicTime.now().saturatingAdd(delta))
             state.withLock { bus in bus.catchUp() }
         }
     }
@@ -276,7 +278,7 @@ final class SimulationCore: Sendable {
         case .virtual:
             pause(delta)
         case .realTime:
-            MonotonicClock.spin(untilMonotonic: MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(delta))
+            MonotonicTime.spin(until: MonotonicTime.now().saturatingAdd(delta))
             state.withLock { bus in bus.catchUp() }
         }
     }
@@ -325,20 +327,20 @@ final class SimulationCore: Sendable {
                 continue
             case .sleep(let nanoseconds):
                 var descriptors: [Int32] = []
-                if notifier.fileDescriptor >= 0 { descriptors.append(notifier.fileDescriptor) }
+                if let notifier { descriptors.append(notifier.fileDescriptor) }
                 var slice = nanoseconds
                 if let wakeup, wakeup.fileDescriptor >= 0 {
                     descriptors.append(wakeup.fileDescriptor)
                 } else if wakeup != nil {
                     slice = min(slice, 10_000_000)  // no eventfd: look at the wakeup's flag every 10 ms
                 }
-                let deadline = MonotonicClock.now(CLOCK_MONOTONIC).saturatingAdd(slice)
+                let deadline = MonotonicTime.now().saturatingAdd(slice)
                 do {
                     _ = try DescriptorPoll.wait(descriptors, deadline: deadline)
                 } catch {
-                    throw GPIOError(.io, chip: chipName, function: "poll", errno: error.errno)
+                    throw GPIOError(.io, chip: chipName, function: "poll", errno: error.rawValue)
                 }
-                notifier.drain()
+                notifier?.drain()
             }
         }
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import GPIO
 
 /// A device model wired to lines of a `SimulatedChip`: the other end of the wires.
@@ -45,7 +46,7 @@ public struct SimulationBus: ~Copyable, Sendable {
         self.pacing = pacing
         nowNanoseconds = startNanoseconds
         virtualOrigin = startNanoseconds
-        wallOrigin = MonotonicClock.now(CLOCK_MONOTONIC)
+        wallOrigin = MonotonicTime.now()
     }
 
     public var lineCount: Int { lines.count }
@@ -117,7 +118,7 @@ public struct SimulationBus: ~Copyable, Sendable {
     }
 
     func wallNanoseconds() -> UInt64 {
-        let elapsed = MonotonicClock.now(CLOCK_MONOTONIC) &- wallOrigin
+        let elapsed = MonotonicTime.now() &- wallOrigin
         return virtualOrigin.saturatingAdd(elapsed)
     }
 

@@ -1,8 +1,7 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
+import SystemCalls
 
 /// Small text files (configurations, boards, scenarios, credentials, sysfs values), read with the
 /// failing call and errno in the error.
@@ -11,20 +10,21 @@ public enum TextFile {
     public static let defaultLimit = 4 * 1024 * 1024
 
     public static func read(_ path: String, limit: Int = defaultLimit) throws(ConfigError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            throw failure(path, "open", code)
+        let fd: Int32
+        do {
+            fd = try systemCall { open(path, O_RDONLY | O_CLOEXEC) }
+        } catch {
+            throw failure(path, "open", error)
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw failure(path, "read", code)
+            let count: Int
+            do {
+                count = try systemCall { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            } catch {
+                throw failure(path, "read", error)
             }
             if count == 0 { break }
             bytes.append(contentsOf: buffer[0..<count])
@@ -38,9 +38,7 @@ public enum TextFile {
         return text
     }
 
-    private static func failure(_ path: String, _ call: String, _ code: Int32) -> ConfigError {
-        ConfigError(
-            .unreadable, file: path, message: "\(path): \(call) failed: \(String(cString: strerror(code))) (errno \(code))",
-            errno: code)
+    private static func failure(_ path: String, _ call: String, _ error: Errno) -> ConfigError {
+        ConfigError(.unreadable, file: path, message: "\(path): \(call) failed: \(error)", errno: error.rawValue)
     }
 }

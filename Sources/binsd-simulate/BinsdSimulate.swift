@@ -3,6 +3,7 @@ import BinDaemon
 import BinProtocol
 import Logging
 import SimulatedPoint
+import YAMLConfig
 
 /// `binsd-simulate`: simulated sorting points, kept out of the daemon that is installed on boards. `binsd
 /// simulate ...` and `binsd run` on the `sim` board hand over to it (`SimulatorExecutable`). This file only

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// The one error type of the guest check: a broken expectation about the libgpiod backend, or a
 /// failure to reach the simulator's sysfs attributes (naming the path, the C function and errno).
@@ -24,8 +25,7 @@ struct GuestCheckError: Error, CustomStringConvertible {
 
     /// A failed C call on `path`, with errno captured by the caller right after the call.
     static func system(_ code: Code, path: String, function: String, errno value: Int32) -> GuestCheckError {
-        let text = strerror(value).map { String(cString: $0) } ?? "errno \(value)"
-        return GuestCheckError(code, "\(path): \(function) failed: \(text) (errno \(value))")
+        GuestCheckError(code, "\(path): \(function) failed: \(Errno(rawValue: value))")
     }
 
     var description: String { code == .expectation ? message : "\(code.rawValue): \(message)" }

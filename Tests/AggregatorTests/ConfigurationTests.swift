@@ -167,12 +167,12 @@ struct ConfigurationTests {
         #expect(message == "aggregator.yaml:15:7: http.tokens[0]: the token is shorter than 16 characters")
         let valid = try parse(yaml.replacingOccurrences(of: "token: short", with: "token: a-long-enough-token-value"))
         #expect("\(valid.broker)".contains("hunter2") == false)
-        #expect(valid.broker.password?.value == "hunter2-secret")
+        #expect(valid.broker.password?.revealed == "hunter2-secret")
         guard case .postgres(let postgres) = valid.storage else {
             Issue.record("expected PostgreSQL storage")
             return
         }
-        #expect(postgres.password?.value == "pg-secret")
+        #expect(postgres.password?.revealed == "pg-secret")
         #expect(postgres.port == 5433)
         #expect(postgres.redactedURL == "postgres://bins@db:5433/ledger")
         #expect("\(postgres)".contains("pg-secret") == false)
@@ -203,7 +203,7 @@ struct ConfigurationTests {
         let yaml = Self.minimal.replacingOccurrences(
             of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, password_file: broker.password}")
         let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml", baseDirectory: directory.path)
-        #expect(configuration.broker.password?.value == "from-file-secret")
+        #expect(configuration.broker.password?.revealed == "from-file-secret")
         #expect(throws: AggregatorError.self) {
             try AggregatorConfiguration.parse(
                 yaml: yaml.replacingOccurrences(of: "broker.password", with: "missing.password"), source: "aggregator.yaml",

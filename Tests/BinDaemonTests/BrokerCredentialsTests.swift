@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import YAMLConfig
 
 @testable import BinDaemon
 

@@ -83,6 +83,20 @@ struct WireCodecTests {
         #expect(try WireCodec.decode(EventPayload.self, from: plain).historical == false)
     }
 
+    @Test("a late event is marked historical by composing its bytes: it decodes as the same event, marked once")
+    func markingHistorical() throws {
+        let event = EventPayload(
+            device: "pt-1", ts: ts, seq: 9,
+            body: .collection(Collection(bin: "dry", stream: .dry, massKg: 30, fillBefore: 0.8)))
+        let marked = EventPayload.markingHistorical(try WireCodec.encode(event))
+        var expected = event
+        expected.historical = true
+        #expect(try WireCodec.decode(EventPayload.self, from: marked) == expected)
+        #expect(EventPayload.markingHistorical(marked) == marked, "an event already marked is left as it is")
+        #expect(EventPayload.markingHistorical(Array("{}".utf8)) == Array("{}".utf8))
+        #expect(EventPayload.markingHistorical(Array("[1]".utf8)) == Array("[1]".utf8))
+    }
+
     @Test("state keeps nullable fields as null")
     func stateNulls() throws {
         let state = StatePayload(

@@ -202,7 +202,7 @@ struct MQTTClientTests {
         // Handed to libmosquitto here, before the kill: a publish started from a task could run only after
         // the client had seen the connection drop, and be refused as not connected (seen in CI).
         let (acknowledgements, acknowledged) = AsyncStream.makeStream(of: Result<Void, MQTTError>.self)
-        _ = try publisher.client.core.enqueuePublish(MQTTMessage(topic: "inflight/x", text: "in flight", qos: .atLeastOnce)) {
+        try publisher.client.enqueue(MQTTMessage(topic: "inflight/x", text: "in flight", qos: .atLeastOnce)) {
             acknowledged.yield($0)
         }
         // The PUBLISH sits unanswered in the stopped broker's socket; kill it, and the message with it.

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import YAMLConfig
 
 /// Publishes alert lifecycle messages on `sanitation/v1/alerts` (implemented over the MQTT client).
 public protocol AlertPublisher: Sendable {
@@ -154,7 +155,7 @@ public final class DeliveryService: Service, Sendable {
 
     /// Hex HMAC-SHA256 of `body` keyed with `secret`.
     public static func signature(body: [UInt8], secret: Secret) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.value.utf8)))
+        let code = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.revealed.utf8)))
         return code.map { String(format: "%02x", $0) }.joined()
     }
 

@@ -55,14 +55,6 @@ public struct AggregatorConfiguration: Sendable {
     }
 }
 
-/// A value that must not appear in logs, errors or descriptions.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
-    public let value: String
-    public init(_ value: String) { self.value = value }
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "<redacted>" }
-}
-
 public struct BrokerSettings: Sendable {
     public enum ProtocolVersion: String, Sendable, Codable, CaseIterable { case v311, v5 }
 

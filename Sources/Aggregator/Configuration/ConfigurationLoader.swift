@@ -250,7 +250,7 @@ struct ConfigurationLoader {
                 let name = tokenMap.required("name")?.string()
                 let secret = self.secret(&tokenMap, value: "token", file: "token_file", required: true)
                 guard let name, let secret else { return nil }
-                guard secret.value.utf8.count >= 16 else {
+                guard secret.revealed.utf8.count >= 16 else {
                     entry.error("the token is shorter than 16 characters")
                     return nil
                 }

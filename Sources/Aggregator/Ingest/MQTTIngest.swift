@@ -12,7 +12,7 @@ extension BrokerSettings {
     public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
         let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, receipts: receipts, timeZone: timeZone)
         return MQTTConfiguration(
-            host: host, port: port, clientID: clientID, username: username, password: password?.value,
+            host: host, port: port, clientID: clientID, username: username, password: password?.revealed,
             keepAliveSeconds: keepAliveSeconds, cleanSession: false,
             protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
             tls: tls.map {
@@ -233,7 +233,7 @@ public struct MQTTAlertPublisher: AlertPublisher {
         do {
             try await client.publish(MQTTMessage(topic: Topics.alerts, payload: body, qos: .atLeastOnce, retain: false))
         } catch {
-            throw AggregatorError(.broker, "publish on \(Topics.alerts) failed: \(error)")
+            throw AggregatorError(.broker, "publish on \(Topics.alerts) failed: \(error)", cause: error)
         }
     }
 }

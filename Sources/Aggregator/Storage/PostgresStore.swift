@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import Lifecycle
 import Logging
 import PostgresNIO
 import Synchronization
@@ -12,13 +13,13 @@ import Synchronization
 public final class PostgresStore: AggregatorStore {
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
-    private let running = Latch()
+    private let running = OneShot<Void>()
     private let logger: Logger
     private let name: String
 
     public init(settings: PostgresSettings, logger: Logger) {
         var configuration = PostgresClient.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.revealed,
             database: settings.database, tls: Self.tls(settings.tls))
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectionIdleTimeout = .seconds(300)
@@ -28,7 +29,7 @@ public final class PostgresStore: AggregatorStore {
         name = "postgresql \(settings.host):\(settings.port)/\(settings.database)"
         let running = running
         runTask = Task {
-            running.open()
+            running.fulfil(())
             await client.run()
         }
     }
@@ -911,33 +912,4 @@ enum PostgresSchema {
             "CREATE INDEX loads_station_day ON loads (station, day)",
         ],
     ]
-}
-
-/// A gate that, once opened, stays open.
-final class Latch: Sendable {
-    private struct State {
-        var isOpen = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state = Mutex(State())
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.isOpen = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let openNow = state.withLock { state -> Bool in
-                if state.isOpen { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if openNow { continuation.resume() }
-        }
-    }
 }

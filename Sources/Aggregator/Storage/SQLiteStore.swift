@@ -42,7 +42,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         if let error = error as? DatabaseError {
             return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error.message ?? "error \(error.resultCode.rawValue)") (code \(error.extendedResultCode.rawValue))")
         }
-        return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error)")
+        return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error)", cause: error)
     }
 
     private func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {

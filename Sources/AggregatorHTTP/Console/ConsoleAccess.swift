@@ -47,8 +47,8 @@ struct ConsoleAuthority: Sendable {
     func match(_ presented: String) -> (token: HTTPSettings.Token, role: Role)? {
         let bytes = Array(presented.utf8)
         var found: (HTTPSettings.Token, Role)?
-        for token in operators where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.value.utf8)) { found = (token, .officer) }
-        for token in readers where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.value.utf8)) { found = (token, .reader) }
+        for token in operators where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) { found = (token, .officer) }
+        for token in readers where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) { found = (token, .reader) }
         return found
     }
 
@@ -97,7 +97,7 @@ struct ConsoleAuthority: Sendable {
         let expiry = nowMs / 1000 + sessionSeconds
         let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let body = "v1.\(Self.hex(token.name)).\(expiry).\(nonce)"
-        return "\(body).\(Self.mac(token.token.value, "bins-console-session|" + body))"
+        return "\(body).\(Self.mac(token.token.revealed, "bins-console-session|" + body))"
     }
 
     /// The session a cookie value stands for, if its MAC is right, its token still configured and it has
@@ -108,9 +108,9 @@ struct ConsoleAuthority: Sendable {
             parts[3].count == 32, let (token, role) = token(named: name)
         else { return nil }
         let body = parts[0..<4].joined(separator: ".")
-        let expected = Self.mac(token.token.value, "bins-console-session|" + body)
+        let expected = Self.mac(token.token.revealed, "bins-console-session|" + body)
         guard AggregatorAPI.constantTimeEqual(Array(parts[4].utf8), Array(expected.utf8)), expiry > nowMs / 1000 else { return nil }
-        let csrf = String(Self.mac(token.token.value, "bins-console-csrf|\(parts[3])").prefix(40))
+        let csrf = String(Self.mac(token.token.revealed, "bins-console-csrf|\(parts[3])").prefix(40))
         return Session(name: name, role: role, expiresAtS: expiry, csrf: csrf)
     }
 

@@ -8,6 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Sensors
+import SystemCalls
 
 /// A bin's scale calibration as the state directory keeps it: the zero (from a tare, moved by bounded
 /// auto-zero after collections) and the slope (from a known reference mass). A tare alone is stored too,
@@ -114,7 +115,7 @@ public struct CalibrationStore: Sendable {
         do {
             data = try encoder.encode(calibration)
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)")
+            throw BinDaemonError(.fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)", cause: error)
         }
         try AtomicFile.write(Array(data) + [0x0A], to: path(bin: bin))
     }
@@ -141,11 +142,12 @@ package enum AtomicFile {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/\(component)"
-            if mkdir(prefix, 0o755) != 0 {
-                let code = errno
+            do {
+                _ = try systemCall { mkdir(prefix, 0o755) }
+            } catch {
                 var status = stat()
-                guard code == EEXIST, stat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
-                    return "mkdir \(prefix) failed: \(String(cString: strerror(code))) (errno \(code))"
+                guard error == EEXIST, stat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+                    return "mkdir \(prefix) failed: \(error)"
                 }
             }
         }
@@ -154,31 +156,35 @@ package enum AtomicFile {
 
     package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(BinDaemonError) {
         let temporary = "\(path).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw failure("open", temporary) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let error = failure("write", temporary)
-                close(fd)
-                unlink(temporary)
-                throw error
-            }
-            written += n
+        let fd: Int32
+        do {
+            fd = try systemCall { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        } catch {
+            throw failure("open", temporary, error)
         }
-        guard fsync(fd) == 0 else {
-            let error = failure("fsync", temporary)
+        do {
+            var written = 0
+            while written < bytes.count {
+                written += try systemCall { bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+            }
+        } catch {
             close(fd)
             unlink(temporary)
-            throw error
+            throw failure("write", temporary, error)
+        }
+        do {
+            _ = try systemCall { fsync(fd) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw failure("fsync", temporary, error)
         }
         close(fd)
-        guard rename(temporary, path) == 0 else {
-            let error = failure("rename", path)
+        do {
+            _ = try systemCall { rename(temporary, path) }
+        } catch {
             unlink(temporary)
-            throw error
+            throw failure("rename", path, error)
         }
         let directory = PathText.directory(of: path)
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -188,8 +194,7 @@ package enum AtomicFile {
         }
     }
 
-    private static func failure(_ function: String, _ path: String) -> BinDaemonError {
-        let code = errno
-        return BinDaemonError(.fileUnwritable, "\(path): \(function) failed: \(String(cString: strerror(code))) (errno \(code))")
+    private static func failure(_ function: String, _ path: String, _ error: Errno) -> BinDaemonError {
+        BinDaemonError(.fileUnwritable, "\(path): \(function) failed: \(error)", cause: error)
     }
 }

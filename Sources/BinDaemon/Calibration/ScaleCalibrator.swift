@@ -33,7 +33,7 @@ public struct ScaleCalibrator: Sendable {
             burst = try scale.read(samples: readings)
             try scale.powerDown()
         } catch {
-            throw BinDaemonError(.hardware, "\(scale.name): \(error)")
+            throw BinDaemonError(.hardware, "\(scale.name): \(error)", cause: error)
         }
         let values = OutlierRejection().inliers(burst.codes.map(Double.init))
         let mean = values.reduce(0, +) / Double(max(values.count, 1))
@@ -84,7 +84,7 @@ public struct ScaleCalibrator: Sendable {
         do {
             scale = try ScaleCalibration(emptyCounts: previous.offsetCounts, loadedCounts: sample.median, knownMassKilograms: knownKg)
         } catch {
-            throw BinDaemonError(.calibrationFailed, "bin \(bin): \(error)")
+            throw BinDaemonError(.calibrationFailed, "bin \(bin): \(error)", cause: error)
         }
         var calibration = previous
         calibration.countsPerKg = scale.countsPerKilogram

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// `binsd-simulate`, the executable that runs simulated points, found and started the way git starts its
 /// subcommands: `binsd` links none of the simulator (the device models, the bin world, the scenario runner),
@@ -34,10 +35,9 @@ public enum SimulatorExecutable {
             let argv = [path] + arguments
             var cStrings: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
             cStrings.append(nil)
-            execv(path, cStrings)
-            let code = errno
+            let failure = withErrno { execv(path, cStrings) }.errno ?? Errno(rawValue: ENOEXEC)
             for pointer in cStrings { free(pointer) }
-            failures.append("\(path): \(String(cString: strerror(code))) (errno \(code))")
+            failures.append("\(path): \(failure)")
         }
         return "cannot start \(name), which runs simulated points (install the binsd package, or build the "
             + "\(name) product next to binsd): " + failures.joined(separator: "; ")

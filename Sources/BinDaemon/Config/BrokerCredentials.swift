@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
+import YAMLConfig
 
 extension BrokerConfig {
     /// The password to log in with: `password` from the config, or the first line of `passwordFile`,
@@ -17,9 +19,10 @@ extension BrokerConfig {
     /// The first line of a password file that only its owner may read or write.
     public static func readPasswordFile(_ path: String) throws(BinDaemonError) -> Secret {
         var info = stat()
-        guard stat(path, &info) == 0 else {
-            let code = errno
-            throw BinDaemonError(.credentials, "\(path): stat failed: \(String(cString: strerror(code))) (errno \(code))")
+        do {
+            _ = try systemCall { stat(path, &info) }
+        } catch {
+            throw BinDaemonError(.credentials, "\(path): stat failed: \(error)", cause: error)
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {

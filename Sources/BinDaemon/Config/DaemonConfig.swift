@@ -117,23 +117,6 @@ public struct BrokerURL: Sendable, Equatable, Hashable, Encodable, CustomStringC
     public var description: String { "\(tls ? "mqtts" : "mqtt")://\(endpoint)" }
 }
 
-/// A secret that prints as `<redacted>`, so it cannot end up in a log line or an error by accident.
-public struct Secret: Sendable, Equatable, Hashable, Encodable, CustomStringConvertible, CustomDebugStringConvertible {
-    /// The secret itself; only the MQTT client reads it.
-    public let revealed: String
-
-    public init(_ revealed: String) { self.revealed = revealed }
-
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "<redacted>" }
-
-    /// Encodes as `<redacted>`: the configuration hash and any dump stay free of it.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode("<redacted>")
-    }
-}
-
 public struct BrokerConfig: Sendable, Equatable, Encodable {
     public var url: BrokerURL
     /// CA bundle for `mqtts`.

@@ -72,7 +72,7 @@ public final class BinSensors: Sendable {
         do {
             return try open()
         } catch {
-            throw BinDaemonError(.hardware, "bin \(bin.id): cannot open the \(kind): \(error)")
+            throw BinDaemonError(.hardware, "bin \(bin.id): cannot open the \(kind): \(error)", cause: error)
         }
     }
 }

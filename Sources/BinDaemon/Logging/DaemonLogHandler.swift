@@ -4,6 +4,7 @@ import Glibc
 import BinProtocol
 import Logging
 import Synchronization
+import SystemCalls
 
 /// The daemon's log level, shared by every logger so a configuration reload (SIGHUP) can change it.
 public final class LogLevelControl: Sendable {
@@ -87,9 +88,9 @@ public struct DaemonLogHandler: LogHandler {
         var bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            guard let n = try? systemCall({ bytes[offset...].withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) } }),
+                n > 0
+            else { break }
             offset += n
         }
     }

@@ -26,7 +26,7 @@ public struct EventRecorder: Sendable {
                 try WireCodec.encode(EventPayload(device: device, ts: event.at, seq: seq, body: event.body))
             }
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(error)")
+            throw BinDaemonError(.fileUnwritable, "\(error)", cause: error)
         }
     }
 
@@ -45,17 +45,13 @@ public struct EventRecorder: Sendable {
                 return try WireCodec.encode(EventPayload(device: device, ts: time, seq: seq, body: .fault(fault)))
             }
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(error)")
+            throw BinDaemonError(.fileUnwritable, "\(error)", cause: error)
         }
     }
 
-    /// Sets `historical: true` in an event payload sent late (the outbox publisher's transform). A payload
-    /// that does not decode is sent as it is.
+    /// Sets `historical: true` in an event payload sent late (the outbox publisher's transform), without
+    /// decoding it: see `EventPayload.markingHistorical`.
     public static func markHistorical(_ payload: [UInt8]) -> [UInt8] {
-        guard var event = try? JSONDecoder().decode(EventPayload.self, from: Data(payload)), !event.historical else {
-            return payload
-        }
-        event.historical = true
-        return (try? WireCodec.encode(event)) ?? payload
+        EventPayload.markingHistorical(payload)
     }
 }

@@ -9,6 +9,7 @@ import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
+import YAMLConfig
 
 /// The version announced in the birth message.
 public enum BinDaemonVersion {
@@ -105,7 +106,7 @@ public final class Daemon: Sendable {
                 syncPolicy: config.outbox.sync == .full ? .everyWrite : .batched(interval: .seconds(1)), logger: logger)
             session = try outbox.beginSession()
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(error)")
+            throw BinDaemonError(.fileUnwritable, "\(error)", cause: error)
         }
         let chip = sensors[0].scaleChip
         let clock = platform.clock
@@ -130,7 +131,7 @@ public final class Daemon: Sendable {
         do {
             client = try MQTTClient(configuration: mqtt, logger: logger)
         } catch {
-            throw BinDaemonError(.broker, "\(error)")
+            throw BinDaemonError(.broker, "\(error)", cause: error)
         }
         counters = DaemonCounters()
         let receipts = config.outbox.receipts.receiptSettings.map(OutboxReceipts.init)
@@ -165,7 +166,7 @@ public final class Daemon: Sendable {
                 do {
                     try await client.waitUntilConnected(timeout: timeout)
                 } catch {
-                    throw BinDaemonError(.broker, "\(error)")
+                    throw BinDaemonError(.broker, "\(error)", cause: error)
                 }
             }
         }

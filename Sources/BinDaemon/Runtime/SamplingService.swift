@@ -1,40 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
-import Synchronization
-
-/// A value delivered once, awaited by any number of tasks.
-package final class OneShot<Value: Sendable>: Sendable {
-    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
-
-    package init() {}
-
-    package func fulfil(_ value: Value) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Value, Never>] in
-            guard state.value == nil else { return [] }
-            state.value = value
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: value) }
-    }
-
-    package var value: Value? { state.withLock { $0.value } }
-
-    package func wait() async -> Value {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Value? in
-                if let value = state.value { return value }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-}
+import SystemCalls
 
 /// Runs the sampling loop on a dedicated thread (GPIO waits and bit-banging block, so they stay off Swift's
 /// cooperative pool) as a ServiceLifecycle service: graceful shutdown stops the loop between two samples.
@@ -67,15 +35,16 @@ public final class SamplingService: Service, Sendable {
         }
         let dependencies = dependencies
         let ended = ended
-        let started = startDedicatedThread(name: "binsd-sampling") {
-            let engine = SamplingEngine(dependencies)
-            ended.fulfil(engine.run())
-        }
-        if started != 0 {
+        do {
+            try DedicatedThread.start(name: "binsd-sampling") {
+                let engine = SamplingEngine(dependencies)
+                ended.fulfil(engine.run())
+            }
+        } catch {
             ended.fulfil(.stopped)
             dependencies.control.close()
             throw BinDaemonError(
-                .resources, "the sampling thread could not be started: pthread_create failed: \(String(cString: strerror(started))) (errno \(started))")
+                .resources, "the sampling thread could not be started: pthread_create failed: \(error)", cause: error)
         }
         let control = control
         let end = await withTaskCancellationOrGracefulShutdownHandler {

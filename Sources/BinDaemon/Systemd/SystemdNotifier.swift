@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SystemCalls
 
 /// sd_notify without libsystemd: one datagram per notification to the socket systemd names in
 /// `NOTIFY_SOCKET` (a path, or `@name` for the abstract namespace). Without that variable (not started by
@@ -18,8 +19,9 @@ public final class SystemdNotifier: Sendable {
         var path = Array(socketPath.utf8)
         if path.first == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
         address = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let socket = try? systemCall({ socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
+        else { return nil }
+        fd = socket
         if let usecText = watchdogUsec, let usec = UInt64(usecText), usec > 0,
             watchdogPID.map({ Int32($0) == getpid() }) ?? true
         {
@@ -53,10 +55,12 @@ public final class SystemdNotifier: Sendable {
         }
         let addressLength = socklen_t(MemoryLayout<sa_family_t>.size + length)
         let bytes = Array(message.utf8)
-        let sent = withUnsafePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bytes.withUnsafeBytes { buffer in
-                    sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), socketAddress, addressLength)
+        let sent = try? systemCall {
+            withUnsafePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                    bytes.withUnsafeBytes { buffer in
+                        sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), socketAddress, addressLength)
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@ internal import CBinsMosquitto
 import Logging
 import Metrics
 import Synchronization
+import SystemCalls
 
 /// Completion of one QoS 1/2 publish, called exactly once: PUBACK (or PUBCOMP) arrived, the broker refused
 /// it (MQTT 5 reason code), the waiter was cancelled, or the client stopped.
@@ -83,7 +84,7 @@ final class ClientCore: Sendable {
     let broker: String
     let logger: Logger
     let handle: MosquittoHandle
-    let wakeup: WakeupEvent
+    let wakeup: EventFD
     let shared = Mutex(ClientSharedState())
     /// The last error line libmosquitto logged (OpenSSL's reason for a failed handshake, for instance).
     let lastLibraryLog = Mutex<String?>(nil)
@@ -111,7 +112,11 @@ final class ClientCore: Sendable {
         try Self.validate(configuration)
         self.handle = try MosquittoHandle(
             clientID: configuration.clientID, cleanSession: configuration.cleanSession, broker: configuration.endpoint)
-        self.wakeup = try WakeupEvent()
+        do {
+            self.wakeup = try EventFD()
+        } catch {
+            throw MQTTError(.resources, broker: configuration.endpoint, function: "eventfd", errno: error.rawValue)
+        }
         connectionsCounter = Counter(label: "mqtt_connections_total")
         connectionFailuresCounter = Counter(label: "mqtt_connection_failures_total")
         receivedCounter = Counter(label: "mqtt_messages_received_total")
@@ -152,9 +157,11 @@ final class ClientCore: Sendable {
             for (field, path) in [("tls.ca_file", tls.caFile), ("tls.certificate_file", tls.certificateFile),
                                   ("tls.key_file", tls.keyFile)] {
                 guard let path else { continue }
-                if access(path, R_OK) != 0 {
+                do {
+                    _ = try systemCall { access(path, R_OK) }
+                } catch {
                     throw MQTTError(
-                        .invalidConfiguration, broker: broker, function: "access", errno: Glibc.errno,
+                        .invalidConfiguration, broker: broker, function: "access", errno: error.rawValue,
                         detail: "\(field) \(path) is not readable")
                 }
             }
@@ -166,11 +173,12 @@ final class ClientCore: Sendable {
 
     private func applyOptions() throws(MQTTError) {
         let mosq = handle.pointer
-        func check(_ rc: Int32, _ function: String, _ detail: String? = nil) throws(MQTTError) {
-            let savedErrno = Glibc.errno
+        func check(_ call: @autoclosure () -> Int32, _ function: String, _ detail: String? = nil) throws(MQTTError) {
+            let (rc, errno) = withErrno(call)
             guard rc != MOSQ_ERR_SUCCESS.rawValue else { return }
             throw MQTTError.library(
-                .invalidConfiguration, broker: broker, function: function, rc: rc, errno: savedErrno, detail: detail)
+                .invalidConfiguration, broker: broker, function: function, rc: rc, errno: errno?.rawValue ?? 0,
+                detail: detail)
         }
         let version = configuration.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
         try check(mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "mosquitto_int_option")
@@ -233,10 +241,11 @@ final class ClientCore: Sendable {
             }
         }
         guard proceed else { return false }
-        let rc = startDedicatedThread(name: "mqtt-net") { [self] in networkMain() }
-        if rc != 0 {
+        do {
+            try DedicatedThread.start(name: "mqtt-net") { [self] in networkMain() }
+        } catch {
             shared.withLock { $0.lifecycle = .stopped }
-            throw MQTTError(.resources, broker: broker, function: "pthread_create", errno: rc)
+            throw MQTTError(.resources, broker: broker, function: "pthread_create", errno: error.rawValue)
         }
         return true
     }
@@ -292,7 +301,7 @@ final class ClientCore: Sendable {
                         "mqtt.delay_ms": "\(delay.nanoseconds / 1_000_000)",
                         "mqtt.attempt": "\(machine.backoff.failures)",
                     ])
-                wakeup.wait(timeout: delay)
+                wakeup.wait(timeoutNanoseconds: UInt64(max(0, delay.nanoseconds)))
                 if isStopRequested { machine.requestStop() }
                 action = machine.waitEnded()
             case .connect:
@@ -311,30 +320,34 @@ final class ClientCore: Sendable {
     private func runOneConnection(initialised: inout Bool) -> Duration? {
         let mosq = handle.pointer
         shared.withLock { $0.attemptError = nil }
-        Glibc.errno = 0
-        let connectRC: Int32
+        let connect: () -> Int32
         let function: String
         if initialised {
             function = "mosquitto_reconnect_async"
-            connectRC = mosquitto_reconnect_async(mosq)
+            connect = { mosquitto_reconnect_async(mosq) }
         } else if configuration.protocolVersion == .v5 && !configuration.cleanSession {
             // MQTT 5 needs a session-expiry property for the session to outlive the connection; only the
             // (blocking) v5 connect takes properties, and libmosquitto keeps them for later reconnects.
             function = "mosquitto_connect_bind_v5"
-            var properties: OpaquePointer?
-            _ = mosquitto_property_add_int32(
-                &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
-                configuration.sessionExpirySeconds ?? UInt32.max)
-            connectRC = mosquitto_connect_bind_v5(
-                mosq, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds), nil,
-                properties)
-            mosquitto_property_free_all(&properties)
+            connect = { [configuration] in
+                var properties: OpaquePointer?
+                _ = mosquitto_property_add_int32(
+                    &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
+                    configuration.sessionExpirySeconds ?? UInt32.max)
+                defer { mosquitto_property_free_all(&properties) }
+                return mosquitto_connect_bind_v5(
+                    mosq, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds), nil,
+                    properties)
+            }
         } else {
             function = "mosquitto_connect_bind_async"
-            connectRC = mosquitto_connect_bind_async(
-                mosq, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds), nil)
+            connect = { [configuration] in
+                mosquitto_connect_bind_async(
+                    mosq, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds), nil)
+            }
         }
-        let connectErrno = Glibc.errno
+        let (connectRC, connectErrnoValue) = withErrno(connect)
+        let connectErrno = connectErrnoValue?.rawValue ?? 0
         if connectRC != MOSQ_ERR_NOMEM.rawValue && connectRC != MOSQ_ERR_INVAL.rawValue { initialised = true }
         guard connectRC == MOSQ_ERR_SUCCESS.rawValue else {
             recordConnectionEnd(rc: connectRC, errno: connectErrno, function: function, wasAccepted: false)
@@ -382,29 +395,28 @@ final class ClientCore: Sendable {
         guard socket >= 0 else { return (MOSQ_ERR_NO_CONN.rawValue, 0) }
         var descriptors = [
             pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
-            pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeup.fileDescriptor, events: Int16(POLLIN), revents: 0),
         ]
-        let ready = poll(&descriptors, 2, 1000)
-        if ready < 0 {
-            let pollErrno = Glibc.errno
-            return pollErrno == EINTR ? (MOSQ_ERR_SUCCESS.rawValue, 0) : (MOSQ_ERR_ERRNO.rawValue, pollErrno)
+        do {
+            _ = try systemCall(retryingOnInterrupt: false) { poll(&descriptors, 2, 1000) }
+        } catch {
+            return error == EINTR ? (MOSQ_ERR_SUCCESS.rawValue, 0) : (MOSQ_ERR_ERRNO.rawValue, error.rawValue)
         }
         let woken = descriptors[1].revents != 0
-        if woken { wakeup.consume() }
+        if woken { wakeup.drain() }
         if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             let (readRC, readErrno) = readBurst(mosq, socket: socket)
             deliverBurst()
             if readRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (readRC, readErrno) }
         }
         if descriptors[0].revents & Int16(POLLOUT) != 0 || (woken && mosquitto_want_write(mosq)) {
-            Glibc.errno = 0
-            let writeRC = mosquitto_loop_write(mosq, 1)
-            let writeErrno = Glibc.errno
-            if writeRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (writeRC, writeErrno) }
+            let (writeRC, writeErrno) = withErrno { mosquitto_loop_write(mosq, 1) }
+            if writeRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 {
+                return (writeRC, writeErrno?.rawValue ?? 0)
+            }
         }
-        Glibc.errno = 0
-        let miscRC = mosquitto_loop_misc(mosq)
-        return (miscRC, Glibc.errno)
+        let (miscRC, miscErrno) = withErrno { mosquitto_loop_misc(mosq) }
+        return (miscRC, miscErrno?.rawValue ?? 0)
     }
 
     /// Reads packets while the socket has more to read, until a batch handler's burst reaches
@@ -413,10 +425,8 @@ final class ClientCore: Sendable {
     private func readBurst(_ mosq: OpaquePointer, socket: Int32) -> (Int32, Int32) {
         let deadline = ContinuousClock.now.advanced(by: configuration.batchMaxDelay)
         while true {
-            Glibc.errno = 0
-            let rc = mosquitto_loop_read(mosq, 1)
-            let readErrno = Glibc.errno
-            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (rc, readErrno) }
+            let (rc, readErrno) = withErrno { mosquitto_loop_read(mosq, 1) }
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (rc, readErrno?.rawValue ?? 0) }
             if burst.withLock({ $0.count }) >= configuration.batchMaxMessages || ContinuousClock.now >= deadline {
                 return (rc, 0)
             }
@@ -641,13 +651,14 @@ final class ClientCore: Sendable {
                 return .failure(MQTTError(.notConnected, broker: broker, detail: "publish to \(message.topic)"))
             }
             var mid: Int32 = 0
-            Glibc.errno = 0
-            let rc = message.payload.withUnsafeBytes { bytes in
-                mosquitto_publish_v5(
-                    mosq, &mid, message.topic, Int32(bytes.count), bytes.baseAddress, message.qos.rawValue,
-                    message.retain, nil)
+            let (rc, publishErrno) = withErrno {
+                message.payload.withUnsafeBytes { bytes in
+                    mosquitto_publish_v5(
+                        mosq, &mid, message.topic, Int32(bytes.count), bytes.baseAddress, message.qos.rawValue,
+                        message.retain, nil)
+                }
             }
-            let savedErrno = Glibc.errno
+            let savedErrno = publishErrno?.rawValue ?? 0
             guard rc == MOSQ_ERR_SUCCESS.rawValue else {
                 let code: MQTTError.Code =
                     switch rc {
