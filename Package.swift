@@ -152,7 +152,8 @@ let package = Package(
         // MARK: Executables: parse, bootstrap, run
         .executableTarget(name: "binsd", dependencies: ["BinDaemon", argumentParser, log]),
         .executableTarget(
-            name: "binsd-simulate", dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", "YAMLConfig", argumentParser, log]),
+            name: "binsd-simulate",
+            dependencies: ["SimulatedPoint", "BinDaemon", "BinProtocol", "MQTT", "YAMLConfig", argumentParser, log]),
         .executableTarget(
             name: "bins-aggregator",
             dependencies: [

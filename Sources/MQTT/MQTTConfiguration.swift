@@ -87,9 +87,7 @@ public struct MQTTConfiguration: Sendable, Equatable {
     }
 
     /// `host:port`, as errors and logs name the broker.
-    public var endpoint: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
+    public var endpoint: String { BrokerURL.endpoint(host: host, port: port) }
 }
 
 extension MQTTConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {

@@ -5,6 +5,7 @@ import BinDaemon
 import Foundation
 import Lifecycle
 import Logging
+import MQTT
 import Synchronization
 import SystemCalls
 
@@ -35,7 +36,7 @@ public final class NetworkRelay: Sendable {
 
     /// Listens on 127.0.0.1 (an ephemeral port) and relays to `host:port`.
     public init(upstreamHost host: String, upstreamPort: Int, logger: Logger) throws(BinDaemonError) {
-        upstream = host.contains(":") ? "[\(host)]:\(upstreamPort)" : "\(host):\(upstreamPort)"
+        upstream = BrokerURL.endpoint(host: host, port: upstreamPort)
         self.logger = logger
         do {
             wake = try EventFD()
@@ -197,7 +198,7 @@ public final class NetworkRelay: Sendable {
 
     /// Whether `host:port` accepts a TCP connection now; the error names it and why not (errno).
     public static func probe(host: String, port: Int) throws(BinDaemonError) {
-        let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let endpoint = BrokerURL.endpoint(host: host, port: port)
         switch dial(host: host, port: port) {
         case .success(let fd): Glibc.close(fd)
         case .failure(let problem): throw BinDaemonError(.broker, "broker \(endpoint): \(problem.text)")

@@ -3,6 +3,7 @@ import BinProtocol
 import Foundation
 import GPIO
 import Logging
+import MQTT
 import Simulation
 import YAMLConfig
 

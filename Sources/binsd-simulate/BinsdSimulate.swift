@@ -2,6 +2,7 @@ import ArgumentParser
 import BinDaemon
 import BinProtocol
 import Logging
+import MQTT
 import SimulatedPoint
 import YAMLConfig
 

@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import MQTT
 import Testing
 
 @testable import BinDaemon

@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import MQTT
 import YAMLConfig
 
 /// Everything `bins-aggregator` reads from its YAML file (documented in config/aggregator.example.yaml):
@@ -58,12 +59,8 @@ public struct AggregatorConfiguration: Sendable {
 public struct BrokerSettings: Sendable {
     public enum ProtocolVersion: String, Sendable, Codable, CaseIterable { case v311, v5 }
 
-    public struct TLS: Sendable, Equatable {
-        public var caFile: String
-        public var certificateFile: String?
-        public var keyFile: String?
-        public var verifyHostname: Bool
-    }
+    /// The same TLS settings binsd's broker connection has.
+    public typealias TLS = MQTTTLSConfiguration
 
     public var host: String
     public var port: Int

@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import MQTT
 import YAMLConfig
 
 extension AggregatorConfiguration {
@@ -108,17 +109,15 @@ struct ConfigurationLoader {
             var tlsFromScheme = false
             var urlUsable = true
             if let urlValue = map.optional("url"), let text = urlValue.string() {
-                if let components = URLComponents(string: text), let scheme = components.scheme,
-                    ["mqtt", "mqtts", "tcp", "ssl"].contains(scheme), let urlHost = components.host, !urlHost.isEmpty
-                {
-                    if components.user != nil || components.password != nil {
-                        urlValue.error("put credentials in username and password_file, not in the URL")
-                        urlUsable = false
-                    }
-                    host = urlHost
-                    tlsFromScheme = scheme == "mqtts" || scheme == "ssl"
-                    port = components.port ?? port ?? (tlsFromScheme ? 8883 : 1883)
-                } else {
+                switch BrokerURL.parse(text) {
+                case .success(let parts):
+                    host = parts.host
+                    tlsFromScheme = parts.tls
+                    port = parts.port ?? port ?? (parts.tls ? 8883 : 1883)
+                case .failure(.credentials):
+                    urlValue.error("put credentials in username and password_file, not in the URL")
+                    urlUsable = false
+                case .failure(.malformed):
                     urlValue.error("\(ConfigText.quote(text)) is not an mqtt:// or mqtts:// URL")
                     urlUsable = false
                 }

@@ -15,9 +15,7 @@ extension BrokerSettings {
             host: host, port: port, clientID: clientID, username: username, password: password?.revealed,
             keepAliveSeconds: keepAliveSeconds, cleanSession: false,
             protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
-            tls: tls.map {
-                MQTTTLSConfiguration(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile, verifyHostname: $0.verifyHostname)
-            },
+            tls: tls,
             will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
             reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil, maxInflightMessages: 32,
             batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))

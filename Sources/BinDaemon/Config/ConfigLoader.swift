@@ -5,6 +5,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import MQTT
 import YAMLConfig
 
 /// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the

@@ -55,68 +55,6 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 }
 
-/// A broker address: `mqtt://host:port` or `mqtts://host:port`.
-public struct BrokerURL: Sendable, Equatable, Hashable, Encodable, CustomStringConvertible {
-    public var tls: Bool
-    public var host: String
-    public var port: Int
-
-    public init(tls: Bool, host: String, port: Int) {
-        self.tls = tls
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `mqtt://HOST[:PORT]` / `mqtts://HOST[:PORT]` (default ports 1883 and 8883; IPv6 hosts in
-    /// brackets). Returns nil for anything else, including paths, users or queries in the URL.
-    public init?(_ text: String) {
-        let tls: Bool
-        let rest: Substring
-        if text.hasPrefix("mqtt://") {
-            tls = false
-            rest = text.dropFirst("mqtt://".count)
-        } else if text.hasPrefix("mqtts://") {
-            tls = true
-            rest = text.dropFirst("mqtts://".count)
-        } else {
-            return nil
-        }
-        var hostPart = rest
-        if hostPart.hasSuffix("/") { hostPart = hostPart.dropLast() }
-        guard !hostPart.isEmpty, !hostPart.contains("/"), !hostPart.contains("@"), !hostPart.contains("?") else {
-            return nil
-        }
-        var host: Substring
-        var portText: Substring?
-        if hostPart.hasPrefix("[") {
-            guard let close = hostPart.firstIndex(of: "]") else { return nil }
-            host = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
-            let after = hostPart[hostPart.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { return nil }
-                portText = after.dropFirst()
-            }
-        } else {
-            let parts = hostPart.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { return nil }
-            host = parts[0]
-            if parts.count == 2 { portText = parts[1] }
-        }
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else { return nil }
-        var port = tls ? 8883 : 1883
-        if let portText {
-            guard let value = Int(portText), (1...65535).contains(value) else { return nil }
-            port = value
-        }
-        self.init(tls: tls, host: String(host), port: port)
-    }
-
-    /// `host:port` as errors and logs name the broker (never with credentials).
-    public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    public var description: String { "\(tls ? "mqtts" : "mqtt")://\(endpoint)" }
-}
-
 public struct BrokerConfig: Sendable, Equatable, Encodable {
     public var url: BrokerURL
     /// CA bundle for `mqtts`.
@@ -131,6 +69,13 @@ public struct BrokerConfig: Sendable, Equatable, Encodable {
     /// A file, readable only by the service, whose first line is the password.
     public var passwordFile: String?
     public var keepaliveSeconds: Int
+
+    /// The TLS settings of the connection: present for an `mqtts://` broker with its CA file.
+    public func tlsConfiguration(verifyHostname: Bool) -> MQTTTLSConfiguration? {
+        guard url.tls, let caFile else { return nil }
+        return MQTTTLSConfiguration(
+            caFile: caFile, certificateFile: clientCertFile, keyFile: clientKeyFile, verifyHostname: verifyHostname)
+    }
 }
 
 public struct BinConfig: Sendable, Equatable, Encodable {

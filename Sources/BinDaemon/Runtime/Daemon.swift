@@ -116,12 +116,7 @@ public final class Daemon: Sendable {
             board: config.board.name, bins: config.binDescriptors)
         var password = platform.password
         if password == nil { password = try config.broker.loadPassword() }
-        var tls: MQTTTLSConfiguration?
-        if config.broker.url.tls, let caFile = config.broker.caFile {
-            tls = MQTTTLSConfiguration(
-                caFile: caFile, certificateFile: config.broker.clientCertFile, keyFile: config.broker.clientKeyFile,
-                verifyHostname: platform.verifyBrokerHostname)
-        }
+        let tls = config.broker.tlsConfiguration(verifyHostname: platform.verifyBrokerHostname)
         let endpoint = platform.brokerEndpoint ?? (config.broker.url.host, config.broker.url.port)
         let mqtt = MQTTConfiguration(
             host: endpoint.host, port: endpoint.port, clientID: config.device, username: config.broker.username,
