@@ -58,7 +58,7 @@ public enum PostgresServer {
     public static func dropDatabase(url: String) {
         guard let base = try? self.url(), let path = URLComponents(string: url)?.path, path.count > 1 else { return }
         let name = String(path.dropFirst())
-        Thread { try? runPSQL(url: base, sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }.start()
+        Thread { _ = try? runPSQL(url: base, sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }.start()
     }
 
     // MARK: Implementation
@@ -81,17 +81,26 @@ public enum PostgresServer {
 
     /// Runs `sql` through psql on the database at `url` (a test that changes what a store cannot, such as
     /// undoing a migration).
-    public static func execute(url: String, sql: String) async throws { try await onOwnThread { try runPSQL(url: url, sql: sql) } }
+    public static func execute(url: String, sql: String) async throws { _ = try await onOwnThread { try runPSQL(url: url, sql: sql) } }
 
-    private static func runPSQL(url: String, sql: String) throws {
+    /// The rows `sql` returns on the database at `url`, one line each, columns separated by `|` (psql's
+    /// unaligned output).
+    public static func query(url: String, sql: String) async throws -> [String] {
+        try await onOwnThread { try runPSQL(url: url, sql: sql, rows: true) }
+            .split(separator: "\n").map(String.init)
+    }
+
+    @discardableResult
+    private static func runPSQL(url: String, sql: String, rows: Bool = false) throws -> String {
         let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(separator: ":")
         guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {
             throw Failure(description: "psql not found (install postgresql-client)")
         }
-        let result = try run(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        let result = try run(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + (rows ? ["-A", "-t"] : []) + ["-d", url, "-c", sql])
         guard result.status == 0 else {
             throw Failure(description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")
         }
+        return result.output
     }
 
     private static func binDirectory() -> String? {
