@@ -9,7 +9,7 @@ public enum LineDirection: String, Sendable, Hashable {
 }
 
 /// Internal pull resistor to request for an input.
-public enum LineBias: String, Sendable, Hashable {
+public enum LineBias: String, Sendable, Hashable, CaseIterable, Codable {
     /// Leave whatever the board or a previous user configured.
     case asIs = "as-is"
     case disabled

@@ -1,5 +1,7 @@
 import BinProtocol
+import GPIO
 import MQTT
+import Sensors
 import YAMLConfig
 
 /// The daemon's configuration after parsing and validation (see docs/binsd.md for every field).
@@ -115,14 +117,8 @@ public enum HX711Rate: Int, Sendable, Equatable, Encodable, CaseIterable {
     case sps80 = 80
 }
 
-public enum HX711Gain: Int, Sendable, Equatable, Encodable, CaseIterable {
-    /// Channel A, gain 128 (the usual load-cell input).
-    case channelA128 = 128
-    /// Channel A, gain 64.
-    case channelA64 = 64
-    /// Channel B, gain 32.
-    case channelB32 = 32
-}
+/// `scale.gain`: the driver's own type (128 or 64 on channel A, 32 on channel B), so nothing maps one to the other.
+public typealias HX711Gain = HX711.Gain
 
 public struct ScaleSensorConfig: Sendable, Equatable, Encodable {
     public var dout: LineAddress
@@ -161,12 +157,8 @@ public struct RangerSensorConfig: Sendable, Equatable, Encodable {
     public var mountMm: Double
 }
 
-public enum PinBias: String, Sendable, Equatable, Encodable, CaseIterable {
-    case asIs = "as-is"
-    case disabled
-    case pullUp = "pull-up"
-    case pullDown = "pull-down"
-}
+/// `lid.bias`: the GPIO layer's own type (`as-is`, `disabled`, `pull-up`, `pull-down`).
+public typealias PinBias = LineBias
 
 public enum LineLevel: String, Sendable, Equatable, Encodable, CaseIterable {
     case high, low

@@ -30,7 +30,7 @@ public final class BinSensors: Sendable {
             try HX711(
                 chip: scaleChip, clockLine: bin.scale.sck.line, dataLine: bin.scale.dout.line, consumer: consumer,
                 configuration: HX711.Configuration(
-                    name: "hx711 \(bin.id)", gain: bin.scale.gain.driverGain,
+                    name: "hx711 \(bin.id)", gain: bin.scale.gain,
                     dataRate: bin.scale.rate == .sps80 ? .eightyPerSecond : .tenPerSecond))
         }
         var ranger: UltrasonicRanger?
@@ -51,7 +51,7 @@ public final class BinSensors: Sendable {
                 try LidSwitch(
                     chip: chip, line: config.line.line, consumer: consumer,
                     configuration: LidSwitch.Configuration(
-                        name: "lid \(bin.id)", openLevel: config.openLevel == .high, bias: config.bias.lineBias,
+                        name: "lid \(bin.id)", openLevel: config.openLevel == .high, bias: config.bias,
                         debounceNanoseconds: UInt64(config.debounceMs) * 1_000_000))
             }
         }
@@ -73,27 +73,6 @@ public final class BinSensors: Sendable {
             return try open()
         } catch {
             throw BinDaemonError(.hardware, "bin \(bin.id): cannot open the \(kind): \(error)", cause: error)
-        }
-    }
-}
-
-extension HX711Gain {
-    var driverGain: HX711.Gain {
-        switch self {
-        case .channelA128: .channelA128
-        case .channelA64: .channelA64
-        case .channelB32: .channelB32
-        }
-    }
-}
-
-extension PinBias {
-    var lineBias: LineBias {
-        switch self {
-        case .asIs: .asIs
-        case .disabled: .disabled
-        case .pullUp: .pullUp
-        case .pullDown: .pullDown
         }
     }
 }
