@@ -257,8 +257,19 @@ final class SmallFileSystem: Sendable {
         }
     }
 
+    /// Unmounts; retried briefly for the same reason as the remount (a child process of a parallel test
+    /// may hold an inherited descriptor there for an instant: "target is busy", seen in a full local run).
     func unmount() async throws {
-        try await ChildProcess.run("/bin/umount", [directory.path], in: try TemporaryDirectory())
+        var lastError: (any Error)?
+        try await waitUntil(timeout: .seconds(10), interval: .milliseconds(100), "unmount (\(String(describing: lastError)))") {
+            do {
+                try await ChildProcess.run("/bin/umount", [directory.path], in: try TemporaryDirectory(), timeout: .seconds(10))
+                return true
+            } catch {
+                lastError = error
+                return false
+            }
+        }
     }
 
     deinit {

@@ -153,6 +153,7 @@ public final class LivePublisher: Service, Sendable {
         let client = client
         let sink = sink
         let commands = try await client.subscribe(Topics.command(device), qos: .atLeastOnce)
+        let handler = CommandHandler(control: control, now: now, logger: logger) { [self] in rebirth() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -184,7 +185,8 @@ public final class LivePublisher: Service, Sendable {
                         break
                     case .command(let message):
                         group.addTask { [self] in
-                            if let reply = await handleCommand(message) {
+                            let device = pending.withLock { $0.identity.device }
+                            if let reply = await handler.handle(message, device: device) {
                                 pending.withLock { $0.replies.append(reply) }
                                 sink.yield(.work)
                             }
@@ -302,56 +304,5 @@ public final class LivePublisher: Service, Sendable {
             logger.warning("shutdown.offline_status_failed", metadata: ["mqtt.error": "\(error)"])
         }
         logger.info("shutdown.offline_status", metadata: ["mqtt.published": "\(published)"])
-    }
-
-    // MARK: Commands
-
-    func handleCommand(_ message: MQTTMessage) async -> CommandReplyPayload? {
-        let identity = pending.withLock { $0.identity }
-        struct Identified: Decodable { var id: String? }
-        guard let id = (try? JSONDecoder().decode(Identified.self, from: Data(message.payload)))?.id, !id.isEmpty,
-            id.utf8.count <= 128
-        else {
-            logger.warning("cmd.unparseable", metadata: ["mqtt.topic": "\(message.topic)", "cmd.bytes": "\(message.payload.count)"])
-            return nil
-        }
-        func reply(ok: Bool, error: String? = nil, readings: [SensorReading]? = nil, calibration: StoredCalibration? = nil, bin: String? = nil)
-            -> CommandReplyPayload
-        {
-            CommandReplyPayload(
-                device: identity.device, ts: now(), id: id, ok: ok, error: error, readings: readings,
-                calibration: calibration.map {
-                    CalibrationSummary(bin: bin ?? "", offsetCounts: $0.offsetCounts, countsPerKg: $0.countsPerKg)
-                })
-        }
-        let command: CommandPayload
-        do {
-            command = try WireCodec.decode(CommandPayload.self, from: message.payload, topicDevice: identity.device)
-        } catch {
-            logger.warning("cmd.invalid", metadata: ["cmd.id": "\(id)", "cmd.error": "\(error)"])
-            return reply(ok: false, error: "invalid command: \(error.message)")
-        }
-        logger.notice("cmd.received", metadata: ["cmd.id": "\(id)", "cmd.op": "\(command.op.rawValue)"])
-        switch command.op {
-        case .rebirth:
-            rebirth()
-            return reply(ok: true)
-        case .read:
-            let readings = await control.read()
-            return readings.isEmpty ? reply(ok: false, error: "the sampling loop is not running") : reply(ok: true, readings: readings)
-        case .tare:
-            guard let bin = command.bin else { return reply(ok: false, error: "tare needs \"bin\"") }
-            switch await control.tare(bin: bin) {
-            case .success(let calibration): return reply(ok: true, calibration: calibration, bin: bin)
-            case .failure(let error): return reply(ok: false, error: error.message)
-            }
-        case .calibrate:
-            guard let bin = command.bin else { return reply(ok: false, error: "calibrate needs \"bin\"") }
-            guard let knownKg = command.knownKg else { return reply(ok: false, error: "calibrate needs \"known_kg\"") }
-            switch await control.calibrate(bin: bin, knownKg: knownKg) {
-            case .success(let calibration): return reply(ok: true, calibration: calibration, bin: bin)
-            case .failure(let error): return reply(ok: false, error: error.message)
-            }
-        }
     }
 }

@@ -148,7 +148,7 @@ public final class Daemon: Sendable {
             }, logger: logger)
         publisher = OutboxPublisher(
             outbox: outbox, client: client, receipts: receipts, logger: logger, markHistorical: EventRecorder.markHistorical)
-        let sink = DaemonSink(recorder: EventRecorder(device: config.device, outbox: outbox), live: live, logger: logger)
+        let sink = EventRecorder(device: config.device, outbox: outbox, live: live, logger: logger)
         let dependencies = SamplingEngine.Dependencies(
             config: config, sensors: sensors, calibrations: calibrations, store: store, clock: platform.clock,
             temperature: platform.temperature, sink: sink, control: control, counters: counters,
