@@ -105,7 +105,8 @@ let package = Package(
         // MARK: Wire contract and transport
         .target(name: "BinProtocol"),
         .target(
-            name: "MQTT", dependencies: ["CBinsMosquitto", "CBinsSQLite", "SystemCalls", "Lifecycle", log, metrics, lifecycle]),
+            name: "MQTT",
+            dependencies: ["CBinsMosquitto", "CBinsSQLite", "SystemCalls", "Lifecycle", log, metrics, lifecycle]),
 
         // MARK: Simulation (simulated chip, line-level device models, bin world, scenarios)
         .target(name: "Simulation", dependencies: ["GPIO", "BinProtocol", "YAMLConfig", "SystemCalls"]),
@@ -121,7 +122,8 @@ let package = Package(
         .target(
             name: "SimulatedPoint",
             dependencies: [
-                "BinDaemon", "Simulation", "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle", "SystemCalls",
+                "BinDaemon", "Simulation", "GPIO", "Sensors", "MQTT", "BinProtocol", "YAMLConfig", "Lifecycle",
+                "SystemCalls",
                 log, lifecycle,
             ]),
 
@@ -175,13 +177,16 @@ let package = Package(
             path: "Benchmarks/bins-bench"),
         .executableTarget(
             name: "bins-ingest-bench",
-            dependencies: ["Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", "Simulation", argumentParser, log, metrics],
+            dependencies: [
+                "Aggregator", "MQTT", "BinProtocol", "BinsTestSupport", "Simulation", argumentParser, log, metrics,
+            ],
             path: "Benchmarks/bins-ingest-bench"),
         // The console's server-side render times for a large district (docs/console.md).
         .executableTarget(
             name: "bins-console-bench",
             dependencies: [
-                "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
+                "Aggregator", "AggregatorHTTP", "BinProtocol", argumentParser, log, metrics,
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/bins-console-bench"),
         // Fill forecast error and the collection plan's saving over the scenario library (pure model code, no I/O).
@@ -192,7 +197,8 @@ let package = Package(
         .executableTarget(name: "gpio-guest-check", dependencies: ["GPIO", "SystemCalls"]),
         // Fuzzing: libFuzzer over the payload decoders and both configuration readers (Fuzz/README.md). An
         // ordinary build replays the corpus in Fuzz/corpus; `BINS_FUZZ=1` builds the fuzzer itself.
-        .executableTarget(name: "bins-fuzz", dependencies: ["BinProtocol", "BinDaemon", "Aggregator"], path: "Fuzz/Harness"),
+        .executableTarget(
+            name: "bins-fuzz", dependencies: ["BinProtocol", "BinDaemon", "Aggregator"], path: "Fuzz/Harness"),
         // A child process for the MQTT tests: killed mid-handler, mid-publish, or with a will set.
         .executableTarget(name: "mqtt-test-peer", dependencies: ["MQTT", argumentParser, log]),
 
@@ -209,13 +215,15 @@ let package = Package(
         .testTarget(
             name: "BinDaemonTests",
             dependencies: [
-                "BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation", "YAMLConfig", "BinProtocol", "GPIO",
+                "BinDaemon", "SimulatedPoint", "BinsTestSupport", "MQTT", "Simulation", "YAMLConfig", "BinProtocol",
+                "GPIO",
                 "Sensors", log,
             ]),
         .testTarget(
             name: "AggregatorTests",
             dependencies: [
-                "Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", log, metrics, .product(name: "GRDB", package: "GRDB.swift"),
+                "Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", log, metrics,
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
             name: "AggregatorHTTPTests",
@@ -229,7 +237,8 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "BinsTestSupport", "MQTT", "BinProtocol", log, .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "BinsTestSupport", "MQTT", "BinProtocol", log,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),
     ],

@@ -23,17 +23,22 @@ struct AccuracyBenchmark: AsyncParsableCommand {
     @Option(help: "A broker as HOST:PORT; without it a mosquitto is started on a free loopback port.")
     var broker: String?
 
-    @Option(name: .customLong("classified-volume-l"), help: "Smallest true volume counted in the classification figures.")
+    @Option(
+        name: .customLong("classified-volume-l"), help: "Smallest true volume counted in the classification figures.")
     var classifiedVolumeL: Double = 3
 
     @Option(
         name: .customLong("details-out"),
-        help: "A directory to write, per scenario, each true deposit next to the event it was paired with (JSON lines), for a closer look at the classifier's evidence.")
+        help:
+            "A directory to write, per scenario, each true deposit next to the event it was paired with (JSON lines), for a closer look at the classifier's evidence."
+    )
     var detailsOut: String?
 
     func run() async throws {
         let files = scenarios.isEmpty ? Self.shippedScenarios() : scenarios
-        guard !files.isEmpty else { throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml") }
+        guard !files.isEmpty else {
+            throw ValidationError("no scenario files given and none in scenarios/accuracy-*.yaml")
+        }
         let quiet = Logger(label: "bins-bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint = try await BrokerEndpoint.resolve(broker)
         let (host, port) = (endpoint.host, endpoint.port)
@@ -55,11 +60,15 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             if let detailsOut {
                 try Self.writeDetails(
                     AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
-                    to: detailsOut + "/" + ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".jsonl")
+                    to: detailsOut + "/" + ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+                        + ".jsonl")
             }
             rows.append(
-                ((file as NSString).lastPathComponent, AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
-                 summary.realSeconds))
+                (
+                    (file as NSString).lastPathComponent,
+                    AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
+                    summary.realSeconds
+                ))
         }
         await endpoint.stop()
         print(Self.table(rows, classifiedVolumeL: classifiedVolumeL))
@@ -79,7 +88,8 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 "material": (truth.material ?? match.event.stream).rawValue,
             ]
             let eventObject = try JSONSerialization.jsonObject(with: Data(try WireCodec.encode(event)))
-            let line = try JSONSerialization.data(withJSONObject: ["truth": truthJSON, "event": eventObject], options: [.sortedKeys])
+            let line = try JSONSerialization.data(
+                withJSONObject: ["truth": truthJSON, "event": eventObject], options: [.sortedKeys])
             lines.append(String(decoding: line, as: UTF8.self))
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
@@ -91,7 +101,9 @@ struct AccuracyBenchmark: AsyncParsableCommand {
         return names.filter { $0.hasPrefix("accuracy-") && $0.hasSuffix(".yaml") }.sorted().map { "\(directory)/\($0)" }
     }
 
-    static func table(_ rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)], classifiedVolumeL: Double) -> String {
+    static func table(
+        _ rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)], classifiedVolumeL: Double
+    ) -> String {
         func grams(_ kg: Double?) -> String { kg.map { String(format: "%.0f", $0 * 1000) } ?? "-" }
         func litres(_ l: Double?) -> String { l.map { String(format: "%.1f", $0) } ?? "-" }
         func share(_ part: Int, _ whole: Int) -> String {
@@ -111,10 +123,12 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 "\(grams(AccuracyEvaluation.percentile(mass, 0.5))) / \(grams(AccuracyEvaluation.percentile(mass, 0.95))) / \(grams(mass.max()))",
                 "\(litres(AccuracyEvaluation.percentile(volume, 0.5))) / \(litres(AccuracyEvaluation.percentile(volume, 0.95)))",
                 share(e.classifiedCorrectly, e.judged.count), share(e.classifiedUnknown, e.judged.count),
-                share(e.classifiedWrongly, e.judged.count), e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
+                share(e.classifiedWrongly, e.judged.count),
+                e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
                 share(e.judgedMisSorts.filter(\.event.contaminated).count, e.judgedMisSorts.count),
                 share(smaller.filter(\.event.contaminated).count, smaller.count), "\(e.falseContamination)",
-                share(e.collections.count, e.collections.count + e.missedCollections.count), grams(collectionErrors.max()),
+                share(e.collections.count, e.collections.count + e.missedCollections.count),
+                grams(collectionErrors.max()),
                 String(format: "%.1f", seconds),
             ]
             lines.append("| " + cells.joined(separator: " | ") + " |")
@@ -131,7 +145,9 @@ final class EventCollector: MQTTMessageHandler {
     init(device: String) { self.device = device }
 
     func handle(_ message: MQTTMessage) {
-        guard let event = try? WireCodec.decode(EventPayload.self, from: message.payload, topicDevice: device) else { return }
+        guard let event = try? WireCodec.decode(EventPayload.self, from: message.payload, topicDevice: device) else {
+            return
+        }
         events.withLock { $0[event.seq] = event }
     }
 

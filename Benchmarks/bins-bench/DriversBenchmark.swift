@@ -64,7 +64,8 @@ struct DriversBenchmark: AsyncParsableCommand {
         let virtual = Double(chip.nowNanoseconds - virtualStart) / 1e9
         let statistics = driver.statistics
         return String(
-            format: "hx711   %d SPS, gain 128: %d reads in %.2f s = %.0f reads/s (%.1f µs each; %.0f s virtual, %.0fx real time; %d retries)",
+            format:
+                "hx711   %d SPS, gain 128: %d reads in %.2f s = %.0f reads/s (%.1f µs each; %.0f s virtual, %.0fx real time; %d retries)",
             rate, count, elapsed, Double(count) / elapsed, elapsed / Double(count) * 1e6, virtual, virtual / elapsed,
             statistics.retries)
     }
@@ -87,7 +88,8 @@ struct DriversBenchmark: AsyncParsableCommand {
         }
         let virtual = Double(chip.nowNanoseconds - virtualStart) / 1e9
         return String(
-            format: "ranger  HC-SR04 at %.0f mm: %d pings in %.2f s = %.0f pings/s (%.1f µs each; %.0f s virtual; mean |error| %.2f mm over %d echoes)",
+            format:
+                "ranger  HC-SR04 at %.0f mm: %d pings in %.2f s = %.0f pings/s (%.1f µs each; %.0f s virtual; mean |error| %.2f mm over %d echoes)",
             distance, count, elapsed, Double(count) / elapsed, elapsed / Double(count) * 1e6, virtual,
             distances > 0 ? errorSum / Double(distances) : .nan, distances)
     }

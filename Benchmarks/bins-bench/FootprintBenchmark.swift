@@ -14,17 +14,22 @@ import Glibc
 /// from /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime + stime) of the daemon's process.
 struct FootprintBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "footprint", abstract: "Resident memory and CPU of binsd run on the sim board, idle and under deposits.")
+        commandName: "footprint",
+        abstract: "Resident memory and CPU of binsd run on the sim board, idle and under deposits.")
 
     @Option(name: .customLong("idle-seconds"), help: "Length of the idle window.") var idleSeconds: Int = 60
     @Option(name: .customLong("load-seconds"), help: "Length of the window with deposits.") var loadSeconds: Int = 60
-    @Option(name: .customLong("deposit-every"), help: "Seconds between deposits in the load window.") var depositEvery: Double = 3
+    @Option(name: .customLong("deposit-every"), help: "Seconds between deposits in the load window.") var depositEvery:
+        Double = 3
     @Option(help: "The binsd executable (default: next to bins-bench).") var binsd: String?
-    @Option(help: "A broker as HOST:PORT; without it a mosquitto is started on a free loopback port.") var broker: String?
+    @Option(help: "A broker as HOST:PORT; without it a mosquitto is started on a free loopback port.") var broker:
+        String?
 
     func validate() throws {
         guard idleSeconds >= 10, loadSeconds >= 10 else { throw ValidationError("windows must be at least 10 s") }
-        guard depositEvery >= 1 else { throw ValidationError("--deposit-every must be at least 1 s (lid cycles must not overlap)") }
+        guard depositEvery >= 1 else {
+            throw ValidationError("--deposit-every must be at least 1 s (lid cycles must not overlap)")
+        }
     }
 
     func run() async throws {
@@ -48,7 +53,8 @@ struct FootprintBenchmark: AsyncParsableCommand {
         while at < Double(loadStart + loadSeconds + settle) {
             let bin = bins[index % bins.count]
             let (mass, volume) = bin == "wet" ? (1.5, 3.0) : (0.6, 6.0)
-            timeline.append("  - {at: \(at), deposit: {bin: \(bin), mass_kg: \(mass), volume_l: \(volume), lid_open_s: 1.5}}")
+            timeline.append(
+                "  - {at: \(at), deposit: {bin: \(bin), mass_kg: \(mass), volume_l: \(volume), lid_open_s: 1.5}}")
             at += depositEvery
             index += 1
         }
@@ -132,7 +138,8 @@ struct FootprintBenchmark: AsyncParsableCommand {
         func line(name: String) -> String {
             let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
             let cpu = Double(cpuTicks) / ticks / seconds * 100
-            return String(format: "%@: CPU %.2f %% of one core (%d ticks in %.0f s), RSS %.1f MiB, peak RSS %.1f MiB",
+            return String(
+                format: "%@: CPU %.2f %% of one core (%d ticks in %.0f s), RSS %.1f MiB, peak RSS %.1f MiB",
                 name, cpu, cpuTicks, seconds, Double(rssKiB) / 1024, Double(highWaterKiB) / 1024)
         }
     }
@@ -171,7 +178,8 @@ struct FootprintBenchmark: AsyncParsableCommand {
     }
 
     static func ownDirectory() -> String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return (path as NSString).deletingLastPathComponent
     }
 }

@@ -26,7 +26,8 @@ struct OutboxBenchmark: AsyncParsableCommand {
         }
         let scratch = try TemporaryDirectory(prefix: "bins-bench-outbox")
         // Without persistence, so the broker's own disk writes stay out of the comparison.
-        let endpoint = try await BrokerEndpoint.resolve(broker, orStart: MosquittoBroker.Configuration(persistence: false))
+        let endpoint = try await BrokerEndpoint.resolve(
+            broker, orStart: MosquittoBroker.Configuration(persistence: false))
         let (host, port) = (endpoint.host, endpoint.port)
 
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: payloadBytes)
@@ -38,7 +39,8 @@ struct OutboxBenchmark: AsyncParsableCommand {
             ("outbox, sync batched (200 ms)", OutboxSyncPolicy.batched(interval: .milliseconds(200))),
         ] {
             let elapsed = try await measureOutbox(
-                host: host, port: port, payload: payload, policy: policy, path: "\(scratch.path)/outbox-\(UUID()).sqlite")
+                host: host, port: port, payload: payload, policy: policy,
+                path: "\(scratch.path)/outbox-\(UUID()).sqlite")
             outboxRuns.append((name, elapsed))
         }
         // After an outage: the records are already in the outbox (recorded with fsync each, not timed) and
@@ -53,7 +55,9 @@ struct OutboxBenchmark: AsyncParsableCommand {
         outboxRuns.append(("drain of a recorded backlog", drained))
         let raw = try RawLibmosquittoPublisher.measure(
             host: host, port: port, count: count, payload: payload, inFlight: inFlight)
-        print("QoS 1 publish throughput: \(count) messages of \(payloadBytes) bytes, \(inFlight) in flight, broker \(host):\(port)")
+        print(
+            "QoS 1 publish throughput: \(count) messages of \(payloadBytes) bytes, \(inFlight) in flight, broker \(host):\(port)"
+        )
         print("  (ratio = raw time / this time; 1.00 = as fast as publishing without a disk)")
         report("raw libmosquitto (like mosquitto_pub)", raw, baseline: raw)
         for (name, elapsed) in outboxRuns { report(name, elapsed, baseline: raw) }
@@ -66,7 +70,9 @@ struct OutboxBenchmark: AsyncParsableCommand {
         let rate = Double(count) / seconds
         let ratio = baselineSeconds / seconds
         let padded = name.padding(toLength: 42, withPad: " ", startingAt: 0)
-        print("  \(padded) \(String(format: "%9.0f", rate)) msg/s   \(String(format: "%7.3f", seconds)) s   ratio \(String(format: "%.2f", ratio))")
+        print(
+            "  \(padded) \(String(format: "%9.0f", rate)) msg/s   \(String(format: "%7.3f", seconds)) s   ratio \(String(format: "%.2f", ratio))"
+        )
     }
 
     /// Records `count` events into a fresh outbox at `path`, with an fsync each, and closes it.
@@ -139,7 +145,8 @@ enum RawLibmosquittoPublisher {
         _ = mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
         let rc = mosquitto_connect(mosq, host, Int32(port), 30)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw ValidationError("mosquitto_connect \(host):\(port) failed: \(String(cString: mosquitto_strerror(rc)))")
+            throw ValidationError(
+                "mosquitto_connect \(host):\(port) failed: \(String(cString: mosquitto_strerror(rc)))")
         }
         while !progress.connected {
             let loopRC = mosquitto_loop(mosq, 1000, 1)
@@ -150,7 +157,8 @@ enum RawLibmosquittoPublisher {
         let start = ContinuousClock.now
         for _ in 0..<count {
             let publishRC = payload.withUnsafeBytes { bytes in
-                mosquitto_publish(mosq, nil, "bins/v1/bench-raw/events", Int32(bytes.count), bytes.baseAddress, 1, false)
+                mosquitto_publish(
+                    mosq, nil, "bins/v1/bench-raw/events", Int32(bytes.count), bytes.baseAddress, 1, false)
             }
             guard publishRC == MOSQ_ERR_SUCCESS.rawValue else {
                 throw ValidationError("mosquitto_publish failed: \(String(cString: mosquitto_strerror(publishRC)))")

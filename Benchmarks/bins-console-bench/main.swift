@@ -18,7 +18,8 @@ import Metrics
 @main
 struct ConsoleBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bins-console-bench", abstract: "Server-side render times of the console's pages for a large district.")
+        commandName: "bins-console-bench",
+        abstract: "Server-side render times of the console's pages for a large district.")
 
     @Option(help: "Bins in the district (4 per point).")
     var bins = 2000
@@ -45,7 +46,8 @@ struct ConsoleBench: AsyncParsableCommand {
 
         let points = max(1, bins / 4)
         let district = District(points: points)
-        let configuration = try AggregatorConfiguration.parse(yaml: district.yaml(database: "\(home)/ledger.sqlite"), source: "bench.yaml")
+        let configuration = try AggregatorConfiguration.parse(
+            yaml: district.yaml(database: "\(home)/ledger.sqlite"), source: "bench.yaml")
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         let runtime = try AggregatorRuntime(
             configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
@@ -56,7 +58,10 @@ struct ConsoleBench: AsyncParsableCommand {
         let started = Date()
         try district.fillLedger(path: "\(home)/ledger.sqlite", today: today, days: days)
         try await district.fillDevices(runtime: runtime, nowMs: nowMs)
-        print(String(format: "  built in %.1f s (%d ledger rows, %d events)", Date().timeIntervalSince(started), points * 4 * days, points * 60))
+        print(
+            String(
+                format: "  built in %.1f s (%d ledger rows, %d events)", Date().timeIntervalSince(started),
+                points * 4 * days, points * 60))
 
         let console = Console(runtime: runtime, logger: logger, clock: { nowMs })
         let yearAgo = today.adding(days: Int64(1 - days)).description
@@ -102,15 +107,23 @@ struct ConsoleBench: AsyncParsableCommand {
             let p95 = times[min(times.count - 1, Int((Double(times.count) * 0.95).rounded(.up)) - 1)]
             worstWall = max(worstWall, median)
             worstCPU = max(worstCPU, cpu[cpu.count / 2])
-            let name = path + (query.isEmpty ? "" : "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&"))
+            let name =
+                path
+                + (query.isEmpty
+                    ? ""
+                    : "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&"))
             print(
                 name.padding(toLength: 46, withPad: " ", startingAt: 0)
                     + String(
-                        format: " %8.1f ms %6.1f %7.1f %9.1f ms %6.0f KB", median, p95, times.last ?? 0, cpu[cpu.count / 2],
+                        format: " %8.1f ms %6.1f %7.1f %9.1f ms %6.0f KB", median, p95, times.last ?? 0,
+                        cpu[cpu.count / 2],
                         Double(size) / 1024))
         }
         print("")
-        print(String(format: "slowest median: %.1f ms wall, %.1f ms CPU (target: under 200 ms per page)", worstWall, worstCPU))
+        print(
+            String(
+                format: "slowest median: %.1f ms wall, %.1f ms CPU (target: under 200 ms per page)", worstWall, worstCPU
+            ))
         await store.close()
     }
 }
@@ -133,22 +146,28 @@ struct District {
     func yaml(database: String) -> String {
         var lines = [
             "time_zone: Asia/Shanghai", "instance: bench", "broker: {host: 127.0.0.1, port: 1, client_id: bench}",
-            "storage: {sqlite: \(database), synchronous: normal}", "district: {id: bench, name: Benchmark District}", "streets:",
+            "storage: {sqlite: \(database), synchronous: normal}", "district: {id: bench, name: Benchmark District}",
+            "streets:",
         ]
         let streets = (points + 49) / 50
         for street in 0..<streets {
-            lines += [String(format: "  - id: st-%02d", street + 1), String(format: "    name: Street %d", street + 1), "    communities:"]
+            lines += [
+                String(format: "  - id: st-%02d", street + 1), String(format: "    name: Street %d", street + 1),
+                "    communities:",
+            ]
             let first = street * 50
             for community in stride(from: first, to: min(first + 50, points), by: 10) {
                 lines += [
-                    String(format: "      - id: c-%04d", community / 10 + 1), String(format: "        name: Community %d", community / 10 + 1),
+                    String(format: "      - id: c-%04d", community / 10 + 1),
+                    String(format: "        name: Community %d", community / 10 + 1),
                     "        kind: property", "        households: 800", "        points:",
                 ]
                 for index in community..<min(community + 10, points) {
                     let latitude = 31.20 + Double(street) * 0.01 + Double(index % 50) * 0.0002
                     let longitude = 121.44 + Double(index % 50) * 0.0008
                     lines.append(
-                        "          - {device: \(device(index)), name: Point \(index + 1), lat: \(String(format: "%.5f", latitude)), lon: \(String(format: "%.5f", longitude))}")
+                        "          - {device: \(device(index)), name: Point \(index + 1), lat: \(String(format: "%.5f", latitude)), lon: \(String(format: "%.5f", longitude))}"
+                    )
                 }
             }
         }
@@ -180,7 +199,8 @@ struct District {
                         let kg = base * Double.random(in: 0.6...1.4, using: &random)
                         let deposits = max(1, Int(kg / 1.3))
                         try statement.execute(arguments: [
-                            device(index), stream.rawValue, day, stream.rawValue, kg, offset % 2 == 0 ? kg * 1.9 : 0, deposits,
+                            device(index), stream.rawValue, day, stream.rawValue, kg, offset % 2 == 0 ? kg * 1.9 : 0,
+                            deposits,
                             offset % 2 == 0 ? 1 : 0, kg * 0.04, kg * 0.06, kg * 5,
                         ])
                     }
@@ -205,26 +225,34 @@ struct District {
     func fillDevices(runtime: AggregatorRuntime, nowMs: Int64) async throws {
         let store = runtime.store
         let zone = runtime.configuration.timeZone
-        func at(_ ms: Int64) -> WireTimestamp { WireTimestamp(millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(zone.secondsFromGMT())) }
+        func at(_ ms: Int64) -> WireTimestamp {
+            WireTimestamp(millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(zone.secondsFromGMT()))
+        }
         for index in 0..<points {
             let id = device(index)
-            try await store.recordStatus(StatusPayload(device: id, ts: at(nowMs - 3_600_000), online: index % 40 != 7, session: 3), receivedAtMs: nowMs - 60_000)
+            try await store.recordStatus(
+                StatusPayload(device: id, ts: at(nowMs - 3_600_000), online: index % 40 != 7, session: 3),
+                receivedAtMs: nowMs - 60_000)
             try await store.recordBirth(
                 BirthPayload(
-                    device: id, ts: at(nowMs - 3_600_000), session: 3, version: "binsd 1.4.2", configHash: "9f2c4e1a7b3d5f60", board: "rpi4",
+                    device: id, ts: at(nowMs - 3_600_000), session: 3, version: "binsd 1.4.2",
+                    configHash: "9f2c4e1a7b3d5f60", board: "rpi4",
                     bins: WasteStream.allCases.map { BinDescriptor(id: $0.rawValue, stream: $0, capacityL: 240) }),
                 receivedAtMs: nowMs - 60_000)
             for (number, stream) in WasteStream.allCases.enumerated() {
                 let fill = Double((index * 7 + number * 13) % 100) / 100
                 try await store.recordState(
                     StatePayload(
-                        device: id, ts: at(nowMs - 120_000), bin: stream.rawValue, stream: stream, fill: fill, massKg: fill * 80,
+                        device: id, ts: at(nowMs - 120_000), bin: stream.rawValue, stream: stream, fill: fill,
+                        massKg: fill * 80,
                         lidOpen: false, quality: .good, temperatureC: 21.5),
                     receivedAtMs: nowMs - 120_000)
                 if (index * 4 + number) % 20 == 0 {
                     let alert = AlertRecord(
-                        id: UUID().uuidString.lowercased(), kind: .binFull, severity: .warning, subject: "bin:\(id)/\(stream.rawValue)", value: 0.86,
-                        threshold: 0.8, message: "bin:\(id)/\(stream.rawValue) (\(stream.rawValue)) is 86% full", raisedAtMs: nowMs - 900_000)
+                        id: UUID().uuidString.lowercased(), kind: .binFull, severity: .warning,
+                        subject: "bin:\(id)/\(stream.rawValue)", value: 0.86,
+                        threshold: 0.8, message: "bin:\(id)/\(stream.rawValue) (\(stream.rawValue)) is 86% full",
+                        raisedAtMs: nowMs - 900_000)
                     _ = try await store.raiseAlert(alert, deliveries: [])
                 }
             }
@@ -236,17 +264,23 @@ struct District {
                         ? .collection(Collection(bin: stream.rawValue, stream: stream, massKg: 42, fillBefore: 0.8))
                         : .deposit(
                             Deposit(
-                                bin: stream.rawValue, stream: stream, massKg: 1.2, volumeL: 3, densityKgL: 0.4, observed: .wet, confidence: 0.8,
+                                bin: stream.rawValue, stream: stream, massKg: 1.2, volumeL: 3, densityKgL: 0.4,
+                                observed: .wet, confidence: 0.8,
                                 contaminated: seq % 11 == 0, quality: .good)))
                 _ = try await store.book(
                     EventBooking(
-                        event: event, day: runtime.calendar.localDate(of: event.ts), receivedAtMs: event.ts.millisecondsSinceEpoch,
+                        event: event, day: runtime.calendar.localDate(of: event.ts),
+                        receivedAtMs: event.ts.millisecondsSinceEpoch,
                         payload: try WireCodec.encodeString(event)))
             }
             let health = HealthPayload(
-                device: id, ts: at(nowMs - 30_000), session: 3, uptimeS: 86_400 * 3, samplesTotal: 1_000_000, sampleErrorsTotal: 2,
-                hx711RetriesTotal: 40, publishFailuresTotal: 0, reconnectsTotal: 1, outboxDepth: 0, droppedTotal: 0, activeFaults: [])
-            runtime.live.committed(topic: Topics.health(id), payload: try WireCodec.encode(health), type: .health, receivedAtMs: nowMs - 30_000)
+                device: id, ts: at(nowMs - 30_000), session: 3, uptimeS: 86_400 * 3, samplesTotal: 1_000_000,
+                sampleErrorsTotal: 2,
+                hx711RetriesTotal: 40, publishFailuresTotal: 0, reconnectsTotal: 1, outboxDepth: 0, droppedTotal: 0,
+                activeFaults: [])
+            runtime.live.committed(
+                topic: Topics.health(id), payload: try WireCodec.encode(health), type: .health,
+                receivedAtMs: nowMs - 30_000)
         }
     }
 }

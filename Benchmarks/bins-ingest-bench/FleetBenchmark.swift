@@ -49,7 +49,8 @@ struct FleetBenchmark {
         let aggregatorPassword = Self.randomSecret()
         BenchOutput.progress("writing \(points.count) device accounts and starting the shipped broker")
         let broker = try await MosquittoBroker.startShipped(
-            users: .init(aggregatorPassword: aggregatorPassword, devices: points.map { ($0.id, $0.password) }), certificates: authority,
+            users: .init(aggregatorPassword: aggregatorPassword, devices: points.map { ($0.id, $0.password) }),
+            certificates: authority,
             in: directory)
         defer { if let pid = broker.pid { kill(pid, SIGKILL) } }
         guard let tlsPort = broker.tlsPort else { throw BenchError("the shipped broker has no TLS listener") }
@@ -59,22 +60,30 @@ struct FleetBenchmark {
                 + "each its own device account on the shipped broker's TLS listener (127.0.0.1:\(tlsPort))")
         BenchOutput.say(
             String(
-                format: "  traffic: %.0f deposits per bin-hour × speed %.0f = %.0f events/s offered (plus a state each), for %d s; "
-                    + "burst: %d points × %d events at once", options.depositsPerBinHour, options.speed, offered, options.seconds,
+                format:
+                    "  traffic: %.0f deposits per bin-hour × speed %.0f = %.0f events/s offered (plus a state each), for %d s; "
+                    + "burst: %d points × %d events at once", options.depositsPerBinHour, options.speed, offered,
+                options.seconds,
                 options.burstPoints, options.burstEvents))
 
         // The aggregator(s), as the installed program.
         let configurations = try (0..<options.instances).map {
-            try writeConfiguration(instance: $0, brokerPort: broker.port, password: aggregatorPassword, points: points, in: directory)
+            try writeConfiguration(
+                instance: $0, brokerPort: broker.port, password: aggregatorPassword, points: points, in: directory)
         }
-        BenchOutput.say("  ledger: \(BenchOutput.describe(configurations[0].configuration.storage)), \(options.instances) aggregator instance(s)")
+        BenchOutput.say(
+            "  ledger: \(BenchOutput.describe(configurations[0].configuration.storage)), \(options.instances) aggregator instance(s)"
+        )
         let store = try await AggregatorRuntime.openStore(configurations[0].configuration.storage, logger: logger)
-        guard try await store.bookedEventCount() == 0 else { throw BenchError("the ledger already holds events: give the fleet a fresh database") }
+        guard try await store.bookedEventCount() == 0 else {
+            throw BenchError("the ledger already holds events: give the fleet a fresh database")
+        }
 
         let monitor = AlertMonitor()
         let monitorClient = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: broker.host, port: broker.port, clientID: "bins-aggregator-fleet-monitor", username: "bins-aggregator",
+                host: broker.host, port: broker.port, clientID: "bins-aggregator-fleet-monitor",
+                username: "bins-aggregator",
                 password: aggregatorPassword, protocolVersion: .v5),
             logger: logger)
         try await monitorClient.subscribe([Topics.alerts], qos: .atLeastOnce, handler: monitor)
@@ -107,7 +116,8 @@ struct FleetBenchmark {
                     keepAliveSeconds: 60, tls: tls,
                     will: MQTTMessage(
                         topic: Topics.status(point.id),
-                        payload: try WireCodec.encode(StatusPayload(device: point.id, ts: .now(), online: false, session: 1)), retain: true)),
+                        payload: try WireCodec.encode(
+                            StatusPayload(device: point.id, ts: .now(), online: false, session: 1)), retain: true)),
                 logger: logger)
             try await client.subscribe([Topics.receipt(point.id)], qos: .atLeastOnce, handler: point)
             connections.add(client, for: point.id)
@@ -116,12 +126,16 @@ struct FleetBenchmark {
         }
         let connectStart = ContinuousClock.now
         try await forEach(livePoints, concurrency: 64) { try await connect($0) }
-        BenchOutput.say(String(format: "  %d points connected over TLS and published status, birth and states in %.1f s", livePoints.count,
-            BenchOutput.seconds(connectStart.duration(to: .now))))
+        BenchOutput.say(
+            String(
+                format: "  %d points connected over TLS and published status, birth and states in %.1f s",
+                livePoints.count,
+                BenchOutput.seconds(connectStart.duration(to: .now))))
 
         // Traffic.
         let meter = ProcessMeter(
-            processes: [("broker", broker.pid)] + aggregators.enumerated().map { ("aggregator-\($0.offset)", Optional($0.element.pid)) }
+            processes: [("broker", broker.pid)]
+                + aggregators.enumerated().map { ("aggregator-\($0.offset)", Optional($0.element.pid)) }
                 + [("fleet generator (this process)", getpid())],
             includePostgres: options.postgresURL != nil)
         let start = ContinuousClock.now
@@ -197,32 +211,48 @@ struct FleetBenchmark {
         // The ledger against what was sent.
         let booked = try await store.bookedEventCount()
         var sums = LedgerFigures.zero
-        for row in try await store.ledger(devices: nil, from: LocalDate("2000-01-01")!, to: LocalDate("2099-12-31")!) { sums += row.figures }
+        for row in try await store.ledger(devices: nil, from: LocalDate("2000-01-01")!, to: LocalDate("2099-12-31")!) {
+            sums += row.figures
+        }
         let expected = points.reduce(LedgerFigures.zero) { $0 + $1.state.withLock { $0.expected } }
         let latencies = points.flatMap { $0.state.withLock { $0.latencies } }
         let burstLatencies = points.flatMap { $0.state.withLock { $0.burstLatencies } }
         let burstEvents = burstPoints.count * options.burstEvents
 
-        BenchOutput.say(String(format: "  booked: %d events in %.1f s from the first send to the last receipt (%.0f events/s; offered %.0f)",
-            booked, elapsed, Double(booked) / elapsed, offered))
-        BenchOutput.say("  commit latency, send → receipt (receipt_interval_ms \(options.receiptIntervalMs)): \(Self.summary(latencies))")
+        BenchOutput.say(
+            String(
+                format:
+                    "  booked: %d events in %.1f s from the first send to the last receipt (%.0f events/s; offered %.0f)",
+                booked, elapsed, Double(booked) / elapsed, offered))
+        BenchOutput.say(
+            "  commit latency, send → receipt (receipt_interval_ms \(options.receiptIntervalMs)): \(Self.summary(latencies))"
+        )
         if burstEvents > 0, let done = connections.burstDone.withLock({ $0 }) {
             let burstStart = burstAt
-            BenchOutput.say(String(format: "  burst: %d events from %d points handed over in %.2f s; commit latency %@",
-                burstEvents, burstPoints.count, BenchOutput.seconds(burstStart.duration(to: done)), Self.summary(burstLatencies)))
+            BenchOutput.say(
+                String(
+                    format: "  burst: %d events from %d points handed over in %.2f s; commit latency %@",
+                    burstEvents, burstPoints.count, BenchOutput.seconds(burstStart.duration(to: done)),
+                    Self.summary(burstLatencies)))
         }
-        BenchOutput.say("  alert latency, crossing state sent → bin_full raise on \(Topics.alerts): \(Self.summary(alertLatencies))"
-            + " (\(alertLatencies.count) raised, \(unmatched) crossings without a raise)")
+        BenchOutput.say(
+            "  alert latency, crossing state sent → bin_full raise on \(Topics.alerts): \(Self.summary(alertLatencies))"
+                + " (\(alertLatencies.count) raised, \(unmatched) crossings without a raise)")
         let stages = monitor.stages.withLock { $0 }
-        BenchOutput.say("    of which ingest and the engine's decision: \(Self.summary(stages.decided)); delivery: \(Self.summary(stages.delivered))")
+        BenchOutput.say(
+            "    of which ingest and the engine's decision: \(Self.summary(stages.decided)); delivery: \(Self.summary(stages.delivered))"
+        )
         for line in usage { BenchOutput.say("  \(line)") }
         let ledgerMatches = booked == published && sums == expected
-        BenchOutput.say("  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent")
+        BenchOutput.say(
+            "  ledger check: \(booked) events booked of \(published) sent, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was sent"
+        )
         for aggregator in aggregators { aggregator.send(SIGTERM) }
         for aggregator in aggregators { _ = try? await aggregator.waitForExit(timeout: .seconds(30)) }
         if let keep = options.keepLogs {
             for index in aggregators.indices {
-                try? FileManager.default.copyItem(atPath: directory.file("aggregator-\(index).log"), toPath: "\(keep)/aggregator-\(index).log")
+                try? FileManager.default.copyItem(
+                    atPath: directory.file("aggregator-\(index).log"), toPath: "\(keep)/aggregator-\(index).log")
             }
             try? FileManager.default.copyItem(atPath: directory.file("ledger.sqlite"), toPath: "\(keep)/ledger.sqlite")
         }
@@ -231,11 +261,14 @@ struct FleetBenchmark {
     }
 
     /// A point's deposits at Poisson times until `end`, each event followed by the bin's state.
-    static func deposit(_ point: FleetPoint, client: MQTTClient, ratePerPoint: Double, until end: ContinuousClock.Instant) async throws {
+    static func deposit(
+        _ point: FleetPoint, client: MQTTClient, ratePerPoint: Double, until end: ContinuousClock.Instant
+    ) async throws {
         var random = SystemRandomNumberGenerator()
         var next = ContinuousClock.now
         while true {
-            next = next.advanced(by: .seconds(-log(Double.random(in: Double.ulpOfOne..<1, using: &random)) / ratePerPoint))
+            next = next.advanced(
+                by: .seconds(-log(Double.random(in: Double.ulpOfOne..<1, using: &random)) / ratePerPoint))
             guard next < end else { return }
             try await Task.sleep(until: next)
             let (event, state) = try point.nextStep(ts: .now(), now: .now, burst: false)
@@ -259,13 +292,17 @@ struct FleetBenchmark {
     /// The aggregator's configuration for one instance: the fleet's registry (50 points to a community, 10
     /// communities to a street), bin_full without a hold time so its latency is the system's, receipts at
     /// `receiptIntervalMs`.
-    func writeConfiguration(instance: Int, brokerPort: Int, password: String, points: [FleetPoint], in directory: TemporaryDirectory) throws
+    func writeConfiguration(
+        instance: Int, brokerPort: Int, password: String, points: [FleetPoint], in directory: TemporaryDirectory
+    ) throws
         -> (path: String, configuration: AggregatorConfiguration)
     {
         let passwordFile = try directory.write("aggregator.password", password + "\n")
         chmod(passwordFile, 0o600)
         let storage =
-            if let url = options.postgresURL { "{postgres: \"\(url)\"}" } else { "{sqlite: \(directory.file("ledger.sqlite")), synchronous: normal}" }
+            if let url = options.postgresURL { "{postgres: \"\(url)\"}" } else {
+                "{sqlite: \(directory.file("ledger.sqlite")), synchronous: normal}"
+            }
         let group = options.instances > 1 ? "\n  shared_group: fleet" : ""
         var yaml = """
             time_zone: Asia/Shanghai
@@ -287,10 +324,13 @@ struct FleetBenchmark {
             streets:
 
             """
-        let communities = stride(from: 0, to: points.count, by: 50).map { Array(points[$0..<min($0 + 50, points.count)]) }
+        let communities = stride(from: 0, to: points.count, by: 50).map {
+            Array(points[$0..<min($0 + 50, points.count)])
+        }
         for (index, community) in communities.enumerated() {
             if index % 10 == 0 { yaml += "  - id: street-\(index / 10)\n    communities:\n" }
-            yaml += "      - {id: community-\(index), kind: property, households: 1000, points: [\(community.map(\.id).joined(separator: ", "))]}\n"
+            yaml +=
+                "      - {id: community-\(index), kind: property, households: 1000, points: [\(community.map(\.id).joined(separator: ", "))]}\n"
         }
         let path = try directory.write("aggregator-\(instance).yaml", yaml)
         do {
@@ -300,9 +340,10 @@ struct FleetBenchmark {
         }
     }
 
-
     /// Runs `body` for every element, at most `concurrency` at a time.
-    func forEach<T: Sendable>(_ elements: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
+    func forEach<T: Sendable>(_ elements: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void)
+        async throws
+    {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var iterator = elements.makeIterator()
             for _ in 0..<concurrency {
@@ -333,10 +374,13 @@ struct FleetBenchmark {
     static func summary(_ durations: [Duration]) -> String {
         guard !durations.isEmpty else { return "no samples" }
         let sorted = durations.map { BenchOutput.seconds($0) * 1000 }.sorted()
-        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] }
-        return String(format: "p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d samples)", percentile(0.5), percentile(0.99), sorted.last!, sorted.count)
+        func percentile(_ p: Double) -> Double {
+            sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        }
+        return String(
+            format: "p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d samples)", percentile(0.5), percentile(0.99),
+            sorted.last!, sorted.count)
     }
-
 
 }
 
@@ -361,4 +405,3 @@ final class FleetConnections: Sendable {
         for run in state.withLock({ $0.runs }) { run.cancel() }
     }
 }
-

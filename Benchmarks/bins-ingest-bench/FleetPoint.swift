@@ -56,7 +56,9 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
         var random = SplitMix64(seed: seed)
         let bins = (0..<binsPerPoint).map { index in
             let stream = WasteStream.allCases[index % WasteStream.allCases.count]
-            let id = index < WasteStream.allCases.count ? stream.rawValue : "\(stream.rawValue)-\(index / WasteStream.allCases.count + 1)"
+            let id =
+                index < WasteStream.allCases.count
+                ? stream.rawValue : "\(stream.rawValue)-\(index / WasteStream.allCases.count + 1)"
             let fill = Double.random(in: 0...0.75, using: &random)
             return Bin(id: id, stream: stream, fill: fill, reported: fill)
         }
@@ -71,13 +73,15 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
     func onlineMessages(now: WireTimestamp) throws -> [MQTTMessage] {
         var messages = [
             MQTTMessage(
-                topic: Topics.status(id), payload: try WireCodec.encode(StatusPayload(device: id, ts: now, online: true, session: 1)),
+                topic: Topics.status(id),
+                payload: try WireCodec.encode(StatusPayload(device: id, ts: now, online: true, session: 1)),
                 retain: true),
             MQTTMessage(
                 topic: Topics.birth(id),
                 payload: try WireCodec.encode(
                     BirthPayload(
-                        device: id, ts: now, session: 1, version: "fleet", configHash: "fleet", board: "fleet", bins: binDescriptors)),
+                        device: id, ts: now, session: 1, version: "fleet", configHash: "fleet", board: "fleet",
+                        bins: binDescriptors)),
                 retain: true),
         ]
         for bin in state.withLock({ $0.bins }) {
@@ -88,7 +92,8 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
 
     func stateMessage(_ bin: Bin, ts: WireTimestamp) throws -> MQTTMessage {
         let payload = StatePayload(
-            device: id, ts: ts, bin: bin.id, stream: bin.stream, fill: bin.fill, massKg: nil, lidOpen: false, quality: .good,
+            device: id, ts: ts, bin: bin.id, stream: bin.stream, fill: bin.fill, massKg: nil, lidOpen: false,
+            quality: .good,
             temperatureC: nil)
         return MQTTMessage(topic: Topics.state(id, bin: bin.id), payload: try WireCodec.encode(payload), retain: true)
     }
@@ -96,13 +101,18 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
     /// The next thing that happens at the point: a deposit into a random bin (an event and the bin's new
     /// state), or, when that bin has reached `fullFill`, its collection. Masses and volumes are
     /// multiples of 1/8, so the ledger's sums are exact.
-    func nextStep(ts: WireTimestamp, now: ContinuousClock.Instant, burst: Bool) throws -> (event: MQTTMessage, state: MQTTMessage?) {
+    func nextStep(ts: WireTimestamp, now: ContinuousClock.Instant, burst: Bool) throws -> (
+        event: MQTTMessage, state: MQTTMessage?
+    ) {
         try state.withLock { state in
             let index = Int.random(in: 0..<state.bins.count, using: &state.random)
             var bin = state.bins[index]
             let body: EventBody
             if bin.fill >= Self.fullFill {
-                body = .collection(Collection(bin: bin.id, stream: bin.stream, massKg: (bin.fill * 60 * 8).rounded() / 8, fillBefore: bin.fill))
+                body = .collection(
+                    Collection(
+                        bin: bin.id, stream: bin.stream, massKg: (bin.fill * 60 * 8).rounded() / 8, fillBefore: bin.fill
+                    ))
                 bin.fill = 0.05
             } else {
                 let mass = Double(Int.random(in: 2...24, using: &state.random)) / 8
@@ -128,7 +138,8 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
             state.expected += LedgerFigures(event: body) ?? .zero
             state.unreceipted.append(Sent(seq: seq, at: now, burst: burst))
             let event = MQTTMessage(
-                topic: Topics.events(id), payload: try WireCodec.encode(EventPayload(device: id, ts: ts, seq: seq, body: body)))
+                topic: Topics.events(id),
+                payload: try WireCodec.encode(EventPayload(device: id, ts: ts, seq: seq, body: body)))
             return (event, burst ? nil : try stateMessage(bin, ts: ts))
         }
     }
@@ -144,7 +155,9 @@ final class FleetPoint: MQTTMessageHandler, Sendable {
             guard receipt.through > state.through else { return }
             state.through = receipt.through
             state.lastReceiptAt = now
-            while state.unreceiptedStart < state.unreceipted.count, state.unreceipted[state.unreceiptedStart].seq <= receipt.through {
+            while state.unreceiptedStart < state.unreceipted.count,
+                state.unreceipted[state.unreceiptedStart].seq <= receipt.through
+            {
                 let sent = state.unreceipted[state.unreceiptedStart]
                 if sent.burst {
                     state.burstLatencies.append(sent.at.duration(to: now))

@@ -36,7 +36,10 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "An existing broker HOST:PORT (anonymous access, queue limits raised) instead of starting mosquitto.")
     var broker: String?
 
-    @Option(help: "A Python with paho-mqtt: also drain the backlog with scripts/ingest-baseline.py, the ordinary implementation.")
+    @Option(
+        help:
+            "A Python with paho-mqtt: also drain the backlog with scripts/ingest-baseline.py, the ordinary implementation."
+    )
     var python: String?
 
     @Option(help: "The baseline consumer script.")
@@ -78,16 +81,19 @@ struct IngestBench: AsyncParsableCommand {
     func run() async throws {
         let postgres = postgres == "fresh" ? try await PostgresServer.makeDatabase(prefix: "bins_bench") : postgres
         if fleet {
-            guard points >= 1, (1...8).contains(binsPerPoint), speed > 0, depositsPerBinHour > 0, seconds >= 1, burstPoints >= 0,
+            guard points >= 1, (1...8).contains(binsPerPoint), speed > 0, depositsPerBinHour > 0, seconds >= 1,
+                burstPoints >= 0,
                 burstEvents >= 0
             else { throw ValidationError("fleet options out of range") }
             guard (1...4).contains(instances), instances == 1 || postgres != nil else {
-                throw ValidationError("--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
+                throw ValidationError(
+                    "--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
             }
             var logger = Logger(label: "bins-ingest-bench")
             logger.logLevel = .warning
             let options = FleetBenchmark.Options(
-                points: points, binsPerPoint: binsPerPoint, speed: speed, seconds: seconds, depositsPerBinHour: depositsPerBinHour,
+                points: points, binsPerPoint: binsPerPoint, speed: speed, seconds: seconds,
+                depositsPerBinHour: depositsPerBinHour,
                 burstPoints: burstPoints, burstEvents: burstEvents, postgresURL: postgres, instances: instances,
                 receiptIntervalMs: receiptIntervalMs, keepLogs: keepLogs)
             try await FleetBenchmark(options: options, logger: logger).run()
@@ -95,7 +101,8 @@ struct IngestBench: AsyncParsableCommand {
         }
         guard events >= 1, devices >= 1, devices <= events else { throw ValidationError("need 1 <= devices <= events") }
         guard (1...4).contains(instances), instances == 1 || postgres != nil else {
-            throw ValidationError("--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
+            throw ValidationError(
+                "--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
         }
         var logger = Logger(label: "bins-ingest-bench")
         logger.logLevel = .warning

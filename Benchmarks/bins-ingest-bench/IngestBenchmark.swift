@@ -54,9 +54,12 @@ struct IngestBenchmark {
         }
         let configuration = configurations[0]
         let plainID = "bench-plain-\(getpid())"
-        BenchOutput.say("bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
+        BenchOutput.say(
+            "bins-ingest-bench: \(options.events) events from \(options.devices) devices via \(host):\(port)")
         BenchOutput.say("  ledger: \(BenchOutput.describe(configuration.storage))")
-        if options.instances > 1 { BenchOutput.say("  \(options.instances) aggregator instances sharing the events (shared subscription)") }
+        if options.instances > 1 {
+            BenchOutput.say("  \(options.instances) aggregator instances sharing the events (shared subscription)")
+        }
 
         // 1. Register the sessions.
         try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: 0) { _ in }
@@ -74,9 +77,12 @@ struct IngestBenchmark {
             // A database that holds events already would turn the run into a count of duplicates.
             let alreadyBooked = try await store.bookedEventCount()
             guard alreadyBooked == 0 else {
-                throw BenchError("the ledger already holds \(alreadyBooked) events: give the benchmark a fresh database")
+                throw BenchError(
+                    "the ledger already holds \(alreadyBooked) events: give the benchmark a fresh database")
             }
-            for (other, otherStore) in zip(configurations, stores) { try await withAggregator(other, store: otherStore) { _ in } }
+            for (other, otherStore) in zip(configurations, stores) {
+                try await withAggregator(other, store: otherStore) { _ in }
+            }
 
             BenchOutput.progress("sessions registered")
             // 2. Publish the backlog.
@@ -84,12 +90,16 @@ struct IngestBenchmark {
             let publishStart = ContinuousClock.now
             try await publish(plan, host: host, port: port)
             let publishSeconds = BenchOutput.seconds(ContinuousClock.now - publishStart)
-            BenchOutput.say(String(format: "  published: %d events in %.2f s (%.0f events/s, QoS 1, each awaiting its PUBACK)",
-                options.events, publishSeconds, Double(options.events) / publishSeconds))
+            BenchOutput.say(
+                String(
+                    format: "  published: %d events in %.2f s (%.0f events/s, QoS 1, each awaiting its PUBACK)",
+                    options.events, publishSeconds, Double(options.events) / publishSeconds))
 
             BenchOutput.progress("backlog published")
             // 3. The plain subscriber drains.
-            let plainSeconds = try await withPlainSubscriber(host: host, port: port, id: plainID, expecting: options.events) { drained in
+            let plainSeconds = try await withPlainSubscriber(
+                host: host, port: port, id: plainID, expecting: options.events
+            ) { drained in
                 try await drained()
             }
             // Forget the plain session so it stops queueing.
@@ -103,9 +113,13 @@ struct IngestBenchmark {
                     let snapshots = runtimes.map(\.ingestMetrics.snapshot)
                     if snapshots.map({ $0.totalMessages + $0.duplicates }).reduce(0, +) >= options.events { break }
                     if let failing = snapshots.first(where: { $0.totalRejected > 0 || $0.storageFailures > 0 }) {
-                        throw BenchError("ingest rejected \(failing.totalRejected) and failed to store \(failing.storageFailures) events")
+                        throw BenchError(
+                            "ingest rejected \(failing.totalRejected) and failed to store \(failing.storageFailures) events"
+                        )
                     }
-                    if start.duration(to: .now) > .seconds(900) { throw BenchError("the aggregator did not drain the backlog within 900 s") }
+                    if start.duration(to: .now) > .seconds(900) {
+                        throw BenchError("the aggregator did not drain the backlog within 900 s")
+                    }
                     try await Task.sleep(for: .milliseconds(5))
                 }
                 if runtimes.count > 1 {
@@ -121,26 +135,39 @@ struct IngestBenchmark {
             // 5. Check the ledger.
             let booked = try await store.bookedEventCount()
             var sums = LedgerFigures.zero
-            for row in try await store.ledger(devices: nil, from: LocalDate("2026-01-01")!, to: LocalDate("2026-12-31")!) {
+            for row in try await store.ledger(
+                devices: nil, from: LocalDate("2026-01-01")!, to: LocalDate("2026-12-31")!)
+            {
                 sums += row.figures
             }
             let ledgerMatches = booked == options.events && sums == expected
             let plainRate = Double(options.events) / plainSeconds
             let ingestRate = Double(options.events) / ingestSeconds
             BenchOutput.say(String(format: "  plain subscriber drain: %.2f s, %.0f events/s", plainSeconds, plainRate))
-            BenchOutput.say(String(format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate))
+            BenchOutput.say(
+                String(
+                    format: "  aggregator ingest:      %.2f s, %.0f events/s into the ledger", ingestSeconds, ingestRate
+                ))
             BenchOutput.say(String(format: "  ratio ingest / drain:   %.3f", ingestRate / plainRate))
             if alone.isFinite {
-                BenchOutput.say(String(format: "  (validation + ledger commit alone, no broker: %.0f events/s)", Double(options.events) / alone))
+                BenchOutput.say(
+                    String(
+                        format: "  (validation + ledger commit alone, no broker: %.0f events/s)",
+                        Double(options.events) / alone))
             }
-            BenchOutput.say("  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published")
+            BenchOutput.say(
+                "  ledger check: \(booked) events booked, totals \(ledgerMatches ? "equal" : "DIFFER FROM") what was published"
+            )
             if options.python != nil {
                 BenchOutput.progress("python baseline draining")
-                let baselineSeconds = try await runBaseline(host: host, port: port, id: baselineID, directory: directory, expect: options.events)
+                let baselineSeconds = try await runBaseline(
+                    host: host, port: port, id: baselineID, directory: directory, expect: options.events)
                 let baselineRate = Double(options.events) / baselineSeconds
-                BenchOutput.say(String(
-                    format: "  python baseline (paho-mqtt + sqlite3, a transaction per batch): %.2f s, %.0f events/s; aggregator / python: %.2f",
-                    baselineSeconds, baselineRate, ingestRate / baselineRate))
+                BenchOutput.say(
+                    String(
+                        format:
+                            "  python baseline (paho-mqtt + sqlite3, a transaction per batch): %.2f s, %.0f events/s; aggregator / python: %.2f",
+                        baselineSeconds, baselineRate, ingestRate / baselineRate))
             }
             await store.close()
             for other in otherStores { await other.close() }
@@ -158,9 +185,14 @@ struct IngestBenchmark {
     /// events; returns the seconds it reports from its connection to its last commit.
     func runBaseline(host: String, port: Int, id: String, directory: String, expect: Int?) async throws -> Double {
         guard let python = options.python else { return .nan }
-        var arguments = [python.script, "--host", host, "--port", "\(port)", "--client-id", id, "--db", directory + "/baseline.sqlite"]
+        var arguments = [
+            python.script, "--host", host, "--port", "\(port)", "--client-id", id, "--db",
+            directory + "/baseline.sqlite",
+        ]
         arguments += expect.map { ["--expect", "\($0)"] } ?? ["--register-only"]
-        let process = try ChildProcess(python.interpreter, arguments, outputPath: directory + "/baseline-\(expect == nil ? "register" : "drain").log")
+        let process = try ChildProcess(
+            python.interpreter, arguments,
+            outputPath: directory + "/baseline-\(expect == nil ? "register" : "drain").log")
         guard try await process.waitForExit(timeout: .seconds(900)) == .exited(0) else {
             throw BenchError("the Python baseline failed: \(process.output.suffix(2000))")
         }
@@ -171,10 +203,8 @@ struct IngestBenchmark {
         return seconds
     }
 
-
-
-
-    func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String, instance: Int = 0) throws
+    func aggregatorConfiguration(host: String, port: Int, devices: [String], directory: String, instance: Int = 0)
+        throws
         -> AggregatorConfiguration
     {
         let group = options.instances > 1 ? ", shared_group: bench" : ""
@@ -221,7 +251,8 @@ struct IngestBenchmark {
                 ? .collection(Collection(bin: "wet", stream: .wet, massKg: mass * 4, fillBefore: 0.7))
                 : .deposit(
                     Deposit(
-                        bin: index % 2 == 0 ? "wet" : "dry", stream: index % 2 == 0 ? .wet : .dry, massKg: mass, volumeL: mass * 3,
+                        bin: index % 2 == 0 ? "wet" : "dry", stream: index % 2 == 0 ? .wet : .dry, massKg: mass,
+                        volumeL: mass * 3,
                         densityKgL: 1.0 / 3, observed: .unknown, confidence: 0.5, contaminated: false, quality: .good))
             let event = EventPayload(device: device, ts: ts, seq: seq, body: body)
             expected += LedgerFigures(event: body)!
@@ -235,12 +266,14 @@ struct IngestBenchmark {
             for (device, payloads) in plan {
                 group.addTask {
                     let client = try MQTTClient(
-                        configuration: MQTTConfiguration(host: host, port: port, clientID: device, maxInflightMessages: 1), logger: logger)
+                        configuration: MQTTConfiguration(
+                            host: host, port: port, clientID: device, maxInflightMessages: 1), logger: logger)
                     let running = Task { try await client.run() }
                     defer { running.cancel() }
                     try await client.waitUntilConnected(timeout: .seconds(30))
                     for payload in payloads {
-                        try await client.publish(MQTTMessage(topic: Topics.events(device), payload: payload, qos: .atLeastOnce))
+                        try await client.publish(
+                            MQTTMessage(topic: Topics.events(device), payload: payload, qos: .atLeastOnce))
                     }
                     await client.disconnect()
                 }
@@ -252,7 +285,9 @@ struct IngestBenchmark {
     /// Seconds to validate and book every event of `plan` straight into a fresh ledger of the same kind,
     /// on one thread, in batches of the configured size, as the MQTT batch handler does but without the broker (SQLite only: a second PostgreSQL
     /// database is not the benchmark's to create; NaN then).
-    func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String) async throws -> Double {
+    func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String)
+        async throws -> Double
+    {
         var storage = configuration.storage
         if case .sqlite(var sqlite) = storage {
             sqlite.path = directory + "/alone.sqlite"
@@ -271,7 +306,8 @@ struct IngestBenchmark {
             Thread.detachNewThread {
                 let start = ContinuousClock.now
                 for start in stride(from: 0, to: messages.count, by: batchSize) {
-                    let batch = processor.prepare(Array(messages[start..<min(start + batchSize, messages.count)]), receivedAtMs: 0)
+                    let batch = processor.prepare(
+                        Array(messages[start..<min(start + batchSize, messages.count)]), receivedAtMs: 0)
                     _ = processor.commitBlocking(batch)
                 }
                 continuation.resume(returning: BenchOutput.seconds(ContinuousClock.now - start))
@@ -290,7 +326,8 @@ struct IngestBenchmark {
         _ body: (@Sendable () async throws -> Double) async throws -> T
     ) async throws -> T {
         let client = try MQTTClient(
-            configuration: MQTTConfiguration(host: host, port: port, clientID: id, cleanSession: clean, protocolVersion: .v5),
+            configuration: MQTTConfiguration(
+                host: host, port: port, clientID: id, cleanSession: clean, protocolVersion: .v5),
             logger: logger)
         let counter = CountingHandler(target: expecting)
         try await client.subscribe([Topics.Filter.events], qos: .atLeastOnce, handler: counter)
@@ -309,9 +346,11 @@ struct IngestBenchmark {
     /// Runs the aggregator's services around `body`, then stops them.
     @discardableResult
     func withAggregator<T: Sendable>(
-        _ configuration: AggregatorConfiguration, store: any AggregatorStore, _ body: (AggregatorRuntime) async throws -> T
+        _ configuration: AggregatorConfiguration, store: any AggregatorStore,
+        _ body: (AggregatorRuntime) async throws -> T
     ) async throws -> T {
-        let runtime = try AggregatorRuntime(configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
+        let runtime = try AggregatorRuntime(
+            configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: logger)
         return try await runtime.whileRunning(body)
     }
 

@@ -26,18 +26,24 @@ struct ProcessMeter {
 
     /// One line per process: CPU share, resident memory now and at its peak.
     func finish() -> [String] {
-        let elapsed = Double(startedAt.duration(to: .now).components.seconds) + Double(startedAt.duration(to: .now).components.attoseconds) / 1e18
+        let elapsed =
+            Double(startedAt.duration(to: .now).components.seconds) + Double(
+                startedAt.duration(to: .now).components.attoseconds) / 1e18
         let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
         var lines = start.map { sample -> String in
             let ticks = (Self.cpuTicks(sample.pid) ?? sample.cpuTicks) - sample.cpuTicks
             let memory = Self.memoryKiB(sample.pid)
             return String(
                 format: "%@: CPU %.0f%% of a core, RSS %.1f MiB (peak %.1f MiB)", sample.name,
-                Double(ticks) / ticksPerSecond / elapsed * 100, Double(memory.resident) / 1024, Double(memory.peak) / 1024)
+                Double(ticks) / ticksPerSecond / elapsed * 100, Double(memory.resident) / 1024,
+                Double(memory.peak) / 1024)
         }
         if includePostgres {
             let ticks = Self.postgresTicks() - postgresStartTicks
-            lines.append(String(format: "postgres (every server process): CPU %.0f%% of a core", Double(ticks) / ticksPerSecond / elapsed * 100))
+            lines.append(
+                String(
+                    format: "postgres (every server process): CPU %.0f%% of a core",
+                    Double(ticks) / ticksPerSecond / elapsed * 100))
         }
         let machine = Self.machineTicks()
         let busy = Double(machine.busy - machineStart.busy) / Double(max(1, machine.total - machineStart.total))

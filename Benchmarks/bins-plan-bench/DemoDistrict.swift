@@ -50,7 +50,8 @@ struct DemoDistrict {
                 kind = ""
             } else if line.hasPrefix("        kind: ") {
                 kind = String(line.dropFirst(14))
-            } else if let open = line.firstIndex(of: "{"), line.contains("device:"), let close = line.lastIndex(of: "}") {
+            } else if let open = line.firstIndex(of: "{"), line.contains("device:"), let close = line.lastIndex(of: "}")
+            {
                 var fields: [String: String] = [:]
                 for pair in line[line.index(after: open)..<close].split(separator: ",") {
                     let parts = pair.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -65,10 +66,13 @@ struct DemoDistrict {
                     depot = depot ?? location
                     continue
                 }
-                guard let assigned = profiles[device] else { throw Missing(description: "\(device) is not in points.tsv") }
+                guard let assigned = profiles[device] else {
+                    throw Missing(description: "\(device) is not in points.tsv")
+                }
                 points.append(
                     Point(
-                        device: device, name: fields["name"] ?? device, street: street, community: community, communityKind: kind,
+                        device: device, name: fields["name"] ?? device, street: street, community: community,
+                        communityKind: kind,
                         location: location, profile: assigned.profile, seed: assigned.seed))
             }
         }

@@ -8,7 +8,8 @@ import Simulation
 /// (both from all history before that hour), and compared with when it really did.
 struct ForecastCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "forecast", abstract: "Forecast error of the time to collection fill against the average-rate baseline.")
+        commandName: "forecast",
+        abstract: "Forecast error of the time to collection fill against the average-rate baseline.")
 
     @OptionGroup var library: LibraryOptions
 
@@ -18,7 +19,8 @@ struct ForecastCommand: ParsableCommand {
 
     func run() throws {
         let files = try library.pointFiles()
-        print("bins-plan-bench forecast: \(files.count) point files from \(library.scenarios), \(library.days) days each")
+        print(
+            "bins-plan-bench forecast: \(files.count) point files from \(library.scenarios), \(library.days) days each")
         print("  history: \(SimulatedHistory.variation)")
         print("  \(WeekPattern.description)")
         print(
@@ -30,7 +32,8 @@ struct ForecastCommand: ParsableCommand {
                 + "actual is known (samples whose level is never reached in the run are dropped)")
         print("")
         let header = [
-            "profile".leftPadded(18), "samples".padded(8), "fc med h".padded(9), "fc p90 h".padded(9), "base med h".padded(11),
+            "profile".leftPadded(18), "samples".padded(8), "fc med h".padded(9), "fc p90 h".padded(9),
+            "base med h".padded(11),
             "base p90 h".padded(11), "in interval".padded(12), "width med h".padded(12),
         ]
         print(header.joined(separator: " "))
@@ -40,7 +43,8 @@ struct ForecastCommand: ParsableCommand {
             let clock = ScenarioClock(scenario)
             let profile = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
             let bins = SimulatedHistory.bins(
-                scenario: scenario, pattern: .forProfile(profile), seed: scenario.seed, days: library.days, startMs: clock.startMs,
+                scenario: scenario, pattern: .forProfile(profile), seed: scenario.seed, days: library.days,
+                startMs: clock.startMs,
                 calendar: clock.calendar)
             var samples = Samples()
             for bin in bins {
@@ -74,17 +78,20 @@ struct ForecastCommand: ParsableCommand {
                 let profile = FillRateProfile.learn(
                     deposits: Array(bin.deposits[..<next]), fromMs: clock.startMs, toMs: atMs, calendar: clock.calendar)
                 let forecast = FillForecaster.forecast(
-                    fill: litres / capacity, atMs: atMs, capacityL: capacity, collectionFill: Self.collectionFill, profile: profile,
+                    fill: litres / capacity, atMs: atMs, capacityL: capacity, collectionFill: Self.collectionFill,
+                    profile: profile,
                     fallback: nil, calendar: clock.calendar, horizonMs: Self.horizonMs)
                 let horizonEnd = atMs + Self.horizonMs
                 pending.append(
                     Prediction(
                         atMs: atMs, forecastMs: forecast?.collectionAtMs ?? horizonEnd,
-                        earliestMs: forecast?.collectionEarliestMs ?? horizonEnd, latestMs: forecast?.collectionLatestMs,
+                        earliestMs: forecast?.collectionEarliestMs ?? horizonEnd,
+                        latestMs: forecast?.collectionLatestMs,
                         baselineMs: min(
                             horizonEnd,
                             FillForecaster.baseline(
-                                fill: litres / capacity, atMs: atMs, capacityL: capacity, level: Self.collectionFill, profile: profile)
+                                fill: litres / capacity, atMs: atMs, capacityL: capacity, level: Self.collectionFill,
+                                profile: profile)
                                 ?? horizonEnd)))
             }
             while next < bin.deposits.count && bin.deposits[next].atMs < atMs + Self.hourMs {
@@ -122,7 +129,9 @@ struct ForecastCommand: ParsableCommand {
             forecastErrorH.append(Double(abs(prediction.forecastMs - actualMs)) / hour)
             baselineErrorH.append(Double(abs(prediction.baselineMs - actualMs)) / hour)
             if prediction.earliestMs <= actualMs && prediction.latestMs.map({ actualMs <= $0 }) != false { inside += 1 }
-            widthH.append(Double((prediction.latestMs ?? prediction.atMs + ForecastCommand.horizonMs) - prediction.earliestMs) / hour)
+            widthH.append(
+                Double((prediction.latestMs ?? prediction.atMs + ForecastCommand.horizonMs) - prediction.earliestMs)
+                    / hour)
         }
 
         mutating func append(_ other: Samples) {

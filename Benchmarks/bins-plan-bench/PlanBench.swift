@@ -67,5 +67,7 @@ extension String {
     /// Right-aligned in `width` columns.
     func padded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
     /// Left-aligned in `width` columns.
-    func leftPadded(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
 }

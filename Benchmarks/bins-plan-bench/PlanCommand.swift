@@ -9,7 +9,8 @@ import Simulation
 /// visits, route length and overflows, the figures the commercial platforms quote.
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plan", abstract: "Bin visits, route km and overflows of the daily plan against a fixed daily round.")
+        commandName: "plan",
+        abstract: "Bin visits, route km and overflows of the daily plan against a fixed daily round.")
 
     @OptionGroup var library: LibraryOptions
 
@@ -47,7 +48,8 @@ struct PlanCommand: ParsableCommand {
         print(
             "  a round leaves at 07:00 every day; FIXED empties every bin; PLAN empties the bins CollectionPlanner selects "
                 + "(fill >= 1.0, fill >= \(Self.collectionFill), or forecast to reach \(Self.collectionFill) before the next round; "
-                + "profiles learned from all earlier deposits, the community's stream average for a bin without a day of history)")
+                + "profiles learned from all earlier deposits, the community's stream average for a bin without a day of history)"
+        )
         print(
             "  overflow = a bin above 1.0 fill before it is emptied, once per bin and day; waste keeps piling up until the "
                 + "next visit; route km = depot -> stops -> depot (haversine), nearest neighbour + 2-opt; PLAN* = PLAN's bins in "
@@ -71,7 +73,8 @@ struct PlanCommand: ParsableCommand {
             }
             print("")
             print(
-                String(format: "bins at x%.2f capacity (%d bins at %d points):", scale, bins.count, district.points.count))
+                String(
+                    format: "bins at x%.2f capacity (%d bins at %d points):", scale, bins.count, district.points.count))
             print(
                 [
                     "policy".leftPadded(8), "bin visits".padded(11), "point visits".padded(13), "route km".padded(10),
@@ -83,14 +86,17 @@ struct PlanCommand: ParsableCommand {
                 results[policy] = totals
                 print(
                     [
-                        policy.rawValue.leftPadded(8), "\(totals.binVisits)".padded(11), "\(totals.pointVisits)".padded(13),
+                        policy.rawValue.leftPadded(8), "\(totals.binVisits)".padded(11),
+                        "\(totals.pointVisits)".padded(13),
                         String(format: "%.1f", totals.routeKm).padded(10), "\(totals.overflows)".padded(10),
                         String(format: "%.2f", totals.emptiedFill / Double(max(1, totals.binVisits))).padded(18),
                     ].joined(separator: " "))
             }
             let fixed = results[.fixed]!
             let plan = results[.plan]!
-            func saving(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.0f %%", 100 * (1 - a / b)) : "-" }
+            func saving(_ a: Double, _ b: Double) -> String {
+                b > 0 ? String(format: "%.0f %%", 100 * (1 - a / b)) : "-"
+            }
             print(
                 "PLAN against FIXED: \(saving(Double(plan.binVisits), Double(fixed.binVisits))) fewer bin visits, "
                     + "\(saving(Double(plan.pointVisits), Double(fixed.pointVisits))) fewer point visits, "
@@ -108,7 +114,8 @@ struct PlanCommand: ParsableCommand {
     }
 
     func simulate(
-        _ policy: Policy, bins: [(point: DemoDistrict.Point, bin: SimulatedBin)], depot: GeoLocation?, clock: ScenarioClock
+        _ policy: Policy, bins: [(point: DemoDistrict.Point, bin: SimulatedBin)], depot: GeoLocation?,
+        clock: ScenarioClock
     ) -> Totals {
         var totals = Totals()
         var litres = [Double](repeating: 0, count: bins.count)
@@ -118,7 +125,8 @@ struct PlanCommand: ParsableCommand {
             for hour in 0..<24 {
                 let atMs = clock.startMs + Int64(day * 24 + hour) * Self.hourMs
                 if hour == Self.roundHour {
-                    let emptied = round(policy, bins: bins, litres: litres, next: next, depot: depot, atMs: atMs, clock: clock)
+                    let emptied = round(
+                        policy, bins: bins, litres: litres, next: next, depot: depot, atMs: atMs, clock: clock)
                     totals.pointVisits += emptied.points
                     totals.routeKm += emptied.km
                     for index in emptied.bins {
@@ -145,7 +153,8 @@ struct PlanCommand: ParsableCommand {
 
     /// The bins a round empties, the points it visits and the km it drives.
     func round(
-        _ policy: Policy, bins: [(point: DemoDistrict.Point, bin: SimulatedBin)], litres: [Double], next: [Int], depot: GeoLocation?,
+        _ policy: Policy, bins: [(point: DemoDistrict.Point, bin: SimulatedBin)], litres: [Double], next: [Int],
+        depot: GeoLocation?,
         atMs: Int64, clock: ScenarioClock
     ) -> (bins: [Int], points: Int, km: Double) {
         var forecasts = [Int64?](repeating: nil, count: bins.count)
@@ -162,7 +171,8 @@ struct PlanCommand: ParsableCommand {
                 }
                 forecasts[index] =
                     FillForecaster.forecast(
-                        fill: litres[index] / bin.capacityL, atMs: atMs, capacityL: bin.capacityL, collectionFill: Self.collectionFill,
+                        fill: litres[index] / bin.capacityL, atMs: atMs, capacityL: bin.capacityL,
+                        collectionFill: Self.collectionFill,
                         profile: profiles[index], fallback: FillRateProfile.mean(neighbours.map { profiles[$0] }),
                         calendar: clock.calendar, horizonMs: 2 * Self.dayMs)?.collectionAtMs
             }
@@ -175,7 +185,8 @@ struct PlanCommand: ParsableCommand {
                 forecastCollectionAtMs: forecasts[index])
         }
         let plan = CollectionPlanner.plan(
-            candidates: candidates, collectionFill: Self.collectionFill, overflowFill: policy == .planOneTour ? .infinity : 1.0,
+            candidates: candidates, collectionFill: Self.collectionFill,
+            overflowFill: policy == .planOneTour ? .infinity : 1.0,
             nextRoundMs: atMs + Self.dayMs, depot: depot)
         switch policy {
         case .fixed:

@@ -24,13 +24,16 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .binsdConfig:
             let text = String(decoding: bytes, as: UTF8.self)
             let options = ConfigLoader.Options(boardSearchPaths: Self.boardDirectories, checkReferencedFiles: false)
-            if let config = try? ConfigLoader.parse(yaml: text, file: "/nonexistent/fuzz/binsd.yaml", options: options) {
+            if let config = try? ConfigLoader.parse(yaml: text, file: "/nonexistent/fuzz/binsd.yaml", options: options)
+            {
                 // The hash of an accepted configuration is defined (it is what the birth message carries).
                 precondition(ConfigLoader.configHash(config).count == 16, "config hash of an accepted configuration")
             }
         case .aggregatorConfig:
             let text = String(decoding: bytes, as: UTF8.self)
-            if let configuration = try? AggregatorConfiguration.parse(yaml: text, source: "fuzz.yaml", baseDirectory: "/nonexistent/fuzz") {
+            if let configuration = try? AggregatorConfiguration.parse(
+                yaml: text, source: "fuzz.yaml", baseDirectory: "/nonexistent/fuzz")
+            {
                 _ = configuration.summary
             }
         }
@@ -55,9 +58,12 @@ enum FuzzTarget: String, CaseIterable, Sendable {
 
     static func roundTrip<T: Codable & WireValidatable & Equatable>(_ type: T.Type, _ payload: [UInt8]) {
         guard let value = try? WireCodec.decode(type, from: payload) else { return }
-        guard let encoded = try? WireCodec.encode(value) else { preconditionFailure("an accepted \(type) does not encode") }
+        guard let encoded = try? WireCodec.encode(value) else {
+            preconditionFailure("an accepted \(type) does not encode")
+        }
         guard let again = try? WireCodec.decode(type, from: encoded) else {
-            preconditionFailure("an accepted \(type) re-encodes to something refused: \(String(decoding: encoded, as: UTF8.self))")
+            preconditionFailure(
+                "an accepted \(type) re-encodes to something refused: \(String(decoding: encoded, as: UTF8.self))")
         }
         precondition(again == value, "\(type) changes in a round trip: \(String(decoding: encoded, as: UTF8.self))")
     }

@@ -50,7 +50,8 @@ public final class AggregatorRuntime: Sendable {
         startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
         do {
             mqtt = try MQTTClient(
-                configuration: configuration.broker.mqttConfiguration(instance: configuration.instance, timeZone: configuration.timeZone),
+                configuration: configuration.broker.mqttConfiguration(
+                    instance: configuration.instance, timeZone: configuration.timeZone),
                 logger: logger)
         } catch {
             throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)", cause: error)
@@ -62,7 +63,8 @@ public final class AggregatorRuntime: Sendable {
         self.live = live
         // Every lifecycle step enqueues its deliveries, so this is also the moment pages learn of it.
         let alerts = AlertEngine(
-            configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory, logger: logger,
+            configuration: configuration, registry: registry, store: store, metricsFactory: metricsFactory,
+            logger: logger,
             forecasts: forecasts,
             deliveriesEnqueued: {
                 deliveries.notify()
@@ -74,7 +76,8 @@ public final class AggregatorRuntime: Sendable {
             configuration.broker.receipts
             ? ReceiptPublisher(
                 client: mqtt, store: store, timeZone: configuration.timeZone,
-                interval: .milliseconds(configuration.broker.receiptIntervalMilliseconds), metricsFactory: metricsFactory, logger: logger)
+                interval: .milliseconds(configuration.broker.receiptIntervalMilliseconds),
+                metricsFactory: metricsFactory, logger: logger)
             : nil
         self.receipts = receipts
         processor = IngestProcessor(
@@ -92,7 +95,9 @@ public final class AggregatorRuntime: Sendable {
     }
 
     /// Opens the configured store and brings its schema up to date.
-    public static func openStore(_ settings: StorageSettings, logger: Logger) async throws(AggregatorError) -> any AggregatorStore {
+    public static func openStore(_ settings: StorageSettings, logger: Logger) async throws(AggregatorError)
+        -> any AggregatorStore
+    {
         let store: any AggregatorStore
         switch settings {
         case .sqlite(let sqlite): store = try SQLiteStore(settings: sqlite)
@@ -114,7 +119,8 @@ public final class AggregatorRuntime: Sendable {
         do {
             try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, batchHandler: handler)
         } catch {
-            throw AggregatorError(.broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)", cause: error)
+            throw AggregatorError(
+                .broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)", cause: error)
         }
     }
 
@@ -128,7 +134,8 @@ public final class AggregatorRuntime: Sendable {
                 announcesReceipts: receipts != nil, offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
         ] + (receipts.map { [$0] } ?? []) + [
             ForecastService(
-                snapshot: forecasts, store: store, registry: registry, calendar: calendar, settings: configuration.forecast,
+                snapshot: forecasts, store: store, registry: registry, calendar: calendar,
+                settings: configuration.forecast,
                 collectionFill: configuration.reports.collectionFill, logger: logger),
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
@@ -163,7 +170,9 @@ public final class AggregatorRuntime: Sendable {
     /// Prepares and runs the services, then `body` once the broker connection is up, then stops them
     /// gracefully (cancelling them if `body` throws): a whole aggregator in-process, for benchmarks and
     /// tests.
-    public func whileRunning<T: Sendable>(connectTimeout: Duration = .seconds(30), _ body: (AggregatorRuntime) async throws -> T)
+    public func whileRunning<T: Sendable>(
+        connectTimeout: Duration = .seconds(30), _ body: (AggregatorRuntime) async throws -> T
+    )
         async throws -> T
     {
         try await prepare()
@@ -192,12 +201,15 @@ extension AggregatorRuntime {
     /// `bins-aggregator report`: opens the store read-mostly (migrating it if needed), builds one report and
     /// renders it.
     public static func renderReport(
-        configuration: AggregatorConfiguration, kind: ReportKind, date: LocalDate, format: ReportFormat, language: ReportLanguage,
+        configuration: AggregatorConfiguration, kind: ReportKind, date: LocalDate, format: ReportFormat,
+        language: ReportLanguage,
         logger: Logger
     ) async throws(AggregatorError) -> [UInt8] {
         try await withStore(configuration, logger: logger) { store throws(AggregatorError) in
-            let content = try await ReportBuilder(configuration: configuration, registry: Registry(configuration), store: store)
-                .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let content = try await ReportBuilder(
+                configuration: configuration, registry: Registry(configuration), store: store
+            )
+            .build(kind, date: date, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             return ReportRenderer.render(content, format: format, language: language)
         }
     }
@@ -205,7 +217,8 @@ extension AggregatorRuntime {
     /// Opens the configured store for `body` and closes it afterwards, also when `body` fails: what the
     /// one-shot commands (`report`, `plan`) run in.
     static func withStore<T>(
-        _ configuration: AggregatorConfiguration, logger: Logger, _ body: (any AggregatorStore) async throws(AggregatorError) -> T
+        _ configuration: AggregatorConfiguration, logger: Logger,
+        _ body: (any AggregatorStore) async throws(AggregatorError) -> T
     ) async throws(AggregatorError) -> T {
         let store = try await openStore(configuration.storage, logger: logger)
         do {
@@ -222,7 +235,8 @@ extension AggregatorRuntime {
 extension AggregatorRuntime {
     /// `bins-aggregator plan`: the day's plan from the configured database.
     public static func renderPlan(
-        configuration: AggregatorConfiguration, date: LocalDate, stream: WasteStream?, format: ReportFormat, language: ReportLanguage,
+        configuration: AggregatorConfiguration, date: LocalDate, stream: WasteStream?, format: ReportFormat,
+        language: ReportLanguage,
         logger: Logger
     ) async throws(AggregatorError) -> [UInt8] {
         try await withStore(configuration, logger: logger) { store throws(AggregatorError) in
@@ -260,7 +274,9 @@ extension AggregatorConfiguration {
         targetNames += targets.coverage.map { "coverage.\($0.id)" }
         lines.append("  targets: \(targetNames.isEmpty ? "none" : targetNames.joined(separator: ", "))")
         let disabled = AlertKind.allCases.filter { !alerts.rule($0).enabled }.map(\.rawValue)
-        lines.append("  alerts: every \(alerts.evaluateEverySeconds) s\(disabled.isEmpty ? "" : ", disabled: \(disabled.joined(separator: ", "))")")
+        lines.append(
+            "  alerts: every \(alerts.evaluateEverySeconds) s\(disabled.isEmpty ? "" : ", disabled: \(disabled.joined(separator: ", "))")"
+        )
         return lines.joined(separator: "\n")
     }
 }

@@ -53,7 +53,8 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let date = LocalDate(text) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a date YYYY-MM-DD: \(text.prefix(20))")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "not a date YYYY-MM-DD: \(text.prefix(20))")
         }
         self = date
     }
@@ -87,8 +88,8 @@ public enum LedgerPeriod: String, Sendable, Codable, CaseIterable, Hashable {
         case .quarter:
             let firstMonth = (month - 1) / 3 * 3 + 1
             let lastMonth = firstMonth + 2
-            return LocalDate(year: year, month: firstMonth, day: 1)!
-                ... LocalDate(year: year, month: lastMonth, day: LocalDate.daysIn(month: lastMonth, year: year))!
+            return LocalDate(year: year, month: firstMonth, day: 1)!...LocalDate(
+                year: year, month: lastMonth, day: LocalDate.daysIn(month: lastMonth, year: year))!
         case .year:
             return LocalDate(year: year, month: 1, day: 1)!...LocalDate(year: year, month: 12, day: 31)!
         }
@@ -144,7 +145,8 @@ public struct LedgerCalendar: Sendable {
         // The offset at the naive instant is right except within hours of a transition; one correction
         // step settles it.
         let first = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(naive) / 1000))) * 1000
-        let second = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(naive - first) / 1000))) * 1000
+        let second =
+            Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(naive - first) / 1000))) * 1000
         return naive - second
     }
 
@@ -158,8 +160,12 @@ public struct LedgerCalendar: Sendable {
 
     /// `2026-06-05 02:57`, local time to the minute, for people (alert messages, printed plans); machine
     /// answers keep the full RFC 3339 time.
-    public func minutes(millisecondsSinceEpoch ms: Int64) -> String { Self.minutes(timestamp(millisecondsSinceEpoch: ms).rfc3339) }
+    public func minutes(millisecondsSinceEpoch ms: Int64) -> String {
+        Self.minutes(timestamp(millisecondsSinceEpoch: ms).rfc3339)
+    }
 
     /// The same from an RFC 3339 time already in the district's zone.
-    public static func minutes(_ rfc3339: String) -> String { String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ") }
+    public static func minutes(_ rfc3339: String) -> String {
+        String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ")
+    }
 }

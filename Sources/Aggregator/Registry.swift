@@ -76,8 +76,10 @@ public struct Registry: Sendable {
             for community in street.communities where community.kind == .transferStation {
                 stations.append(
                     Station(
-                        id: community.id, name: community.name, street: street.id, devices: community.points.map(\.device),
-                        deliveringDevices: [], receives: community.receives, location: community.points.lazy.compactMap(\.location).first))
+                        id: community.id, name: community.name, street: street.id,
+                        devices: community.points.map(\.device),
+                        deliveringDevices: [], receives: community.receives,
+                        location: community.points.lazy.compactMap(\.location).first))
             }
             for community in street.communities {
                 let devices = community.points.map(\.device)
@@ -88,9 +90,11 @@ public struct Registry: Sendable {
                         street: street.id, devices: devices))
                 points += community.points.map {
                     Point(
-                        device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id, street: street.id,
+                        device: $0.device, name: $0.name, demonstration: $0.demonstration, community: community.id,
+                        street: street.id,
                         location: $0.location,
-                        deliversTo: community.kind == .transferStation ? nil : $0.deliversTo ?? community.deliversTo ?? street.deliversTo)
+                        deliversTo: community.kind == .transferStation
+                            ? nil : $0.deliversTo ?? community.deliversTo ?? street.deliversTo)
                 }
             }
             streets.append(
@@ -105,13 +109,16 @@ public struct Registry: Sendable {
         communitiesByID = Dictionary(communities.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         streetsByID = Dictionary(streets.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for point in points {
-            guard let station = point.deliversTo, let index = stations.firstIndex(where: { $0.id == station }) else { continue }
+            guard let station = point.deliversTo, let index = stations.firstIndex(where: { $0.id == station }) else {
+                continue
+            }
             stations[index].deliveringDevices.append(point.device)
         }
         self.stations = stations
         stationsByID = Dictionary(stations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         stationByDevice = Dictionary(
-            stations.flatMap { station in station.devices.map { ($0, station.id) } }, uniquingKeysWith: { first, _ in first })
+            stations.flatMap { station in station.devices.map { ($0, station.id) } },
+            uniquingKeysWith: { first, _ in first })
     }
 
     public func station(_ id: String) -> Station? { stationsByID[id] }

@@ -12,7 +12,9 @@ public struct ShutdownLimits: Sendable, CustomStringConvertible {
     /// process gives up on them.
     public var cancellation: Duration
 
-    public init(offlineStatus: Duration = .seconds(5), graceful: Duration = .seconds(20), cancellation: Duration = .seconds(5)) {
+    public init(
+        offlineStatus: Duration = .seconds(5), graceful: Duration = .seconds(20), cancellation: Duration = .seconds(5)
+    ) {
         self.offlineStatus = offlineStatus
         self.graceful = graceful
         self.cancellation = cancellation

@@ -12,10 +12,14 @@ struct APIError: Error {
     var message: String
     var headers: HTTPFields = [:]
 
-    static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, code: "invalid_argument", message: message) }
+    static func badRequest(_ message: String) -> APIError {
+        APIError(status: .badRequest, code: "invalid_argument", message: message)
+    }
 
     static func unauthorized(_ message: String) -> APIError {
-        APIError(status: .unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer realm=\"bins-aggregator\""])
+        APIError(
+            status: .unauthorized, code: "unauthorized", message: message,
+            headers: [.wwwAuthenticate: "Bearer realm=\"bins-aggregator\""])
     }
 
     init(status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
@@ -30,8 +34,11 @@ struct APIError: Error {
         case .notFound: self.init(status: .notFound, code: "not_found", message: error.message)
         case .conflict: self.init(status: .conflict, code: "conflict", message: error.message)
         case .invalidArgument: self.init(status: .badRequest, code: "invalid_argument", message: error.message)
-        case .storage: self.init(status: .serviceUnavailable, code: "storage_unavailable", message: "the database is not available")
-        case .configuration, .broker, .webhook, .shutdown: self.init(status: .internalServerError, code: "internal", message: "internal error")
+        case .storage:
+            self.init(
+                status: .serviceUnavailable, code: "storage_unavailable", message: "the database is not available")
+        case .configuration, .broker, .webhook, .shutdown:
+            self.init(status: .internalServerError, code: "internal", message: "internal error")
         }
     }
 
@@ -56,14 +63,18 @@ struct APIError: Error {
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response
         } catch let error as AggregatorError {
             if error.code == .storage {
-                logger.error("http.storage_failed", metadata: ["http.path": "\(request.uri.path)", "http.error": "\(error.message)"])
+                logger.error(
+                    "http.storage_failed",
+                    metadata: ["http.path": "\(request.uri.path)", "http.error": "\(error.message)"])
             }
             return APIError(error).response
         } catch let error as HTTPError {
@@ -73,9 +84,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .methodNotAllowed: message = "\(request.method) is not allowed on \(request.uri.path.prefix(200))"
             default: message = error.body ?? error.status.reasonPhrase
             }
-            return APIError(status: error.status, code: error.status == .notFound ? "not_found" : "http_error", message: message).response
+            return APIError(
+                status: error.status, code: error.status == .notFound ? "not_found" : "http_error", message: message
+            ).response
         } catch {
-            logger.error("http.unexpected_error", metadata: ["http.path": "\(request.uri.path)", "http.error": "\(type(of: error))"])
+            logger.error(
+                "http.unexpected_error",
+                metadata: ["http.path": "\(request.uri.path)", "http.error": "\(type(of: error))"])
             return APIError(status: .internalServerError, code: "internal", message: "internal error").response
         }
     }
@@ -85,7 +100,8 @@ enum APIJSON {
     static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
     }
 

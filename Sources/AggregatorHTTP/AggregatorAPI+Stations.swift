@@ -17,16 +17,23 @@ extension AggregatorAPI {
         var stream: WasteStream?
         if let text = query.get("stream") {
             guard let parsed = WasteStream(rawValue: text) else {
-                throw APIError.badRequest("stream \"\(text.prefix(20))\" is not one of: \(WasteStream.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw APIError.badRequest(
+                    "stream \"\(text.prefix(20))\" is not one of: \(WasteStream.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             stream = parsed
         }
         let (format, language) = try formatAndLanguage(query)
-        let plan = try await PlanBuilder(configuration: runtime.configuration, registry: runtime.registry, store: runtime.store)
-            .build(date: date, stream: stream)
+        let plan = try await PlanBuilder(
+            configuration: runtime.configuration, registry: runtime.registry, store: runtime.store
+        )
+        .build(date: date, stream: stream)
         var headers: HTTPFields = [.contentType: format.contentType]
-        headers[.contentDisposition] = "inline; filename=\"plan-\(date)\(stream.map { "-\($0.rawValue)" } ?? "")-\(language.rawValue).\(format.rawValue)\""
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: plan.render(format: format, language: language))))
+        headers[.contentDisposition] =
+            "inline; filename=\"plan-\(date)\(stream.map { "-\($0.rawValue)" } ?? "")-\(language.rawValue).\(format.rawValue)\""
+        return Response(
+            status: .ok, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: plan.render(format: format, language: language))))
     }
 
     struct LoadRequest: Decodable {
@@ -64,7 +71,8 @@ extension AggregatorAPI {
 
     func view(_ load: StationLoad) -> LoadView {
         LoadView(
-            id: load.id, station: load.station, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle, round: load.round,
+            id: load.id, station: load.station, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle,
+            round: load.round,
             ts: timestamp(load.atMs) ?? "", date: load.day, bookedBy: load.bookedBy)
     }
 
@@ -72,7 +80,8 @@ extension AggregatorAPI {
     /// suffice: a load changes the district's figures).
     func loadBooker(authorization: String?) throws -> String {
         try tokenName(
-            authorization: authorization, among: runtime.configuration.http.tokens + runtime.configuration.http.loadTokens,
+            authorization: authorization,
+            among: runtime.configuration.http.tokens + runtime.configuration.http.loadTokens,
             purpose: "booking loads", refusal: "the bearer token may not book loads")
     }
 
@@ -83,14 +92,21 @@ extension AggregatorAPI {
         do {
             load = try JSONDecoder().decode(LoadRequest.self, from: Data(buffer: body))
         } catch {
-            throw APIError.badRequest("the body is not a load {id, station, stream, mass_kg, vehicle?, round?, ts?}: \(Self.describe(error))")
+            throw APIError.badRequest(
+                "the body is not a load {id, station, stream, mass_kg, vehicle?, round?, ts?}: \(Self.describe(error))")
         }
-        guard Topics.isValidIdentifier(load.id) else { throw APIError.badRequest("id must be \(Topics.identifierRule)") }
+        guard Topics.isValidIdentifier(load.id) else {
+            throw APIError.badRequest("id must be \(Topics.identifierRule)")
+        }
         guard let station = runtime.registry.station(load.station) else {
-            throw APIError(status: .notFound, code: "not_found", message: "no transfer station \(load.station.prefix(64)) in the registry")
+            throw APIError(
+                status: .notFound, code: "not_found",
+                message: "no transfer station \(load.station.prefix(64)) in the registry")
         }
         guard station.receives.contains(load.stream) else {
-            throw APIError.badRequest("station \(station.id) does not receive \(load.stream.rawValue) (receives: \(station.receives.map(\.rawValue).joined(separator: ", ")))")
+            throw APIError.badRequest(
+                "station \(station.id) does not receive \(load.stream.rawValue) (receives: \(station.receives.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         guard load.massKg.isFinite, WireLimits.loadKg.contains(load.massKg) else {
             throw APIError.badRequest("mass_kg must be above 0 and at most \(Int(WireLimits.loadKg.upperBound))")
@@ -102,19 +118,26 @@ extension AggregatorAPI {
         let atMs = load.ts?.millisecondsSinceEpoch ?? now
         guard atMs <= now + 300_000 else { throw APIError.badRequest("ts is in the future") }
         let record = StationLoad(
-            id: load.id, station: station.id, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle, round: load.round,
-            atMs: atMs, day: runtime.calendar.localDate(millisecondsSinceEpoch: atMs), bookedBy: "http:\(who)", receivedAtMs: now)
+            id: load.id, station: station.id, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle,
+            round: load.round,
+            atMs: atMs, day: runtime.calendar.localDate(millisecondsSinceEpoch: atMs), bookedBy: "http:\(who)",
+            receivedAtMs: now)
         switch try await runtime.store.bookLoad(record) {
         case .booked:
-            logger.notice("loads.booked", metadata: ["load.id": "\(record.id)", "load.station": "\(record.station)", "load.by": "\(who)"])
-            await runtime.alerts.observe(.stationActivity(station: station.id, day: record.day, atMs: atMs, fromStation: false))
+            logger.notice(
+                "loads.booked",
+                metadata: ["load.id": "\(record.id)", "load.station": "\(record.station)", "load.by": "\(who)"])
+            await runtime.alerts.observe(
+                .stationActivity(station: station.id, day: record.day, atMs: atMs, fromStation: false))
             return APIJSON.response(view(record), status: .created)
         case .duplicate:
             return APIJSON.response(view(record))
         case .conflict(let stored):
             throw APIError(
                 status: .conflict, code: "conflict",
-                message: "load \(stored.id) is booked already as \(stored.massKg) kg of \(stored.stream.rawValue) at \(stored.station); use a new id for another load")
+                message:
+                    "load \(stored.id) is booked already as \(stored.massKg) kg of \(stored.stream.rawValue) at \(stored.station); use a new id for another load"
+            )
         }
     }
 
@@ -124,7 +147,8 @@ extension AggregatorAPI {
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             "\(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
         case DecodingError.dataCorrupted(let context):
-            context.codingPath.isEmpty ? "not JSON" : "\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not valid"
+            context.codingPath.isEmpty
+                ? "not JSON" : "\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not valid"
         default: "not JSON"
         }
     }
@@ -134,7 +158,9 @@ extension AggregatorAPI {
         let stations: [String]?
         if let id = query.get("station") {
             guard runtime.registry.station(id) != nil else {
-                throw APIError(status: .notFound, code: "not_found", message: "no transfer station \(id.prefix(64)) in the registry")
+                throw APIError(
+                    status: .notFound, code: "not_found",
+                    message: "no transfer station \(id.prefix(64)) in the registry")
             }
             stations = [id]
         } else {
@@ -143,13 +169,16 @@ extension AggregatorAPI {
         let to = try date(query, "to") ?? today
         let from = try date(query, "from") ?? to.adding(days: -6)
         guard from <= to else { throw APIError.badRequest("from \(from) is after to \(to)") }
-        guard to.dayNumber - from.dayNumber < 366 else { throw APIError.badRequest("the range from \(from) to \(to) is longer than a year") }
+        guard to.dayNumber - from.dayNumber < 366 else {
+            throw APIError.badRequest("the range from \(from) to \(to) is longer than a year")
+        }
         return (stations, from, to)
     }
 
     func loads(_ query: Parameters) async throws -> Response {
         let (stations, from, to) = try stationRange(query)
-        let loads = try await runtime.store.loads(stations: stations ?? runtime.registry.stations.map(\.id), from: from, to: to)
+        let loads = try await runtime.store.loads(
+            stations: stations ?? runtime.registry.stations.map(\.id), from: from, to: to)
         struct Body: Encodable { var loads: [LoadView] }
         return APIJSON.response(Body(loads: loads.map(view)))
     }
@@ -194,14 +223,17 @@ extension AggregatorAPI {
     func balance(_ query: Parameters) async throws -> Response {
         let (stations, from, to) = try stationRange(query)
         let configuration = runtime.configuration
-        let balances = try await BalanceReader(registry: runtime.registry, store: runtime.store).balances(stations: stations, from: from, to: to)
+        let balances = try await BalanceReader(registry: runtime.registry, store: runtime.store).balances(
+            stations: stations, from: from, to: to)
         let views = balances.map { balance in
             BalanceView.Station(
-                station: balance.station, name: balance.name, receives: runtime.registry.station(balance.station)?.receives ?? [],
+                station: balance.station, name: balance.name,
+                receives: runtime.registry.station(balance.station)?.receives ?? [],
                 deliveringPoints: runtime.registry.station(balance.station)?.deliveringDevices.count ?? 0,
                 days: balance.days.map { day in
                     BalanceView.Day(
-                        date: day.day, collectedKg: day.collectedKg, receivedKg: day.receivedKg, differenceKg: day.differenceKg,
+                        date: day.day, collectedKg: day.collectedKg, receivedKg: day.receivedKg,
+                        differenceKg: day.differenceKg,
                         ratio: day.ratio, mixing: day.mixing, missing: day.missing,
                         flags: day.flags(configuration.alerts, minimumKg: configuration.balance.minimumKg),
                         streams: day.streams.map(BalanceStreamLine.init))

@@ -42,7 +42,8 @@ public struct AggregatorAPI: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let console = Console(runtime: runtime, logger: logger, clock: clock)
-        router.add(middleware: SecurityHeadersMiddleware(tilesOrigin: runtime.configuration.http.console.mapTilesOrigin))
+        router.add(
+            middleware: SecurityHeadersMiddleware(tilesOrigin: runtime.configuration.http.console.mapTilesOrigin))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.add(middleware: console.accessMiddleware)
         router.get("healthz") { _, _ in await self.health() }
@@ -52,7 +53,8 @@ public struct AggregatorAPI: Sendable {
         router.get("api/v1/targets") { _, _ in try await self.targets() }
         router.get("api/v1/alerts") { request, _ in try await self.alerts(request.uri.queryParameters) }
         router.post("api/v1/alerts/{id}/ack") { request, context in
-            try await self.acknowledge(id: context.parameters.get("id") ?? "", authorization: request.headers[.authorization])
+            try await self.acknowledge(
+                id: context.parameters.get("id") ?? "", authorization: request.headers[.authorization])
         }
         router.post("api/v1/loads") { request, _ in try await self.bookLoad(request) }
         router.get("api/v1/loads") { request, _ in try await self.loads(request.uri.queryParameters) }
@@ -67,7 +69,9 @@ public struct AggregatorAPI: Sendable {
 
     var today: LocalDate { runtime.calendar.today(nowMilliseconds: clock()) }
 
-    func timestamp(_ ms: Int64?) -> String? { ms.map { runtime.calendar.timestamp(millisecondsSinceEpoch: $0).rfc3339 } }
+    func timestamp(_ ms: Int64?) -> String? {
+        ms.map { runtime.calendar.timestamp(millisecondsSinceEpoch: $0).rfc3339 }
+    }
 
     // MARK: Health and metrics
 
@@ -113,7 +117,8 @@ public struct AggregatorAPI: Sendable {
         let snapshot = runtime.ingestMetrics.snapshot
         let status = !databaseOK ? "unavailable" : broker == "connected" ? "ok" : "degraded"
         let body = Health(
-            status: status, instance: runtime.configuration.instance, database: databaseOK ? "ok" : "unreachable", broker: broker,
+            status: status, instance: runtime.configuration.instance, database: databaseOK ? "ok" : "unreachable",
+            broker: broker,
             uptimeS: Double(clock() - runtime.startedAtMs) / 1000,
             ingest: .init(
                 messages: snapshot.totalMessages, rejected: snapshot.totalRejected, duplicates: snapshot.duplicates,
@@ -165,9 +170,12 @@ public struct AggregatorAPI: Sendable {
     }
 
     func bins() async throws -> Response {
-        let devices = Dictionary(try await runtime.store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
+        let devices = Dictionary(
+            try await runtime.store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
         var states: [String: [String: BinStateRecord]] = [:]
-        for record in try await runtime.store.binStates() { states[record.device, default: [:]][record.state.bin] = record }
+        for record in try await runtime.store.binStates() {
+            states[record.device, default: [:]][record.state.bin] = record
+        }
         let now = clock()
         let staleAfterMs = Int64(runtime.configuration.liveness.staleAfterSeconds) * 1000
         let forecasts = runtime.forecasts.forecasts
@@ -184,11 +192,16 @@ public struct AggregatorAPI: Sendable {
                 let forecast = state.flatMap { forecasts?.forecast(from: $0, horizonMs: 7 * 86_400_000) }
                 views.append(
                     BinView(
-                        device: point.device, point: point.name, community: point.community, street: point.street, bin: binID,
-                        stream: descriptor?.stream ?? state?.stream, capacityL: descriptor?.capacityL, fill: state?.fill,
-                        massKg: state?.massKg, lidOpen: state?.lidOpen, quality: state?.quality, temperatureC: state?.temperatureC,
-                        stateAt: state?.ts.rfc3339, deviceOnline: device?.isLive(nowMs: now, staleAfterMs: staleAfterMs) ?? false,
-                        lastSeen: timestamp(device?.lastSeenMs), forecastCollectionAt: timestamp(forecast?.collectionAtMs),
+                        device: point.device, point: point.name, community: point.community, street: point.street,
+                        bin: binID,
+                        stream: descriptor?.stream ?? state?.stream, capacityL: descriptor?.capacityL,
+                        fill: state?.fill,
+                        massKg: state?.massKg, lidOpen: state?.lidOpen, quality: state?.quality,
+                        temperatureC: state?.temperatureC,
+                        stateAt: state?.ts.rfc3339,
+                        deviceOnline: device?.isLive(nowMs: now, staleAfterMs: staleAfterMs) ?? false,
+                        lastSeen: timestamp(device?.lastSeenMs),
+                        forecastCollectionAt: timestamp(forecast?.collectionAtMs),
                         forecastFullAt: timestamp(forecast?.fullAtMs), forecastBasis: forecast?.basis))
             }
         }
@@ -240,21 +253,29 @@ public struct AggregatorAPI: Sendable {
     func ledger(_ query: Parameters) async throws -> Response {
         let levelText = query.get("level") ?? "district"
         guard let level = LedgerLevel(rawValue: levelText) else {
-            throw APIError.badRequest("level \"\(levelText.prefix(40))\" is not one of: \(LedgerLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw APIError.badRequest(
+                "level \"\(levelText.prefix(40))\" is not one of: \(LedgerLevel.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         let id = query.get("id") ?? (level == .district ? runtime.registry.districtID : nil)
         guard let id else { throw APIError.badRequest("id is required for level \(level.rawValue)") }
         guard let devices = runtime.registry.devices(level: level, id: id) else {
-            throw APIError(status: .notFound, code: "not_found", message: "no \(level.rawValue) with id \(id.prefix(80)) in the registry")
+            throw APIError(
+                status: .notFound, code: "not_found",
+                message: "no \(level.rawValue) with id \(id.prefix(80)) in the registry")
         }
         let periodText = query.get("period") ?? "day"
         guard let period = LedgerPeriod(rawValue: periodText) else {
-            throw APIError.badRequest("period \"\(periodText.prefix(40))\" is not one of: \(LedgerPeriod.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw APIError.badRequest(
+                "period \"\(periodText.prefix(40))\" is not one of: \(LedgerPeriod.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         let to = try date(query, "to") ?? today
         let from = try date(query, "from") ?? to.adding(days: -6)
         guard from <= to else { throw APIError.badRequest("from \(from) is after to \(to)") }
-        guard to.dayNumber - from.dayNumber < 3660 else { throw APIError.badRequest("the range from \(from) to \(to) is longer than ten years") }
+        guard to.dayNumber - from.dayNumber < 3660 else {
+            throw APIError.badRequest("the range from \(from) to \(to) is longer than ten years")
+        }
 
         var rows = try await runtime.store.ledger(devices: devices, from: from, to: to)
         if level == .bin, let slash = id.firstIndex(of: "/") {
@@ -263,7 +284,9 @@ public struct AggregatorAPI: Sendable {
             guard try await isKnownBin(device: device, bin: bin) else {
                 throw APIError(
                     status: .notFound, code: "not_found",
-                    message: "point \(device) has no bin \(bin.prefix(64)) (neither its birth message nor its states name one)")
+                    message:
+                        "point \(device) has no bin \(bin.prefix(64)) (neither its birth message nor its states name one)"
+                )
             }
             rows = rows.filter { $0.bin == bin }
         }
@@ -274,11 +297,13 @@ public struct AggregatorAPI: Sendable {
         while day <= to {
             let range = period.range(containing: day)
             let label = period.label(containing: day)
-            views.append(LedgerPeriodView(period: label, range: range, figures: StreamFigures(rows: byPeriod[label] ?? [])))
+            views.append(
+                LedgerPeriodView(period: label, range: range, figures: StreamFigures(rows: byPeriod[label] ?? [])))
             day = range.upperBound.adding(days: 1)
         }
         let total = LedgerPeriodView(period: "total", range: from...to, figures: StreamFigures(rows: rows))
-        return APIJSON.response(LedgerView(level: level, id: id, from: from, to: to, period: period, rows: views, total: total))
+        return APIJSON.response(
+            LedgerView(level: level, id: id, from: from, to: to, period: period, rows: views, total: total))
     }
 
     /// A bin the point announced in its birth message or reported a state for (the registry lists points,
@@ -292,7 +317,9 @@ public struct AggregatorAPI: Sendable {
 
     func date(_ query: Parameters, _ name: String) throws -> LocalDate? {
         guard let text = query.get(name) else { return nil }
-        guard let date = LocalDate(text) else { throw APIError.badRequest("\(name) \"\(text.prefix(40))\" is not a date YYYY-MM-DD") }
+        guard let date = LocalDate(text) else {
+            throw APIError.badRequest("\(name) \"\(text.prefix(40))\" is not a date YYYY-MM-DD")
+        }
         return date
     }
 
@@ -328,7 +355,8 @@ public struct AggregatorAPI: Sendable {
         case "all": records = try await runtime.store.alerts(state: nil, limit: limit)
         default:
             guard let state = AlertState(rawValue: stateText) else {
-                throw APIError.badRequest("state \"\(stateText.prefix(40))\" is not one of: open, all, raised, acknowledged, cleared")
+                throw APIError.badRequest(
+                    "state \"\(stateText.prefix(40))\" is not one of: open, all, raised, acknowledged, cleared")
             }
             records = try await runtime.store.alerts(state: state, limit: limit)
         }
@@ -339,7 +367,8 @@ public struct AggregatorAPI: Sendable {
 
     func acknowledge(id: String, authorization: String?) async throws -> Response {
         let who = try tokenName(
-            authorization: authorization, among: runtime.configuration.http.tokens, purpose: "acknowledging", refusal: "the bearer token is not valid")
+            authorization: authorization, among: runtime.configuration.http.tokens, purpose: "acknowledging",
+            refusal: "the bearer token is not valid")
         guard Topics.isValidIdentifier(id) || UUID(uuidString: id) != nil else {
             throw APIError(status: .notFound, code: "not_found", message: "no alert with id \(id.prefix(64))")
         }
@@ -349,14 +378,20 @@ public struct AggregatorAPI: Sendable {
 
     /// The name of the token of `tokens` that `authorization` (`Bearer TOKEN`) presents. Every token is
     /// compared, in constant time, so the answer's timing says nothing about them.
-    func tokenName(authorization: String?, among tokens: [HTTPSettings.Token], purpose: String, refusal: String) throws -> String {
-        guard !tokens.isEmpty else { throw APIError.unauthorized("\(purpose) needs an API token and none is configured") }
+    func tokenName(authorization: String?, among tokens: [HTTPSettings.Token], purpose: String, refusal: String) throws
+        -> String
+    {
+        guard !tokens.isEmpty else {
+            throw APIError.unauthorized("\(purpose) needs an API token and none is configured")
+        }
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
             throw APIError.unauthorized("an Authorization: Bearer token is required")
         }
         let presented = Array(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
         var match: String?
-        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.revealed.utf8)) { match = token.name }
+        for token in tokens where Self.constantTimeEqual(presented, Array(token.token.revealed.utf8)) {
+            match = token.name
+        }
         guard let who = match else { throw APIError.unauthorized(refusal) }
         return who
     }
@@ -388,15 +423,20 @@ public struct AggregatorAPI: Sendable {
         guard let kind = ReportKind(rawValue: kindText) else {
             throw APIError(
                 status: .notFound, code: "not_found",
-                message: "no report \"\(kindText.prefix(40))\" (reports: \(ReportKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                message:
+                    "no report \"\(kindText.prefix(40))\" (reports: \(ReportKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         let (format, language) = try formatAndLanguage(query)
         let date = try date(query, "date") ?? today
-        let content = try await ReportBuilder(configuration: runtime.configuration, registry: runtime.registry, store: runtime.store)
-            .build(kind, date: date, nowMs: clock())
+        let content = try await ReportBuilder(
+            configuration: runtime.configuration, registry: runtime.registry, store: runtime.store
+        )
+        .build(kind, date: date, nowMs: clock())
         let body = ReportRenderer.render(content, format: format, language: language)
         var headers: HTTPFields = [.contentType: format.contentType]
-        headers[.contentDisposition] = "inline; filename=\"\(kind.rawValue)-\(content.header.period)-\(language.rawValue).\(format.rawValue)\""
+        headers[.contentDisposition] =
+            "inline; filename=\"\(kind.rawValue)-\(content.header.period)-\(language.rawValue).\(format.rawValue)\""
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

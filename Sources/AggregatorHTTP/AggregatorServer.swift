@@ -11,23 +11,28 @@ import Prometheus
 /// (HTTP first, the broker connection last, after its `online: false`), within the runtime's
 /// ``ShutdownLimits``; a second signal forces the stop. The store closes after all of them have stopped.
 public enum AggregatorServer {
-    public static func serve(configuration: AggregatorConfiguration, prometheus: PrometheusCollectorRegistry, logger: Logger)
+    public static func serve(
+        configuration: AggregatorConfiguration, prometheus: PrometheusCollectorRegistry, logger: Logger
+    )
         async throws
     {
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         do {
             let runtime = try AggregatorRuntime(
-                configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
+                configuration: configuration, store: store,
+                metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
             try await runtime.prepare()
             logger.notice(
                 "aggregator.starting",
                 metadata: [
-                    "aggregator.instance": "\(configuration.instance)", "mqtt.broker": "\(configuration.broker.endpoint)",
+                    "aggregator.instance": "\(configuration.instance)",
+                    "mqtt.broker": "\(configuration.broker.endpoint)",
                     "aggregator.devices": "\(runtime.registry.points.count)",
                 ])
             let application = httpApplication(runtime: runtime, prometheus: prometheus, logger: logger)
             // Listed after the server, so it stops first: open pages' live streams end before the server waits for them.
-            try await runtime.run(additionalServices: [application, LiveStreamsShutdown(live: runtime.live)], handleSignals: true)
+            try await runtime.run(
+                additionalServices: [application, LiveStreamsShutdown(live: runtime.live)], handleSignals: true)
             logger.notice("aggregator.stopped")
         } catch let error as AggregatorError where error.code == .shutdown {
             // Services that ignored cancellation may still be using the store: closing it could wait on them.
@@ -51,7 +56,8 @@ public enum AggregatorServer {
         let requestTimeout = TimeAmount.milliseconds(Int64(http.requestTimeoutSeconds * 1000))
         return Application(
             router: api.makeRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)])),
             configuration: .init(
                 address: .hostname(http.host, port: http.port), serverName: "bins-aggregator",
                 availableConnectionsDelegate: MaximumAvailableConnections(http.maxConnections, logger: logger)),

@@ -103,7 +103,10 @@ public struct DepositEvidence: Sendable, Equatable {
     public var posterior: HypothesisValues?
     public var volumeSigmaL: Double?
 
-    public init(reason: String, likelihoods: HypothesisValues? = nil, posterior: HypothesisValues? = nil, volumeSigmaL: Double? = nil) {
+    public init(
+        reason: String, likelihoods: HypothesisValues? = nil, posterior: HypothesisValues? = nil,
+        volumeSigmaL: Double? = nil
+    ) {
         self.reason = reason
         self.likelihoods = likelihoods
         self.posterior = posterior
@@ -154,7 +157,10 @@ public struct Fault: Sendable, Equatable {
     /// so a receiver can tell a reported loss from a gap still to be filled (the receipts' rule).
     public var droppedSeqs: ClosedRange<Int64>?
 
-    public init(bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String, droppedSeqs: ClosedRange<Int64>? = nil) {
+    public init(
+        bin: String?, sensor: FaultSensor, code: String, active: Bool, detail: String,
+        droppedSeqs: ClosedRange<Int64>? = nil
+    ) {
         self.bin = bin
         self.sensor = sensor
         self.code = code
@@ -200,7 +206,8 @@ extension EventPayload: Codable {
                     quality: try c.decode(ReadingQuality.self, forKey: .quality),
                     evidence: try c.decodeIfPresent(String.self, forKey: .reason).map { reason in
                         DepositEvidence(
-                            reason: reason, likelihoods: try c.decodeIfPresent(HypothesisValues.self, forKey: .likelihoods),
+                            reason: reason,
+                            likelihoods: try c.decodeIfPresent(HypothesisValues.self, forKey: .likelihoods),
                             posterior: try c.decodeIfPresent(HypothesisValues.self, forKey: .posterior),
                             volumeSigmaL: try c.decodeIfPresent(Double.self, forKey: .volumeSigmaL))
                     }))

@@ -171,7 +171,10 @@ enum JSONShape {
                         }
                         if decode {
                             // Lone surrogates cannot be UTF-8; keep them distinguishable anyway.
-                            decoded += Unicode.Scalar(scalar).map { Array(String($0).utf8) } ?? [0xFF, UInt8(scalar >> 8), UInt8(scalar & 0xFF)]
+                            decoded +=
+                                Unicode.Scalar(scalar).map { Array(String($0).utf8) } ?? [
+                                    0xFF, UInt8(scalar >> 8), UInt8(scalar & 0xFF),
+                                ]
                         }
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
                         if decode { decoded.append(escape) }

@@ -13,7 +13,10 @@ public struct LoadPayload: Codable, Sendable, Equatable {
     public var vehicle: String?
     public var round: String?
 
-    public init(device: String, ts: WireTimestamp, id: String, stream: WasteStream, massKg: Double, vehicle: String? = nil, round: String? = nil) {
+    public init(
+        device: String, ts: WireTimestamp, id: String, stream: WasteStream, massKg: Double, vehicle: String? = nil,
+        round: String? = nil
+    ) {
         self.schema = WireSchema.version
         self.device = device
         self.ts = ts

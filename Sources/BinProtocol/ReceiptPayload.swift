@@ -30,6 +30,8 @@ extension ReceiptPayload: WireValidatable {
         try Check.timestamp(ts)
         try Check.sequence(through, "through", allowZero: true)
         try Check.sequence(highest, "highest", allowZero: true)
-        guard highest >= through else { throw WireError(.invalidField, "highest \(highest) is below through \(through)") }
+        guard highest >= through else {
+            throw WireError(.invalidField, "highest \(highest) is below through \(through)")
+        }
     }
 }

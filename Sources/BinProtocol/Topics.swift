@@ -34,7 +34,9 @@ public enum Topics {
 
     /// What a device topic refers to.
     public enum Kind: Sendable, Equatable, Hashable {
-        case status, birth, state(bin: String), events, health, command, commandReply, receipt, load
+        case status, birth
+        case state(bin: String)
+        case events, health, command, commandReply, receipt, load
     }
 
     /// Splits a topic under `bins/v1/` into device and kind; `nil` for anything else.

@@ -89,8 +89,10 @@ public enum WireCodec {
 
     static func describe(_ error: DecodingError) -> WireError {
         func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.isEmpty ? "payload" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-                .joined(separator: ".")
+            codingPath.isEmpty
+                ? "payload"
+                : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                    .joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let context):
@@ -128,7 +130,9 @@ enum Check {
     }
 
     static func identifier(_ value: String, _ field: String) throws(WireError) {
-        guard Topics.isValidIdentifier(value) else { throw WireError(.invalidField, "\(field) is not a valid identifier") }
+        guard Topics.isValidIdentifier(value) else {
+            throw WireError(.invalidField, "\(field) is not a valid identifier")
+        }
     }
 
     static func range(_ value: Double, _ field: String, _ range: ClosedRange<Double>) throws(WireError) {
@@ -234,7 +238,9 @@ extension BirthPayload: WireValidatable {
         for (index, bin) in bins.enumerated() {
             try Check.identifier(bin.id, "bins[\(index)].id")
             try Check.range(bin.capacityL, "bins[\(index)].capacity_l", WireLimits.capacityL)
-            guard seen.insert(bin.id).inserted else { throw WireError(.invalidField, "bins[\(index)].id repeats \(bin.id)") }
+            guard seen.insert(bin.id).inserted else {
+                throw WireError(.invalidField, "bins[\(index)].id repeats \(bin.id)")
+            }
         }
     }
 }
@@ -325,7 +331,10 @@ extension EventPayload: WireValidatable {
                 try Check.sequence(dropped.lowerBound, "first_seq")
                 try Check.sequence(dropped.upperBound, "last_seq")
                 guard dropped.upperBound < seq else {
-                    throw WireError(.outOfRange, "dropped seqs \(dropped.lowerBound)-\(dropped.upperBound) are not before the report's seq \(seq)")
+                    throw WireError(
+                        .outOfRange,
+                        "dropped seqs \(dropped.lowerBound)-\(dropped.upperBound) are not before the report's seq \(seq)"
+                    )
                 }
             }
         }

@@ -40,7 +40,8 @@ public struct WireTimestamp: Sendable, Hashable, Comparable, Codable, CustomStri
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let milliseconds = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-        return WireTimestamp(millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: localUTCOffsetSeconds(atMilliseconds: milliseconds))
+        return WireTimestamp(
+            millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: localUTCOffsetSeconds(atMilliseconds: milliseconds))
     }
 
     /// The offset of the system's local time from UTC at an instant, from the C library (`localtime_r`

@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 extension GPIOError {
     /// The closest code for an errno left by a line operation (chip opening maps its own, see

@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 /// Which clock the kernel stamps GPIO edge events with. libgpiod 1.6 speaks the v1 uAPI
 /// (`GPIO_GET_LINEEVENT_IOCTL`), whose `gpioevent_data.timestamp` came from `ktime_get_real_ns()`

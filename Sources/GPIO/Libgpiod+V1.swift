@@ -28,7 +28,10 @@ enum Libgpiod {
     }
 
     static func chipIdentity(_ chip: OpaquePointer) -> (name: String, label: String, lineCount: Int) {
-        (String(cString: gpiod_chip_name(chip)), String(cString: gpiod_chip_label(chip)), Int(gpiod_chip_num_lines(chip)))
+        (
+            String(cString: gpiod_chip_name(chip)), String(cString: gpiod_chip_label(chip)),
+            Int(gpiod_chip_num_lines(chip))
+        )
     }
 
     /// The line object of `offset`; a missing line names the chip's line count.
@@ -43,7 +46,8 @@ enum Libgpiod {
                     .noSuchLine, chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error.rawValue,
                     detail: "the chip has \(lineCount) lines")
             }
-            throw GPIOError.lineFailure(chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error.rawValue)
+            throw GPIOError.lineFailure(
+                chip: chipName, line: offset, function: "gpiod_chip_get_line", errno: error.rawValue)
         }
     }
 
@@ -121,7 +125,9 @@ enum Libgpiod {
     }
 
     static func eventFileDescriptor(_ request: Request, chipName: String) throws(GPIOError) -> Int32 {
-        let descriptor = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_event_get_fd") {
+        let descriptor = try GPIOError.lineCall(
+            chip: chipName, line: request.offset, function: "gpiod_line_event_get_fd"
+        ) {
             gpiod_line_event_get_fd(request.line)
         }
         return descriptor

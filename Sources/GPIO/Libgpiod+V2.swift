@@ -45,7 +45,9 @@ enum Libgpiod {
         )
     }
 
-    private static func checkOffset(_ offset: LineOffset, chipName: String, lineCount: Int, function: String) throws(GPIOError) {
+    private static func checkOffset(_ offset: LineOffset, chipName: String, lineCount: Int, function: String)
+        throws(GPIOError)
+    {
         guard Int(offset) < lineCount else {
             throw GPIOError(
                 .noSuchLine, chip: chipName, line: offset, function: function, errno: EINVAL,
@@ -59,7 +61,8 @@ enum Libgpiod {
         try checkOffset(offset, chipName: chipName, lineCount: lineCount, function: "gpiod_chip_get_line_info")
         guard let info = gpiod_chip_get_line_info(chip, offset) else {
             let error = Errno.current.rawValue
-            throw GPIOError.lineFailure(chip: chipName, line: offset, function: "gpiod_chip_get_line_info", errno: error)
+            throw GPIOError.lineFailure(
+                chip: chipName, line: offset, function: "gpiod_chip_get_line_info", errno: error)
         }
         defer { gpiod_line_info_free(info) }
         let bias: LineBias =
@@ -137,7 +140,9 @@ enum Libgpiod {
         gpiod_request_config_set_consumer(requestConfig, consumer)
         var buffer: OpaquePointer?
         if edges != nil {
-            guard let events = gpiod_edge_event_buffer_new(eventBatch) else { throw failure("gpiod_edge_event_buffer_new") }
+            guard let events = gpiod_edge_event_buffer_new(eventBatch) else {
+                throw failure("gpiod_edge_event_buffer_new")
+            }
             buffer = events
         }
         guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
@@ -180,7 +185,9 @@ enum Libgpiod {
     }
 
     static func eventFileDescriptor(_ request: Request, chipName: String) throws(GPIOError) -> Int32 {
-        let descriptor = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_request_get_fd") {
+        let descriptor = try GPIOError.lineCall(
+            chip: chipName, line: request.offset, function: "gpiod_line_request_get_fd"
+        ) {
             gpiod_line_request_get_fd(request.request)
         }
         return descriptor
@@ -193,15 +200,19 @@ enum Libgpiod {
     {
         guard let buffer = request.events else {
             throw GPIOError(
-                .invalidArgument, chip: chipName, line: request.offset, detail: "the line was not requested for edge events")
+                .invalidArgument, chip: chipName, line: request.offset,
+                detail: "the line was not requested for edge events")
         }
-        let count = try GPIOError.lineCall(chip: chipName, line: request.offset, function: "gpiod_line_request_read_edge_events") {
+        let count = try GPIOError.lineCall(
+            chip: chipName, line: request.offset, function: "gpiod_line_request_read_edge_events"
+        ) {
             gpiod_line_request_read_edge_events(request.request, buffer, eventBatch)
         }
         var events: [(UInt64, EdgeType)] = []
         for index in 0..<Int(count) {
             guard let event = gpiod_edge_event_buffer_get_event(buffer, UInt(index)) else { continue }
-            let type: EdgeType = gpiod_edge_event_get_event_type(event) == GPIOD_EDGE_EVENT_RISING_EDGE ? .rising : .falling
+            let type: EdgeType =
+                gpiod_edge_event_get_event_type(event) == GPIOD_EDGE_EVENT_RISING_EDGE ? .rising : .falling
             events.append((gpiod_edge_event_get_timestamp_ns(event), type))
         }
         return (events, Int(count) == eventBatch)

@@ -1,9 +1,10 @@
+import CBinsGPIOD
+import Synchronization
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
-import CBinsGPIOD
-import Synchronization
 
 /// A GPIO chip opened through libgpiod (`/dev/gpiochipN`, the kernel's GPIO character device): 1.6 (Debian
 /// 12) or 2.x (Debian 13, Raspberry Pi OS), whichever the build found (`Libgpiod`, chosen by Package.swift
@@ -84,7 +85,8 @@ public final class LibgpiodChip: GPIOChip {
 
     private init(adopting pointer: OpaquePointer) {
         let identity = Libgpiod.chipIdentity(pointer)
-        info = ChipInfo(name: identity.name, label: identity.label, path: "/dev/\(identity.name)", lineCount: identity.lineCount)
+        info = ChipInfo(
+            name: identity.name, label: identity.label, path: "/dev/\(identity.name)", lineCount: identity.lineCount)
         handle = Mutex(GPIODPointer(pointer))
         clock = MonotonicClock()
         eventClock = Libgpiod.eventClock
@@ -116,7 +118,8 @@ public final class LibgpiodChip: GPIOChip {
                 throw openError(displayName: path, function: "gpiod_chip_open", errno: error.rawValue)
             }
             let identity = Libgpiod.chipIdentity(pointer)
-            chips.append(ChipInfo(name: identity.name, label: identity.label, path: path, lineCount: identity.lineCount))
+            chips.append(
+                ChipInfo(name: identity.name, label: identity.label, path: path, lineCount: identity.lineCount))
             gpiod_chip_close(pointer)
         }
         return chips
@@ -214,7 +217,8 @@ public final class LibgpiodChip: GPIOChip {
         let lineCount = info.lineCount
         let requested = try handle.withLock { chip throws(GPIOError) -> Libgpiod.Request in
             try Libgpiod.request(
-                chip: chip.pointer, offset: offset, consumer: consumer, kind: kind, chipName: chipName, lineCount: lineCount)
+                chip: chip.pointer, offset: offset, consumer: consumer, kind: kind, chipName: chipName,
+                lineCount: lineCount)
         }
         return LibgpiodLineHandle(chip: self, offset: offset, request: requested)
     }
@@ -264,7 +268,9 @@ public final class LibgpiodChip: GPIOChip {
                 if readiness[index].isBroken && !readiness[index].isReadable {
                     throw GPIOError(
                         .io, chip: info.name, line: handle.offset, function: "poll",
-                        detail: "the line's event descriptor reported an error (revents 0x\(String(readiness[index].revents, radix: 16)))")
+                        detail:
+                            "the line's event descriptor reported an error (revents 0x\(String(readiness[index].revents, radix: 16)))"
+                    )
                 }
                 events.append(contentsOf: try handle.readPendingEvents())
             }
@@ -310,7 +316,8 @@ final class LibgpiodLineHandle: Sendable {
     }
 
     /// Runs `body` on the held request under the chip lock; throws `.released` once it is given back.
-    private func withRequest<Result>(_ body: (Libgpiod.Request) throws(GPIOError) -> Result) throws(GPIOError) -> Result {
+    private func withRequest<Result>(_ body: (Libgpiod.Request) throws(GPIOError) -> Result) throws(GPIOError) -> Result
+    {
         let chipName = chip.info.name
         let offset = self.offset
         return try chip.handle.withLock { _ throws(GPIOError) -> Result in
@@ -346,7 +353,9 @@ final class LibgpiodLineHandle: Sendable {
             var raw: [(UInt64, EdgeType)] = []
             while true {
                 var probe = pollfd(fd: descriptor, events: Int16(POLLIN | POLLPRI), revents: 0)
-                let ready = try GPIOError.lineCall(chip: chipName, line: offset, function: "poll") { poll(&probe, 1, 0) }
+                let ready = try GPIOError.lineCall(chip: chipName, line: offset, function: "poll") {
+                    poll(&probe, 1, 0)
+                }
                 if ready == 0 { return raw }
                 let batch = try Libgpiod.readEvents(held, chipName: chipName)
                 raw += batch.events

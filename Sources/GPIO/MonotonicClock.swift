@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 /// The clock of real lines: `CLOCK_MONOTONIC`, the base the kernel stamps GPIO edge events with
 /// since Linux 5.7 (older kernels stamp with `CLOCK_REALTIME`; `LibgpiodChip` converts those), so a

@@ -84,10 +84,13 @@ public struct StopSupervisor: Sendable {
             let at = ContinuousClock.now.advanced(by: limit)
             guard deadline.map({ at < $0.at }) ?? true else { return }
             deadline?.task.cancel()
-            deadline = (at, Task {
-                guard (try? await Task.sleep(until: at, clock: .continuous)) != nil else { return }
-                sink.yield(.deadlinePassed)
-            })
+            deadline = (
+                at,
+                Task {
+                    guard (try? await Task.sleep(until: at, clock: .continuous)) != nil else { return }
+                    sink.yield(.deadlinePassed)
+                }
+            )
         }
         defer {
             forwarding.cancel()
@@ -122,7 +125,8 @@ public struct StopSupervisor: Sendable {
                 case .deadlinePassed:
                     logger.critical("\(label).stop_abandoned")
                     throw LifecycleError(
-                        .stopAbandoned, "the services did not end within the stop limits (\(limits)); exiting without them")
+                        .stopAbandoned,
+                        "the services did not end within the stop limits (\(limits)); exiting without them")
                 }
             }
             // The stream ends only for a cancelled caller; the services were cancelled with it.

@@ -38,7 +38,9 @@ public struct BrokerURL: Sendable, Equatable, Hashable, Encodable, CustomStringC
     }
 
     public static func parse(_ text: String) -> Result<Parts, Problem> {
-        let schemes: [(prefix: String, tls: Bool)] = [("mqtt://", false), ("mqtts://", true), ("tcp://", false), ("ssl://", true)]
+        let schemes: [(prefix: String, tls: Bool)] = [
+            ("mqtt://", false), ("mqtts://", true), ("tcp://", false), ("ssl://", true),
+        ]
         guard let scheme = schemes.first(where: { text.hasPrefix($0.prefix) }) else { return .failure(.malformed) }
         var hostPart = text.dropFirst(scheme.prefix.count)
         if hostPart.hasSuffix("/") { hostPart = hostPart.dropLast() }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CBinsMosquitto
 import Logging
 import Metrics
 import Synchronization
 import SystemCalls
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Completion of one QoS 1/2 publish, called exactly once: PUBACK (or PUBCOMP) arrived, the broker refused
 /// it (MQTT 5 reason code), the waiter was cancelled, or the client stopped.
@@ -132,7 +133,9 @@ final class ClientCore: Sendable {
         let broker = configuration.endpoint
         func invalid(_ detail: String) -> MQTTError { MQTTError(.invalidConfiguration, broker: broker, detail: detail) }
         guard !configuration.host.isEmpty else { throw invalid("host is empty") }
-        guard (1...65535).contains(configuration.port) else { throw invalid("port \(configuration.port) is out of range") }
+        guard (1...65535).contains(configuration.port) else {
+            throw invalid("port \(configuration.port) is out of range")
+        }
         guard configuration.keepAliveSeconds >= 5 && configuration.keepAliveSeconds <= 65535 else {
             throw invalid("keepalive \(configuration.keepAliveSeconds) s is outside 5...65535")
         }
@@ -148,14 +151,18 @@ final class ClientCore: Sendable {
         guard configuration.batchMaxDelay >= .zero && configuration.batchMaxDelay <= .seconds(10) else {
             throw invalid("batch max delay \(configuration.batchMaxDelay) is outside 0...10 s")
         }
-        guard configuration.reconnectDelayMin > .zero && configuration.reconnectDelayMax >= configuration.reconnectDelayMin
+        guard
+            configuration.reconnectDelayMin > .zero
+                && configuration.reconnectDelayMax >= configuration.reconnectDelayMin
         else { throw invalid("reconnect delays must satisfy 0 < min <= max") }
         if let will = configuration.will, !TopicFilter.isValidTopic(will.topic) {
             throw invalid("will topic '\(will.topic)' is not a valid topic name")
         }
         if let tls = configuration.tls {
-            for (field, path) in [("tls.ca_file", tls.caFile), ("tls.certificate_file", tls.certificateFile),
-                                  ("tls.key_file", tls.keyFile)] {
+            for (field, path) in [
+                ("tls.ca_file", tls.caFile), ("tls.certificate_file", tls.certificateFile),
+                ("tls.key_file", tls.keyFile),
+            ] {
                 guard let path else { continue }
                 do {
                     _ = try systemCall { access(path, R_OK) }
@@ -381,7 +388,8 @@ final class ClientCore: Sendable {
             state.connectedSince = nil
             return since
         }
-        recordConnectionEnd(rc: loopRC, errno: loopErrno, function: "mosquitto_loop", wasAccepted: connectedSince != nil)
+        recordConnectionEnd(
+            rc: loopRC, errno: loopErrno, function: "mosquitto_loop", wasAccepted: connectedSince != nil)
         return connectedSince.map { $0.duration(to: .now) }
     }
 
@@ -530,7 +538,9 @@ final class ClientCore: Sendable {
         connectionsCounter.increment()
         let mosq = handle.pointer
         // Only this thread changes the generation, so the peek stays valid until it is stored below.
-        let (nextGeneration, hooks) = shared.withLock { ($0.connectionGeneration &+ 1, Array($0.acceptanceHooks.values)) }
+        let (nextGeneration, hooks) = shared.withLock {
+            ($0.connectionGeneration &+ 1, Array($0.acceptanceHooks.values))
+        }
         for hook in hooks { hook(nextGeneration) }
         let (restored, generation) = shared.withLock { state -> (Int, UInt64) in
             // Restore every subscription; `connected` waits for their SUBACKs.
@@ -643,7 +653,9 @@ final class ClientCore: Sendable {
     func enqueuePublish(_ message: MQTTMessage, completion: @escaping PublishCompletion) throws(MQTTError) -> Int32 {
         let broker = broker
         guard message.payload.count <= 268_435_455 else {
-            throw MQTTError(.publishFailed, broker: broker, detail: "payload of \(message.payload.count) bytes to \(message.topic) exceeds MQTT's limit")
+            throw MQTTError(
+                .publishFailed, broker: broker,
+                detail: "payload of \(message.payload.count) bytes to \(message.topic) exceeds MQTT's limit")
         }
         let mosq = handle.pointer
         let outcome = shared.withLock { state -> Result<Int32, MQTTError> in
@@ -704,7 +716,8 @@ final class ClientCore: Sendable {
         let mosq = handle.pointer
         let subscription = ClientSharedState.Subscription(
             filters: filters, matchFilters: filters.map(TopicFilter.matchingPart(of:)), qos: qos, sink: sink)
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<UInt64, MQTTError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<UInt64, MQTTError>, Never>) in
             let immediate = shared.withLock { state -> Result<UInt64, MQTTError>? in
                 if state.lifecycle == .stopped {
                     return .failure(MQTTError(.stopped, broker: broker))

@@ -130,11 +130,14 @@ public final class MQTTClient: Service, Sendable {
     /// may still be delivered later: libmosquitto keeps it until the client stops. For the waits that must
     /// end (last words at a stop, a publish that is retried later anyway).
     public func publish(_ message: MQTTMessage, timeout: Duration) async throws(MQTTError) {
-        let acknowledged: Void? = try await withDeadline(timeout) { () async throws(MQTTError) in try await self.publish(message) }
+        let acknowledged: Void? = try await withDeadline(timeout) { () async throws(MQTTError) in
+            try await self.publish(message)
+        }
         guard acknowledged == nil else { return }
         if Task.isCancelled { throw MQTTError(.cancelled, broker: configuration.endpoint, detail: message.topic) }
         throw MQTTError(
-            .timeout, broker: configuration.endpoint, detail: "no acknowledgement of \(message.topic) within \(timeout)")
+            .timeout, broker: configuration.endpoint, detail: "no acknowledgement of \(message.topic) within \(timeout)"
+        )
     }
 
     /// Subscribes and returns the matching messages as a stream. Returns after the broker's SUBACK when
@@ -160,7 +163,9 @@ public final class MQTTClient: Service, Sendable {
     /// Subscribes with a handler that receives each burst of matching messages as one batch on the network
     /// thread; nothing, not one PUBACK, is written to the socket until it returns (see
     /// `MQTTBatchHandler`). Same registration and acknowledgement rules as the handler form.
-    public func subscribe(_ filters: [String], qos: MQTTQoS, batchHandler: some MQTTBatchHandler) async throws(MQTTError) {
+    public func subscribe(_ filters: [String], qos: MQTTQoS, batchHandler: some MQTTBatchHandler)
+        async throws(MQTTError)
+    {
         _ = try await core.addSubscription(filters, qos: qos, sink: .batchHandler(batchHandler))
     }
 }

@@ -65,7 +65,8 @@ public struct MQTTConfiguration: Sendable, Equatable {
         tls: MQTTTLSConfiguration? = nil, will: MQTTMessage? = nil,
         reconnectDelayMin: Duration = .milliseconds(500), reconnectDelayMax: Duration = .seconds(60),
         sessionExpirySeconds: UInt32? = nil, maxInflightMessages: Int = 32,
-        disconnectTimeout: Duration = .seconds(2), batchMaxMessages: Int = 500, batchMaxDelay: Duration = .milliseconds(5)
+        disconnectTimeout: Duration = .seconds(2), batchMaxMessages: Int = 500,
+        batchMaxDelay: Duration = .milliseconds(5)
     ) {
         self.host = host
         self.port = port

@@ -1,8 +1,9 @@
+internal import CBinsMosquitto
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CBinsMosquitto
-import SystemCalls
 
 /// The one error type of the MQTT module, for the client and for the outbox. Its description names the
 /// broker or the outbox file, then the C function, the library's code and text, the MQTT reason code and

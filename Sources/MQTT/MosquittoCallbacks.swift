@@ -56,7 +56,9 @@ func mqttOnMessage(
     core.handleMessage(message)
 }
 
-func mqttOnLog(_ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ level: Int32, _ text: UnsafePointer<CChar>?) {
+func mqttOnLog(
+    _ mosq: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ level: Int32, _ text: UnsafePointer<CChar>?
+) {
     guard let core = core(userdata), let text else { return }
     core.handleLog(level: level, text: String(cString: text))
 }

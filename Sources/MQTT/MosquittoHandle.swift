@@ -1,8 +1,9 @@
+internal import CBinsMosquitto
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CBinsMosquitto
-import SystemCalls
 
 /// libmosquitto's process-wide initialisation, done once (a Swift `static let` runs its initialiser
 /// exactly once, thread-safely) before the first handle is created. Never cleaned up: the library stays

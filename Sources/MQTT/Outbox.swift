@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CBinsSQLite
 import Lifecycle
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How hard the outbox pushes each write to stable storage. Both keep the file consistent after a crash
 /// or power cut (SQLite WAL); they differ in what the last moments before a power cut may lose.
@@ -187,7 +188,8 @@ public final class Outbox: Sendable {
     /// full the oldest records are dropped (and reported). `build` runs under the outbox's lock: it must
     /// not call back into the outbox.
     @discardableResult
-    public func append(topic: String, qos: MQTTQoS, build: (_ seq: Int64) throws -> [UInt8]) throws(MQTTError) -> Int64 {
+    public func append(topic: String, qos: MQTTQoS, build: (_ seq: Int64) throws -> [UInt8]) throws(MQTTError) -> Int64
+    {
         let seq = try state.withLock { state throws(MQTTError) -> Int64 in
             try state.transaction { state throws(MQTTError) -> Int64 in
                 try state.append(topic: topic, qos: qos, capacity: capacity, outbox: path, build: build)
@@ -455,7 +457,9 @@ struct OutboxState {
 
     /// Stores a drop, extending the newest report of the same reason when the ranges are contiguous, and
     /// merging the two oldest reports when there are too many, so the table stays small.
-    mutating func recordDrop(firstSeq: Int64, lastSeq: Int64, count: Int, reason: OutboxDropReport.Reason) throws(MQTTError) {
+    mutating func recordDrop(firstSeq: Int64, lastSeq: Int64, count: Int, reason: OutboxDropReport.Reason)
+        throws(MQTTError)
+    {
         let newest = try database.statement(
             "SELECT id, last_seq FROM outbox_drops WHERE reason = ? ORDER BY id DESC LIMIT 1")
         try newest.bind(1, reason.rawValue)

@@ -34,7 +34,8 @@ public struct OutboxPublisher: Service {
     private let logger: Logger
 
     public init(
-        outbox: Outbox, client: MQTTClient, receipts: OutboxReceipts? = nil, maxInFlight: Int = 32, retain: Bool = false,
+        outbox: Outbox, client: MQTTClient, receipts: OutboxReceipts? = nil, maxInFlight: Int = 32,
+        retain: Bool = false,
         shutdownGrace: Duration = .seconds(2), logger: Logger,
         markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8]
     ) {
@@ -61,7 +62,9 @@ public struct OutboxPublisher: Service {
         let receipts = receipts
         let receiptInputs = receipts?.takeInputs()
         if receipts != nil && receiptInputs == nil {
-            logger.error("outbox.receipts.shared", metadata: ["outbox.detail": "one OutboxReceipts serves one publisher; receipts ignored"])
+            logger.error(
+                "outbox.receipts.shared",
+                metadata: ["outbox.detail": "one OutboxReceipts serves one publisher; receipts ignored"])
         }
         let announced: Bool
         do {
@@ -127,7 +130,8 @@ public struct OutboxPublisher: Service {
                         retryScheduled = false
                     case .shutdown:
                         engine.stopping = true
-                        logger.debug("outbox.publisher.stopping", metadata: ["outbox.in_flight": "\(engine.window.inFlight)"])
+                        logger.debug(
+                            "outbox.publisher.stopping", metadata: ["outbox.in_flight": "\(engine.window.inFlight)"])
                         group.addTask {
                             try? await Task.sleep(for: shutdownGrace)
                             sink.yield(.graceExpired)
@@ -212,7 +216,8 @@ struct PublisherEngine {
     private let depthGauge = Gauge(label: "outbox_depth")
 
     init(
-        outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool, tracker: ReceiptTracker, receipts: OutboxReceipts?,
+        outbox: Outbox, client: MQTTClient, maxInFlight: Int, retain: Bool, tracker: ReceiptTracker,
+        receipts: OutboxReceipts?,
         markHistorical: @escaping @Sendable ([UInt8]) -> [UInt8], logger: Logger,
         sink: AsyncStream<PublisherEvent>.Continuation, boundary: @escaping @Sendable (UInt64) -> Int64?
     ) {
@@ -278,7 +283,7 @@ struct PublisherEngine {
             window.sent(seq)
             if record.qos == .atMostOnce { completed(seq) }
             return true
-        } catch where error.code == .notConnected {
+        } catch let error where error.code == .notConnected {
             return false
         } catch {
             window.sent(seq)
@@ -358,7 +363,9 @@ struct PublisherEngine {
             pendingResendAfter = min(pendingResendAfter ?? after, after)
         }
         if tracker.mode != before {
-            logger.warning("outbox.receipts.mode", metadata: ["outbox.mode": "\(tracker.mode.rawValue)", "outbox.was": "\(before.rawValue)"])
+            logger.warning(
+                "outbox.receipts.mode",
+                metadata: ["outbox.mode": "\(tracker.mode.rawValue)", "outbox.was": "\(before.rawValue)"])
         }
         deleteWhatIsDone()
     }
@@ -381,7 +388,9 @@ struct PublisherEngine {
     /// or the publisher is stopping), and refreshes the status health reports show.
     private mutating func deleteWhatIsDone() {
         let through = tracker.deletableThrough
-        if through > deletedThrough && (through - deletedThrough >= Self.deleteBatch || window.inFlight == 0 || stopping) {
+        if through > deletedThrough
+            && (through - deletedThrough >= Self.deleteBatch || window.inFlight == 0 || stopping)
+        {
             deletedThrough = through
             delete(through: through)
         }
@@ -391,7 +400,8 @@ struct PublisherEngine {
     private func publishStatus() {
         receipts?.update(
             OutboxReceipts.Status(
-                mode: tracker.mode, through: tracker.receiptedThrough, unreceipted: tracker.unreceipted, resends: tracker.resends))
+                mode: tracker.mode, through: tracker.receiptedThrough, unreceipted: tracker.unreceipted,
+                resends: tracker.resends))
     }
 
     private mutating func delete(through seq: Int64) {

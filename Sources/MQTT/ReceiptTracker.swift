@@ -28,7 +28,8 @@ public struct ReceiptSettings: Sendable, Equatable {
 
     public init(
         mode: Mode = .auto, resendAfter: Duration = .seconds(60), maximumResendInterval: Duration = .seconds(900),
-        gapResendAfter: Duration = .seconds(5), reconnectSettle: Duration = .seconds(3), fallbackAfter: Duration = .seconds(900)
+        gapResendAfter: Duration = .seconds(5), reconnectSettle: Duration = .seconds(3),
+        fallbackAfter: Duration = .seconds(900)
     ) {
         self.mode = mode
         self.resendAfter = resendAfter
@@ -85,7 +86,8 @@ struct ReceiptTracker: Sendable {
     private var reconnectedAt: ContinuousClock.Instant?
     private var acknowledgedBeforeReconnect: Int64 = 0
 
-    init(settings: ReceiptSettings?, receiverAnnounced: Bool, receiptedThrough: Int64 = 0, now: ContinuousClock.Instant) {
+    init(settings: ReceiptSettings?, receiverAnnounced: Bool, receiptedThrough: Int64 = 0, now: ContinuousClock.Instant)
+    {
         self.settings = settings
         self.receiverAnnounced = receiverAnnounced
         self.receiptedThrough = receiptedThrough
@@ -129,7 +131,9 @@ struct ReceiptTracker: Sendable {
 
     /// A receipt arrived: everything through `through` is committed. `lastRecorded` is the outbox's highest
     /// seq. Returns whether the receipt is news and whether the caller must persist `receiverAnnounced`.
-    mutating func receipt(through: Int64, highest: Int64, lastRecorded: Int64, now: ContinuousClock.Instant) -> ReceiptOutcome {
+    mutating func receipt(through: Int64, highest: Int64, lastRecorded: Int64, now: ContinuousClock.Instant)
+        -> ReceiptOutcome
+    {
         guard through <= lastRecorded else { return .ignoredAhead }
         lastReceiptAt = now
         receiverAnnounced = true
@@ -211,14 +215,17 @@ struct ReceiptTracker: Sendable {
                 deadlines.append(waitingSince + settings.fallbackAfter)
             }
         }
-        if let unannouncedSince, settings.mode == .auto, !fallingBack { deadlines.append(unannouncedSince + settings.fallbackAfter) }
+        if let unannouncedSince, settings.mode == .auto, !fallingBack {
+            deadlines.append(unannouncedSince + settings.fallbackAfter)
+        }
         return deadlines.min()
     }
 
     // MARK: Rules
 
     private func quietNeeded(_ settings: ReceiptSettings) -> Duration {
-        gapReported && receiverHighest > receiptedThrough ? min(settings.gapResendAfter, resendInterval) : resendInterval
+        gapReported && receiverHighest > receiptedThrough
+            ? min(settings.gapResendAfter, resendInterval) : resendInterval
     }
 
     private mutating func resend(now: ContinuousClock.Instant) -> Action {

@@ -1,7 +1,8 @@
+internal import CBinsSQLite
+
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CBinsSQLite
 
 /// Owns one `sqlite3 *` connection and its prepared statements. Opened `SQLITE_OPEN_NOMUTEX`; it is only
 /// ever used under its owner's mutex (the outbox's `Mutex<OutboxState>`), which is what makes handing it
@@ -111,8 +112,9 @@ final class SQLiteStatement {
     func bind(_ index: Int32, _ bytes: [UInt8]) throws(MQTTError) {
         let rc = bytes.withUnsafeBytes { buffer in
             // A zero-length blob still needs a non-null pointer to be stored as a blob, not NULL.
-            sqlite3_bind_blob(raw, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count),
-                              bins_sqlite_transient())
+            sqlite3_bind_blob(
+                raw, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count),
+                bins_sqlite_transient())
         }
         try check(rc, "sqlite3_bind_blob")
     }
@@ -171,7 +173,6 @@ extension MQTTError {
         }
     }
 
-
     /// An error from SQLite's state on `connection` after a call returned `rc`: the extended code, the
     /// message, and the OS errno for I/O failures (which decides disk-full and read-only).
     static func fromSQLite(
@@ -179,7 +180,8 @@ extension MQTTError {
     ) -> MQTTError {
         let extended = connection.map { sqlite3_extended_errcode($0) } ?? rc
         let systemErrno = connection.map { sqlite3_system_errno($0) } ?? 0
-        let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
+        let message =
+            connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
         var code = MQTTError.code(forSQLite: extended)
         if systemErrno == ENOSPC || systemErrno == EDQUOT {
             code = .diskFull

@@ -151,7 +151,8 @@ public final class HX711: Sendable {
         else {
             throw identity.error(
                 .invalidConfiguration,
-                "the high-phase limit must be under 60 µs, the clock phase at least 0.2 µs, and at least one attempt allowed")
+                "the high-phase limit must be under 60 µs, the clock phase at least 0.2 µs, and at least one attempt allowed"
+            )
         }
         let output = try identity.gpio { () throws(GPIOError) in
             try chip.requestOutput(clockLine, consumer: consumer, initialValue: true)
@@ -236,7 +237,8 @@ public final class HX711: Sendable {
                 if attempts >= configuration.maximumAttempts {
                     throw identity.error(
                         .timingViolation,
-                        "PD_SCK stayed high \(Self.microseconds(shifted.longestHighPhase)) µs (limit \(Self.microseconds(configuration.maximumHighPhaseNanoseconds)) µs) on \(attempts) attempts")
+                        "PD_SCK stayed high \(Self.microseconds(shifted.longestHighPhase)) µs (limit \(Self.microseconds(configuration.maximumHighPhaseNanoseconds)) µs) on \(attempts) attempts"
+                    )
                 }
                 counters.withLock { $0.retries += 1 }
                 continue
@@ -264,7 +266,9 @@ public final class HX711: Sendable {
             if code == Self.maximumCode || code == Self.minimumCode {
                 counters.withLock { $0.saturated += 1 }
                 throw identity.error(
-                    .saturated, code == Self.maximumCode ? "code 0x7FFFFF (positive full scale)" : "code 0x800000 (negative full scale)")
+                    .saturated,
+                    code == Self.maximumCode
+                        ? "code 0x7FFFFF (positive full scale)" : "code 0x800000 (negative full scale)")
             }
             counters.withLock { $0.reads += 1 }
             return code

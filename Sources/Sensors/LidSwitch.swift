@@ -108,7 +108,9 @@ public final class LidSwitch: Sendable {
     private let debouncer: Mutex<LidDebouncer>
 
     /// Requests the line for both edges and takes its current level as the initial state.
-    public init(chip: any GPIOChip, line: LineOffset, consumer: String = "binsd", configuration: Configuration = .init())
+    public init(
+        chip: any GPIOChip, line: LineOffset, consumer: String = "binsd", configuration: Configuration = .init()
+    )
         throws(SensorError)
     {
         let identity = SensorIdentity(name: configuration.name, chip: chip.info.name, lines: [line])
@@ -123,7 +125,8 @@ public final class LidSwitch: Sendable {
         chipName = chip.info.name
         lineOffset = line
         debouncer = Mutex(
-            LidDebouncer(isOpen: level == configuration.openLevel, stableNanoseconds: configuration.debounceNanoseconds))
+            LidDebouncer(isOpen: level == configuration.openLevel, stableNanoseconds: configuration.debounceNanoseconds)
+        )
     }
 
     /// The debounced state.
@@ -139,7 +142,8 @@ public final class LidSwitch: Sendable {
         let offset = lineOffset
         let pending = debouncer.withLock { debouncer -> Bool in
             for event in events where event.offset == offset {
-                debouncer.record(rawOpen: (event.type == .rising) == openLevel, atNanoseconds: event.timestampNanoseconds)
+                debouncer.record(
+                    rawOpen: (event.type == .rising) == openLevel, atNanoseconds: event.timestampNanoseconds)
             }
             return debouncer.deadlineNanoseconds.map { nowNanoseconds >= $0 } ?? false
         }

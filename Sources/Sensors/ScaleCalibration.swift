@@ -17,7 +17,8 @@ public struct ScaleCalibration: Codable, Sendable, Hashable {
         }
         guard countsPerKilogram.isFinite, abs(countsPerKilogram) >= Self.minimumCountsPerKilogram else {
             throw Self.degenerate(
-                "\(countsPerKilogram) counts per kg cannot resolve a kilogram (at least \(Self.minimumCountsPerKilogram) needed)")
+                "\(countsPerKilogram) counts per kg cannot resolve a kilogram (at least \(Self.minimumCountsPerKilogram) needed)"
+            )
         }
         self.offsetCounts = offsetCounts
         self.countsPerKilogram = countsPerKilogram
@@ -66,7 +67,8 @@ public struct ScaleCalibration: Codable, Sendable, Hashable {
             try self.init(offsetCounts: offset, countsPerKilogram: slope)
         } catch {
             throw DecodingError.dataCorruptedError(
-                forKey: slope.isFinite && abs(slope) >= Self.minimumCountsPerKilogram ? .offsetCounts : .countsPerKilogram,
+                forKey: slope.isFinite && abs(slope) >= Self.minimumCountsPerKilogram
+                    ? .offsetCounts : .countsPerKilogram,
                 in: container, debugDescription: error.description)
         }
     }

@@ -130,7 +130,8 @@ public final class UltrasonicRanger: Sendable {
         else {
             throw identity.error(
                 .invalidConfiguration,
-                "the trigger must be at least 10 µs, the range above the blind zone, and the response timeout longer than the ignored window")
+                "the trigger must be at least 10 µs, the range above the blind zone, and the response timeout longer than the ignored window"
+            )
         }
         trigger = try identity.gpio { () throws(GPIOError) in
             try chip.requestOutput(triggerLine, consumer: consumer, initialValue: false)

@@ -115,7 +115,8 @@ public struct AccuracyEvaluation: Sendable {
 
     /// Contaminated flags on deposits that were in fact sorted right.
     public var falseContamination: Int {
-        matched.filter { $0.event.contaminated && ($0.truth.material == nil || $0.truth.material == $0.event.stream) }.count
+        matched.filter { $0.event.contaminated && ($0.truth.material == nil || $0.truth.material == $0.event.stream) }
+            .count
     }
 
     public static func percentile(_ values: [Double], _ fraction: Double) -> Double? {

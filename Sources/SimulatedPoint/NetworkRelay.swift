@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BinDaemon
 import Foundation
 import Lifecycle
@@ -8,6 +5,10 @@ import Logging
 import MQTT
 import Synchronization
 import SystemCalls
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A TCP relay on a loopback port in front of the real broker: the simulated point's MQTT client connects
 /// here, so `binsd simulate` can take the point's network away without touching the MQTT client.
@@ -58,7 +59,9 @@ public final class NetworkRelay: Sendable {
         do {
             _ = try systemCall {
                 withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
             }
             _ = try systemCall { listen(fd, 16) }
@@ -123,7 +126,10 @@ public final class NetworkRelay: Sendable {
         while true {
             let (closing, peers) = state.withLock { ($0.closing, $0.peers) }
             if closing { break }
-            var descriptors = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            var descriptors = [
+                pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
             descriptors += peers.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             do {
                 _ = try systemCall { poll(&descriptors, nfds_t(descriptors.count), 1_000) }
@@ -134,7 +140,9 @@ public final class NetworkRelay: Sendable {
             if descriptors[1].revents != 0 { wake.drain() }
             for entry in descriptors.dropFirst(2) where entry.revents != 0 {
                 guard let peer = peers[entry.fd] else { continue }
-                let n = (try? systemCall { buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) } }) ?? -1
+                let n =
+                    (try? systemCall { buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) } })
+                    ?? -1
                 if n <= 0 || !writeAll(peer, buffer, count: n) { drop(entry.fd) }
             }
             if descriptors[0].revents != 0 { accept(upstreamHost: upstreamHost, upstreamPort: upstreamPort) }
@@ -161,7 +169,9 @@ public final class NetworkRelay: Sendable {
         case .success(let connected):
             broker = connected
         case .failure(let problem):
-            logger.warning("relay.upstream_unreachable", metadata: ["mqtt.broker": "\(upstream)", "relay.problem": "\(problem.text)"])
+            logger.warning(
+                "relay.upstream_unreachable",
+                metadata: ["mqtt.broker": "\(upstream)", "relay.problem": "\(problem.text)"])
             Glibc.close(client)
             return
         }
@@ -189,7 +199,10 @@ public final class NetworkRelay: Sendable {
     private func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {
         var offset = 0
         while offset < count {
-            guard let n = try? systemCall({ buffer[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } })
+            guard
+                let n = try? systemCall({
+                    buffer[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                })
             else { return false }
             offset += n
         }
@@ -222,7 +235,9 @@ public final class NetworkRelay: Sendable {
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             if let fd = try? systemCall({
-                socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+                socket(
+                    info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue),
+                    info.pointee.ai_protocol)
             }) {
                 do {
                     _ = try systemCall { Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) }

@@ -53,7 +53,9 @@ public enum ScenarioInstallation {
             ]
             if let lid = wire.lid { lines.append("      lid: {pin: \(pin(lid)), open_level: high, bias: pull-up}") }
             if let noise = noiseKg[bin.id] {
-                lines.append("    thresholds: {scale_noise_kg: \(ConfigText.number((max(noise, 0.0005) * 10_000).rounded() / 10_000))}")
+                lines.append(
+                    "    thresholds: {scale_noise_kg: \(ConfigText.number((max(noise, 0.0005) * 10_000).rounded() / 10_000))}"
+                )
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -71,7 +73,9 @@ public enum ScenarioInstallation {
     /// Tares every scale empty and calibrates it with the scenario's reference mass, storing the result in
     /// the configuration's state directory; returns the measured noise of one reading per bin, in kg.
     /// Runs in the world's lead-in, before the scenario starts.
-    public static func calibrate(world: BinWorld, config: DaemonConfig, logger: Logger) throws(BinDaemonError) -> [String: Double] {
+    public static func calibrate(world: BinWorld, config: DaemonConfig, logger: Logger) throws(BinDaemonError)
+        -> [String: Double]
+    {
         let store = CalibrationStore(directory: config.calibrationDirectory)
         let chips = ChipDirectory.simulated(world.chip)
         let calibrator = ScaleCalibrator()
@@ -120,7 +124,9 @@ public enum ScenarioInstallation {
     /// configured scenario, calibrated by the simulated installer, its virtual time following the wall clock
     /// at the configured speed from the scenario's start. The scenario's network outages do not apply (the
     /// daemon's network is real here).
-    public static func runPlatform(config: DaemonConfig, settings: SimulationSettings, notifier: SystemdNotifier?, logger: Logger)
+    public static func runPlatform(
+        config: DaemonConfig, settings: SimulationSettings, notifier: SystemdNotifier?, logger: Logger
+    )
         throws(BinDaemonError) -> (platform: DaemonPlatform, sensors: [BinSensors], world: BinWorld)
     {
         let world = try world(scenarioPath: settings.scenario)
@@ -130,10 +136,12 @@ public enum ScenarioInstallation {
         for bin in config.bins { sensors.append(try BinSensors.open(bin, chips: chips)) }
         let control = SamplingControl()
         let pacer = SimulationPacer(
-            originNanoseconds: world.startNanoseconds, speed: settings.speed, link: nil, wakeup: control.wakeup, logger: logger)
+            originNanoseconds: world.startNanoseconds, speed: settings.speed, link: nil, wakeup: control.wakeup,
+            logger: logger)
         world.scheduleTimeline()
         var platform = DaemonPlatform(
-            chips: chips, clock: ScenarioWallClock(world: world), temperature: WorldTemperature(world: world), pacer: pacer,
+            chips: chips, clock: ScenarioWallClock(world: world), temperature: WorldTemperature(world: world),
+            pacer: pacer,
             notifier: notifier)
         platform.control = control
         return (platform, sensors, world)

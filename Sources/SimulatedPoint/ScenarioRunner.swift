@@ -38,8 +38,10 @@ public enum ScenarioRunner {
 
         public init(
             scenarioPath: String, brokerHost: String, brokerPort: Int, username: String? = nil, password: Secret? = nil,
-            caFile: String? = nil, stateDirectory: String? = nil, truthOutput: String? = nil, speed: Double? = nil, outboxCapacity: Int? = nil,
-            receipts: OutboxReceiptsConfig? = nil, drainTimeout: Duration = .seconds(120), connectTimeout: Duration = .seconds(30),
+            caFile: String? = nil, stateDirectory: String? = nil, truthOutput: String? = nil, speed: Double? = nil,
+            outboxCapacity: Int? = nil,
+            receipts: OutboxReceiptsConfig? = nil, drainTimeout: Duration = .seconds(120),
+            connectTimeout: Duration = .seconds(30),
             logLevel: LogLevel = .info
         ) {
             self.receipts = receipts
@@ -95,19 +97,26 @@ public enum ScenarioRunner {
         let scenario = world.scenario
         let stateDirectory = try prepareStateDirectory(options.stateDirectory)
         let host = options.brokerHost.contains(":") ? "[\(options.brokerHost)]" : options.brokerHost
-        guard let broker = BrokerURL("\(options.caFile == nil ? "mqtt" : "mqtts")://\(host):\(options.brokerPort)") else {
-            throw BinDaemonError(.simulation, "--broker \(options.brokerHost):\(options.brokerPort) is not a host and port")
+        guard let broker = BrokerURL("\(options.caFile == nil ? "mqtt" : "mqtts")://\(host):\(options.brokerPort)")
+        else {
+            throw BinDaemonError(
+                .simulation, "--broker \(options.brokerHost):\(options.brokerPort) is not a host and port")
         }
         let caFile = options.caFile.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         // The point connects through the relay, whose errors would name the relay: check the broker first.
         try NetworkRelay.probe(host: options.brokerHost, port: options.brokerPort)
         // A relay only where the scenario takes the network away; otherwise the point connects directly.
         let outages = scenario.events.filter { if case .network = $0.action { true } else { false } }.count
-        let relay = outages == 0 ? nil : try NetworkRelay(upstreamHost: options.brokerHost, upstreamPort: options.brokerPort, logger: logger)
+        let relay =
+            outages == 0
+            ? nil : try NetworkRelay(upstreamHost: options.brokerHost, upstreamPort: options.brokerPort, logger: logger)
         if relay != nil, caFile != nil {
             logger.notice(
                 "simulation.tls_through_relay",
-                metadata: ["mqtt.broker": "\(broker.endpoint)", "tls.note": "the certificate chain is verified, not the host name (the relay is 127.0.0.1)"])
+                metadata: [
+                    "mqtt.broker": "\(broker.endpoint)",
+                    "tls.note": "the certificate chain is verified, not the host name (the relay is 127.0.0.1)",
+                ])
         }
 
         // The installer: config typed in, scales tared and calibrated, noise measured, config completed.
@@ -120,7 +129,8 @@ public enum ScenarioRunner {
             try AtomicFile.write(Array(yaml.utf8), to: configPath, mode: 0o644)
             return try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: []))
         }
-        let noise = try ScenarioInstallation.calibrate(world: world, config: try writeConfig(noise: [:]), logger: logger)
+        let noise = try ScenarioInstallation.calibrate(
+            world: world, config: try writeConfig(noise: [:]), logger: logger)
         let config = try writeConfig(noise: noise)
 
         let chips = ChipDirectory.simulated(world.chip)
@@ -135,15 +145,18 @@ public enum ScenarioRunner {
                     SimulationPacer.block(until: { (late.value?.outbox.depth ?? 0) == 0 }, timeout: timeout)
                 },
                 waitUntilConnected: { timeout in
-                    SimulationPacer.block(until: { late.value?.live.hasAnnouncedCurrentConnection == true }, timeout: timeout)
+                    SimulationPacer.block(
+                        until: { late.value?.live.hasAnnouncedCurrentConnection == true }, timeout: timeout)
                 })
         }
         let pacer = SimulationPacer(
-            originNanoseconds: world.startNanoseconds, speed: options.speed, link: link, wakeup: control.wakeup, logger: logger)
+            originNanoseconds: world.startNanoseconds, speed: options.speed, link: link, wakeup: control.wakeup,
+            logger: logger)
         world.scheduleTimeline { until in pacer.networkDown(untilNanoseconds: until) }
 
         var platform = DaemonPlatform(
-            chips: chips, clock: ScenarioWallClock(world: world), temperature: WorldTemperature(world: world), pacer: pacer,
+            chips: chips, clock: ScenarioWallClock(world: world), temperature: WorldTemperature(world: world),
+            pacer: pacer,
             brokerEndpoint: relay.map { ("127.0.0.1", $0.port) }, password: options.password,
             stopAtChipNanoseconds: world.endNanoseconds, connectBeforeSampling: options.connectTimeout,
             reconnectDelayMax: .seconds(2))
@@ -156,7 +169,9 @@ public enum ScenarioRunner {
             sampling: daemon.sampling, outbox: daemon.outbox, drainTimeout: options.drainTimeout, completed: completed,
             logger: logger)
         do {
-            try await daemon.run(extra: [.init(service: conductor, successTerminationBehavior: .gracefullyShutdownGroup)])
+            try await daemon.run(extra: [
+                .init(service: conductor, successTerminationBehavior: .gracefullyShutdownGroup)
+            ])
         } catch {
             await relay?.stop()
             throw error
@@ -183,7 +198,8 @@ public enum ScenarioRunner {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
-                throw BinDaemonError(.fileUnwritable, "\(path): cannot create the state directory: \(error.localizedDescription)")
+                throw BinDaemonError(
+                    .fileUnwritable, "\(path): cannot create the state directory: \(error.localizedDescription)")
             }
             return path
         }
@@ -231,7 +247,8 @@ struct ScenarioConductor: Service {
             completed.fulfil(false)
             if Task.isShuttingDownGracefully { return }
             throw BinDaemonError(
-                .simulation, "the scenario ended but \(outbox.depth) event(s) were still in the outbox after \(drainTimeout)")
+                .simulation,
+                "the scenario ended but \(outbox.depth) event(s) were still in the outbox after \(drainTimeout)")
         }
         logger.info("simulation.completed", metadata: ["outbox.last_seq": "\(outbox.lastSeq)"])
         completed.fulfil(true)

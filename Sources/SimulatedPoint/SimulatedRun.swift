@@ -10,16 +10,20 @@ public enum SimulatedRun {
     ) async throws {
         guard config.board.name == BoardDefinition.simulatedBoardName else {
             throw BinDaemonError(
-                .invalidConfig, "\(configPath): board \(config.board.name) is hardware: run it with binsd run, not binsd-simulate")
+                .invalidConfig,
+                "\(configPath): board \(config.board.name) is hardware: run it with binsd run, not binsd-simulate")
         }
         guard let settings = config.simulation else {
             throw BinDaemonError(
                 .invalidConfig, "\(configPath): board sim needs simulation: {scenario: FILE} (or use binsd simulate)")
         }
-        try await DaemonCommands.run(config: config, configPath: configPath, options: options, levels: levels, logger: logger) {
+        try await DaemonCommands.run(
+            config: config, configPath: configPath, options: options, levels: levels, logger: logger
+        ) {
             notifier throws(BinDaemonError) in
             // The platform's clock and temperature keep the simulated world alive.
-            let point = try ScenarioInstallation.runPlatform(config: config, settings: settings, notifier: notifier, logger: logger)
+            let point = try ScenarioInstallation.runPlatform(
+                config: config, settings: settings, notifier: notifier, logger: logger)
             return (point.platform, point.sensors)
         }
     }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BinDaemon
 import GPIO
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Shapes virtual time for a simulated point (`binsd simulate`, or `binsd run` on the `sim` board):
 ///
@@ -65,7 +66,8 @@ public final class SimulationPacer: SamplingPacer {
     private let state = Mutex(State())
 
     public init(
-        originNanoseconds: UInt64, speed: Double?, link: Link?, wakeup: GPIOWakeup, edgeTimeout: Duration = .seconds(60),
+        originNanoseconds: UInt64, speed: Double?, link: Link?, wakeup: GPIOWakeup,
+        edgeTimeout: Duration = .seconds(60),
         logger: Logger
     ) {
         self.originNanoseconds = originNanoseconds
@@ -124,7 +126,8 @@ public final class SimulationPacer: SamplingPacer {
             let connected = link.waitUntilConnected(edgeTimeout)
             let drained = connected && link.waitUntilDelivered(edgeTimeout)
             logger.notice(
-                "simulation.network_up", metadata: ["simulation.reconnected": "\(connected)", "simulation.drained": "\(drained)"])
+                "simulation.network_up",
+                metadata: ["simulation.reconnected": "\(connected)", "simulation.drained": "\(drained)"])
         }
     }
 
@@ -151,7 +154,8 @@ public final class SimulationPacer: SamplingPacer {
     /// Blocks the calling (non-async) thread until `condition` holds or `timeout` passes, looking every 5 ms.
     /// Only for the simulation's outage edges, which wait on the real MQTT client from the sampling thread.
     public static func block(until condition: () -> Bool, timeout: Duration) -> Bool {
-        let deadline = monotonicNow() &+ UInt64(timeout.components.seconds) * 1_000_000_000
+        let deadline =
+            monotonicNow() &+ UInt64(timeout.components.seconds) * 1_000_000_000
             &+ UInt64(timeout.components.attoseconds / 1_000_000_000)
         while !condition() {
             if monotonicNow() >= deadline { return false }

@@ -92,7 +92,9 @@ public enum TruthExport {
             let ts = scenario.start.adding(milliseconds: Int64((record.at * 1000).rounded()))
             switch record.kind {
             case .deposit(let massKg, let volumeL, let material):
-                return Record(bin: record.bin, type: "deposit", atS: record.at, ts: ts, massKg: massKg, volumeL: volumeL, material: material)
+                return Record(
+                    bin: record.bin, type: "deposit", atS: record.at, ts: ts, massKg: massKg, volumeL: volumeL,
+                    material: material)
             case .collection(let massKg):
                 return Record(bin: record.bin, type: "collection", atS: record.at, ts: ts, massKg: massKg)
             }

@@ -72,7 +72,9 @@ public final class BinWorld: Sendable {
                 bin: spec.id, scaleClock: base, scaleData: base + 1, rangerTrigger: base + 2, rangerEcho: base + 3,
                 lid: spec.lid ? base + 4 : nil)
             wiring.append(wire)
-            bins.append(try SimulatedBin(spec: spec, wiring: wire, chip: chip, seed: scenario.seed, temperature: scenario.temperatureC))
+            bins.append(
+                try SimulatedBin(
+                    spec: spec, wiring: wire, chip: chip, seed: scenario.seed, temperature: scenario.temperatureC))
         }
         self.wiring = wiring
         self.bins = bins

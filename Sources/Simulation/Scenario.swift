@@ -53,7 +53,9 @@ public struct Scenario: Sendable, Equatable {
                     bins.append(bin)
                 }
             }
-            let end = fields.required("end")?.double("must be 0 < end <= 400 days (in seconds)") { $0 > 0 && $0 <= 400 * 86_400 }
+            let end = fields.required("end")?.double("must be 0 < end <= 400 days (in seconds)") {
+                $0 > 0 && $0 <= 400 * 86_400
+            }
             let reference = fields.optional("calibration_reference_kg")?.double("must be positive") { $0 > 0 } ?? 10
             let binIDs = Set(bins.map(\.id))
             var events: [ScenarioEvent] = []
@@ -62,9 +64,11 @@ public struct Scenario: Sendable, Equatable {
             }
             guard let device, let start, let end else { return nil }
             // Stable sort: events at the same second keep their file order.
-            events = events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+            events = events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(
+                \.element)
             return Scenario(
-                device: device, start: start, seed: seed, temperatureC: temperatureC, bins: bins, events: events, end: end,
+                device: device, start: start, seed: seed, temperatureC: temperatureC, bins: bins, events: events,
+                end: end,
                 calibrationReferenceKg: reference)
         }
     }
@@ -114,13 +118,23 @@ public struct ScenarioBin: Sendable, Equatable {
         static func read(_ value: YAMLValue) -> ScaleSpec {
             var spec = ScaleSpec()
             _ = value.fields { fields -> Void? in
-                if let v = fields.optional("counts_per_kg")?.double("must be positive", where: { $0 > 0 }) { spec.countsPerKg = v }
-                if let v = fields.optional("offset_counts")?.double("must be within ±4,000,000", where: { abs($0) < 4_000_000 }) {
+                if let v = fields.optional("counts_per_kg")?.double("must be positive", where: { $0 > 0 }) {
+                    spec.countsPerKg = v
+                }
+                if let v = fields.optional("offset_counts")?.double(
+                    "must be within ±4,000,000", where: { abs($0) < 4_000_000 })
+                {
                     spec.offsetCounts = v
                 }
-                if let v = fields.optional("noise_counts")?.double("must not be negative", where: { $0 >= 0 }) { spec.noiseCounts = v }
+                if let v = fields.optional("noise_counts")?.double("must not be negative", where: { $0 >= 0 }) {
+                    spec.noiseCounts = v
+                }
                 if let rateValue = fields.optional("rate"), let rate = rateValue.int() {
-                    if rate == 10 || rate == 80 { spec.rate = rate } else { rateValue.error("must be 10 or 80, got \(rate)") }
+                    if rate == 10 || rate == 80 {
+                        spec.rate = rate
+                    } else {
+                        rateValue.error("must be 10 or 80, got \(rate)")
+                    }
                 }
                 return ()
             }
@@ -232,7 +246,9 @@ public struct ScenarioEvent: Sendable, Equatable {
             let atValue = fields.required("at")
             var at = atValue?.double()
             if let atValue, let time = at, time < 0 || end.map({ time > $0 }) == true {
-                atValue.error("at \(ConfigText.number(time)) s is outside the scenario (0...\(end.map(ConfigText.number) ?? "end"))")
+                atValue.error(
+                    "at \(ConfigText.number(time)) s is outside the scenario (0...\(end.map(ConfigText.number) ?? "end"))"
+                )
                 at = nil
             }
             let present = actionKeys.filter { fields.contains($0) }
@@ -243,12 +259,20 @@ public struct ScenarioEvent: Sendable, Equatable {
             }
             let action: ScenarioAction?
             switch present[0] {
-            case "deposit": action = fields.optional("deposit").flatMap { ScenarioDeposit.read($0, bins: bins) }.map { .deposit($0) }
-            case "collect": action = fields.optional("collect").flatMap { ScenarioCollect.read($0, bins: bins) }.map { .collect($0) }
-            case "fault": action = fields.optional("fault").flatMap { ScenarioFault.read($0, bins: bins) }.map { .fault($0) }
+            case "deposit":
+                action = fields.optional("deposit").flatMap { ScenarioDeposit.read($0, bins: bins) }.map {
+                    .deposit($0)
+                }
+            case "collect":
+                action = fields.optional("collect").flatMap { ScenarioCollect.read($0, bins: bins) }.map {
+                    .collect($0)
+                }
+            case "fault":
+                action = fields.optional("fault").flatMap { ScenarioFault.read($0, bins: bins) }.map { .fault($0) }
             case "network": action = fields.optional("network").flatMap(ScenarioNetwork.read).map { .network($0) }
             default:
-                action = fields.required("temperature_c")?.double("outside -40...60 °C") { (-40...60).contains($0) }.map { .temperature($0) }
+                action = fields.required("temperature_c")?.double("outside -40...60 °C") { (-40...60).contains($0) }.map
+                { .temperature($0) }
             }
             guard let at, let action else { return nil }
             return ScenarioEvent(at: at, action: action)

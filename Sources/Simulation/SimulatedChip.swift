@@ -1,9 +1,10 @@
+import GPIO
+import Synchronization
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
-import GPIO
-import Synchronization
 
 /// A GPIO chip in virtual time, whose lines are wired to line-level device models
 /// (`SimulatedLineDevice`). Drivers cannot tell it from a `LibgpiodChip`: same requests, same
@@ -43,7 +44,8 @@ public final class SimulatedChip: GPIOChip {
         info = ChipInfo(name: name, label: label, path: "sim:\(name)", lineCount: lineNames.count)
         self.pacing = pacing
         core = SimulationCore(
-            bus: SimulationBus(chipName: name, lineNames: lineNames, pacing: pacing, startNanoseconds: startNanoseconds),
+            bus: SimulationBus(
+                chipName: name, lineNames: lineNames, pacing: pacing, startNanoseconds: startNanoseconds),
             pacing: pacing)
         clock = SimulatedClock(core: core)
     }

@@ -1,8 +1,9 @@
+import GPIO
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
-import GPIO
 
 /// A device model wired to lines of a `SimulatedChip`: the other end of the wires.
 ///
@@ -216,7 +217,8 @@ public struct SimulationBus: ~Copyable, Sendable {
             return
         }
         lines[index].pendingEvents.append(
-            EdgeEvent(offset: LineOffset(index), type: after ? .rising : .falling, timestampNanoseconds: nowNanoseconds))
+            EdgeEvent(offset: LineOffset(index), type: after ? .rising : .falling, timestampNanoseconds: nowNanoseconds)
+        )
     }
 }
 

@@ -169,8 +169,12 @@ public final class UltrasonicRangerModel: SimulatedLineDevice {
             }
         }
         let width = echoWidth(&state)
-        let rise = now + max(configuration.echoDelayNanoseconds, configuration.artefactDelayNanoseconds
-            + configuration.artefactWidthNanoseconds + 1_000)
+        let rise =
+            now
+            + max(
+                configuration.echoDelayNanoseconds,
+                configuration.artefactDelayNanoseconds
+                    + configuration.artefactWidthNanoseconds + 1_000)
         state.busyUntil = rise + width
         bus.schedule(atNanoseconds: rise) { bus in bus.drive(echoLine, high: true) }
         bus.schedule(atNanoseconds: rise + width) { bus in bus.drive(echoLine, high: false) }

@@ -1,7 +1,8 @@
+import CBinsSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CBinsSystem
 
 /// The one way the project starts a thread for blocking work that must stay off Swift's cooperative pool
 /// (the MQTT network loop, GPIO sampling, the simulator's relay): a detached POSIX thread with a name

@@ -31,7 +31,7 @@ public enum DescriptorPoll {
                 result = try systemCall(retryingOnInterrupt: false) {
                     fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), milliseconds) }
                 }
-            } catch where error == Errno.interrupted {
+            } catch  where error == Errno.interrupted {
                 continue  // the time left is computed again
             }
             if result == 0 {

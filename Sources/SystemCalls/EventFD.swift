@@ -1,7 +1,8 @@
+import CBinsSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CBinsSystem
 
 /// An eventfd a thread blocked in `poll` is kicked with: the MQTT network thread between connection
 /// attempts, a GPIO wait when a command arrives, the simulator's clock. The descriptor is owned here and

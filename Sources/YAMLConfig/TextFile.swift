@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 /// Small text files (configurations, boards, scenarios, credentials, sysfs values), read with the
 /// failing call and errno in the error.

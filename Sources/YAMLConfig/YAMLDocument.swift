@@ -26,8 +26,11 @@ public enum YAMLDocument {
         guard let value, !diagnostics.hasErrors else {
             let count = max(diagnostics.errorCount, 1)
             var issues = diagnostics.issues
-            if !diagnostics.hasErrors { issues.append(ConfigIssue(file: file, field: "", message: "nothing usable in the file")) }
-            throw ConfigError(.invalid, file: file, message: "\(file): \(count) error(s) in the \(what)", issues: issues)
+            if !diagnostics.hasErrors {
+                issues.append(ConfigIssue(file: file, field: "", message: "nothing usable in the file"))
+            }
+            throw ConfigError(
+                .invalid, file: file, message: "\(file): \(count) error(s) in the \(what)", issues: issues)
         }
         return (value, diagnostics.warnings)
     }
@@ -39,7 +42,9 @@ public enum YAMLDocument {
         } catch {
             throw ConfigError(
                 .syntax, file: file, message: "\(file): not valid YAML",
-                issues: [ConfigIssue(file: file, line: error.line, column: error.column, field: "", message: error.message)])
+                issues: [
+                    ConfigIssue(file: file, line: error.line, column: error.column, field: "", message: error.message)
+                ])
         }
         guard let node else {
             throw ConfigError(

@@ -11,7 +11,9 @@ public struct YAMLFields {
         var entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)] = []
         for (key, item) in mapping {
             guard case .scalar(let text, _) = key.content else {
-                value.diagnostics.add(.error, value.path, at: key, "keys must be plain words, got a \(key.isMapping ? "mapping" : "list")")
+                value.diagnostics.add(
+                    .error, value.path, at: key, "keys must be plain words, got a \(key.isMapping ? "mapping" : "list")"
+                )
                 continue
             }
             entries.append((text, key, item))

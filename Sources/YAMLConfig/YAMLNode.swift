@@ -105,7 +105,8 @@ struct YAMLNode {
                 remember(node, as: event.anchor)
                 return node
             default:
-                throw SyntaxError(message: "unexpected YAML event \(event.type.rawValue)", line: event.line, column: event.column)
+                throw SyntaxError(
+                    message: "unexpected YAML event \(event.type.rawValue)", line: event.line, column: event.column)
             }
         }
 

@@ -115,7 +115,9 @@ public struct YAMLValue {
         if let value = T(rawValue: text) { return value }
         let allowed = T.allCases.map(\.rawValue)
         var message = "\(ConfigText.quote(text)) is not one of \(allowed.joined(separator: " | "))"
-        if let suggestion = ConfigText.closest(to: text, among: allowed) { message += " (did you mean '\(suggestion)'?)" }
+        if let suggestion = ConfigText.closest(to: text, among: allowed) {
+            message += " (did you mean '\(suggestion)'?)"
+        }
         error(message)
         return nil
     }

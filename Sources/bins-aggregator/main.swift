@@ -1,7 +1,7 @@
 import Aggregator
-import BinProtocol
 import AggregatorHTTP
 import ArgumentParser
+import BinProtocol
 import Foundation
 import Logging
 import Metrics
@@ -16,7 +16,8 @@ struct BinsAggregator: AsyncParsableCommand {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run ingest, alerts and the HTTP API until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run ingest, alerts and the HTTP API until SIGTERM or SIGINT.")
 
     @Option(name: .long, help: "The configuration file.")
     var config: String
@@ -30,7 +31,9 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         do {
             let configuration = try AggregatorConfiguration.load(path: config)
-            for warning in configuration.warnings { logger.warning("config.warning", metadata: ["config.issue": "\(warning)"]) }
+            for warning in configuration.warnings {
+                logger.warning("config.warning", metadata: ["config.issue": "\(warning)"])
+            }
             try await AggregatorServer.serve(configuration: configuration, prometheus: prometheus, logger: logger)
         } catch let error as AggregatorError {
             logger.critical("aggregator.failed", metadata: ["aggregator.error": "\(error.message)"])
@@ -72,7 +75,8 @@ struct Report: AsyncParsableCommand {
     func run() async throws {
         try await options.write { configuration, day, logger throws(AggregatorError) in
             try await AggregatorRuntime.renderReport(
-                configuration: configuration, kind: kind, date: day, format: options.format, language: options.lang, logger: logger)
+                configuration: configuration, kind: kind, date: day, format: options.format, language: options.lang,
+                logger: logger)
         }
     }
 }
@@ -89,14 +93,19 @@ struct Plan: AsyncParsableCommand {
     func run() async throws {
         try await options.write { configuration, day, logger throws(AggregatorError) in
             try await AggregatorRuntime.renderPlan(
-                configuration: configuration, date: day, stream: stream, format: options.format, language: options.lang, logger: logger)
+                configuration: configuration, date: day, stream: stream, format: options.format, language: options.lang,
+                logger: logger)
         }
     }
 }
 
 /// What `report` and `plan` both take: the day, the format, the language and the configuration.
 struct DocumentOptions: ParsableArguments {
-    @Option(name: .long, help: "The day (of the report's period, or of the plan's round), YYYY-MM-DD (default: today in the district's time zone).")
+    @Option(
+        name: .long,
+        help:
+            "The day (of the report's period, or of the plan's round), YYYY-MM-DD (default: today in the district's time zone)."
+    )
     var date: String?
 
     @Option(name: .long, help: "json, csv or html.")
@@ -127,12 +136,18 @@ extension ReportKind: ExpressibleByArgument {}
 extension WasteStream: ExpressibleByArgument {}
 extension ReportFormat: ExpressibleByArgument {}
 extension ReportLanguage: ExpressibleByArgument {}
+// swift-format-ignore: AvoidRetroactiveConformances
+// Logger.Level is swift-log's and ExpressibleByArgument swift-argument-parser's; only this command reads levels.
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `--date`, or today in the district's time zone.
 func dayOption(_ text: String?, timeZone: TimeZone) throws(AggregatorError) -> LocalDate {
-    guard let text else { return LedgerCalendar(timeZone: timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) }
-    guard let day = LocalDate(text) else { throw AggregatorError(.invalidArgument, "--date \(text) is not a date YYYY-MM-DD") }
+    guard let text else {
+        return LedgerCalendar(timeZone: timeZone).today(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+    guard let day = LocalDate(text) else {
+        throw AggregatorError(.invalidArgument, "--date \(text) is not a date YYYY-MM-DD")
+    }
     return day
 }
 

@@ -23,10 +23,12 @@ let logLevels = LogLevelControl(.info)
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the daemon on the sim board, driving the configured scenario's world (what binsd run does there).")
+        abstract:
+            "Run the daemon on the sim board, driving the configured scenario's world (what binsd run does there).")
 
     @Option(help: "The configuration file (board: sim, simulation: {scenario: FILE}).") var config: String
-    @Option(name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
+    @Option(
+        name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
     var boardDirectories: [String] = []
 
     func run() async throws {
@@ -34,7 +36,8 @@ struct Run: AsyncParsableCommand {
         let loaded = Result { () throws(BinDaemonError) in try ConfigLoader.load(path: config, options: options) }
         logLevels.bootstrap((try? loaded.get())?.logging.format ?? .text)
         try await SimulatedRun.run(
-            config: loaded.get(), configPath: config, options: options, levels: logLevels, logger: Logger(label: "binsd"))
+            config: loaded.get(), configPath: config, options: options, levels: logLevels,
+            logger: Logger(label: "binsd"))
     }
 }
 
@@ -50,26 +53,45 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "The broker as HOST:PORT (IPv6 in brackets; port 1883 if left out).") var broker: String
     @Option(help: "MQTT username (default: the scenario's device id).") var username: String?
     @Option(help: "MQTT password.") var password: String?
-    @Option(name: .customLong("password-file"), help: "A file whose first line is the MQTT password.") var passwordFile: String?
-    @Option(name: .customLong("ca-file"), help: "Connect with TLS (mqtts), checking the broker's certificate against this CA.")
+    @Option(name: .customLong("password-file"), help: "A file whose first line is the MQTT password.") var passwordFile:
+        String?
+    @Option(
+        name: .customLong("ca-file"),
+        help: "Connect with TLS (mqtts), checking the broker's certificate against this CA.")
     var caFile: String?
-    @Option(name: .customLong("state-dir"), help: "Calibration, outbox and the written config (default: a new temporary directory).")
+    @Option(
+        name: .customLong("state-dir"),
+        help: "Calibration, outbox and the written config (default: a new temporary directory).")
     var stateDir: String?
     @Option(name: .customLong("truth-out"), help: "Write the world's truth records here as JSON.") var truthOut: String?
-    @Option(help: "Virtual seconds per real second from the scenario's start (default: as fast as possible).") var speed: Double?
-    @Option(name: .customLong("outbox-capacity"), help: "Events the outbox keeps before dropping the oldest.") var outboxCapacity: Int?
-    @Option(help: "When events leave the outbox: auto (at the aggregator's receipt once it announces receipts), required, or off (at the broker's PUBACK).")
+    @Option(help: "Virtual seconds per real second from the scenario's start (default: as fast as possible).")
+    var speed: Double?
+    @Option(name: .customLong("outbox-capacity"), help: "Events the outbox keeps before dropping the oldest.")
+    var outboxCapacity: Int?
+    @Option(
+        help:
+            "When events leave the outbox: auto (at the aggregator's receipt once it announces receipts), required, or off (at the broker's PUBACK)."
+    )
     var receipts: String?
-    @Option(name: .customLong("receipt-resend-s"), help: "Quiet seconds before events no receipt covers are sent again (60).")
+    @Option(
+        name: .customLong("receipt-resend-s"),
+        help: "Quiet seconds before events no receipt covers are sent again (60).")
     var receiptResendS: Double?
-    @Option(name: .customLong("drain-timeout"), help: "Seconds to wait for the outbox to empty after the end.") var drainTimeout: Double = 120
-    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the first broker connection.") var connectTimeout: Double = 30
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(name: .customLong("drain-timeout"), help: "Seconds to wait for the outbox to empty after the end.")
+    var drainTimeout: Double = 120
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the first broker connection.")
+    var connectTimeout: Double = 30
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel:
+        String = "info"
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String = "text"
 
     func validate() throws {
-        guard password == nil || passwordFile == nil else { throw ValidationError("give --password or --password-file, not both") }
-        guard LogLevel(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard password == nil || passwordFile == nil else {
+            throw ValidationError("give --password or --password-file, not both")
+        }
+        guard LogLevel(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
         if let speed, !(speed > 0) { throw ValidationError("--speed must be positive") }
         guard drainTimeout > 0, connectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
@@ -98,9 +120,11 @@ struct Simulate: AsyncParsableCommand {
             receiptsConfig = config
         }
         let options = ScenarioRunner.Options(
-            scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret, caFile: caFile,
+            scenarioPath: scenario, brokerHost: host, brokerPort: port, username: username, password: secret,
+            caFile: caFile,
             stateDirectory: stateDir, truthOutput: truthOut, speed: speed, outboxCapacity: outboxCapacity,
-            receipts: receiptsConfig, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)), connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
+            receipts: receiptsConfig, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+            connectTimeout: .milliseconds(Int64(connectTimeout * 1000)),
             logLevel: level)
         let summary = try await ScenarioRunner.run(options, logger: Logger(label: "binsd"))
         print(try WireCodec.encodeString(summary))

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import BinDaemon
 import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `binsd`: the sorting-point daemon and its installer tools. This file only parses arguments, sets up
 /// logging and calls `DaemonCommands`; simulated points are `binsd-simulate`'s (`SimulatorExecutable`).
@@ -31,7 +32,8 @@ func bootstrapLogging(_ format: LogFormat) {
 }
 
 struct BoardOptions: ParsableArguments {
-    @Option(name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
+    @Option(
+        name: .customLong("boards"), help: "A directory of board files searched before the system ones (repeatable).")
     var directories: [String] = []
 }
 
@@ -50,13 +52,15 @@ struct Run: AsyncParsableCommand {
         }
         bootstrapLogging((try? loaded.get())?.logging.format ?? .text)
         try await DaemonCommands.run(
-            config: loaded.get(), configPath: config, options: options, levels: logLevels, logger: Logger(label: "binsd"))
+            config: loaded.get(), configPath: config, options: options, levels: logLevels,
+            logger: Logger(label: "binsd"))
     }
 }
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Validate a configuration file without touching hardware or the network.")
+        commandName: "check-config", abstract: "Validate a configuration file without touching hardware or the network."
+    )
 
     @Argument(help: "The configuration file.") var file: String
     @OptionGroup var boards: BoardOptions
@@ -85,7 +89,9 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         bootstrapLogging(.text)
         let step: DaemonCommands.CalibrationStep = knownKg.map { .knownMass(kg: $0) } ?? .tare
-        print(try DaemonCommands.calibrate(configPath: config, boardDirectories: boards.directories, bin: bin, step: step))
+        print(
+            try DaemonCommands.calibrate(configPath: config, boardDirectories: boards.directories, bin: bin, step: step)
+        )
     }
 }
 
@@ -104,7 +110,8 @@ struct Read: ParsableCommand {
 /// Listed here so `binsd --help` shows it; `Binsd.main` hands `binsd simulate ...` over before parsing.
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run one simulated sorting point through a scenario file (binsd-simulate; see binsd simulate --help).")
+        abstract: "Run one simulated sorting point through a scenario file (binsd-simulate; see binsd simulate --help)."
+    )
 
     @Argument(parsing: .allUnrecognized, help: "Passed to binsd-simulate.") var arguments: [String] = []
 

@@ -1,8 +1,9 @@
+import GPIO
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import GPIO
-import Synchronization
 
 /// A POSIX thread for a blocking GPIO wait: such waits must stay off Swift's cooperative pool, and the
 /// cancellation check needs a thread it can watch sleep in the kernel and then wake.

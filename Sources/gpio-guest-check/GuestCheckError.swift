@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 /// The one error type of the guest check: a broken expectation about the libgpiod backend, or a
 /// failure to reach the simulator's sysfs attributes (naming the path, the C function and errno).

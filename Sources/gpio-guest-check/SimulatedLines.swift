@@ -1,7 +1,8 @@
+import GPIO
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import GPIO
 
 /// What the outside world does to a gpio-sim line: its `pull` attribute, the level an input reads
 /// while nothing drives it.

@@ -133,11 +133,13 @@ struct PersistentSubscriber: AsyncParsableCommand {
         var acknowledgedFirst: AsyncStream<MQTTMessage>?
         switch mode {
         case "batch":
-            try await client.subscribe([filter], qos: .atLeastOnce, batchHandler: BatchRecorder(recordPath: record, killOn: killOn))
+            try await client.subscribe(
+                [filter], qos: .atLeastOnce, batchHandler: BatchRecorder(recordPath: record, killOn: killOn))
         case "ack-before-commit":
             acknowledgedFirst = try await client.subscribe(filter, qos: .atLeastOnce)
         default:
-            try await client.subscribe([filter], qos: .atLeastOnce, handler: MessageRecorder(recordPath: record, killOn: killOn))
+            try await client.subscribe(
+                [filter], qos: .atLeastOnce, handler: MessageRecorder(recordPath: record, killOn: killOn))
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let acknowledgedFirst {
@@ -151,7 +153,8 @@ struct PersistentSubscriber: AsyncParsableCommand {
                             // A publish acknowledged by the broker went out after the PUBACKs libmosquitto
                             // queued on reading these messages (one ordered queue), so the broker has them.
                             try? await client.publish(
-                                MQTTMessage(topic: "mqtt-test-peer/\(clientID)/flushed", text: "flushed", qos: .atLeastOnce))
+                                MQTTMessage(
+                                    topic: "mqtt-test-peer/\(clientID)/flushed", text: "flushed", qos: .atLeastOnce))
                             say("killing before committing (already acknowledged): \(pending.joined(separator: " "))")
                             kill(getpid(), SIGKILL)
                         }
@@ -248,7 +251,8 @@ func markHistorical(_ payload: [UInt8], session: Int64) -> [UInt8] {
 /// its own: the test runner's memory is shared by every test running in parallel).
 struct OutboxFill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "outbox-fill", abstract: "Append --count records of --payload-bytes through an outbox of --capacity.")
+        commandName: "outbox-fill",
+        abstract: "Append --count records of --payload-bytes through an outbox of --capacity.")
 
     @Option var database: String
     @Option var capacity: Int
@@ -257,7 +261,8 @@ struct OutboxFill: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging()
-        let outbox = try Outbox(path: database, capacity: capacity, syncPolicy: .batched(interval: .seconds(1)), logger: logger)
+        let outbox = try Outbox(
+            path: database, capacity: capacity, syncPolicy: .batched(interval: .seconds(1)), logger: logger)
         let filler = [UInt8](repeating: UInt8(ascii: "x"), count: payloadBytes)
         let warmup = min(count, capacity * 2)
         for _ in 0..<warmup { try outbox.append(topic: "fill", qos: .atLeastOnce) { _ in filler } }

@@ -28,7 +28,9 @@ struct APITests {
               - {id: c-b, name: Market, kind: open, households: 400, points: [pt-2]}
         """
 
-    static func yaml(directory: String, brokerPort: Int = 1, extra: String = "", streets: String = streets, http: String = "") -> String {
+    static func yaml(
+        directory: String, brokerPort: Int = 1, extra: String = "", streets: String = streets, http: String = ""
+    ) -> String {
         """
         time_zone: Asia/Shanghai
         instance: http-test
@@ -54,16 +56,19 @@ struct APITests {
 
     /// A runtime (its broker connection never started) and the API's router over an empty ledger.
     static func withAPI(
-        extra: String = "", streets: String = streets, http: String = "", clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        extra: String = "", streets: String = streets, http: String = "",
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         _ body: (Harness) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory(prefix: "aggregator-http")
         let configuration = try AggregatorConfiguration.parse(
-            yaml: yaml(directory: directory.path, extra: extra, streets: streets, http: http), source: "aggregator.yaml")
+            yaml: yaml(directory: directory.path, extra: extra, streets: streets, http: http), source: "aggregator.yaml"
+        )
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(
-            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
+            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus),
+            logger: logger)
         let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: logger, clock: clock)
         let application = Application(router: api.makeRouter(), logger: logger)
         do {
@@ -86,7 +91,8 @@ struct APITests {
             device: device, ts: time(ts), seq: seq,
             body: .deposit(
                 Deposit(
-                    bin: stream.rawValue, stream: stream, massKg: kg, volumeL: nil, densityKgL: nil, observed: .unknown, confidence: 0.5,
+                    bin: stream.rawValue, stream: stream, massKg: kg, volumeL: nil, densityKgL: nil, observed: .unknown,
+                    confidence: 0.5,
                     contaminated: false, quality: .good)))
         return (try? WireCodec.encode(event)) ?? []
     }
@@ -130,9 +136,11 @@ struct APITests {
             // Ingest one message of each outcome through the processor, as the MQTT handler would.
             let processor = harness.runtime.processor
             _ = await processor.process(
-                topic: Topics.events("pt-1"), payload: Self.deposit("pt-1", seq: 1, at: "2026-06-01T09:00", stream: .wet, kg: 2), receivedAtMs: 1)
+                topic: Topics.events("pt-1"),
+                payload: Self.deposit("pt-1", seq: 1, at: "2026-06-01T09:00", stream: .wet, kg: 2), receivedAtMs: 1)
             _ = await processor.process(
-                topic: Topics.events("pt-1"), payload: Self.deposit("pt-1", seq: 1, at: "2026-06-01T09:00", stream: .wet, kg: 2), receivedAtMs: 2)
+                topic: Topics.events("pt-1"),
+                payload: Self.deposit("pt-1", seq: 1, at: "2026-06-01T09:00", stream: .wet, kg: 2), receivedAtMs: 2)
             _ = await processor.process(topic: Topics.events("pt-1"), payload: Array("nope".utf8), receivedAtMs: 3)
             try await harness.application.test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { response async throws in
@@ -168,22 +176,32 @@ struct APITests {
             for (device, seq, ts, stream, kg) in events {
                 #expect(
                     await harness.runtime.processor.process(
-                        topic: Topics.events(device), payload: Self.deposit(device, seq: seq, at: ts, stream: stream, kg: kg), receivedAtMs: 1)
+                        topic: Topics.events(device),
+                        payload: Self.deposit(device, seq: seq, at: ts, stream: stream, kg: kg), receivedAtMs: 1)
                         == .accepted(.deposit))
             }
             #expect(try await store.bookedEventCount() == 4)
             // pt-1 names its bins in its birth message; the API knows bins from the devices.
             let birth = BirthPayload(
-                device: "pt-1", ts: Self.time("2026-06-01T08:00"), session: 1, version: "test", configHash: "0123456789abcdef",
-                board: "sim", bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 240), BinDescriptor(id: "dry", stream: .dry, capacityL: 240)])
+                device: "pt-1", ts: Self.time("2026-06-01T08:00"), session: 1, version: "test",
+                configHash: "0123456789abcdef",
+                board: "sim",
+                bins: [
+                    BinDescriptor(id: "wet", stream: .wet, capacityL: 240),
+                    BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
+                ])
             #expect(
-                await harness.runtime.processor.process(topic: Topics.birth("pt-1"), payload: try WireCodec.encode(birth), receivedAtMs: 1)
+                await harness.runtime.processor.process(
+                    topic: Topics.birth("pt-1"), payload: try WireCodec.encode(birth), receivedAtMs: 1)
                     == .accepted(.birth))
             try await harness.application.test(.router) { client in
-                try await client.execute(uri: "/api/v1/ledger?level=bin&id=pt-1/compost", method: .get) { response async throws in
-                    #expect(response.status == .notFound, "a bin the point never named is unknown, like an unknown point")
+                try await client.execute(uri: "/api/v1/ledger?level=bin&id=pt-1/compost", method: .get) {
+                    response async throws in
+                    #expect(
+                        response.status == .notFound, "a bin the point never named is unknown, like an unknown point")
                 }
-                try await client.execute(uri: "/api/v1/ledger?from=2026-06-01&to=2026-06-14&period=week", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/ledger?from=2026-06-01&to=2026-06-14&period=week", method: .get)
+                { response async throws in
                     #expect(response.status == .ok)
                     let body = try Self.json(response.body)
                     #expect(body["level"] as? String == "district")
@@ -194,7 +212,10 @@ struct APITests {
                     #expect(rows.first?["separation_rate"] as? Double == 0.4)
                     #expect(((body["total"] as? [String: Any])?["total"] as? [String: Any])?["deposits"] as? Int == 4)
                 }
-                try await client.execute(uri: "/api/v1/ledger?level=community&id=c-b&from=2026-06-01&to=2026-06-30&period=month", method: .get) {
+                try await client.execute(
+                    uri: "/api/v1/ledger?level=community&id=c-b&from=2026-06-01&to=2026-06-30&period=month",
+                    method: .get
+                ) {
                     response async throws in
                     let rows = try #require(try Self.json(response.body)["rows"] as? [[String: Any]])
                     #expect(rows.count == 1)
@@ -202,7 +223,9 @@ struct APITests {
                     #expect(streams["wet"]?["deposited_kg"] as? Double == 5)
                     #expect(streams["recyclable"]?["deposited_kg"] as? Double == 1)
                 }
-                try await client.execute(uri: "/api/v1/ledger?level=bin&id=pt-1/dry&from=2026-06-01&to=2026-06-03", method: .get) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/ledger?level=bin&id=pt-1/dry&from=2026-06-01&to=2026-06-03", method: .get
+                ) { response async throws in
                     let rows = try #require(try Self.json(response.body)["rows"] as? [[String: Any]])
                     #expect(rows.count == 3)
                     #expect(rows.map { ($0["total"] as? [String: Any])?["deposited_kg"] as? Double } == [0, 3, 0])
@@ -215,16 +238,20 @@ struct APITests {
                     let targets = try #require(try Self.json(response.body)["targets"] as? [[String: Any]])
                     #expect(targets.map { $0["id"] as? String } == ["separation_rate"])
                 }
-                try await client.execute(uri: "/api/v1/reports/weekly?date=2026-06-03&format=html&lang=zh", method: .get) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/reports/weekly?date=2026-06-03&format=html&lang=zh", method: .get
+                ) { response async throws in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                     #expect(String(buffer: response.body).contains("周报"))
                 }
-                try await client.execute(uri: "/api/v1/reports/monthly?date=2026-06-03&format=csv", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/reports/monthly?date=2026-06-03&format=csv", method: .get) {
+                    response async throws in
                     #expect(response.headers[.contentType] == "text/csv; charset=utf-8")
                     #expect(response.headers[.contentDisposition] == "inline; filename=\"monthly-2026-06-en.csv\"")
                 }
-                try await client.execute(uri: "/api/v1/reports/quarterly?date=2026-06-03", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/reports/quarterly?date=2026-06-03", method: .get) {
+                    response async throws in
                     let header = try #require(try Self.json(response.body)["header"] as? [String: Any])
                     #expect(header["period"] as? String == "2026-Q2")
                 }
@@ -237,10 +264,12 @@ struct APITests {
         try await Self.withAPI { harness in
             let store = harness.runtime.store
             let open = AlertRecord(
-                id: "alert-open", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet", value: 0.9, threshold: 0.8, message: "full",
+                id: "alert-open", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet", value: 0.9,
+                threshold: 0.8, message: "full",
                 raisedAtMs: 1_780_272_000_000)
             let cleared = AlertRecord(
-                id: "alert-cleared", kind: .binFull, severity: .warning, state: .cleared, subject: "bin:pt-2/wet", value: 0.2, threshold: 0.8,
+                id: "alert-cleared", kind: .binFull, severity: .warning, state: .cleared, subject: "bin:pt-2/wet",
+                value: 0.2, threshold: 0.8,
                 message: "full", raisedAtMs: 1_780_272_000_000, clearedAtMs: 1_780_272_060_000)
             #expect(try await store.raiseAlert(open, deliveries: []))
             #expect(try await store.raiseAlert(cleared, deliveries: []))
@@ -253,21 +282,26 @@ struct APITests {
                     ("alert-cleared", [.authorization: "Bearer \(Self.token)"], .conflict),
                 ]
                 for (id, headers, status) in attempts {
-                    try await client.execute(uri: "/api/v1/alerts/\(id)/ack", method: .post, headers: headers) { response async throws in
+                    try await client.execute(uri: "/api/v1/alerts/\(id)/ack", method: .post, headers: headers) {
+                        response async throws in
                         #expect(response.status == status, "\(id) \(headers)")
                         #expect(!String(buffer: response.body).contains(Self.token))
-                        if status == .unauthorized { #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true) }
+                        if status == .unauthorized {
+                            #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+                        }
                     }
                 }
                 try await client.execute(
-                    uri: "/api/v1/alerts/alert-open/ack", method: .post, headers: [.authorization: "Bearer \(Self.token)"]
+                    uri: "/api/v1/alerts/alert-open/ack", method: .post,
+                    headers: [.authorization: "Bearer \(Self.token)"]
                 ) { response async throws in
                     #expect(response.status == .ok)
                     let body = try Self.json(response.body)
                     #expect(body["state"] as? String == "acknowledged")
                     #expect(body["acknowledged_by"] as? String == "duty-officer")
                 }
-                try await client.execute(uri: "/api/v1/alerts?state=acknowledged", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/alerts?state=acknowledged", method: .get) {
+                    response async throws in
                     let alerts = try #require(try Self.json(response.body)["alerts"] as? [[String: Any]])
                     #expect(alerts.map { $0["id"] as? String } == ["alert-open"])
                 }

@@ -39,7 +39,9 @@ struct AlertFlowTests {
                 left -= 1
                 return true
             }
-            deliveries.withLock { $0.append(Delivery(body: body, signature: signature, deliveryID: deliveryID, status: fail ? 500 : 204)) }
+            deliveries.withLock {
+                $0.append(Delivery(body: body, signature: signature, deliveryID: deliveryID, status: fail ? 500 : 204))
+            }
             return fail ? .internalServerError : .noContent
         }
 
@@ -60,7 +62,8 @@ struct AlertFlowTests {
 
     static func statePayload(fill: Double, at ts: String) -> [UInt8] {
         let state = StatePayload(
-            device: "pt-1", ts: APITests.time(ts), bin: "wet", stream: .wet, fill: fill, massKg: fill * 50, lidOpen: false,
+            device: "pt-1", ts: APITests.time(ts), bin: "wet", stream: .wet, fill: fill, massKg: fill * 50,
+            lidOpen: false,
             quality: .good, temperatureC: 20)
         return (try? WireCodec.encode(state)) ?? []
     }
@@ -105,15 +108,20 @@ struct AlertFlowTests {
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: logger)
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(
-            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: logger)
+            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus),
+            logger: logger)
         try await runtime.whileRunning(connectTimeout: .seconds(15)) { runtime in
             // An operator console listening on sanitation/v1/alerts.
-            let console = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"), logger: logger)
+            let console = try MQTTClient(
+                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
+                logger: logger)
             let alertMessages = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
             let consoleTask = Task { try await console.run() }
             try await console.waitUntilConnected(timeout: .seconds(10))
             // The device.
-            let device = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "pt-1"), logger: logger)
+            let device = try MQTTClient(
+                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "pt-1"), logger: logger
+            )
             let deviceTask = Task { try await device.run() }
             try await device.waitUntilConnected(timeout: .seconds(10))
 
@@ -121,31 +129,50 @@ struct AlertFlowTests {
             let apiApplication = Application(router: api.makeRouter(), logger: logger)
             try await apiApplication.test(.live) { client in
                 // 90 % full, still 90 % a minute later by the device's clock: bin_full raises.
-                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.9, at: "2026-06-01T09:00")))
-                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.92, at: "2026-06-01T09:01")))
-                try await waitUntil(timeout: .seconds(20), "the alert is raised") { try await store.openAlerts().count == 1 }
+                try await device.publish(
+                    MQTTMessage(
+                        topic: Topics.state("pt-1", bin: "wet"),
+                        payload: Self.statePayload(fill: 0.9, at: "2026-06-01T09:00")))
+                try await device.publish(
+                    MQTTMessage(
+                        topic: Topics.state("pt-1", bin: "wet"),
+                        payload: Self.statePayload(fill: 0.92, at: "2026-06-01T09:01")))
+                try await waitUntil(timeout: .seconds(20), "the alert is raised") {
+                    try await store.openAlerts().count == 1
+                }
                 let alert = try #require(try await store.openAlerts().first)
                 #expect(alert.kind == .binFull)
                 #expect(alert.subject == "bin:pt-1/wet")
                 #expect(alert.raisedAtMs == APITests.time("2026-06-01T09:01").millisecondsSinceEpoch)
 
                 // The receiver failed the first POST; the retry (after about a second) gets through.
-                try await waitUntil(timeout: .seconds(20), "the raised alert reaches the webhook") { receiver.accepted.count == 1 }
+                try await waitUntil(timeout: .seconds(20), "the raised alert reaches the webhook") {
+                    receiver.accepted.count == 1
+                }
                 #expect(receiver.deliveries.withLock { $0.count } == 2)
 
-                try await client.execute(uri: "/api/v1/alerts/\(alert.id)/ack", method: .post) { response async throws in
+                try await client.execute(uri: "/api/v1/alerts/\(alert.id)/ack", method: .post) {
+                    response async throws in
                     #expect(response.status == .unauthorized)
                 }
                 try await client.execute(
-                    uri: "/api/v1/alerts/\(alert.id)/ack", method: .post, headers: [.authorization: "Bearer \(APITests.token)"]
+                    uri: "/api/v1/alerts/\(alert.id)/ack", method: .post,
+                    headers: [.authorization: "Bearer \(APITests.token)"]
                 ) { response async throws in
                     #expect(response.status == .ok)
                 }
-                try await waitUntil(timeout: .seconds(20), "the acknowledgement reaches the webhook") { receiver.accepted.count == 2 }
+                try await waitUntil(timeout: .seconds(20), "the acknowledgement reaches the webhook") {
+                    receiver.accepted.count == 2
+                }
 
                 // Emptied: 10 % full. The alert clears.
-                try await device.publish(MQTTMessage(topic: Topics.state("pt-1", bin: "wet"), payload: Self.statePayload(fill: 0.1, at: "2026-06-01T09:30")))
-                try await waitUntil(timeout: .seconds(20), "the clearance reaches the webhook") { receiver.accepted.count == 3 }
+                try await device.publish(
+                    MQTTMessage(
+                        topic: Topics.state("pt-1", bin: "wet"),
+                        payload: Self.statePayload(fill: 0.1, at: "2026-06-01T09:30")))
+                try await waitUntil(timeout: .seconds(20), "the clearance reaches the webhook") {
+                    receiver.accepted.count == 3
+                }
 
                 try await client.execute(uri: "/api/v1/alerts?state=cleared", method: .get) { response async throws in
                     let alerts = try #require(try APITests.json(response.body)["alerts"] as? [[String: Any]])
@@ -179,7 +206,9 @@ struct AlertFlowTests {
             let consoleStates = await withDeadline(.seconds(10)) {
                 var states: [AlertState] = []
                 for await message in alertMessages {
-                    guard let payload = try? WireCodec.decode(AlertPayload.self, from: message.payload) else { continue }
+                    guard let payload = try? WireCodec.decode(AlertPayload.self, from: message.payload) else {
+                        continue
+                    }
                     states.append(payload.state)
                     if states.count == 3 { break }
                 }

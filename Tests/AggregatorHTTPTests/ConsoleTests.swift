@@ -72,11 +72,13 @@ struct ConsoleTests {
 
     static func withConsole(http: String = openHTTP, _ body: (Harness) async throws -> Void) async throws {
         let directory = try TemporaryDirectory(prefix: "aggregator-console")
-        let configuration = try AggregatorConfiguration.parse(yaml: yaml(directory: directory.path, http: http), source: "aggregator.yaml")
+        let configuration = try AggregatorConfiguration.parse(
+            yaml: yaml(directory: directory.path, http: http), source: "aggregator.yaml")
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: APITests.logger)
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(
-            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: APITests.logger)
+            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus),
+            logger: APITests.logger)
         let api = AggregatorAPI(runtime: runtime, prometheus: prometheus, logger: APITests.logger, clock: { Self.noon })
         let application = Application(router: api.makeRouter(), logger: APITests.logger)
         do {
@@ -99,35 +101,49 @@ struct ConsoleTests {
             #expect(outcome.isAccepted, "\(topic): \(outcome)")
         }
         for device in ["pt-1", "pt-2"] {
-            try await ingest(Topics.status(device), StatusPayload(device: device, ts: time("2026-06-03T11:59"), online: true, session: 1))
+            try await ingest(
+                Topics.status(device),
+                StatusPayload(device: device, ts: time("2026-06-03T11:59"), online: true, session: 1))
             try await ingest(
                 Topics.birth(device),
                 BirthPayload(
-                    device: device, ts: time("2026-06-03T11:59"), session: 1, version: "binsd 1.4.2", configHash: "abcdef0123456789",
-                    board: "rpi4", bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 240), BinDescriptor(id: "dry", stream: .dry, capacityL: 240)]))
+                    device: device, ts: time("2026-06-03T11:59"), session: 1, version: "binsd 1.4.2",
+                    configHash: "abcdef0123456789",
+                    board: "rpi4",
+                    bins: [
+                        BinDescriptor(id: "wet", stream: .wet, capacityL: 240),
+                        BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
+                    ]))
         }
         try await ingest(
             Topics.state("pt-1", bin: "wet"),
             StatePayload(
-                device: "pt-1", ts: time("2026-06-03T11:58"), bin: "wet", stream: .wet, fill: 0.91, massKg: 61.5, lidOpen: false, quality: .good,
+                device: "pt-1", ts: time("2026-06-03T11:58"), bin: "wet", stream: .wet, fill: 0.91, massKg: 61.5,
+                lidOpen: false, quality: .good,
                 temperatureC: 24))
         try await ingest(
             Topics.state("pt-1", bin: "dry"),
             StatePayload(
-                device: "pt-1", ts: time("2026-06-03T11:58"), bin: "dry", stream: .dry, fill: 0.2, massKg: 8, lidOpen: true, quality: .degraded,
+                device: "pt-1", ts: time("2026-06-03T11:58"), bin: "dry", stream: .dry, fill: 0.2, massKg: 8,
+                lidOpen: true, quality: .degraded,
                 temperatureC: 24))
         let deposits: [(String, Int64, String, WasteStream, Double)] = [
-            ("pt-1", 1, "2026-06-01T09:00", .wet, 2), ("pt-1", 2, "2026-06-02T09:00", .dry, 3), ("pt-2", 1, "2026-06-03T08:00", .wet, 5),
+            ("pt-1", 1, "2026-06-01T09:00", .wet, 2), ("pt-1", 2, "2026-06-02T09:00", .dry, 3),
+            ("pt-2", 1, "2026-06-03T08:00", .wet, 5),
             ("pt-2", 2, "2026-06-03T09:00", .dry, 1.25), ("pt-3", 1, "2026-06-03T10:00", .recyclable, 4),
         ]
         for (device, seq, ts, stream, kg) in deposits {
             let outcome = await processor.process(
-                topic: Topics.events(device), payload: APITests.deposit(device, seq: seq, at: ts, stream: stream, kg: kg), receivedAtMs: Self.noon)
+                topic: Topics.events(device),
+                payload: APITests.deposit(device, seq: seq, at: ts, stream: stream, kg: kg), receivedAtMs: Self.noon)
             #expect(outcome == .accepted(.deposit))
         }
         let fault = EventPayload(
             device: "pt-1", ts: time("2026-06-03T11:00"), seq: 3,
-            body: .fault(Fault(bin: "wet", sensor: .ranger, code: "ranger.no_echo", active: true, detail: "echo lost <img src=x onerror=alert(2)>")))
+            body: .fault(
+                Fault(
+                    bin: "wet", sensor: .ranger, code: "ranger.no_echo", active: true,
+                    detail: "echo lost <img src=x onerror=alert(2)>")))
         try await ingest(Topics.events("pt-1"), fault)
     }
 
@@ -147,8 +163,11 @@ struct ConsoleTests {
         var headers = headers
         headers[.contentType] = "application/x-www-form-urlencoded"
         headers[.accept] = "text/html"
-        let body = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+        let body = form.map {
+            "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        }.joined(separator: "&")
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            response in
             (response.status, response.headers, String(buffer: response.body))
         }
     }
@@ -164,7 +183,8 @@ struct ConsoleTests {
     }
 
     static let pages = [
-        "/", "/bins", "/bins?view=map", "/bins?show=full", "/bins?street=s-east&sort=fill", "/alerts", "/alerts?state=all", "/targets",
+        "/", "/bins", "/bins?view=map", "/bins?show=full", "/bins?street=s-east&sort=fill", "/alerts",
+        "/alerts?state=all", "/targets",
         "/ledger", "/ledger?entity=community:c-a&period=week", "/reports", "/points/pt-1", "/points/pt-3", "/sign-in",
     ]
 
@@ -178,17 +198,25 @@ struct ConsoleTests {
                     #expect(status == .ok, "\(page): \(body.prefix(300))")
                     #expect(headers[.contentType] == "text/html; charset=utf-8", "\(page)")
                     let policy = headers[.contentSecurityPolicy] ?? ""
-                    #expect(policy.contains("script-src 'self'") && policy.contains("default-src 'none'"), "\(page): \(policy)")
+                    #expect(
+                        policy.contains("script-src 'self'") && policy.contains("default-src 'none'"),
+                        "\(page): \(policy)")
                     #expect(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "\(page): \(policy)")
-                    #expect(headers[.xContentTypeOptions] == "nosniff" && headers[HTTPField.Name("X-Frame-Options")!] == "DENY", "\(page)")
+                    #expect(
+                        headers[.xContentTypeOptions] == "nosniff"
+                            && headers[HTTPField.Name("X-Frame-Options")!] == "DENY", "\(page)")
                     #expect(body.hasPrefix("<!DOCTYPE html>") && body.contains("</html>"), "\(page)")
                     // Every script is the console's own file; no inline script, no event handler attribute.
                     for script in body.components(separatedBy: "<script").dropFirst() {
                         #expect(script.hasPrefix(" src=\"/assets/console.js"), "\(page): <script\(script.prefix(80))")
                     }
-                    #expect(body.range(of: #"<[a-zA-Z][^>]*\son[a-z]+="#, options: .regularExpression) == nil, "\(page) has an event handler attribute")
+                    #expect(
+                        body.range(of: #"<[a-zA-Z][^>]*\son[a-z]+="#, options: .regularExpression) == nil,
+                        "\(page) has an event handler attribute")
                     // Nothing is loaded from elsewhere.
-                    #expect(body.range(of: #"(src|href)="(https?:)?//"#, options: .regularExpression) == nil, "\(page) loads from elsewhere")
+                    #expect(
+                        body.range(of: #"(src|href)="(https?:)?//"#, options: .regularExpression) == nil,
+                        "\(page) loads from elsewhere")
                 }
                 for asset in ["/assets/console.css", "/assets/console.js", "/assets/icon.svg", "/favicon.ico"] {
                     let (status, headers, body) = try await Self.get(client, asset)
@@ -218,12 +246,15 @@ struct ConsoleTests {
                 #expect(point.contains("echo lost &lt;img src=x onerror=alert(2)&gt;"))
                 #expect(!point.contains("<img src=x"))
                 // The point page shows what the device said about itself.
-                #expect(point.contains("binsd 1.4.2") && point.contains("ranger.no_echo") && point.contains("abcdef012345"))
+                #expect(
+                    point.contains("binsd 1.4.2") && point.contains("ranger.no_echo") && point.contains("abcdef012345"))
             }
         }
     }
 
-    @Test("the bins page lists every bin with its state; filters select full, faulty and offline bins; the map draws located points")
+    @Test(
+        "the bins page lists every bin with its state; filters select full, faulty and offline bins; the map draws located points"
+    )
     func binsPage() async throws {
         try await Self.withConsole { harness in
             try await Self.book(harness.runtime)
@@ -258,17 +289,22 @@ struct ConsoleTests {
             try await harness.application.test(.router) { client in
                 let page = try await Self.get(client, "/").body
                 for (range, from) in [("today", "2026-06-03"), ("week", "2026-05-28")] {
-                    let api = try await client.execute(uri: "/api/v1/ledger?from=\(from)&to=2026-06-03", method: .get) { response in
+                    let api = try await client.execute(uri: "/api/v1/ledger?from=\(from)&to=2026-06-03", method: .get) {
+                        response in
                         try APITests.json(response.body)
                     }
                     let total = try #require(api["total"] as? [String: Any])
                     let streams = try #require(total["streams"] as? [String: [String: Any]])
                     for stream in WasteStream.allCases {
                         let shown = try #require(Self.cell(page, stream: stream.rawValue, field: "\(range)-deposited"))
-                        #expect(abs(shown - (streams[stream.rawValue]?["deposited_kg"] as? Double ?? 0)) < 0.051, "\(range) \(stream)")
+                        #expect(
+                            abs(shown - (streams[stream.rawValue]?["deposited_kg"] as? Double ?? 0)) < 0.051,
+                            "\(range) \(stream)")
                     }
                     let shownTotal = try #require(Self.cell(page, stream: "total", field: "\(range)-deposited"))
-                    #expect(abs(shownTotal - ((total["total"] as? [String: Any])?["deposited_kg"] as? Double ?? -1)) < 0.051, "\(range) total")
+                    #expect(
+                        abs(shownTotal - ((total["total"] as? [String: Any])?["deposited_kg"] as? Double ?? -1))
+                            < 0.051, "\(range) total")
                 }
                 #expect(abs((Self.cell(page, stream: "total", field: "today-deposited") ?? 0) - 10.25) < 0.051)
                 #expect(abs((Self.cell(page, stream: "total", field: "week-deposited") ?? 0) - 15.25) < 0.051)
@@ -292,27 +328,39 @@ struct ConsoleTests {
         try await Self.withConsole { harness in
             try await Self.book(harness.runtime)
             try await harness.application.test(.router) { client in
-                for query in ["entity=district&from=2026-06-01&to=2026-06-03", "entity=street:s-east&from=2026-05-25&to=2026-06-07&period=week"] {
+                for query in [
+                    "entity=district&from=2026-06-01&to=2026-06-03",
+                    "entity=street:s-east&from=2026-05-25&to=2026-06-07&period=week",
+                ] {
                     let page = try await Self.get(client, "/ledger?\(query)").body
                     let table = try #require(page.range(of: "<table class=\"ledger\""))
                     let html = page[table.lowerBound...].prefix { _ in true }
                     let rows = html.split(separator: "<tr>").dropFirst(2).map { row in
-                        row.matches(of: /<t[hd][^>]*>([^<]*)<\/t[hd]>/).map { String($0.1).replacingOccurrences(of: ",", with: "") }
+                        row.matches(of: /<t[hd][^>]*>([^<]*)<\/t[hd]>/).map {
+                            String($0.1).replacingOccurrences(of: ",", with: "")
+                        }
                     }.filter { !$0.isEmpty }
                     let csv = try await Self.get(client, "/ledger.csv?\(query)")
                     #expect(csv.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"ledger-") == true)
-                    let lines = csv.body.split(separator: "\r\n").dropFirst().map { line in line.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+                    let lines = csv.body.split(separator: "\r\n").dropFirst().map { line in
+                        line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                    }
                     #expect(lines.count == rows.count, "\(query): \(lines.count) CSV rows, \(rows.count) shown")
                     for (shown, written) in zip(rows, lines) {
                         #expect(shown.count == written.count && shown.first == written.first, "\(shown) vs \(written)")
                         for (a, b) in zip(shown.dropFirst(), written.dropFirst()) {
-                            let x = Double(a.replacingOccurrences(of: "%", with: "")), y = Double(b.replacingOccurrences(of: "%", with: ""))
-                            #expect((a == "–" && b.isEmpty) || (x != nil && y != nil && abs(x! - y!) < 0.051), "\(a) vs \(b)")
+                            let x = Double(a.replacingOccurrences(of: "%", with: ""))
+                            let y = Double(b.replacingOccurrences(of: "%", with: ""))
+                            #expect(
+                                (a == "–" && b.isEmpty) || (x != nil && y != nil && abs(x! - y!) < 0.051),
+                                "\(a) vs \(b)")
                         }
                     }
                 }
                 let csv = try await Self.get(client, "/ledger.csv?entity=district&from=2026-06-01&to=2026-06-03").body
-                #expect(csv.contains("2026-06-03,5.0,1.3,4.0,0.0,10.3") || csv.contains("2026-06-03,5.0,1.2,4.0,0.0,10.2"), "\(csv)")
+                #expect(
+                    csv.contains("2026-06-03,5.0,1.3,4.0,0.0,10.3") || csv.contains("2026-06-03,5.0,1.2,4.0,0.0,10.2"),
+                    "\(csv)")
             }
         }
     }
@@ -332,30 +380,46 @@ struct ConsoleTests {
                 #expect(try await Self.get(client, "/assets/console.css").status == .ok)
                 #expect(try await Self.get(client, "/sign-in").status == .ok)
                 for token in [Self.readerToken, Self.operatorToken] {
-                    #expect(try await client.execute(uri: "/api/v1/bins", method: .get, headers: [.authorization: "Bearer \(token)"]) { $0.status } == .ok)
+                    #expect(
+                        try await client.execute(
+                            uri: "/api/v1/bins", method: .get, headers: [.authorization: "Bearer \(token)"]
+                        ) { $0.status } == .ok)
                 }
-                #expect(try await client.execute(uri: "/api/v1/bins", method: .get, headers: [.authorization: "Bearer nope-nope-nope-nope"]) { $0.status } == .unauthorized)
+                #expect(
+                    try await client.execute(
+                        uri: "/api/v1/bins", method: .get, headers: [.authorization: "Bearer nope-nope-nope-nope"]
+                    ) { $0.status } == .unauthorized)
 
                 // Signing in: the token goes in the form body, the session comes back as a cookie, never the token.
-                let wrong = try await Self.post(client, "/sign-in", form: ["token": "not-a-token-of-ours", "next": "/bins"])
+                let wrong = try await Self.post(
+                    client, "/sign-in", form: ["token": "not-a-token-of-ours", "next": "/bins"])
                 #expect(wrong.status == .unauthorized && wrong.body.contains("not valid"))
-                let signIn = try await Self.post(client, "/sign-in", form: ["token": Self.readerToken, "next": "/bins?street=s-east"])
+                let signIn = try await Self.post(
+                    client, "/sign-in", form: ["token": Self.readerToken, "next": "/bins?street=s-east"])
                 #expect(signIn.status == .seeOther && signIn.headers[.location] == "/bins?street=s-east")
                 let cookie = try #require(Self.sessionCookie(signIn.headers))
                 let setCookie = signIn.headers[values: .setCookie].joined()
-                #expect(!setCookie.contains(Self.readerToken) && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax"))
+                #expect(
+                    !setCookie.contains(Self.readerToken) && setCookie.contains("HttpOnly")
+                        && setCookie.contains("SameSite=Lax"))
                 let bins = try await Self.get(client, "/bins", headers: [.cookie: cookie])
                 #expect(bins.status == .ok && bins.body.contains("inspector"))
-                #expect(try await client.execute(uri: "/api/v1/bins", method: .get, headers: [.cookie: cookie]) { $0.status } == .ok)
+                #expect(
+                    try await client.execute(uri: "/api/v1/bins", method: .get, headers: [.cookie: cookie]) {
+                        $0.status
+                    } == .ok)
                 // A tampered session is no session.
                 let tampered = cookie.replacingOccurrences(of: "v1.", with: "v1.00")
                 #expect(try await Self.get(client, "/bins", headers: [.cookie: tampered]).status == .seeOther)
                 // A sign-in posted from another site is refused.
                 let crossSite = try await Self.post(
-                    client, "/sign-in", form: ["token": Self.readerToken], headers: [.origin: "http://attacker.example"])
+                    client, "/sign-in", form: ["token": Self.readerToken], headers: [.origin: "http://attacker.example"]
+                )
                 #expect(crossSite.status == .forbidden && Self.sessionCookie(crossSite.headers) == nil)
                 // An open redirect is not: `next` must be a path on this server.
-                for next in ["//attacker.example/x", "/\t/attacker.example", "https://attacker.example", "/\\attacker.example"] {
+                for next in [
+                    "//attacker.example/x", "/\t/attacker.example", "https://attacker.example", "/\\attacker.example",
+                ] {
                     let away = try await Self.post(client, "/sign-in", form: ["token": Self.readerToken, "next": next])
                     #expect(away.headers[.location] == "/", "\(next)")
                 }
@@ -363,12 +427,15 @@ struct ConsoleTests {
         }
     }
 
-    @Test("acknowledging from the page needs an operator's session, the form's CSRF token and the same origin, and changes the alert")
+    @Test(
+        "acknowledging from the page needs an operator's session, the form's CSRF token and the same origin, and changes the alert"
+    )
     func acknowledgeFromPage() async throws {
         try await Self.withConsole { harness in
             let store = harness.runtime.store
             let alert = AlertRecord(
-                id: "a7f3c1d2-0000-4000-8000-000000000001", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet", value: 0.91,
+                id: "a7f3c1d2-0000-4000-8000-000000000001", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet",
+                value: 0.91,
                 threshold: 0.8, message: "bin:pt-1/wet (wet) is 91% full", raisedAtMs: Self.noon - 60_000)
             #expect(try await store.raiseAlert(alert, deliveries: []))
             try await harness.application.test(.router) { client in
@@ -376,15 +443,19 @@ struct ConsoleTests {
                 #expect(anonymous.contains("data-alert=\"\(alert.id)\"") && !anonymous.contains("data-ack="))
                 #expect(try await Self.post(client, "/alerts/\(alert.id)/ack", form: ["csrf": "x"]).status == .seeOther)
 
-                let reader = try #require(Self.sessionCookie(try await Self.post(client, "/sign-in", form: ["token": Self.readerToken]).headers))
+                let reader = try #require(
+                    Self.sessionCookie(
+                        try await Self.post(client, "/sign-in", form: ["token": Self.readerToken]).headers))
                 let readerPage = try await Self.get(client, "/alerts", headers: [.cookie: reader]).body
                 #expect(!readerPage.contains("data-ack="))
                 let readerCSRF = try #require(Self.csrf(in: readerPage))
-                let refused = try await Self.post(client, "/alerts/\(alert.id)/ack", form: ["csrf": readerCSRF], headers: [.cookie: reader])
+                let refused = try await Self.post(
+                    client, "/alerts/\(alert.id)/ack", form: ["csrf": readerCSRF], headers: [.cookie: reader])
                 #expect(refused.status == .forbidden)
 
                 let operatorCookie = try #require(
-                    Self.sessionCookie(try await Self.post(client, "/sign-in", form: ["token": Self.operatorToken]).headers))
+                    Self.sessionCookie(
+                        try await Self.post(client, "/sign-in", form: ["token": Self.operatorToken]).headers))
                 let page = try await Self.get(client, "/alerts", headers: [.cookie: operatorCookie]).body
                 #expect(page.contains("data-ack=\"\(alert.id)\""))
                 let csrf = try #require(Self.csrf(in: page))
@@ -394,25 +465,36 @@ struct ConsoleTests {
                     ([:], [.cookie: operatorCookie]),
                     (["csrf": csrf], [.cookie: operatorCookie, .origin: "http://attacker.example"]),
                 ] as [([String: String], HTTPFields)] {
-                    #expect(try await Self.post(client, "/alerts/\(alert.id)/ack", form: form, headers: headers).status == .forbidden, "\(form)")
+                    #expect(
+                        try await Self.post(client, "/alerts/\(alert.id)/ack", form: form, headers: headers).status
+                            == .forbidden, "\(form)")
                     #expect(try await store.alert(id: alert.id)?.state == .raised)
                 }
                 let done = try await Self.post(
-                    client, "/alerts/\(alert.id)/ack", form: ["csrf": csrf, "next": "/alerts"], headers: [.cookie: operatorCookie])
+                    client, "/alerts/\(alert.id)/ack", form: ["csrf": csrf, "next": "/alerts"],
+                    headers: [.cookie: operatorCookie])
                 #expect(done.status == .seeOther && done.headers[.location] == "/alerts")
                 let stored = try #require(try await store.alert(id: alert.id))
                 #expect(stored.state == .acknowledged && stored.acknowledgedBy == "duty-officer")
                 let after = try await Self.get(client, "/alerts", headers: [.cookie: operatorCookie]).body
                 #expect(after.contains("data-state=\"acknowledged\"") && !after.contains("data-ack="))
                 // Signing out needs the form's token too, and ends the session cookie.
-                #expect(try await Self.post(client, "/sign-out", form: [:], headers: [.cookie: operatorCookie]).status == .forbidden)
-                let out = try await Self.post(client, "/sign-out", form: ["csrf": csrf], headers: [.cookie: operatorCookie])
-                #expect(out.status == .seeOther && out.headers[values: .setCookie].contains { $0.hasPrefix("bins_session=;") && $0.contains("Max-Age=0") })
+                #expect(
+                    try await Self.post(client, "/sign-out", form: [:], headers: [.cookie: operatorCookie]).status
+                        == .forbidden)
+                let out = try await Self.post(
+                    client, "/sign-out", form: ["csrf": csrf], headers: [.cookie: operatorCookie])
+                #expect(
+                    out.status == .seeOther
+                        && out.headers[values: .setCookie].contains {
+                            $0.hasPrefix("bins_session=;") && $0.contains("Max-Age=0")
+                        })
             }
         }
     }
 
-    @Test("the language switch is remembered in a cookie and changes the labels; the browser's preference is the default")
+    @Test(
+        "the language switch is remembered in a cookie and changes the labels; the browser's preference is the default")
     func languages() async throws {
         try await Self.withConsole { harness in
             try await harness.application.test(.router) { client in
@@ -421,9 +503,15 @@ struct ConsoleTests {
                 let switched = try await Self.get(client, "/lang/zh?next=%2Falerts%3Fstate%3Dall")
                 #expect(switched.status == .seeOther && switched.headers[.location] == "/alerts?state=all")
                 let cookie = try #require(switched.headers[values: .setCookie].first { $0.hasPrefix("bins_lang=zh") })
-                let chinese = try await Self.get(client, "/alerts", headers: [.cookie: String(cookie.prefix { $0 != ";" })]).body
-                #expect(chinese.contains("<html lang=\"zh-CN\">") && chinese.contains(">告警<") && !chinese.contains(">Alerts<"))
-                let preferred = try await Self.get(client, "/targets", headers: [.acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.5"]).body
+                let chinese = try await Self.get(
+                    client, "/alerts", headers: [.cookie: String(cookie.prefix { $0 != ";" })]
+                ).body
+                #expect(
+                    chinese.contains("<html lang=\"zh-CN\">") && chinese.contains(">告警<")
+                        && !chinese.contains(">Alerts<"))
+                let preferred = try await Self.get(
+                    client, "/targets", headers: [.acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.5"]
+                ).body
                 #expect(preferred.contains(">目标<"))
                 #expect(try await Self.get(client, "/lang/zh?next=https://attacker.example").headers[.location] == "/")
             }
@@ -435,25 +523,34 @@ struct ConsoleTests {
         try await Self.withConsole { harness in
             try await harness.application.test(.router) { client in
                 let point = try await Self.get(client, "/points/pt-99")
-                #expect(point.status == .notFound && point.body.contains("pt-99") && point.body.hasPrefix("<!DOCTYPE html>"))
+                #expect(
+                    point.status == .notFound && point.body.contains("pt-99") && point.body.hasPrefix("<!DOCTYPE html>")
+                )
                 let nowhere = try await Self.get(client, "/nowhere")
                 #expect(nowhere.status == .notFound && nowhere.headers[.contentType] == "text/html; charset=utf-8")
-                let api = try await client.execute(uri: "/nowhere", method: .get) { ($0.status, $0.headers[.contentType]) }
+                let api = try await client.execute(uri: "/nowhere", method: .get) {
+                    ($0.status, $0.headers[.contentType])
+                }
                 #expect(api.0 == .notFound && api.1 == "application/json; charset=utf-8")
             }
         }
     }
 
-    @Test("live updates: committed messages and alert steps wake the pages that show their topics, and a stop ends every stream")
+    @Test(
+        "live updates: committed messages and alert steps wake the pages that show their topics, and a stop ends every stream"
+    )
     func liveTopics() async throws {
         let live = LiveUpdates()
         let alerts = live.subscribe(topics: [LiveUpdates.Topic.alerts])
         let point = live.subscribe(topics: [LiveUpdates.Topic.device("pt-1")])
         let everything = live.subscribe(topics: nil)
         let state = StatePayload(
-            device: "pt-1", ts: Self.time("2026-06-03T11:00"), bin: "wet", stream: .wet, fill: 0.5, massKg: 20, lidOpen: false, quality: .good,
+            device: "pt-1", ts: Self.time("2026-06-03T11:00"), bin: "wet", stream: .wet, fill: 0.5, massKg: 20,
+            lidOpen: false, quality: .good,
             temperatureC: nil)
-        live.committed(topic: Topics.state("pt-1", bin: "wet"), payload: try WireCodec.encode(state), type: .state, receivedAtMs: 1)
+        live.committed(
+            topic: Topics.state("pt-1", bin: "wet"), payload: try WireCodec.encode(state), type: .state, receivedAtMs: 1
+        )
         live.alertChanged()
         var wakeUps = point.wakeUps.makeAsyncIterator()
         _ = await wakeUps.next()
@@ -466,9 +563,12 @@ struct ConsoleTests {
         #expect(everything.takeChanges() == ["alerts", "bins", "device:pt-1"])
         // Health is kept as the point's live picture.
         let health = HealthPayload(
-            device: "pt-1", ts: Self.time("2026-06-03T11:00"), session: 3, uptimeS: 7200, samplesTotal: 100, sampleErrorsTotal: 1,
-            hx711RetriesTotal: 2, publishFailuresTotal: 0, reconnectsTotal: 1, outboxDepth: 0, droppedTotal: 0, activeFaults: [])
-        live.committed(topic: Topics.health("pt-1"), payload: try WireCodec.encode(health), type: .health, receivedAtMs: 5)
+            device: "pt-1", ts: Self.time("2026-06-03T11:00"), session: 3, uptimeS: 7200, samplesTotal: 100,
+            sampleErrorsTotal: 1,
+            hx711RetriesTotal: 2, publishFailuresTotal: 0, reconnectsTotal: 1, outboxDepth: 0, droppedTotal: 0,
+            activeFaults: [])
+        live.committed(
+            topic: Topics.health("pt-1"), payload: try WireCodec.encode(health), type: .health, receivedAtMs: 5)
         #expect(live.lastHealth(device: "pt-1")?.payload == health)
         #expect(live.subscriberCount == 3)
         live.finish()

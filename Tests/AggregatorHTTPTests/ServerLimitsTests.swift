@@ -22,9 +22,12 @@ struct ServerLimitsTests {
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: APITests.logger)
         let prometheus = PrometheusCollectorRegistry()
         let runtime = try AggregatorRuntime(
-            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus), logger: APITests.logger)
+            configuration: configuration, store: store, metricsFactory: PrometheusMetricsFactory(registry: prometheus),
+            logger: APITests.logger)
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let application = AggregatorServer.httpApplication(runtime: runtime, prometheus: prometheus, logger: APITests.logger) { port in
+        let application = AggregatorServer.httpApplication(
+            runtime: runtime, prometheus: prometheus, logger: APITests.logger
+        ) { port in
             portSink.yield(port)
         }
         let group = ServiceGroup(services: [application], gracefulShutdownSignals: [], logger: APITests.logger)
@@ -48,13 +51,16 @@ struct ServerLimitsTests {
     func oversizedRequestClosed() async throws {
         try await Self.withServer(http: "") { port in
             let connection = try RawConnection(port: port)
-            try await connection.send("GET /" + String(repeating: "a", count: 8 * 1024 * 1024) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await connection.send(
+                "GET /" + String(repeating: "a", count: 8 * 1024 * 1024) + " HTTP/1.1\r\nHost: x\r\n\r\n")
             let answer = try await connection.readUntilClosed(timeout: .seconds(30))
             #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(100))")
             // The end of the stream only says the server closed its sending side (Hummingbird's half-close,
             // which alone would leave the socket open as long as the client pleases). A server that has
             // closed the socket answers anything more with a reset.
-            try await waitUntil(timeout: .seconds(10), "the server to reset a connection it has closed") { connection.probeReset() }
+            try await waitUntil(timeout: .seconds(10), "the server to reset a connection it has closed") {
+                connection.probeReset()
+            }
         }
     }
 
@@ -101,7 +107,9 @@ struct ServerLimitsTests {
             try await Task.sleep(for: .milliseconds(500))
             #expect(!third.hasData(), "served although both slots were taken")
             first.close()
-            #expect(try await third.readUntilClosed(timeout: .seconds(10)).hasPrefix("HTTP/1.1 200"), "served once a slot was free")
+            #expect(
+                try await third.readUntilClosed(timeout: .seconds(10)).hasPrefix("HTTP/1.1 200"),
+                "served once a slot was free")
             second.close()
         }
     }
@@ -120,7 +128,9 @@ final class RawConnection: @unchecked Sendable {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw TestSupportError("connect to 127.0.0.1:\(port) failed: errno \(errno)") }
     }
@@ -136,7 +146,9 @@ final class RawConnection: @unchecked Sendable {
     func send(_ text: String) async throws {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            let written = bytes.withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
             if written < 0 {
                 switch errno {
                 case EINTR: continue

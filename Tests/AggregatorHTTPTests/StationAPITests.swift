@@ -26,11 +26,19 @@ struct StationAPITests {
         balance: {minimum_kg: 1}
         """
 
-    static func load(_ id: String, stream: String = "wet", kg: Double = 640, station: String = "ts-west", ts: String = "2026-06-01T11:00:00.000+08:00") -> ByteBuffer {
-        ByteBuffer(string: #"{"id": "\#(id)", "station": "\#(station)", "stream": "\#(stream)", "mass_kg": \#(kg), "vehicle": "A-12345", "round": "r1", "ts": "\#(ts)"}"#)
+    static func load(
+        _ id: String, stream: String = "wet", kg: Double = 640, station: String = "ts-west",
+        ts: String = "2026-06-01T11:00:00.000+08:00"
+    ) -> ByteBuffer {
+        ByteBuffer(
+            string:
+                #"{"id": "\#(id)", "station": "\#(station)", "stream": "\#(stream)", "mass_kg": \#(kg), "vehicle": "A-12345", "round": "r1", "ts": "\#(ts)"}"#
+        )
     }
 
-    @Test("a load needs an operator's or a load token; it is booked once, a different load under its key is refused, bad loads are named")
+    @Test(
+        "a load needs an operator's or a load token; it is booked once, a different load under its key is refused, bad loads are named"
+    )
     func bookLoads() async throws {
         let http = """
               read_tokens: [{name: reader, token: \(Self.readToken)}]
@@ -44,22 +52,32 @@ struct StationAPITests {
                     ([.authorization: "Bearer not-a-token-at-all"], .unauthorized),
                 ]
                 for (headers, status) in refused {
-                    try await client.execute(uri: "/api/v1/loads", method: .post, headers: headers, body: Self.load("l-1")) { response async throws in
+                    try await client.execute(
+                        uri: "/api/v1/loads", method: .post, headers: headers, body: Self.load("l-1")
+                    ) { response async throws in
                         #expect(response.status == status, "\(headers)")
                         #expect(!String(buffer: response.body).contains(Self.readToken))
                     }
                 }
-                let weighbridge: HTTPFields = [.authorization: "Bearer \(Self.loadToken)", .contentType: "application/json"]
-                try await client.execute(uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1")) { response async throws in
+                let weighbridge: HTTPFields = [
+                    .authorization: "Bearer \(Self.loadToken)", .contentType: "application/json",
+                ]
+                try await client.execute(
+                    uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1")
+                ) { response async throws in
                     #expect(response.status == .created)
                     let body = try APITests.json(response.body)
                     #expect(body["booked_by"] as? String == "http:weighbridge-1")
                     #expect(body["date"] as? String == "2026-06-01")
                 }
-                try await client.execute(uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1")) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1")
+                ) { response async throws in
                     #expect(response.status == .ok)
                 }
-                try await client.execute(uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1", kg: 700)) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/loads", method: .post, headers: weighbridge, body: Self.load("l-1", kg: 700)
+                ) { response async throws in
                     #expect(response.status == .conflict)
                 }
                 let bad: [(ByteBuffer, HTTPResponse.Status, String)] = [
@@ -72,28 +90,35 @@ struct StationAPITests {
                     (ByteBuffer(string: "not json"), .badRequest, "not JSON"),
                 ]
                 for (body, status, message) in bad {
-                    try await client.execute(uri: "/api/v1/loads", method: .post, headers: weighbridge, body: body) { response async throws in
+                    try await client.execute(uri: "/api/v1/loads", method: .post, headers: weighbridge, body: body) {
+                        response async throws in
                         #expect(response.status == status, "\(message)")
                         let error = try APITests.json(response.body)["error"] as? [String: Any]
-                        #expect((error?["message"] as? String)?.contains(message) == true, "\(message): \(error ?? [:])")
+                        #expect(
+                            (error?["message"] as? String)?.contains(message) == true, "\(message): \(error ?? [:])")
                     }
                 }
                 // A load token reads nothing and acknowledges nothing.
-                try await client.execute(uri: "/api/v1/alerts/any/ack", method: .post, headers: weighbridge) { response async throws in
+                try await client.execute(uri: "/api/v1/alerts/any/ack", method: .post, headers: weighbridge) {
+                    response async throws in
                     #expect(response.status == .unauthorized)
                 }
-                try await client.execute(uri: "/api/v1/loads?from=2026-06-01&to=2026-06-01", method: .get, headers: weighbridge) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/loads?from=2026-06-01&to=2026-06-01", method: .get, headers: weighbridge
+                ) { response async throws in
                     #expect(response.status == .unauthorized)
                 }
                 // The operator's token books loads too, under its own name.
                 try await client.execute(
-                    uri: "/api/v1/loads", method: .post, headers: [.authorization: "Bearer \(APITests.token)"], body: Self.load("l-3", stream: "dry", kg: 300)
+                    uri: "/api/v1/loads", method: .post, headers: [.authorization: "Bearer \(APITests.token)"],
+                    body: Self.load("l-3", stream: "dry", kg: 300)
                 ) { response async throws in
                     #expect(response.status == .created)
                     #expect(try APITests.json(response.body)["booked_by"] as? String == "http:duty-officer")
                 }
                 try await client.execute(
-                    uri: "/api/v1/loads?from=2026-06-01&to=2026-06-01", method: .get, headers: [.authorization: "Bearer \(Self.readToken)"]
+                    uri: "/api/v1/loads?from=2026-06-01&to=2026-06-01", method: .get,
+                    headers: [.authorization: "Bearer \(Self.readToken)"]
                 ) { response async throws in
                     let loads = try #require(try APITests.json(response.body)["loads"] as? [[String: Any]])
                     #expect(loads.map { $0["id"] as? String } == ["l-1", "l-3"])
@@ -121,11 +146,14 @@ struct StationAPITests {
             for (id, stream, kg) in [("w", WasteStream.wet, 300.0), ("d", .dry, 400.0)] {
                 _ = try await store.bookLoad(
                     StationLoad(
-                        id: id, station: "ts-west", stream: stream, massKg: kg, atMs: APITests.time("2026-06-01T11:00").millisecondsSinceEpoch,
+                        id: id, station: "ts-west", stream: stream, massKg: kg,
+                        atMs: APITests.time("2026-06-01T11:00").millisecondsSinceEpoch,
                         day: LocalDate("2026-06-01")!, bookedBy: "http:test", receivedAtMs: 0))
             }
             try await harness.application.test(.router) { client in
-                try await client.execute(uri: "/api/v1/balance?station=ts-west&from=2026-06-01&to=2026-06-02", method: .get) { response async throws in
+                try await client.execute(
+                    uri: "/api/v1/balance?station=ts-west&from=2026-06-01&to=2026-06-02", method: .get
+                ) { response async throws in
                     #expect(response.status == .ok)
                     let body = try APITests.json(response.body)
                     let stations = try #require(body["stations"] as? [[String: Any]])
@@ -143,7 +171,8 @@ struct StationAPITests {
                 try await client.execute(uri: "/api/v1/balance?station=c-a", method: .get) { response async throws in
                     #expect(response.status == .notFound)
                 }
-                try await client.execute(uri: "/api/v1/reports/daily?date=2026-06-01&format=csv&lang=zh", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/reports/daily?date=2026-06-01&format=csv&lang=zh", method: .get)
+                { response async throws in
                     let text = String(buffer: response.body)
                     #expect(text.contains("中转站分类质量平衡"))
                     #expect(text.contains("混装混运"))
@@ -159,19 +188,29 @@ struct StationAPITests {
             let runtime = harness.runtime
             try await store.recordBirth(
                 BirthPayload(
-                    device: "pt-1", ts: APITests.time("2026-06-01T06:00"), session: 1, version: "1", configHash: "h", board: "sim",
+                    device: "pt-1", ts: APITests.time("2026-06-01T06:00"), session: 1, version: "1", configHash: "h",
+                    board: "sim",
                     bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 240)]), receivedAtMs: 0)
             var items: [IngestItem] = []
             for hour in 0..<10 {
                 let event = EventPayload(
-                    device: "pt-1", ts: APITests.time(String(format: "2026-06-01T%02d:00", 8 + hour)), seq: Int64(hour + 1),
+                    device: "pt-1", ts: APITests.time(String(format: "2026-06-01T%02d:00", 8 + hour)),
+                    seq: Int64(hour + 1),
                     body: .deposit(
-                        Deposit(bin: "wet", stream: .wet, massKg: 6, volumeL: 12, densityKgL: 0.5, observed: .wet, confidence: 0.9, contaminated: false, quality: .good)))
-                items.append(.event(EventBooking(event: event, day: LocalDate("2026-06-01")!, receivedAtMs: 0, payload: try WireCodec.encodeString(event))))
+                        Deposit(
+                            bin: "wet", stream: .wet, massKg: 6, volumeL: 12, densityKgL: 0.5, observed: .wet,
+                            confidence: 0.9, contaminated: false, quality: .good)))
+                items.append(
+                    .event(
+                        EventBooking(
+                            event: event, day: LocalDate("2026-06-01")!, receivedAtMs: 0,
+                            payload: try WireCodec.encodeString(event))))
             }
             _ = try await store.commit(items)
             try await store.recordState(
-                StatePayload(device: "pt-1", ts: APITests.time("2026-06-01T18:00"), bin: "wet", stream: .wet, fill: 0.7, massKg: 60, lidOpen: false, quality: .good, temperatureC: nil),
+                StatePayload(
+                    device: "pt-1", ts: APITests.time("2026-06-01T18:00"), bin: "wet", stream: .wet, fill: 0.7,
+                    massKg: 60, lidOpen: false, quality: .good, temperatureC: nil),
                 receivedAtMs: 0)
             let now = APITests.time("2026-06-01T18:30").millisecondsSinceEpoch
             await ForecastService(
@@ -195,7 +234,8 @@ struct StationAPITests {
                     #expect(stops.map { $0["device"] as? String } == ["pt-1"])
                     #expect(body["fixed_round_visits"] as? Int == 1)
                 }
-                try await client.execute(uri: "/api/v1/plan?date=2026-06-02&format=html&lang=zh", method: .get) { response async throws in
+                try await client.execute(uri: "/api/v1/plan?date=2026-06-02&format=html&lang=zh", method: .get) {
+                    response async throws in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                     #expect(String(buffer: response.body).contains("每日清运计划"))

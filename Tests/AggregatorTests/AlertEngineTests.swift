@@ -36,14 +36,16 @@ struct AlertEngineTests {
     static func engine(_ store: any AggregatorStore, clock: Clock) throws -> AlertEngine {
         let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml")
         return AlertEngine(
-            configuration: configuration, registry: Registry(configuration), store: store, metricsFactory: NOOPMetricsHandler.instance,
+            configuration: configuration, registry: Registry(configuration), store: store,
+            metricsFactory: NOOPMetricsHandler.instance,
             logger: Fixtures.logger, clock: clock.read)
     }
 
     static func state(fill: Double, minutes: Int64) -> AlertObservation {
         .binState(
             StatePayload(
-                device: "pt-1", ts: Fixtures.time(minutes), bin: "wet", stream: .wet, fill: fill, massKg: 10, lidOpen: false,
+                device: "pt-1", ts: Fixtures.time(minutes), bin: "wet", stream: .wet, fill: fill, massKg: 10,
+                lidOpen: false,
                 quality: .good, temperatureC: nil))
     }
 
@@ -63,13 +65,17 @@ struct AlertEngineTests {
             #expect(try await store.openAlerts().count == 1)
             await engine.observe(Self.state(fill: 0.5, minutes: 8))
             #expect(try await store.openAlerts().isEmpty)
-            #expect(try await store.alerts(state: .cleared, limit: 10).first?.clearedAtMs == Fixtures.time(8).millisecondsSinceEpoch)
+            #expect(
+                try await store.alerts(state: .cleared, limit: 10).first?.clearedAtMs
+                    == Fixtures.time(8).millisecondsSinceEpoch)
             // raised and cleared, each to MQTT (no webhooks configured).
             #expect(try await store.pendingDeliveries().count == 2)
         }
     }
 
-    @Test("a batch is decided in order and written at once: raise, clear and raise again of one bin in one batch", arguments: StoreKind.allCases)
+    @Test(
+        "a batch is decided in order and written at once: raise, clear and raise again of one bin in one batch",
+        arguments: StoreKind.allCases)
     func batchInOrder(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store async throws in
             let engine = try Self.engine(store, clock: Clock())
@@ -87,7 +93,8 @@ struct AlertEngineTests {
             let deliveries = try await store.pendingDeliveries()
             #expect(deliveries.count == 3)
             let first = deliveries.filter { $0.alertID == cleared.first?.id }.map(\.body)
-            #expect(first.count == 2 && first[0].contains(#""state":"raised""#) && first[1].contains(#""state":"cleared""#))
+            #expect(
+                first.count == 2 && first[0].contains(#""state":"raised""#) && first[1].contains(#""state":"cleared""#))
             // The second alert clears on its own later.
             await engine.observe([Self.state(fill: 0.5, minutes: 13)])
             #expect(try await store.openAlerts().isEmpty)
@@ -118,13 +125,15 @@ struct AlertEngineTests {
     func sensorFault() async throws {
         try await Fixtures.withStore(.sqlite) { store async throws in
             let engine = try Self.engine(store, clock: Clock())
-            _ = try await store.book(Fixtures.booking(Fixtures.fault("pt-1", seq: 1, at: Fixtures.time(0), active: true)))
+            _ = try await store.book(
+                Fixtures.booking(Fixtures.fault("pt-1", seq: 1, at: Fixtures.time(0), active: true)))
             await engine.observe(.fault(device: "pt-1", bin: "wet", at: Fixtures.time(0)))
             let open = try await store.openAlerts()
             #expect(open.map(\.kind) == [.sensorFault])
             #expect(open.first?.subject == "bin:pt-1/wet")
             #expect(open.first?.message.contains("ranger.no_echo") == true)
-            _ = try await store.book(Fixtures.booking(Fixtures.fault("pt-1", seq: 2, at: Fixtures.time(5), active: false)))
+            _ = try await store.book(
+                Fixtures.booking(Fixtures.fault("pt-1", seq: 2, at: Fixtures.time(5), active: false)))
             await engine.observe(.fault(device: "pt-1", bin: "wet", at: Fixtures.time(5)))
             #expect(try await store.openAlerts().isEmpty)
         }
@@ -137,20 +146,25 @@ struct AlertEngineTests {
             let day = Fixtures.date("2026-06-01")
             func deposit(_ seq: Int64, kg: Double, contaminated: Bool) async throws {
                 let event = Fixtures.deposit(
-                    "pt-1", seq: seq, at: Fixtures.time(seq), bin: "dry", stream: .dry, kg: kg, observed: contaminated ? .wet : .dry,
+                    "pt-1", seq: seq, at: Fixtures.time(seq), bin: "dry", stream: .dry, kg: kg,
+                    observed: contaminated ? .wet : .dry,
                     contaminated: contaminated)
                 _ = try await store.book(Fixtures.booking(event))
-                let observation = AlertObservation.deposit(device: "pt-1", bin: "dry", day: day, at: event.ts, contaminated: contaminated)
+                let observation = AlertObservation.deposit(
+                    device: "pt-1", bin: "dry", day: day, at: event.ts, contaminated: contaminated)
                 // Ingest hands over only what can matter; the engine says which.
                 if engine.wants(observation) { await engine.observe(observation) }
             }
             try await deposit(1, kg: 1, contaminated: true)  // 1 kg: below the 2 kg minimum
             #expect(try await store.openAlerts().isEmpty)
             try await deposit(2, kg: 1, contaminated: false)
-            #expect(!engine.wants(.deposit(device: "pt-1", bin: "dry", day: day, at: Fixtures.time(3), contaminated: false)))
+            #expect(
+                !engine.wants(.deposit(device: "pt-1", bin: "dry", day: day, at: Fixtures.time(3), contaminated: false))
+            )
             try await deposit(3, kg: 1, contaminated: true)  // 2 of 3 kg mis-sorted
             #expect(try await store.openAlerts().map(\.kind) == [.contamination])
-            #expect(engine.wants(.deposit(device: "pt-1", bin: "dry", day: day, at: Fixtures.time(4), contaminated: false)))
+            #expect(
+                engine.wants(.deposit(device: "pt-1", bin: "dry", day: day, at: Fixtures.time(4), contaminated: false)))
             try await deposit(4, kg: 20, contaminated: false)  // 2 of 23 kg: below the clear level
             #expect(try await store.openAlerts().isEmpty)
         }
@@ -170,12 +184,14 @@ struct AlertEngineTests {
             #expect(try await store.openAlerts().map(\.subject) == ["device:pt-1"])
             // It comes back: heard from again, the alert clears.
             try await store.recordStatus(
-                StatusPayload(device: "pt-1", ts: Fixtures.time(3), online: true, session: 2), receivedAtMs: clock.read())
+                StatusPayload(device: "pt-1", ts: Fixtures.time(3), online: true, session: 2),
+                receivedAtMs: clock.read())
             await engine.observe(.status(device: "pt-1"))
             #expect(try await store.openAlerts().isEmpty)
             // The will: offline at once, raised once the offline status is 120 s old.
             try await store.recordStatus(
-                StatusPayload(device: "pt-1", ts: Fixtures.time(3), online: false, session: 2), receivedAtMs: clock.read())
+                StatusPayload(device: "pt-1", ts: Fixtures.time(3), online: false, session: 2),
+                receivedAtMs: clock.read())
             clock.advance(seconds: 60)
             await engine.tick()
             #expect(try await store.openAlerts().isEmpty)

@@ -52,7 +52,8 @@ struct AlertStateTests {
     @Test("lifecycle: raised -> acknowledged -> cleared, and nothing after cleared")
     func lifecycle() throws {
         var alert = AlertRecord(
-            id: "a1", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet", value: 0.9, threshold: 0.8, message: "full",
+            id: "a1", kind: .binFull, severity: .warning, subject: "bin:pt-1/wet", value: 0.9, threshold: 0.8,
+            message: "full",
             raisedAtMs: 10)
         try alert.acknowledge(by: "ops", atMs: 20)
         #expect(alert.state == .acknowledged)

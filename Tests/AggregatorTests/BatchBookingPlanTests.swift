@@ -1,12 +1,16 @@
-@testable import Aggregator
 import BinProtocol
 import Testing
+
+@testable import Aggregator
 
 /// The booking rules of a batch, without a database: both stores write what this plan decides.
 @Suite("Batch booking plan (no I/O)")
 struct BatchBookingPlanTests {
-    static func booking(_ device: String, _ seq: Int64, kg: Double = 1, bin: String = "wet", received: Int64 = 0) -> EventBooking {
-        Fixtures.booking(Fixtures.deposit(device, seq: seq, at: Fixtures.time(seq), bin: bin, kg: kg), receivedAtMs: received)
+    static func booking(_ device: String, _ seq: Int64, kg: Double = 1, bin: String = "wet", received: Int64 = 0)
+        -> EventBooking
+    {
+        Fixtures.booking(
+            Fixtures.deposit(device, seq: seq, at: Fixtures.time(seq), bin: bin, kg: kg), receivedAtMs: received)
     }
 
     @Test("repeats inside the batch and of stored events are duplicates; a seq too far ahead changes nothing")
@@ -31,12 +35,15 @@ struct BatchBookingPlanTests {
         #expect(plan.book(Self.booking("pt-2", 5)) == .booked(gap: nil, filledGap: true))
         #expect(plan.book(Self.booking("pt-2", 21)) == .booked(gap: nil, filledGap: false))
         // pt-1: 4...7 opened, then split around 5 (both parts keep the time the gap was seen).
-        let inserted = plan.gapsToInsert.map { "\($0.device) \($0.first)...\($0.gap.last) @\($0.gap.detectedMs)" }.sorted()
+        let inserted = plan.gapsToInsert.map { "\($0.device) \($0.first)...\($0.gap.last) @\($0.gap.detectedMs)" }
+            .sorted()
         #expect(inserted == ["pt-1 4...4 @100", "pt-1 6...7 @100", "pt-2 6...9 @7"])
         #expect(plan.gapsToDelete.map { "\($0.device) \($0.first)" } == ["pt-2 5"])
     }
 
-    @Test("ledger increments are summed per row and per district day; each device is written once with its last-seen time")
+    @Test(
+        "ledger increments are summed per row and per district day; each device is written once with its last-seen time"
+    )
     func sums() {
         var plan = BatchBookingPlan(highest: [:], gaps: [:], stored: [])
         _ = plan.book(Self.booking("pt-1", 1, kg: 0.5, received: 30))
@@ -47,7 +54,9 @@ struct BatchBookingPlanTests {
         #expect(plan.ledger.values.map(\.deposits).reduce(0, +) == 4)
         let wet = plan.ledger.first { $0.key.device == "pt-1" && $0.key.bin == "wet" }?.value
         #expect(wet?.depositedKg == 0.75 && wet?.deposits == 2)
-        #expect(plan.days.count == 1, "all four on one day and stream (the fixture's dry bin is booked to its declared stream)")
+        #expect(
+            plan.days.count == 1,
+            "all four on one day and stream (the fixture's dry bin is booked to its declared stream)")
         #expect(plan.days.values.first?.depositedKg == 3.75)
         #expect(plan.devices["pt-1"] == BatchBookingPlan.DeviceChange(highest: 3, lastSeenMs: 30))
         #expect(plan.devices["pt-2"] == BatchBookingPlan.DeviceChange(highest: 1, lastSeenMs: 20))

@@ -15,15 +15,18 @@ struct CollectionPlannerTests {
     }
 
     static func candidate(
-        _ device: String, _ bin: String, fill: Double?, forecast: Int64? = nil, location: GeoLocation?, street: String = "st-a"
+        _ device: String, _ bin: String, fill: Double?, forecast: Int64? = nil, location: GeoLocation?,
+        street: String = "st-a"
     ) -> PlanCandidate {
         PlanCandidate(
-            device: device, bin: bin, stream: bin == "dry" ? .dry : .wet, street: street, community: "c-1", pointName: "point \(device)",
+            device: device, bin: bin, stream: bin == "dry" ? .dry : .wet, street: street, community: "c-1",
+            pointName: "point \(device)",
             location: location, fill: fill, forecastCollectionAtMs: forecast)
     }
 
     static func plan(_ candidates: [PlanCandidate], depot: GeoLocation? = depot) -> CollectionPlan {
-        CollectionPlanner.plan(candidates: candidates, collectionFill: 0.8, overflowFill: 1.0, nextRoundMs: nextRoundMs, depot: depot)
+        CollectionPlanner.plan(
+            candidates: candidates, collectionFill: 0.8, overflowFill: 1.0, nextRoundMs: nextRoundMs, depot: depot)
     }
 
     @Test("selects overflowing, above-level and forecast bins, and nothing else")
@@ -39,8 +42,14 @@ struct CollectionPlannerTests {
             Self.candidate("pt-07", "wet", fill: nil, location: Self.grid(6)),
         ]
         let plan = Self.plan(candidates)
-        let chosen = Dictionary(uniqueKeysWithValues: plan.stops.flatMap { stop in stop.bins.map { ("\(stop.device)/\($0.bin)", $0.reason) } })
-        #expect(chosen == ["pt-01/wet": .overflowing, "pt-02/wet": .aboveCollectionFill, "pt-03/wet": .forecast, "pt-06/wet": .forecast])
+        let chosen = Dictionary(
+            uniqueKeysWithValues: plan.stops.flatMap { stop in stop.bins.map { ("\(stop.device)/\($0.bin)", $0.reason) }
+            })
+        #expect(
+            chosen == [
+                "pt-01/wet": .overflowing, "pt-02/wet": .aboveCollectionFill, "pt-03/wet": .forecast,
+                "pt-06/wet": .forecast,
+            ])
         #expect(plan.visits == 4)
         #expect(plan.fixedRoundVisits == 7)
         #expect(plan.binCount == 4)
@@ -77,7 +86,8 @@ struct CollectionPlannerTests {
                 let street = index < 8 ? "st-b" : "st-a"
                 candidates.append(
                     Self.candidate(
-                        "pt-\(index)", bin, fill: fill, forecast: index % 3 == 0 ? Self.nextRoundMs / 2 : nil, location: Self.grid(index),
+                        "pt-\(index)", bin, fill: fill, forecast: index % 3 == 0 ? Self.nextRoundMs / 2 : nil,
+                        location: Self.grid(index),
                         street: street))
             }
         }
@@ -99,7 +109,10 @@ struct CollectionPlannerTests {
     func gridSaving() throws {
         var candidates: [PlanCandidate] = []
         for index in 0..<16 {
-            candidates.append(Self.candidate("pt-\(index)", "wet", fill: [2, 5, 9, 11, 12].contains(index) ? 0.9 : 0.3, location: Self.grid(index)))
+            candidates.append(
+                Self.candidate(
+                    "pt-\(index)", "wet", fill: [2, 5, 9, 11, 12].contains(index) ? 0.9 : 0.3,
+                    location: Self.grid(index)))
         }
         let plan = Self.plan(candidates)
         let route = try #require(plan.routeKm)
@@ -137,7 +150,9 @@ struct CollectionPlannerTests {
 
     @Test("without a depot the route is closed at its first stop")
     func noDepot() throws {
-        let candidates = (0..<4).map { Self.candidate("pt-\($0)", "wet", fill: 0.9, location: Self.grid([0, 3, 15, 12][$0])) }
+        let candidates = (0..<4).map {
+            Self.candidate("pt-\($0)", "wet", fill: 0.9, location: Self.grid([0, 3, 15, 12][$0]))
+        }
         let plan = Self.plan(candidates, depot: nil)
         #expect(plan.stops.first?.legKm == nil)
         let route = try #require(plan.routeKm)
@@ -160,7 +175,9 @@ struct CollectionPlannerTests {
         // A square visited corner, opposite corner, corner, opposite corner: the two diagonals cross.
         let square = [Self.grid(0), Self.grid(3), Self.grid(15), Self.grid(12)]
         let crossed = [0, 2, 1, 3]
-        let crossedKm = RoutePlanner.lengthKm(depot: nil, through: crossed.map { square[$0] }) + RoutePlanner.distanceKm(square[3], square[0])
+        let crossedKm =
+            RoutePlanner.lengthKm(depot: nil, through: crossed.map { square[$0] })
+            + RoutePlanner.distanceKm(square[3], square[0])
         let fixed = RoutePlanner.twoOpt(depot: nil, stops: square, order: crossed)
         let perimeter =
             RoutePlanner.distanceKm(square[0], square[1]) + RoutePlanner.distanceKm(square[1], square[2])

@@ -8,7 +8,8 @@ import Testing
 struct ConfigurationTests {
     static let examplePath: String = {
         // Tests/AggregatorTests/ConfigurationTests.swift -> repository root
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent("config/aggregator.example.yaml").path
     }()
 
@@ -70,8 +71,13 @@ struct ConfigurationTests {
         #expect(registry.devices(level: .bin, id: "pt-0003/wet") == ["pt-0003"])
         #expect(registry.devices(level: .community, id: "nowhere") == nil)
         #expect(configuration.targets.separationRate?.target == 0.35)
-        #expect(configuration.targets.coverage.map(\.rule) == [.pointsPerStreet(count: 3, demonstrationOnly: true), .communities(fraction: 1)])
-        #expect(configuration.alerts.rule(.binFull) == AlertRule(severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 300))
+        #expect(
+            configuration.targets.coverage.map(\.rule) == [
+                .pointsPerStreet(count: 3, demonstrationOnly: true), .communities(fraction: 1),
+            ])
+        #expect(
+            configuration.alerts.rule(.binFull)
+                == AlertRule(severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 300))
         #expect(configuration.reports.fundingPool == 1_000_000)
     }
 
@@ -80,13 +86,17 @@ struct ConfigurationTests {
         let yaml = Self.minimal.replacingOccurrences(of: "points: [pt-1, pt-2]", with: "points: [pt-1, pt-2, \"pt 7\"]")
         #expect(
             error(yaml)
-                == #"aggregator.yaml:12:30: streets[0].communities[0].points[2]: "pt 7" is not a valid device id (1 to 64 letters, digits, '-', '_' or '.')"#)
+                == #"aggregator.yaml:12:30: streets[0].communities[0].points[2]: "pt 7" is not a valid device id (1 to 64 letters, digits, '-', '_' or '.')"#
+        )
     }
 
     @Test("unknown settings are errors, not silently ignored")
     func unknownSetting() {
         let yaml = Self.minimal.replacingOccurrences(of: "households: 100", with: "housholds: 100")
-        #expect(error(yaml) == "aggregator.yaml:11:9: streets[0].communities[0].housholds: unknown key (did you mean 'households'?)")
+        #expect(
+            error(yaml)
+                == "aggregator.yaml:11:9: streets[0].communities[0].housholds: unknown key (did you mean 'households'?)"
+        )
     }
 
     @Test("a device listed twice, a bad time zone, bad storage and bad thresholds are refused")
@@ -98,11 +108,14 @@ struct ConfigurationTests {
             error(Self.minimal.replacingOccurrences(of: "Asia/Shanghai", with: "Mars/Olympus"))
                 == #"aggregator.yaml:1:12: time_zone: "Mars/Olympus" is not a known time zone (e.g. Asia/Shanghai)"#)
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "{sqlite: ledger.sqlite}", with: "{sqlite: a.db, postgres: postgres://u@h/db}"))
+            error(
+                Self.minimal.replacingOccurrences(
+                    of: "{sqlite: ledger.sqlite}", with: "{sqlite: a.db, postgres: postgres://u@h/db}"))
                 == #"aggregator.yaml:4:10: storage: set only one of "sqlite" and "postgres""#)
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "{sqlite: ledger.sqlite}", with: "{postgres: mysql://x}")).hasPrefix(
-                "aggregator.yaml:4:21: storage.postgres: not a URL"))
+            error(Self.minimal.replacingOccurrences(of: "{sqlite: ledger.sqlite}", with: "{postgres: mysql://x}"))
+                .hasPrefix(
+                    "aggregator.yaml:4:21: storage.postgres: not a URL"))
         #expect(
             error(Self.minimal + "\nalerts:\n  bin_full: {raise: 0.5, clear: 0.7}\n")
                 == "aggregator.yaml:14:13: alerts.bin_full: clear (0.7) must be below raise (0.5)")
@@ -111,13 +124,20 @@ struct ConfigurationTests {
                 == #"aggregator.yaml:11:21: streets[0].communities[0].households: expected a whole number, got "many""#)
         #expect(
             error(Self.minimal.replacingOccurrences(of: "kind: property", with: "kind: palace"))
-                == #"aggregator.yaml:10:15: streets[0].communities[0].kind: "palace" is not one of property | open | office | institution | transfer_station"#)
+                == #"aggregator.yaml:10:15: streets[0].communities[0].kind: "palace" is not one of property | open | office | institution | transfer_station"#
+        )
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, protocol: v311, shared_group: g}"))
+            error(
+                Self.minimal.replacingOccurrences(
+                    of: "broker: {host: 127.0.0.1, port: 1883}",
+                    with: "broker: {host: h, protocol: v311, shared_group: g}"))
                 == "aggregator.yaml:3:49: broker.shared_group: shared subscriptions need protocol: v5")
         #expect(
-            error(Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, batch_max_messages: 0}"))
-                .hasPrefix("aggregator.yaml:3:39: broker.batch_max_messages: "))
+            error(
+                Self.minimal.replacingOccurrences(
+                    of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: h, batch_max_messages: 0}")
+            )
+            .hasPrefix("aggregator.yaml:3:39: broker.batch_max_messages: "))
         #expect(error("time_zone: [unclosed").hasPrefix("aggregator.yaml:2:1: "))
         #expect(
             error(Self.minimal + "\ntargets:\n  dry_reduction: {target: 0.2, by: 2026-12-31}\n")
@@ -126,8 +146,11 @@ struct ConfigurationTests {
 
     @Test("every problem in the file is reported at once, each with its line and column")
     func everyProblemAtOnce() {
-        let yaml = Self.minimal
-            .replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, port: 99999}")
+        let yaml =
+            Self.minimal
+            .replacingOccurrences(
+                of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, port: 99999}"
+            )
             .replacingOccurrences(of: "households: 100", with: "housholds: 100")
             .replacingOccurrences(of: "kind: property", with: "kind: palace")
             + "\nalerts:\n  bin_ful: {raise: 0.9}\n"
@@ -144,10 +167,12 @@ struct ConfigurationTests {
     func warningsAndUnreadableFiles() throws {
         let configuration = try parse(
             Self.minimal.replacingOccurrences(
-                of: "storage: {sqlite: ledger.sqlite}", with: "storage: {postgres: \"postgres://bins@db/ledger\", synchronous: full}"))
-        #expect(configuration.warnings.map(\.description) == [
-            "aggregator.yaml:4:63: warning: storage.synchronous: applies to SQLite only; ignored with postgres"
-        ])
+                of: "storage: {sqlite: ledger.sqlite}",
+                with: "storage: {postgres: \"postgres://bins@db/ledger\", synchronous: full}"))
+        #expect(
+            configuration.warnings.map(\.description) == [
+                "aggregator.yaml:4:63: warning: storage.synchronous: applies to SQLite only; ignored with postgres"
+            ])
         do {
             _ = try AggregatorConfiguration.load(path: "/nonexistent/aggregator.yaml")
             Issue.record("loaded a missing file")
@@ -159,9 +184,14 @@ struct ConfigurationTests {
 
     @Test("secrets never appear in descriptions or errors")
     func secrets() throws {
-        let yaml = Self.minimal
-            .replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, password: hunter2-secret}")
-            .replacingOccurrences(of: "storage: {sqlite: ledger.sqlite}", with: "storage: {postgres: \"postgres://bins:pg-secret@db:5433/ledger\"}")
+        let yaml =
+            Self.minimal
+            .replacingOccurrences(
+                of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, password: hunter2-secret}"
+            )
+            .replacingOccurrences(
+                of: "storage: {sqlite: ledger.sqlite}",
+                with: "storage: {postgres: \"postgres://bins:pg-secret@db:5433/ledger\"}")
             + "\nhttp:\n  tokens:\n    - {name: ops, token: short}\n"
         let message = error(yaml)
         #expect(message == "aggregator.yaml:15:7: http.tokens[0]: the token is shorter than 16 characters")
@@ -182,7 +212,8 @@ struct ConfigurationTests {
     @Test("relative paths resolve against the configuration's directory; URLs set host, port and TLS")
     func pathsAndURLs() throws {
         let configuration = try parse(
-            Self.minimal.replacingOccurrences(of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {url: \"mqtts://broker.example\"}"))
+            Self.minimal.replacingOccurrences(
+                of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {url: \"mqtts://broker.example\"}"))
         guard case .sqlite(let sqlite) = configuration.storage else {
             Issue.record("expected SQLite storage")
             return
@@ -201,12 +232,15 @@ struct ConfigurationTests {
         let directory = try TemporaryDirectory(prefix: "aggregator-tests")
         try directory.write("broker.password", "from-file-secret\n")
         let yaml = Self.minimal.replacingOccurrences(
-            of: "broker: {host: 127.0.0.1, port: 1883}", with: "broker: {host: 127.0.0.1, password_file: broker.password}")
-        let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml", baseDirectory: directory.path)
+            of: "broker: {host: 127.0.0.1, port: 1883}",
+            with: "broker: {host: 127.0.0.1, password_file: broker.password}")
+        let configuration = try AggregatorConfiguration.parse(
+            yaml: yaml, source: "aggregator.yaml", baseDirectory: directory.path)
         #expect(configuration.broker.password?.revealed == "from-file-secret")
         #expect(throws: AggregatorError.self) {
             try AggregatorConfiguration.parse(
-                yaml: yaml.replacingOccurrences(of: "broker.password", with: "missing.password"), source: "aggregator.yaml",
+                yaml: yaml.replacingOccurrences(of: "broker.password", with: "missing.password"),
+                source: "aggregator.yaml",
                 baseDirectory: directory.path)
         }
     }
@@ -236,11 +270,14 @@ struct ConfigurationTests {
         #expect(readers.http.console.sessionHours == 8)
         #expect(!readers.summary.contains("fedcba98765432100") && readers.summary.contains("reads need a token"))
 
-        let switchOnly = try parse(Self.minimal + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], require_token_for_reads: true}")
+        let switchOnly = try parse(
+            Self.minimal + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], require_token_for_reads: true}")
         #expect(switchOnly.http.requireTokenForReads && switchOnly.http.readTokens.isEmpty)
 
         let problems = error(
-            Self.minimal.replacingOccurrences(of: "points: [pt-1, pt-2]", with: "points: [{device: pt-1, lat: 95, lon: 121}, {device: pt-2, lat: 31}]")
+            Self.minimal.replacingOccurrences(
+                of: "points: [pt-1, pt-2]", with: "points: [{device: pt-1, lat: 95, lon: 121}, {device: pt-2, lat: 31}]"
+            )
                 + """
 
                 http:
@@ -252,7 +289,9 @@ struct ConfigurationTests {
         #expect(problems.contains("reads need a token but no tokens or read_tokens are configured"), "\(problems)")
         #expect(problems.contains("map_tiles"), "\(problems)")
         let repeated = error(
-            Self.minimal + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], read_tokens: [{name: duty, token: 0123456789abcdef1}]}")
+            Self.minimal
+                + "\nhttp: {tokens: [{name: duty, token: 0123456789abcdef0}], read_tokens: [{name: duty, token: 0123456789abcdef1}]}"
+        )
         #expect(repeated.contains("token name \"duty\" repeats"), "\(repeated)")
     }
 }

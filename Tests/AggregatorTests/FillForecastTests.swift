@@ -75,11 +75,13 @@ struct FillForecastTests {
         let truth = try #require(Self.actual(history, atMs: atMs, fill: 0.4, capacityL: 240, level: 0.8))
         let forecast = try #require(
             FillForecaster.forecast(
-                fill: 0.4, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 0.4, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: 7 * Self.dayMs))
         #expect(forecast.basis == .hourOfWeek)
         let predicted = try #require(forecast.collectionAtMs)
-        let baseline = try #require(FillForecaster.baseline(fill: 0.4, atMs: atMs, capacityL: 240, level: 0.8, profile: profile))
+        let baseline = try #require(
+            FillForecaster.baseline(fill: 0.4, atMs: atMs, capacityL: 240, level: 0.8, profile: profile))
         let forecastError = abs(predicted - truth)
         let baselineError = abs(baseline - truth)
         #expect(forecastError < Self.hourMs / 2)
@@ -91,7 +93,8 @@ struct FillForecastTests {
     @Test("the learned slots follow the peaks and the weekend")
     func learnedShape() {
         let history = Self.deposits(start: monday, days: 14, rate: Self.canteen)
-        let profile = FillRateProfile.learn(deposits: history, fromMs: monday, toMs: monday + 14 * Self.dayMs, calendar: calendar)
+        let profile = FillRateProfile.learn(
+            deposits: history, fromMs: monday, toMs: monday + 14 * Self.dayMs, calendar: calendar)
         let lunch = profile.litresPerHour(hourOfWeek: 12) ?? 0  // Monday 12:00
         let night = profile.litresPerHour(hourOfWeek: 2) ?? -1  // Monday 02:00
         let saturdayLunch = profile.litresPerHour(hourOfWeek: 5 * 24 + 12) ?? -1
@@ -116,9 +119,11 @@ struct FillForecastTests {
         // From Wednesday 00:00 every slot is unlearned: the forecast is the average rate, like the baseline.
         let forecast = try #require(
             FillForecaster.forecast(
-                fill: 0.5, atMs: until, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 0.5, atMs: until, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: 2 * Self.dayMs))
-        let baseline = try #require(FillForecaster.baseline(fill: 0.5, atMs: until, capacityL: 240, level: 0.8, profile: profile))
+        let baseline = try #require(
+            FillForecaster.baseline(fill: 0.5, atMs: until, capacityL: 240, level: 0.8, profile: profile))
         let predicted = try #require(forecast.collectionAtMs)
         #expect(abs(predicted - baseline) <= 1)
         #expect(forecast.basis == .hourOfWeek)
@@ -127,56 +132,69 @@ struct FillForecastTests {
     @Test("a bin without enough history is forecast from its stream's average profile")
     func streamFallback() throws {
         let canteen = FillRateProfile.learn(
-            deposits: Self.deposits(start: monday, days: 7, rate: Self.canteen), fromMs: monday, toMs: monday + 7 * Self.dayMs,
+            deposits: Self.deposits(start: monday, days: 7, rate: Self.canteen), fromMs: monday,
+            toMs: monday + 7 * Self.dayMs,
             calendar: calendar)
         let residential = FillRateProfile.learn(
             deposits: Self.deposits(start: monday, days: 7, rate: Self.residential), fromMs: monday,
             toMs: monday + 7 * Self.dayMs, calendar: calendar)
         let stream = try #require(FillRateProfile.mean([canteen, residential]))
         let lunch = try #require(stream.litresPerHour(hourOfWeek: 12))
-        #expect(abs(lunch - (canteen.litresPerHour(hourOfWeek: 12)! + residential.litresPerHour(hourOfWeek: 12)!) / 2) < 1e-9)
-        #expect(abs(stream.averageLitresPerHour - (canteen.averageLitresPerHour + residential.averageLitresPerHour) / 2) < 1e-9)
+        #expect(
+            abs(lunch - (canteen.litresPerHour(hourOfWeek: 12)! + residential.litresPerHour(hourOfWeek: 12)!) / 2)
+                < 1e-9)
+        #expect(
+            abs(stream.averageLitresPerHour - (canteen.averageLitresPerHour + residential.averageLitresPerHour) / 2)
+                < 1e-9)
         #expect(FillRateProfile.mean([]) == nil)
 
         let atMs = monday + 7 * Self.dayMs + 10 * Self.hourMs
-        let young = FillRateProfile.learn(deposits: [(atMs - 1000, 5)], fromMs: atMs - 5 * Self.hourMs, toMs: atMs, calendar: calendar)
+        let young = FillRateProfile.learn(
+            deposits: [(atMs - 1000, 5)], fromMs: atMs - 5 * Self.hourMs, toMs: atMs, calendar: calendar)
         for profile in [nil, young] {
             let forecast = try #require(
                 FillForecaster.forecast(
-                    fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: stream, calendar: calendar,
+                    fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: stream,
+                    calendar: calendar,
                     horizonMs: 7 * Self.dayMs))
             #expect(forecast.basis == .streamAverage)
             let expected = try #require(
                 FillForecaster.forecast(
-                    fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: stream, fallback: nil, calendar: calendar,
+                    fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: stream, fallback: nil,
+                    calendar: calendar,
                     horizonMs: 7 * Self.dayMs, minimumHistoryHours: 0))
             #expect(forecast.collectionAtMs == expected.collectionAtMs)
         }
         // Too little history and no fallback: the bin's own average, said so.
         let own = try #require(
             FillForecaster.forecast(
-                fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: young, fallback: nil, calendar: calendar,
+                fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: young, fallback: nil,
+                calendar: calendar,
                 horizonMs: 30 * Self.dayMs))
         #expect(own.basis == .binAverage)
         let ownAt = try #require(own.collectionAtMs)
-        let youngBaseline = try #require(FillForecaster.baseline(fill: 0.2, atMs: atMs, capacityL: 240, level: 0.8, profile: young))
+        let youngBaseline = try #require(
+            FillForecaster.baseline(fill: 0.2, atMs: atMs, capacityL: 240, level: 0.8, profile: young))
         #expect(abs(ownAt - youngBaseline) <= 1)
         // Nothing at all to go on.
         #expect(
             FillForecaster.forecast(
-                fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: nil, fallback: nil, calendar: calendar,
+                fill: 0.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: nil, fallback: nil,
+                calendar: calendar,
                 horizonMs: Self.dayMs) == nil)
     }
 
     @Test("a bin already at or above the level reaches it now")
     func alreadyAbove() throws {
         let profile = FillRateProfile.learn(
-            deposits: Self.deposits(start: monday, days: 7, rate: Self.residential), fromMs: monday, toMs: monday + 7 * Self.dayMs,
+            deposits: Self.deposits(start: monday, days: 7, rate: Self.residential), fromMs: monday,
+            toMs: monday + 7 * Self.dayMs,
             calendar: calendar)
         let atMs = monday + 7 * Self.dayMs + 3 * Self.hourMs
         let above = try #require(
             FillForecaster.forecast(
-                fill: 0.85, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 0.85, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: Self.dayMs))
         #expect(above.collectionAtMs == atMs)
         #expect(above.collectionEarliestMs == atMs)
@@ -184,7 +202,8 @@ struct FillForecastTests {
         #expect(above.fullAtMs.map { $0 > atMs } == true)
         let overflowing = try #require(
             FillForecaster.forecast(
-                fill: 1.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 1.2, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: Self.dayMs))
         #expect(overflowing.fullAtMs == atMs)
         #expect(overflowing.fullLatestMs == atMs)
@@ -194,20 +213,23 @@ struct FillForecastTests {
     @Test("a level not reached within the horizon has no time")
     func beyondHorizon() throws {
         let profile = FillRateProfile.learn(
-            deposits: Self.deposits(start: monday, days: 7, rate: Self.residential), fromMs: monday, toMs: monday + 7 * Self.dayMs,
+            deposits: Self.deposits(start: monday, days: 7, rate: Self.residential), fromMs: monday,
+            toMs: monday + 7 * Self.dayMs,
             calendar: calendar)
         // 02:00: the night is quiet for five hours.
         let atMs = monday + 7 * Self.dayMs + 2 * Self.hourMs
         let forecast = try #require(
             FillForecaster.forecast(
-                fill: 0.1, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 0.1, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: 4 * Self.hourMs))
         #expect(forecast.collectionAtMs == nil)
         #expect(forecast.fullAtMs == nil)
         #expect(FillForecaster.baseline(fill: 0.1, atMs: atMs, capacityL: 240, level: 0.8, profile: profile) != nil)
         let longer = try #require(
             FillForecaster.forecast(
-                fill: 0.1, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                fill: 0.1, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                calendar: calendar,
                 horizonMs: 3 * Self.dayMs))
         #expect(longer.collectionAtMs.map { $0 > atMs + 4 * Self.hourMs } == true)
     }
@@ -218,7 +240,10 @@ struct FillForecastTests {
         let factors = (0..<28).map { _ in 0.75 + 0.5 * random.unit() }
         // Deposits jittered in time and size on top of the day's factor.
         let history = Self.deposits(start: monday, days: 28, rate: Self.residential) { factors[$0] }.map {
-            (atMs: $0.atMs + Int64(random.unit() * 600_000) - 300_000, litres: $0.litres.map { $0 * (0.5 + random.unit()) })
+            (
+                atMs: $0.atMs + Int64(random.unit() * 600_000) - 300_000,
+                litres: $0.litres.map { $0 * (0.5 + random.unit()) }
+            )
         }
         let learnedUntil = monday + 21 * Self.dayMs
         let profile = FillRateProfile.learn(
@@ -232,7 +257,8 @@ struct FillForecastTests {
             guard let truth = Self.actual(history, atMs: atMs, fill: 0.4, capacityL: 240, level: 0.8) else { continue }
             let forecast = try #require(
                 FillForecaster.forecast(
-                    fill: 0.4, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil, calendar: calendar,
+                    fill: 0.4, atMs: atMs, capacityL: 240, collectionFill: 0.8, profile: profile, fallback: nil,
+                    calendar: calendar,
                     horizonMs: 7 * Self.dayMs))
             let earliest = try #require(forecast.collectionEarliestMs)
             let latest = try #require(forecast.collectionLatestMs)

@@ -33,7 +33,8 @@ enum Fixtures {
 
     /// Like ``withStore(_:_:)``, and `body` may also run SQL on the store's database behind its back.
     static func withStoreAndSQL<T>(
-        _ kind: StoreKind, _ body: (any AggregatorStore, _ execute: @escaping @Sendable (String) async throws -> Void) async throws -> T
+        _ kind: StoreKind,
+        _ body: (any AggregatorStore, _ execute: @escaping @Sendable (String) async throws -> Void) async throws -> T
     ) async throws -> T {
         try await withStores(kind, instances: 1) { stores, execute in try await body(stores[0], execute) }
     }
@@ -57,7 +58,8 @@ enum Fixtures {
             let url = try await PostgresServer.makeDatabase()
             defer { PostgresServer.dropDatabase(url: url) }
             let settings = try #require(PostgresSettings.parse(url: url))
-            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }) { stores in
+            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }) {
+                stores in
                 try await body(stores) { sql in try await PostgresServer.execute(url: url, sql: sql) }
             }
         }

@@ -14,7 +14,8 @@ struct IngestBrokerTests {
     /// A registry of `devices` in one community, the broker on loopback, SQLite in `directory`.
     static func configuration(
         broker: MosquittoBroker, directory: String, devices: [String], clientID: String,
-        storage: String = "{sqlite: ledger.sqlite, synchronous: normal}", sharedGroup: String? = nil, instance: String = "ingest-test"
+        storage: String = "{sqlite: ledger.sqlite, synchronous: normal}", sharedGroup: String? = nil,
+        instance: String = "ingest-test"
     ) throws -> AggregatorConfiguration {
         let group = sharedGroup.map { ", shared_group: \($0)" } ?? ""
         let yaml = """
@@ -33,16 +34,22 @@ struct IngestBrokerTests {
 
     /// Runs the aggregator's services until `body` returns, then shuts them down gracefully.
     static func withRunningAggregator<T: Sendable>(
-        _ configuration: AggregatorConfiguration, store: any AggregatorStore, _ body: (AggregatorRuntime) async throws -> T
+        _ configuration: AggregatorConfiguration, store: any AggregatorStore,
+        _ body: (AggregatorRuntime) async throws -> T
     ) async throws -> T {
         let runtime = try AggregatorRuntime(
-            configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance, logger: Fixtures.logger)
+            configuration: configuration, store: store, metricsFactory: NOOPMetricsHandler.instance,
+            logger: Fixtures.logger)
         return try await runtime.whileRunning(connectTimeout: .seconds(15), body)
     }
 
     /// A device's own MQTT client, as binsd would use it.
-    static func withDeviceClient<T>(_ broker: MosquittoBroker, id: String, _ body: (MQTTClient) async throws -> T) async throws -> T {
-        let client = try MQTTClient(configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: id), logger: Fixtures.logger)
+    static func withDeviceClient<T>(_ broker: MosquittoBroker, id: String, _ body: (MQTTClient) async throws -> T)
+        async throws -> T
+    {
+        let client = try MQTTClient(
+            configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: id),
+            logger: Fixtures.logger)
         let running = Task { try await client.run() }
         defer { running.cancel() }
         try await client.waitUntilConnected(timeout: .seconds(10))
@@ -51,7 +58,9 @@ struct IngestBrokerTests {
         return result
     }
 
-    static func mosquittoPub(_ broker: MosquittoBroker, topic: String, payload: [UInt8], directory: TemporaryDirectory) async throws {
+    static func mosquittoPub(_ broker: MosquittoBroker, topic: String, payload: [UInt8], directory: TemporaryDirectory)
+        async throws
+    {
         let file = directory.file("payload-\(UUID().uuidString.prefix(8))")
         try Data(payload).write(to: URL(fileURLWithPath: file))
         let process = try ChildProcess(
@@ -70,7 +79,8 @@ struct IngestBrokerTests {
         }
         let wet = seq % 2 == 0
         return Fixtures.deposit(
-            device, seq: seq, at: ts, bin: wet ? "wet" : "dry", stream: wet ? .wet : .dry, kg: mass(seq, index), observed: wet ? .wet : .dry)
+            device, seq: seq, at: ts, bin: wet ? "wet" : "dry", stream: wet ? .wet : .dry, kg: mass(seq, index),
+            observed: wet ? .wet : .dry)
     }
 
     /// Sums of what was published, per device and stream: (deposited, collected, deposits, collections).
@@ -95,7 +105,9 @@ struct IngestBrokerTests {
 
     static func ledgerSums(_ store: any AggregatorStore) async throws -> [String: LedgerFigures] {
         var sums: [String: LedgerFigures] = [:]
-        for row in try await store.ledger(devices: nil, from: Fixtures.date("2026-01-01"), to: Fixtures.date("2026-12-31")) {
+        for row in try await store.ledger(
+            devices: nil, from: Fixtures.date("2026-01-01"), to: Fixtures.date("2026-12-31"))
+        {
             sums["\(row.device)/\(row.stream.rawValue)", default: .zero] += row.figures
         }
         return sums
@@ -106,7 +118,8 @@ struct IngestBrokerTests {
         let directory = try TemporaryDirectory(prefix: "ingest-broker")
         let broker = try await MosquittoBroker.start()
         let configuration = try Self.configuration(
-            broker: broker, directory: directory.path, devices: ["pt-1", "pt-2", "pt-3"], clientID: "agg-\(UUID().uuidString.prefix(8))")
+            broker: broker, directory: directory.path, devices: ["pt-1", "pt-2", "pt-3"],
+            clientID: "agg-\(UUID().uuidString.prefix(8))")
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
 
         var published: [EventPayload] = []
@@ -117,7 +130,8 @@ struct IngestBrokerTests {
                 let events = (1...count).map { Self.event(device, index: index, seq: $0) }
                 try await Self.withDeviceClient(broker, id: device) { client in
                     for event in events + events.prefix(10) {
-                        try await client.publish(MQTTMessage(topic: Topics.events(device), payload: Fixtures.json(event)))
+                        try await client.publish(
+                            MQTTMessage(topic: Topics.events(device), payload: Fixtures.json(event)))
                     }
                 }
                 published += events
@@ -125,7 +139,8 @@ struct IngestBrokerTests {
             // mosquitto_pub for pt-3, including one event sent twice.
             let third = (1...12).map { Self.event("pt-3", index: 2, seq: $0) }
             for event in third + [third[3]] {
-                try await Self.mosquittoPub(broker, topic: Topics.events("pt-3"), payload: Fixtures.json(event), directory: directory)
+                try await Self.mosquittoPub(
+                    broker, topic: Topics.events("pt-3"), payload: Fixtures.json(event), directory: directory)
             }
             published += third
             // Malformed, oversized, spoofed, unknown device, wrong schema.
@@ -139,21 +154,29 @@ struct IngestBrokerTests {
                 (Topics.events("pt-9"), Fixtures.json(Self.event("pt-9", index: 9, seq: 1))),
                 (Topics.events("pt-1"), Fixtures.json(wrongSchema)),
             ]
-            for (topic, payload) in bad { try await Self.mosquittoPub(broker, topic: topic, payload: payload, directory: directory) }
+            for (topic, payload) in bad {
+                try await Self.mosquittoPub(broker, topic: topic, payload: payload, directory: directory)
+            }
             // Valid traffic after the bad messages still flows.
             let late = (101...110).map { Self.event("pt-1", index: 0, seq: $0) }
             try await Self.withDeviceClient(broker, id: "pt-1") { client in
-                for event in late { try await client.publish(MQTTMessage(topic: Topics.events("pt-1"), payload: Fixtures.json(event))) }
+                for event in late {
+                    try await client.publish(MQTTMessage(topic: Topics.events("pt-1"), payload: Fixtures.json(event)))
+                }
             }
             published += late
 
             try await waitUntil(timeout: .seconds(30), "all events booked and all rejections counted") {
                 let snapshot = runtime.ingestMetrics.snapshot
-                return try await store.bookedEventCount() == 182 && snapshot.totalRejected == 5 && snapshot.duplicates == 21
+                return try await store.bookedEventCount() == 182 && snapshot.totalRejected == 5
+                    && snapshot.duplicates == 21
             }
             return runtime.ingestMetrics.snapshot
         }
-        #expect(snapshot.rejected == [.malformedJSON: 1, .oversized: 1, .deviceMismatch: 1, .unknownDevice: 1, .schemaVersion: 1])
+        #expect(
+            snapshot.rejected == [
+                .malformedJSON: 1, .oversized: 1, .deviceMismatch: 1, .unknownDevice: 1, .schemaVersion: 1,
+            ])
         #expect(snapshot.duplicates == 21)
         #expect(snapshot.storageFailures == 0)
         let sums = try await Self.ledgerSums(store)
@@ -168,7 +191,8 @@ struct IngestBrokerTests {
         let directory = try TemporaryDirectory(prefix: "ingest-restart")
         let broker = try await MosquittoBroker.start()
         let configuration = try Self.configuration(
-            broker: broker, directory: directory.path, devices: ["pt-1"], clientID: "agg-\(UUID().uuidString.prefix(8))")
+            broker: broker, directory: directory.path, devices: ["pt-1"], clientID: "agg-\(UUID().uuidString.prefix(8))"
+        )
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
         let events = (1...120).map { Self.event("pt-1", index: 0, seq: $0) }
 
@@ -197,7 +221,9 @@ struct IngestBrokerTests {
         // The retained status says the aggregator went offline cleanly.
         let status = try await Self.withDeviceClient(broker, id: "observer") { client in
             let stream = try await client.subscribe(Topics.aggregatorStatus, qos: .atLeastOnce)
-            for await message in stream { return try WireCodec.decode(AggregatorStatusPayload.self, from: message.payload) }
+            for await message in stream {
+                return try WireCodec.decode(AggregatorStatusPayload.self, from: message.payload)
+            }
             throw AggregatorError(.broker, "no status")
         }
         #expect(status.online == false)
@@ -213,7 +239,8 @@ struct IngestBrokerTests {
         defer { PostgresServer.dropDatabase(url: url) }
         let configurations = try ["a", "b"].map { name in
             try Self.configuration(
-                broker: broker, directory: directory.path, devices: ["pt-1", "pt-2"], clientID: "agg-\(name)-\(UUID().uuidString.prefix(6))",
+                broker: broker, directory: directory.path, devices: ["pt-1", "pt-2"],
+                clientID: "agg-\(name)-\(UUID().uuidString.prefix(6))",
                 storage: "{postgres: \"\(url)\"}", sharedGroup: "aggregators", instance: "instance-\(name)")
         }
         let stores = [
@@ -230,7 +257,8 @@ struct IngestBrokerTests {
                     try await Self.withDeviceClient(broker, id: device) { client in
                         // Each event once, then the first ten again (a device replaying after a reconnect).
                         for event in mine + mine.prefix(10) {
-                            try await client.publish(MQTTMessage(topic: Topics.events(device), payload: Fixtures.json(event)))
+                            try await client.publish(
+                                MQTTMessage(topic: Topics.events(device), payload: Fixtures.json(event)))
                         }
                     }
                 }

@@ -18,11 +18,13 @@ struct IngestProcessorTests {
     static func withProcessor(
         _ body: (IngestProcessor, any AggregatorStore, Observations) async throws -> Void
     ) async throws {
-        let configuration = try AggregatorConfiguration.parse(yaml: ConfigurationTests.minimal, source: "aggregator.yaml")
+        let configuration = try AggregatorConfiguration.parse(
+            yaml: ConfigurationTests.minimal, source: "aggregator.yaml")
         try await Fixtures.withStore(.sqlite) { store in
             let observations = Observations()
             let processor = IngestProcessor(
-                registry: Registry(configuration), calendar: LedgerCalendar(timeZone: configuration.timeZone), store: store,
+                registry: Registry(configuration), calendar: LedgerCalendar(timeZone: configuration.timeZone),
+                store: store,
                 metrics: IngestMetrics(factory: NOOPMetricsHandler.instance), logger: Fixtures.logger,
                 observe: { observations.append($0) })
             try await body(processor, store, observations)
@@ -33,33 +35,52 @@ struct IngestProcessorTests {
     func validMessages() async throws {
         try await Self.withProcessor { processor, store, observations async throws in
             let deposit = Fixtures.deposit("pt-1", seq: 1, at: Fixtures.time(0), kg: 1.5)
-            #expect(await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(deposit), receivedAtMs: 5) == .accepted(.deposit))
+            #expect(
+                await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(deposit), receivedAtMs: 5)
+                    == .accepted(.deposit))
             let collection = Fixtures.collection("pt-1", seq: 2, at: Fixtures.time(1), kg: 1.5)
-            #expect(await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(collection), receivedAtMs: 6) == .accepted(.collection))
+            #expect(
+                await processor.process(
+                    topic: Topics.events("pt-1"), payload: Fixtures.json(collection), receivedAtMs: 6)
+                    == .accepted(.collection))
             let status = StatusPayload(device: "pt-1", ts: Fixtures.time(0), online: true, session: 1)
-            #expect(await processor.process(topic: Topics.status("pt-1"), payload: Fixtures.json(status), receivedAtMs: 7) == .accepted(.status))
+            #expect(
+                await processor.process(topic: Topics.status("pt-1"), payload: Fixtures.json(status), receivedAtMs: 7)
+                    == .accepted(.status))
             let state = StatePayload(
-                device: "pt-2", ts: Fixtures.time(0), bin: "wet", stream: .wet, fill: 0.9, massKg: 40, lidOpen: false, quality: .good,
+                device: "pt-2", ts: Fixtures.time(0), bin: "wet", stream: .wet, fill: 0.9, massKg: 40, lidOpen: false,
+                quality: .good,
                 temperatureC: nil)
-            #expect(await processor.process(topic: Topics.state("pt-2", bin: "wet"), payload: Fixtures.json(state), receivedAtMs: 8) == .accepted(.state))
+            #expect(
+                await processor.process(
+                    topic: Topics.state("pt-2", bin: "wet"), payload: Fixtures.json(state), receivedAtMs: 8)
+                    == .accepted(.state))
             let birth = BirthPayload(
                 device: "pt-2", ts: Fixtures.time(0), session: 1, version: "1", configHash: "h", board: "b",
                 bins: [BinDescriptor(id: "wet", stream: .wet, capacityL: 120)])
-            #expect(await processor.process(topic: Topics.birth("pt-2"), payload: Fixtures.json(birth), receivedAtMs: 9) == .accepted(.birth))
+            #expect(
+                await processor.process(topic: Topics.birth("pt-2"), payload: Fixtures.json(birth), receivedAtMs: 9)
+                    == .accepted(.birth))
 
             let snapshot = processor.metrics.snapshot
             #expect(snapshot.messages == [.deposit: 1, .collection: 1, .status: 1, .state: 1, .birth: 1])
             #expect(snapshot.totalRejected == 0)
-            let rows = try await store.ledger(devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-01"))
+            let rows = try await store.ledger(
+                devices: nil, from: Fixtures.date("2026-06-01"), to: Fixtures.date("2026-06-01"))
             #expect(rows.first?.figures.depositedKg == 1.5)
             #expect(rows.first?.figures.collectedKg == 1.5)
             #expect(observations.all.contains(.binState(state)))
             #expect(observations.all.contains(.status(device: "pt-1")))
-            #expect(observations.all.contains(.deposit(device: "pt-1", bin: "wet", day: Fixtures.date("2026-06-01"), at: Fixtures.time(0), contaminated: false)))
+            #expect(
+                observations.all.contains(
+                    .deposit(
+                        device: "pt-1", bin: "wet", day: Fixtures.date("2026-06-01"), at: Fixtures.time(0),
+                        contaminated: false)))
         }
     }
 
-    @Test("a bad message in the middle of a batch is counted and refused; the rest of the batch is booked in one commit")
+    @Test(
+        "a bad message in the middle of a batch is counted and refused; the rest of the batch is booked in one commit")
     func badMessageInsideBatch() async throws {
         try await Self.withProcessor { processor, store, _ async throws in
             var invalid = Fixtures.deposit("pt-1", seq: 3, at: Fixtures.time(2), kg: 1)
@@ -93,8 +114,11 @@ struct IngestProcessorTests {
     func duplicates() async throws {
         try await Self.withProcessor { processor, store, _ async throws in
             let payload = Fixtures.json(Fixtures.deposit("pt-1", seq: 9, at: Fixtures.time(0), kg: 2))
-            #expect(await processor.process(topic: Topics.events("pt-1"), payload: payload, receivedAtMs: 1) == .accepted(.deposit))
-            #expect(await processor.process(topic: Topics.events("pt-1"), payload: payload, receivedAtMs: 2) == .duplicate)
+            #expect(
+                await processor.process(topic: Topics.events("pt-1"), payload: payload, receivedAtMs: 1)
+                    == .accepted(.deposit))
+            #expect(
+                await processor.process(topic: Topics.events("pt-1"), payload: payload, receivedAtMs: 2) == .duplicate)
             #expect(processor.metrics.snapshot.duplicates == 1)
             #expect(try await store.bookedEventCount() == 1)
         }
@@ -106,25 +130,36 @@ struct IngestProcessorTests {
             let valid = Fixtures.deposit("pt-1", seq: 1, at: Fixtures.time(0), kg: 1)
             var cases: [(String, [UInt8], RejectReason)] = [
                 (Topics.events("pt-1"), Array("{not json".utf8), .malformedJSON),
-                (Topics.events("pt-1"), Array(repeating: UInt8(ascii: " "), count: WireSchema.maxPayloadBytes + 1), .oversized),
+                (
+                    Topics.events("pt-1"), Array(repeating: UInt8(ascii: " "), count: WireSchema.maxPayloadBytes + 1),
+                    .oversized
+                ),
                 (Topics.events("pt-2"), Fixtures.json(valid), .deviceMismatch),
-                (Topics.events("pt-9"), Fixtures.json(Fixtures.deposit("pt-9", seq: 1, at: Fixtures.time(0), kg: 1)), .unknownDevice),
+                (
+                    Topics.events("pt-9"), Fixtures.json(Fixtures.deposit("pt-9", seq: 1, at: Fixtures.time(0), kg: 1)),
+                    .unknownDevice
+                ),
                 ("bins/v1/pt-1/whatever", Fixtures.json(valid), .badTopic),
                 ("elsewhere/pt-1/events", Fixtures.json(valid), .badTopic),
                 (Topics.command("pt-1"), Fixtures.json(valid), .badTopic),
-                (Topics.events("pt-1"), Fixtures.json(Fixtures.deposit("pt-1", seq: 2, at: Fixtures.time(0), kg: -3)), .outOfRange),
+                (
+                    Topics.events("pt-1"),
+                    Fixtures.json(Fixtures.deposit("pt-1", seq: 2, at: Fixtures.time(0), kg: -3)), .outOfRange
+                ),
                 (Topics.events("pt-1"), Array(#"{"schema":2,"device":"pt-1"}"#.utf8), .invalidField),
             ]
             var wrongSchema = valid
             wrongSchema.schema = 2
             cases.append((Topics.events("pt-1"), Fixtures.json(wrongSchema), .schemaVersion))
             let state = StatePayload(
-                device: "pt-1", ts: Fixtures.time(0), bin: "dry", stream: .dry, fill: 0.2, massKg: 1, lidOpen: false, quality: .good,
+                device: "pt-1", ts: Fixtures.time(0), bin: "dry", stream: .dry, fill: 0.2, massKg: 1, lidOpen: false,
+                quality: .good,
                 temperatureC: nil)
             cases.append((Topics.state("pt-1", bin: "wet"), Fixtures.json(state), .invalidField))
             for (topic, payload, reason) in cases {
                 let outcome = await processor.process(topic: topic, payload: payload, receivedAtMs: 1)
-                #expect(outcome == .rejected(reason), "\(topic): \(String(decoding: payload.prefix(60), as: UTF8.self))")
+                #expect(
+                    outcome == .rejected(reason), "\(topic): \(String(decoding: payload.prefix(60), as: UTF8.self))")
             }
             let snapshot = processor.metrics.snapshot
             #expect(snapshot.totalRejected == cases.count)
@@ -132,7 +167,9 @@ struct IngestProcessorTests {
             #expect(snapshot.totalMessages == 0)
             #expect(try await store.bookedEventCount() == 0)
             // Valid traffic still flows.
-            #expect(await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(valid), receivedAtMs: 2) == .accepted(.deposit))
+            #expect(
+                await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(valid), receivedAtMs: 2)
+                    == .accepted(.deposit))
         }
     }
 
@@ -141,17 +178,26 @@ struct IngestProcessorTests {
         try await Self.withProcessor { processor, _, _ async throws in
             var generator = SystemRandomNumberGenerator()
             let fragments = [
-                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T08:00:00.000+08:00","seq":"#, #""type":"deposit""#, "null", "[", "]",
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T08:00:00.000+08:00","seq":"#, #""type":"deposit""#,
+                "null", "[", "]",
                 "{", "}", ",", "1e999", #""\u0000""#, "\u{FFFF}", #""bin":"wet""#, "-0", "true",
             ]
             for index in 0..<500 {
                 var bytes: [UInt8]
                 if index % 2 == 0 {
-                    bytes = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    bytes = (0..<Int.random(in: 0...200, using: &generator)).map { _ in
+                        UInt8.random(in: 0...255, using: &generator)
+                    }
                 } else {
-                    bytes = Array((0..<Int.random(in: 1...8, using: &generator)).map { _ in fragments.randomElement(using: &generator)! }.joined().utf8)
+                    bytes = Array(
+                        (0..<Int.random(in: 1...8, using: &generator)).map { _ in
+                            fragments.randomElement(using: &generator)!
+                        }.joined().utf8)
                 }
-                let topic = [Topics.events("pt-1"), Topics.status("pt-1"), Topics.birth("pt-2"), Topics.state("pt-2", bin: "wet"), Topics.health("pt-1")][index % 5]
+                let topic = [
+                    Topics.events("pt-1"), Topics.status("pt-1"), Topics.birth("pt-2"),
+                    Topics.state("pt-2", bin: "wet"), Topics.health("pt-1"),
+                ][index % 5]
                 let outcome = await processor.process(topic: topic, payload: bytes, receivedAtMs: 1)
                 if case .storageFailed = outcome { Issue.record("storage failed on garbage input") }
             }

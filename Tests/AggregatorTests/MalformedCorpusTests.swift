@@ -20,7 +20,8 @@ struct MalformedCorpusTests {
         let directory = try TemporaryDirectory(prefix: "malformed")
         let broker = try await MosquittoBroker.start()
         let configuration = try IngestBrokerTests.configuration(
-            broker: broker, directory: directory.path, devices: ["pt-1", "pt-2", "pt-3"], clientID: "bins-aggregator-corpus")
+            broker: broker, directory: directory.path, devices: ["pt-1", "pt-2", "pt-3"],
+            clientID: "bins-aggregator-corpus")
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
 
         // Valid events: 3 devices, seqs 1...N, sent in rounds between the bad messages.
@@ -42,12 +43,15 @@ struct MalformedCorpusTests {
 
         let snapshot = try await IngestBrokerTests.withRunningAggregator(configuration, store: store) { runtime in
             let client = try MQTTClient(
-                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "corpus-sender"), logger: Fixtures.logger)
+                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "corpus-sender"),
+                logger: Fixtures.logger)
             let task = Task { try await client.run() }
             try await client.waitUntilConnected(timeout: .seconds(10))
             // Each device's first events go first, so every device has a high mark before the far jumps.
             let (head, tail) = (valid.filter { $0.event.seq <= 5 }, valid.filter { $0.event.seq > 5 })
-            for item in head { try await client.publish(MQTTMessage(topic: item.topic, payload: Fixtures.json(item.event))) }
+            for item in head {
+                try await client.publish(MQTTMessage(topic: item.topic, payload: Fixtures.json(item.event)))
+            }
             var validIterator = tail.makeIterator()
             let stride = max(1, bad.count / tail.count)
             for (index, message) in bad.enumerated() {
@@ -74,7 +78,9 @@ struct MalformedCorpusTests {
         #expect(try await store.bookedEventCount() == valid.count)
         #expect(try await IngestBrokerTests.ledgerSums(store) == IngestBrokerTests.expected(valid.map(\.event)))
         let devices = try await store.devices()
-        #expect(devices.map(\.highestSeq) == [Int64(validPerDevice), Int64(validPerDevice), Int64(validPerDevice)], "no bad seq moved a high mark")
+        #expect(
+            devices.map(\.highestSeq) == [Int64(validPerDevice), Int64(validPerDevice), Int64(validPerDevice)],
+            "no bad seq moved a high mark")
         #expect(try await store.sequenceGaps(device: nil).isEmpty)
         await store.close()
     }
@@ -99,7 +105,9 @@ struct MalformedCorpusTests {
             metrics: IngestMetrics(factory: NOOPMetricsHandler.instance), logger: Fixtures.logger)
         // A first event gives pt-1 a high mark, as in the run above.
         let first = IngestBrokerTests.event("pt-1", index: 0, seq: 1)
-        #expect(await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(first), receivedAtMs: 0) == .accepted(.deposit))
+        #expect(
+            await processor.process(topic: Topics.events("pt-1"), payload: Fixtures.json(first), receivedAtMs: 0)
+                == .accepted(.deposit))
         let outcome = await processor.process(topic: kind.topic, payload: kind.payload(3), receivedAtMs: 0)
         #expect(outcome == .rejected(kind.reason), "\(kind.name)")
         await store.close()

@@ -22,7 +22,9 @@ struct ReceiptMarkTests {
             _ = try await Self.book(store, "pt-1", 5)
             #expect(try await store.receiptMarks(devices: ["pt-1"])["pt-1"] == ReceiptMark(through: 3, highest: 6))
             _ = try await Self.book(store, "pt-1", 4)
-            #expect(try await store.receiptMarks(devices: ["pt-1", "pt-2"]) == ["pt-1": ReceiptMark(through: 6, highest: 6)])
+            #expect(
+                try await store.receiptMarks(devices: ["pt-1", "pt-2"]) == ["pt-1": ReceiptMark(through: 6, highest: 6)]
+            )
         }
     }
 
@@ -34,11 +36,15 @@ struct ReceiptMarkTests {
             let report = EventPayload(
                 device: "pt-1", ts: Fixtures.time(41), seq: 41,
                 body: .fault(
-                    Fault(bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "dropped", droppedSeqs: 3...40)))
+                    Fault(
+                        bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "dropped",
+                        droppedSeqs: 3...40)))
             #expect(try await store.book(Fixtures.booking(report)) == .booked(gap: 3...40, filledGap: false))
             #expect(try await store.receiptMarks(devices: ["pt-1"])["pt-1"] == ReceiptMark(through: 41, highest: 41))
             // 42 arrives and is refused; 43 is booked: the mark passes the refused one.
-            try await store.account(device: "pt-1", seqs: 42...42, reason: .rejected, receivedAtMs: Fixtures.time(42).millisecondsSinceEpoch)
+            try await store.account(
+                device: "pt-1", seqs: 42...42, reason: .rejected, receivedAtMs: Fixtures.time(42).millisecondsSinceEpoch
+            )
             #expect(try await store.receiptMarks(devices: ["pt-1"])["pt-1"] == ReceiptMark(through: 42, highest: 42))
             _ = try await Self.book(store, "pt-1", 44)
             #expect(try await store.receiptMarks(devices: ["pt-1"])["pt-1"] == ReceiptMark(through: 42, highest: 44))
@@ -49,7 +55,8 @@ struct ReceiptMarkTests {
         }
     }
 
-    @Test("a seq far beyond the highest booked is refused and does not move the high mark", arguments: StoreKind.allCases)
+    @Test(
+        "a seq far beyond the highest booked is refused and does not move the high mark", arguments: StoreKind.allCases)
     func seqWindow(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store in
             _ = try await Self.book(store, "pt-1", 100)
@@ -59,7 +66,9 @@ struct ReceiptMarkTests {
             #expect(try await store.bookedEventCount() == 1)
             // Gap detection still works for that device.
             #expect(try await Self.book(store, "pt-1", 103) == .booked(gap: 101...102, filledGap: false))
-            #expect(try await Self.book(store, "pt-1", 100 + WireLimits.maxSeqJump) == .booked(gap: 104...(99 + WireLimits.maxSeqJump), filledGap: false))
+            #expect(
+                try await Self.book(store, "pt-1", 100 + WireLimits.maxSeqJump)
+                    == .booked(gap: 104...(99 + WireLimits.maxSeqJump), filledGap: false))
         }
     }
 }

@@ -39,46 +39,69 @@ struct ReportTests {
         let configuration = try AggregatorConfiguration.parse(yaml: yaml, source: "aggregator.yaml")
         try await Fixtures.withStore(.sqlite) { store async throws in
             let bins: [String: [BinDescriptor]] = [
-                "pt-a1": [BinDescriptor(id: "wet", stream: .wet, capacityL: 120), BinDescriptor(id: "dry", stream: .dry, capacityL: 240)],
-                "pt-b1": [BinDescriptor(id: "wet", stream: .wet, capacityL: 120), BinDescriptor(id: "dry", stream: .dry, capacityL: 240)],
+                "pt-a1": [
+                    BinDescriptor(id: "wet", stream: .wet, capacityL: 120),
+                    BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
+                ],
+                "pt-b1": [
+                    BinDescriptor(id: "wet", stream: .wet, capacityL: 120),
+                    BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
+                ],
                 "pt-c1": [
-                    BinDescriptor(id: "wet", stream: .wet, capacityL: 120), BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
+                    BinDescriptor(id: "wet", stream: .wet, capacityL: 120),
+                    BinDescriptor(id: "dry", stream: .dry, capacityL: 240),
                     BinDescriptor(id: "rec", stream: .recyclable, capacityL: 240),
                 ],
             ]
             for (device, list) in bins {
-                let birth = BirthPayload(device: device, ts: at("2026-06-01T06:00"), session: 1, version: "1", configHash: "h", board: "b", bins: list)
+                let birth = BirthPayload(
+                    device: device, ts: at("2026-06-01T06:00"), session: 1, version: "1", configHash: "h", board: "b",
+                    bins: list)
                 try await store.recordBirth(birth, receivedAtMs: at("2026-06-01T06:00").millisecondsSinceEpoch)
             }
             let events: [EventPayload] = [
                 // Outside the week (Sunday before, Monday after), inside the quarter.
                 Fixtures.deposit("pt-a1", seq: 1, at: at("2026-05-31T23:30"), kg: 100),
                 Fixtures.deposit("pt-a1", seq: 2, at: at("2026-06-01T10:00"), kg: 6, litres: 10),
-                Fixtures.deposit("pt-a1", seq: 3, at: at("2026-06-01T11:00"), bin: "dry", stream: .dry, kg: 4, litres: 40, observed: .dry),
+                Fixtures.deposit(
+                    "pt-a1", seq: 3, at: at("2026-06-01T11:00"), bin: "dry", stream: .dry, kg: 4, litres: 40,
+                    observed: .dry),
                 Fixtures.deposit("pt-a1", seq: 4, at: at("2026-06-02T09:00"), kg: 4, litres: 8),
-                Fixtures.deposit("pt-a1", seq: 5, at: at("2026-06-03T08:00"), bin: "dry", stream: .dry, kg: 6, litres: 50, observed: .wet, contaminated: true),
+                Fixtures.deposit(
+                    "pt-a1", seq: 5, at: at("2026-06-03T08:00"), bin: "dry", stream: .dry, kg: 6, litres: 50,
+                    observed: .wet, contaminated: true),
                 Fixtures.collection("pt-a1", seq: 6, at: at("2026-06-03T15:00"), kg: 10),
                 Fixtures.deposit("pt-b1", seq: 1, at: at("2026-06-02T12:00"), kg: 2, litres: 60),
-                Fixtures.deposit("pt-b1", seq: 2, at: at("2026-06-02T13:00"), bin: "dry", stream: .dry, kg: 8, observed: .unknown),
+                Fixtures.deposit(
+                    "pt-b1", seq: 2, at: at("2026-06-02T13:00"), bin: "dry", stream: .dry, kg: 8, observed: .unknown),
                 Fixtures.fault("pt-b1", seq: 3, at: at("2026-06-03T07:00"), active: true),
                 Fixtures.deposit("pt-c1", seq: 1, at: at("2026-06-05T09:00"), kg: 10),
-                Fixtures.deposit("pt-c1", seq: 2, at: at("2026-06-05T10:00"), bin: "dry", stream: .dry, kg: 10, litres: 200, observed: .dry),
+                Fixtures.deposit(
+                    "pt-c1", seq: 2, at: at("2026-06-05T10:00"), bin: "dry", stream: .dry, kg: 10, litres: 200,
+                    observed: .dry),
                 Fixtures.collection("pt-c1", seq: 3, at: at("2026-06-05T12:00"), kg: 9, fillBefore: 0.9),
-                Fixtures.deposit("pt-c1", seq: 4, at: at("2026-06-06T09:00"), bin: "rec", stream: .recyclable, kg: 5, observed: .unknown),
-                Fixtures.deposit("pt-c1", seq: 5, at: at("2026-06-08T00:10"), bin: "dry", stream: .dry, kg: 50, litres: 160, observed: .dry),
+                Fixtures.deposit(
+                    "pt-c1", seq: 4, at: at("2026-06-06T09:00"), bin: "rec", stream: .recyclable, kg: 5,
+                    observed: .unknown),
+                Fixtures.deposit(
+                    "pt-c1", seq: 5, at: at("2026-06-08T00:10"), bin: "dry", stream: .dry, kg: 50, litres: 160,
+                    observed: .dry),
             ]
             for event in events { _ = try await store.book(Fixtures.booking(event)) }
             let alerts = [
                 AlertRecord(
-                    id: "full-1", kind: .binFull, severity: .warning, state: .cleared, subject: "bin:pt-a1/wet", value: 0.85, threshold: 0.8,
+                    id: "full-1", kind: .binFull, severity: .warning, state: .cleared, subject: "bin:pt-a1/wet",
+                    value: 0.85, threshold: 0.8,
                     message: "full", raisedAtMs: at("2026-06-03T10:00").millisecondsSinceEpoch,
                     clearedAtMs: at("2026-06-03T14:00").millisecondsSinceEpoch),
                 AlertRecord(
-                    id: "off-1", kind: .deviceOffline, severity: .critical, state: .cleared, subject: "device:pt-b1", value: 2000,
+                    id: "off-1", kind: .deviceOffline, severity: .critical, state: .cleared, subject: "device:pt-b1",
+                    value: 2000,
                     threshold: 900, message: "offline", raisedAtMs: at("2026-06-02T20:00").millisecondsSinceEpoch,
                     clearedAtMs: at("2026-06-04T08:00").millisecondsSinceEpoch),
                 AlertRecord(
-                    id: "mix-1", kind: .contamination, severity: .warning, subject: "bin:pt-c1/dry", value: 0.3, threshold: 0.2,
+                    id: "mix-1", kind: .contamination, severity: .warning, subject: "bin:pt-c1/dry", value: 0.3,
+                    threshold: 0.2,
                     message: "mixed", raisedAtMs: at("2026-06-05T11:00").millisecondsSinceEpoch),
             ]
             for alert in alerts { #expect(try await store.raiseAlert(alert, deliveries: [])) }
@@ -88,12 +111,17 @@ struct ReportTests {
 
     static let now = at("2026-06-30T18:00").millisecondsSinceEpoch
 
-    func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool { a.map { abs($0 - b) <= tolerance } ?? false }
+    func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool {
+        a.map { abs($0 - b) <= tolerance } ?? false
+    }
 
     @Test("weekly: district, days and communities add up to the hand-computed figures")
     func weekly() async throws {
         try await Self.withWeek { builder in
-            guard case .weekly(let report) = try await builder.build(.weekly, date: LocalDate("2026-06-03")!, nowMs: Self.now) else {
+            guard
+                case .weekly(let report) = try await builder.build(
+                    .weekly, date: LocalDate("2026-06-03")!, nowMs: Self.now)
+            else {
                 Issue.record("expected a weekly report")
                 return
             }
@@ -122,14 +150,18 @@ struct ReportTests {
             #expect(report.communities.map(\.parent) == ["s-east", "s-east", "s-west"])
             // Raised within the week: the bin_full, the device_offline and the contamination alert.
             #expect(report.alerts.filter { $0.count > 0 }.map(\.kind) == [.binFull, .deviceOffline, .contamination])
-            #expect(report.targets.map(\.id) == ["separation_rate", "recovery_rate", "dry_reduction", "contamination_rate"])
+            #expect(
+                report.targets.map(\.id) == ["separation_rate", "recovery_rate", "dry_reduction", "contamination_rate"])
         }
     }
 
     @Test("daily inspection: offline devices, full bins, faults and hot spots of that day")
     func daily() async throws {
         try await Self.withWeek { builder in
-            guard case .daily(let report) = try await builder.build(.daily, date: LocalDate("2026-06-03")!, nowMs: Self.now) else {
+            guard
+                case .daily(let report) = try await builder.build(
+                    .daily, date: LocalDate("2026-06-03")!, nowMs: Self.now)
+            else {
                 Issue.record("expected a daily report")
                 return
             }
@@ -148,7 +180,10 @@ struct ReportTests {
     @Test("monthly dispatch: fill rates from volumes or fill-before, suggested frequency, tonnage")
     func monthly() async throws {
         try await Self.withWeek { builder in
-            guard case .monthly(let report) = try await builder.build(.monthly, date: LocalDate("2026-06-10")!, nowMs: Self.now) else {
+            guard
+                case .monthly(let report) = try await builder.build(
+                    .monthly, date: LocalDate("2026-06-10")!, nowMs: Self.now)
+            else {
                 Issue.record("expected a monthly report")
                 return
             }
@@ -176,7 +211,10 @@ struct ReportTests {
     @Test("quarterly review: street scores, ranking and funding shares")
     func quarterly() async throws {
         try await Self.withWeek { builder in
-            guard case .review(let report) = try await builder.build(.quarterly, date: LocalDate("2026-06-03")!, nowMs: Self.now) else {
+            guard
+                case .review(let report) = try await builder.build(
+                    .quarterly, date: LocalDate("2026-06-03")!, nowMs: Self.now)
+            else {
                 Issue.record("expected a review")
                 return
             }
@@ -206,7 +244,9 @@ struct ReportTests {
         }
     }
 
-    @Test("renderings: JSON round-trips, CSV has the tables, HTML is self-contained with charts, labels in both languages")
+    @Test(
+        "renderings: JSON round-trips, CSV has the tables, HTML is self-contained with charts, labels in both languages"
+    )
     func renderings() async throws {
         try await Self.withWeek { builder in
             let content = try await builder.build(.weekly, date: LocalDate("2026-06-03")!, nowMs: Self.now)
@@ -225,13 +265,16 @@ struct ReportTests {
             #expect(html.contains("<svg"))
             #expect(!html.contains("<script"))
             // Self-contained: nothing loaded from elsewhere.
-            #expect(!html.contains("<link") && !html.contains(" src=") && !html.contains("href=") && !html.contains("@import"))
+            #expect(
+                !html.contains("<link") && !html.contains(" src=") && !html.contains("href=")
+                    && !html.contains("@import"))
 
             let chinese = String(decoding: ReportRenderer.render(content, format: .html, language: .zh), as: UTF8.self)
             #expect(chinese.contains("<html lang=\"zh-CN\">"))
             #expect(chinese.contains("周报"))
             #expect(chinese.contains("湿垃圾（厨余）"))
-            let chineseCSV = String(decoding: ReportRenderer.render(content, format: .csv, language: .zh), as: UTF8.self)
+            let chineseCSV = String(
+                decoding: ReportRenderer.render(content, format: .csv, language: .zh), as: UTF8.self)
             #expect(chineseCSV.hasPrefix("\u{FEFF}周报"))
 
             for kind in ReportKind.allCases {

@@ -91,16 +91,20 @@ struct ServeShutdownTests {
 
     /// Waits for the end of a stopped aggregator; fails with its log if it does not end within `bound`.
     static func expectExit(
-        _ aggregator: ChildProcess, within bound: Duration, status: Int32 = 0, sourceLocation: SourceLocation = #_sourceLocation
+        _ aggregator: ChildProcess, within bound: Duration, status: Int32 = 0,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         let termination: ChildProcess.Termination
         do {
             termination = try await aggregator.waitForExit(timeout: bound)
         } catch {
-            Issue.record("bins-aggregator still running \(bound) after SIGTERM; log:\n\(aggregator.output.suffix(3000))", sourceLocation: sourceLocation)
+            Issue.record(
+                "bins-aggregator still running \(bound) after SIGTERM; log:\n\(aggregator.output.suffix(3000))",
+                sourceLocation: sourceLocation)
             throw error
         }
-        #expect(termination == .exited(status), "log:\n\(aggregator.output.suffix(3000))", sourceLocation: sourceLocation)
+        #expect(
+            termination == .exited(status), "log:\n\(aggregator.output.suffix(3000))", sourceLocation: sourceLocation)
     }
 
     @Test("SIGTERM while the broker hangs: the offline status is given up after its bound, the process exits 0")
@@ -129,7 +133,8 @@ struct ServeShutdownTests {
             if !aggregator.isRunning {
                 let connections = loopbackConnections(port: harness.broker.port)
                 throw TestSupportError(
-                    "bins-aggregator ended before the offline status reached the broker (unread before: \(unreadBefore), connections: \(connections)); log:\n\(aggregator.output.suffix(3000))")
+                    "bins-aggregator ended before the offline status reached the broker (unread before: \(unreadBefore), connections: \(connections)); log:\n\(aggregator.output.suffix(3000))"
+                )
             }
             return loopbackUnreadBytes(toPort: harness.broker.port) >= unreadBefore + 64
         }

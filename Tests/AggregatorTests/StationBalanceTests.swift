@@ -46,7 +46,8 @@ struct StationBalanceTests {
 
     // MARK: Registry
 
-    @Test("delivers_to: the point's wins over its community's, which wins over its street's; stations know their points")
+    @Test(
+        "delivers_to: the point's wins over its community's, which wins over its street's; stations know their points")
     func deliveries() throws {
         let registry = Registry(try Self.configuration())
         #expect(registry.point(device: "pt-1")?.deliversTo == "ts1")
@@ -65,9 +66,14 @@ struct StationBalanceTests {
     func badStations() throws {
         let bad = Self.yaml
             .replacingOccurrences(of: "delivers_to: ts2", with: "delivers_to: c1")
-            .replacingOccurrences(of: "{id: c1, kind: property, households: 10,", with: "{id: c1, kind: property, households: 10, receives: [wet],")
+            .replacingOccurrences(
+                of: "{id: c1, kind: property, households: 10,",
+                with: "{id: c1, kind: property, households: 10, receives: [wet],"
+            )
             .replacingOccurrences(of: "delivers_to: ts1\n", with: "delivers_to: ts9\n")
-        let error = #expect(throws: AggregatorError.self) { try AggregatorConfiguration.parse(yaml: bad, source: "aggregator.yaml") }
+        let error = #expect(throws: AggregatorError.self) {
+            try AggregatorConfiguration.parse(yaml: bad, source: "aggregator.yaml")
+        }
         let message = error?.issues.map(\.description).joined(separator: "\n") ?? ""
         #expect(message.contains("\"c1\" is not a community of kind transfer_station"))
         #expect(message.contains("\"ts9\" is not a community id"))
@@ -79,27 +85,35 @@ struct StationBalanceTests {
 
     static let day1 = Fixtures.date("2026-06-01")
 
-    static func row(_ device: String, _ stream: WasteStream, deposited: Double = 0, collected: Double = 0, day: LocalDate = day1) -> LedgerRow {
+    static func row(
+        _ device: String, _ stream: WasteStream, deposited: Double = 0, collected: Double = 0, day: LocalDate = day1
+    ) -> LedgerRow {
         var figures = LedgerFigures.zero
         figures.depositedKg = deposited
         figures.collectedKg = collected
         return LedgerRow(device: device, bin: stream.rawValue, day: day, stream: stream, figures: figures)
     }
 
-    static func load(_ id: String, _ stream: WasteStream, kg: Double, station: String = "ts1", day: LocalDate = day1) -> StationLoad {
+    static func load(_ id: String, _ stream: WasteStream, kg: Double, station: String = "ts1", day: LocalDate = day1)
+        -> StationLoad
+    {
         StationLoad(
-            id: id, station: station, stream: stream, massKg: kg, atMs: Fixtures.calendar.startOfDay(day) + 11 * 3_600_000, day: day,
+            id: id, station: station, stream: stream, massKg: kg,
+            atMs: Fixtures.calendar.startOfDay(day) + 11 * 3_600_000, day: day,
             bookedBy: "http:test", receivedAtMs: 0)
     }
 
-    @Test("collected is the delivering points' collections, received the station's deposits plus its loads, per received stream")
+    @Test(
+        "collected is the delivering points' collections, received the station's deposits plus its loads, per received stream"
+    )
     func arithmetic() throws {
         let station = try #require(Registry(try Self.configuration()).station("ts1"))
         let ledger = [
             Self.row("pt-1", .wet, deposited: 99, collected: 100), Self.row("pt-2", .wet, collected: 50),
             Self.row("pt-4", .dry, collected: 80), Self.row("pt-1", .recyclable, collected: 30),  // not received by ts1
             Self.row("pt-3", .wet, collected: 500),  // delivers to ts2
-            Self.row("st-1", .wet, deposited: 120), Self.row("st-1", .dry, deposited: 40, collected: 900),  // the station's haul-away is not intake
+            // the station's haul-away is not intake
+            Self.row("st-1", .wet, deposited: 120), Self.row("st-1", .dry, deposited: 40, collected: 900),
         ]
         let days = MassBalance.days(
             station: station, from: Self.day1, to: Self.day1, ledger: ledger,
@@ -120,19 +134,26 @@ struct StationBalanceTests {
         #expect(day.mixing == 0)
     }
 
-    @Test("mixing needs one stream short and another over; an honest day with moisture loss is neither mixed nor missing")
+    @Test(
+        "mixing needs one stream short and another over; an honest day with moisture loss is neither mixed nor missing")
     func judgement() throws {
         let settings = try Self.configuration().alerts
         let honest = StationBalanceDay(
             station: "ts1", day: Self.day1,
-            streams: [StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 388), StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 297)])
+            streams: [
+                StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 388),
+                StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 297),
+            ])
         #expect(honest.mixing == 0)
         #expect(honest.missing < 0.05)
         #expect(honest.flags(settings, minimumKg: 1).isEmpty)
         // 100 kg of wet went into the dry container: wet -25 %, dry +33 %.
         let mixed = StationBalanceDay(
             station: "ts1", day: Self.day1,
-            streams: [StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 300), StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 400)])
+            streams: [
+                StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 300),
+                StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 400),
+            ])
         #expect(abs(mixed.mixing - 0.25) < 1e-12)
         #expect(mixed.missing == 0)
         #expect(mixed.flags(settings, minimumKg: 1) == [.streamMixing])
@@ -140,18 +161,26 @@ struct StationBalanceTests {
         // A whole round that never arrived: missing, not mixing.
         let lost = StationBalanceDay(
             station: "ts1", day: Self.day1,
-            streams: [StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 200), StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 300)])
+            streams: [
+                StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 200),
+                StreamBalance(stream: .dry, collectedKg: 300, receivedKg: 300),
+            ])
         #expect(lost.flags(settings, minimumKg: 1) == [.massMissing])
         // Dry received on a day nothing dry was collected counts against the day's total.
         let stray = StationBalanceDay(
             station: "ts1", day: Self.day1,
-            streams: [StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 300), StreamBalance(stream: .dry, collectedKg: 0, receivedKg: 100)])
+            streams: [
+                StreamBalance(stream: .wet, collectedKg: 400, receivedKg: 300),
+                StreamBalance(stream: .dry, collectedKg: 0, receivedKg: 100),
+            ])
         #expect(abs(stray.mixing - 0.25) < 1e-12)
     }
 
     // MARK: Loads
 
-    @Test("a load is booked once under its key; the same load again is a duplicate, another load under the key a conflict", arguments: StoreKind.allCases)
+    @Test(
+        "a load is booked once under its key; the same load again is a duplicate, another load under the key a conflict",
+        arguments: StoreKind.allCases)
     func loads(kind: StoreKind) async throws {
         try await Fixtures.withStore(kind) { store async throws in
             let load = Self.load("wb-0001", .wet, kg: 812.5)
@@ -163,15 +192,21 @@ struct StationBalanceTests {
             var other = load
             other.massKg = 900
             #expect(try await store.bookLoad(other) == .conflict(load))
-            #expect(try await store.bookLoad(Self.load("wb-0002", .dry, kg: 300, day: Self.day1.adding(days: 1))) == .booked)
+            #expect(
+                try await store.bookLoad(Self.load("wb-0002", .dry, kg: 300, day: Self.day1.adding(days: 1))) == .booked
+            )
             #expect(try await store.bookLoad(Self.load("wb-0003", .wet, kg: 10, station: "ts2")) == .booked)
             #expect(try await store.loads(stations: ["ts1"], from: Self.day1, to: Self.day1) == [load])
-            #expect(try await store.loads(stations: nil, from: Self.day1, to: Self.day1.adding(days: 1)).map(\.id).sorted() == ["wb-0001", "wb-0002", "wb-0003"])
+            #expect(
+                try await store.loads(stations: nil, from: Self.day1, to: Self.day1.adding(days: 1)).map(\.id).sorted()
+                    == ["wb-0001", "wb-0002", "wb-0003"])
             #expect(try await store.loads(stations: [], from: Self.day1, to: Self.day1).isEmpty)
         }
     }
 
-    @Test("over MQTT only the station's own device books loads for it; the load is booked once and noted as station activity", arguments: StoreKind.allCases)
+    @Test(
+        "over MQTT only the station's own device books loads for it; the load is booked once and noted as station activity",
+        arguments: StoreKind.allCases)
     func mqttLoads(kind: StoreKind) async throws {
         let configuration = try Self.configuration()
         try await Fixtures.withStore(kind) { store async throws in
@@ -180,31 +215,56 @@ struct StationBalanceTests {
                 registry: Registry(configuration), calendar: Fixtures.calendar, store: store,
                 metrics: IngestMetrics(factory: NOOPMetricsHandler.instance), logger: Fixtures.logger,
                 observe: { observation in observed.withLock { $0.append(observation) } })
-            let payload = LoadPayload(device: "st-1", ts: Fixtures.time(180), id: "round-7-wet", stream: .wet, massKg: 640, vehicle: "沪A·12345", round: "7")
-            #expect(await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(payload), receivedAtMs: 1) == .accepted(.load))
-            #expect(await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(payload), receivedAtMs: 2) == .accepted(.load))
+            let payload = LoadPayload(
+                device: "st-1", ts: Fixtures.time(180), id: "round-7-wet", stream: .wet, massKg: 640,
+                vehicle: "沪A·12345", round: "7")
+            #expect(
+                await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(payload), receivedAtMs: 1)
+                    == .accepted(.load))
+            #expect(
+                await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(payload), receivedAtMs: 2)
+                    == .accepted(.load))
             let stored = try await store.loads(stations: nil, from: Self.day1, to: Self.day1)
             #expect(stored.count == 1)
             #expect(stored.first?.bookedBy == "mqtt:st-1")
             #expect(stored.first?.station == "ts1")
             #expect(stored.first?.vehicle == "沪A·12345")
-            #expect(observed.withLock { $0 } == [.stationActivity(station: "ts1", day: Self.day1, atMs: Fixtures.time(180).millisecondsSinceEpoch, fromStation: true)])
+            #expect(
+                observed.withLock { $0 } == [
+                    .stationActivity(
+                        station: "ts1", day: Self.day1, atMs: Fixtures.time(180).millisecondsSinceEpoch,
+                        fromStation: true)
+                ])
             // A sorting point cannot say that a station received something.
             var forged = payload
             forged.device = "pt-1"
             forged.id = "forged"
-            #expect(await processor.process(topic: Topics.load("pt-1"), payload: Fixtures.json(forged), receivedAtMs: 3) == .rejected(.notPermitted))
+            #expect(
+                await processor.process(topic: Topics.load("pt-1"), payload: Fixtures.json(forged), receivedAtMs: 3)
+                    == .rejected(.notPermitted))
             // Nor can the station's device book under another device's name.
-            #expect(await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(forged), receivedAtMs: 4) == .rejected(.deviceMismatch))
+            #expect(
+                await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(forged), receivedAtMs: 4)
+                    == .rejected(.deviceMismatch))
             var heavy = payload
             heavy.id = "heavy"
             heavy.massKg = 1e9
-            #expect(await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(heavy), receivedAtMs: 5) == .rejected(.outOfRange))
+            #expect(
+                await processor.process(topic: Topics.load("st-1"), payload: Fixtures.json(heavy), receivedAtMs: 5)
+                    == .rejected(.outOfRange))
             #expect(try await store.loads(stations: nil, from: Self.day1, to: Self.day1).count == 1)
             // A collection at a delivering point is activity of its station's day too.
-            let collection = Fixtures.collection("pt-4", seq: 1, at: Fixtures.time(120), bin: "dry", stream: .dry, kg: 80)
-            #expect(await processor.process(topic: Topics.events("pt-4"), payload: Fixtures.json(collection), receivedAtMs: 6) == .accepted(.collection))
-            #expect(observed.withLock { $0 }.last == .stationActivity(station: "ts1", day: Self.day1, atMs: Fixtures.time(120).millisecondsSinceEpoch, fromStation: false))
+            let collection = Fixtures.collection(
+                "pt-4", seq: 1, at: Fixtures.time(120), bin: "dry", stream: .dry, kg: 80)
+            #expect(
+                await processor.process(
+                    topic: Topics.events("pt-4"), payload: Fixtures.json(collection), receivedAtMs: 6)
+                    == .accepted(.collection))
+            #expect(
+                observed.withLock { $0 }.last
+                    == .stationActivity(
+                        station: "ts1", day: Self.day1, atMs: Fixtures.time(120).millisecondsSinceEpoch,
+                        fromStation: false))
         }
     }
 
@@ -224,31 +284,58 @@ struct StationBalanceTests {
             let booking = Fixtures.booking(event(seq[device]!))
             #expect(try await store.book(booking) == .booked(gap: nil, filledGap: false))
             if let station = Registry(try Self.configuration()).station(ofDevice: device) {
-                await engine.observe(.stationActivity(station: station, day: booking.day, atMs: booking.event.ts.millisecondsSinceEpoch, fromStation: true))
+                await engine.observe(
+                    .stationActivity(
+                        station: station, day: booking.day, atMs: booking.event.ts.millisecondsSinceEpoch,
+                        fromStation: true))
             } else {
-                await engine.observe(.stationActivity(station: "ts1", day: booking.day, atMs: booking.event.ts.millisecondsSinceEpoch, fromStation: false))
+                await engine.observe(
+                    .stationActivity(
+                        station: "ts1", day: booking.day, atMs: booking.event.ts.millisecondsSinceEpoch,
+                        fromStation: false))
             }
         }
         for day in 1...3 {
             let wetCollected = 300.0 + Double(day) * 10
             let dryCollected = 200.0
-            try await book({ Fixtures.collection("pt-1", seq: $0, at: Fixtures.time(120, day: day), bin: "wet", stream: .wet, kg: wetCollected) }, "pt-1")
-            try await book({ Fixtures.collection("pt-2", seq: $0, at: Fixtures.time(130, day: day), bin: "dry", stream: .dry, kg: dryCollected) }, "pt-2")
+            try await book(
+                {
+                    Fixtures.collection(
+                        "pt-1", seq: $0, at: Fixtures.time(120, day: day), bin: "wet", stream: .wet, kg: wetCollected)
+                }, "pt-1")
+            try await book(
+                {
+                    Fixtures.collection(
+                        "pt-2", seq: $0, at: Fixtures.time(130, day: day), bin: "dry", stream: .dry, kg: dryCollected)
+                }, "pt-2")
             let tipped = day == 2 ? wetCollected / 3 : 0
             // 3 % of the wet is lost to moisture on the way.
-            try await book({ Fixtures.deposit("st-1", seq: $0, at: Fixtures.time(200, day: day), bin: "wet", stream: .wet, kg: wetCollected * 0.97 - tipped) }, "st-1")
-            try await book({ Fixtures.deposit("st-1", seq: $0, at: Fixtures.time(210, day: day), bin: "dry", stream: .dry, kg: dryCollected + tipped) }, "st-1")
+            try await book(
+                {
+                    Fixtures.deposit(
+                        "st-1", seq: $0, at: Fixtures.time(200, day: day), bin: "wet", stream: .wet,
+                        kg: wetCollected * 0.97 - tipped)
+                }, "st-1")
+            try await book(
+                {
+                    Fixtures.deposit(
+                        "st-1", seq: $0, at: Fixtures.time(210, day: day), bin: "dry", stream: .dry,
+                        kg: dryCollected + tipped)
+                }, "st-1")
         }
     }
 
-    @Test("the mixed day raises stream_mixing for that station and day only, once the station reports the next day", arguments: StoreKind.allCases)
+    @Test(
+        "the mixed day raises stream_mixing for that station and day only, once the station reports the next day",
+        arguments: StoreKind.allCases)
     func mixingAlert(kind: StoreKind) async throws {
         let configuration = try Self.configuration()
         // Wall time: 2026-06-04 09:00 local, after all three days.
         let clock = Clock(Fixtures.calendar.startOfDay(Fixtures.date("2026-06-04")) + 9 * 3_600_000)
         try await Fixtures.withStore(kind) { store async throws in
             let engine = AlertEngine(
-                configuration: configuration, registry: Registry(configuration), store: store, metricsFactory: NOOPMetricsHandler.instance,
+                configuration: configuration, registry: Registry(configuration), store: store,
+                metricsFactory: NOOPMetricsHandler.instance,
                 logger: Fixtures.logger, clock: clock.read)
             try await Self.bookDays(store, engine: engine)
             await engine.tick()
@@ -266,21 +353,28 @@ struct StationBalanceTests {
             #expect(await engine.condition(kind: .streamMixing, subject: "station:ts1/2026-06-03")?.phase == .normal)
             #expect(await engine.condition(kind: .massMissing, subject: "station:ts1/2026-06-01")?.phase == .normal)
             #expect(try await Self.balanceAlerts(store).map(\.subject) == ["station:ts1/2026-06-02"])
-            #expect(try await store.alerts(state: nil, limit: 10).filter { $0.subject.hasPrefix("station:") }.count == 1)
+            #expect(
+                try await store.alerts(state: nil, limit: 10).filter { $0.subject.hasPrefix("station:") }.count == 1)
         }
     }
 
-    @Test("a day whose load never arrived raises mass_missing, and a late load that completes it clears it", arguments: StoreKind.allCases)
+    @Test(
+        "a day whose load never arrived raises mass_missing, and a late load that completes it clears it",
+        arguments: StoreKind.allCases)
     func missingThenCorrected(kind: StoreKind) async throws {
         let configuration = try Self.configuration()
         let clock = Clock(Fixtures.calendar.startOfDay(Fixtures.date("2026-06-02")) + 9 * 3_600_000)
         try await Fixtures.withStore(kind) { store async throws in
             let engine = AlertEngine(
-                configuration: configuration, registry: Registry(configuration), store: store, metricsFactory: NOOPMetricsHandler.instance,
+                configuration: configuration, registry: Registry(configuration), store: store,
+                metricsFactory: NOOPMetricsHandler.instance,
                 logger: Fixtures.logger, clock: clock.read)
-            let wet = Fixtures.booking(Fixtures.collection("pt-1", seq: 1, at: Fixtures.time(120), bin: "wet", stream: .wet, kg: 300))
+            let wet = Fixtures.booking(
+                Fixtures.collection("pt-1", seq: 1, at: Fixtures.time(120), bin: "wet", stream: .wet, kg: 300))
             _ = try await store.book(wet)
-            await engine.observe(.stationActivity(station: "ts1", day: Self.day1, atMs: wet.event.ts.millisecondsSinceEpoch, fromStation: false))
+            await engine.observe(
+                .stationActivity(
+                    station: "ts1", day: Self.day1, atMs: wet.event.ts.millisecondsSinceEpoch, fromStation: false))
             _ = try await store.bookLoad(Self.load("dry-1", .wet, kg: 100))
             await engine.tick()
             #expect(try await Self.balanceAlerts(store).isEmpty)  // booked just now: not settled
@@ -296,7 +390,10 @@ struct StationBalanceTests {
             clock.advance(seconds: 600)
             await engine.tick()
             #expect(try await Self.balanceAlerts(store).isEmpty)
-            #expect(try await store.alerts(state: .cleared, limit: 10).map(\.kind).filter { $0 != .deviceOffline } == [.massMissing])
+            #expect(
+                try await store.alerts(state: .cleared, limit: 10).map(\.kind).filter { $0 != .deviceOffline } == [
+                    .massMissing
+                ])
         }
     }
 }

@@ -41,8 +41,10 @@ struct TargetEvaluatorTests {
     func flatOffTrack() throws {
         let evaluator = TargetEvaluator(settings: Self.settings(separation: 0.35), registry: try Self.registry())
         let status = try #require(
-            evaluator.evaluate(today: today, daily: Self.daily(today: today, days: 28, wet: { _ in 3 }, dry: { _ in 7 }), coverage: [])
-                .first)
+            evaluator.evaluate(
+                today: today, daily: Self.daily(today: today, days: 28, wet: { _ in 3 }, dry: { _ in 7 }), coverage: []
+            )
+            .first)
         #expect(status.id == "separation_rate")
         #expect(abs(status.current! - 0.3) < 1e-12)
         #expect(abs(status.projected! - 0.3) < 1e-9)
@@ -50,15 +52,19 @@ struct TargetEvaluatorTests {
         // Short by 0.02 <= 10 % of 0.32: at risk.
         let close = TargetEvaluator(settings: Self.settings(separation: 0.32), registry: try Self.registry())
         #expect(
-            close.evaluate(today: today, daily: Self.daily(today: today, days: 28, wet: { _ in 3 }, dry: { _ in 7 }), coverage: [])
-                .first?.status == .atRisk)
+            close.evaluate(
+                today: today, daily: Self.daily(today: today, days: 28, wet: { _ in 3 }, dry: { _ in 7 }), coverage: []
+            )
+            .first?.status == .atRisk)
     }
 
     @Test("a rising trend projected past the target is on track")
     func risingTrend() throws {
         // The daily separation rate rises by 0.001 a day: 0.3 today, 0.273 four weeks ago.
         let evaluator = TargetEvaluator(settings: Self.settings(separation: 0.35), registry: try Self.registry())
-        let daily = Self.daily(today: today, days: 28, wet: { 100 * (0.3 - 0.001 * Double($0)) }, dry: { 100 * (0.7 + 0.001 * Double($0)) })
+        let daily = Self.daily(
+            today: today, days: 28, wet: { 100 * (0.3 - 0.001 * Double($0)) }, dry: { 100 * (0.7 + 0.001 * Double($0)) }
+        )
         let status = try #require(evaluator.evaluate(today: today, daily: daily, coverage: []).first)
         // current: mean over the last 7 days = 0.297; slope 0.001/day; 184 days to 2026-12-31.
         #expect(abs(status.current! - 0.297) < 1e-9)
@@ -69,7 +75,8 @@ struct TargetEvaluatorTests {
     @Test("contamination is a ceiling; dry reduction compares with the baseline")
     func ceilingAndReduction() throws {
         let evaluator = TargetEvaluator(
-            settings: Self.settings(contamination: 0.1, dryReduction: 0.15, baseline: 10), registry: try Self.registry())
+            settings: Self.settings(contamination: 0.1, dryReduction: 0.15, baseline: 10), registry: try Self.registry()
+        )
         // 8 kg dry a day against a baseline of 10: 20 % less. 2 kg of 10 kg contaminated: 20 %.
         let daily = Self.daily(today: today, days: 10, wet: { _ in 2 }, dry: { _ in 8 }, contaminated: 2)
         let statuses = evaluator.evaluate(today: today, daily: daily, coverage: [])
@@ -99,7 +106,8 @@ struct TargetEvaluatorTests {
             id: "demo", name: "Two points per street", rule: .pointsPerStreet(count: 2, demonstrationOnly: false),
             by: LocalDate("2026-09-30")!)
         let evaluator = TargetEvaluator(
-            settings: Self.settings(coverage: [milestone, perStreet], start: LocalDate("2026-06-30")!.adding(days: -92)),
+            settings: Self.settings(
+                coverage: [milestone, perStreet], start: LocalDate("2026-06-30")!.adding(days: -92)),
             registry: registry)
         let one = [
             CoveragePoint(device: "pt-1", community: "c1", street: "s1", demonstration: false, covered: true),
@@ -122,22 +130,29 @@ struct TargetEvaluatorTests {
             point.covered = true
             return point
         }
-        #expect(evaluator.evaluate(today: LocalDate("2026-10-01")!, daily: [:], coverage: covered).allSatisfy { $0.status == .onTrack })
+        #expect(
+            evaluator.evaluate(today: LocalDate("2026-10-01")!, daily: [:], coverage: covered).allSatisfy {
+                $0.status == .onTrack
+            })
     }
 
     @Test("a point is covered with both a wet and a dry bin heard from within the window")
     func coveragePoints() throws {
         let registry = try Self.registry()
         var full = DeviceRecord(device: "pt-1")
-        full.bins = [BinDescriptor(id: "w", stream: .wet, capacityL: 120), BinDescriptor(id: "d", stream: .dry, capacityL: 120)]
+        full.bins = [
+            BinDescriptor(id: "w", stream: .wet, capacityL: 120), BinDescriptor(id: "d", stream: .dry, capacityL: 120),
+        ]
         full.lastSeenMs = 1_000_000_000
         var wetOnly = DeviceRecord(device: "pt-2")
         wetOnly.bins = [BinDescriptor(id: "w", stream: .wet, capacityL: 120)]
         wetOnly.lastSeenMs = 1_000_000_000
         let now: Int64 = 1_000_000_000 + 24 * 3_600_000
-        let points = TargetEvaluator.coveragePoints(registry: registry, devices: [full, wetOnly], nowMs: now, windowHours: 24)
+        let points = TargetEvaluator.coveragePoints(
+            registry: registry, devices: [full, wetOnly], nowMs: now, windowHours: 24)
         #expect(points.map(\.covered) == [true, false])
-        let later = TargetEvaluator.coveragePoints(registry: registry, devices: [full, wetOnly], nowMs: now + 1, windowHours: 24)
+        let later = TargetEvaluator.coveragePoints(
+            registry: registry, devices: [full, wetOnly], nowMs: now + 1, windowHours: 24)
         #expect(later.map(\.covered) == [false, false])
     }
 }

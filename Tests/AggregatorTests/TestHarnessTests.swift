@@ -16,7 +16,9 @@ struct TestHarnessTests {
         }
         let searchPath = "/nonexistent:\(first.path):\(second.path)"
         #expect(try ChildProcess.locate("bins-probe", searchPath: searchPath) == "\(first.path)/bins-probe")
-        #expect(try ChildProcess.locate("bins-probe", searchPath: "\(second.path):\(first.path)") == "\(second.path)/bins-probe")
+        #expect(
+            try ChildProcess.locate("bins-probe", searchPath: "\(second.path):\(first.path)")
+                == "\(second.path)/bins-probe")
         #expect(try ChildProcess.locate("/bin/sh", searchPath: "") == "/bin/sh", "a path is taken as it is")
     }
 

@@ -29,7 +29,10 @@ import Testing
 
     @Test func tableInterpolatesAndInverts() throws {
         let table = try #require(
-            BinGeometry(shape: .table(points: [HeightVolume(heightMm: 200, volumeL: 30), HeightVolume(heightMm: 400, volumeL: 70)])))
+            BinGeometry(
+                shape: .table(points: [
+                    HeightVolume(heightMm: 200, volumeL: 30), HeightVolume(heightMm: 400, volumeL: 70),
+                ])))
         #expect(table.depthMm == 400 && table.capacityL == 70)
         #expect(abs(table.volumeL(atHeightMm: 100) - 15) < 1e-12)  // (0,0) is implied
         #expect(abs(table.volumeL(atHeightMm: 300) - 50) < 1e-12)
@@ -42,8 +45,13 @@ import Testing
         #expect(BinGeometry(shape: .box(widthMm: 0, lengthMm: 1, depthMm: 1)) == nil)
         #expect(BinGeometry.problems(in: .cylinder(diameterMm: 300, depthMm: -1)).map(\.field) == ["depth_mm"])
         #expect(
-            BinGeometry.problems(in: .table(points: [HeightVolume(heightMm: 0, volumeL: 5), HeightVolume(heightMm: 10, volumeL: 8)])).map(\.message)
+            BinGeometry.problems(
+                in: .table(points: [HeightVolume(heightMm: 0, volumeL: 5), HeightVolume(heightMm: 10, volumeL: 8)])
+            ).map(\.message)
                 == ["the volume at height 0 must be 0, got 5"])
-        #expect(BinGeometry.problems(in: .table(points: [HeightVolume(heightMm: 10, volumeL: 5)])).map(\.field) == ["points"])
+        #expect(
+            BinGeometry.problems(in: .table(points: [HeightVolume(heightMm: 10, volumeL: 5)])).map(\.field) == [
+                "points"
+            ])
     }
 }

@@ -5,9 +5,10 @@ import Testing
 @Suite struct BoardTests {
     @Test func everyShippedBoardValidates() throws {
         let files = BoardLoader.boardFiles(in: boardsDirectory)
-        #expect(files.map { String($0.split(separator: "/").last!) } == [
-            "beaglebone-black.yaml", "orange-pi-zero2.yaml", "raspberry-pi-5.yaml", "raspberry-pi.yaml", "sim.yaml",
-        ])
+        #expect(
+            files.map { String($0.split(separator: "/").last!) } == [
+                "beaglebone-black.yaml", "orange-pi-zero2.yaml", "raspberry-pi-5.yaml", "raspberry-pi.yaml", "sim.yaml",
+            ])
         for file in files {
             let board = try BoardLoader.load(path: file)
             #expect(!board.pins.isEmpty && !board.chips.isEmpty && !board.sources.isEmpty, "\(file)")

@@ -8,7 +8,8 @@ import YAMLConfig
 @Suite struct BrokerCredentialsTests {
     func broker(passwordFile: String?, password: String? = nil) -> BrokerConfig {
         BrokerConfig(
-            url: BrokerURL(tls: false, host: "127.0.0.1", port: 1883), caFile: nil, clientCertFile: nil, clientKeyFile: nil,
+            url: BrokerURL(tls: false, host: "127.0.0.1", port: 1883), caFile: nil, clientCertFile: nil,
+            clientKeyFile: nil,
             username: "pt-1", password: password.map(Secret.init), passwordFile: passwordFile, keepaliveSeconds: 30)
     }
 
@@ -35,7 +36,9 @@ import YAMLConfig
             Issue.record("expected an error")
         } catch {
             #expect(error.code == .credentials)
-            #expect(error.message == "\(path): password file is accessible by group or others (mode 644); run chmod 600 \(path)")
+            #expect(
+                error.message
+                    == "\(path): password file is accessible by group or others (mode 644); run chmod 600 \(path)")
             #expect(!error.description.contains("s3cret"))
         }
     }
@@ -44,6 +47,8 @@ import YAMLConfig
         #expect(throws: BinDaemonError.self) { try broker(passwordFile: "/nonexistent/password").loadPassword() }
         let path = try temporaryFile("\n", mode: 0o600)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        #expect(throws: BinDaemonError(.credentials, "\(path): password file is empty")) { try broker(passwordFile: path).loadPassword() }
+        #expect(throws: BinDaemonError(.credentials, "\(path): password file is empty")) {
+            try broker(passwordFile: path).loadPassword()
+        }
     }
 }

@@ -20,7 +20,9 @@ import Testing
         #expect(config.bins.map(\.id) == ["wet", "dry"])
 
         let wet = try #require(config.bin(id: "wet"))
-        #expect(wet.scale.dout == LineAddress(chipLabels: ["pinctrl-bcm2711", "pinctrl-bcm2835"], line: 5, pinName: "GPIO5"))
+        #expect(
+            wet.scale.dout
+                == LineAddress(chipLabels: ["pinctrl-bcm2711", "pinctrl-bcm2835"], line: 5, pinName: "GPIO5"))
         #expect(wet.lid?.line.line == 17)
         #expect(wet.ranger?.mountMm == 40)
         #expect(wet.thresholds.scaleNoiseKg == 0.004)  // top-level default
@@ -75,7 +77,9 @@ import Testing
 
     @Test func configHashIgnoresFormattingAndSecretsButNotMeaning() throws {
         let base = try parseConfig(validConfigYAML).configHash
-        let reformatted = try parseConfig("# a comment\n" + validConfigYAML.replacingOccurrences(of: "debounce_ms: 30", with: "debounce_ms:   30"), file: "/elsewhere/other.yaml")
+        let reformatted = try parseConfig(
+            "# a comment\n" + validConfigYAML.replacingOccurrences(of: "debounce_ms: 30", with: "debounce_ms:   30"),
+            file: "/elsewhere/other.yaml")
         #expect(reformatted.configHash == base)
         let withPassword = try parseConfig(
             replacing("  password_file: /etc/binsd/password", with: "  password: hunter2"))
@@ -91,21 +95,31 @@ import Testing
         #expect(config.broker.password?.revealed == "hunter2")
         #expect(!"\(config.broker)".contains("hunter2"))
         #expect(!String(reflecting: config.broker).contains("hunter2"))
-        #expect(config.warnings.map(\.description).contains {
-            $0.contains("broker.password: a password in the config file is readable")
-        })
+        #expect(
+            config.warnings.map(\.description).contains {
+                $0.contains("broker.password: a password in the config file is readable")
+            })
     }
 
     @Test func classificationPriorsAndThresholds() throws {
         let config = try parseConfig(
-            validConfigYAML + "\nclassification: {stream_prior: 0.8, other_prior: 0.05, contamination_confidence: 0.995, min_volume_l: 1.5}\n")
+            validConfigYAML
+                + "\nclassification: {stream_prior: 0.8, other_prior: 0.05, contamination_confidence: 0.995, min_volume_l: 1.5}\n"
+        )
         #expect(config.classification.streamPrior == 0.8)
         #expect(config.classification.otherPrior == 0.05)
         #expect(config.classification.contaminationConfidence == 0.995)
         // The old cut-off is still accepted, with a warning that it no longer does anything.
-        #expect(config.warnings.map(\.description).contains { $0.contains("classification.min_volume_l: no longer used") })
-        let errors = configErrors(validConfigYAML + "\nclassification: {min_confidence: 0.95, contamination_confidence: 0.9, other_kg_l: [0.1, 3]}\n")
-        #expect(errors.contains { $0.contains("classification.contamination_confidence: contamination_confidence must be at least min_confidence") })
+        #expect(
+            config.warnings.map(\.description).contains { $0.contains("classification.min_volume_l: no longer used") })
+        let errors = configErrors(
+            validConfigYAML
+                + "\nclassification: {min_confidence: 0.95, contamination_confidence: 0.9, other_kg_l: [0.1, 3]}\n")
+        #expect(
+            errors.contains {
+                $0.contains(
+                    "classification.contamination_confidence: contamination_confidence must be at least min_confidence")
+            })
         #expect(errors.contains { $0.contains("classification.other_kg_l: other_kg_l must reach below dry_kg_l") })
     }
 
@@ -116,21 +130,31 @@ import Testing
                 "binsd.yaml:15:5: bins[0].stream: required field is missing",
                 "binsd.yaml:16:5: bins[0].strem: unknown key (did you mean 'stream'?)",
             ])
-        #expect(configErrors(replacing("logging:", with: "loging:")) == ["binsd.yaml:13:1: loging: unknown key (did you mean 'logging'?)"])
+        #expect(
+            configErrors(replacing("logging:", with: "loging:")) == [
+                "binsd.yaml:13:1: loging: unknown key (did you mean 'logging'?)"
+            ])
     }
 
     @Test func unknownBoardAndPin() {
         let board = configErrors(replacing("board: raspberry-pi", with: "board: banana-pi"))
-        #expect(board.first == "binsd.yaml:2:8: board: unknown board \"banana-pi\" (looked in ./boards, \(boardsDirectory))")
+        #expect(
+            board.first == "binsd.yaml:2:8: board: unknown board \"banana-pi\" (looked in ./boards, \(boardsDirectory))"
+        )
         let pin = configErrors(replacing("dout: GPIO5", with: "dout: GPIO99"))
         #expect(pin == ["binsd.yaml:19:21: bins[0].sensors.hx711.dout: unknown pin \"GPIO99\" on board raspberry-pi"])
-        let chipLine = configErrors(replacing("{chip: pinctrl-bcm2711, line: 20}", with: "{chip: pinctrl-bcm2711, line: 60}"))
-        #expect(chipLine == ["binsd.yaml:27:55: bins[1].sensors.ranger.trigger.line: line 60 does not exist on pinctrl-bcm2711 (58 lines)"])
+        let chipLine = configErrors(
+            replacing("{chip: pinctrl-bcm2711, line: 20}", with: "{chip: pinctrl-bcm2711, line: 60}"))
+        #expect(
+            chipLine == [
+                "binsd.yaml:27:55: bins[1].sensors.ranger.trigger.line: line 60 does not exist on pinctrl-bcm2711 (58 lines)"
+            ])
     }
 
     @Test func oneLineUsedTwiceAcrossBinsAndNames() {
         // GPIO17 by name and physical pin 11 are the same line.
-        let errors = configErrors(replacing("hx711: {dout: pin36, sck: P1-37}", with: "hx711: {dout: pin36, sck: pin11}"))
+        let errors = configErrors(
+            replacing("hx711: {dout: pin36, sck: P1-37}", with: "hx711: {dout: pin36, sck: pin11}"))
         #expect(
             errors == [
                 "binsd.yaml:26:33: bins[1].sensors.hx711.sck: pinctrl-bcm2711|pinctrl-bcm2835 line 17 (GPIO17) is already used by bins[0].sensors.lid.pin"
@@ -138,7 +162,10 @@ import Testing
         // A direct chip + line that names a board line counts too.
         let direct = configErrors(replacing("echo: GPIO21", with: "echo: {chip: pinctrl-bcm2835, line: 20}"))
         #expect(direct.count == 1)
-        #expect(direct.first?.contains("bins[1].sensors.ranger.echo: pinctrl-bcm2835 line 20 (GPIO20) is already used by bins[1].sensors.ranger.trigger") == true)
+        #expect(
+            direct.first?.contains(
+                "bins[1].sensors.ranger.echo: pinctrl-bcm2835 line 20 (GPIO20) is already used by bins[1].sensors.ranger.trigger"
+            ) == true)
     }
 
     @Test func impossibleGeometry() {
@@ -165,38 +192,56 @@ import Testing
 
     @Test func rangerTooCloseIsAWarningNotAnError() throws {
         let config = try parseConfig(replacing("model: hc-sr04, mount_mm: 40", with: "model: jsn-sr04t, mount_mm: 40"))
-        #expect(config.warnings.map(\.description) == [
-            "binsd.yaml:20:75: warning: bins[0].sensors.ranger.mount_mm: 40 mm is inside the jsn-sr04t's blind zone (250 mm): the top 23 % of the bin reads as full"
-        ])
+        #expect(
+            config.warnings.map(\.description) == [
+                "binsd.yaml:20:75: warning: bins[0].sensors.ranger.mount_mm: 40 mm is inside the jsn-sr04t's blind zone (250 mm): the top 23 % of the bin reads as full"
+            ])
     }
 
     @Test func cautionPinsWarn() throws {
         let config = try parseConfig(replacing("dout: GPIO5", with: "dout: GPIO2"))
-        #expect(config.warnings.map(\.description) == [
-            "binsd.yaml:19:21: warning: bins[0].sensors.hx711.dout: pin GPIO2 (P1-3): I2C1 SDA: 1.8 kΩ pull-up to 3.3 V on the board; an input reads high when unconnected"
-        ])
+        #expect(
+            config.warnings.map(\.description) == [
+                "binsd.yaml:19:21: warning: bins[0].sensors.hx711.dout: pin GPIO2 (P1-3): I2C1 SDA: 1.8 kΩ pull-up to 3.3 V on the board; an input reads high when unconnected"
+            ])
     }
 
     @Test func badBrokerURLs() {
-        for url in ["http://broker:1883", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://user:pw@host", "mqtt://host/path"] {
+        for url in [
+            "http://broker:1883", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://user:pw@host",
+            "mqtt://host/path",
+        ] {
             let errors = configErrors(replacing("url: mqtt://127.0.0.1:1883", with: "url: \"\(url)\""))
-            #expect(errors == ["binsd.yaml:5:8: broker.url: \"\(url)\" is not a broker URL (expected mqtt://HOST:PORT or mqtts://HOST:PORT)"])
+            #expect(
+                errors == [
+                    "binsd.yaml:5:8: broker.url: \"\(url)\" is not a broker URL (expected mqtt://HOST:PORT or mqtts://HOST:PORT)"
+                ])
         }
         #expect(BrokerURL("mqtt://[::1]:1884") == BrokerURL(tls: false, host: "::1", port: 1884))
         #expect(BrokerURL("mqtt://[::1]:1884")?.endpoint == "[::1]:1884")
         let noCA = configErrors(replacing("url: mqtt://127.0.0.1:1883", with: "url: mqtts://broker.example:8883"))
-        #expect(noCA == ["binsd.yaml:5:3: broker: an mqtts:// broker needs ca_file (the CA that signed the broker's certificate)"])
-        let both = configErrors(replacing("  password_file: /etc/binsd/password", with: "  password_file: /etc/binsd/password\n  password: x"))
+        #expect(
+            noCA == [
+                "binsd.yaml:5:3: broker: an mqtts:// broker needs ca_file (the CA that signed the broker's certificate)"
+            ])
+        let both = configErrors(
+            replacing(
+                "  password_file: /etc/binsd/password", with: "  password_file: /etc/binsd/password\n  password: x"))
         #expect(both.contains("binsd.yaml:7:13: broker.password: give either password or password_file, not both"))
     }
 
     @Test func referencedFilesMustExistWhenChecked() {
         let options = ConfigLoader.Options(boardSearchPaths: [boardsDirectory], checkReferencedFiles: true)
-        #expect(throws: BinDaemonError.self) { try ConfigLoader.parse(yaml: validConfigYAML, file: "binsd.yaml", options: options) }
+        #expect(throws: BinDaemonError.self) {
+            try ConfigLoader.parse(yaml: validConfigYAML, file: "binsd.yaml", options: options)
+        }
         do {
             _ = try ConfigLoader.parse(yaml: validConfigYAML, file: "binsd.yaml", options: options)
         } catch {
-            #expect(error.issues.map(\.description) == ["binsd.yaml:6:18: broker.password_file: file /etc/binsd/password does not exist"])
+            #expect(
+                error.issues.map(\.description) == [
+                    "binsd.yaml:6:18: broker.password_file: file /etc/binsd/password does not exist"
+                ])
         }
     }
 
@@ -253,9 +298,10 @@ import Testing
             Issue.record("expected calibrationMissing")
         } catch {
             #expect(error.code == .calibrationMissing)
-            #expect(error.issues.map(\.description) == [
-                "binsd.yaml: bins[1]: scale of bin \"dry\" is not calibrated (nothing usable in /var/lib/binsd/calibration); run: binsd calibrate --config binsd.yaml --bin dry --tare, then --known-kg MASS with a reference mass on the scale"
-            ])
+            #expect(
+                error.issues.map(\.description) == [
+                    "binsd.yaml: bins[1]: scale of bin \"dry\" is not calibrated (nothing usable in /var/lib/binsd/calibration); run: binsd calibrate --config binsd.yaml --bin dry --tare, then --known-kg MASS with a reference mass on the scale"
+                ])
         }
     }
 
@@ -270,7 +316,9 @@ import Testing
     }
 
     @Test func shippedExampleConfigIsValid() throws {
-        let example = URL(fileURLWithPath: boardsDirectory).deletingLastPathComponent().appendingPathComponent("config/binsd.example.yaml").path
+        let example = URL(fileURLWithPath: boardsDirectory).deletingLastPathComponent().appendingPathComponent(
+            "config/binsd.example.yaml"
+        ).path
         let config = try ConfigLoader.load(path: example, options: testOptions)
         #expect(config.bins.count >= 2)
     }

@@ -8,11 +8,11 @@ import SimulatedPoint
 import Simulation
 import Testing
 
+@testable import BinDaemon
+
 #if canImport(Glibc)
 import Glibc
 #endif
-
-@testable import BinDaemon
 
 @Suite struct SimulatedBoardTests {
     @Test("boards/sim.yaml and the built-in sim board are the same board, on BinWorld's chip")
@@ -34,11 +34,15 @@ import Glibc
             .replacingOccurrences(of: "pin36", with: "GPIO36").replacingOccurrences(of: "P1-37", with: "GPIO37")
             .replacingOccurrences(of: "{chip: pinctrl-bcm2711, line: 20}", with: "GPIO20")
         let config = try ConfigLoader.parse(
-            yaml: yaml, file: "binsd.yaml", options: ConfigLoader.Options(boardSearchPaths: [], checkReferencedFiles: false))
+            yaml: yaml, file: "binsd.yaml",
+            options: ConfigLoader.Options(boardSearchPaths: [], checkReferencedFiles: false))
         #expect(config.board.name == "sim")
         #expect(config.bins[0].scale.dout == LineAddress(chipLabels: ["bins-sim"], line: 5, pinName: "GPIO5"))
         let withSimulation = validConfigYAML + "simulation: {scenario: /tmp/x.yaml}\n"
-        #expect(configErrors(withSimulation) == ["binsd.yaml:29:13: simulation: only the sim board runs a simulation (board is raspberry-pi)"])
+        #expect(
+            configErrors(withSimulation) == [
+                "binsd.yaml:29:13: simulation: only the sim board runs a simulation (board is raspberry-pi)"
+            ])
     }
 
     @Test("the simulated installer's config is valid and carries none of the simulator's hidden constants")
@@ -49,7 +53,8 @@ import Glibc
             scenario: scenario, scenarioFile: "daemon-smoke.yaml", wiring: world.wiring,
             broker: BrokerURL("mqtt://127.0.0.1:1883")!, username: nil, stateDirectory: "/tmp/state",
             noiseKg: ["wet": 0.00144, "dry": 0.0003])
-        let config = try ConfigLoader.parse(yaml: yaml, file: "binsd.yaml", options: ConfigLoader.Options(boardSearchPaths: []))
+        let config = try ConfigLoader.parse(
+            yaml: yaml, file: "binsd.yaml", options: ConfigLoader.Options(boardSearchPaths: []))
         #expect(config.bins.map(\.id) == ["wet", "dry"])
         #expect(config.bins[0].thresholds.scaleNoiseKg == 0.0014)
         #expect(config.bins[1].thresholds.scaleNoiseKg == 0.0005)
@@ -117,7 +122,9 @@ import Glibc
     func refusedCalibration() throws {
         let (driver, _) = try Self.scale(offset: 84_000, countsPerKg: 21_000, noise: 30)
         let calibrator = ScaleCalibrator()
-        #expect(throws: BinDaemonError.self) { try calibrator.calibrate(driver, knownKg: 10, previous: nil, bin: "wet", at: at(0)) }
+        #expect(throws: BinDaemonError.self) {
+            try calibrator.calibrate(driver, knownKg: 10, previous: nil, bin: "wet", at: at(0))
+        }
         let tared = try calibrator.tare(driver, previous: nil, at: at(0))
         do {
             _ = try calibrator.calibrate(driver, knownKg: 10, previous: tared, bin: "wet", at: at(5))
@@ -143,7 +150,8 @@ import Glibc
     @Test("a scale that stops answering raises scale.not_ready after 3 failures over 5 s, and clears once it answers")
     func scaleNotReady() {
         var pipeline = Self.pipeline()
-        let failure = SensorError(.notReady, sensor: "hx711 wet", chip: "sim", lines: [4, 5], detail: "DOUT stayed high for 700 ms")
+        let failure = SensorError(
+            .notReady, sensor: "hx711 wet", chip: "sim", lines: [4, 5], detail: "DOUT stayed high for 700 ms")
         var events: [TimedEvent] = []
         for second in [0.0, 3, 6, 9] { events += pipeline.scaleRead(.failure(failure), at: at(second)).events }
         #expect(events.count == 1)
@@ -245,10 +253,14 @@ import Glibc
     func reloadMerge() throws {
         let old = try parseConfig(validConfigYAML)
         let changed = try parseConfig(
-            replacing("burst_readings: 8", with: "burst_readings: 12", in: replacing(
-                "thresholds: {min_deposit_kg: 0.1}", with: "thresholds: {min_deposit_kg: 0.2}", in: replacing(
-                    "url: mqtt://127.0.0.1:1883", with: "url: mqtt://10.0.0.2:1883", in: replacing(
-                        "dout: GPIO5", with: "dout: GPIO19")))))
+            replacing(
+                "burst_readings: 8", with: "burst_readings: 12",
+                in: replacing(
+                    "thresholds: {min_deposit_kg: 0.1}", with: "thresholds: {min_deposit_kg: 0.2}",
+                    in: replacing(
+                        "url: mqtt://127.0.0.1:1883", with: "url: mqtt://10.0.0.2:1883",
+                        in: replacing(
+                            "dout: GPIO5", with: "dout: GPIO19")))))
         let (applied, refused) = ConfigReloader.merge(old: old, new: changed)
         #expect(refused == ["broker", "bins[0]"])
         #expect(applied.sampling.burstReadings == 12)
@@ -263,7 +275,8 @@ import Glibc
     func systemdNotify() throws {
         let name = "@binsd-test-\(UUID().uuidString.prefix(8))"
         let socket = try NotifySocket(path: name)
-        let notifier = try #require(SystemdNotifier(socketPath: name, watchdogUsec: "30000000", watchdogPID: "\(getpid())"))
+        let notifier = try #require(
+            SystemdNotifier(socketPath: name, watchdogUsec: "30000000", watchdogPID: "\(getpid())"))
         #expect(notifier.watchdogPingIntervalNanoseconds == 15_000_000_000)
         #expect(notifier.notify("READY=1\nSTATUS=sampling"))
         #expect(socket.drain() == ["READY=1\nSTATUS=sampling"])
@@ -272,13 +285,16 @@ import Glibc
         #expect(SystemdNotifier(socketPath: "", watchdogUsec: nil, watchdogPID: nil) == nil)
     }
 
-    @Test("the relay passes MQTT through, and a cut makes the broker publish the will and refuses reconnects until restored")
+    @Test(
+        "the relay passes MQTT through, and a cut makes the broker publish the will and refuses reconnects until restored"
+    )
     func relayCut() async throws {
         let directory = try TemporaryDirectory(prefix: "binsd-relay")
         let broker = try await MosquittoBroker.start(in: directory)
         let watcher = try await Subscriber(broker, device: "pt-relay")
         let relay = try NetworkRelay(upstreamHost: broker.host, upstreamPort: broker.port, logger: harnessLogger)
-        let will = MQTTMessage(topic: Topics.status("pt-relay"), text: #"{"gone": true}"#, qos: .atLeastOnce, retain: true)
+        let will = MQTTMessage(
+            topic: Topics.status("pt-relay"), text: #"{"gone": true}"#, qos: .atLeastOnce, retain: true)
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
                 host: "127.0.0.1", port: relay.port, clientID: "pt-relay", will: will,
@@ -287,7 +303,9 @@ import Glibc
         let task = Task { try await client.run() }
         try await client.waitUntilConnected(timeout: .seconds(20))
         try await client.publish(MQTTMessage(topic: Topics.health("pt-relay"), text: "through", qos: .atLeastOnce))
-        try await watcher.recorder.wait("the message through the relay") { $0.received.contains { $0.text == "through" } }
+        try await watcher.recorder.wait("the message through the relay") {
+            $0.received.contains { $0.text == "through" }
+        }
 
         relay.cut()
         try await watcher.recorder.wait("the will") { $0.received.contains { $0.text == #"{"gone": true}"# } }

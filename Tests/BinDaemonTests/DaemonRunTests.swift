@@ -4,11 +4,11 @@ import Foundation
 import Synchronization
 import Testing
 
+@testable import BinDaemon
+
 #if canImport(Glibc)
 import Glibc
 #endif
-
-@testable import BinDaemon
 
 /// A datagram socket standing in for systemd's notification socket.
 final class NotifySocket: Sendable {
@@ -20,7 +20,8 @@ final class NotifySocket: Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        fd = socket(
+            AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket failed: errno \(errno)") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -57,7 +58,9 @@ final class NotifySocket: Sendable {
 
 @Suite(.serialized)
 struct DaemonRunTests {
-    static func config(broker: MosquittoBroker, directory: TemporaryDirectory, heartbeat: Int = 300, dryScaleClock: String = "GPIO9")
+    static func config(
+        broker: MosquittoBroker, directory: TemporaryDirectory, heartbeat: Int = 300, dryScaleClock: String = "GPIO9"
+    )
         -> String
     {
         """
@@ -95,7 +98,8 @@ struct DaemonRunTests {
         let recorder = subscriber.recorder
         let notify = try NotifySocket(path: directory.file("notify.sock"))
         let configPath = try directory.write("binsd.yaml", Self.config(broker: broker, directory: directory))
-        let firstHash = try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: [])).configHash
+        let firstHash = try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: []))
+            .configHash
         let run = try Binsd.start(
             ["run", "--config", configPath], in: directory,
             environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
@@ -111,13 +115,15 @@ struct DaemonRunTests {
 
         // SIGHUP with a run-time change: applied, announced in a new birth.
         try directory.write("binsd.yaml", Self.config(broker: broker, directory: directory, heartbeat: 120))
-        let secondHash = try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: [])).configHash
+        let secondHash = try ConfigLoader.load(path: configPath, options: ConfigLoader.Options(boardSearchPaths: []))
+            .configHash
         #expect(secondHash != firstHash)
         run.process.send(SIGHUP)
         try await recorder.wait("a birth with the reloaded config's hash") { $0.births.last?.configHash == secondHash }
 
         // SIGHUP with a change that needs new lines: refused with a log line, nothing changes.
-        try directory.write("binsd.yaml", Self.config(broker: broker, directory: directory, heartbeat: 120, dryScaleClock: "GPIO20"))
+        try directory.write(
+            "binsd.yaml", Self.config(broker: broker, directory: directory, heartbeat: 120, dryScaleClock: "GPIO20"))
         run.process.send(SIGHUP)
         try await run.process.waitForOutput(containing: "config.reload.needs_restart", timeout: .seconds(30))
         #expect(run.process.output.contains("config.fields=bins[1]"))
@@ -137,7 +143,8 @@ struct DaemonRunTests {
         let broker = try await MosquittoBroker.start(in: directory)
         let notify = try NotifySocket(path: directory.file("notify.sock"))
         let configPath = try directory.write("binsd.yaml", Self.config(broker: broker, directory: directory))
-        let run = try Binsd.start(["run", "--config", configPath], in: directory, environment: ["NOTIFY_SOCKET": notify.path])
+        let run = try Binsd.start(
+            ["run", "--config", configPath], in: directory, environment: ["NOTIFY_SOCKET": notify.path])
         try await notify.wait(for: "READY=1")
         // Frozen, the broker still holds the connection but acknowledges nothing: the graceful stop's last
         // words (outbox drain, offline status) would each wait out their bounds, 3 to 10 s.
@@ -164,7 +171,8 @@ struct DaemonRunTests {
         let configPath = try directory.write("binsd.yaml", yaml)
         // The raspberry-pi board's chips do not exist here, so the run fails before calibration would be
         // checked unless the check comes first: it must, so an installer sees what is missing.
-        let run = try Binsd.start(["run", "--config", configPath, "--boards", "\(TestExecutables.repositoryRoot)/boards"], in: directory)
+        let run = try Binsd.start(
+            ["run", "--config", configPath, "--boards", "\(TestExecutables.repositoryRoot)/boards"], in: directory)
         let termination = try await run.process.waitForExit(timeout: .seconds(30))
         #expect(termination == .exited(1))
         let output = run.process.output

@@ -7,7 +7,8 @@ import Testing
 @Suite struct DensityClassifierTests {
     let classifier = DensityClassifier()
     /// σ of a volume change in the 480 × 550 mm box with the default sensors (docs/binsd.md section 5).
-    let boxSigmaL = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+    let boxSigmaL = DensityClassifier.volumeSigmaL(
+        rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
     let sigmaMass = DensityClassifier.massSigmaKg(scaleSigmaKg: 0.005, windowReadings: 5)
 
     @Test func knownDensitiesWithSmallErrorsAreClassified() {
@@ -34,7 +35,8 @@ import Testing
         }
     }
 
-    func fineLikelihood(massKg: Double, volumeL: Double, densities: ClosedRange<Double>, sigmaVolumeL: Double) -> Double {
+    func fineLikelihood(massKg: Double, volumeL: Double, densities: ClosedRange<Double>, sigmaVolumeL: Double) -> Double
+    {
         let n = 20_000
         let low = log(densities.lowerBound)
         let step = (log(densities.upperBound) - low) / Double(n)
@@ -50,7 +52,8 @@ import Testing
     /// waste would need at least 11.5 L.
     @Test func zeroAndNegativeVolumesAreEvidence() {
         for volume in [0.0, -0.8] {
-            let result = classifier.classify(massKg: 1.5, volumeL: volume, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+            let result = classifier.classify(
+                massKg: 1.5, volumeL: volume, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
             let posterior = try! #require(result.posterior)
             #expect(posterior.dry < 1e-6, "\(volume) L: \(posterior)")
             #expect(result.densityKgL == nil)
@@ -59,26 +62,33 @@ import Testing
     }
 
     @Test func missingVolumeIsUnknownWithoutEvidence() {
-        let result = classifier.classify(massKg: 2, volumeL: nil, sigmaMassKg: 0.001, sigmaVolumeL: 0.01, declared: .wet)
-        #expect(result.observed == .unknown && result.reason == .noVolume && result.confidence == 0 && result.posterior == nil)
+        let result = classifier.classify(
+            massKg: 2, volumeL: nil, sigmaMassKg: 0.001, sigmaVolumeL: 0.01, declared: .wet)
+        #expect(
+            result.observed == .unknown && result.reason == .noVolume && result.confidence == 0
+                && result.posterior == nil)
     }
 
     @Test func bricksFoamAndTheGapAreOther() {
-        let brick = classifier.classify(massKg: 8, volumeL: 4, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .dry)  // 2 kg/L
+        // 2 kg/L
+        let brick = classifier.classify(massKg: 8, volumeL: 4, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .dry)
         #expect(brick.observed == .unknown && brick.reason == .outsideRanges)
-        let foam = classifier.classify(massKg: 0.2, volumeL: 20, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .wet)  // 0.01 kg/L
+        // 0.01 kg/L
+        let foam = classifier.classify(massKg: 0.2, volumeL: 20, sigmaMassKg: 0.005, sigmaVolumeL: 0.3, declared: .wet)
         #expect(foam.observed == .unknown && foam.reason == .outsideRanges)
         // Between the classes (0.177 kg/L) and measured precisely: neither class, not the nearer one.
         let gap = classifier.classify(massKg: 8.85, volumeL: 50, sigmaMassKg: 0.001, sigmaVolumeL: 0.3, declared: .dry)
         #expect(gap.observed == .unknown && gap.reason == .outsideRanges)
         // The same density with the noise of a household bin: too close to call.
-        let noisy = classifier.classify(massKg: 1.77, volumeL: 10, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        let noisy = classifier.classify(
+            massKg: 1.77, volumeL: 10, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
         #expect(noisy.observed == .unknown)
     }
 
     @Test func confidenceFollowsTheUncertainty() {
         // 0.29 kg/L: kitchen waste with a precise volume, too close to residual waste with a rough one.
-        let precise = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 0.3, declared: .wet)
+        let precise = classifier.classify(
+            massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 0.3, declared: .wet)
         let rough = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 6, declared: .wet)
         #expect(precise.observed == .wet)
         #expect(rough.observed == .unknown && rough.reason == .lowConfidence)
@@ -88,14 +98,18 @@ import Testing
     /// The default prior says nothing about the bin: the same measurement gets the same posterior in a wet and
     /// in a dry bin. A configured prior leans towards the bin's own stream.
     @Test func priorFromTheDeclaredStream() {
-        let inWet = classifier.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
-        let inDry = classifier.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        let inWet = classifier.classify(
+            massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let inDry = classifier.classify(
+            massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
         #expect(inWet.posterior == inDry.posterior)
         var leaning = ClassificationThresholds()
         leaning.streamPrior = 0.9
         let informed = DensityClassifier(thresholds: leaning)
-        let wetBin = informed.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
-        let dryBin = informed.classify(massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        let wetBin = informed.classify(
+            massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let dryBin = informed.classify(
+            massKg: 1.0, volumeL: 6.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
         #expect(wetBin.posterior!.wet > inWet.posterior!.wet)
         #expect(dryBin.posterior!.dry > inDry.posterior!.dry)
         let prior = informed.prior(declared: .dry)
@@ -106,7 +120,8 @@ import Testing
     /// Contamination is its own decision: observed as the other class is not enough, the posterior that the
     /// deposit does not belong in the bin must reach `contamination_confidence`.
     @Test func contaminationHasItsOwnThreshold() {
-        let result = classifier.classify(massKg: 1.0, volumeL: 9.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let result = classifier.classify(
+            massKg: 1.0, volumeL: 9.0, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
         #expect(result.observed == .dry)
         #expect(classifier.isContaminated(result, declared: .wet))
         var strict = ClassificationThresholds()
@@ -122,27 +137,36 @@ import Testing
     /// The two deposits of issue 13, with the default sensors in the 480 × 550 mm box: 1.5 kg of kitchen waste
     /// in 2 L is flagged in the dry bin; 1.5 kg of residual waste in 12 L is not.
     @Test func smallHeavyMisSortIsFlaggedAndABagOfResidualWasteIsNot() {
-        let kitchen = classifier.classify(massKg: 1.5, volumeL: 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        let kitchen = classifier.classify(
+            massKg: 1.5, volumeL: 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
         #expect(kitchen.observed == .wet && classifier.isContaminated(kitchen, declared: .dry), "\(kitchen)")
-        let residual = classifier.classify(massKg: 1.5, volumeL: 12, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
+        let residual = classifier.classify(
+            massKg: 1.5, volumeL: 12, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .dry)
         #expect(residual.observed == .dry && !classifier.isContaminated(residual, declared: .dry), "\(residual)")
     }
 
     @Test func minimumMisSortIsExactlyWhereTheFlagBegins() {
         func flagged(_ m: Double, density: Double = 0.5, sigmaVolumeL: Double? = nil) -> Bool {
             let result = classifier.classify(
-                massKg: m, volumeL: m / density, sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolumeL ?? boxSigmaL, declared: .dry)
+                massKg: m, volumeL: m / density, sigmaMassKg: sigmaMass, sigmaVolumeL: sigmaVolumeL ?? boxSigmaL,
+                declared: .dry)
             return classifier.isContaminated(result, declared: .dry)
         }
-        let mass = classifier.minimumMassKg(densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL) {
+        let mass = classifier.minimumMassKg(
+            densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL
+        ) {
             classifier.isContaminated($0, declared: .dry)
         }
         #expect(flagged(mass) && !flagged(mass - 0.002))
         // More noise, a heavier minimum; a density next to the other class needs more mass.
-        let noisier = classifier.minimumMassKg(densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: 2 * boxSigmaL) {
+        let noisier = classifier.minimumMassKg(
+            densityKgL: 0.5, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: 2 * boxSigmaL
+        ) {
             classifier.isContaminated($0, declared: .dry)
         }
-        let edge = classifier.minimumMassKg(densityKgL: 0.25, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL) {
+        let edge = classifier.minimumMassKg(
+            densityKgL: 0.25, declared: .dry, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL
+        ) {
             classifier.isContaminated($0, declared: .dry)
         }
         #expect(noisier > mass && edge > mass)
@@ -165,9 +189,10 @@ import Testing
         let round = Double.pi * 225 * 225 / 1_000_000
         #expect(abs(judgeable(.dry, 0.5, litresPerMm: round) - 0.42) < 0.01)
         #expect(abs(judgeable(.wet, 0.10, litresPerMm: round) - 0.42) < 0.01)
-        #expect(classifier.minimumJudgeableMisSortKg(
-            declared: .recyclable, densityKgL: 0.5, scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3,
-            surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264) == nil)
+        #expect(
+            classifier.minimumJudgeableMisSortKg(
+                declared: .recyclable, densityKgL: 0.5, scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3,
+                surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264) == nil)
     }
 
     /// The surface left behind by a deposit, as its volume change tells it, on simulated chains of deposits
@@ -194,14 +219,16 @@ import Testing
             let mass = generator.next(in: 0.3...2.5)
             let density = exp(generator.next(in: log(0.08)...log(0.13)))
             let surfaceAfter = normal() * surfaceSigma
-            let measured = mass / density + (surfaceAfter + normal() * pingSigma) - (surfaceBefore + normal() * pingSigma)
+            let measured =
+                mass / density + (surfaceAfter + normal() * pingSigma) - (surfaceBefore + normal() * pingSigma)
             let corrected = measured + known.meanL
             rawSquaredError += pow(measured - mass / density, 2)
             correctedSquaredError += pow(corrected - mass / density, 2)
             let sigma = (boxSigmaL * boxSigmaL - (surfaceSigma * surfaceSigma - known.varianceL2)).squareRoot()
             let after = try! #require(
                 classifier.surfaceOffsetAfter(
-                    massKg: mass, volumeL: corrected, sigmaMassKg: sigmaMass, sigmaVolumeL: sigma, surfaceSigmaL: surfaceSigma,
+                    massKg: mass, volumeL: corrected, sigmaMassKg: sigmaMass, sigmaVolumeL: sigma,
+                    surfaceSigmaL: surfaceSigma,
                     declared: .dry))
             squaredError += pow(surfaceAfter - after.meanL, 2)
             claimedVariance += after.varianceL2
@@ -211,7 +238,9 @@ import Testing
         }
         let meanSquaredError = squaredError / Double(trials)
         #expect(meanSquaredError < 0.85 * surfaceSigma * surfaceSigma, "\(meanSquaredError)")
-        #expect(abs(meanSquaredError / (claimedVariance / Double(trials)) - 1) < 0.15, "\(meanSquaredError) \(claimedVariance / Double(trials))")
+        #expect(
+            abs(meanSquaredError / (claimedVariance / Double(trials)) - 1) < 0.15,
+            "\(meanSquaredError) \(claimedVariance / Double(trials))")
         #expect(correctedSquaredError < 0.97 * rawSquaredError, "\(correctedSquaredError) \(rawSquaredError)")
     }
 
@@ -222,11 +251,13 @@ import Testing
         let surfaceSigma = 4 * 0.264
         let low = try! #require(
             classifier.surfaceOffsetAfter(
-                massKg: 0.2, volumeL: -1.5, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, surfaceSigmaL: surfaceSigma, declared: .dry))
+                massKg: 0.2, volumeL: -1.5, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL,
+                surfaceSigmaL: surfaceSigma, declared: .dry))
         #expect(low.meanL < -0.5 && low.varianceL2 < 0.8 * surfaceSigma * surfaceSigma, "\(low)")
         let explained = try! #require(
             classifier.surfaceOffsetAfter(
-                massKg: 0.2, volumeL: 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, surfaceSigmaL: surfaceSigma, declared: .dry))
+                massKg: 0.2, volumeL: 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, surfaceSigmaL: surfaceSigma,
+                declared: .dry))
         #expect(abs(explained.meanL) < 0.3 && explained.varianceL2 <= surfaceSigma * surfaceSigma, "\(explained)")
     }
 
@@ -241,12 +272,15 @@ import Testing
             let mass = generator.next(in: 0.5...2.5)
             let density = wet ? generator.next(in: 0.3...0.8) : generator.next(in: 0.08...0.13)
             // Box-Muller: a standard normal error.
-            let error = (-2 * log(generator.next(in: 1e-12...1))).squareRoot() * cos(2 * Double.pi * generator.next(in: 0...1))
+            let error =
+                (-2 * log(generator.next(in: 1e-12...1))).squareRoot() * cos(2 * Double.pi * generator.next(in: 0...1))
             quiet.observe(
-                massKg: mass, volumeL: mass / density + error * boxSigmaL * 0.5, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL,
+                massKg: mass, volumeL: mass / density + error * boxSigmaL * 0.5, sigmaMassKg: sigmaMass,
+                sigmaVolumeL: boxSigmaL,
                 declared: .wet, classifier: classifier)
             noisy.observe(
-                massKg: mass, volumeL: mass / density + error * boxSigmaL * 2, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL,
+                massKg: mass, volumeL: mass / density + error * boxSigmaL * 2, sigmaMassKg: sigmaMass,
+                sigmaVolumeL: boxSigmaL,
                 declared: .wet, classifier: classifier)
         }
         #expect(quiet.factor == 1)

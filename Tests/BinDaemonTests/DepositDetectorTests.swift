@@ -12,13 +12,17 @@ struct DetectorHarness {
     var noiseKg: Double
     var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
 
-    init(hasLid: Bool = true, hasRanger: Bool = true, stream: WasteStream = .wet, massKg: Double = 10, volumeL: Double = 40, noiseKg: Double = 0.003) {
+    init(
+        hasLid: Bool = true, hasRanger: Bool = true, stream: WasteStream = .wet, massKg: Double = 10,
+        volumeL: Double = 40, noiseKg: Double = 0.003
+    ) {
         var thresholds = BinThresholds()
         thresholds.scaleNoiseKg = noiseKg
         let geometry = BinGeometry(shape: .box(widthMm: 480, lengthMm: 550, depthMm: 900))!
         detector = DepositDetector(
             configuration: .init(
-                binID: "b1", stream: stream, geometry: geometry, thresholds: thresholds, classifier: DensityClassifier(),
+                binID: "b1", stream: stream, geometry: geometry, thresholds: thresholds,
+                classifier: DensityClassifier(),
                 sampling: SamplingConfig(), hasLid: hasLid, hasRanger: hasRanger))
         trueMassKg = massKg
         trueVolumeL = volumeL
@@ -43,7 +47,9 @@ struct DetectorHarness {
         let geometry = detector.configuration.geometry
         let volume = volumeL ?? trueVolumeL
         let height = geometry.heightMm(forVolumeL: volume)
-        let level = FillLevel(surfaceHeightMm: height, volumeL: geometry.volumeL(atHeightMm: height), fraction: volume / geometry.capacityL)
+        let level = FillLevel(
+            surfaceHeightMm: height, volumeL: geometry.volumeL(atHeightMm: height),
+            fraction: volume / geometry.capacityL)
         actions += detector.ranged(FillReading(at: at(seconds), outcome: .level(level)))
     }
 
@@ -95,7 +101,9 @@ struct DetectorHarness {
         #expect(h.deposits.count == 1)
         #expect(abs(deposit!.massKg - 1.8) < 0.01)
         #expect(abs(deposit!.volumeL! - 3) < 0.01)
-        #expect(deposit!.observed == .wet && deposit!.confidence >= 0.9 && !deposit!.contaminated && deposit!.quality == .good)
+        #expect(
+            deposit!.observed == .wet && deposit!.confidence >= 0.9 && !deposit!.contaminated
+                && deposit!.quality == .good)
         #expect(h.observed(.massWithoutFill) == [false])
     }
 
@@ -173,7 +181,10 @@ struct DetectorHarness {
             h.weigh(from: 10 + Double(step) * 30, count: 1)
         }
         // Someone presses the waste down: a wild swing, then a little heavier than before.
-        for (i, delta) in [4.0, -3.0, 6.0, 0.08].enumerated() { h.trueMassKg += delta; h.weigh(from: 4000 + Double(i), count: 1) }
+        for (i, delta) in [4.0, -3.0, 6.0, 0.08].enumerated() {
+            h.trueMassKg += delta
+            h.weigh(from: 4000 + Double(i), count: 1)
+        }
         h.weigh(from: 4010, count: 6)
         h.tick(4100)
         #expect(h.deposits.isEmpty && h.collections.isEmpty)
@@ -300,7 +311,8 @@ struct DetectorHarness {
         h.ranger(at: 104, .noEcho)
         #expect(h.deposits.count == 1)
         #expect(h.deposits[0].volumeL == nil && h.deposits[0].densityKgL == nil)
-        #expect(h.deposits[0].observed == .unknown && h.deposits[0].confidence == 0 && h.deposits[0].quality == .degraded)
+        #expect(
+            h.deposits[0].observed == .unknown && h.deposits[0].confidence == 0 && h.deposits[0].quality == .degraded)
         #expect(h.observed(.rangerNoEcho) == [true])
 
         // And when the ranger never answers, the deadline closes it.
@@ -320,7 +332,8 @@ struct DetectorHarness {
     /// deposit's volume change says about it is carried to the second, whose change is judged with less
     /// than the configured σ. A collection, or a reading showing that the surface moved, forgets it.
     @Test func theSurfaceLeftByADepositIsCarriedToTheNext() {
-        let configuredSigma = DensityClassifier.volumeSigmaL(rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+        let configuredSigma = DensityClassifier.volumeSigmaL(
+            rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
         var h = DetectorHarness(stream: .dry, massKg: 4, volumeL: 40)
         h.settle()
         #expect(h.detector.surfaceOffset == nil)
@@ -378,7 +391,8 @@ struct DetectorHarness {
         h.weigh(from: 120, count: 10)
         h.range(at: 125, volumeL: 0)
         #expect(h.deposits.isEmpty && h.collections.count == 1)
-        #expect(h.detector.sinceCollection == DepositDetector.SinceCollection(massKg: h.detector.baselineKg!, volumeL: 0))
+        #expect(
+            h.detector.sinceCollection == DepositDetector.SinceCollection(massKg: h.detector.baselineKg!, volumeL: 0))
     }
 
     @Test func residueAboveTheAutoZeroLimitIsNotZeroedAway() {
@@ -408,7 +422,8 @@ struct DetectorHarness {
         var h = DetectorHarness()
         h.settle()
         h.lid(open: true, at: 100)
-        h.trueMassKg += 10  // 10 kg and no volume change: the ranger misses the waste (5 kg would be within 3 σ of 1.5 kg/L)
+        // 10 kg and no volume change: the ranger misses the waste (5 kg would be within 3 σ of 1.5 kg/L)
+        h.trueMassKg += 10
         h.lid(open: false, at: 102)
         h.weigh(from: 102.5, count: 6)
         h.range(at: 104, volumeL: 40)

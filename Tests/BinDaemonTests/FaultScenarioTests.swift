@@ -30,19 +30,29 @@ enum FaultScenario {
     static let windows: [Window] = [
         // The first missing echo comes at the next ranger reading (a deposit's, or the 900 s heartbeat),
         // then retries every 30 s: three misses over a minute.
-        Window(bin: "wet", sensor: "ranger", kind: "no_echo", code: .rangerNoEcho, startS: 1_700, endS: 3_500, raiseWithinS: 900 + 3 * 30, clearWithinS: 3 * 30),
+        Window(
+            bin: "wet", sensor: "ranger", kind: "no_echo", code: .rangerNoEcho, startS: 1_700, endS: 3_500,
+            raiseWithinS: 900 + 3 * 30, clearWithinS: 3 * 30),
         // Idle readings every 30 s: three failures over 5 s raise, three answers over 10 s clear.
-        Window(bin: "dry", sensor: "scale", kind: "disconnected", code: .scaleNotReady, startS: 5_300, endS: 6_500, raiseWithinS: 4 * 30, clearWithinS: 4 * 30),
+        Window(
+            bin: "dry", sensor: "scale", kind: "disconnected", code: .scaleNotReady, startS: 5_300, endS: 6_500,
+            raiseWithinS: 4 * 30, clearWithinS: 4 * 30),
         // The next idle reading is off by far more than the stable tolerance and starts a burst; three noisy
         // bursts over a minute raise; once quiet, a burst every 30 s, three quiet ones over a minute clear.
-        Window(bin: "wet", sensor: "scale", kind: "noise", code: .scaleNoisy, startS: 8_900, endS: 12_500, raiseWithinS: 120, clearWithinS: 120),
+        Window(
+            bin: "wet", sensor: "scale", kind: "noise", code: .scaleNoisy, startS: 8_900, endS: 12_500,
+            raiseWithinS: 120, clearWithinS: 120),
         // Needs a deposit to move the mass while the frozen reading repeats: the first frozen reading comes
         // with the next deposit (one every 10 minutes here), the deposit after it moves the mass, one more
         // look 30 s later makes three readings.
-        Window(bin: "recyclable", sensor: "ranger", kind: "stuck", code: .rangerStuck, startS: 14_300, endS: 17_900, raiseWithinS: 2 * 600 + 120, clearWithinS: 3 * 30),
+        Window(
+            bin: "recyclable", sensor: "ranger", kind: "stuck", code: .rangerStuck, startS: 14_300, endS: 17_900,
+            raiseWithinS: 2 * 600 + 120, clearWithinS: 3 * 30),
         // Waste keeps going in past a lid switch stuck closed: each step is seen at the next idle reading
         // (≤ 30 s), the third one (the third deposit, ≤ 3 × 10 min) raises; the next lid edge clears.
-        Window(bin: "dry", sensor: "lid", kind: "stuck", code: .lidStuck, startS: 18_000, endS: 20_400, raiseWithinS: 3 * 600, clearWithinS: 600),
+        Window(
+            bin: "dry", sensor: "lid", kind: "stuck", code: .lidStuck, startS: 18_000, endS: 20_400,
+            raiseWithinS: 3 * 600, clearWithinS: 600),
     ]
 
     /// Every bin gets a deposit every 10 minutes (staggered); the dry bin is emptied after 3 h, the wet one
@@ -58,14 +68,18 @@ enum FaultScenario {
             events.append(deposit("wet", at: base + 60, kg: wetKg, litres: wetKg / random.next(in: 0.4...0.7)))
             events.append(deposit("dry", at: base + 260, kg: dryKg, litres: dryKg / random.next(in: 0.09...0.12)))
             events.append(
-                deposit("recyclable", at: base + 460, kg: recyclableKg, litres: recyclableKg / random.next(in: 0.04...0.08)))
+                deposit(
+                    "recyclable", at: base + 460, kg: recyclableKg, litres: recyclableKg / random.next(in: 0.04...0.08))
+            )
         }
         events.append((10_700, "{at: 10700, collect: {bin: dry}}"))
         events.append((19_700, "{at: 19700, collect: {bin: wet}}"))
         for window in windows {
             events.append(
-                (window.startS,
-                 "{at: \(Int(window.startS)), fault: {bin: \(window.bin), sensor: \(window.sensor), kind: \(window.kind), for_s: \(Int(window.endS - window.startS))}}"))
+                (
+                    window.startS,
+                    "{at: \(Int(window.startS)), fault: {bin: \(window.bin), sensor: \(window.sensor), kind: \(window.kind), for_s: \(Int(window.endS - window.startS))}}"
+                ))
         }
         let lines = events.sorted { $0.at < $1.at }.map { "  - \($0.line)" }.joined(separator: "\n")
         return """
@@ -100,13 +114,16 @@ enum FaultScenario {
     }
 
     static func deposit(_ bin: String, at: Double, kg: Double, litres: Double) -> (at: Double, line: String) {
-        let body = "bin: \(bin), mass_kg: \(round(kg * 100) / 100), volume_l: \(round(litres * 10) / 10), lid_open_s: \(Int(lidOpenS))"
+        let body =
+            "bin: \(bin), mass_kg: \(round(kg * 100) / 100), volume_l: \(round(litres * 10) / 10), lid_open_s: \(Int(lidOpenS))"
         return (at, "{at: \(Int(at)), deposit: {\(body)}}")
     }
 
     /// Whether `seconds` lies in a window of `code` on `bin`, or within its clearing delay after it.
     static func affected(bin: String, code: FaultCode, at seconds: Double) -> Bool {
-        windows.contains { $0.bin == bin && $0.code == code && seconds >= $0.startS && seconds <= $0.endS + $0.clearWithinS }
+        windows.contains {
+            $0.bin == bin && $0.code == code && seconds >= $0.startS && seconds <= $0.endS + $0.clearWithinS
+        }
     }
 }
 
@@ -126,9 +143,13 @@ struct SplitMix {
 
 @Suite(.serialized)
 struct FaultScenarioTests {
-    @Test("injected faults through binsd simulate: each raised and cleared within its documented delay, none left active, no false consistency fault")
+    @Test(
+        "injected faults through binsd simulate: each raised and cleared within its documented delay, none left active, no false consistency fault"
+    )
     func faultsRaisedAndCleared() async throws {
-        let point = try await SimulationRun.start(prefix: "binsd-faults", device: FaultScenario.device, extra: ["--log-level", "notice"]) {
+        let point = try await SimulationRun.start(
+            prefix: "binsd-faults", device: FaultScenario.device, extra: ["--log-level", "notice"]
+        ) {
             try $0.write("faults.yaml", FaultScenario.yaml)
         }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
@@ -141,7 +162,9 @@ struct FaultScenarioTests {
         let faults = events.compactMap { event -> (fault: Fault, at: Double)? in
             if case .fault(let fault) = event.body { (fault, seconds(event.ts)) } else { nil }
         }
-        let log = faults.map { "\(Int($0.at)) \($0.fault.bin ?? "-")/\($0.fault.code) \($0.fault.active) \($0.fault.detail)" }
+        let log = faults.map {
+            "\(Int($0.at)) \($0.fault.bin ?? "-")/\($0.fault.code) \($0.fault.active) \($0.fault.detail)"
+        }
 
         // Each injected fault: raised once within its delay after it began, cleared once within its delay
         // after it ended.
@@ -150,13 +173,16 @@ struct FaultScenarioTests {
             #expect(mine.map(\.fault.active) == [true, false], "\(window.bin)/\(window.code.rawValue): \(log)")
             guard mine.count == 2 else { continue }
             print(
-                "fault scenario: \(window.bin)/\(window.code.rawValue) raised \(mine[0].at - window.startS) s after it began (within \(window.raiseWithinS)), cleared \(mine[1].at - window.endS) s after it ended (within \(window.clearWithinS))")
+                "fault scenario: \(window.bin)/\(window.code.rawValue) raised \(mine[0].at - window.startS) s after it began (within \(window.raiseWithinS)), cleared \(mine[1].at - window.endS) s after it ended (within \(window.clearWithinS))"
+            )
             #expect(
                 mine[0].at >= window.startS && mine[0].at <= window.startS + window.raiseWithinS,
-                "\(window.bin)/\(window.code.rawValue) raised at \(mine[0].at) s, window \(window.startS)-\(window.endS)")
+                "\(window.bin)/\(window.code.rawValue) raised at \(mine[0].at) s, window \(window.startS)-\(window.endS)"
+            )
             #expect(
                 mine[1].at >= window.endS && mine[1].at <= window.endS + window.clearWithinS,
-                "\(window.bin)/\(window.code.rawValue) cleared at \(mine[1].at) s, window \(window.startS)-\(window.endS)")
+                "\(window.bin)/\(window.code.rawValue) cleared at \(mine[1].at) s, window \(window.startS)-\(window.endS)"
+            )
         }
         // Nothing else: no consistency fault (every contradiction here is a sensor's own fault), and nothing
         // left active at the end.
@@ -173,16 +199,21 @@ struct FaultScenarioTests {
         // (their mass joins the baseline when it is back); those past the stuck lid switch are all found. Masses within 20 g, within 0.25 kg on the noisy
         // scale (σ ≈ 90 g per reading, two means of five).
         let evaluation = AccuracyEvaluation(truth: truth, events: events)
-        #expect(evaluation.spurious.isEmpty, "spurious: \(evaluation.spurious.map { ($0.deposit.bin, seconds($0.at)) })")
+        #expect(
+            evaluation.spurious.isEmpty, "spurious: \(evaluation.spurious.map { ($0.deposit.bin, seconds($0.at)) })")
         for missed in evaluation.missed {
-            #expect(missed.bin == "dry" && missed.atS >= 5_300 && missed.atS < 6_500, "missed \(missed.bin) at \(missed.atS)")
+            #expect(
+                missed.bin == "dry" && missed.atS >= 5_300 && missed.atS < 6_500,
+                "missed \(missed.bin) at \(missed.atS)")
         }
         #expect(evaluation.matched.count >= 36 * 3 - 2)
         for match in evaluation.matched {
             let at = match.truth.atS
             let noisy = FaultScenario.affected(bin: match.truth.bin, code: .scaleNoisy, at: at)
             let error = abs(match.event.massKg - match.truth.massKg)
-            #expect(error <= (noisy ? 0.25 : 0.02), "\(match.truth.bin) deposit at \(at) s: \(match.event.massKg) kg, truly \(match.truth.massKg)")
+            #expect(
+                error <= (noisy ? 0.25 : 0.02),
+                "\(match.truth.bin) deposit at \(at) s: \(match.event.massKg) kg, truly \(match.truth.massKg)")
             // A deposit weighed on the noisy scale or measured without its ranger is never `good`; one
             // outside every fault window is.
             let window = FaultScenario.windows.first { $0.bin == match.truth.bin && at >= $0.startS && at <= $0.endS }
@@ -190,20 +221,28 @@ struct FaultScenarioTests {
             case .scaleNoisy?:
                 #expect(match.event.quality == .degraded, "wet deposit at \(at) s on the noisy scale")
             case .rangerNoEcho?:
-                #expect(match.event.volumeL == nil && match.event.quality == .degraded, "wet deposit at \(at) s without echo")
+                #expect(
+                    match.event.volumeL == nil && match.event.quality == .degraded,
+                    "wet deposit at \(at) s without echo")
             case .lidStuck?:
                 // Found from the weight alone: the first two late and without volume, all `degraded`.
                 #expect(match.event.quality == .degraded, "dry deposit at \(at) s past a stuck lid switch")
             case .rangerStuck?:
                 // Before the fault is raised the frozen value still counts as a reading (volume about 0).
-                if let raised = faults.first(where: { $0.fault.code == FaultCode.rangerStuck.rawValue }), at > raised.at {
-                    #expect(match.event.volumeL == nil && match.event.quality == .degraded, "recyclable deposit at \(at) s, ranger stuck")
+                if let raised = faults.first(where: { $0.fault.code == FaultCode.rangerStuck.rawValue }), at > raised.at
+                {
+                    #expect(
+                        match.event.volumeL == nil && match.event.quality == .degraded,
+                        "recyclable deposit at \(at) s, ranger stuck")
                 }
             default:
                 let clearing = FaultScenario.windows.contains {
                     $0.bin == match.truth.bin && at > $0.endS && at <= $0.endS + $0.clearWithinS
                 }
-                if !clearing { #expect(match.event.quality == .good, "\(match.truth.bin) deposit at \(at) s: \(match.event.quality)") }
+                if !clearing {
+                    #expect(
+                        match.event.quality == .good, "\(match.truth.bin) deposit at \(at) s: \(match.event.quality)")
+                }
             }
         }
         #expect(evaluation.collections.count == 2 && evaluation.missedCollections.isEmpty)
@@ -220,7 +259,8 @@ struct FaultScenarioTests {
             if let opened { lags.append(seconds(opened.ts) - record.atS) }
         }
         #expect(lags.count >= 20)
-        #expect((AccuracyEvaluation.percentile(lags, 0.9) ?? 1) <= 0.05, "lid-open state after the edge: \(lags.sorted())")
+        #expect(
+            (AccuracyEvaluation.percentile(lags, 0.9) ?? 1) <= 0.05, "lid-open state after the edge: \(lags.sorted())")
         // An edge that comes while the loop is in a sensor operation waits for that one operation: at worst
         // an unplugged HX711's bounded wait for data ready (700 ms at 10 SPS).
         #expect((lags.max() ?? 1) <= 0.75, "lid-open state after the edge: \(lags.sorted().suffix(5))")

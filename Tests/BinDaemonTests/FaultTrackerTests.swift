@@ -16,7 +16,11 @@ import Testing
         #expect(tracker.observe(noEcho, at: at(120)) == nil)
         #expect(tracker.observe(noEcho, at: at(140)) == nil)
         let raised = tracker.observe(noEcho, at: at(170))
-        #expect(raised == TimedFault(fault: Fault(bin: "wet", sensor: .ranger, code: "ranger.no_echo", active: true, detail: "no echo"), at: at(170)))
+        #expect(
+            raised
+                == TimedFault(
+                    fault: Fault(bin: "wet", sensor: .ranger, code: "ranger.no_echo", active: true, detail: "no echo"),
+                    at: at(170)))
         #expect(tracker.quality == .degraded && tracker.quality(for: .scale) == .good)
         #expect(tracker.observe(noEcho, at: at(200)) == nil)  // already active: no repeat
         #expect(tracker.observe(echo, at: at(300)) == nil)
@@ -27,7 +31,9 @@ import Testing
 
     @Test func qualityIsTheWorstActiveImpact() {
         var tracker = FaultTracker(bin: "dry")
-        for s in 0..<2 { _ = tracker.observe(FaultObservation(.fillWithoutMass, present: true), at: at(Double(s) * 60)) }
+        for s in 0..<2 {
+            _ = tracker.observe(FaultObservation(.fillWithoutMass, present: true), at: at(Double(s) * 60))
+        }
         #expect(tracker.isActive(.fillWithoutMass) && tracker.quality == .suspect)
         for s in 0..<3 { _ = tracker.observe(FaultObservation(.rangerBlind, present: true), at: at(Double(s) * 400)) }
         #expect(tracker.isActive(.rangerBlind))
@@ -39,7 +45,9 @@ import Testing
     @Test func outboxDroppedRaisesAtOnceAndClearsAfterQuietTime() {
         var tracker = FaultTracker(bin: nil)
         let drop = tracker.observe(FaultObservation(.outboxDropped, present: true, detail: "seq 100-180"), at: at(0))
-        #expect(drop?.fault == Fault(bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "seq 100-180"))
+        #expect(
+            drop?.fault == Fault(bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "seq 100-180")
+        )
         #expect(tracker.observe(FaultObservation(.outboxDropped, present: false), at: at(300)) == nil)
         #expect(tracker.observe(FaultObservation(.outboxDropped, present: false), at: at(900))?.fault.active == false)
         #expect(tracker.quality == .good)  // dropped events say nothing about readings
@@ -70,7 +78,8 @@ import Testing
         let high = monitor.reading(rawCode: 0x7F_FFFF)
         let low = monitor.reading(rawCode: -0x80_0000)
         let normal = monitor.reading(rawCode: 1000)
-        #expect(high.contains(FaultObservation(.scaleSaturated, present: true, detail: "raw code 8388607 is saturated")))
+        #expect(
+            high.contains(FaultObservation(.scaleSaturated, present: true, detail: "raw code 8388607 is saturated")))
         #expect(low.first { $0.code == .scaleSaturated }?.present == true)
         #expect(normal.first { $0.code == .scaleSaturated }?.present == false)
     }
@@ -82,7 +91,9 @@ import Testing
     @Test func publishesOnMeaningfulChangesAndHeartbeat() {
         var reporter = StateReporter(policy: .init(heartbeatS: 300))
         var decisions: [Bool] = []
-        func offer(_ snapshot: BinStateSnapshot, _ seconds: Double) { decisions.append(reporter.shouldPublish(snapshot, at: at(seconds))) }
+        func offer(_ snapshot: BinStateSnapshot, _ seconds: Double) {
+            decisions.append(reporter.shouldPublish(snapshot, at: at(seconds)))
+        }
         offer(base, 0)  // first: yes
         offer(base, 10)  // unchanged: no
         var s = base
@@ -108,6 +119,10 @@ import Testing
     @Test func payloadClampsAndCarriesEveryField() {
         let payload = BinStateSnapshot(fill: 1.02, massKg: -0.01, lidOpen: true, quality: .degraded, temperatureC: nil)
             .payload(device: "pt-1", bin: "wet", stream: .wet, at: at(0))
-        #expect(payload == StatePayload(device: "pt-1", ts: at(0), bin: "wet", stream: .wet, fill: 1, massKg: 0, lidOpen: true, quality: .degraded, temperatureC: nil))
+        #expect(
+            payload
+                == StatePayload(
+                    device: "pt-1", ts: at(0), bin: "wet", stream: .wet, fill: 1, massKg: 0, lidOpen: true,
+                    quality: .degraded, temperatureC: nil))
     }
 }

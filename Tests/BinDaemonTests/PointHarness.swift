@@ -34,7 +34,9 @@ final class PointRecorder: MQTTMessageHandler {
     var received: [MQTTMessage] { messages.withLock { $0 } }
 
     func payloads<T: Decodable & WireValidatable>(_ type: T.Type, topic: String) -> [T] {
-        received.filter { $0.topic == topic }.compactMap { try? WireCodec.decode(T.self, from: $0.payload, topicDevice: device) }
+        received.filter { $0.topic == topic }.compactMap {
+            try? WireCodec.decode(T.self, from: $0.payload, topicDevice: device)
+        }
     }
 
     /// Events in arrival order, duplicates (QoS 1 redeliveries) included.
@@ -69,7 +71,8 @@ final class Subscriber: Sendable {
     init(_ broker: MosquittoBroker, device: String, username: String? = nil, password: String? = nil) async throws {
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: broker.host, port: broker.port, clientID: "test-\(UUID().uuidString.prefix(8))", username: username,
+                host: broker.host, port: broker.port, clientID: "test-\(UUID().uuidString.prefix(8))",
+                username: username,
                 password: password, reconnectDelayMin: .milliseconds(50), reconnectDelayMax: .milliseconds(400)),
             logger: harnessLogger)
         self.client = client
@@ -94,7 +97,9 @@ struct Binsd {
     let process: ChildProcess
     let directory: TemporaryDirectory
 
-    static func start(_ arguments: [String], in directory: TemporaryDirectory, environment: [String: String]? = nil) throws -> Binsd {
+    static func start(_ arguments: [String], in directory: TemporaryDirectory, environment: [String: String]? = nil)
+        throws -> Binsd
+    {
         let process = try ChildProcess(
             try TestExecutables.path("binsd"), arguments, environment: environment,
             outputPath: directory.file("binsd-\(UUID().uuidString.prefix(6)).log"))
@@ -158,7 +163,8 @@ struct SimulationRun {
         let binsd = try Binsd.simulate(path: path, broker: broker, in: directory, extra: extra)
         let (termination, summary) = try await binsd.finish()
         return SimulationRun(
-            directory: directory, broker: broker, subscriber: subscriber, binsd: binsd, termination: termination, summary: summary)
+            directory: directory, broker: broker, subscriber: subscriber, binsd: binsd, termination: termination,
+            summary: summary)
     }
 
     var recorder: PointRecorder { subscriber.recorder }

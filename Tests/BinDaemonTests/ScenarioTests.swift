@@ -17,7 +17,9 @@ struct ScenarioTests {
 
     @Test("smoke scenario: deposits, contamination, collection, ranger fault, outage with will and historical events")
     func smokeScenario() async throws {
-        let point = try await SimulationRun.start(prefix: "binsd-smoke", device: "pt-smoke") { _ in scenarioFile("daemon-smoke.yaml") }
+        let point = try await SimulationRun.start(prefix: "binsd-smoke", device: "pt-smoke") { _ in
+            scenarioFile("daemon-smoke.yaml")
+        }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
         #expect(point.summary?["completed"] as? Bool == true)
         let truth = try point.binsd.truth
@@ -37,7 +39,8 @@ struct ScenarioTests {
         #expect(evaluation.missed.isEmpty, "missed: \(evaluation.missed.map(\.atS))")
         #expect(evaluation.spurious.isEmpty, "spurious: \(evaluation.spurious.map(\.at))")
         for match in evaluation.matched {
-            #expect(abs(match.event.massKg - match.truth.massKg) <= Self.massToleranceKg, "deposit at \(match.truth.atS) s")
+            #expect(
+                abs(match.event.massKg - match.truth.massKg) <= Self.massToleranceKg, "deposit at \(match.truth.atS) s")
         }
         // The mis-sorted deposit (dry waste in the wet bin) is seen as dry and flagged; no other flag.
         let misSorted = try #require(evaluation.matched.first { $0.truth.material == .dry && $0.event.stream == .wet })
@@ -60,7 +63,8 @@ struct ScenarioTests {
         }
         #expect(
             faults.map { "\($0.0.bin ?? "-")/\($0.0.code)/\($0.0.active)" } == [
-                "dry/ranger.no_echo/true", "dry/ranger.no_echo/false", "dry/scale.not_ready/true", "dry/scale.not_ready/false",
+                "dry/ranger.no_echo/true", "dry/ranger.no_echo/false", "dry/scale.not_ready/true",
+                "dry/scale.not_ready/false",
             ])
         if faults.count == 4 {
             #expect(faults[0].1 >= 2400 && faults[0].1 <= 2400 + 900 + 60 + 30)
@@ -82,14 +86,16 @@ struct ScenarioTests {
         #expect(Set(recorder.statuses.map(\.session)) == [1])
         #expect(recorder.health.count > 0)
         // No aggregator has announced receipts on this broker: events leave at the PUBACK, and health says so.
-        #expect(recorder.health.allSatisfy { $0.receipts?.mode == .puback }, "\(recorder.health.map { $0.receipts?.mode })")
+        #expect(
+            recorder.health.allSatisfy { $0.receipts?.mode == .puback }, "\(recorder.health.map { $0.receipts?.mode })")
 
         // What stays retained for a newcomer: offline status, birth with the config's hash, each bin's state.
         let config = try ConfigLoader.load(
             path: point.directory.file("state/binsd.yaml"), options: ConfigLoader.Options(boardSearchPaths: []))
         let late = try await Subscriber(point.broker, device: "pt-smoke")
         try await late.recorder.wait("retained status, birth and states") {
-            !$0.statuses.isEmpty && !$0.births.isEmpty && !$0.states(bin: "wet").isEmpty && !$0.states(bin: "dry").isEmpty
+            !$0.statuses.isEmpty && !$0.births.isEmpty && !$0.states(bin: "wet").isEmpty
+                && !$0.states(bin: "dry").isEmpty
         }
         #expect(late.recorder.statuses.last?.online == false)
         #expect(late.recorder.births.last?.configHash == config.configHash)
@@ -101,7 +107,9 @@ struct ScenarioTests {
 
     @Test("baseline accuracy scenario: every deposit found, masses within tolerance, classification stated")
     func baselineAccuracy() async throws {
-        let point = try await SimulationRun.start(prefix: "binsd-accuracy", device: "pt-acc-base", extra: ["--log-level", "notice"]) { _ in
+        let point = try await SimulationRun.start(
+            prefix: "binsd-accuracy", device: "pt-acc-base", extra: ["--log-level", "notice"]
+        ) { _ in
             scenarioFile("accuracy-baseline.yaml")
         }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
@@ -132,16 +140,22 @@ struct ScenarioTests {
         #expect(evaluation.missedCollections.isEmpty && evaluation.spuriousCollections.isEmpty)
         // Every deposit with a volume says why it got its class, with the likelihoods behind it.
         for match in evaluation.matched where match.event.volumeL != nil {
-            #expect(match.event.evidence?.likelihoods != nil && match.event.evidence?.posterior != nil, "deposit at \(match.truth.atS) s")
+            #expect(
+                match.event.evidence?.likelihoods != nil && match.event.evidence?.posterior != nil,
+                "deposit at \(match.truth.atS) s")
         }
         try await point.subscriber.stop()
     }
 
     /// Scenario 4 of the accuracy table: small, heavy mis-sorts (kitchen waste of 0.3-3 kg in dry bins,
     /// residual bags of 1-4 kg in wet bins) in box and round bins, the case the likelihood classifier is for.
-    @Test("small heavy mis-sorts: at least 90 % of those of 0.5 kg and more flagged, no false flag, at most 1 % wrong and 10 % unknown")
+    @Test(
+        "small heavy mis-sorts: at least 90 % of those of 0.5 kg and more flagged, no false flag, at most 1 % wrong and 10 % unknown"
+    )
     func smallHeavyMisSorts() async throws {
-        let point = try await SimulationRun.start(prefix: "binsd-missorts", device: "pt-acc-missort", extra: ["--log-level", "notice"]) { _ in
+        let point = try await SimulationRun.start(
+            prefix: "binsd-missorts", device: "pt-acc-missort", extra: ["--log-level", "notice"]
+        ) { _ in
             scenarioFile("accuracy-small-missorts.yaml")
         }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
@@ -157,9 +171,13 @@ struct ScenarioTests {
         try await point.subscriber.stop()
     }
 
-    @Test("outbox overflow during a long outage: oldest events dropped, one outbox.dropped fault names the seqs, then clears")
+    @Test(
+        "outbox overflow during a long outage: oldest events dropped, one outbox.dropped fault names the seqs, then clears"
+    )
     func outboxOverflow() async throws {
-        let point = try await SimulationRun.start(prefix: "binsd-overflow", device: "pt-overflow", extra: ["--outbox-capacity", "100"]) { _ in
+        let point = try await SimulationRun.start(
+            prefix: "binsd-overflow", device: "pt-overflow", extra: ["--outbox-capacity", "100"]
+        ) { _ in
             scenarioFile("daemon-overflow.yaml")
         }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
@@ -281,11 +299,16 @@ struct ScenarioTests {
         let directory = try TemporaryDirectory(prefix: "binsd-nobroker")
         let port = try freeLoopbackPort()
         let run = try Binsd.start(
-            ["simulate", "--scenario", scenarioFile("daemon-smoke.yaml"), "--broker", "127.0.0.1:\(port)", "--state-dir", directory.file("state")],
+            [
+                "simulate", "--scenario", scenarioFile("daemon-smoke.yaml"), "--broker", "127.0.0.1:\(port)",
+                "--state-dir", directory.file("state"),
+            ],
             in: directory)
         let (termination, _) = try await run.finish(timeout: .seconds(30))
         #expect(termination == .exited(1))
-        #expect(run.process.output.contains("broker 127.0.0.1:\(port): connect failed: Connection refused (errno 111)"), "\(run.outputTail)")
+        #expect(
+            run.process.output.contains("broker 127.0.0.1:\(port): connect failed: Connection refused (errno 111)"),
+            "\(run.outputTail)")
     }
 
     @Test("check-config: problems with file, line, field and value; exit status")
@@ -296,13 +319,16 @@ struct ScenarioTests {
         let base = replacing("password_file: /etc/binsd/password", with: "username: pt-0001")
         let bad = try directory.write(
             "bad.yaml",
-            replacing("dout: GPIO5", with: "dout: GPIO99", in: replacing("url: mqtt://127.0.0.1:1883", with: "url: http://broker:1883", in: base)))
+            replacing(
+                "dout: GPIO5", with: "dout: GPIO99",
+                in: replacing("url: mqtt://127.0.0.1:1883", with: "url: http://broker:1883", in: base)))
         let checkBad = try Binsd.start(["check-config", bad, "--boards", boards], in: directory)
         let (badEnd, _) = try await checkBad.finish(timeout: .seconds(30))
         #expect(badEnd == .exited(1))
         let output = checkBad.process.output
         #expect(output.contains("bad.yaml:5:8: broker.url: \"http://broker:1883\" is not a broker URL"), "\(output)")
-        #expect(output.contains("bins[0].sensors.hx711.dout: unknown pin \"GPIO99\" on board raspberry-pi"), "\(output)")
+        #expect(
+            output.contains("bins[0].sensors.hx711.dout: unknown pin \"GPIO99\" on board raspberry-pi"), "\(output)")
         #expect(output.contains("2 error(s) in the configuration"), "\(output)")
 
         let good = try directory.write("good.yaml", base)

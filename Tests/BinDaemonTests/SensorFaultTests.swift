@@ -37,7 +37,8 @@ struct PipelineRig {
         let config = Self.config
         pipeline = BinPipeline(
             bin: config.bins[0], config: config,
-            calibration: StoredCalibration(offsetCounts: Self.offsetCounts, countsPerKg: Self.countsPerKg, noiseCounts: 30))
+            calibration: StoredCalibration(
+                offsetCounts: Self.offsetCounts, countsPerKg: Self.countsPerKg, noiseCounts: 30))
         self.massKg = massKg
         self.volumeL = volumeL
     }
@@ -134,11 +135,15 @@ struct PipelineRig {
         }
         rig.run(until: start + 3_600)
         #expect(rig.deposits.count == 40)
-        #expect(rig.faults.isEmpty, "\(rig.faults.map { "\($0.at) \($0.fault.code) \($0.fault.active) \($0.fault.detail)" })")
+        #expect(
+            rig.faults.isEmpty,
+            "\(rig.faults.map { "\($0.at) \($0.fault.code) \($0.fault.active) \($0.fault.detail)" })")
         #expect(rig.deposits.allSatisfy { $0.deposit.quality == .good })
     }
 
-    @Test("a frozen ranger: ranger.stuck once deposits went in, deposits without volume meanwhile, cleared after; no consistency fault")
+    @Test(
+        "a frozen ranger: ranger.stuck once deposits went in, deposits without volume meanwhile, cleared after; no consistency fault"
+    )
     func stuckRanger() {
         var rig = PipelineRig()
         rig.run(until: 100)
@@ -172,7 +177,9 @@ struct PipelineRig {
         #expect(rig.faults.allSatisfy { $0.fault.code == FaultCode.rangerStuck.rawValue })
     }
 
-    @Test("a ranger blocked by an obstacle (still jittering) under dense deposits: consistency.mass_without_fill, cleared when it sees the surface again")
+    @Test(
+        "a ranger blocked by an obstacle (still jittering) under dense deposits: consistency.mass_without_fill, cleared when it sees the surface again"
+    )
     func massWithoutFillOverTheWindow() {
         var rig = PipelineRig()
         rig.run(until: 1_000)
@@ -189,7 +196,9 @@ struct PipelineRig {
         #expect(rig.faultTimes(.rangerStuck, active: true).isEmpty)
         let raised = rig.faultTimes(.massWithoutFill, active: true)
         let cleared = rig.faultTimes(.massWithoutFill, active: false)
-        #expect(raised.count == 1 && cleared.count == 1, "\(rig.faults.map { "\($0.at) \($0.fault.code) \($0.fault.active)" })")
+        #expect(
+            raised.count == 1 && cleared.count == 1,
+            "\(rig.faults.map { "\($0.at) \($0.fault.code) \($0.fault.active)" })")
         // 8 kg since the reference (fill σ ≈ 1.6 L: 3σ + 8 kg / 1.5 kg/L is beyond 0) after the fourth
         // deposit at 2100 s; two observations a minute apart (the ranger is looked at every 30 s meanwhile).
         #expect(raised.allSatisfy { $0 >= 2_100 && $0 <= 2_100 + 60 + 60 + BinPipeline.rangerRetryS }, "\(raised)")
@@ -198,7 +207,9 @@ struct PipelineRig {
         #expect(rig.pipeline.faults.activeCodes.isEmpty)
     }
 
-    @Test("a noisy load cell: scale.noisy within two minutes, deposits meanwhile degraded, cleared within two minutes of the end")
+    @Test(
+        "a noisy load cell: scale.noisy within two minutes, deposits meanwhile degraded, cleared within two minutes of the end"
+    )
     func noisyScale() {
         var rig = PipelineRig()
         rig.deposit(kg: 1.2, litres: 2.5, at: 500)

@@ -28,12 +28,14 @@ struct PayloadShapeTests {
         #expect(reason(" \n" + Self.valid + "\t ") == nil, "whitespace around the object is JSON")
     }
 
-    @Test("a repeated key is malformed JSON, however it is spelt", arguments: [
-        #"{"schema":1,"device":"pt-1","device":"pt-2","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
-        #"{"schema":1,"device":"pt-1","dev\u0069ce":"pt-2","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
-        #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":7,"seq":8,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
-        #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":"","x":{"k":1,"k":2}}"#,
-    ])
+    @Test(
+        "a repeated key is malformed JSON, however it is spelt",
+        arguments: [
+            #"{"schema":1,"device":"pt-1","device":"pt-2","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
+            #"{"schema":1,"device":"pt-1","dev\u0069ce":"pt-2","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
+            #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":7,"seq":8,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":""}"#,
+            #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":7,"type":"fault","sensor":"system","code":"a.b","active":true,"detail":"","x":{"k":1,"k":2}}"#,
+        ])
     func repeatedKeys(payload: String) {
         #expect(reason(payload) == .malformedJSON)
     }
@@ -64,7 +66,8 @@ struct PayloadShapeTests {
         #expect(reason(with(seq: "9223372036854775807")) == .outOfRange)
         #expect(reason(with(seq: "0")) == .outOfRange)
         #expect(reason(with(seq: "-3")) == .outOfRange)
-        #expect(reason(with(seq: "1e30")) == .malformedJSON, "a number no integer type holds: JSONDecoder calls it corrupt")
+        #expect(
+            reason(with(seq: "1e30")) == .malformedJSON, "a number no integer type holds: JSONDecoder calls it corrupt")
     }
 
     @Test("outbox.dropped carries its seq range, which must lie before the report's own seq")
@@ -72,14 +75,23 @@ struct PayloadShapeTests {
         let ts = WireTimestamp(rfc3339: "2026-06-01T06:02:00.000+08:00")!
         let event = EventPayload(
             device: "pt-1", ts: ts, seq: 50,
-            body: .fault(Fault(bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "d", droppedSeqs: 10...40)))
+            body: .fault(
+                Fault(
+                    bin: nil, sensor: .outbox, code: "outbox.dropped", active: true, detail: "d", droppedSeqs: 10...40))
+        )
         let bytes = try WireCodec.encode(event)
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.contains(#""first_seq":10"#) && text.contains(#""last_seq":40"#))
         #expect(try WireCodec.decode(EventPayload.self, from: bytes) == event)
-        #expect(reason(text.replacingOccurrences(of: #""last_seq":40"#, with: #""last_seq":60"#).replacingOccurrences(of: "pt-1", with: "pt-1")) == .outOfRange)
-        #expect(reason(text.replacingOccurrences(of: #","last_seq":40"#, with: "")) == .invalidField, "first without last")
-        #expect(reason(text.replacingOccurrences(of: #""first_seq":10"#, with: #""first_seq":45"#)) == .invalidField, "first after last")
+        #expect(
+            reason(
+                text.replacingOccurrences(of: #""last_seq":40"#, with: #""last_seq":60"#).replacingOccurrences(
+                    of: "pt-1", with: "pt-1")) == .outOfRange)
+        #expect(
+            reason(text.replacingOccurrences(of: #","last_seq":40"#, with: "")) == .invalidField, "first without last")
+        #expect(
+            reason(text.replacingOccurrences(of: #""first_seq":10"#, with: #""first_seq":45"#)) == .invalidField,
+            "first after last")
     }
 
     @Test("a receipt validates its device, marks and order")
@@ -89,13 +101,16 @@ struct PayloadShapeTests {
         let bytes = try WireCodec.encode(receipt)
         #expect(try WireCodec.decode(ReceiptPayload.self, from: bytes, topicDevice: "pt-1") == receipt)
         #expect(throws: WireError.self) { try WireCodec.decode(ReceiptPayload.self, from: bytes, topicDevice: "pt-2") }
-        let inverted = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: #""highest":45"#, with: #""highest":3"#)
+        let inverted = String(decoding: bytes, as: UTF8.self).replacingOccurrences(
+            of: #""highest":45"#, with: #""highest":3"#)
         #expect(throws: WireError.self) { try WireCodec.decode(ReceiptPayload.self, from: Array(inverted.utf8)) }
         #expect(Topics.receipt("pt-1") == "bins/v1/pt-1/receipt")
         #expect(Topics.parse("bins/v1/pt-1/receipt")?.kind == .receipt)
     }
 
-    @Test("the aggregator's status announces receipts; one without the field (an older aggregator) decodes as not announcing")
+    @Test(
+        "the aggregator's status announces receipts; one without the field (an older aggregator) decodes as not announcing"
+    )
     func statusAnnouncesReceipts() throws {
         let ts = WireTimestamp(rfc3339: "2026-06-01T06:02:00.000+08:00")!
         let status = AggregatorStatusPayload(ts: ts, instance: "center-1", online: true)

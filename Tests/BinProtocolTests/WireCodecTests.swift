@@ -51,14 +51,17 @@ struct WireCodecTests {
         // A sender that does not give the evidence (DESIGN's schema 1 alone) writes none of the fields.
         var plain = deposit
         plain.evidence = nil
-        let plainFields = try object(try WireCodec.encode(EventPayload(device: "pt-0001", ts: ts, seq: 8, body: .deposit(plain))))
+        let plainFields = try object(
+            try WireCodec.encode(EventPayload(device: "pt-0001", ts: ts, seq: 8, body: .deposit(plain))))
         #expect(plainFields["reason"] == nil && plainFields["likelihoods"] == nil && plainFields["posterior"] == nil)
         // Present but out of range: refused, naming the field.
         for (bad, field) in [
-            (#""reason":"Not A Word""#, "reason"), (#""reason":"classified","posterior":{"wet":1.5,"dry":0,"other":0}"#, "posterior.wet"),
+            (#""reason":"Not A Word""#, "reason"),
+            (#""reason":"classified","posterior":{"wet":1.5,"dry":0,"other":0}"#, "posterior.wet"),
             (#""reason":"classified","likelihoods":{"wet":-1,"dry":0,"other":0}"#, "likelihoods.wet"),
         ] {
-            let text = #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"deposit","bin":"wet","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":0.95,"contaminated":false,"quality":"good","#
+            let text =
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"deposit","bin":"wet","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":0.95,"contaminated":false,"quality":"good","#
                 + bad + "}"
             #expect(throws: WireError.self, "\(field)") { try WireCodec.decode(EventPayload.self, from: json(text)) }
             do {
@@ -114,17 +117,47 @@ struct WireCodecTests {
         arguments: [
             (#"not json"#, RejectReason.malformedJSON),
             (#"[1,2]"#, .malformedJSON),
-            (#"{"schema":2,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .schemaVersion),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":0,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#, .outOfRange),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"fault","bin":null,"sensor":"system","code":"System Boot","active":true,"detail":""}"#, .invalidField),
+            (
+                #"{"schema":2,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":1,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#,
+                .schemaVersion
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":0,"type":"fault","bin":null,"sensor":"system","code":"system.boot","active":true,"detail":""}"#,
+                .outOfRange
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"fault","bin":null,"sensor":"system","code":"System Boot","active":true,"detail":""}"#,
+                .invalidField
+            ),
             (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"explosion"}"#, .invalidField),
-            (#"{"schema":1,"device":"pt-1","ts":"yesterday","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#, .invalidField),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":-1,"fill_before":null}"#, .outOfRange),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":"1","fill_before":null}"#, .invalidField),
-            (#"{"schema":1,"device":"pt-1","ts":"1970-01-01T00:00:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#, .outOfRange),
-            (#"{"schema":1,"device":"pt-2","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#, .deviceMismatch),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"deposit","bin":"a/b","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":0.9,"contaminated":false,"quality":"good"}"#, .invalidField),
-            (#"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"deposit","bin":"a","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":1.5,"contaminated":false,"quality":"good"}"#, .outOfRange),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"yesterday","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#,
+                .invalidField
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":-1,"fill_before":null}"#,
+                .outOfRange
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":"1","fill_before":null}"#,
+                .invalidField
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"1970-01-01T00:00:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#,
+                .outOfRange
+            ),
+            (
+                #"{"schema":1,"device":"pt-2","ts":"2026-06-01T06:02:00Z","seq":3,"type":"collection","bin":"a","stream":"dry","mass_kg":1,"fill_before":null}"#,
+                .deviceMismatch
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"deposit","bin":"a/b","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":0.9,"contaminated":false,"quality":"good"}"#,
+                .invalidField
+            ),
+            (
+                #"{"schema":1,"device":"pt-1","ts":"2026-06-01T06:02:00Z","seq":3,"type":"deposit","bin":"a","stream":"wet","mass_kg":1,"volume_l":2,"density_kg_l":0.5,"observed":"wet","confidence":1.5,"contaminated":false,"quality":"good"}"#,
+                .outOfRange
+            ),
         ])
     func rejects(text: String, reason: RejectReason) {
         #expect(throws: WireError.self) {
@@ -164,7 +197,9 @@ struct WireCodecTests {
     func commands() throws {
         let good = json(#"{"id":"c1","op":"calibrate","bin":"wet","known_kg":5}"#)
         #expect(try WireCodec.decode(CommandPayload.self, from: good).knownKg == 5)
-        for bad in [#"{"id":"c1","op":"calibrate","bin":"wet"}"#, #"{"id":"c1","op":"tare"}"#, #"{"id":"c1","op":"reboot"}"#] {
+        for bad in [
+            #"{"id":"c1","op":"calibrate","bin":"wet"}"#, #"{"id":"c1","op":"tare"}"#, #"{"id":"c1","op":"reboot"}"#,
+        ] {
             #expect(throws: WireError.self) { _ = try WireCodec.decode(CommandPayload.self, from: json(bad)) }
         }
     }
@@ -185,8 +220,10 @@ struct TopicsTests {
 
     @Test(
         "rejects foreign and malformed topics",
-        arguments: ["bins/v2/pt-1/status", "bins/v1/pt+1/status", "bins/v1//status", "bins/v1/pt-1/state",
-                    "bins/v1/pt-1/state/a/b", "bins/v1/pt-1/events/x", "sanitation/v1/alerts", "bins/v1/pt-1"])
+        arguments: [
+            "bins/v2/pt-1/status", "bins/v1/pt+1/status", "bins/v1//status", "bins/v1/pt-1/state",
+            "bins/v1/pt-1/state/a/b", "bins/v1/pt-1/events/x", "sanitation/v1/alerts", "bins/v1/pt-1",
+        ])
     func rejects(topic: String) {
         #expect(Topics.parse(topic) == nil)
     }

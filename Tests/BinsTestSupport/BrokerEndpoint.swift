@@ -12,10 +12,12 @@ public struct BrokerEndpoint: Sendable {
         async throws -> BrokerEndpoint
     {
         guard let given else {
-            let broker = try await MosquittoBroker.start(configuration, in: TemporaryDirectory(prefix: "bins-bench-broker"))
+            let broker = try await MosquittoBroker.start(
+                configuration, in: TemporaryDirectory(prefix: "bins-bench-broker"))
             return BrokerEndpoint(host: broker.host, port: broker.port, started: broker)
         }
-        guard let colon = given.lastIndex(of: ":"), let port = Int(given[given.index(after: colon)...]), (1...65_535).contains(port)
+        guard let colon = given.lastIndex(of: ":"), let port = Int(given[given.index(after: colon)...]),
+            (1...65_535).contains(port)
         else {
             throw TestSupportError("--broker \(given) is not HOST:PORT")
         }

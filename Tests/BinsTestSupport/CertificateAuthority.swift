@@ -13,7 +13,9 @@ public struct CertificateAuthority: Sendable {
     public let wrongCAFile: String
 
     /// Generates everything under `directory` (P-256 keys, valid for two days).
-    public static func generate(in directory: TemporaryDirectory, serverNames: [String] = ["IP:127.0.0.1", "DNS:localhost"])
+    public static func generate(
+        in directory: TemporaryDirectory, serverNames: [String] = ["IP:127.0.0.1", "DNS:localhost"]
+    )
         async throws -> CertificateAuthority
     {
         let certs = try directory.directory("certs")
@@ -28,7 +30,8 @@ public struct CertificateAuthority: Sendable {
                 ], in: directory)
         }
         try await issue(
-            "server", subject: "/CN=localhost", extensions: [
+            "server", subject: "/CN=localhost",
+            extensions: [
                 "subjectAltName=\(serverNames.joined(separator: ","))", "extendedKeyUsage=serverAuth",
             ], keyOptions: keyOptions, path: path, in: directory)
         try await issue(

@@ -118,7 +118,9 @@ public final class ChildProcess: Sendable {
         try await waitUntil(timeout: timeout, "'\(text)' in the output of \(name)") {
             if output.contains(text) { return true }
             if !isRunning, !output.contains(text) {
-                throw TestSupportError("\(name) ended (\(termination.map { "\($0)" } ?? "?")) without writing '\(text)'; output:\n\(output.suffix(2000))")
+                throw TestSupportError(
+                    "\(name) ended (\(termination.map { "\($0)" } ?? "?")) without writing '\(text)'; output:\n\(output.suffix(2000))"
+                )
             }
             return false
         }
@@ -155,6 +157,7 @@ public final class ChildProcess: Sendable {
             let candidate = "\(directory)/\(executable)"
             if access(candidate, X_OK) == 0 { return candidate }
         }
-        throw TestSupportError("\(executable) not found on PATH (\(path)) nor in /usr/sbin, /sbin; is its Debian package installed?")
+        throw TestSupportError(
+            "\(executable) not found on PATH (\(path)) nor in /usr/sbin, /sbin; is its Debian package installed?")
     }
 }

@@ -11,7 +11,10 @@ public enum MosquittoAuthFiles {
         try? FileManager.default.removeItem(atPath: path)
         // mosquitto refuses to start without the file; an account file may well be empty.
         let plain = users.map { "\($0.user):\($0.password)\n" }.joined()
-        guard FileManager.default.createFile(atPath: path, contents: Data(plain.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(plain.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw TestSupportError("cannot create \(path)")
         }
         guard !users.isEmpty else { return }

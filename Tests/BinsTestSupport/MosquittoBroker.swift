@@ -150,7 +150,8 @@ public final class MosquittoBroker: Sendable {
     /// `settings` replaces the value of settings the template has (for example `autosave_interval`, to put a
     /// test at the worst case of one knob); a name the template does not set is an error.
     public static func startShipped(
-        users: ShippedUsers, certificates: CertificateAuthority, settings: [String: String] = [:], in directory: TemporaryDirectory? = nil
+        users: ShippedUsers, certificates: CertificateAuthority, settings: [String: String] = [:],
+        in directory: TemporaryDirectory? = nil
     ) async throws -> MosquittoBroker {
         let directory = try directory ?? TemporaryDirectory(prefix: "mosquitto-shipped")
         let deploy = "\(TestExecutables.repositoryRoot)/deploy/mosquitto"
@@ -166,8 +167,10 @@ public final class MosquittoBroker: Sendable {
         }
         try FileManager.default.copyItem(atPath: "\(deploy)/acl", toPath: "\(configDirectory)/acl")
         // One account file per listener, as deploy/mosquitto/install writes them.
-        try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/aggregator.passwd", users: [users.aggregator], in: directory)
-        try await MosquittoAuthFiles.writePasswordFile(at: "\(configDirectory)/passwd", users: users.devices, in: directory)
+        try await MosquittoAuthFiles.writePasswordFile(
+            at: "\(configDirectory)/aggregator.passwd", users: [users.aggregator], in: directory)
+        try await MosquittoAuthFiles.writePasswordFile(
+            at: "\(configDirectory)/passwd", users: users.devices, in: directory)
         return try await launchOnFreshPorts(directory: directory, tls: true) { port, tlsPort in
             let values = [
                 "CONFIG_DIR": configDirectory, "PERSISTENCE_DIR": persistenceDirectory, "LOCAL_PORT": "\(port)",
@@ -179,7 +182,8 @@ public final class MosquittoBroker: Sendable {
                 guard lines.contains(where: { $0.hasPrefix("\(name) ") }) else {
                     throw TestSupportError("the shipped mosquitto.conf has no setting \(name)")
                 }
-                rendered = lines.map { $0.hasPrefix("\(name) ") ? "\(name) \(value)" : String($0) }.joined(separator: "\n")
+                rendered = lines.map { $0.hasPrefix("\(name) ") ? "\(name) \(value)" : String($0) }.joined(
+                    separator: "\n")
             }
             // Only additions a test run needs: running as root without switching to the mosquitto user.
             return rendered + "\n" + commonLines(logging: false).joined(separator: "\n") + "\n"
@@ -216,7 +220,8 @@ public final class MosquittoBroker: Sendable {
         let ports = [port] + (tlsPort.map { [$0] } ?? [])
         try await waitUntil(timeout: .seconds(15), "mosquitto listening on \(ports)") {
             guard child.isRunning else {
-                throw TestSupportError("mosquitto -c \(configPath) exited (\(child.termination.map { "\($0)" } ?? "?")):\n\(log)")
+                throw TestSupportError(
+                    "mosquitto -c \(configPath) exited (\(child.termination.map { "\($0)" } ?? "?")):\n\(log)")
             }
             return ports.allSatisfy(loopbackPortAccepts)
         }

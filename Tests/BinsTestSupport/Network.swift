@@ -5,7 +5,8 @@ import Synchronization
 /// kernel picked for port 0 is one it may hand to the next outgoing connection's source port too (tests
 /// make many), and the server started on it then finds it in use. Ports are handed out once per process.
 public func freeLoopbackPort() throws -> Int {
-    let ephemeralStart = readProcFile("/proc/sys/net/ipv4/ip_local_port_range")
+    let ephemeralStart =
+        readProcFile("/proc/sys/net/ipv4/ip_local_port_range")
         .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first }
         .flatMap { Int($0) } ?? 32768
     let range = 10_000..<max(10_001, min(ephemeralStart, 32768))
@@ -26,7 +27,9 @@ private func loopbackPortBindable(_ port: Int) throws -> Bool {
     defer { close(socketFD) }
     var address = loopbackAddress(port: port)
     let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     return bound == 0
 }

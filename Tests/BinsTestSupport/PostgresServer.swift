@@ -46,7 +46,9 @@ public enum PostgresServer {
         let base = try url()
         let name = "\(prefix)_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try runPSQL(url: base, sql: "CREATE DATABASE \(name)")
-        guard var components = URLComponents(string: base) else { throw Failure(description: "\(redact(base)) is not a URL") }
+        guard var components = URLComponents(string: base) else {
+            throw Failure(description: "\(redact(base)) is not a URL")
+        }
         components.path = "/\(name)"
         guard let url = components.string else { throw Failure(description: "cannot build a URL for database \(name)") }
         return url
@@ -81,7 +83,9 @@ public enum PostgresServer {
 
     /// Runs `sql` through psql on the database at `url` (a test that changes what a store cannot, such as
     /// undoing a migration).
-    public static func execute(url: String, sql: String) async throws { _ = try await onOwnThread { try runPSQL(url: url, sql: sql) } }
+    public static func execute(url: String, sql: String) async throws {
+        _ = try await onOwnThread { try runPSQL(url: url, sql: sql) }
+    }
 
     /// The rows `sql` returns on the database at `url`, one line each, columns separated by `|` (psql's
     /// unaligned output).
@@ -92,13 +96,16 @@ public enum PostgresServer {
 
     @discardableResult
     private static func runPSQL(url: String, sql: String, rows: Bool = false) throws -> String {
-        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(separator: ":")
+        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(
+            separator: ":")
         guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {
             throw Failure(description: "psql not found (install postgresql-client)")
         }
-        let result = try run(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + (rows ? ["-A", "-t"] : []) + ["-d", url, "-c", sql])
+        let result = try run(
+            psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + (rows ? ["-A", "-t"] : []) + ["-d", url, "-c", sql])
         guard result.status == 0 else {
-            throw Failure(description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")
+            throw Failure(
+                description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")
         }
         return result.output
     }
@@ -111,7 +118,9 @@ public enum PostgresServer {
         return FileManager.default.isExecutableFile(atPath: "\(directory)/initdb") ? directory : nil
     }
 
-    private static func startThrowawayServer() throws -> (url: String, directory: String, binDirectory: String, runAsPostgres: Bool) {
+    private static func startThrowawayServer() throws -> (
+        url: String, directory: String, binDirectory: String, runAsPostgres: Bool
+    ) {
         guard let bin = binDirectory() else {
             throw Failure(
                 description:
@@ -124,7 +133,9 @@ public enum PostgresServer {
         if asRoot {
             let chown = try run("/bin/chown", ["postgres", directory])
             guard chown.status == 0 else {
-                throw Failure(description: "chown postgres \(directory) failed: \(chown.output.prefix(200)) (is there a postgres user?)")
+                throw Failure(
+                    description:
+                        "chown postgres \(directory) failed: \(chown.output.prefix(200)) (is there a postgres user?)")
             }
         }
         func command(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
@@ -132,29 +143,34 @@ public enum PostgresServer {
                 ? try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + arguments)
                 : try run("\(bin)/\(tool)", arguments)
         }
-        let initdb = try command("initdb", ["-D", "\(directory)/data", "-U", "bins", "--auth=trust", "-E", "UTF8", "--no-locale"])
+        let initdb = try command(
+            "initdb", ["-D", "\(directory)/data", "-U", "bins", "--auth=trust", "-E", "UTF8", "--no-locale"])
         guard initdb.status == 0 else {
-            throw Failure(description: "initdb in \(directory) failed (exit \(initdb.status)): \(initdb.output.suffix(400))")
+            throw Failure(
+                description: "initdb in \(directory) failed (exit \(initdb.status)): \(initdb.output.suffix(400))")
         }
         var lastOutput = ""
         for _ in 0..<5 {
             let port = try freeLoopbackPort()
             let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c fsync=off -c max_connections=300"
             let start = try command(
-                "pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "30", "-o", options, "start"])
+                "pg_ctl",
+                ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "30", "-o", options, "start"])
             if start.status == 0 {
                 return ("postgres://bins@127.0.0.1:\(port)/postgres", directory, bin, asRoot)
             }
             lastOutput = start.output
         }
-        throw Failure(description: "the throwaway PostgreSQL server in \(directory) did not start: \(lastOutput.suffix(400))")
+        throw Failure(
+            description: "the throwaway PostgreSQL server in \(directory) did not start: \(lastOutput.suffix(400))")
     }
 
     private static func stopThrowawayServer() {
         let (directory, bin, asRoot) = state.withLock { ($0.dataDirectory, $0.binDirectory, $0.runAsPostgres) }
         guard let directory, let bin else { return }
         let arguments = ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"]
-        _ = asRoot
+        _ =
+            asRoot
             ? try? run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/pg_ctl"] + arguments)
             : try? run("\(bin)/pg_ctl", arguments)
         try? FileManager.default.removeItem(atPath: directory)

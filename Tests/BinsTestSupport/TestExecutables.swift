@@ -6,7 +6,8 @@ import Foundation
 public enum TestExecutables {
     public static var directory: String {
         if let override = ProcessInfo.processInfo.environment["BINS_EXECUTABLES_DIR"] { return override }
-        let running = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let running =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var directory = (running as NSString).deletingLastPathComponent
         // macOS-style bundles: …/debug/X.xctest/Contents/MacOS/X

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
 
 @testable import Lifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The supervisor against real ServiceGroups, with stop requests fed in as SIGTERM/SIGINT would be
 /// (the process's own signals stay untouched). Limits are short; what is asserted is how a stop ends.
@@ -85,7 +86,8 @@ struct StopSupervisorTests {
     }
 
     func supervise(
-        _ services: [any Service], requests: Int32..., limits: StopLimits = StopLimits(graceful: .seconds(30), cancellation: .seconds(30)),
+        _ services: [any Service], requests: Int32...,
+        limits: StopLimits = StopLimits(graceful: .seconds(30), cancellation: .seconds(30)),
         log: LogRecorder
     ) async throws {
         let supervisor = StopSupervisor(limits: limits, label: "test", logger: log.logger)
@@ -116,7 +118,8 @@ struct StopSupervisorTests {
     func overdueGracefulStop() async throws {
         let log = LogRecorder()
         try await supervise(
-            [IgnoresGracefulStop()], requests: SIGTERM, limits: StopLimits(graceful: .milliseconds(50), cancellation: .seconds(30)),
+            [IgnoresGracefulStop()], requests: SIGTERM,
+            limits: StopLimits(graceful: .milliseconds(50), cancellation: .seconds(30)),
             log: log)
         #expect(log.messages.contains("test.services_cancelled"))
         #expect(!log.messages.contains("test.stop_forced"))
@@ -130,7 +133,8 @@ struct StopSupervisorTests {
         let requests: [Int32] = [SIGTERM, SIGINT]
         do {
             let supervisor = StopSupervisor(
-                limits: StopLimits(graceful: .milliseconds(50), cancellation: .milliseconds(50)), label: "test", logger: log.logger)
+                limits: StopLimits(graceful: .milliseconds(50), cancellation: .milliseconds(50)), label: "test",
+                logger: log.logger)
             let group = supervisor.serviceGroup([.init(service: Stubborn(gate: gate))])
             let (stopRequests, sender) = AsyncStream.makeStream(of: Int32.self)
             for number in requests.prefix(signals) { sender.yield(number) }

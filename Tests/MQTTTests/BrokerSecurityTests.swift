@@ -14,8 +14,10 @@ struct BrokerSecurityTests {
     /// Every topic family of the wire contract for `device`, plus near misses.
     static func families(_ device: String) -> [String] {
         [
-            "bins/v1/\(device)/status", "bins/v1/\(device)/birth", "bins/v1/\(device)/state/wet", "bins/v1/\(device)/events",
-            "bins/v1/\(device)/health", "bins/v1/\(device)/cmd", "bins/v1/\(device)/cmd/reply", "bins/v1/\(device)/receipt",
+            "bins/v1/\(device)/status", "bins/v1/\(device)/birth", "bins/v1/\(device)/state/wet",
+            "bins/v1/\(device)/events",
+            "bins/v1/\(device)/health", "bins/v1/\(device)/cmd", "bins/v1/\(device)/cmd/reply",
+            "bins/v1/\(device)/receipt",
             "bins/v1/\(device)", "bins/v1/\(device)/other", "bins/v1/\(device)/state/wet/extra",
         ]
     }
@@ -24,12 +26,14 @@ struct BrokerSecurityTests {
 
     /// What a device may publish: the contract's topics under its own prefix, nothing else.
     static func deviceMayWrite(_ topic: String, device: String) -> Bool {
-        ["status", "birth", "state/wet", "events", "health", "cmd/reply"].map { "bins/v1/\(device)/\($0)" }.contains(topic)
+        ["status", "birth", "state/wet", "events", "health", "cmd/reply"].map { "bins/v1/\(device)/\($0)" }.contains(
+            topic)
     }
 
     /// What the aggregator may publish: commands and receipts to devices, its own sanitation topics.
     static func aggregatorMayWrite(_ topic: String) -> Bool {
-        (topic.hasPrefix("bins/v1/") && (topic.hasSuffix("/cmd") || topic.hasSuffix("/receipt")) && topic.split(separator: "/").count == 4)
+        (topic.hasPrefix("bins/v1/") && (topic.hasSuffix("/cmd") || topic.hasSuffix("/receipt"))
+            && topic.split(separator: "/").count == 4)
             || topic.hasPrefix("sanitation/v1/")
     }
 
@@ -37,7 +41,8 @@ struct BrokerSecurityTests {
     /// observer received (in order, the marker excluded). Under MQTT 5 a refusal is also checked on the
     /// publish itself.
     func publishMatrix(
-        publisher: MQTTClient, version: MQTTProtocolVersion, topics: [String], allowed: (String) -> Bool, marker: String,
+        publisher: MQTTClient, version: MQTTProtocolVersion, topics: [String], allowed: (String) -> Bool,
+        marker: String,
         observer: MessageCollector
     ) async throws -> [String] {
         for topic in topics {
@@ -56,11 +61,14 @@ struct BrokerSecurityTests {
         return observer.texts.filter { $0 != "marker" }
     }
 
-    @Test("a device writes only its own contract topics; everything else is refused", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "a device writes only its own contract topics; everything else is refused",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func deviceWrites(version: MQTTProtocolVersion) async throws {
         let setup = try await ShippedBrokerConfigurationTests().start()
         let observer = MessageCollector()
-        let aggregator = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator-observer"), logger: testLogger)
+        let aggregator = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator-observer"), logger: testLogger)
         try await aggregator.subscribe(["bins/v1/#", "sanitation/v1/#"], qos: .atLeastOnce, handler: observer)
         let aggregatorTask = Task { try await aggregator.run() }
         try await aggregator.waitUntilConnected(timeout: .seconds(20))
@@ -68,7 +76,8 @@ struct BrokerSecurityTests {
         let device = try await RunningClient(setup.device("pt-0001", protocolVersion: version))
         let topics = Self.families("pt-0001") + Self.families("pt-0002") + Self.sanitation
         let received = try await publishMatrix(
-            publisher: device.client, version: version, topics: topics, allowed: { Self.deviceMayWrite($0, device: "pt-0001") },
+            publisher: device.client, version: version, topics: topics,
+            allowed: { Self.deviceMayWrite($0, device: "pt-0001") },
             marker: "bins/v1/pt-0001/health", observer: observer)
         #expect(received == topics.filter { Self.deviceMayWrite($0, device: "pt-0001") }.map { "w:\($0)" })
         try await device.stop()
@@ -76,15 +85,19 @@ struct BrokerSecurityTests {
         try await aggregatorTask.value
     }
 
-    @Test("the aggregator cannot forge device data: it writes commands, receipts and its own topics only", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "the aggregator cannot forge device data: it writes commands, receipts and its own topics only",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func aggregatorWrites(version: MQTTProtocolVersion) async throws {
         let setup = try await ShippedBrokerConfigurationTests().start()
         let observer = MessageCollector()
-        let watcher = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator-watch"), logger: testLogger)
+        let watcher = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator-watch"), logger: testLogger)
         try await watcher.subscribe(["bins/v1/#", "sanitation/v1/#"], qos: .atLeastOnce, handler: observer)
         let watcherTask = Task { try await watcher.run() }
         try await watcher.waitUntilConnected(timeout: .seconds(20))
-        let aggregator = try await RunningClient(setup.aggregator(clientID: "bins-aggregator-writer", protocolVersion: version))
+        let aggregator = try await RunningClient(
+            setup.aggregator(clientID: "bins-aggregator-writer", protocolVersion: version))
         let topics = Self.families("pt-0001") + Self.sanitation
         let received = try await publishMatrix(
             publisher: aggregator.client, version: version, topics: topics, allowed: Self.aggregatorMayWrite,
@@ -95,7 +108,9 @@ struct BrokerSecurityTests {
         try await watcherTask.value
     }
 
-    @Test("a device reads its own commands and receipts and the aggregator's status, nothing of anyone else", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "a device reads its own commands and receipts and the aggregator's status, nothing of anyone else",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func deviceReads(version: MQTTProtocolVersion) async throws {
         let setup = try await ShippedBrokerConfigurationTests().start()
         let device = try await RunningClient(setup.device("pt-0001", protocolVersion: version))
@@ -104,7 +119,8 @@ struct BrokerSecurityTests {
         try await device.client.subscribe(["bins/v1/#", "sanitation/v1/#", "#"], qos: .atLeastOnce, handler: seen)
         // Another device's own traffic first, and its arrival at the aggregator awaited, so ordering is known.
         let aggregatorSeen = MessageCollector()
-        let aggregator = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator-reads"), logger: testLogger)
+        let aggregator = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator-reads"), logger: testLogger)
         try await aggregator.subscribe(["bins/v1/#"], qos: .atLeastOnce, handler: aggregatorSeen)
         let aggregatorTask = Task { try await aggregator.run() }
         try await aggregator.waitUntilConnected(timeout: .seconds(20))
@@ -114,14 +130,17 @@ struct BrokerSecurityTests {
         }
         try await aggregatorSeen.wait("pt-0002's traffic") { $0.contains { $0.topic == "bins/v1/pt-0002/cmd/reply" } }
         for topic in [
-            "bins/v1/pt-0002/cmd", "bins/v1/pt-0002/receipt", "sanitation/v1/alerts", "bins/v1/pt-0001/cmd", "bins/v1/pt-0001/receipt",
+            "bins/v1/pt-0002/cmd", "bins/v1/pt-0002/receipt", "sanitation/v1/alerts", "bins/v1/pt-0001/cmd",
+            "bins/v1/pt-0001/receipt",
             "sanitation/v1/aggregator/status",
         ] {
             try await aggregator.publish(MQTTMessage(topic: topic, text: "a:\(topic)", qos: .atLeastOnce))
         }
         try await seen.wait("the aggregator's status") { $0.contains { $0.topic == "sanitation/v1/aggregator/status" } }
         #expect(
-            Set(seen.texts) == ["a:bins/v1/pt-0001/cmd", "a:bins/v1/pt-0001/receipt", "a:sanitation/v1/aggregator/status"],
+            Set(seen.texts) == [
+                "a:bins/v1/pt-0001/cmd", "a:bins/v1/pt-0001/receipt", "a:sanitation/v1/aggregator/status",
+            ],
             "\(seen.texts)")
         try await other.stop()
         try await device.stop()
@@ -129,11 +148,14 @@ struct BrokerSecurityTests {
         try await aggregatorTask.value
     }
 
-    @Test("a device account gets its own name as client id whatever it asks for, and cannot log in where the aggregator does", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "a device account gets its own name as client id whatever it asks for, and cannot log in where the aggregator does",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func clientIdentity(version: MQTTProtocolVersion) async throws {
         let setup = try await ShippedBrokerConfigurationTests().start()
         let states = Mutex<[MQTTConnectionState]>([])
-        let aggregator = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator"), logger: testLogger)
+        let aggregator = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator"), logger: testLogger)
         let changes = aggregator.stateChanges()
         let watch = Task { for await state in changes { states.withLock { $0.append(state) } } }
         let aggregatorTask = Task { try await aggregator.run() }
@@ -151,7 +173,8 @@ struct BrokerSecurityTests {
         attack.clientID = "pt-0002"
         let victim = try await RunningClient(setup.device("pt-0002", protocolVersion: version))
         let impostor = try await RunningClient(attack)
-        try await victim.client.publish(MQTTMessage(topic: "bins/v1/pt-0002/health", text: "still here", qos: .atLeastOnce))
+        try await victim.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-0002/health", text: "still here", qos: .atLeastOnce))
         #expect(victim.client.state == .connected)
         try await impostor.stop()
         try await victim.stop()
@@ -166,9 +189,12 @@ struct BrokerSecurityTests {
         try await refused.stop()
 
         #expect(aggregator.state == .connected)
-        #expect(states.withLock { $0 }.filter { $0 == .connected }.count == 1, "the aggregator's session was never taken: \(states.withLock { $0 })")
+        #expect(
+            states.withLock { $0 }.filter { $0 == .connected }.count == 1,
+            "the aggregator's session was never taken: \(states.withLock { $0 })")
         let log = setup.broker.log
-        #expect(!log.contains("Client bins-aggregator already connected"), "mosquitto closed the aggregator's connection")
+        #expect(
+            !log.contains("Client bins-aggregator already connected"), "mosquitto closed the aggregator's connection")
         #expect(!log.contains("Client pt-0002 already connected"), "mosquitto closed pt-0002's connection")
         #expect(log.contains("as pt-0001"), "the attacker's connections were named after its account")
         await aggregator.disconnect()

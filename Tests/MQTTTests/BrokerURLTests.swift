@@ -16,7 +16,10 @@ struct BrokerURLTests {
     @Test("credentials in the URL are told apart from a URL that is not one")
     func refuses() {
         #expect(BrokerURL.parse("mqtt://user:pw@broker") == .failure(.credentials))
-        for text in ["http://broker:1883", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://host/path", "mqtt://a:b:c", "mqtt://host?x=1"] {
+        for text in [
+            "http://broker:1883", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://host/path", "mqtt://a:b:c",
+            "mqtt://host?x=1",
+        ] {
             #expect(BrokerURL.parse(text) == .failure(.malformed), "\(text)")
             #expect(BrokerURL(text) == nil, "\(text)")
         }

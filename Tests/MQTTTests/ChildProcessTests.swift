@@ -50,7 +50,9 @@ struct ChildProcessTests {
     /// message's PUBACK only after the synchronous handler returns. The subscriber process SIGKILLs itself
     /// inside the handler; if the PUBACK had gone out before the handler, the broker would consider the
     /// message delivered and never send it again.
-    @Test("a QoS 1 message whose handler was killed before returning is redelivered to the persistent session", arguments: ["3.1.1", "5"])
+    @Test(
+        "a QoS 1 message whose handler was killed before returning is redelivered to the persistent session",
+        arguments: ["3.1.1", "5"])
     func handlerKilledMessageIsRedelivered(protocolVersion: String) async throws {
         let directory = try TemporaryDirectory(prefix: "handler-kill")
         let broker = try await MosquittoBroker.start(in: directory)
@@ -94,7 +96,8 @@ struct ChildProcessTests {
 
     /// Starts `mqtt-test-peer persistent-subscriber` in `mode` on `bins/v1/+/events`, recording to `record`.
     static func subscriber(
-        _ broker: MosquittoBroker, directory: TemporaryDirectory, clientID: String, mode: String, record: String, killOn: String?,
+        _ broker: MosquittoBroker, directory: TemporaryDirectory, clientID: String, mode: String, record: String,
+        killOn: String?,
         log: String
     ) throws -> ChildProcess {
         try ChildProcess(
@@ -112,17 +115,22 @@ struct ChildProcessTests {
         _ broker: MosquittoBroker, directory: TemporaryDirectory, clientID: String, mode: String, record: String
     ) async throws -> (output: String, recorded: [String]) {
         let registration = try subscriber(
-            broker, directory: directory, clientID: clientID, mode: "message", record: record, killOn: nil, log: "register.log")
+            broker, directory: directory, clientID: clientID, mode: "message", record: record, killOn: nil,
+            log: "register.log")
         try await registration.waitForOutput(containing: "ready", timeout: .seconds(30))
         try await registration.killAndWait()
         let publisher = try await RunningClient(clientConfiguration(broker))
         for index in 1...40 {
-            try await publisher.client.publish(MQTTMessage(topic: "bins/v1/pt-1/events", text: "event-\(index)", qos: .atLeastOnce))
+            try await publisher.client.publish(
+                MQTTMessage(topic: "bins/v1/pt-1/events", text: "event-\(index)", qos: .atLeastOnce))
         }
         try await publisher.stop()
-        let killed = try subscriber(broker, directory: directory, clientID: clientID, mode: mode, record: record, killOn: "event-30", log: "killed.log")
+        let killed = try subscriber(
+            broker, directory: directory, clientID: clientID, mode: mode, record: record, killOn: "event-30",
+            log: "killed.log")
         #expect(try await killed.waitForExit(timeout: .seconds(30)) == .signalled(SIGKILL))
-        let recorded = ((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        let recorded = ((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
         return (killed.output, recorded)
     }
 
@@ -133,7 +141,8 @@ struct ChildProcessTests {
         let directory = try TemporaryDirectory(prefix: "batch-kill")
         let broker = try await MosquittoBroker.start(in: directory)
         let record = directory.file("received.txt")
-        let (output, recorded) = try await Self.queueAndKill(broker, directory: directory, clientID: "ingest-batch", mode: "batch", record: record)
+        let (output, recorded) = try await Self.queueAndKill(
+            broker, directory: directory, clientID: "ingest-batch", mode: "batch", record: record)
 
         let line = try #require(output.split(separator: "\n").first { $0.contains("killing inside batch of ") })
         let batch = line.split(separator: ":", maxSplits: 1)[1].split(separator: " ").map(String.init)
@@ -141,10 +150,15 @@ struct ChildProcessTests {
         #expect(batch.contains("event-30"))
         #expect(Set(recorded).isDisjoint(with: batch), "nothing of the killed batch was committed")
 
-        let second = try Self.subscriber(broker, directory: directory, clientID: "ingest-batch", mode: "batch", record: record, killOn: nil, log: "second.log")
+        let second = try Self.subscriber(
+            broker, directory: directory, clientID: "ingest-batch", mode: "batch", record: record, killOn: nil,
+            log: "second.log")
         let all = Set((1...40).map { "event-\($0)" })
         try await waitUntil(timeout: .seconds(30), "all 40 events recorded") {
-            all.isSubset(of: Set(((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)))
+            all.isSubset(
+                of: Set(
+                    ((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                        String.init)))
         }
         try await second.killAndWait()
     }
@@ -163,10 +177,12 @@ struct ChildProcessTests {
         #expect(!recorded.contains("event-30"))
 
         let second = try Self.subscriber(
-            broker, directory: directory, clientID: "ingest-control", mode: "message", record: record, killOn: nil, log: "second.log")
+            broker, directory: directory, clientID: "ingest-control", mode: "message", record: record, killOn: nil,
+            log: "second.log")
         try await second.waitForOutput(containing: "ready", timeout: .seconds(30))
         let publisher = try await RunningClient(clientConfiguration(broker))
-        try await publisher.client.publish(MQTTMessage(topic: "bins/v1/pt-1/events", text: "sentinel", qos: .atLeastOnce))
+        try await publisher.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-1/events", text: "sentinel", qos: .atLeastOnce))
         try await publisher.stop()
         try await waitUntil(timeout: .seconds(30), "the sentinel recorded") {
             ((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").contains("sentinel")

@@ -1,11 +1,14 @@
 import BinsTestSupport
 import Foundation
-@testable import MQTT
 import Testing
+
+@testable import MQTT
 
 @Suite("MQTT client against a real mosquitto", .serialized)
 struct MQTTClientTests {
-    @Test("QoS 0 and QoS 1 round trips; QoS 1 publish returns after the PUBACK", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "QoS 0 and QoS 1 round trips; QoS 1 publish returns after the PUBACK",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func roundTrips(protocolVersion: MQTTProtocolVersion) async throws {
         let broker = try await MosquittoBroker.start()
         let subscriber = try await RunningClient(clientConfiguration(broker, protocolVersion: protocolVersion))
@@ -88,7 +91,9 @@ struct MQTTClientTests {
         await #expect(throws: MQTTError.self) { try await client.run() }
     }
 
-    @Test("no broker: waitUntilConnected times out naming the broker and the refused TCP connection; publish says not connected")
+    @Test(
+        "no broker: waitUntilConnected times out naming the broker and the refused TCP connection; publish says not connected"
+    )
     func noBroker() async throws {
         let port = try freeLoopbackPort()
         let configuration = MQTTConfiguration(
@@ -132,10 +137,12 @@ struct MQTTClientTests {
         try await subscriber.stop()
     }
 
-    @Test("a batch handler gets a queued backlog in bursts bounded by batchMaxMessages, every message once and in order")
+    @Test(
+        "a batch handler gets a queued backlog in bursts bounded by batchMaxMessages, every message once and in order")
     func batchesAreBounded() async throws {
         let broker = try await MosquittoBroker.start()
-        var configuration = clientConfiguration(broker, clientID: "batch-bound-\(UUID().uuidString.prefix(6))", cleanSession: false)
+        var configuration = clientConfiguration(
+            broker, clientID: "batch-bound-\(UUID().uuidString.prefix(6))", cleanSession: false)
         configuration.batchMaxMessages = 7
         // Register the persistent session, then leave it: the broker queues what follows.
         let registration = BatchCollector()
@@ -148,7 +155,8 @@ struct MQTTClientTests {
 
         let publisher = try await RunningClient(clientConfiguration(broker))
         for index in 1...40 {
-            try await publisher.client.publish(MQTTMessage(topic: "batch/\(index)", text: "\(index)", qos: .atLeastOnce))
+            try await publisher.client.publish(
+                MQTTMessage(topic: "batch/\(index)", text: "\(index)", qos: .atLeastOnce))
         }
         try await publisher.stop()
 
@@ -190,7 +198,8 @@ struct MQTTClientTests {
     @Test("a QoS 1 publish in flight when the broker dies completes after the reconnect (libmosquitto resends it)")
     func inflightSurvivesReconnect() async throws {
         let broker = try await MosquittoBroker.start()
-        let subscriber = try await RunningClient(clientConfiguration(broker, clientID: "inflight-sub", cleanSession: false))
+        let subscriber = try await RunningClient(
+            clientConfiguration(broker, clientID: "inflight-sub", cleanSession: false))
         let collector = MessageCollector()
         try await subscriber.client.subscribe(["inflight/#"], qos: .atLeastOnce, handler: collector)
         try await subscriber.stop()
@@ -213,7 +222,8 @@ struct MQTTClientTests {
 
         // Subscribed before connecting: the queued message arrives right after CONNACK.
         let resumed = try MQTTClient(
-            configuration: clientConfiguration(broker, clientID: "inflight-sub", cleanSession: false), logger: testLogger)
+            configuration: clientConfiguration(broker, clientID: "inflight-sub", cleanSession: false),
+            logger: testLogger)
         try await resumed.subscribe(["inflight/#"], qos: .atLeastOnce, handler: collector)
         let task = Task { try await resumed.run() }
         try await collector.wait("resent message") { $0.map(\.text).contains("in flight") }
@@ -222,17 +232,21 @@ struct MQTTClientTests {
         try await publisher.stop()
     }
 
-    @Test("a persistent session keeps QoS 1 messages published while the subscriber was away", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "a persistent session keeps QoS 1 messages published while the subscriber was away",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func persistentSession(protocolVersion: MQTTProtocolVersion) async throws {
         let broker = try await MosquittoBroker.start()
         let id = "aggregator-\(protocolVersion == .v5 ? "5" : "311")"
-        let first = try await RunningClient(clientConfiguration(broker, clientID: id, cleanSession: false, protocolVersion: protocolVersion))
+        let first = try await RunningClient(
+            clientConfiguration(broker, clientID: id, cleanSession: false, protocolVersion: protocolVersion))
         try await first.client.subscribe(["queued/#"], qos: .atLeastOnce, handler: MessageCollector())
         try await first.stop()
 
         let publisher = try await RunningClient(clientConfiguration(broker))
         for index in 1...20 {
-            try await publisher.client.publish(MQTTMessage(topic: "queued/\(index)", text: "\(index)", qos: .atLeastOnce))
+            try await publisher.client.publish(
+                MQTTMessage(topic: "queued/\(index)", text: "\(index)", qos: .atLeastOnce))
         }
         try await publisher.stop()
         // Across a broker restart too: the session and its queue are in the persistence file.
@@ -240,7 +254,8 @@ struct MQTTClientTests {
 
         let collector = MessageCollector()
         let second = try MQTTClient(
-            configuration: clientConfiguration(broker, clientID: id, cleanSession: false, protocolVersion: protocolVersion),
+            configuration: clientConfiguration(
+                broker, clientID: id, cleanSession: false, protocolVersion: protocolVersion),
             logger: testLogger)
         try await second.subscribe(["queued/#"], qos: .atLeastOnce, handler: collector)
         let task = Task { try await second.run() }
@@ -256,13 +271,25 @@ struct MQTTClientTests {
             (MQTTConfiguration(host: "127.0.0.1", port: 0, clientID: "x"), "port 0"),
             (MQTTConfiguration(host: "127.0.0.1", port: 1883, clientID: "x", keepAliveSeconds: 2), "keepalive"),
             (MQTTConfiguration(host: "127.0.0.1", port: 1883, clientID: "", cleanSession: false), "client id"),
-            (MQTTConfiguration(host: "127.0.0.1", port: 1883, clientID: "x", will: MQTTMessage(topic: "a/#", text: "")), "will topic"),
-            (MQTTConfiguration(host: "127.0.0.1", port: 1883, clientID: "x", tls: MQTTTLSConfiguration(caFile: "/nonexistent/ca.crt")), "/nonexistent/ca.crt"),
+            (
+                MQTTConfiguration(
+                    host: "127.0.0.1", port: 1883, clientID: "x", will: MQTTMessage(topic: "a/#", text: "")),
+                "will topic"
+            ),
+            (
+                MQTTConfiguration(
+                    host: "127.0.0.1", port: 1883, clientID: "x",
+                    tls: MQTTTLSConfiguration(caFile: "/nonexistent/ca.crt")), "/nonexistent/ca.crt"
+            ),
         ]
         for (configuration, expected) in bad {
-            let error = #expect(throws: MQTTError.self) { try MQTTClient(configuration: configuration, logger: testLogger) }
+            let error = #expect(throws: MQTTError.self) {
+                try MQTTClient(configuration: configuration, logger: testLogger)
+            }
             #expect(error?.code == .invalidConfiguration)
-            #expect(error?.description.contains(expected) == true, "\(String(describing: error)) should mention \(expected)")
+            #expect(
+                error?.description.contains(expected) == true, "\(String(describing: error)) should mention \(expected)"
+            )
         }
     }
 
@@ -277,7 +304,9 @@ struct MQTTClientTests {
             #expect(!text.contains("hunter2"), "\(text)")
         }
         let running = try await RunningClient(configuration, connect: false)
-        let error = await #expect(throws: MQTTError.self) { try await running.client.waitUntilConnected(timeout: .milliseconds(300)) }
+        let error = await #expect(throws: MQTTError.self) {
+            try await running.client.waitUntilConnected(timeout: .milliseconds(300))
+        }
         #expect(error.map { !"\($0)".contains("hunter2") } == true)
         try await running.stop()
     }

@@ -45,7 +45,8 @@ struct OutboxPublisherTests {
         // The receiving side of the no-loss chain: a persistent session, handler registered before run().
         let collector = MessageCollector()
         let receiver = try MQTTClient(
-            configuration: clientConfiguration(broker, clientID: "aggregator-outage", cleanSession: false), logger: testLogger)
+            configuration: clientConfiguration(broker, clientID: "aggregator-outage", cleanSession: false),
+            logger: testLogger)
         try await receiver.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: collector)
         let receiverTask = Task { try await receiver.run() }
         try await receiver.waitUntilConnected(timeout: .seconds(20))
@@ -53,7 +54,8 @@ struct OutboxPublisherTests {
         let outbox = try Outbox(
             path: directory.file("outbox.sqlite"), capacity: 10_000, syncPolicy: .everyWrite, logger: testLogger)
         let device = try MQTTClient(configuration: clientConfiguration(broker, clientID: "pt-0001"), logger: testLogger)
-        let publisher = OutboxPublisher(outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
+        let publisher = OutboxPublisher(
+            outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
         let deviceTask = Task { try await device.run() }
         let publisherTask = Task { try await publisher.run() }
         try await device.waitUntilConnected(timeout: .seconds(20))
@@ -73,7 +75,8 @@ struct OutboxPublisherTests {
         try await waitUntil(timeout: .seconds(20), "device notices the broker is gone") { device.state != .connected }
         try record(1000)
         #expect(outbox.depth == 1000)
-        #expect(await publisher.waitUntilDrained(timeout: .milliseconds(200)) == false, "nothing drains without a broker")
+        #expect(
+            await publisher.waitUntilDrained(timeout: .milliseconds(200)) == false, "nothing drains without a broker")
         try await broker.restart()
 
         #expect(await publisher.waitUntilDrained(timeout: .seconds(60)))
@@ -82,7 +85,8 @@ struct OutboxPublisherTests {
         #expect(received.seqs == Array(1...1010), "in seq order, none missing, none twice")
         #expect(
             received.historical == Set(11...1010),
-            "recorded while offline = sent late = historical; unmarked: \(Set(11...1010).subtracting(received.historical).sorted()), wrongly marked: \(received.historical.subtracting(11...1010).sorted())")
+            "recorded while offline = sent late = historical; unmarked: \(Set(11...1010).subtracting(received.historical).sorted()), wrongly marked: \(received.historical.subtracting(11...1010).sorted())"
+        )
         #expect(outbox.depth == 0)
         #expect(try outbox.takeDropReports().isEmpty)
 
@@ -94,7 +98,9 @@ struct OutboxPublisherTests {
         try await receiverTask.value
     }
 
-    @Test("publisher SIGKILLed with unacknowledged events: after a restart nothing is lost, and only unacknowledged ones come twice")
+    @Test(
+        "publisher SIGKILLed with unacknowledged events: after a restart nothing is lost, and only unacknowledged ones come twice"
+    )
     func publisherKilled() async throws {
         let directory = try TemporaryDirectory(prefix: "publisher-kill")
         let broker = try await MosquittoBroker.start(in: directory)
@@ -103,7 +109,8 @@ struct OutboxPublisherTests {
 
         let collector = MessageCollector()
         let receiver = try MQTTClient(
-            configuration: clientConfiguration(broker, clientID: "aggregator-kill", cleanSession: false), logger: testLogger)
+            configuration: clientConfiguration(broker, clientID: "aggregator-kill", cleanSession: false),
+            logger: testLogger)
         try await receiver.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: collector)
         let receiverTask = Task { try await receiver.run() }
         try await receiver.waitUntilConnected(timeout: .seconds(20))
@@ -133,7 +140,8 @@ struct OutboxPublisherTests {
             unacknowledged = Set(try outbox.pending(after: 0, limit: 100_000).map(\.seq))
             #expect(outbox.lastSeq == 1000)
         }
-        #expect(!unacknowledged.isEmpty && unacknowledged.count < 1000, "killed mid-drain: \(unacknowledged.count) left")
+        #expect(
+            !unacknowledged.isEmpty && unacknowledged.count < 1000, "killed mid-drain: \(unacknowledged.count) left")
 
         let second = try startPeer(count: 0)
         try await second.waitForOutput(containing: "drained", timeout: .seconds(60))

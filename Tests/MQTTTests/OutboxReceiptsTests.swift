@@ -12,7 +12,8 @@ import Testing
 struct OutboxReceiptsTests {
     static let topic = "bins/v1/pt-0001/events"
     static let settings = ReceiptSettings(
-        mode: .required, resendAfter: .seconds(2), maximumResendInterval: .seconds(4), gapResendAfter: .milliseconds(200),
+        mode: .required, resendAfter: .seconds(2), maximumResendInterval: .seconds(4),
+        gapResendAfter: .milliseconds(200),
         reconnectSettle: .milliseconds(300), fallbackAfter: .seconds(3600))
 
     struct Device {
@@ -22,8 +23,12 @@ struct OutboxReceiptsTests {
         let publisher: OutboxPublisher
         let tasks: [Task<Void, any Error>]
 
-        init(broker: MosquittoBroker, directory: TemporaryDirectory, settings: ReceiptSettings = OutboxReceiptsTests.settings) throws {
-            outbox = try Outbox(path: directory.file("outbox.sqlite"), capacity: 10_000, syncPolicy: .everyWrite, logger: testLogger)
+        init(
+            broker: MosquittoBroker, directory: TemporaryDirectory,
+            settings: ReceiptSettings = OutboxReceiptsTests.settings
+        ) throws {
+            outbox = try Outbox(
+                path: directory.file("outbox.sqlite"), capacity: 10_000, syncPolicy: .everyWrite, logger: testLogger)
             client = try MQTTClient(configuration: clientConfiguration(broker, clientID: "pt-0001"), logger: testLogger)
             receipts = OutboxReceipts(settings: settings)
             publisher = OutboxPublisher(
@@ -35,7 +40,9 @@ struct OutboxReceiptsTests {
 
         func record(_ count: Int) throws {
             for _ in 0..<count {
-                try outbox.append(topic: OutboxReceiptsTests.topic, qos: .atLeastOnce) { seq in Array("{\"seq\":\(seq)}".utf8) }
+                try outbox.append(topic: OutboxReceiptsTests.topic, qos: .atLeastOnce) { seq in
+                    Array("{\"seq\":\(seq)}".utf8)
+                }
             }
         }
 
@@ -56,7 +63,8 @@ struct OutboxReceiptsTests {
 
         init(broker: MosquittoBroker) async throws {
             client = try MQTTClient(
-                configuration: clientConfiguration(broker, clientID: "receipt-receiver", cleanSession: false), logger: testLogger)
+                configuration: clientConfiguration(broker, clientID: "receipt-receiver", cleanSession: false),
+                logger: testLogger)
             try await client.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: collector)
             let client = client
             task = Task { try await client.run() }
@@ -98,7 +106,9 @@ struct OutboxReceiptsTests {
         device.receipts.receipt(through: 50, highest: 50)
         #expect(await device.publisher.waitUntilDrained(timeout: .seconds(10)))
         // The status is the publisher's snapshot after its step, which may come just after the deletion.
-        try await waitUntil(timeout: .seconds(10), "the status shows through 50") { device.receipts.status.through == 50 }
+        try await waitUntil(timeout: .seconds(10), "the status shows through 50") {
+            device.receipts.status.through == 50
+        }
         try await device.stop()
         try await receiver.stop()
     }
@@ -127,7 +137,9 @@ struct OutboxReceiptsTests {
         try await receiver.stop()
     }
 
-    @Test("broker killed (SIGKILL) long after its last save, receiver away: every acknowledged record still arrives once the receiver is back")
+    @Test(
+        "broker killed (SIGKILL) long after its last save, receiver away: every acknowledged record still arrives once the receiver is back"
+    )
     func brokerCrash() async throws {
         let directory = try TemporaryDirectory(prefix: "receipts-crash")
         // Nothing is saved before the kill but at start: everything acknowledged since is in memory only.
@@ -139,7 +151,9 @@ struct OutboxReceiptsTests {
         try await device.client.waitUntilConnected(timeout: .seconds(20))
         device.receipts.receiver(.offline)
         try device.record(300)
-        try await waitUntil(timeout: .seconds(20), "300 acknowledged by the broker") { device.receipts.status.unreceipted == 300 }
+        try await waitUntil(timeout: .seconds(20), "300 acknowledged by the broker") {
+            device.receipts.status.unreceipted == 300
+        }
         #expect(device.outbox.depth == 300)
 
         try await broker.kill()
@@ -149,7 +163,9 @@ struct OutboxReceiptsTests {
         // again what no receipt covers.
         let receiver = try await Receiver(broker: broker)
         device.receipts.receiver(.online(announcesReceipts: true))
-        try await receiver.collector.wait(timeout: .seconds(60), "all 300 seqs") { Set(ReceivedEvents($0).seqs).count == 300 }
+        try await receiver.collector.wait(timeout: .seconds(60), "all 300 seqs") {
+            Set(ReceivedEvents($0).seqs).count == 300
+        }
         #expect(receiver.seqs == Set(1...300))
         device.receipts.receipt(through: receiver.receiptThrough, highest: receiver.receiptThrough)
         #expect(await device.publisher.waitUntilDrained(timeout: .seconds(10)))

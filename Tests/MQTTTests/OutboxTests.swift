@@ -7,7 +7,9 @@ import Testing
 struct OutboxTests {
     func payload(_ seq: Int64) -> [UInt8] { Array("{\"seq\":\(seq)}".utf8) }
 
-    @Test("seq is strictly increasing across restarts and stored with its record; sessions count starts", arguments: [OutboxSyncPolicy.everyWrite, .batched(interval: .milliseconds(50))])
+    @Test(
+        "seq is strictly increasing across restarts and stored with its record; sessions count starts",
+        arguments: [OutboxSyncPolicy.everyWrite, .batched(interval: .milliseconds(50))])
     func seqAndSessionPersist(policy: OutboxSyncPolicy) throws {
         let directory = try TemporaryDirectory(prefix: "outbox")
         let path = directory.file("outbox.sqlite")
@@ -15,7 +17,9 @@ struct OutboxTests {
             let outbox = try Outbox(path: path, capacity: 100, syncPolicy: policy, logger: testLogger)
             #expect(try outbox.beginSession() == 1)
             #expect(outbox.lastSeq == 0)
-            let seqs = try (0..<3).map { _ in try outbox.append(topic: "bins/v1/pt-1/events", qos: .atLeastOnce, build: payload) }
+            let seqs = try (0..<3).map { _ in
+                try outbox.append(topic: "bins/v1/pt-1/events", qos: .atLeastOnce, build: payload)
+            }
             #expect(seqs == [1, 2, 3])
             #expect(outbox.depth == 3)
             try outbox.remove(through: 3)
@@ -29,7 +33,8 @@ struct OutboxTests {
             let seq = try outbox.append(topic: "bins/v1/pt-1/events", qos: .atLeastOnce, build: payload)
             #expect(seq == 4)
             let records = try outbox.pending(after: 0, limit: 10)
-            #expect(records == [OutboxRecord(seq: 4, topic: "bins/v1/pt-1/events", qos: .atLeastOnce, payload: payload(4))])
+            #expect(
+                records == [OutboxRecord(seq: 4, topic: "bins/v1/pt-1/events", qos: .atLeastOnce, payload: payload(4))])
         }
     }
 
@@ -37,7 +42,8 @@ struct OutboxTests {
     func buildFailure() throws {
         struct EncodingFailed: Error {}
         let directory = try TemporaryDirectory(prefix: "outbox")
-        let outbox = try Outbox(path: directory.file("o.sqlite"), capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
+        let outbox = try Outbox(
+            path: directory.file("o.sqlite"), capacity: 10, syncPolicy: .everyWrite, logger: testLogger)
         let error = #expect(throws: MQTTError.self) {
             try outbox.append(topic: "t", qos: .atLeastOnce) { _ in throw EncodingFailed() }
         }
@@ -49,7 +55,8 @@ struct OutboxTests {
     @Test("pending returns records in seq order after a cursor, removal is by prefix")
     func pendingAndRemove() throws {
         let directory = try TemporaryDirectory(prefix: "outbox")
-        let outbox = try Outbox(path: directory.file("o.sqlite"), capacity: 100, syncPolicy: .everyWrite, logger: testLogger)
+        let outbox = try Outbox(
+            path: directory.file("o.sqlite"), capacity: 100, syncPolicy: .everyWrite, logger: testLogger)
         for _ in 0..<10 { try outbox.append(topic: "t", qos: .atLeastOnce, build: payload) }
         #expect(try outbox.pending(after: 0, limit: 3).map(\.seq) == [1, 2, 3])
         #expect(try outbox.pending(after: 7, limit: 10).map(\.seq) == [8, 9, 10])
@@ -63,41 +70,54 @@ struct OutboxTests {
         let directory = try TemporaryDirectory(prefix: "outbox")
         let path = directory.file("o.sqlite")
         do {
-            let outbox = try Outbox(path: path, capacity: 100, syncPolicy: .batched(interval: .seconds(1)), logger: testLogger)
+            let outbox = try Outbox(
+                path: path, capacity: 100, syncPolicy: .batched(interval: .seconds(1)), logger: testLogger)
             for _ in 0..<250 { try outbox.append(topic: "t", qos: .atLeastOnce, build: payload) }
             #expect(outbox.depth == 100)
             #expect(try outbox.pending(after: 0, limit: 1).map(\.seq) == [151])
         }
         let outbox = try Outbox(path: path, capacity: 100, syncPolicy: .everyWrite, logger: testLogger)
-        #expect(try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 1, lastSeq: 150, count: 150, reason: .capacity)])
+        #expect(
+            try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 1, lastSeq: 150, count: 150, reason: .capacity)]
+        )
         #expect(try outbox.takeDropReports().isEmpty)
         // Published in between: the next drop is a separate range.
         try outbox.remove(through: 160)
         for _ in 0..<20 { try outbox.append(topic: "t", qos: .atLeastOnce, build: payload) }
         #expect(outbox.depth == 100)
-        #expect(try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 161, lastSeq: 170, count: 10, reason: .capacity)])
+        #expect(
+            try outbox.takeDropReports() == [
+                OutboxDropReport(firstSeq: 161, lastSeq: 170, count: 10, reason: .capacity)
+            ])
     }
 
     @Test("drop reports and the fault records announcing them are written in one transaction")
     func recordDropReports() throws {
         let directory = try TemporaryDirectory(prefix: "outbox")
-        let outbox = try Outbox(path: directory.file("o.sqlite"), capacity: 5, syncPolicy: .everyWrite, logger: testLogger)
+        let outbox = try Outbox(
+            path: directory.file("o.sqlite"), capacity: 5, syncPolicy: .everyWrite, logger: testLogger)
         for _ in 0..<8 { try outbox.append(topic: "bins/v1/pt-1/events", qos: .atLeastOnce, build: payload) }
         try outbox.recordRejected(seq: 7)
         let recorded = try outbox.recordDropReports(topic: "bins/v1/pt-1/events", qos: .atLeastOnce) { seq, report in
-            Array("{\"seq\":\(seq),\"code\":\"outbox.dropped\",\"first\":\(report.firstSeq),\"last\":\(report.lastSeq)}".utf8)
+            Array(
+                "{\"seq\":\(seq),\"code\":\"outbox.dropped\",\"first\":\(report.firstSeq),\"last\":\(report.lastSeq)}"
+                    .utf8)
         }
-        #expect(recorded == [
-            OutboxDropReport(firstSeq: 1, lastSeq: 3, count: 3, reason: .capacity),
-            OutboxDropReport(firstSeq: 7, lastSeq: 7, count: 1, reason: .rejected),
-        ])
+        #expect(
+            recorded == [
+                OutboxDropReport(firstSeq: 1, lastSeq: 3, count: 3, reason: .capacity),
+                OutboxDropReport(firstSeq: 7, lastSeq: 7, count: 1, reason: .rejected),
+            ])
         let newest = try outbox.pending(after: 8, limit: 10)
         #expect(newest.map(\.seq) == [9, 10])
-        #expect(String(decoding: newest[0].payload, as: UTF8.self) == "{\"seq\":9,\"code\":\"outbox.dropped\",\"first\":1,\"last\":3}")
-        #expect(try outbox.takeDropReports() == [
-            // The two fault records themselves pushed seqs 4 and 5 out: reported next time.
-            OutboxDropReport(firstSeq: 4, lastSeq: 5, count: 2, reason: .capacity)
-        ])
+        #expect(
+            String(decoding: newest[0].payload, as: UTF8.self)
+                == "{\"seq\":9,\"code\":\"outbox.dropped\",\"first\":1,\"last\":3}")
+        #expect(
+            try outbox.takeDropReports() == [
+                // The two fault records themselves pushed seqs 4 and 5 out: reported next time.
+                OutboxDropReport(firstSeq: 4, lastSeq: 5, count: 2, reason: .capacity)
+            ])
     }
 
     @Test("disk and memory stay bounded: 40,000 × 1 KiB records through a 500-record outbox")
@@ -119,14 +139,19 @@ struct OutboxTests {
         #expect(peer.output.contains("depth 500 last-seq 40000"))
         // 39 MB of payload went through after the warm-up; the process grew by far less than that.
         #expect(end - warm < 8 * 1024, "peak RSS grew from \(warm) KiB to \(end) KiB")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("o.sqlite") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+            $0.hasPrefix("o.sqlite")
+        }
         let bytes = try files.reduce(0) { total, name in
             total + ((try FileManager.default.attributesOfItem(atPath: directory.file(name))[.size] as? Int) ?? 0)
         }
         // 500 records of ~1 KiB, plus at most a 4 MiB WAL and page slack.
         #expect(bytes < 8 * 1024 * 1024, "outbox files take \(bytes) bytes: \(files)")
         let outbox = try Outbox(path: path, capacity: 500, syncPolicy: .everyWrite, logger: testLogger)
-        #expect(try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 1, lastSeq: 39_500, count: 39_500, reason: .capacity)])
+        #expect(
+            try outbox.takeDropReports() == [
+                OutboxDropReport(firstSeq: 1, lastSeq: 39_500, count: 39_500, reason: .capacity)
+            ])
     }
 
     @Test("a second open of the same outbox is refused while the first holds it")
@@ -166,7 +191,9 @@ struct OutboxTests {
         #expect(invalid?.code == .invalidConfiguration)
     }
 
-    @Test("a full disk is a reported fault (ENOSPC, path), not a crash; what was recorded survives", .enabled(if: SmallFileSystem.canMount))
+    @Test(
+        "a full disk is a reported fault (ENOSPC, path), not a crash; what was recorded survives",
+        .enabled(if: SmallFileSystem.canMount))
     func diskFull() async throws {
         let mount = try await SmallFileSystem(megabytes: 1)
         let path = "\(mount.path)/outbox.sqlite"
@@ -237,7 +264,9 @@ final class SmallFileSystem: Sendable {
 
     init(megabytes: Int) async throws {
         directory = try TemporaryDirectory(prefix: "tmpfs")
-        try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", directory.path], in: try TemporaryDirectory())
+        try await ChildProcess.run(
+            "/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", directory.path],
+            in: try TemporaryDirectory())
     }
 
     /// Remounts read-only; retried briefly because the kernel refuses (EBUSY) while any process still holds
@@ -245,10 +274,13 @@ final class SmallFileSystem: Sendable {
     /// descriptors.
     func remountReadOnly() async throws {
         var lastError: (any Error)?
-        try await waitUntil(timeout: .seconds(10), interval: .milliseconds(100), "remount read-only (\(String(describing: lastError)))") {
+        try await waitUntil(
+            timeout: .seconds(10), interval: .milliseconds(100), "remount read-only (\(String(describing: lastError)))"
+        ) {
             do {
                 try await ChildProcess.run(
-                    "/bin/mount", ["-o", "remount,ro", directory.path], in: try TemporaryDirectory(), timeout: .seconds(10))
+                    "/bin/mount", ["-o", "remount,ro", directory.path], in: try TemporaryDirectory(),
+                    timeout: .seconds(10))
                 return true
             } catch {
                 lastError = error
@@ -261,9 +293,12 @@ final class SmallFileSystem: Sendable {
     /// may hold an inherited descriptor there for an instant: "target is busy", seen in a full local run).
     func unmount() async throws {
         var lastError: (any Error)?
-        try await waitUntil(timeout: .seconds(10), interval: .milliseconds(100), "unmount (\(String(describing: lastError)))") {
+        try await waitUntil(
+            timeout: .seconds(10), interval: .milliseconds(100), "unmount (\(String(describing: lastError)))"
+        ) {
             do {
-                try await ChildProcess.run("/bin/umount", [directory.path], in: try TemporaryDirectory(), timeout: .seconds(10))
+                try await ChildProcess.run(
+                    "/bin/umount", [directory.path], in: try TemporaryDirectory(), timeout: .seconds(10))
                 return true
             } catch {
                 lastError = error
@@ -274,7 +309,9 @@ final class SmallFileSystem: Sendable {
 
     deinit {
         // Tests unmount explicitly; this only cleans up after a failed one (lazily, bounded wait).
-        guard let child = try? ChildProcess("/bin/umount", ["-l", directory.path], outputPath: "/dev/null") else { return }
+        guard let child = try? ChildProcess("/bin/umount", ["-l", directory.path], outputPath: "/dev/null") else {
+            return
+        }
         for _ in 0..<5000 where child.isRunning { usleep(1000) }
     }
 }

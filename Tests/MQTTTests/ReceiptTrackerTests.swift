@@ -42,7 +42,9 @@ struct ReceiptTrackerTests {
         #expect(tracker.unreceipted == 10)
         #expect(tracker.receipt(through: 7, highest: 7, lastRecorded: 10, now: at(2)) == .advanced)
         #expect(tracker.deletableThrough == 7)
-        #expect(tracker.receipt(through: 6, highest: 7, lastRecorded: 10, now: at(3)) == .unchanged, "an older receipt changes nothing")
+        #expect(
+            tracker.receipt(through: 6, highest: 7, lastRecorded: 10, now: at(3)) == .unchanged,
+            "an older receipt changes nothing")
         #expect(tracker.deletableThrough == 7)
         // A receipt for seqs this device never recorded (its outbox was replaced) deletes nothing.
         #expect(tracker.receipt(through: 500, highest: 500, lastRecorded: 10, now: at(4)) == .ignoredAhead)

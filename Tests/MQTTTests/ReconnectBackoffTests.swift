@@ -58,7 +58,8 @@ struct ReconnectBackoffTests {
     @Test("start connects; failures back off with growing delays; acceptance means connected")
     func failThenConnect() {
         var machine = ConnectionStateMachine(
-            backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)), stableConnection: .seconds(30))
+            backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)),
+            stableConnection: .seconds(30))
         var random = SplitMix64(state: 3)
         #expect(machine.state == .disconnected)
         #expect(machine.start() == .connect)
@@ -83,7 +84,8 @@ struct ReconnectBackoffTests {
     @Test("a connection that lasted resets the backoff; a flapping one keeps escalating")
     func stableResetsFlappingEscalates() {
         var machine = ConnectionStateMachine(
-            backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)), stableConnection: .seconds(30))
+            backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)),
+            stableConnection: .seconds(30))
         var random = SplitMix64(state: 9)
         _ = machine.start()
         for _ in 0..<3 {

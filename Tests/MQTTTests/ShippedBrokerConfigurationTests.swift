@@ -7,7 +7,9 @@ import Testing
 /// credentials, the ACL, the TLS listener for devices, persistence, and queue limits for long outages.
 @Suite("The shipped broker configuration (deploy/mosquitto)", .serialized)
 struct ShippedBrokerConfigurationTests {
-    static let devices = [(user: "pt-0001", password: "device-one-secret"), (user: "pt-0002", password: "device-two-secret")]
+    static let devices = [
+        (user: "pt-0001", password: "device-one-secret"), (user: "pt-0002", password: "device-two-secret"),
+    ]
 
     struct Setup {
         let directory: TemporaryDirectory
@@ -25,7 +27,9 @@ struct ShippedBrokerConfigurationTests {
         }
 
         /// The aggregator on the broker's host (loopback listener), persistent session.
-        func aggregator(clientID: String = "bins-aggregator-1", protocolVersion: MQTTProtocolVersion = .v311) -> MQTTConfiguration {
+        func aggregator(clientID: String = "bins-aggregator-1", protocolVersion: MQTTProtocolVersion = .v311)
+            -> MQTTConfiguration
+        {
             clientConfiguration(
                 broker, clientID: clientID, cleanSession: false, protocolVersion: protocolVersion,
                 username: "bins-aggregator", password: "aggregator-secret")
@@ -53,7 +57,8 @@ struct ShippedBrokerConfigurationTests {
         try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0001/events", text: "own", qos: .atLeastOnce))
         // MQTT 3.1.1 has no way to say no: mosquitto acknowledges and drops it.
         try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0002/events", text: "forged", qos: .atLeastOnce))
-        try await device.client.publish(MQTTMessage(topic: "sanitation/v1/alerts", text: "fake alert", qos: .atLeastOnce))
+        try await device.client.publish(
+            MQTTMessage(topic: "sanitation/v1/alerts", text: "fake alert", qos: .atLeastOnce))
         // Messages from one client keep their order: when the marker arrives, the forged ones would have.
         try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0001/health", text: "marker", qos: .atLeastOnce))
         try await collector.wait("marker") { $0.contains { $0.text == "marker" } }
@@ -63,13 +68,16 @@ struct ShippedBrokerConfigurationTests {
         try await aggregatorTask.value
     }
 
-    @Test("under MQTT 5 a forbidden publish is refused explicitly (PUBACK reason 0x87) and reading others' commands yields nothing")
+    @Test(
+        "under MQTT 5 a forbidden publish is refused explicitly (PUBACK reason 0x87) and reading others' commands yields nothing"
+    )
     func aclRefusalsMQTT5() async throws {
         let setup = try await start()
         let device = try await RunningClient(setup.device("pt-0001", protocolVersion: .v5))
         try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0001/events", text: "own", qos: .atLeastOnce))
         let publishError = await #expect(throws: MQTTError.self) {
-            try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-0002/events", text: "forged", qos: .atLeastOnce))
+            try await device.client.publish(
+                MQTTMessage(topic: "bins/v1/pt-0002/events", text: "forged", qos: .atLeastOnce))
         }
         #expect(publishError?.code == .publishRefused)
         #expect(publishError?.reasonCode == 0x87, "\(String(describing: publishError))")
@@ -78,8 +86,10 @@ struct ShippedBrokerConfigurationTests {
         // command never arrives, its own does.
         let commands = try await device.client.subscribe("bins/v1/+/cmd", qos: .atLeastOnce)
         let aggregator = try await RunningClient(setup.aggregator(clientID: "bins-aggregator-v5", protocolVersion: .v5))
-        try await aggregator.client.publish(MQTTMessage(topic: "bins/v1/pt-0002/cmd", text: "for two", qos: .atLeastOnce))
-        try await aggregator.client.publish(MQTTMessage(topic: "bins/v1/pt-0001/cmd", text: "for one", qos: .atLeastOnce))
+        try await aggregator.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-0002/cmd", text: "for two", qos: .atLeastOnce))
+        try await aggregator.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-0001/cmd", text: "for one", qos: .atLeastOnce))
         #expect(try await nextMessage(commands).text == "for one")
         try await aggregator.stop()
         try await device.stop()
@@ -89,7 +99,8 @@ struct ShippedBrokerConfigurationTests {
     func outboxRejectedRecord() async throws {
         let setup = try await start()
         let collector = MessageCollector()
-        let aggregator = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator-reject"), logger: testLogger)
+        let aggregator = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator-reject"), logger: testLogger)
         try await aggregator.subscribe(["bins/v1/#"], qos: .atLeastOnce, handler: collector)
         let aggregatorTask = Task { try await aggregator.run() }
         try await aggregator.waitUntilConnected(timeout: .seconds(20))
@@ -100,13 +111,15 @@ struct ShippedBrokerConfigurationTests {
             try outbox.append(topic: topic, qos: .atLeastOnce) { Array("{\"seq\":\($0)}".utf8) }
         }
         let device = try MQTTClient(configuration: setup.device("pt-0001", protocolVersion: .v5), logger: testLogger)
-        let publisher = OutboxPublisher(outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
+        let publisher = OutboxPublisher(
+            outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
         let deviceTask = Task { try await device.run() }
         let publisherTask = Task { try await publisher.run() }
         #expect(await publisher.waitUntilDrained(timeout: .seconds(30)))
         try await collector.wait("seq 3") { ReceivedEvents($0).seqs.contains(3) }
         #expect(ReceivedEvents(collector.received).seqs == [1, 3])
-        #expect(try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 2, lastSeq: 2, count: 1, reason: .rejected)])
+        #expect(
+            try outbox.takeDropReports() == [OutboxDropReport(firstSeq: 2, lastSeq: 2, count: 1, reason: .rejected)])
 
         publisherTask.cancel()
         try await publisherTask.value
@@ -121,9 +134,11 @@ struct ShippedBrokerConfigurationTests {
         let setup = try await start()
         let script = "\(TestExecutables.repositoryRoot)/deploy/mosquitto/add-device"
         let output = try await ChildProcess.run(
-            script, ["pt-0003", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"], in: setup.directory)
+            script, ["pt-0003", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"],
+            in: setup.directory)
         let password = try #require(
-            output.split(separator: "\n").first { $0.contains("password:") }?.split(separator: " ").last.map(String.init))
+            output.split(separator: "\n").first { $0.contains("password:") }?.split(separator: " ").last.map(
+                String.init))
         #expect(password.count == 32)
         setup.broker.reload()
         let device = try await RunningClient(setup.device("pt-0003", password: password), connect: false)
@@ -134,7 +149,9 @@ struct ShippedBrokerConfigurationTests {
         let existing = try await RunningClient(setup.device("pt-0001"))
         try await existing.stop()
         await #expect(throws: TestSupportError.self) {
-            try await ChildProcess.run(script, ["pt/0004", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"], in: setup.directory)
+            try await ChildProcess.run(
+                script, ["pt/0004", "--password-file", setup.directory.file("etc/passwd"), "--no-reload"],
+                in: setup.directory)
         }
     }
 
@@ -144,7 +161,8 @@ struct ShippedBrokerConfigurationTests {
         let device = try await RunningClient(setup.device("pt-0001"))
         let commands = try await device.client.subscribe("bins/v1/pt-0001/cmd", qos: .atLeastOnce)
         let other = try await RunningClient(setup.device("pt-0002"))
-        try await other.client.publish(MQTTMessage(topic: "bins/v1/pt-0001/cmd", text: "{\"id\":\"x\",\"op\":\"tare\"}", qos: .atLeastOnce))
+        try await other.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-0001/cmd", text: "{\"id\":\"x\",\"op\":\"tare\"}", qos: .atLeastOnce))
         let aggregator = try await RunningClient(setup.aggregator(clientID: "bins-aggregator-cmd"))
         try await aggregator.client.publish(
             MQTTMessage(topic: "bins/v1/pt-0001/cmd", text: "{\"id\":\"a1\",\"op\":\"rebirth\"}", qos: .atLeastOnce))
@@ -155,7 +173,9 @@ struct ShippedBrokerConfigurationTests {
         try await device.stop()
     }
 
-    @Test("bad credentials and anonymous clients are refused with the broker's reason", arguments: [MQTTProtocolVersion.v311, .v5])
+    @Test(
+        "bad credentials and anonymous clients are refused with the broker's reason",
+        arguments: [MQTTProtocolVersion.v311, .v5])
     func credentials(protocolVersion: MQTTProtocolVersion) async throws {
         let setup = try await start()
         let wrong = try await RunningClient(
@@ -185,10 +205,12 @@ struct ShippedBrokerConfigurationTests {
         try await first.stop()
 
         let outbox = try Outbox(
-            path: setup.directory.file("outbox.sqlite"), capacity: 10_000, syncPolicy: .batched(interval: .milliseconds(100)),
+            path: setup.directory.file("outbox.sqlite"), capacity: 10_000,
+            syncPolicy: .batched(interval: .milliseconds(100)),
             logger: testLogger)
         let device = try MQTTClient(configuration: setup.device("pt-0001"), logger: testLogger)
-        let publisher = OutboxPublisher(outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
+        let publisher = OutboxPublisher(
+            outbox: outbox, client: device, logger: testLogger, markHistorical: markHistorical)
         let deviceTask = Task { try await device.run() }
         let publisherTask = Task { try await publisher.run() }
         for _ in 0..<1500 {
@@ -199,7 +221,8 @@ struct ShippedBrokerConfigurationTests {
         try await setup.broker.restart()
 
         let collector = MessageCollector()
-        let back = try MQTTClient(configuration: setup.aggregator(clientID: "bins-aggregator-outage"), logger: testLogger)
+        let back = try MQTTClient(
+            configuration: setup.aggregator(clientID: "bins-aggregator-outage"), logger: testLogger)
         try await back.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: collector)
         let backTask = Task { try await back.run() }
         try await collector.wait(timeout: .seconds(60), "1,500 queued events") { $0.count >= 1500 }
@@ -216,21 +239,25 @@ struct ShippedBrokerConfigurationTests {
     @Test("control: with mosquitto's defaults the same outage loses messages (why the shipped limits exist)")
     func defaultsLoseMessages() async throws {
         let broker = try await MosquittoBroker.start(.init(maxQueuedMessages: 1000))
-        let away = try await RunningClient(clientConfiguration(broker, clientID: "default-aggregator", cleanSession: false))
+        let away = try await RunningClient(
+            clientConfiguration(broker, clientID: "default-aggregator", cleanSession: false))
         try await away.client.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: MessageCollector())
         try await away.stop()
         let device = try await RunningClient(clientConfiguration(broker))
         for seq in 1...1500 {
-            try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-9/events", text: "{\"seq\":\(seq)}", qos: .atLeastOnce))
+            try await device.client.publish(
+                MQTTMessage(topic: "bins/v1/pt-9/events", text: "{\"seq\":\(seq)}", qos: .atLeastOnce))
         }
         let collector = MessageCollector()
         let back = try MQTTClient(
-            configuration: clientConfiguration(broker, clientID: "default-aggregator", cleanSession: false), logger: testLogger)
+            configuration: clientConfiguration(broker, clientID: "default-aggregator", cleanSession: false),
+            logger: testLogger)
         try await back.subscribe(["bins/v1/+/events"], qos: .atLeastOnce, handler: collector)
         let backTask = Task { try await back.run() }
         try await back.waitUntilConnected(timeout: .seconds(20))
         // Published after the reconnect, so it arrives after everything the broker kept.
-        try await device.client.publish(MQTTMessage(topic: "bins/v1/pt-9/events", text: "{\"seq\":9999}", qos: .atLeastOnce))
+        try await device.client.publish(
+            MQTTMessage(topic: "bins/v1/pt-9/events", text: "{\"seq\":9999}", qos: .atLeastOnce))
         try await collector.wait("marker") { ReceivedEvents($0).seqs.contains(9999) }
         let kept = ReceivedEvents(collector.received).seqs.filter { $0 != 9999 }
         #expect(kept.count < 1500, "mosquitto's default max_queued_messages kept \(kept.count) of 1500")

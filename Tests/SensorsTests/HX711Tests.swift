@@ -45,8 +45,10 @@ import Testing
     }
 
     @Test func aBurstReturnsTheMedianOfItsSamples() throws {
-        let rig = try Rig(model: .init(dataRate: .eightyPerSecond, offsetCounts: 84_000, countsPerKilogram: 21_000, noiseCounts: 30, seed: 4),
-                          driver: .init(dataRate: .eightyPerSecond))
+        let rig = try Rig(
+            model: .init(
+                dataRate: .eightyPerSecond, offsetCounts: 84_000, countsPerKilogram: 21_000, noiseCounts: 30, seed: 4),
+            driver: .init(dataRate: .eightyPerSecond))
         rig.model.massKilograms = 3
         let burst = try rig.driver.read(samples: 9)
         #expect(burst.codes.count == 9)
@@ -88,7 +90,8 @@ import Testing
         } throws: { error in
             let error = error as? SensorError
             return error?.code == .timingViolation
-                && error?.description == "hx711 wet (sim0 lines 0, 1): bit-bang timing violated: PD_SCK stayed high 1 µs (limit 0.5 µs) on 3 attempts"
+                && error?.description
+                    == "hx711 wet (sim0 lines 0, 1): bit-bang timing violated: PD_SCK stayed high 1 µs (limit 0.5 µs) on 3 attempts"
         }
         #expect(rig.driver.statistics.timingViolations == 3)
         #expect(rig.driver.statistics.retries == 2)
@@ -139,7 +142,8 @@ import Testing
         #expect {
             try driver.read()
         } throws: { error in
-            (error as? SensorError)?.code == .dataLineStuck && "\(error)".hasSuffix("DOUT stayed low after the 25th PD_SCK pulse")
+            (error as? SensorError)?.code == .dataLineStuck
+                && "\(error)".hasSuffix("DOUT stayed low after the 25th PD_SCK pulse")
         }
         #expect(driver.statistics.dataLineStuck == 2)
     }

@@ -11,7 +11,9 @@ import Testing
         }
         #expect(debouncer.deadlineNanoseconds == 130)
         #expect(debouncer.settle(nowNanoseconds: 129) == nil)
-        #expect(debouncer.settle(nowNanoseconds: 130) == LidEdge(isOpen: true, timestampNanoseconds: 100, confirmedAtNanoseconds: 130))
+        #expect(
+            debouncer.settle(nowNanoseconds: 130)
+                == LidEdge(isOpen: true, timestampNanoseconds: 100, confirmedAtNanoseconds: 130))
         #expect(debouncer.isOpen)
         #expect(debouncer.deadlineNanoseconds == nil)
     }

@@ -43,7 +43,8 @@ import Testing
     func distancesAreWithin3MillimetresOfTheTruth(celsius: Double) throws {
         let rig = try Rig()
         for truth in Self.distances {
-            let measured = try rig.measuredMillimetres(trueMillimetres: truth, airCelsius: celsius, toldCelsius: celsius)
+            let measured = try rig.measuredMillimetres(
+                trueMillimetres: truth, airCelsius: celsius, toldCelsius: celsius)
             #expect(abs(measured - truth) <= 3, "\(truth) mm at \(celsius) °C read \(measured) mm")
         }
     }
@@ -153,9 +154,12 @@ import Testing
         #expect {
             try UltrasonicRanger(
                 chip: chip, triggerLine: 0, echoLine: 1,
-                configuration: .init(name: "ranger wet", blindZoneMillimetres: 20, maximumRangeMillimetres: 4_000, triggerPulseNanoseconds: 5_000))
+                configuration: .init(
+                    name: "ranger wet", blindZoneMillimetres: 20, maximumRangeMillimetres: 4_000,
+                    triggerPulseNanoseconds: 5_000))
         } throws: { error in
-            (error as? SensorError)?.code == .invalidConfiguration && "\(error)".hasPrefix("ranger wet (sim0 lines 0, 1): invalid configuration")
+            (error as? SensorError)?.code == .invalidConfiguration
+                && "\(error)".hasPrefix("ranger wet (sim0 lines 0, 1): invalid configuration")
         }
     }
 }

@@ -28,9 +28,13 @@ struct BinWorldTests {
         let world = try BinWorld(scenario: try Scenario.parse(Self.yaml, file: "w.yaml"))
         #expect(world.wiring.count == 2)
         #expect(world.wiring[1].lid == nil)
-        let lines = world.wiring.flatMap { [$0.scaleClock, $0.scaleData, $0.rangerTrigger, $0.rangerEcho] + ($0.lid.map { [$0] } ?? []) }
+        let lines = world.wiring.flatMap {
+            [$0.scaleClock, $0.scaleData, $0.rangerTrigger, $0.rangerEcho] + ($0.lid.map { [$0] } ?? [])
+        }
         #expect(Set(lines).count == lines.count)
-        #expect(try world.chip.lineInfo(world.wiring[0].scaleClock).name == BinWorld.Wiring.pinName(world.wiring[0].scaleClock))
+        #expect(
+            try world.chip.lineInfo(world.wiring[0].scaleClock).name
+                == BinWorld.Wiring.pinName(world.wiring[0].scaleClock))
         #expect(world.chip.info.label == "bins-sim")
     }
 
@@ -73,7 +77,9 @@ struct BinWorldTests {
     func timestamps() throws {
         let world = try BinWorld(scenario: try Scenario.parse(Self.yaml, file: "w.yaml"))
         #expect(world.timestamp(atNanoseconds: world.startNanoseconds).rfc3339 == "2026-06-01T06:00:00.000+08:00")
-        #expect(world.timestamp(atNanoseconds: world.nanoseconds(afterStart: 90.5)).rfc3339 == "2026-06-01T06:01:30.500+08:00")
+        #expect(
+            world.timestamp(atNanoseconds: world.nanoseconds(afterStart: 90.5)).rfc3339
+                == "2026-06-01T06:01:30.500+08:00")
         #expect(world.timestamp(atNanoseconds: 0).rfc3339 == "2026-06-01T05:50:00.000+08:00")
     }
 }

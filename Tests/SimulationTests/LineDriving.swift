@@ -13,7 +13,9 @@ extension GPIOOutputLine {
 
 /// Clocks out one HX711 read of `pulses` pulses, sampling DOUT after each rising edge as the
 /// datasheet says; returns the 24-bit value sign-extended and DOUT after the last pulse.
-func shiftOutHX711(clock: any GPIOOutputLine, data: any GPIOInputLine, pulses: Int) throws -> (code: Int32, doutAfter: Bool) {
+func shiftOutHX711(clock: any GPIOOutputLine, data: any GPIOInputLine, pulses: Int) throws -> (
+    code: Int32, doutAfter: Bool
+) {
     var raw: UInt32 = 0
     for index in 0..<pulses {
         try clock.set(true)

@@ -58,12 +58,27 @@ struct ScenarioTests {
     @Test(
         "mistakes are reported with file, line, column, field and the value",
         arguments: [
-            ("  - {at: 120, deposit: {bin: compost, mass_kg: 1.2, volume_l: 2.0}}", "bad.yaml:6:30: events[0].deposit.bin: no bin \"compost\""),
-            ("  - {at: 120, deposit: {bin: wet, mass_kg: -1, volume_l: 2.0}}", "bad.yaml:6:44: events[0].deposit.mass_kg: must be 0 < mass <= 5000 kg, got -1"),
-            ("  - {at: 120, deposit: {bin: wet, mass: 1, volume_l: 2.0}}", "bad.yaml:6:35: events[0].deposit.mass: unknown key (expected one of: bin, lid_open_s, mass_kg, material, volume_l)"),
-            ("  - {at: 99999, collect: {bin: wet}}", "bad.yaml:6:10: events[0].at: at 99999 s is outside the scenario (0...86400)"),
+            (
+                "  - {at: 120, deposit: {bin: compost, mass_kg: 1.2, volume_l: 2.0}}",
+                "bad.yaml:6:30: events[0].deposit.bin: no bin \"compost\""
+            ),
+            (
+                "  - {at: 120, deposit: {bin: wet, mass_kg: -1, volume_l: 2.0}}",
+                "bad.yaml:6:44: events[0].deposit.mass_kg: must be 0 < mass <= 5000 kg, got -1"
+            ),
+            (
+                "  - {at: 120, deposit: {bin: wet, mass: 1, volume_l: 2.0}}",
+                "bad.yaml:6:35: events[0].deposit.mass: unknown key (expected one of: bin, lid_open_s, mass_kg, material, volume_l)"
+            ),
+            (
+                "  - {at: 99999, collect: {bin: wet}}",
+                "bad.yaml:6:10: events[0].at: at 99999 s is outside the scenario (0...86400)"
+            ),
             ("  - {at: 10, collect: {bin: wet}, temperature_c: 3}", "bad.yaml:6:5: events[0]: needs exactly one of"),
-            ("  - {at: 10, fault: {bin: wet, sensor: lid, kind: saturated}}", "bad.yaml:6:51: events[0].fault.kind: a lid cannot have fault saturated"),
+            (
+                "  - {at: 10, fault: {bin: wet, sensor: lid, kind: saturated}}",
+                "bad.yaml:6:51: events[0].fault.kind: a lid cannot have fault saturated"
+            ),
         ])
     func mistakes(eventLine: String, expected: String) {
         let yaml = """
@@ -137,7 +152,10 @@ struct ScenarioTests {
             _ = try Scenario.parse(yaml, file: "s.yaml")
             Issue.record("accepted a ranger below the bottom")
         } catch {
-            #expect(error.issues.map(\.description) == ["s.yaml:4:94: bins[0].ranger.mount_mm: 600 mm must be less than the bin depth 500 mm"])
+            #expect(
+                error.issues.map(\.description) == [
+                    "s.yaml:4:94: bins[0].ranger.mount_mm: 600 mm must be less than the bin depth 500 mm"
+                ])
         }
     }
 }

@@ -123,6 +123,8 @@ import Testing
         rig.model.distanceMillimetres = 1_500
         let edges = try rig.ping().edges
         let width = Double(edges[1].timestampNanoseconds - edges[0].timestampNanoseconds)
-        #expect(abs(width - UltrasonicRangerModel.roundTripNanoseconds(distanceMillimetres: 321, temperatureCelsius: 20)) <= 1)
+        #expect(
+            abs(width - UltrasonicRangerModel.roundTripNanoseconds(distanceMillimetres: 321, temperatureCelsius: 20))
+                <= 1)
     }
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 import SystemCalls
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("The system-call funnel, errno, eventfd, poll and dedicated threads")
 struct SystemCallsTests {
@@ -65,7 +66,8 @@ struct SystemCallsTests {
             name.withLock { $0 = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self) }
             event.signal()
         }
-        let ready = try DescriptorPoll.wait([event.fileDescriptor], deadline: MonotonicTime.now().saturatingAdd(30_000_000_000))
+        let ready = try DescriptorPoll.wait(
+            [event.fileDescriptor], deadline: MonotonicTime.now().saturatingAdd(30_000_000_000))
         #expect(ready[0].isReadable)
         #expect(name.withLock { $0 } == "bins-test-thr\n")
     }

@@ -34,7 +34,9 @@ struct DistrictRegistry: Sendable {
     /// One street with one community holding `points`.
     static func single(_ points: [String]) -> DistrictRegistry {
         DistrictRegistry(streets: [
-            Street(id: "st-main", communities: [Community(id: "c-main", kind: "property", households: 500, points: points)])
+            Street(
+                id: "st-main", communities: [Community(id: "c-main", kind: "property", households: 500, points: points)]
+            )
         ])
     }
 
@@ -58,7 +60,8 @@ struct DistrictRegistry: Sendable {
             for community in street.communities {
                 let points = community.points.map { device in
                     guard let detail = details[device] else { return device }
-                    return "{device: \(device), name: \(Self.quoted(detail.name)), lat: \(detail.latitude), lon: \(detail.longitude)}"
+                    return
+                        "{device: \(device), name: \(Self.quoted(detail.name)), lat: \(detail.latitude), lon: \(detail.longitude)}"
                 }
                 lines += [
                     "      - id: \(community.id)", "        name: \(Self.quoted(names[community.id] ?? community.id))",
@@ -107,7 +110,8 @@ final class AggregatorProcess: Sendable {
 
     /// `http` adds settings under `http:` (tokens, say); `extra` adds top-level settings (targets).
     init(
-        district: DistrictBroker, registry: DistrictRegistry, alerts: AlertRules = AlertRules(), http: [String] = [], extra: String = "",
+        district: DistrictBroker, registry: DistrictRegistry, alerts: AlertRules = AlertRules(), http: [String] = [],
+        extra: String = "",
         in directory: TemporaryDirectory
     ) throws {
         executable = try TestExecutables.path("bins-aggregator")
@@ -161,7 +165,8 @@ final class AggregatorProcess: Sendable {
         child.withLock { $0 = process }
         try await waitFor("bins-aggregator /healthz to answer status ok", timeout: .seconds(60)) {
             guard process.isRunning else {
-                throw SystemTestError("bins-aggregator exited (\(process.termination.map { "\($0)" } ?? "?")):\n\(log.suffix(3000))")
+                throw SystemTestError(
+                    "bins-aggregator exited (\(process.termination.map { "\($0)" } ?? "?")):\n\(log.suffix(3000))")
             }
             let health = try await HTTPClient.getJSON(Health.self, "\(baseURL)/healthz")
             return (health.status == "ok", "status \(health.status), broker \(health.broker)")
@@ -193,14 +198,18 @@ final class AggregatorProcess: Sendable {
     }
 
     func ledger(level: String, id: String, from: String, to: String, period: String = "day") async throws -> Ledger {
-        let query = "level=\(level)&id=\(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-_."))) ?? id)"
-        return try await HTTPClient.getJSON(Ledger.self, "\(baseURL)/api/v1/ledger?\(query)&from=\(from)&to=\(to)&period=\(period)")
+        let query =
+            "level=\(level)&id=\(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-_."))) ?? id)"
+        return try await HTTPClient.getJSON(
+            Ledger.self, "\(baseURL)/api/v1/ledger?\(query)&from=\(from)&to=\(to)&period=\(period)")
     }
 
     /// Every alert, newest first (`state=all`).
     func alerts() async throws -> [AlertPayload] {
         struct Body: Decodable { var alerts: [AlertPayload] }
-        return try await HTTPClient.getJSON(Body.self, "\(baseURL)/api/v1/alerts?state=all&limit=1000", snakeCase: false).alerts
+        return try await HTTPClient.getJSON(
+            Body.self, "\(baseURL)/api/v1/alerts?state=all&limit=1000", snakeCase: false
+        ).alerts
     }
 
     struct BinView: Decodable {
@@ -246,8 +255,11 @@ final class AggregatorProcess: Sendable {
     }
 
     /// Waits until the ledger has booked `lastSeq[device]` events of every device, seqs 1 to that.
-    func waitUntilBooked(_ lastSeq: [String: Int], in directory: TemporaryDirectory, timeout: Duration = .seconds(120)) async throws {
-        try await waitFor("the ledger to book events 1...N of \(lastSeq.sorted { $0.key < $1.key })", timeout: timeout) {
+    func waitUntilBooked(_ lastSeq: [String: Int], in directory: TemporaryDirectory, timeout: Duration = .seconds(120))
+        async throws
+    {
+        try await waitFor("the ledger to book events 1...N of \(lastSeq.sorted { $0.key < $1.key })", timeout: timeout)
+        {
             let booked = try await bookedEvents(in: directory)
             let done = lastSeq.allSatisfy { device, last in booked[device]?.count ?? 0 >= last }
             return (done, "\(booked.values.sorted { $0.device < $1.device }.map(\.summary))")

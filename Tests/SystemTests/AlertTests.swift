@@ -19,7 +19,8 @@ struct AlertTests {
     /// wet bin's ranger gets no echo from 1200 s to 3000 s; from 3600 s on, three of seven deposits into
     /// the wet bin are residual waste (6 of 14 kg that day).
     static func scenario() -> ScenarioWriter {
-        var writer = ScenarioWriter(device: "pt-alerts", bins: [.box240("wet", stream: "wet"), .box240("dry", stream: "dry")], end: 7800)
+        var writer = ScenarioWriter(
+            device: "pt-alerts", bins: [.box240("wet", stream: "wet"), .box240("dry", stream: "dry")], end: 7800)
         for index in 0..<9 { writer.deposit(at: 600 + 300 * index, bin: "dry", kg: 2.3, litres: 23) }
         writer.collect(at: 6600, bin: "dry")
         writer.fault(at: 1200, bin: "wet", sensor: "ranger", kind: "no_echo", forS: 1800)
@@ -30,7 +31,9 @@ struct AlertTests {
         return writer
     }
 
-    @Test("bin_full raised after the fill stayed above 80 % and cleared by the collection; sensor_fault raised and cleared; contamination raised")
+    @Test(
+        "bin_full raised after the fill stayed above 80 % and cleared by the collection; sensor_fault raised and cleared; contamination raised"
+    )
     func fillFaultAndContamination() async throws {
         let directory = try TemporaryDirectory(prefix: "system-alerts")
         let scenario = Self.scenario()
@@ -38,7 +41,8 @@ struct AlertTests {
         let district = try await DistrictBroker.start(devices: [device], in: directory)
         let aggregator = try AggregatorProcess(district: district, registry: .single([device]), in: directory)
         try await aggregator.start()
-        let point = try SimulatedPoint.start(scenario: try scenario.write(in: directory), device: device, district: district, in: directory)
+        let point = try SimulatedPoint.start(
+            scenario: try scenario.write(in: directory), device: device, district: district, in: directory)
         let summary = try await point.finish()
         try await aggregator.waitUntilBooked([device: summary.lastSeq], in: directory)
 
@@ -54,7 +58,9 @@ struct AlertTests {
             return (done, "\(alerts.map { "\($0.kind.rawValue) \($0.subject) \($0.state.rawValue)" })")
         }
         let alerts = try await aggregator.alerts()
-        let described = alerts.map { "\($0.kind.rawValue) \($0.subject) \($0.state.rawValue) raised +\(Self.offset($0.raisedAt)) s" }
+        let described = alerts.map {
+            "\($0.kind.rawValue) \($0.subject) \($0.state.rawValue) raised +\(Self.offset($0.raisedAt)) s"
+        }
         print("\(device) alerts: \(described)")
 
         // bin_full: the dry bin passed 0.8 with the ninth deposit (3000 s) and stayed there for the rule's
@@ -79,7 +85,9 @@ struct AlertTests {
         #expect(faults.map(\.subject) == ["bin:\(device)/wet"], "\(described)")
         if let alert = faults.first {
             #expect(alert.state == .cleared)
-            #expect((1200...1200 + 900 + 90).contains(Self.offset(alert.raisedAt)), "raised at +\(Self.offset(alert.raisedAt)) s")
+            #expect(
+                (1200...1200 + 900 + 90).contains(Self.offset(alert.raisedAt)),
+                "raised at +\(Self.offset(alert.raisedAt)) s")
             let cleared = alert.clearedAt.map(Self.offset) ?? -1
             #expect((3000...3000 + 120).contains(cleared), "cleared at +\(cleared) s")
         }
@@ -106,7 +114,9 @@ struct AlertTests {
         return writer
     }
 
-    @Test("device_offline raised when the link dies (the broker publishes the will) and cleared when the point is back; raised again when it stops")
+    @Test(
+        "device_offline raised when the link dies (the broker publishes the will) and cleared when the point is back; raised again when it stops"
+    )
     func offlineAndBack() async throws {
         let directory = try TemporaryDirectory(prefix: "system-offline")
         let scenario = Self.offlineScenario()
@@ -117,7 +127,8 @@ struct AlertTests {
         // several times a second while up (health every 60 s of its clock), and the 1800 s outage lasts
         // about 7 s.
         let aggregator = try AggregatorProcess(
-            district: district, registry: .single([device]), alerts: AlertRules(offlineRaiseS: 3, offlineClearS: 1), in: directory)
+            district: district, registry: .single([device]), alerts: AlertRules(offlineRaiseS: 3, offlineClearS: 1),
+            in: directory)
         try await aggregator.start()
         let point = try SimulatedPoint.start(
             scenario: try scenario.write(in: directory), device: device, district: district, in: directory, speed: 250)
@@ -126,7 +137,8 @@ struct AlertTests {
         try await waitFor("a device_offline alert on \(subject) while the link is down", timeout: .seconds(90)) {
             raised = try await aggregator.alerts().first { $0.kind == .deviceOffline && $0.subject == subject }
             if raised == nil, !point.process.isRunning {
-                throw SystemTestError("binsd simulate ended without the aggregator noticing the outage:\n\(point.logTail)")
+                throw SystemTestError(
+                    "binsd simulate ended without the aggregator noticing the outage:\n\(point.logTail)")
             }
             return (raised != nil, "no device_offline alert")
         }
@@ -151,7 +163,9 @@ struct AlertTests {
 
         // A clean stop publishes online: false: the point is offline again, a new alert.
         try await waitFor("a second device_offline alert after the point stopped", timeout: .seconds(30)) {
-            let open = try await aggregator.alerts().filter { $0.kind == .deviceOffline && $0.subject == subject && $0.state == .raised }
+            let open = try await aggregator.alerts().filter {
+                $0.kind == .deviceOffline && $0.subject == subject && $0.state == .raised
+            }
             return (open.contains { $0.id != alertID }, "open: \(open.map(\.id))")
         }
         await aggregator.stop()

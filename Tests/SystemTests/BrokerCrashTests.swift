@@ -33,29 +33,37 @@ struct BrokerCrashTests {
         }
     }
 
-    @Test("the broker SIGKILLed six times long after its last save, aggregator up or away: every event booked exactly once")
+    @Test(
+        "the broker SIGKILLed six times long after its last save, aggregator up or away: every event booked exactly once"
+    )
     func brokerKilled() async throws {
         let reference = try await DisturbanceTests.reference.value
         let devices = ["pt-steady", "pt-steady-b"]
         let directory = try TemporaryDirectory(prefix: "system-broker-crash")
-        let district = try await DistrictBroker.start(devices: devices, brokerSettings: ["autosave_interval": "3600"], in: directory)
+        let district = try await DistrictBroker.start(
+            devices: devices, brokerSettings: ["autosave_interval": "3600"], in: directory)
         let aggregator = try AggregatorProcess(district: district, registry: .single(devices), in: directory)
         try await aggregator.start()
         let observer = try await EventObserver(district: district)
         let scenarios = devices.map { DisturbanceTests.scenario(device: $0) }
         let points = try scenarios.map { scenario in
             try SimulatedPoint.start(
-                scenario: try scenario.write(in: directory), device: scenario.device, district: district, in: directory, speed: Self.speed,
+                scenario: try scenario.write(in: directory), device: scenario.device, district: district, in: directory,
+                speed: Self.speed,
                 extraArguments: ["--receipt-resend-s", "3"])
         }
 
         var random = DeterministicRandom(seed: 2026_12_03)
-        let plan: [Crash] = [.afterAcknowledgement, .atRandom, .aggregatorStopped, .afterAcknowledgement, .aggregatorKilled, .atRandom]
+        let plan: [Crash] = [
+            .afterAcknowledgement, .atRandom, .aggregatorStopped, .afterAcknowledgement, .aggregatorKilled, .atRandom,
+        ]
         var crashes: [String] = []
         /// Waits until both points have published `count` more events than at the call.
         func progress(_ count: Int, _ what: String) async throws {
             let start = devices.map { observer.highestSeq($0) }
-            try await waitFor("\(count) more events from each point \(what)", timeout: .seconds(60), every: .milliseconds(20)) {
+            try await waitFor(
+                "\(count) more events from each point \(what)", timeout: .seconds(60), every: .milliseconds(20)
+            ) {
                 let now = devices.map { observer.highestSeq($0) }
                 return (zip(now, start).allSatisfy { $0 >= $1 + count }, "seqs \(now), from \(start)")
             }
@@ -97,13 +105,17 @@ struct BrokerCrashTests {
 
         var summaries: [SimulatedPoint.Summary] = []
         for point in points { summaries.append(try await point.finish()) }
-        try await aggregator.waitUntilBooked(Dictionary(uniqueKeysWithValues: zip(devices, summaries.map(\.lastSeq))), in: directory)
+        try await aggregator.waitUntilBooked(
+            Dictionary(uniqueKeysWithValues: zip(devices, summaries.map(\.lastSeq))), in: directory)
         for (scenario, summary) in zip(scenarios, summaries) {
-            let run = try await DisturbanceTests.outcome(aggregator, scenario: scenario, lastSeq: summary.lastSeq, in: directory)
+            let run = try await DisturbanceTests.outcome(
+                aggregator, scenario: scenario, lastSeq: summary.lastSeq, in: directory)
             DisturbanceTests.expectSame(run, as: reference)
         }
         let resent = try await aggregator.metric("bins_ingest_duplicates_total") ?? 0
-        print("broker crashes: \(summaries.map(\.lastSeq)) events booked; \(Int(resent)) copies sent again and dropped as duplicates")
+        print(
+            "broker crashes: \(summaries.map(\.lastSeq)) events booked; \(Int(resent)) copies sent again and dropped as duplicates"
+        )
         try await observer.stop()
         await aggregator.stop()
     }

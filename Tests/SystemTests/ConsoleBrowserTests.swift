@@ -24,7 +24,8 @@ struct ConsoleBrowserTests {
     static let hostileDevice = "pt-0099"
     static let hostileName = "Block 9 <script>window.__pwned=1</script>"
     static let points: [(file: String, device: String)] = [
-        ("residential.yaml", "pt-0001"), ("missorting.yaml", "pt-0002"), ("faults.yaml", "pt-0003"), ("office.yaml", "pt-0004"),
+        ("residential.yaml", "pt-0001"), ("missorting.yaml", "pt-0002"), ("faults.yaml", "pt-0003"),
+        ("office.yaml", "pt-0004"),
     ]
 
     static let registry: DistrictRegistry = {
@@ -73,12 +74,15 @@ struct ConsoleBrowserTests {
 
     static var screenshotDirectory: String? { ProcessInfo.processInfo.environment["BINS_CONSOLE_SCREENSHOTS"] }
 
-    @Test("the console in headless chromium: totals, every bin, live alerts, ack, languages, phone width, no errors, escaping")
+    @Test(
+        "the console in headless chromium: totals, every bin, live alerts, ack, languages, phone width, no errors, escaping"
+    )
     func console() async throws {
         let directory = try TemporaryDirectory(prefix: "system-console")
         let district = try await DistrictBroker.start(devices: Self.registry.devices, in: directory)
         let aggregator = try AggregatorProcess(
-            district: district, registry: Self.registry, http: ["tokens: [{name: duty-officer, token: \(Self.token)}]"], extra: Self.targets,
+            district: district, registry: Self.registry, http: ["tokens: [{name: duty-officer, token: \(Self.token)}]"],
+            extra: Self.targets,
             in: directory)
         try await aggregator.start()
 
@@ -93,10 +97,14 @@ struct ConsoleBrowserTests {
         _ = try directory.directory("scenarios")
         for point in Self.points {
             let text = try String(contentsOfFile: "\(root)/scenarios/\(point.file)", encoding: .utf8)
-                .replacingOccurrences(of: #"(?m)^start: .*$"#, with: "start: \(day)T00:00:00+08:00", options: .regularExpression)
-                .replacingOccurrences(of: #"(?m)^device: .*$"#, with: "device: \(point.device)", options: .regularExpression)
+                .replacingOccurrences(
+                    of: #"(?m)^start: .*$"#, with: "start: \(day)T00:00:00+08:00", options: .regularExpression
+                )
+                .replacingOccurrences(
+                    of: #"(?m)^device: .*$"#, with: "device: \(point.device)", options: .regularExpression)
             let scenario = try directory.write("scenarios/\(point.device).yaml", text)
-            running.append(try SimulatedPoint.start(scenario: scenario, device: point.device, district: district, in: directory))
+            running.append(
+                try SimulatedPoint.start(scenario: scenario, device: point.device, district: district, in: directory))
         }
         var lastSeq: [String: Int] = [:]
         for point in running { lastSeq[point.device] = try await point.finish(timeout: .seconds(300)).lastSeq }
@@ -108,7 +116,8 @@ struct ConsoleBrowserTests {
             let device = try await DeviceClient(device: point.device, district: district)
             try await device.publish(
                 Topics.status(point.device),
-                StatusPayload(device: point.device, ts: DeviceClient.timestamp(Date()), online: true, session: 2), retain: true)
+                StatusPayload(device: point.device, ts: DeviceClient.timestamp(Date()), online: true, session: 2),
+                retain: true)
             await device.stop()
         }
 
@@ -117,10 +126,12 @@ struct ConsoleBrowserTests {
         let probe = try await DeviceClient(device: Self.probe, district: district)
         let hostile = try await DeviceClient(device: Self.hostileDevice, district: district)
         let now = Date()
-        try await probe.announce(bins: [("wet", "wet"), ("dry", "dry"), ("recyclable", "recyclable")], at: now.addingTimeInterval(-3600))
+        try await probe.announce(
+            bins: [("wet", "wet"), ("dry", "dry"), ("recyclable", "recyclable")], at: now.addingTimeInterval(-3600))
         try await probe.state(bin: "wet", stream: "wet", fill: 0.42, massKg: 31, at: now.addingTimeInterval(-3600))
         try await probe.state(bin: "dry", stream: "dry", fill: 0.55, massKg: 12, at: now.addingTimeInterval(-3600))
-        try await probe.state(bin: "recyclable", stream: "recyclable", fill: 0.3, massKg: 4, at: now.addingTimeInterval(-3600))
+        try await probe.state(
+            bin: "recyclable", stream: "recyclable", fill: 0.3, massKg: 4, at: now.addingTimeInterval(-3600))
         for (seq, (bin, kg)) in [("wet", 2.4), ("dry", 1.1), ("wet", 1.8), ("recyclable", 0.6)].enumerated() {
             try await probe.deposit(seq: seq + 1, bin: bin, kg: kg, at: now.addingTimeInterval(Double(seq - 10) * 60))
         }
@@ -135,7 +146,9 @@ struct ConsoleBrowserTests {
             try await Self.screenshots(aggregator: aggregator, webDriver: webDriver, directory: directory)
             try await hostile.announce(bins: [("wet", "wet"), ("dry", "dry")], at: now.addingTimeInterval(-600))
             try await hostile.state(bin: "wet", stream: "wet", fill: 0.2, massKg: 9, at: now.addingTimeInterval(-600))
-            try await hostile.fault(seq: 1, bin: "wet", code: "ranger.no_echo", detail: "echo lost <img src=x onerror=window.__pwned=2>", at: now)
+            try await hostile.fault(
+                seq: 1, bin: "wet", code: "ranger.no_echo", detail: "echo lost <img src=x onerror=window.__pwned=2>",
+                at: now)
             try await waitFor("the hostile fault booked", timeout: .seconds(30)) {
                 let booked = try await aggregator.bookedEvents(in: directory)
                 return (booked[Self.hostileDevice]?.count == 1, "\(booked.values.map(\.summary))")
@@ -154,7 +167,9 @@ struct ConsoleBrowserTests {
         await aggregator.stop()
     }
 
-    static func checks(aggregator: AggregatorProcess, probe: DeviceClient, webDriver: WebDriver, directory: TemporaryDirectory) async throws {
+    static func checks(
+        aggregator: AggregatorProcess, probe: DeviceClient, webDriver: WebDriver, directory: TemporaryDirectory
+    ) async throws {
         let browser = try await webDriver.session(width: 1280, height: 900)
         let phone = try await webDriver.session(width: 390, height: 844, phone: true)
         do {
@@ -169,14 +184,16 @@ struct ConsoleBrowserTests {
     }
 
     static func checks(
-        aggregator: AggregatorProcess, probe: DeviceClient, browser: BrowserSession, phone: BrowserSession, directory: TemporaryDirectory
+        aggregator: AggregatorProcess, probe: DeviceClient, browser: BrowserSession, phone: BrowserSession,
+        directory: TemporaryDirectory
     ) async throws {
         let base = aggregator.baseURL
 
         /// Opens `path`, waits for the document, and fails on anything the page logged as an error.
         func visit(_ session: BrowserSession, _ path: String) async throws {
             try await session.open(base + path)
-            try await session.waitUntil("\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
+            try await session.waitUntil(
+                "\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
             try await expectNoConsoleErrors(session, path)
         }
 
@@ -184,18 +201,22 @@ struct ConsoleBrowserTests {
         try await browser.open(base + "/")
         try await browser.run("console.error('bins-console-test: an error on purpose')")
         let logged = try await browser.consoleLog()
-        #expect(logged.contains { $0.level == "SEVERE" && $0.message.contains("an error on purpose") }, "browser log: \(logged)")
+        #expect(
+            logged.contains { $0.level == "SEVERE" && $0.message.contains("an error on purpose") },
+            "browser log: \(logged)")
 
         // The overview's district figures are the ledger API's, for today and the last 7 days.
         try await visit(browser, "/")
         let today = Self.dayString(Date(), zone: TimeZone(identifier: "Asia/Shanghai")!)
-        let weekAgo = Self.dayString(Date().addingTimeInterval(-6 * 86_400), zone: TimeZone(identifier: "Asia/Shanghai")!)
+        let weekAgo = Self.dayString(
+            Date().addingTimeInterval(-6 * 86_400), zone: TimeZone(identifier: "Asia/Shanghai")!)
         for (field, from) in [("today", today), ("week", weekAgo)] {
             let ledger = try await aggregator.ledger(level: "district", id: "riverside", from: from, to: today)
             for stream in Figures.streams + ["total"] {
                 let figures = stream == "total" ? ledger.total.total : ledger.stream(stream)
                 for (name, value) in [
-                    ("deposited", figures.depositedKg), ("collected", figures.collectedKg), ("contaminated", figures.contaminatedKg),
+                    ("deposited", figures.depositedKg), ("collected", figures.collectedKg),
+                    ("contaminated", figures.contaminatedKg),
                     ("unknown", figures.unknownKg),
                 ] {
                     let shown = try await browser.string(
@@ -204,26 +225,37 @@ struct ConsoleBrowserTests {
                     let number = Double(shown.replacingOccurrences(of: ",", with: "")) ?? .nan
                     // The page rounds to 0.1 kg (whole kilograms from 10 t up).
                     let tolerance = value >= 10_000 ? 0.51 : 0.051
-                    #expect(abs(number - value) <= tolerance, "overview \(field) \(stream) \(name): shown \(shown), ledger API \(value)")
+                    #expect(
+                        abs(number - value) <= tolerance,
+                        "overview \(field) \(stream) \(name): shown \(shown), ledger API \(value)")
                 }
             }
-            if field == "week" { #expect(ledger.total.total.depositedKg > 0, "the simulated day is in the last 7 days") }
+            if field == "week" {
+                #expect(ledger.total.total.depositedKg > 0, "the simulated day is in the last 7 days")
+            }
         }
 
         // The bins page lists every bin the API knows, once, and shows markup from the registry as text.
         try await visit(browser, "/bins")
-        let listed = try await browser.run("return Array.from(document.querySelectorAll('#bins-table tr[data-bin]')).map(r => r.getAttribute('data-bin'))") as? [String] ?? []
+        let listed =
+            try await browser.run(
+                "return Array.from(document.querySelectorAll('#bins-table tr[data-bin]')).map(r => r.getAttribute('data-bin'))"
+            ) as? [String] ?? []
         let known = try await aggregator.bins().map { "\($0.device)/\($0.bin)" }
         #expect(known.count >= 14, "bins known to the API: \(known)")
         #expect(listed.sorted() == known.sorted(), "bins page \(listed) vs API \(known)")
         let hostileText = try await browser.string(
             "return document.querySelector('tr[data-bin=\"\(Self.hostileDevice)/wet\"] .point-name').textContent")
         #expect(hostileText == Self.hostileName, "the name shows as text: \(hostileText)")
-        #expect(try await browser.run("return window.__pwned === undefined") as? Bool == true, "markup from the registry ran")
+        #expect(
+            try await browser.run("return window.__pwned === undefined") as? Bool == true,
+            "markup from the registry ran")
         try await visit(browser, "/points/\(Self.hostileDevice)")
         let detail = try await browser.string("return document.querySelector('.fault-list .detail').textContent")
         #expect(detail.contains("<img src=x onerror=window.__pwned=2>"), "the fault detail shows as text: \(detail)")
-        #expect(try await browser.bool("return window.__pwned === undefined && document.querySelectorAll('img[src=\"x\"]').length === 0"))
+        #expect(
+            try await browser.bool(
+                "return window.__pwned === undefined && document.querySelectorAll('img[src=\"x\"]').length === 0"))
 
         // A bin crossing its full threshold appears on an open alerts page within 2 s, pushed, not reloaded.
         try await visit(browser, "/alerts")
@@ -232,8 +264,12 @@ struct ConsoleBrowserTests {
         try await probe.state(bin: "wet", stream: "wet", fill: 0.84, massKg: 70, at: stateAt.addingTimeInterval(-320))
         try await probe.state(bin: "wet", stream: "wet", fill: 0.88, massKg: 74, at: stateAt)
         var alertID = ""
-        try await waitFor("bin_full on \(Self.probe)/wet in the alerts API", timeout: .seconds(20), every: .milliseconds(50)) {
-            let alert = try await aggregator.alerts().first { $0.kind == .binFull && $0.subject == "bin:\(Self.probe)/wet" }
+        try await waitFor(
+            "bin_full on \(Self.probe)/wet in the alerts API", timeout: .seconds(20), every: .milliseconds(50)
+        ) {
+            let alert = try await aggregator.alerts().first {
+                $0.kind == .binFull && $0.subject == "bin:\(Self.probe)/wet"
+            }
             alertID = alert?.id ?? ""
             return (alert != nil, alertID)
         }
@@ -241,8 +277,12 @@ struct ConsoleBrowserTests {
         try await browser.waitUntil(
             "the new bin_full alert on the open page (within 2 s of the API showing it)", timeout: .seconds(2),
             "return document.querySelector('tr[data-alert=\"\(alertID)\"]') !== null")
-        print("console: alert on the open page \(ContinuousClock.now - raisedSeen) after the API showed it, \(String(format: "%.2f", Date().timeIntervalSince(stateAt))) s after the state was published")
-        #expect(try await browser.string("return window.__sameDocument || ''") == "still here", "the page was reloaded instead of updated")
+        print(
+            "console: alert on the open page \(ContinuousClock.now - raisedSeen) after the API showed it, \(String(format: "%.2f", Date().timeIntervalSince(stateAt))) s after the state was published"
+        )
+        #expect(
+            try await browser.string("return window.__sameDocument || ''") == "still here",
+            "the page was reloaded instead of updated")
         #expect(try await browser.bool("return document.getElementById('live-status').hidden === true"))
         try await expectNoConsoleErrors(browser, "/alerts after the push")
 
@@ -250,53 +290,81 @@ struct ConsoleBrowserTests {
         try await visit(browser, "/sign-in?next=%2Falerts")
         try await browser.type(Self.token, into: "#token")
         try await browser.click("form[action=\"/sign-in\"] button[type=submit]")
-        try await browser.waitUntil("the alerts page after signing in", timeout: .seconds(10), "return location.pathname === '/alerts' && document.querySelector('[data-ack]') !== null")
+        try await browser.waitUntil(
+            "the alerts page after signing in", timeout: .seconds(10),
+            "return location.pathname === '/alerts' && document.querySelector('[data-ack]') !== null")
         #expect(!(try await browser.currentURL).contains(Self.token), "the token must never be in a URL")
         try await browser.click("button[data-ack=\"\(alertID)\"]")
         try await browser.waitUntil(
             "the alert shown acknowledged", timeout: .seconds(10),
             "return document.querySelector('tr[data-alert=\"\(alertID)\"][data-state=\"acknowledged\"]') !== null")
-        struct AlertRow: Decodable { var state: String; var acknowledgedBy: String? }
+        struct AlertRow: Decodable {
+            var state: String
+            var acknowledgedBy: String?
+        }
         let stored = try await SQLiteQuery.rows(
-            AlertRow.self, database: aggregator.databasePath, "SELECT state, acknowledged_by FROM alerts WHERE id = '\(alertID)'", in: directory)
-        #expect(stored.first?.state == "acknowledged" && stored.first?.acknowledgedBy == "duty-officer", "database: \(stored)")
+            AlertRow.self, database: aggregator.databasePath,
+            "SELECT state, acknowledged_by FROM alerts WHERE id = '\(alertID)'", in: directory)
+        #expect(
+            stored.first?.state == "acknowledged" && stored.first?.acknowledgedBy == "duty-officer",
+            "database: \(stored)")
         try await expectNoConsoleErrors(browser, "/alerts after acknowledging")
 
         // The language switch changes the labels and is remembered from page to page.
-        #expect(try await browser.string("return document.querySelector('nav a[data-nav=\"alerts\"]').firstChild.textContent.trim()") == "Alerts")
+        #expect(
+            try await browser.string(
+                "return document.querySelector('nav a[data-nav=\"alerts\"]').firstChild.textContent.trim()") == "Alerts"
+        )
         try await browser.click(".lang a[lang=\"zh\"]")
-        try await browser.waitUntil("Chinese labels", timeout: .seconds(10), "return document.documentElement.lang === 'zh-CN'")
-        #expect(try await browser.string("return document.querySelector('nav a[data-nav=\"alerts\"]').firstChild.textContent.trim()") == "告警")
+        try await browser.waitUntil(
+            "Chinese labels", timeout: .seconds(10), "return document.documentElement.lang === 'zh-CN'")
+        #expect(
+            try await browser.string(
+                "return document.querySelector('nav a[data-nav=\"alerts\"]').firstChild.textContent.trim()") == "告警")
         try await visit(browser, "/bins")
-        #expect(try await browser.string("return document.querySelector('nav a[data-nav=\"bins\"]').textContent.trim()") == "实时桶况")
+        #expect(
+            try await browser.string("return document.querySelector('nav a[data-nav=\"bins\"]').textContent.trim()")
+                == "实时桶况")
         #expect(try await browser.string("return document.querySelector('#bins-table thead th').textContent") == "投放点")
         try await browser.click(".lang a[lang=\"en\"]")
-        try await browser.waitUntil("English labels", timeout: .seconds(10), "return document.documentElement.lang === 'en'")
+        try await browser.waitUntil(
+            "English labels", timeout: .seconds(10), "return document.documentElement.lang === 'en'")
 
         // A phone, 390 px wide: no page scrolls sideways.
         for language in ["en", "zh"] {
             try await phone.open(base + "/lang/\(language)?next=%2F")
             for path in [
-                "/", "/bins", "/bins?view=map", "/alerts?state=all", "/targets", "/ledger", "/ledger?period=week", "/reports",
+                "/", "/bins", "/bins?view=map", "/alerts?state=all", "/targets", "/ledger", "/ledger?period=week",
+                "/reports",
                 "/points/pt-0002", "/points/\(Self.hostileDevice)", "/sign-in",
             ] {
                 try await visit(phone, path)
-                let widths = try await phone.run(
-                    "return [window.innerWidth, document.documentElement.scrollWidth, document.body.scrollWidth]") as? [Int] ?? []
-                #expect(widths.count == 3 && widths[0] == 390 && widths[1] <= widths[0] && widths[2] <= widths[0], "\(language) \(path): \(widths)")
+                let widths =
+                    try await phone.run(
+                        "return [window.innerWidth, document.documentElement.scrollWidth, document.body.scrollWidth]")
+                    as? [Int] ?? []
+                #expect(
+                    widths.count == 3 && widths[0] == 390 && widths[1] <= widths[0] && widths[2] <= widths[0],
+                    "\(language) \(path): \(widths)")
             }
         }
 
         // A page whose live connection drops says so, and recovers when the aggregator is back.
         try await visit(browser, "/alerts")
         await aggregator.stop()
-        try await browser.waitUntil("the page to say its live connection is lost", timeout: .seconds(15), "return document.getElementById('live-status').hidden === false")
+        try await browser.waitUntil(
+            "the page to say its live connection is lost", timeout: .seconds(15),
+            "return document.getElementById('live-status').hidden === false")
         try await aggregator.start()
-        try await browser.waitUntil("the page to reconnect", timeout: .seconds(30), "return document.getElementById('live-status').hidden === true")
+        try await browser.waitUntil(
+            "the page to reconnect", timeout: .seconds(30),
+            "return document.getElementById('live-status').hidden === true")
     }
 
     /// Screenshots of the overview, the bins, the alerts and a point page in both languages, and two on a phone.
-    static func screenshots(aggregator: AggregatorProcess, webDriver: WebDriver, directory: TemporaryDirectory) async throws {
+    static func screenshots(aggregator: AggregatorProcess, webDriver: WebDriver, directory: TemporaryDirectory)
+        async throws
+    {
         let base = aggregator.baseURL
         let browser = try await webDriver.session(width: 1280, height: 900)
         let shots = try screenshotDirectory(directory)
@@ -304,14 +372,23 @@ struct ConsoleBrowserTests {
         try await browser.open(base + "/sign-in")
         try await browser.type(Self.token, into: "#token")
         try await browser.click("form[action=\"/sign-in\"] button[type=submit]")
-        try await browser.waitUntil("signed in", timeout: .seconds(10), "return document.querySelector('form[action=\"/sign-out\"]') !== null")
+        try await browser.waitUntil(
+            "signed in", timeout: .seconds(10), "return document.querySelector('form[action=\"/sign-out\"]') !== null")
         for language in ["en", "zh"] {
             try await browser.open(base + "/lang/\(language)?next=%2F")
-            var pages = [("overview", "/"), ("bins", "/bins?street=st-east"), ("alerts", "/alerts?state=all"), ("point", "/points/pt-0002")]
-            if language == "en" { pages += [("map", "/bins?view=map"), ("targets", "/targets"), ("ledger", "/ledger"), ("reports", "/reports")] }
+            var pages = [
+                ("overview", "/"), ("bins", "/bins?street=st-east"), ("alerts", "/alerts?state=all"),
+                ("point", "/points/pt-0002"),
+            ]
+            if language == "en" {
+                pages += [
+                    ("map", "/bins?view=map"), ("targets", "/targets"), ("ledger", "/ledger"), ("reports", "/reports"),
+                ]
+            }
             for (name, path) in pages {
                 try await browser.open(base + path)
-                try await browser.waitUntil("\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
+                try await browser.waitUntil(
+                    "\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
                 try await expectNoConsoleErrors(browser, path)
                 try await fullPageScreenshot(browser, to: "\(shots)/\(name)-\(language).png")
             }
@@ -320,7 +397,8 @@ struct ConsoleBrowserTests {
         let phone = try await webDriver.session(width: 390, height: 844, phone: true)
         for (language, name, path) in [("en", "phone-overview-en", "/"), ("zh", "phone-map-zh", "/bins?view=map")] {
             try await phone.open(base + "/lang/\(language)?next=" + (path == "/" ? "%2F" : "%2Fbins%3Fview%3Dmap"))
-            try await phone.waitUntil("\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
+            try await phone.waitUntil(
+                "\(path) to load", timeout: .seconds(20), "return document.readyState === 'complete'")
             try await fullPageScreenshot(phone, to: "\(shots)/\(name).png", width: 390)
         }
         await phone.close()
@@ -346,11 +424,14 @@ struct ConsoleBrowserTests {
         if width != 390 {
             try await session.setWindow(width: width, height: 600)
             // The window is taller than its viewport by the browser's own frame.
-            let sizes = try await session.run(
-                "return [Math.ceil(document.documentElement.scrollHeight), window.outerHeight - window.innerHeight]") as? [Int] ?? [900, 0]
+            let sizes =
+                try await session.run(
+                    "return [Math.ceil(document.documentElement.scrollHeight), window.outerHeight - window.innerHeight]"
+                ) as? [Int] ?? [900, 0]
             try await session.setWindow(width: width, height: min(max(sizes[0], 600), 3200) + max(0, sizes[1]))
         }
-        try await session.waitUntil("the page laid out", timeout: .seconds(5), "return document.readyState === 'complete'")
+        try await session.waitUntil(
+            "the page laid out", timeout: .seconds(5), "return document.readyState === 'complete'")
         let png = try await session.screenshot()
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(path): \(png.count) bytes")
         try png.write(to: URL(fileURLWithPath: path))
@@ -373,10 +454,12 @@ final class DeviceClient: Sendable {
 
     init(device: String, district: DistrictBroker) async throws {
         self.device = device
-        let password = try String(contentsOfFile: district.passwordFile(device), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let password = try String(contentsOfFile: district.passwordFile(device), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: district.broker.host, port: district.broker.tlsPort ?? district.broker.port, clientID: device, username: device,
+                host: district.broker.host, port: district.broker.tlsPort ?? district.broker.port, clientID: device,
+                username: device,
                 password: password, tls: MQTTTLSConfiguration(caFile: district.certificates.caFile),
                 reconnectDelayMin: .milliseconds(100), reconnectDelayMax: .milliseconds(500)),
             logger: Logger(label: "system-test-device", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -395,15 +478,19 @@ final class DeviceClient: Sendable {
     }
 
     func publish(_ topic: String, _ payload: some Encodable, retain: Bool = false) async throws {
-        try await client.publish(MQTTMessage(topic: topic, payload: try WireCodec.encode(payload), qos: .atLeastOnce, retain: retain))
+        try await client.publish(
+            MQTTMessage(topic: topic, payload: try WireCodec.encode(payload), qos: .atLeastOnce, retain: retain))
     }
 
     func announce(bins: [(id: String, stream: String)], at date: Date) async throws {
-        try await publish(Topics.status(device), StatusPayload(device: device, ts: Self.timestamp(date), online: true, session: 1), retain: true)
+        try await publish(
+            Topics.status(device), StatusPayload(device: device, ts: Self.timestamp(date), online: true, session: 1),
+            retain: true)
         try await publish(
             Topics.birth(device),
             BirthPayload(
-                device: device, ts: Self.timestamp(date), session: 1, version: "binsd 1.4.2", configHash: "5e1d0c9a8b7f6e5d", board: "rpi4",
+                device: device, ts: Self.timestamp(date), session: 1, version: "binsd 1.4.2",
+                configHash: "5e1d0c9a8b7f6e5d", board: "rpi4",
                 bins: bins.map { BinDescriptor(id: $0.id, stream: WasteStream(rawValue: $0.stream)!, capacityL: 240) }),
             retain: true)
     }
@@ -412,7 +499,8 @@ final class DeviceClient: Sendable {
         try await publish(
             Topics.state(device, bin: bin),
             StatePayload(
-                device: device, ts: Self.timestamp(date), bin: bin, stream: WasteStream(rawValue: stream)!, fill: fill, massKg: massKg,
+                device: device, ts: Self.timestamp(date), bin: bin, stream: WasteStream(rawValue: stream)!, fill: fill,
+                massKg: massKg,
                 lidOpen: false, quality: .good, temperatureC: 19.5),
             retain: true)
     }
@@ -425,7 +513,8 @@ final class DeviceClient: Sendable {
                 device: device, ts: Self.timestamp(date), seq: Int64(seq),
                 body: .deposit(
                     Deposit(
-                        bin: bin, stream: stream, massKg: kg, volumeL: kg * 3, densityKgL: 1 / 3.0, observed: stream == .dry ? .dry : .wet,
+                        bin: bin, stream: stream, massKg: kg, volumeL: kg * 3, densityKgL: 1 / 3.0,
+                        observed: stream == .dry ? .dry : .wet,
                         confidence: 0.82, contaminated: false, quality: .good))))
     }
 

@@ -27,7 +27,8 @@ final class DistrictBroker: Sendable {
     }
 
     /// `brokerSettings` overrides settings of the shipped mosquitto.conf (see `MosquittoBroker.startShipped`).
-    static func start(devices: [String], brokerSettings: [String: String] = [:], in directory: TemporaryDirectory) async throws
+    static func start(devices: [String], brokerSettings: [String: String] = [:], in directory: TemporaryDirectory)
+        async throws
         -> DistrictBroker
     {
         let certificates = try await CertificateAuthority.generate(in: directory)
@@ -42,7 +43,8 @@ final class DistrictBroker: Sendable {
         let aggregatorPasswordFile = "\(secrets)/bins-aggregator.password"
         try write(aggregatorPassword, to: aggregatorPasswordFile)
         let broker = try await MosquittoBroker.startShipped(
-            users: .init(aggregatorPassword: aggregatorPassword, devices: users), certificates: certificates, settings: brokerSettings,
+            users: .init(aggregatorPassword: aggregatorPassword, devices: users), certificates: certificates,
+            settings: brokerSettings,
             in: try TemporaryDirectory(prefix: "system-broker"))
         return DistrictBroker(
             directory: directory, broker: broker, certificates: certificates, devices: devices,

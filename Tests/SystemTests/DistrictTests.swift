@@ -35,7 +35,9 @@ struct DistrictTests {
     static let from = "2026-06-01"
     static let to = "2026-06-02"
 
-    @Test("seven library points in parallel: every event booked once, rollups equal the sums of their points, bins equal the truth")
+    @Test(
+        "seven library points in parallel: every event booked once, rollups equal the sums of their points, bins equal the truth"
+    )
     func parallelDistrict() async throws {
         let directory = try TemporaryDirectory(prefix: "system-district")
         let district = try await DistrictBroker.start(devices: Self.registry.devices, in: directory)
@@ -43,7 +45,8 @@ struct DistrictTests {
         try await aggregator.start()
         let root = TestExecutables.repositoryRoot
         let running = try Self.points.map { point in
-            try SimulatedPoint.start(scenario: "\(root)/scenarios/\(point.file)", device: point.device, district: district, in: directory)
+            try SimulatedPoint.start(
+                scenario: "\(root)/scenarios/\(point.file)", device: point.device, district: district, in: directory)
         }
         var lastSeq: [String: Int] = [:]
         var truths: [String: Truth] = [:]
@@ -55,7 +58,9 @@ struct DistrictTests {
         let booked = try await aggregator.bookedEvents(in: directory)
         for (device, last) in lastSeq.sorted(by: { $0.key < $1.key }) {
             let events = booked[device]
-            #expect(events?.count == last && events?.firstSeq == 1 && events?.lastSeq == last, "\(device): \(events?.summary ?? "none") of \(last)")
+            #expect(
+                events?.count == last && events?.firstSeq == 1 && events?.lastSeq == last,
+                "\(device): \(events?.summary ?? "none") of \(last)")
         }
 
         // Bins as the points announced them (birth messages), with their declared streams.
@@ -70,7 +75,8 @@ struct DistrictTests {
             let streams = Dictionary(uniqueKeysWithValues: deviceBins.map { ($0.bin, $0.stream) })
             let truth = truths[device]?.totals(streams: streams) ?? [:]
             for bin in deviceBins {
-                let ledger = try await aggregator.ledger(level: "bin", id: "\(device)/\(bin.bin)", from: Self.from, to: Self.to)
+                let ledger = try await aggregator.ledger(
+                    level: "bin", id: "\(device)/\(bin.bin)", from: Self.from, to: Self.to)
                 binLedgers.append(ledger)
                 Self.expectMatchesTruth(
                     ledger.stream(bin.stream), truth[bin.bin] ?? Truth.BinTotals(), "\(device)/\(bin.bin)",
@@ -84,15 +90,18 @@ struct DistrictTests {
         for street in Self.registry.streets {
             var communityLedgers: [Ledger] = []
             for community in street.communities {
-                let ledger = try await aggregator.ledger(level: "community", id: community.id, from: Self.from, to: Self.to)
+                let ledger = try await aggregator.ledger(
+                    level: "community", id: community.id, from: Self.from, to: Self.to)
                 communityLedgers.append(ledger)
-                Self.expectSums(ledger, of: community.points.compactMap { pointLedgers[$0] }, "community \(community.id)")
+                Self.expectSums(
+                    ledger, of: community.points.compactMap { pointLedgers[$0] }, "community \(community.id)")
             }
             let ledger = try await aggregator.ledger(level: "street", id: street.id, from: Self.from, to: Self.to)
             streetLedgers.append(ledger)
             Self.expectSums(ledger, of: communityLedgers, "street \(street.id)")
         }
-        let whole = try await aggregator.ledger(level: "district", id: Self.registry.districtID, from: Self.from, to: Self.to)
+        let whole = try await aggregator.ledger(
+            level: "district", id: Self.registry.districtID, from: Self.from, to: Self.to)
         Self.expectSums(whole, of: streetLedgers, "district")
         Self.expectSums(whole, of: Array(pointLedgers.values), "district (over points)")
         // Each day's row, summed, is the range's total.
@@ -110,7 +119,8 @@ struct DistrictTests {
         // The mis-sorting point: contamination booked in both its wet and its dry bin, never more than was
         // mis-sorted there.
         for bin in ["wet", "dry"] {
-            let ledger = try await aggregator.ledger(level: "bin", id: "pt-demo-03/\(bin)", from: Self.from, to: Self.to)
+            let ledger = try await aggregator.ledger(
+                level: "bin", id: "pt-demo-03/\(bin)", from: Self.from, to: Self.to)
             let misSorted = truths["pt-demo-03"]?.totals(streams: ["wet": "wet", "dry": "dry"])[bin]?.misSortedKg ?? 0
             #expect(
                 ledger.stream(bin).contaminatedKg > 0 && ledger.stream(bin).contaminatedKg <= misSorted + 1e-6,
@@ -124,7 +134,9 @@ struct DistrictTests {
         let sums = sumStreams(parts)
         for stream in Figures.streams {
             let sum = sums[stream] ?? Figures()
-            #expect(ledger.stream(stream).matches(sum), "\(what) \(stream): \(ledger.stream(stream)) vs sum of parts \(sum)")
+            #expect(
+                ledger.stream(stream).matches(sum), "\(what) \(stream): \(ledger.stream(stream)) vs sum of parts \(sum)"
+            )
         }
     }
 

@@ -53,7 +53,9 @@ struct DisturbanceTests {
         var historical: Int
     }
 
-    static func outcome(_ aggregator: AggregatorProcess, scenario: ScenarioWriter, lastSeq: Int, in directory: TemporaryDirectory)
+    static func outcome(
+        _ aggregator: AggregatorProcess, scenario: ScenarioWriter, lastSeq: Int, in directory: TemporaryDirectory
+    )
         async throws -> Outcome
     {
         var bins: [String: Ledger] = [:]
@@ -63,10 +65,14 @@ struct DisturbanceTests {
         }
         struct Count: Decodable { var count: Int }
         let historical = try await SQLiteQuery.rows(
-            Count.self, database: aggregator.databasePath, "SELECT count(*) AS count FROM events WHERE historical", in: directory)
+            Count.self, database: aggregator.databasePath, "SELECT count(*) AS count FROM events WHERE historical",
+            in: directory)
         return Outcome(
-            lastSeq: lastSeq, events: try await aggregator.eventRecords(in: directory).filter { $0.device == scenario.device }, bins: bins,
-            point: try await aggregator.ledger(level: "point", id: scenario.device, from: "2026-06-01", to: "2026-06-02"),
+            lastSeq: lastSeq,
+            events: try await aggregator.eventRecords(in: directory).filter { $0.device == scenario.device },
+            bins: bins,
+            point: try await aggregator.ledger(
+                level: "point", id: scenario.device, from: "2026-06-01", to: "2026-06-02"),
             historical: historical.first?.count ?? 0)
     }
 
@@ -93,26 +99,35 @@ struct DisturbanceTests {
     static func expectSame(_ run: Outcome, as reference: Outcome) {
         #expect(run.lastSeq == reference.lastSeq)
         let seqs = run.events.map(\.seq)
-        #expect(seqs == Array(1...reference.lastSeq), "booked seqs: \(seqs.count) events, first \(seqs.first ?? 0), last \(seqs.last ?? 0)")
+        #expect(
+            seqs == Array(1...reference.lastSeq),
+            "booked seqs: \(seqs.count) events, first \(seqs.first ?? 0), last \(seqs.last ?? 0)")
         // Event by event: the same type, bin, time, masses and classification (the flag saying an event
         // travelled late is left out: that is the point of the disturbance).
         let differing = zip(run.events, reference.events).filter { record, expected in
             // Another point may run the same scenario under its own id.
             var record = record
-            record.body = record.body.replacingOccurrences(of: #""device":"\#(record.device)""#, with: #""device":"\#(expected.device)""#)
+            record.body = record.body.replacingOccurrences(
+                of: #""device":"\#(record.device)""#, with: #""device":"\#(expected.device)""#)
             record.device = expected.device
             return record != expected
         }
-        #expect(differing.isEmpty, "\(differing.count) events differ, first: \(differing.first.map { "\($0.0) vs \($0.1)" } ?? "")")
+        #expect(
+            differing.isEmpty,
+            "\(differing.count) events differ, first: \(differing.first.map { "\($0.0) vs \($0.1)" } ?? "")")
         for (bin, ledger) in reference.bins.sorted(by: { $0.key < $1.key }) {
             for stream in Figures.streams {
                 let booked = run.bins[bin]?.stream(stream) ?? Figures()
-                #expect(booked.matches(ledger.stream(stream)), "\(bin) \(stream): \(booked) vs undisturbed \(ledger.stream(stream))")
+                #expect(
+                    booked.matches(ledger.stream(stream)),
+                    "\(bin) \(stream): \(booked) vs undisturbed \(ledger.stream(stream))")
             }
         }
         for stream in Figures.streams {
             let booked = run.point.stream(stream)
-            #expect(booked.matches(reference.point.stream(stream)), "point \(stream): \(booked) vs \(reference.point.stream(stream))")
+            #expect(
+                booked.matches(reference.point.stream(stream)),
+                "point \(stream): \(booked) vs \(reference.point.stream(stream))")
         }
     }
 
@@ -121,7 +136,9 @@ struct DisturbanceTests {
         let scenario = Self.scenario()
         let device = scenario.device
         let reference = try await Self.reference.value
-        #expect(reference.lastSeq >= 240 && reference.historical == 0, "reference: \(reference.lastSeq) events, \(reference.historical) historical")
+        #expect(
+            reference.lastSeq >= 240 && reference.historical == 0,
+            "reference: \(reference.lastSeq) events, \(reference.historical) historical")
 
         let directory = try TemporaryDirectory(prefix: "system-broker-restart")
         let district = try await DistrictBroker.start(devices: [device], in: directory)
@@ -129,14 +146,19 @@ struct DisturbanceTests {
         try await aggregator.start()
         let observer = try await EventObserver(district: district)
         let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory, speed: Self.speed)
+            scenario: try scenario.write(in: directory), device: device, district: district, in: directory,
+            speed: Self.speed)
 
         // Once a third of the events are out and the aggregator is booking, restart the broker (a clean
         // stop: it saves sessions and queues, as systemctl restart does).
         let third = reference.lastSeq / 3
-        try await waitFor("the point to publish \(third) events and the aggregator to book some", timeout: .seconds(60)) {
+        try await waitFor("the point to publish \(third) events and the aggregator to book some", timeout: .seconds(60))
+        {
             let booked = try await aggregator.bookedEvents(in: directory)[device]?.count ?? 0
-            return (observer.highestSeq(device) >= third && booked > 0, "published up to seq \(observer.highestSeq(device)), booked \(booked)")
+            return (
+                observer.highestSeq(device) >= third && booked > 0,
+                "published up to seq \(observer.highestSeq(device)), booked \(booked)"
+            )
         }
         try #require(point.process.isRunning, "the scenario ended before the disturbance")
         try await district.broker.restart()
@@ -153,7 +175,9 @@ struct DisturbanceTests {
         await aggregator.stop()
     }
 
-    @Test("aggregator SIGKILLed mid-scenario, broker restarted while it is away, aggregator restarted: the same ledger as undisturbed")
+    @Test(
+        "aggregator SIGKILLed mid-scenario, broker restarted while it is away, aggregator restarted: the same ledger as undisturbed"
+    )
     func aggregatorKilled() async throws {
         let scenario = Self.scenario()
         let device = scenario.device
@@ -165,12 +189,18 @@ struct DisturbanceTests {
         try await aggregator.start()
         let observer = try await EventObserver(district: district)
         let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory, speed: Self.speed)
+            scenario: try scenario.write(in: directory), device: device, district: district, in: directory,
+            speed: Self.speed)
 
         let quarter = reference.lastSeq / 4
-        try await waitFor("the point to publish \(quarter) events and the aggregator to book some", timeout: .seconds(60)) {
+        try await waitFor(
+            "the point to publish \(quarter) events and the aggregator to book some", timeout: .seconds(60)
+        ) {
             let booked = try await aggregator.bookedEvents(in: directory)[device]?.count ?? 0
-            return (observer.highestSeq(device) >= quarter && booked > 0, "published up to seq \(observer.highestSeq(device)), booked \(booked)")
+            return (
+                observer.highestSeq(device) >= quarter && booked > 0,
+                "published up to seq \(observer.highestSeq(device)), booked \(booked)"
+            )
         }
         try #require(point.process.isRunning, "the scenario ended before the disturbance")
         try await aggregator.kill()
@@ -180,7 +210,10 @@ struct DisturbanceTests {
         // The point goes on publishing; the broker queues for the aggregator's persistent session ...
         let queuedTarget = bookedAtKill + 15
         try await waitFor("15 more events published while the aggregator is down", timeout: .seconds(60)) {
-            (observer.highestSeq(device) >= queuedTarget, "published up to seq \(observer.highestSeq(device)), booked \(bookedAtKill)")
+            (
+                observer.highestSeq(device) >= queuedTarget,
+                "published up to seq \(observer.highestSeq(device)), booked \(bookedAtKill)"
+            )
         }
         // ... and keeps that queue over a restart of its own.
         try await district.broker.restart()
@@ -188,7 +221,9 @@ struct DisturbanceTests {
         try await waitFor("10 more events published after the broker restart", timeout: .seconds(60)) {
             (observer.highestSeq(device) >= afterRestart, "published up to seq \(observer.highestSeq(device))")
         }
-        print("aggregator killed with \(bookedAtKill) events booked; restarted with seq \(observer.highestSeq(device)) published")
+        print(
+            "aggregator killed with \(bookedAtKill) events booked; restarted with seq \(observer.highestSeq(device)) published"
+        )
         try await aggregator.start()
 
         let summary = try await point.finish()

@@ -15,8 +15,10 @@ final class EventObserver: MQTTMessageHandler {
     init(district: DistrictBroker) async throws {
         let client = try MQTTClient(
             configuration: MQTTConfiguration(
-                host: district.broker.host, port: district.broker.port, clientID: "system-test-observer-\(UUID().uuidString.prefix(8))",
-                username: "bins-aggregator", password: district.aggregatorPassword, reconnectDelayMin: .milliseconds(100),
+                host: district.broker.host, port: district.broker.port,
+                clientID: "system-test-observer-\(UUID().uuidString.prefix(8))",
+                username: "bins-aggregator", password: district.aggregatorPassword,
+                reconnectDelayMin: .milliseconds(100),
                 reconnectDelayMax: .milliseconds(500)),
             logger: Logger(label: "system-test-observer", factory: { _ in SwiftLogNoOpLogHandler() }))
         self.client = client

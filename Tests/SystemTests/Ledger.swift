@@ -42,7 +42,8 @@ struct Figures: Decodable, Sendable, CustomStringConvertible {
     func matches(_ other: Figures, tolerance: Double = 1e-9) -> Bool {
         deposits == other.deposits && collections == other.collections
             && [
-                (depositedKg, other.depositedKg), (collectedKg, other.collectedKg), (contaminatedKg, other.contaminatedKg),
+                (depositedKg, other.depositedKg), (collectedKg, other.collectedKg),
+                (contaminatedKg, other.contaminatedKg),
                 (unknownKg, other.unknownKg), (depositedL, other.depositedL),
             ].allSatisfy { abs($0.0 - $0.1) <= tolerance * max(1, abs($0.0)) }
     }
@@ -58,7 +59,9 @@ struct Figures: Decodable, Sendable, CustomStringConvertible {
 func sumStreams(_ ledgers: [Ledger]) -> [String: Figures] {
     var sums: [String: Figures] = [:]
     for ledger in ledgers {
-        for stream in Figures.streams { sums[stream, default: Figures()] = sums[stream, default: Figures()] + ledger.stream(stream) }
+        for stream in Figures.streams {
+            sums[stream, default: Figures()] = sums[stream, default: Figures()] + ledger.stream(stream)
+        }
     }
     return sums
 }

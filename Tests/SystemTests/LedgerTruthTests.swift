@@ -74,23 +74,31 @@ struct LedgerTruthTests {
 
         // Every event the point sent is booked once: seqs 1...last, no gap, nothing twice.
         let booked = try #require(try await aggregator.bookedEvents(in: directory)[device])
-        #expect(booked.count == summary.lastSeq && booked.firstSeq == 1 && booked.lastSeq == summary.lastSeq, "\(booked.summary)")
+        #expect(
+            booked.count == summary.lastSeq && booked.firstSeq == 1 && booked.lastSeq == summary.lastSeq,
+            "\(booked.summary)")
 
         let truth = try point.truth().totals(streams: scenario.streams)
         var bins: [Ledger] = []
         for (bin, stream) in scenario.streams.sorted(by: { $0.key < $1.key }) {
             let expected = try #require(truth[bin])
-            let ledger = try await aggregator.ledger(level: "bin", id: "\(device)/\(bin)", from: "2026-06-01", to: "2026-06-01")
+            let ledger = try await aggregator.ledger(
+                level: "bin", id: "\(device)/\(bin)", from: "2026-06-01", to: "2026-06-01")
             bins.append(ledger)
             let figures = ledger.stream(stream)
             print("\(device)/\(bin): booked \(figures); truth \(expected)")
-            #expect(figures.deposits == expected.deposits, "\(bin): booked \(figures.deposits) deposits, truth \(expected.deposits)")
+            #expect(
+                figures.deposits == expected.deposits,
+                "\(bin): booked \(figures.deposits) deposits, truth \(expected.deposits)")
             #expect(
                 abs(figures.depositedKg - expected.depositedKg) <= Double(expected.deposits) * Self.depositToleranceKg,
                 "\(bin): booked \(figures.depositedKg) kg deposited, truth \(expected.depositedKg) kg")
-            #expect(figures.collections == expected.collections && expected.collections == 1, "\(bin): \(figures) vs \(expected)")
             #expect(
-                abs(figures.collectedKg - expected.collectedKg) <= Double(expected.collections) * Self.collectionToleranceKg,
+                figures.collections == expected.collections && expected.collections == 1,
+                "\(bin): \(figures) vs \(expected)")
+            #expect(
+                abs(figures.collectedKg - expected.collectedKg) <= Double(expected.collections)
+                    * Self.collectionToleranceKg,
                 "\(bin): booked \(figures.collectedKg) kg collected, truth \(expected.collectedKg) kg")
             // Contamination: found where the scenario mis-sorts, and only there. The daemon never guesses: a
             // deposit is flagged only when the posterior that it does not belong in its bin reaches 0.99, so
@@ -102,15 +110,19 @@ struct LedgerTruthTests {
             } else {
                 #expect(expected.misSorted >= 3, "the scenario mis-sorts into \(bin)")
                 #expect(
-                    figures.contaminatedKg <= expected.misSortedKg + Double(expected.misSorted) * Self.depositToleranceKg,
-                    "\(bin): booked \(figures.contaminatedKg) kg contaminated, more than the \(expected.misSortedKg) kg mis-sorted")
+                    figures.contaminatedKg <= expected.misSortedKg + Double(expected.misSorted)
+                        * Self.depositToleranceKg,
+                    "\(bin): booked \(figures.contaminatedKg) kg contaminated, more than the \(expected.misSortedKg) kg mis-sorted"
+                )
                 #expect(
                     figures.contaminatedKg >= Self.minimumFlaggedShare * expected.misSortedKg,
                     "\(bin): booked \(figures.contaminatedKg) kg contaminated of \(expected.misSortedKg) kg mis-sorted")
             }
             // A bin books only into its declared stream.
             for other in Figures.streams where other != stream {
-                #expect(ledger.stream(other).deposits == 0 && ledger.stream(other).collections == 0, "\(bin) booked into \(other)")
+                #expect(
+                    ledger.stream(other).deposits == 0 && ledger.stream(other).collections == 0,
+                    "\(bin) booked into \(other)")
             }
         }
 
@@ -120,7 +132,9 @@ struct LedgerTruthTests {
         let whole = try await aggregator.ledger(level: "district", id: "d-test", from: "2026-06-01", to: "2026-06-01")
         for stream in Figures.streams {
             let sum = sums[stream] ?? Figures()
-            #expect(pointLedger.stream(stream).matches(sum), "point \(stream): \(pointLedger.stream(stream)) vs bins \(sum)")
+            #expect(
+                pointLedger.stream(stream).matches(sum), "point \(stream): \(pointLedger.stream(stream)) vs bins \(sum)"
+            )
             #expect(whole.stream(stream).matches(sum), "district \(stream): \(whole.stream(stream)) vs bins \(sum)")
         }
         await aggregator.stop()

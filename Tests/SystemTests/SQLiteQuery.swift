@@ -15,7 +15,8 @@ enum SQLiteQuery {
         let termination = try await process.waitForExit(timeout: .seconds(30))
         let text = process.output
         guard termination == .exited(0) else {
-            throw QueryError(description: "sqlite3 \(database) \"\(sql)\" ended with \(termination): \(text.prefix(500))")
+            throw QueryError(
+                description: "sqlite3 \(database) \"\(sql)\" ended with \(termination): \(text.prefix(500))")
         }
         // sqlite3 prints nothing at all for an empty result.
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
@@ -24,7 +25,8 @@ enum SQLiteQuery {
         do {
             return try decoder.decode([T].self, from: Data(text.utf8))
         } catch {
-            throw SystemTestError("sqlite3 \(database): cannot decode \(T.self) rows from \(text.prefix(500)): \(error)")
+            throw SystemTestError(
+                "sqlite3 \(database): cannot decode \(T.self) rows from \(text.prefix(500)): \(error)")
         }
     }
 

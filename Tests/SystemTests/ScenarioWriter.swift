@@ -45,7 +45,10 @@ struct ScenarioWriter {
     mutating func deposit(at: Int, bin: String, kg: Double, litres: Double, material: String? = nil) {
         let materialField = material.map { ", material: \($0)" } ?? ""
         timeline.append(
-            (at, "{at: \(at), deposit: {bin: \(bin), mass_kg: \(fixed(kg, 3)), volume_l: \(fixed(litres, 2))\(materialField)}}"))
+            (
+                at,
+                "{at: \(at), deposit: {bin: \(bin), mass_kg: \(fixed(kg, 3)), volume_l: \(fixed(litres, 2))\(materialField)}}"
+            ))
     }
 
     mutating func collect(at: Int, bin: String) {
@@ -62,7 +65,8 @@ struct ScenarioWriter {
 
     var yaml: String {
         var lines = [
-            "# Written by Tests/SystemTests.", "device: \(device)", "start: \(start)", "seed: \(seed)", "temperature_c: 22",
+            "# Written by Tests/SystemTests.", "device: \(device)", "start: \(start)", "seed: \(seed)",
+            "temperature_c: 22",
             "bins:",
         ]
         for bin in bins {

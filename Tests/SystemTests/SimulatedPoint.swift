@@ -21,13 +21,15 @@ struct SimulatedPoint: Sendable {
     /// Starts a point. `speed` is virtual seconds per real second (`--speed`); without it the scenario
     /// runs flat out.
     static func start(
-        scenario: String, device: String, district: DistrictBroker, in directory: TemporaryDirectory, speed: Double? = nil,
+        scenario: String, device: String, district: DistrictBroker, in directory: TemporaryDirectory,
+        speed: Double? = nil,
         extraArguments: [String] = []
     ) throws -> SimulatedPoint {
         let home = try directory.directory("points/\(device)-\(UUID().uuidString.prefix(6))")
         let truthPath = "\(home)/truth.json"
         var arguments = [
-            "simulate", "--scenario", scenario, "--broker", district.pointEndpoint, "--ca-file", district.certificates.caFile,
+            "simulate", "--scenario", scenario, "--broker", district.pointEndpoint, "--ca-file",
+            district.certificates.caFile,
             "--username", device, "--password-file", district.passwordFile(device), "--state-dir", "\(home)/state",
             "--truth-out", truthPath, "--log-level", "notice",
         ]
@@ -104,7 +106,8 @@ struct Truth: Decodable, Sendable {
 
         var description: String {
             String(
-                format: "%d deposits %.3f kg (mis-sorted: %d, %.3f kg), %d collections %.3f kg", deposits, depositedKg, misSorted,
+                format: "%d deposits %.3f kg (mis-sorted: %d, %.3f kg), %d collections %.3f kg", deposits, depositedKg,
+                misSorted,
                 misSortedKg, collections, collectedKg)
         }
     }

@@ -49,8 +49,11 @@ struct StationBalanceSystemTests {
         let district = try await DistrictBroker.start(devices: points + [station], in: directory)
         let registry = DistrictRegistry(streets: [
             .init(
-                id: "st-mix", communities: [.init(id: "c-mix", kind: "property", households: 200, points: points)], deliversTo: "ts-1"),
-            .init(id: "st-station", communities: [.init(id: "ts-1", kind: "transfer_station", households: 0, points: [station])]),
+                id: "st-mix", communities: [.init(id: "c-mix", kind: "property", households: 200, points: points)],
+                deliversTo: "ts-1"),
+            .init(
+                id: "st-station",
+                communities: [.init(id: "ts-1", kind: "transfer_station", households: 0, points: [station])]),
         ])
         // A day is judged once the station reports from a later day; the wall-clock rule (an hour of quiet)
         // does not come into it, so a day is never judged before its loads are in.
@@ -64,16 +67,22 @@ struct StationBalanceSystemTests {
         try await aggregator.start()
         // The points first (their collections), then the station that received them.
         var lastSeq: [String: Int] = [:]
-        let running = try points.map { try SimulatedPoint.start(scenario: "\(root)/\($0).yaml", device: $0, district: district, in: directory) }
+        let running = try points.map {
+            try SimulatedPoint.start(scenario: "\(root)/\($0).yaml", device: $0, district: district, in: directory)
+        }
         // Three days each, flat out: about 16 s alone, but minutes when the whole suite shares two cores
         // (180 s was once not enough there), so the wait for each run's end is longer than the default.
         for point in running { lastSeq[point.device] = try await point.finish(timeout: .seconds(600)).lastSeq }
-        let stationPoint = try SimulatedPoint.start(scenario: "\(root)/\(station).yaml", device: station, district: district, in: directory)
+        let stationPoint = try SimulatedPoint.start(
+            scenario: "\(root)/\(station).yaml", device: station, district: district, in: directory)
         lastSeq[station] = try await stationPoint.finish(timeout: .seconds(600)).lastSeq
         try await aggregator.waitUntilBooked(lastSeq, in: directory)
         try await waitFor("stream_mixing for ts-1 on 2026-06-02", timeout: .seconds(30)) {
             let alerts = try await aggregator.alerts().filter { $0.kind == .streamMixing || $0.kind == .massMissing }
-            return (alerts.contains { $0.subject == "station:ts-1/2026-06-02" }, "\(alerts.map { "\($0.kind.rawValue) \($0.subject)" })")
+            return (
+                alerts.contains { $0.subject == "station:ts-1/2026-06-02" },
+                "\(alerts.map { "\($0.kind.rawValue) \($0.subject)" })"
+            )
         }
         let alerts = try await aggregator.alerts().filter { $0.kind == .streamMixing || $0.kind == .massMissing }
         #expect(alerts.map(\.kind) == [.streamMixing])
@@ -82,7 +91,8 @@ struct StationBalanceSystemTests {
 
         // The balance as measured agrees with the scenario's truth within what the sensors resolve, and
         // flags exactly the mixed day.
-        let expected = try JSONDecoder.snakeCase.decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: "\(root)/expected-balance.json")))
+        let expected = try JSONDecoder.snakeCase.decode(
+            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: "\(root)/expected-balance.json")))
         let balance = try await HTTPClient.getJSON(
             Balance.self, "\(aggregator.baseURL)/api/v1/balance?station=ts-1&from=2026-06-01&to=2026-06-03")
         let days = try #require(balance.stations.first?.days)
@@ -92,8 +102,12 @@ struct StationBalanceSystemTests {
             for (stream, truthStream) in zip(day.streams, truth.streams) {
                 #expect(stream.stream == truthStream.stream)
                 // A point's daemon does not report a collection below its threshold (about 1.5 kg).
-                #expect(abs(stream.collectedKg - truthStream.collectedKg) <= max(1.5, truthStream.collectedKg * 0.05), "\(day.date) \(stream.stream) collected")
-                #expect(abs(stream.receivedKg - truthStream.receivedKg) <= max(1.5, truthStream.receivedKg * 0.05), "\(day.date) \(stream.stream) received")
+                #expect(
+                    abs(stream.collectedKg - truthStream.collectedKg) <= max(1.5, truthStream.collectedKg * 0.05),
+                    "\(day.date) \(stream.stream) collected")
+                #expect(
+                    abs(stream.receivedKg - truthStream.receivedKg) <= max(1.5, truthStream.receivedKg * 0.05),
+                    "\(day.date) \(stream.stream) received")
             }
         }
         try await Self.lookAtReports(aggregator: aggregator, directory: directory)
@@ -113,7 +127,8 @@ struct StationBalanceSystemTests {
             """
         for (date, mixed) in [("2026-06-02", true), ("2026-06-01", false)] {
             try await browser.open("\(aggregator.baseURL)/api/v1/reports/daily?date=\(date)&format=html&lang=zh")
-            try await browser.waitUntil("the daily report of \(date)", timeout: .seconds(20), "return document.readyState === 'complete'")
+            try await browser.waitUntil(
+                "the daily report of \(date)", timeout: .seconds(20), "return document.readyState === 'complete'")
             let rows = try await browser.string(balanceRows)
             #expect(rows.contains("湿垃圾（厨余）") && rows.contains("干垃圾（其他）"), "\(date): \(rows)")
             #expect(rows.contains("混装混运") == mixed, "\(date): \(rows)")

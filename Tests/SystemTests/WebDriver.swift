@@ -19,13 +19,16 @@ final class WebDriver: Sendable {
     static let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     }
-    static let chromium = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let chromium = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     /// Starts `chromedriver`; fails naming the missing package when it or `chromium` is not installed
     /// (`scripts/install-deps --test` installs both).
     static func start(in directory: TemporaryDirectory) async throws -> WebDriver {
         guard let chromedriver, chromium != nil else {
-            throw SystemTestError("chromium and chromium-driver are not installed (scripts/install-deps --test installs them)")
+            throw SystemTestError(
+                "chromium and chromium-driver are not installed (scripts/install-deps --test installs them)")
         }
         let port = try freeLoopbackPort()
         let process = try ChildProcess(
@@ -33,7 +36,9 @@ final class WebDriver: Sendable {
             outputPath: directory.file("chromedriver.log"))
         let driver = WebDriver(process: process, port: port)
         try await waitFor("chromedriver on port \(port) to be ready", timeout: .seconds(30)) {
-            guard process.isRunning else { throw SystemTestError("chromedriver exited: \(process.output.suffix(2000))") }
+            guard process.isRunning else {
+                throw SystemTestError("chromedriver exited: \(process.output.suffix(2000))")
+            }
             let status = try await driver.call("GET", "/status")
             return ((status["ready"] as? Bool) == true, "\(status)")
         }
@@ -52,12 +57,16 @@ final class WebDriver: Sendable {
 
     /// One WebDriver command; the answer's `value`.
     @discardableResult
-    func call(_ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: TimeInterval = 60) async throws -> [String: Any] {
+    func call(_ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: TimeInterval = 60) async throws
+        -> [String: Any]
+    {
         let value = try await callValue(method, path, body, timeout: timeout)
         return value as? [String: Any] ?? ["value": value as Any]
     }
 
-    func callValue(_ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: TimeInterval = 60) async throws -> Any? {
+    func callValue(_ method: String, _ path: String, _ body: [String: Any]? = nil, timeout: TimeInterval = 60)
+        async throws -> Any?
+    {
         // AsyncHTTPClient rather than URLSession: chromedriver writes headers without a space after the colon,
         // which Foundation's client on Linux refuses.
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
@@ -73,23 +82,33 @@ final class WebDriver: Sendable {
         if response.status.code != 200 {
             let error = value as? [String: Any]
             throw Failure(
-                description: "WebDriver \(method) \(path): \(response.status.code) \(error?["error"] ?? "") \(String(describing: error?["message"] ?? String(decoding: data, as: UTF8.self)).prefix(600))")
+                description:
+                    "WebDriver \(method) \(path): \(response.status.code) \(error?["error"] ?? "") \(String(describing: error?["message"] ?? String(decoding: data, as: UTF8.self)).prefix(600))"
+            )
         }
         return value is NSNull ? nil : value
     }
 
     /// A browser window: headless chromium at `width` × `height` CSS pixels, or a phone (touch, device
     /// pixel ratio 2) when `phone`. `language` is what the browser asks for (`Accept-Language`).
-    func session(width: Int = 1280, height: Int = 900, phone: Bool = false, language: String = "en-US") async throws -> BrowserSession {
+    func session(width: Int = 1280, height: Int = 900, phone: Bool = false, language: String = "en-US") async throws
+        -> BrowserSession
+    {
         var arguments = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--lang=\(language)",
-            "--force-device-scale-factor=1", "--no-first-run", "--disable-extensions", "--disable-background-networking",
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+            "--lang=\(language)",
+            "--force-device-scale-factor=1", "--no-first-run", "--disable-extensions",
+            "--disable-background-networking",
             "--window-size=\(width),\(height)",
         ]
         arguments.append("--accept-lang=\(language)")
-        var options: [String: Any] = ["args": arguments, "binary": Self.chromium ?? "chromium", "prefs": ["intl.accept_languages": language]]
+        var options: [String: Any] = [
+            "args": arguments, "binary": Self.chromium ?? "chromium", "prefs": ["intl.accept_languages": language],
+        ]
         if phone {
-            options["mobileEmulation"] = ["deviceMetrics": ["width": width, "height": height, "pixelRatio": 2, "mobile": true, "touch": true]]
+            options["mobileEmulation"] = [
+                "deviceMetrics": ["width": width, "height": height, "pixelRatio": 2, "mobile": true, "touch": true]
+            ]
         }
         let capabilities: [String: Any] = [
             "capabilities": [
@@ -100,7 +119,9 @@ final class WebDriver: Sendable {
             ]
         ]
         let created = try await call("POST", "/session", capabilities)
-        guard let id = created["sessionId"] as? String else { throw Failure(description: "no session id in \(created)") }
+        guard let id = created["sessionId"] as? String else {
+            throw Failure(description: "no session id in \(created)")
+        }
         return BrowserSession(driver: self, id: id)
     }
 }
@@ -114,7 +135,9 @@ struct BrowserSession: Sendable {
 
     func open(_ url: String) async throws { try await driver.call("POST", "/session/\(id)/url", ["url": url]) }
 
-    var currentURL: String { get async throws { try await driver.callValue("GET", "/session/\(id)/url") as? String ?? "" } }
+    var currentURL: String {
+        get async throws { try await driver.callValue("GET", "/session/\(id)/url") as? String ?? "" }
+    }
 
     /// Runs `script` (a function body; `arguments[0]`... are `arguments`) in the page and returns its result.
     @discardableResult
@@ -122,14 +145,20 @@ struct BrowserSession: Sendable {
         try await driver.callValue("POST", "/session/\(id)/execute/sync", ["script": script, "args": arguments])
     }
 
-    func string(_ script: String, _ arguments: [Any] = []) async throws -> String { try await run(script, arguments) as? String ?? "" }
+    func string(_ script: String, _ arguments: [Any] = []) async throws -> String {
+        try await run(script, arguments) as? String ?? ""
+    }
 
-    func bool(_ script: String, _ arguments: [Any] = []) async throws -> Bool { try await run(script, arguments) as? Bool ?? false }
+    func bool(_ script: String, _ arguments: [Any] = []) async throws -> Bool {
+        try await run(script, arguments) as? Bool ?? false
+    }
 
     /// The first element matching `css`, as a WebDriver element reference.
     func element(_ css: String) async throws -> String {
         let found = try await driver.call("POST", "/session/\(id)/element", ["using": "css selector", "value": css])
-        guard let reference = found.values.first as? String else { throw WebDriver.Failure(description: "no element \(css)") }
+        guard let reference = found.values.first as? String else {
+            throw WebDriver.Failure(description: "no element \(css)")
+        }
         return reference
     }
 
@@ -149,13 +178,15 @@ struct BrowserSession: Sendable {
 
     /// What the page wrote to the browser's console since the last call (chromedriver's log endpoint).
     func consoleLog() async throws -> [(level: String, message: String)] {
-        let entries = try await driver.callValue("POST", "/session/\(id)/se/log", ["type": "browser"]) as? [[String: Any]] ?? []
+        let entries =
+            try await driver.callValue("POST", "/session/\(id)/se/log", ["type": "browser"]) as? [[String: Any]] ?? []
         return entries.map { ($0["level"] as? String ?? "", $0["message"] as? String ?? "") }
     }
 
     /// A PNG of the viewport.
     func screenshot() async throws -> Data {
-        guard let text = try await driver.callValue("GET", "/session/\(id)/screenshot") as? String, let data = Data(base64Encoded: text)
+        guard let text = try await driver.callValue("GET", "/session/\(id)/screenshot") as? String,
+            let data = Data(base64Encoded: text)
         else { throw WebDriver.Failure(description: "no screenshot") }
         return data
     }

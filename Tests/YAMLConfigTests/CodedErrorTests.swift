@@ -12,7 +12,8 @@ struct CodedErrorTests {
         #expect((error.cause as? Underlying)?.code == "busy")
         #expect(error.description == "outbox.db: the outbox is busy")
         #expect(error != CodedError<Code>(.unwritable, "outbox.db: the outbox is busy"))
-        #expect(error == CodedError<Code>(.unwritable, "outbox.db: the outbox is busy", cause: Underlying(code: "busy")))
+        #expect(
+            error == CodedError<Code>(.unwritable, "outbox.db: the outbox is busy", cause: Underlying(code: "busy")))
     }
 
     @Test("a Secret never prints, debug-prints or encodes what it holds")

@@ -62,7 +62,9 @@ struct YAMLDocumentTests {
             return []
         } catch {
             #expect(error.code == .invalid)
-            #expect(error.message == "test.yaml: \(error.issues.filter { $0.severity == .error }.count) error(s) in the point")
+            #expect(
+                error.message
+                    == "test.yaml: \(error.issues.filter { $0.severity == .error }.count) error(s) in the point")
             return error.issues.map(\.description)
         }
     }
@@ -84,10 +86,11 @@ struct YAMLDocumentTests {
                 lid: no
             """)
         #expect(point.seed == 42)
-        #expect(point.bins == [
-            Point.Bin(id: "wet", stream: .wet, depthMm: 900, lid: true, pins: [17, 27]),
-            Point.Bin(id: "dry", stream: .dry, depthMm: 1000, lid: false, pins: []),
-        ])
+        #expect(
+            point.bins == [
+                Point.Bin(id: "wet", stream: .wet, depthMm: 900, lid: true, pins: [17, 27]),
+                Point.Bin(id: "dry", stream: .dry, depthMm: 1000, lid: false, pins: []),
+            ])
         #expect(warnings.isEmpty)
     }
 
@@ -134,7 +137,8 @@ struct YAMLDocumentTests {
 
     @Test("warnings come back with the value and do not fail the file")
     func warnings() throws {
-        let (point, warnings) = try parse("device: a\nbins:\n  - {id: w, stream: wet, shape: {depth_mm: 5}, pins: [3]}\n")
+        let (point, warnings) = try parse(
+            "device: a\nbins:\n  - {id: w, stream: wet, shape: {depth_mm: 5}, pins: [3]}\n")
         #expect(point.bins.count == 1)
         #expect(warnings.map(\.description) == ["test.yaml:3:54: warning: bins[0].pins: a single pin is unusual"])
     }

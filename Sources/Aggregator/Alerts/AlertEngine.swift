@@ -65,8 +65,10 @@ public actor AlertEngine {
     }
 
     public init(
-        configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore, metricsFactory: any MetricsFactory,
-        logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock, forecasts: ForecastSnapshot? = nil,
+        configuration: AggregatorConfiguration, registry: Registry, store: any AggregatorStore,
+        metricsFactory: any MetricsFactory,
+        logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock,
+        forecasts: ForecastSnapshot? = nil,
         deliveriesEnqueued: @escaping @Sendable () -> Void = {}
     ) {
         self.forecasts = forecasts
@@ -85,7 +87,11 @@ public actor AlertEngine {
         self.deliveriesEnqueued = deliveriesEnqueued
         raisedCounters = Dictionary(
             uniqueKeysWithValues: AlertKind.allCases.map {
-                ($0, Counter(label: "bins_alerts_raised_total", dimensions: [("kind", $0.rawValue)], factory: metricsFactory))
+                (
+                    $0,
+                    Counter(
+                        label: "bins_alerts_raised_total", dimensions: [("kind", $0.rawValue)], factory: metricsFactory)
+                )
             })
     }
 
@@ -134,12 +140,16 @@ public actor AlertEngine {
             guard let fill = state.fill else { return }
             let subject = "bin:\(state.device)/\(state.bin)"
             let at = state.ts.millisecondsSinceEpoch
-            try await evaluate(.binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
             try await evaluate(
-                .binOverflow, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binOverflow))
+                .binFull, subject: subject, value: fill, atMs: at, message: Self.fillMessage(state, kind: .binFull))
+            try await evaluate(
+                .binOverflow, subject: subject, value: fill, atMs: at,
+                message: Self.fillMessage(state, kind: .binOverflow))
             try await evaluateFullSoon(state, fill: fill, subject: subject, atMs: at)
         case .fault(let device, let bin, let at):
-            let active = try await store.faults(activeOnly: true).filter { $0.device == device && $0.bin == (bin ?? "") }
+            let active = try await store.faults(activeOnly: true).filter {
+                $0.device == device && $0.bin == (bin ?? "")
+            }
             let subject = bin.map { "bin:\(device)/\($0)" } ?? "device:\(device)"
             let codes = active.map(\.code).joined(separator: ", ")
             try await evaluate(
@@ -149,7 +159,9 @@ public actor AlertEngine {
             // The bin's rate can only rise with a mis-sorted deposit, and only matters for clearing
             // while an alert is open: other deposits need no query.
             let subject = "bin:\(device)/\(bin)"
-            guard contaminated || conditions[Key(kind: .contamination, subject: subject)]?.isActive == true else { return }
+            guard contaminated || conditions[Key(kind: .contamination, subject: subject)]?.isActive == true else {
+                return
+            }
             let rows = try await store.ledger(devices: [device], from: day, to: day).filter { $0.bin == bin }
             let figures = rows.reduce(LedgerFigures.zero) { $0 + $1.figures }
             guard figures.depositedKg >= settings.contaminationMinimumKg, figures.depositedKg > 0 else { return }
@@ -182,7 +194,9 @@ public actor AlertEngine {
                 let projected = status.projected.map { String(format: "%.3f", $0) } ?? "none"
                 try await evaluate(
                     kind, subject: subject, value: status.status.severityValue, atMs: nowMs,
-                    message: "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))")
+                    message:
+                        "\(status.name) is \(status.status.rawValue): current \(current), projected \(projected), target \(status.target) by \(status.deadline) (\(status.detail))"
+                )
             }
             try await judgeBalances()
             try await flush()
@@ -226,11 +240,13 @@ public actor AlertEngine {
             try await evaluate(
                 .streamMixing, subject: subject, value: judged ? figures.mixing : 0, atMs: atMs,
                 message: String(
-                    format: "%@ on %@: streams mixed on the way (%@)", station.name, key.day.description, figures.summary))
+                    format: "%@ on %@: streams mixed on the way (%@)", station.name, key.day.description,
+                    figures.summary))
             try await evaluate(
                 .massMissing, subject: subject, value: judged ? figures.missing : 0, atMs: atMs,
                 message: String(
-                    format: "%@ on %@: received %.1f of %.1f kg collected (%.0f%% missing)", station.name, key.day.description,
+                    format: "%@ on %@: received %.1f of %.1f kg collected (%.0f%% missing)", station.name,
+                    key.day.description,
                     figures.receivedKg, figures.collectedKg, figures.missing * 100))
         }
     }
@@ -242,7 +258,8 @@ public actor AlertEngine {
             let silent = device.silentSeconds(nowMs: nowMs)
             let reason =
                 device.online == false
-                ? "reported offline" : device.isLive(nowMs: nowMs, staleAfterMs: livenessStaleAfterMs) ? "online" : "silent"
+                ? "reported offline"
+                : device.isLive(nowMs: nowMs, staleAfterMs: livenessStaleAfterMs) ? "online" : "silent"
             try await evaluate(
                 .deviceOffline, subject: "device:\(device.device)", value: silent, atMs: nowMs,
                 message: String(format: "device:%@ %@ for %.0f s", device.device, reason, silent))
@@ -251,17 +268,21 @@ public actor AlertEngine {
 
     /// `bin_full_soon`: the horizon divided by the forecast hours until full, so 1 means full right at the
     /// horizon and more means sooner; 0 when the forecast does not see it full within four horizons.
-    private func evaluateFullSoon(_ state: StatePayload, fill: Double, subject: String, atMs: Int64) async throws(AggregatorError) {
+    private func evaluateFullSoon(_ state: StatePayload, fill: Double, subject: String, atMs: Int64)
+        async throws(AggregatorError)
+    {
         guard settings.rule(.binFullSoon).enabled, let forecasts = forecasts?.forecasts else { return }
         let horizonMs = Int64(fullSoonHorizonHours * 4 * 3_600_000)
         guard let forecast = forecasts.forecast(from: state, horizonMs: horizonMs) else { return }
         var value = 0.0
-        var message = "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is not forecast to be full within \(Int(fullSoonHorizonHours * 4)) h"
+        var message =
+            "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is not forecast to be full within \(Int(fullSoonHorizonHours * 4)) h"
         if let fullAtMs = forecast.fullAtMs {
             let hours = max(Double(fullAtMs - atMs) / 3_600_000, 0.01)
             value = fullSoonHorizonHours / hours
             message = String(
-                format: "bin:%@/%@ (%@) is %d%% full and forecast full at %@ (in %.1f h)", state.device, state.bin, state.stream.rawValue,
+                format: "bin:%@/%@ (%@) is %d%% full and forecast full at %@ (in %.1f h)", state.device, state.bin,
+                state.stream.rawValue,
                 Int((fill * 100).rounded()), calendar.minutes(millisecondsSinceEpoch: fullAtMs), hours)
         }
         try await evaluate(.binFullSoon, subject: subject, value: value, atMs: atMs, message: message)
@@ -269,12 +290,15 @@ public actor AlertEngine {
 
     static func fillMessage(_ state: StatePayload, kind: AlertKind) -> String {
         let percent = Int(((state.fill ?? 0) * 100).rounded())
-        return "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is \(percent)% full\(kind == .binOverflow ? ", overflowing" : "")"
+        return
+            "bin:\(state.device)/\(state.bin) (\(state.stream.rawValue)) is \(percent)% full\(kind == .binOverflow ? ", overflowing" : "")"
     }
 
     // MARK: Decisions
 
-    private func evaluate(_ kind: AlertKind, subject: String, value: Double, atMs: Int64, message: String) async throws(AggregatorError) {
+    private func evaluate(_ kind: AlertKind, subject: String, value: Double, atMs: Int64, message: String)
+        async throws(AggregatorError)
+    {
         let rule = settings.rule(kind)
         guard rule.enabled else { return }
         let key = Key(kind: kind, subject: subject)
@@ -345,9 +369,13 @@ public actor AlertEngine {
                 raisedCounters[alert.kind]?.increment()
                 logger.notice(
                     "alerts.raised",
-                    metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)", "alert.subject": "\(alert.subject)"])
+                    metadata: [
+                        "alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)",
+                        "alert.subject": "\(alert.subject)",
+                    ])
             case .transition(let alert, _, _) where done:
-                logger.notice("alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)"])
+                logger.notice(
+                    "alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)"])
             case .transition:
                 if let clear = clears[index] { retries.append(clear) }
             case .raise:
@@ -361,14 +389,19 @@ public actor AlertEngine {
     private func clear(_ key: Key, value: Double, atMs: Int64) async throws(AggregatorError) {
         // Another instance may acknowledge or clear it meanwhile; a failed compare-and-set re-reads.
         for _ in 0..<3 {
-            guard var alert = try await store.openAlerts().first(where: { $0.kind == key.kind && $0.subject == key.subject }) else {
+            guard
+                var alert = try await store.openAlerts().first(where: {
+                    $0.kind == key.kind && $0.subject == key.subject
+                })
+            else {
                 return
             }
             let previous = alert.state
             try alert.clear(atMs: max(atMs, alert.raisedAtMs), value: value)
             if try await store.transitionAlert(alert, from: previous, deliveries: deliveries(for: alert)) {
                 deliveriesEnqueued()
-                logger.notice("alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(key.kind.rawValue)"])
+                logger.notice(
+                    "alerts.cleared", metadata: ["alert.id": "\(alert.id)", "alert.kind": "\(key.kind.rawValue)"])
                 return
             }
         }
@@ -398,7 +431,8 @@ public actor AlertEngine {
         guard let body = try? WireCodec.encodeString(payload) else { return [] }
         var requests = [DeliveryRequest(target: Delivery.mqttTarget, body: body)]
         for webhook in webhooks
-        where (webhook.kinds.isEmpty || webhook.kinds.contains(alert.kind)) && alert.severity >= webhook.minimumSeverity {
+        where (webhook.kinds.isEmpty || webhook.kinds.contains(alert.kind)) && alert.severity >= webhook.minimumSeverity
+        {
             requests.append(DeliveryRequest(target: Delivery.webhookTarget(webhook.name), body: body))
         }
         return requests

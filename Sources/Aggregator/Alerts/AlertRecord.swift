@@ -19,8 +19,10 @@ public struct AlertRecord: Sendable, Equatable {
     public var clearedAtMs: Int64?
 
     public init(
-        id: String, kind: AlertKind, severity: AlertSeverity, state: AlertState = .raised, subject: String, value: Double?,
-        threshold: Double?, message: String, raisedAtMs: Int64, acknowledgedAtMs: Int64? = nil, acknowledgedBy: String? = nil,
+        id: String, kind: AlertKind, severity: AlertSeverity, state: AlertState = .raised, subject: String,
+        value: Double?,
+        threshold: Double?, message: String, raisedAtMs: Int64, acknowledgedAtMs: Int64? = nil,
+        acknowledgedBy: String? = nil,
         clearedAtMs: Int64? = nil
     ) {
         self.id = id
@@ -49,7 +51,8 @@ public struct AlertRecord: Sendable, Equatable {
             acknowledgedBy = who
         case .acknowledged:
             guard acknowledgedBy == who else {
-                throw AggregatorError(.conflict, "alert \(id) was already acknowledged by \(acknowledgedBy ?? "someone")")
+                throw AggregatorError(
+                    .conflict, "alert \(id) was already acknowledged by \(acknowledgedBy ?? "someone")")
             }
         case .cleared:
             throw AggregatorError(.conflict, "alert \(id) is cleared and cannot be acknowledged")

@@ -102,14 +102,16 @@ public final class DeliveryService: Service, Sendable {
             logger.warning(
                 "delivery.failed",
                 metadata: [
-                    "delivery.id": "\(delivery.id)", "delivery.target": "\(delivery.target)", "delivery.attempts": "\(attempts)",
+                    "delivery.id": "\(delivery.id)", "delivery.target": "\(delivery.target)",
+                    "delivery.attempts": "\(attempts)",
                     "delivery.error": "\(message)",
                 ])
             // The broker comes back on its own schedule and the client reconnects within seconds, so MQTT
             // deliveries retry at least every 30 s; webhook receivers get the full backoff.
             let cap: Int64 = delivery.target == Delivery.mqttTarget ? 30_000 : 600_000
             try? await store.retryDelivery(
-                id: delivery.id, attempts: attempts, nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts, capMs: cap),
+                id: delivery.id, attempts: attempts,
+                nextAttemptMs: clock() + StoreRules.backoffMs(attempts: attempts, capMs: cap),
                 error: message)
             return false
         }
@@ -136,11 +138,13 @@ public final class DeliveryService: Service, Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "bins-aggregator")
-        request.headers.add(name: "X-Bins-Signature", value: "sha256=" + Self.signature(body: body, secret: webhook.secret))
+        request.headers.add(
+            name: "X-Bins-Signature", value: "sha256=" + Self.signature(body: body, secret: webhook.secret))
         request.headers.add(name: "X-Bins-Delivery", value: String(delivery.id))
         request.headers.add(name: "X-Bins-Alert", value: delivery.alertID)
         request.body = .bytes(ByteBuffer(bytes: body))
-        let host = URLComponents(string: webhook.url).map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "?"
+        let host =
+            URLComponents(string: webhook.url).map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "?"
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(request, timeout: .seconds(Int64(webhook.timeoutSeconds)))

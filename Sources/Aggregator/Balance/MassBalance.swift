@@ -69,8 +69,12 @@ public struct StationBalanceDay: Sendable, Equatable {
     public func flags(_ settings: AlertSettings, minimumKg: Double) -> [AlertKind] {
         guard collectedKg >= minimumKg else { return [] }
         var flags: [AlertKind] = []
-        if settings.rule(.streamMixing).enabled, mixing >= settings.rule(.streamMixing).raise { flags.append(.streamMixing) }
-        if settings.rule(.massMissing).enabled, missing >= settings.rule(.massMissing).raise { flags.append(.massMissing) }
+        if settings.rule(.streamMixing).enabled, mixing >= settings.rule(.streamMixing).raise {
+            flags.append(.streamMixing)
+        }
+        if settings.rule(.massMissing).enabled, missing >= settings.rule(.massMissing).raise {
+            flags.append(.massMissing)
+        }
         return flags
     }
 
@@ -78,7 +82,8 @@ public struct StationBalanceDay: Sendable, Equatable {
     public var summary: String {
         streams.map { stream in
             let change = stream.ratio.map { String(format: " (%+.0f%%)", ($0 - 1) * 100) } ?? ""
-            return String(format: "%@ %.1f → %.1f kg", stream.stream.rawValue, stream.collectedKg, stream.receivedKg) + change
+            return String(format: "%@ %.1f → %.1f kg", stream.stream.rawValue, stream.collectedKg, stream.receivedKg)
+                + change
         }.joined(separator: ", ")
     }
 }
@@ -119,7 +124,8 @@ public enum MassBalance {
                 days.insert(row.day)
             }
         }
-        for load in loads where load.station == station.id && load.day >= from && load.day <= to && receives.contains(load.stream) {
+        for load in loads
+        where load.station == station.id && load.day >= from && load.day <= to && receives.contains(load.stream) {
             received[Key(day: load.day, stream: load.stream), default: 0] += load.massKg
             days.insert(load.day)
         }
@@ -170,6 +176,7 @@ public struct BalanceReader: Sendable {
         let balance = try await balances(stations: [station.id], from: day, to: day).first
         return balance?.days.first
             ?? StationBalanceDay(
-                station: station.id, day: day, streams: station.receives.map { StreamBalance(stream: $0, collectedKg: 0, receivedKg: 0) })
+                station: station.id, day: day,
+                streams: station.receives.map { StreamBalance(stream: $0, collectedKg: 0, receivedKg: 0) })
     }
 }

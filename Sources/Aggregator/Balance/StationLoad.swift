@@ -19,7 +19,8 @@ public struct StationLoad: Sendable, Equatable {
     public var receivedAtMs: Int64
 
     public init(
-        id: String, station: String, stream: WasteStream, massKg: Double, vehicle: String? = nil, round: String? = nil, atMs: Int64,
+        id: String, station: String, stream: WasteStream, massKg: Double, vehicle: String? = nil, round: String? = nil,
+        atMs: Int64,
         day: LocalDate, bookedBy: String, receivedAtMs: Int64
     ) {
         self.id = id
@@ -36,7 +37,8 @@ public struct StationLoad: Sendable, Equatable {
 
     /// Whether `other` is this load sent again: the same weighing, whoever relayed it and whenever.
     public func isSameLoad(as other: StationLoad) -> Bool {
-        id == other.id && station == other.station && stream == other.stream && massKg == other.massKg && vehicle == other.vehicle
+        id == other.id && station == other.station && stream == other.stream && massKg == other.massKg
+            && vehicle == other.vehicle
             && round == other.round && atMs == other.atMs
     }
 }

@@ -161,7 +161,8 @@ public struct PostgresSettings: Sendable {
         }
         return PostgresSettings(
             host: host, port: components.port ?? 5432, username: user.removingPercentEncoding ?? user,
-            password: components.password.map { Secret($0.removingPercentEncoding ?? $0) }, database: database, tls: tls)
+            password: components.password.map { Secret($0.removingPercentEncoding ?? $0) }, database: database, tls: tls
+        )
     }
 }
 
@@ -213,7 +214,9 @@ public struct ConsoleSettings: Sendable {
 
     /// `scheme://host[:port]` of the tile URL, for the Content-Security-Policy.
     public var mapTilesOrigin: String? {
-        guard let mapTiles, let components = URLComponents(string: mapTiles.replacingOccurrences(of: "{", with: "%7B").replacingOccurrences(of: "}", with: "%7D")),
+        guard let mapTiles,
+            let components = URLComponents(
+                string: mapTiles.replacingOccurrences(of: "{", with: "%7B").replacingOccurrences(of: "}", with: "%7D")),
             let scheme = components.scheme, let host = components.host
         else { return nil }
         return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")"
@@ -423,7 +426,9 @@ public struct AlertRule: Sendable, Equatable {
     public var clear: Double
     public var minimumDurationSeconds: Int
 
-    public init(enabled: Bool = true, severity: AlertSeverity, raise: Double, clear: Double, minimumDurationSeconds: Int) {
+    public init(
+        enabled: Bool = true, severity: AlertSeverity, raise: Double, clear: Double, minimumDurationSeconds: Int
+    ) {
         self.enabled = enabled
         self.severity = severity
         self.raise = raise

@@ -16,7 +16,8 @@ extension AggregatorConfiguration {
         }
         let directory = ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
         return try parse(
-            yaml: text, source: (path as NSString).lastPathComponent, baseDirectory: directory.isEmpty ? "." : directory)
+            yaml: text, source: (path as NSString).lastPathComponent, baseDirectory: directory.isEmpty ? "." : directory
+        )
     }
 
     /// Parses a configuration from YAML text; `source` names it in errors.
@@ -50,7 +51,9 @@ struct ConfigurationLoader {
             let http = self.http(top.optional("http"))
             let webhooks = self.webhooks(top.optional("webhooks"))
             let liveness = LivenessSettings(
-                staleAfterSeconds: top.optional("liveness")?.fields { $0.optional("stale_after_s")?.int(in: 10...86_400 * 7) } ?? 900)
+                staleAfterSeconds: top.optional("liveness")?.fields {
+                    $0.optional("stale_after_s")?.int(in: 10...86_400 * 7)
+                } ?? 900)
             let district = top.required("district").flatMap(self.district)
             var hierarchy = HierarchyIDs()
             let streets = top.required("streets")?.list()?.compactMap { street($0, ids: &hierarchy) } ?? []
@@ -130,13 +133,18 @@ struct ConfigurationLoader {
                     let certValue = tlsMap.optional("cert_file")
                     let keyValue = tlsMap.optional("key_file")
                     let (cert, key) = (certValue.flatMap(readablePath), keyValue.flatMap(readablePath))
-                    if (certValue == nil) != (keyValue == nil) { tlsMap.value.error("cert_file and key_file go together") }
+                    if (certValue == nil) != (keyValue == nil) {
+                        tlsMap.value.error("cert_file and key_file go together")
+                    }
                     let verify = tlsMap.optional("verify_hostname")?.bool() ?? true
                     guard let caFile else { return nil }
-                    return BrokerSettings.TLS(caFile: caFile, certificateFile: cert, keyFile: key, verifyHostname: verify)
+                    return BrokerSettings.TLS(
+                        caFile: caFile, certificateFile: cert, keyFile: key, verifyHostname: verify)
                 }
             } else if tlsFromScheme {
-                tls = .init(caFile: "/etc/ssl/certs/ca-certificates.crt", certificateFile: nil, keyFile: nil, verifyHostname: true)
+                tls = .init(
+                    caFile: "/etc/ssl/certs/ca-certificates.crt", certificateFile: nil, keyFile: nil,
+                    verifyHostname: true)
             }
             let clientID = map.optional("client_id").map { $0.identifier("client id") } ?? "bins-aggregator"
             let version = map.optional("protocol")?.choice(BrokerSettings.ProtocolVersion.self) ?? .v5
@@ -154,9 +162,12 @@ struct ConfigurationLoader {
             let receiptInterval = map.optional("receipt_interval_ms")?.int(in: 10...60_000) ?? 500
             let batchMessages = map.optional("batch_max_messages")?.int(in: 1...10_000) ?? 500
             let batchDelay = map.optional("batch_max_delay_ms")?.int(in: 0...1000) ?? 5
-            if let clientID, !clientID.hasPrefix(BrokerSettings.reservedClientIDPrefix), let value = map.optional("client_id") {
+            if let clientID, !clientID.hasPrefix(BrokerSettings.reservedClientIDPrefix),
+                let value = map.optional("client_id")
+            {
                 value.warning(
-                    "the shipped broker configuration reserves client ids starting with \"\(BrokerSettings.reservedClientIDPrefix)\" to aggregator accounts; another id is protected from a device taking over this session only if no device account has that name (docs/mqtt.md)")
+                    "the shipped broker configuration reserves client ids starting with \"\(BrokerSettings.reservedClientIDPrefix)\" to aggregator accounts; another id is protected from a device taking over this session only if no device account has that name (docs/mqtt.md)"
+                )
             }
             guard let host, !host.isEmpty, let clientID else { return nil }
             var settings = BrokerSettings(
@@ -213,7 +224,8 @@ struct ConfigurationLoader {
         return value?.fields { map in
             var settings = defaults
             if let listen = map.optional("listen"), let text = listen.string() {
-                if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+                if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                    (0...65535).contains(port)
                 {
                     let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
                     if host.isEmpty {
@@ -233,7 +245,9 @@ struct ConfigurationLoader {
             if settings.requireTokenForReads, settings.tokens.isEmpty, settings.readTokens.isEmpty {
                 (requireValue ?? map.value).error("reads need a token but no tokens or read_tokens are configured")
             }
-            if let consoleValue = map.optional("console") { settings.console = console(consoleValue) ?? settings.console }
+            if let consoleValue = map.optional("console") {
+                settings.console = console(consoleValue) ?? settings.console
+            }
             if let v = map.optional("max_connections")?.int(in: 1...100_000) { settings.maxConnections = v }
             if let v = map.optional("request_timeout_s")?.double(in: 0.5...3600) { settings.requestTimeoutSeconds = v }
             return settings
@@ -376,7 +390,9 @@ struct ConfigurationLoader {
     func community(_ value: YAMLValue, ids: inout HierarchyIDs) -> CommunitySettings? {
         value.fields { map in
             let id = map.required("id")?.identifier("community id")
-            if let id, !ids.communities.insert(id).inserted { value.error("community id \(ConfigText.quote(id)) repeats") }
+            if let id, !ids.communities.insert(id).inserted {
+                value.error("community id \(ConfigText.quote(id)) repeats")
+            }
             let name = map.optional("name")?.string()
             let kind = map.required("kind")?.choice(CommunityKind.self)
             let households = map.optional("households")?.int(in: 0...10_000_000) ?? 0
@@ -397,7 +413,8 @@ struct ConfigurationLoader {
                 }
                 if point.device.hasPrefix(BrokerSettings.reservedClientIDPrefix) {
                     item.error(
-                        "device id \(ConfigText.quote(point.device)) starts with \"\(BrokerSettings.reservedClientIDPrefix)\", which the broker reserves to aggregator accounts")
+                        "device id \(ConfigText.quote(point.device)) starts with \"\(BrokerSettings.reservedClientIDPrefix)\", which the broker reserves to aggregator accounts"
+                    )
                 }
                 points.append(point)
             }
@@ -445,7 +462,8 @@ struct ConfigurationLoader {
             settings.atRiskMargin = map.optional("at_risk_margin")?.double(in: 0...1) ?? settings.atRiskMargin
             settings.trendDays = map.optional("trend_days")?.int(in: 2...366) ?? settings.trendDays
             settings.currentDays = map.optional("current_days")?.int(in: 1...366) ?? settings.currentDays
-            settings.coverageWindowHours = map.optional("coverage_window_h")?.int(in: 1...24 * 30) ?? settings.coverageWindowHours
+            settings.coverageWindowHours =
+                map.optional("coverage_window_h")?.int(in: 1...24 * 30) ?? settings.coverageWindowHours
             for entry in map.optional("coverage")?.list() ?? [] {
                 guard let milestone = coverageMilestone(entry) else { continue }
                 if settings.coverage.contains(where: { $0.id == milestone.id }) {
@@ -484,7 +502,9 @@ struct ConfigurationLoader {
             case (let fractionValue?, nil):
                 rule = fractionValue.double(in: 0.000_001...1).map { .communities(fraction: $0) }
             case (nil, let countValue?):
-                rule = countValue.int(in: 1...1000).map { .pointsPerStreet(count: $0, demonstrationOnly: demonstrationOnly) }
+                rule = countValue.int(in: 1...1000).map {
+                    .pointsPerStreet(count: $0, demonstrationOnly: demonstrationOnly)
+                }
             default:
                 value.error("set exactly one of \"communities: FRACTION\" and \"points_per_street: COUNT\"")
                 rule = nil
@@ -497,7 +517,8 @@ struct ConfigurationLoader {
     func alerts(_ value: YAMLValue?) -> AlertSettings {
         var settings = AlertSettings(rules: AlertSettings.defaults, evaluateEverySeconds: 30, contaminationMinimumKg: 5)
         _ = value?.fields { map -> Void? in
-            settings.evaluateEverySeconds = map.optional("evaluate_every_s")?.int(in: 1...3600) ?? settings.evaluateEverySeconds
+            settings.evaluateEverySeconds =
+                map.optional("evaluate_every_s")?.int(in: 1...3600) ?? settings.evaluateEverySeconds
             settings.contaminationMinimumKg =
                 map.optional("contamination_min_kg")?.double(in: 0...100_000) ?? settings.contaminationMinimumKg
             for kind in AlertKind.allCases {
@@ -520,7 +541,8 @@ struct ConfigurationLoader {
             rule.clear = map.optional("clear")?.double() ?? rule.clear
             rule.minimumDurationSeconds = map.optional("for_s")?.int(in: 0...86_400 * 30) ?? rule.minimumDurationSeconds
             guard rule.clear < rule.raise else {
-                value.error("clear (\(ConfigText.number(rule.clear))) must be below raise (\(ConfigText.number(rule.raise)))")
+                value.error(
+                    "clear (\(ConfigText.number(rule.clear))) must be below raise (\(ConfigText.number(rule.raise)))")
                 return nil
             }
             return rule
@@ -542,7 +564,8 @@ struct ConfigurationLoader {
         var settings = ForecastSettings()
         _ = value?.fields { map -> Void? in
             settings.historyDays = map.optional("history_days")?.int(in: 7...366) ?? settings.historyDays
-            settings.fullSoonHorizonHours = map.optional("full_soon_horizon_h")?.double(in: 0.25...24 * 14) ?? settings.fullSoonHorizonHours
+            settings.fullSoonHorizonHours =
+                map.optional("full_soon_horizon_h")?.double(in: 0.25...24 * 14) ?? settings.fullSoonHorizonHours
             settings.refreshSeconds = map.optional("refresh_s")?.int(in: 10...86_400) ?? settings.refreshSeconds
             return ()
         }
@@ -560,7 +583,8 @@ struct ConfigurationLoader {
     }
 
     func reports(_ value: YAMLValue?) -> ReportSettings {
-        var settings = ReportSettings(collectionFill: 0.8, weights: ReportSettings.defaultWeights, fundingPool: 0, currency: "CNY")
+        var settings = ReportSettings(
+            collectionFill: 0.8, weights: ReportSettings.defaultWeights, fundingPool: 0, currency: "CNY")
         _ = value?.fields { map -> Void? in
             settings.collectionFill = map.optional("collection_fill")?.double(in: 0.1...1) ?? settings.collectionFill
             settings.fundingPool = map.optional("funding_pool")?.double(in: 0...1e15) ?? settings.fundingPool

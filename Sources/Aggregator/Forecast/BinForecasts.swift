@@ -34,7 +34,8 @@ public struct BinForecasts: Sendable {
     /// Learns from the deposits booked on the local days of the `historyDays` before `untilMs` (deposits at
     /// or after `untilMs` are left out, so a plan for a past day uses only what was known by then).
     public static func learn(
-        store: any AggregatorStore, registry: Registry, calendar: LedgerCalendar, collectionFill: Double, historyDays: Int, untilMs: Int64
+        store: any AggregatorStore, registry: Registry, calendar: LedgerCalendar, collectionFill: Double,
+        historyDays: Int, untilMs: Int64
     ) async throws(AggregatorError) -> BinForecasts {
         let lastDay = calendar.localDate(millisecondsSinceEpoch: untilMs)
         let firstDay = lastDay.adding(days: -Int64(historyDays))
@@ -74,7 +75,9 @@ public struct BinForecasts: Sendable {
     /// The forecast from a bin's reading (its state message); nil when the reading has no fill.
     public func forecast(from state: StatePayload, horizonMs: Int64) -> FillForecast? {
         guard let fill = state.fill else { return nil }
-        return forecast(device: state.device, bin: state.bin, fill: fill, atMs: state.ts.millisecondsSinceEpoch, horizonMs: horizonMs)
+        return forecast(
+            device: state.device, bin: state.bin, fill: fill, atMs: state.ts.millisecondsSinceEpoch,
+            horizonMs: horizonMs)
     }
 
     /// When the bin, at `fill` at `atMs`, reaches the collection fill and full, looking `horizonMs` ahead;
@@ -84,7 +87,8 @@ public struct BinForecasts: Sendable {
         guard let descriptor = bins[key] else { return nil }
         let fallback = communities[device].flatMap { fallbacks[StreamKey(community: $0, stream: descriptor.stream)] }
         return FillForecaster.forecast(
-            fill: fill, atMs: atMs, capacityL: descriptor.capacityL, collectionFill: collectionFill, profile: profiles[key],
+            fill: fill, atMs: atMs, capacityL: descriptor.capacityL, collectionFill: collectionFill,
+            profile: profiles[key],
             fallback: fallback, calendar: calendar, horizonMs: horizonMs)
     }
 }

@@ -100,7 +100,9 @@ public enum FillForecaster {
 
     /// The naive baseline for the benchmark: the bin's average rate, constant. Nil when the bin has never
     /// filled at all.
-    public static func baseline(fill: Double, atMs: Int64, capacityL: Double, level: Double, profile: FillRateProfile) -> Int64? {
+    public static func baseline(fill: Double, atMs: Int64, capacityL: Double, level: Double, profile: FillRateProfile)
+        -> Int64?
+    {
         guard fill < level else { return atMs }
         guard profile.averageLitresPerHour > 0, capacityL > 0 else { return nil }
         let ms = (level - fill) * capacityL / profile.averageLitresPerHour * Double(HourOfWeekClock.hourMs)
@@ -128,7 +130,8 @@ public enum FillForecaster {
         let hourMs = Double(HourOfWeekClock.hourMs)
         while next < pending.count && t < end {
             let boundary = min(clock.nextHourBoundary(after: t), end)
-            let rate = useSlots ? profile.effectiveLitresPerHour(hourOfWeek: clock.slot(at: t)) : profile.averageLitresPerHour
+            let rate =
+                useSlots ? profile.effectiveLitresPerHour(hourOfWeek: clock.slot(at: t)) : profile.averageLitresPerHour
             let litres = max(0, rate) * Double(boundary - t) / hourMs
             while next < pending.count && cumulative + litres >= targets[pending[next]]! {
                 let needed = targets[pending[next]]! - cumulative

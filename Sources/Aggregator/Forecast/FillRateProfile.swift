@@ -65,7 +65,8 @@ public struct FillRateProfile: Sendable, Equatable {
         var hours = [Double](repeating: 0, count: slots)
         var litres = [Double](repeating: 0, count: slots)
         guard toMs > fromMs else {
-            return FillRateProfile(hourlyRates: Array(repeating: nil, count: slots), averageLitresPerHour: 0, observedHours: 0)
+            return FillRateProfile(
+                hourlyRates: Array(repeating: nil, count: slots), averageLitresPerHour: 0, observedHours: 0)
         }
         var t = fromMs
         while t < toMs {

@@ -27,7 +27,8 @@ public final class ForecastService: Service, Sendable {
     private let logger: Logger
 
     public init(
-        snapshot: ForecastSnapshot, store: any AggregatorStore, registry: Registry, calendar: LedgerCalendar, settings: ForecastSettings,
+        snapshot: ForecastSnapshot, store: any AggregatorStore, registry: Registry, calendar: LedgerCalendar,
+        settings: ForecastSettings,
         collectionFill: Double, logger: Logger, clock: @escaping @Sendable () -> Int64 = AlertEngine.wallClock
     ) {
         self.snapshot = snapshot
@@ -45,7 +46,8 @@ public final class ForecastService: Service, Sendable {
         do {
             snapshot.replace(
                 try await BinForecasts.learn(
-                    store: store, registry: registry, calendar: calendar, collectionFill: collectionFill, historyDays: settings.historyDays,
+                    store: store, registry: registry, calendar: calendar, collectionFill: collectionFill,
+                    historyDays: settings.historyDays,
                     untilMs: clock()))
         } catch {
             guard !Task.isCancelled else { return }

@@ -34,11 +34,18 @@ public final class IngestMetrics: Sendable {
     public init(factory: any MetricsFactory) {
         messageCounters = Dictionary(
             uniqueKeysWithValues: MessageType.allCases.map {
-                ($0, Counter(label: "bins_ingest_messages_total", dimensions: [("type", $0.rawValue)], factory: factory))
+                (
+                    $0,
+                    Counter(label: "bins_ingest_messages_total", dimensions: [("type", $0.rawValue)], factory: factory)
+                )
             })
         rejectCounters = Dictionary(
             uniqueKeysWithValues: RejectReason.allCases.map {
-                ($0, Counter(label: "bins_ingest_rejected_total", dimensions: [("reason", $0.rawValue)], factory: factory))
+                (
+                    $0,
+                    Counter(
+                        label: "bins_ingest_rejected_total", dimensions: [("reason", $0.rawValue)], factory: factory)
+                )
             })
         duplicateCounter = Counter(label: "bins_ingest_duplicates_total", factory: factory)
         gapCounter = Counter(label: "bins_ingest_sequence_gaps_total", factory: factory)

@@ -44,7 +44,8 @@ public final class IngestProcessor: Sendable {
     private let lastLogged = Mutex<[RejectReason: Int64]>([:])
 
     public init(
-        registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics, logger: Logger,
+        registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics,
+        logger: Logger,
         observe: @escaping @Sendable (AlertObservation) -> Void = { _ in },
         sequenceChanged: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -102,21 +103,31 @@ public final class IngestProcessor: Sendable {
         }
         do throws(WireError) {
             switch kind {
-            case .events: return .parsed(.event(try WireCodec.decode(EventPayload.self, from: payload, topicDevice: device)))
-            case .status: return .parsed(.status(try WireCodec.decode(StatusPayload.self, from: payload, topicDevice: device)))
-            case .birth: return .parsed(.birth(try WireCodec.decode(BirthPayload.self, from: payload, topicDevice: device)))
-            case .health: return .parsed(.health(try WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device)))
+            case .events:
+                return .parsed(.event(try WireCodec.decode(EventPayload.self, from: payload, topicDevice: device)))
+            case .status:
+                return .parsed(.status(try WireCodec.decode(StatusPayload.self, from: payload, topicDevice: device)))
+            case .birth:
+                return .parsed(.birth(try WireCodec.decode(BirthPayload.self, from: payload, topicDevice: device)))
+            case .health:
+                return .parsed(.health(try WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device)))
             case .load:
                 // A device books loads only for the station it belongs to: a sorting point cannot claim
                 // that a station received something.
                 guard let station = registry.station(ofDevice: device) else {
-                    return .rejected(reject(.notPermitted, topic: topic, detail: "device \(device) is not a transfer station's device"))
+                    return .rejected(
+                        reject(
+                            .notPermitted, topic: topic, detail: "device \(device) is not a transfer station's device"))
                 }
-                return .parsed(.load(try WireCodec.decode(LoadPayload.self, from: payload, topicDevice: device), station: station))
+                return .parsed(
+                    .load(try WireCodec.decode(LoadPayload.self, from: payload, topicDevice: device), station: station))
             case .state(let bin):
                 let state = try WireCodec.decode(StatePayload.self, from: payload, topicDevice: device)
                 guard state.bin == bin else {
-                    return .rejected(reject(.invalidField, topic: topic, detail: "payload bin \(state.bin) differs from topic bin \(bin)"))
+                    return .rejected(
+                        reject(
+                            .invalidField, topic: topic,
+                            detail: "payload bin \(state.bin) differs from topic bin \(bin)"))
                 }
                 return .parsed(.state(state))
             case .command, .commandReply, .receipt:
@@ -124,7 +135,9 @@ public final class IngestProcessor: Sendable {
             }
         } catch {
             let reason = reject(error.reason, topic: topic, detail: error.message)
-            if kind == .events, Self.finalEventRejections.contains(reason), let seq = Self.probeSeq(payload, topicDevice: device) {
+            if kind == .events, Self.finalEventRejections.contains(reason),
+                let seq = Self.probeSeq(payload, topicDevice: device)
+            {
                 return .rejectedEvent(reason, device: device, seq: seq)
             }
             return .rejected(reason)
@@ -158,7 +171,8 @@ public final class IngestProcessor: Sendable {
                 batch.entries.append(.settled(.rejected(reason)))
             case .rejectedEvent(let reason, let device, let seq):
                 batch.entries.append(.accounted(batch.items.count, reason, device: device))
-                batch.items.append(.account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
+                batch.items.append(
+                    .account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
             case .parsed(let parsed):
                 batch.entries.append(.item(batch.items.count, parsed, topic: topic))
                 batch.items.append(item(parsed, payload: payload, receivedAtMs: receivedAtMs))
@@ -212,8 +226,10 @@ public final class IngestProcessor: Sendable {
         case .load(let load, let station):
             .load(
                 StationLoad(
-                    id: load.id, station: station, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle, round: load.round,
-                    atMs: load.ts.millisecondsSinceEpoch, day: calendar.localDate(of: load.ts), bookedBy: "mqtt:\(load.device)",
+                    id: load.id, station: station, stream: load.stream, massKg: load.massKg, vehicle: load.vehicle,
+                    round: load.round,
+                    atMs: load.ts.millisecondsSinceEpoch, day: calendar.localDate(of: load.ts),
+                    bookedBy: "mqtt:\(load.device)",
                     receivedAtMs: receivedAtMs),
                 device: load.device)
         }
@@ -244,7 +260,8 @@ public final class IngestProcessor: Sendable {
                         if let station = registry.station(ofDevice: state.device) {
                             observe(
                                 .stationActivity(
-                                    station: station, day: calendar.localDate(of: state.ts), atMs: state.ts.millisecondsSinceEpoch,
+                                    station: station, day: calendar.localDate(of: state.ts),
+                                    atMs: state.ts.millisecondsSinceEpoch,
                                     fromStation: true))
                         }
                     }
@@ -253,7 +270,8 @@ public final class IngestProcessor: Sendable {
                     if applied {
                         observe(
                             .stationActivity(
-                                station: station, day: calendar.localDate(of: load.ts), atMs: load.ts.millisecondsSinceEpoch, fromStation: true))
+                                station: station, day: calendar.localDate(of: load.ts),
+                                atMs: load.ts.millisecondsSinceEpoch, fromStation: true))
                     }
                     return accepted(.load)
                 case (.health, _):
@@ -283,11 +301,16 @@ public final class IngestProcessor: Sendable {
                 metrics.sequenceGap()
                 logger.warning(
                     "ingest.sequence_gap",
-                    metadata: ["device": "\(event.device)", "seq.first": "\(gap.lowerBound)", "seq.last": "\(gap.upperBound)"])
+                    metadata: [
+                        "device": "\(event.device)", "seq.first": "\(gap.lowerBound)", "seq.last": "\(gap.upperBound)",
+                    ])
             }
             switch event.body {
             case .deposit(let deposit):
-                observe(.deposit(device: event.device, bin: deposit.bin, day: day, at: event.ts, contaminated: deposit.contaminated))
+                observe(
+                    .deposit(
+                        device: event.device, bin: deposit.bin, day: day, at: event.ts,
+                        contaminated: deposit.contaminated))
                 return accepted(.deposit)
             case .collection:
                 return accepted(.collection)
@@ -317,7 +340,8 @@ public final class IngestProcessor: Sendable {
         logger.error(
             "ingest.storage_failed",
             metadata: [
-                "ingest.batch": "\(batch.count)", "mqtt.topic": "\(topic?.prefix(128) ?? "-")", "ingest.error": "\(error.message)",
+                "ingest.batch": "\(batch.count)", "mqtt.topic": "\(topic?.prefix(128) ?? "-")",
+                "ingest.error": "\(error.message)",
             ])
         return error
     }
@@ -338,7 +362,10 @@ public final class IngestProcessor: Sendable {
         guard shouldLog else { return reason }
         logger.notice(
             "ingest.rejected",
-            metadata: ["mqtt.topic": "\(topic.prefix(128))", "ingest.reason": "\(reason.rawValue)", "ingest.detail": "\(detail.prefix(200))"])
+            metadata: [
+                "mqtt.topic": "\(topic.prefix(128))", "ingest.reason": "\(reason.rawValue)",
+                "ingest.detail": "\(detail.prefix(200))",
+            ])
         return reason
     }
 }

@@ -10,14 +10,16 @@ extension BrokerSettings {
     /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
     /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
     public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
-        let will = AggregatorStatusPublisher.statusMessage(instance: instance, online: false, receipts: receipts, timeZone: timeZone)
+        let will = AggregatorStatusPublisher.statusMessage(
+            instance: instance, online: false, receipts: receipts, timeZone: timeZone)
         return MQTTConfiguration(
             host: host, port: port, clientID: clientID, username: username, password: password?.revealed,
             keepAliveSeconds: keepAliveSeconds, cleanSession: false,
             protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
             tls: tls,
             will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
-            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil, maxInflightMessages: 32,
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
+            maxInflightMessages: 32,
             batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
     }
 
@@ -83,7 +85,10 @@ public final class IngestHandler: MQTTBatchHandler {
                 reportedHeld = true
                 logger.error(
                     "ingest.not_committed_at_shutdown",
-                    metadata: ["ingest.batch": "\(batch.count)", "ingest.outcome": "held unacknowledged; the broker delivers it again"])
+                    metadata: [
+                        "ingest.batch": "\(batch.count)",
+                        "ingest.outcome": "held unacknowledged; the broker delivers it again",
+                    ])
             }
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 2, 5)
@@ -185,8 +190,11 @@ public final class AggregatorStatusPublisher: Service, Sendable {
     /// The status, announcing receipts when this aggregator publishes them (devices then keep their events
     /// until a receipt covers them, even while this aggregator is away).
     static func statusMessage(instance: String, online: Bool, receipts: Bool, timeZone: TimeZone) -> MQTTMessage {
-        let payload = AggregatorStatusPayload(ts: .now(in: timeZone), instance: instance, online: online, receipts: receipts ? true : nil)
-        return MQTTMessage(topic: Topics.aggregatorStatus, payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce, retain: true)
+        let payload = AggregatorStatusPayload(
+            ts: .now(in: timeZone), instance: instance, online: online, receipts: receipts ? true : nil)
+        return MQTTMessage(
+            topic: Topics.aggregatorStatus, payload: (try? WireCodec.encode(payload)) ?? [], qos: .atLeastOnce,
+            retain: true)
     }
 
     public func run() async throws {
@@ -195,7 +203,9 @@ public final class AggregatorStatusPublisher: Service, Sendable {
             for await state in changes where state == .connected {
                 do {
                     try await self.client.publish(
-                        Self.statusMessage(instance: self.instance, online: true, receipts: self.announcesReceipts, timeZone: self.timeZone))
+                        Self.statusMessage(
+                            instance: self.instance, online: true, receipts: self.announcesReceipts,
+                            timeZone: self.timeZone))
                 } catch {
                     // A graceful stop cancels the wait for the PUBACK: not a failure.
                     if Task.isCancelled { break }

@@ -28,7 +28,8 @@ public final class ReceiptPublisher: Service, Sendable {
     private let failed: Counter
 
     public init(
-        client: MQTTClient, store: any AggregatorStore, timeZone: TimeZone, interval: Duration, metricsFactory: any MetricsFactory,
+        client: MQTTClient, store: any AggregatorStore, timeZone: TimeZone, interval: Duration,
+        metricsFactory: any MetricsFactory,
         logger: Logger
     ) {
         self.client = client
@@ -82,7 +83,9 @@ public final class ReceiptPublisher: Service, Sendable {
             retryLater(devices)
             // The last pass at a stop may be cut short by the cancellation: not a failure.
             if Task.isCancelled { return }
-            logger.warning("receipt.read_failed", metadata: ["receipt.devices": "\(devices.count)", "receipt.error": "\(error.message)"])
+            logger.warning(
+                "receipt.read_failed",
+                metadata: ["receipt.devices": "\(devices.count)", "receipt.error": "\(error.message)"])
             return
         }
         // All at once: one after the other, each waiting for its PUBACK, a pass over a city's devices
@@ -91,16 +94,19 @@ public final class ReceiptPublisher: Service, Sendable {
             for device in devices {
                 guard let mark = marks[device] else { continue }
                 group.addTask { [self] in
-                    let payload = ReceiptPayload(device: device, ts: .now(in: timeZone), through: mark.through, highest: mark.highest)
+                    let payload = ReceiptPayload(
+                        device: device, ts: .now(in: timeZone), through: mark.through, highest: mark.highest)
                     do {
                         let bytes = try WireCodec.encode(payload)
                         try await client.publish(
-                            MQTTMessage(topic: Topics.receipt(device), payload: bytes, qos: .atLeastOnce, retain: true), timeout: timeout)
+                            MQTTMessage(topic: Topics.receipt(device), payload: bytes, qos: .atLeastOnce, retain: true),
+                            timeout: timeout)
                         published.increment()
                         return nil
                     } catch {
                         failed.increment()
-                        logger.debug("receipt.publish_failed", metadata: ["device": "\(device)", "receipt.error": "\(error)"])
+                        logger.debug(
+                            "receipt.publish_failed", metadata: ["device": "\(device)", "receipt.error": "\(error)"])
                         return device
                     }
                 }

@@ -143,7 +143,8 @@ public enum CollectionPlanner {
     /// (candidates are sorted by device then bin before anything else, and every later tie is broken in
     /// that order).
     public static func plan(
-        candidates: [PlanCandidate], collectionFill: Double, overflowFill: Double, nextRoundMs: Int64, depot: GeoLocation?
+        candidates: [PlanCandidate], collectionFill: Double, overflowFill: Double, nextRoundMs: Int64,
+        depot: GeoLocation?
     ) -> CollectionPlan {
         let sorted = candidates.sorted { ($0.device, $0.bin) < ($1.device, $1.bin) }
 
@@ -152,7 +153,9 @@ public enum CollectionPlanner {
         var selected: [String: [PlanBin]] = [:]
         for candidate in sorted {
             if points.last?.device != candidate.device { points.append(candidate) }
-            guard let reason = reason(candidate, collectionFill: collectionFill, overflowFill: overflowFill, nextRoundMs: nextRoundMs)
+            guard
+                let reason = reason(
+                    candidate, collectionFill: collectionFill, overflowFill: overflowFill, nextRoundMs: nextRoundMs)
             else { continue }
             selected[candidate.device, default: []].append(
                 PlanBin(
@@ -160,7 +163,9 @@ public enum CollectionPlanner {
                     forecastCollectionAtMs: candidate.forecastCollectionAtMs, reason: reason))
         }
         let visited = points.filter { selected[$0.device] != nil }
-        func isOverflowing(_ point: PlanCandidate) -> Bool { selected[point.device]!.contains { $0.reason == .overflowing } }
+        func isOverflowing(_ point: PlanCandidate) -> Bool {
+            selected[point.device]!.contains { $0.reason == .overflowing }
+        }
 
         // The route: overflowing points as a tour of their own from the depot, then the others from where
         // that tour ended, back to the depot. The others' order is the shortest of that drive among a tour
@@ -177,7 +182,8 @@ public enum CollectionPlanner {
                 RoutePlanner.lengthKm(depot: nil, through: [resume] + order.map { othersLocations[$0] } + [depot])
             }
             let fromDepot = RoutePlanner.tour(depot: depot, stops: othersLocations).order
-            for alternative in [fromDepot, fromDepot.reversed()] where driven(alternative) < driven(othersOrder) - 1e-9 {
+            for alternative in [fromDepot, fromDepot.reversed()] where driven(alternative) < driven(othersOrder) - 1e-9
+            {
                 othersOrder = alternative
             }
         }
@@ -197,8 +203,12 @@ public enum CollectionPlanner {
                     community: point.community, location: point.location, bins: selected[point.device]!, legKm: leg))
         }
 
-        let routeKm: Double? = routed.isEmpty ? nil : RoutePlanner.lengthKm(depot: depot, through: routed.map { $0.location! })
-            + (depot == nil && routed.count > 1 ? RoutePlanner.distanceKm(routed.last!.location!, routed[0].location!) : 0)
+        let routeKm: Double? =
+            routed.isEmpty
+            ? nil
+            : RoutePlanner.lengthKm(depot: depot, through: routed.map { $0.location! })
+                + (depot == nil && routed.count > 1
+                    ? RoutePlanner.distanceKm(routed.last!.location!, routed[0].location!) : 0)
         let everyLocated = points.compactMap(\.location)
         let fixedRoundKm: Double? = everyLocated.isEmpty ? nil : RoutePlanner.tour(depot: depot, stops: everyLocated).km
 
@@ -208,11 +218,14 @@ public enum CollectionPlanner {
             streets[stop.street]!.bins += stop.bins.count
         }
         return CollectionPlan(
-            stops: stops, streets: streets.values.sorted { $0.street < $1.street }, routeKm: routeKm, fixedRoundKm: fixedRoundKm,
+            stops: stops, streets: streets.values.sorted { $0.street < $1.street }, routeKm: routeKm,
+            fixedRoundKm: fixedRoundKm,
             visits: stops.count, fixedRoundVisits: points.count, unlocatedStops: unlocated.count)
     }
 
-    static func reason(_ candidate: PlanCandidate, collectionFill: Double, overflowFill: Double, nextRoundMs: Int64) -> PlanReason? {
+    static func reason(_ candidate: PlanCandidate, collectionFill: Double, overflowFill: Double, nextRoundMs: Int64)
+        -> PlanReason?
+    {
         if let fill = candidate.fill {
             if fill >= overflowFill { return .overflowing }
             if fill >= collectionFill { return .aboveCollectionFill }

@@ -48,14 +48,18 @@ public struct PlanBuilder: Sendable {
                     from: state, horizonMs: max(0, nextRoundMs - state.ts.millisecondsSinceEpoch) + 86_400_000)
                 candidates.append(
                     PlanCandidate(
-                        device: point.device, bin: state.bin, stream: binStream, street: point.street, community: point.community,
-                        pointName: point.name, location: point.location, fill: state.fill, forecastCollectionAtMs: forecast?.collectionAtMs))
+                        device: point.device, bin: state.bin, stream: binStream, street: point.street,
+                        community: point.community,
+                        pointName: point.name, location: point.location, fill: state.fill,
+                        forecastCollectionAtMs: forecast?.collectionAtMs))
             }
         }
         let plan = CollectionPlanner.plan(
             candidates: candidates, collectionFill: configuration.reports.collectionFill,
             overflowFill: configuration.alerts.rule(.binOverflow).raise, nextRoundMs: nextRoundMs, depot: depot)
-        return PlanView(plan, date: date, stream: stream, roundMs: roundMs, nextRoundMs: nextRoundMs, registry: registry, calendar: calendar, depot: configuration.plan.depot)
+        return PlanView(
+            plan, date: date, stream: stream, roundMs: roundMs, nextRoundMs: nextRoundMs, registry: registry,
+            calendar: calendar, depot: configuration.plan.depot)
     }
 }
 
@@ -119,7 +123,8 @@ public struct PlanView: Sendable, Encodable, Equatable {
     }
 
     init(
-        _ plan: CollectionPlan, date: LocalDate, stream: WasteStream?, roundMs: Int64, nextRoundMs: Int64, registry: Registry,
+        _ plan: CollectionPlan, date: LocalDate, stream: WasteStream?, roundMs: Int64, nextRoundMs: Int64,
+        registry: Registry,
         calendar: LedgerCalendar, depot: String?
     ) {
         self.date = date
@@ -129,16 +134,23 @@ public struct PlanView: Sendable, Encodable, Equatable {
         self.depot = depot
         stops = plan.stops.map { stop in
             Stop(
-                order: stop.order, device: stop.device, point: stop.pointName, street: stop.street, community: stop.community,
+                order: stop.order, device: stop.device, point: stop.pointName, street: stop.street,
+                community: stop.community,
                 lat: stop.location?.latitude, lon: stop.location?.longitude, legKm: stop.legKm,
                 bins: stop.bins.map {
                     Bin(
                         bin: $0.bin, stream: $0.stream, fill: $0.fill,
-                        forecastCollectionAt: $0.forecastCollectionAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0).rfc3339 },
+                        forecastCollectionAt: $0.forecastCollectionAtMs.map {
+                            calendar.timestamp(millisecondsSinceEpoch: $0).rfc3339
+                        },
                         reason: $0.reason)
                 })
         }
-        streets = plan.streets.map { Street(street: $0.street, name: registry.street($0.street)?.name ?? $0.street, points: $0.points, bins: $0.bins) }
+        streets = plan.streets.map {
+            Street(
+                street: $0.street, name: registry.street($0.street)?.name ?? $0.street, points: $0.points, bins: $0.bins
+            )
+        }
         routeKm = plan.routeKm
         fixedRoundKm = plan.fixedRoundKm
         visits = plan.visits
@@ -154,7 +166,8 @@ public struct PlanView: Sendable, Encodable, Equatable {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             return Array((try? encoder.encode(self)) ?? Data("{}".utf8)) + [UInt8(ascii: "\n")]
         case .csv: return Array(ReportRenderer.csv(document(ReportLabels(language: language)), language: language).utf8)
-        case .html: return Array(ReportRenderer.html(document(ReportLabels(language: language)), language: language).utf8)
+        case .html:
+            return Array(ReportRenderer.html(document(ReportLabels(language: language)), language: language).utf8)
         }
     }
 
@@ -164,7 +177,8 @@ public struct PlanView: Sendable, Encodable, Equatable {
         for stop in stops {
             for bin in stop.bins {
                 rows.append([
-                    .integer(stop.order), .text(stop.point), .text(stop.device), .text(streets.first { $0.street == stop.street }?.name ?? stop.street),
+                    .integer(stop.order), .text(stop.point), .text(stop.device),
+                    .text(streets.first { $0.street == stop.street }?.name ?? stop.street),
                     .text(bin.bin), .text(labels.stream(bin.stream)), .percent(bin.fill),
                     .text(bin.forecastCollectionAt.map(LedgerCalendar.minutes) ?? ""),
                     .text(labels.planReason(bin.reason)), .number(stop.legKm, decimals: 2),
@@ -175,7 +189,10 @@ public struct PlanView: Sendable, Encodable, Equatable {
             (labels(.date), date.description), (labels(.roundAt), LedgerCalendar.minutes(roundAt)),
             (labels(.nextRoundAt), LedgerCalendar.minutes(nextRoundAt)),
             (labels(.visits), "\(visits) / \(fixedRoundVisits)"),
-            (labels(.routeKm), "\(routeKm.map { String(format: "%.2f", $0) } ?? "–") / \(fixedRoundKm.map { String(format: "%.2f", $0) } ?? "–")"),
+            (
+                labels(.routeKm),
+                "\(routeKm.map { String(format: "%.2f", $0) } ?? "–") / \(fixedRoundKm.map { String(format: "%.2f", $0) } ?? "–")"
+            ),
         ]
         if let stream { meta.insert((labels(.stream), labels.stream(stream)), at: 1) }
         return ReportDocument(
@@ -185,7 +202,8 @@ public struct PlanView: Sendable, Encodable, Equatable {
                     title: labels(.route), chart: nil,
                     table: ReportDocument.Table(
                         columns: [
-                            labels(.stop), labels(.point), labels(.device), labels(.street), labels(.bin), labels(.stream), labels(.fill),
+                            labels(.stop), labels(.point), labels(.device), labels(.street), labels(.bin),
+                            labels(.stream), labels(.fill),
                             labels(.forecastCollection), labels(.reason), labels(.legKm),
                         ], rows: rows)),
                 ReportDocument.Section(

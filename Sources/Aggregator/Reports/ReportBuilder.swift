@@ -16,7 +16,8 @@ public struct ReportBuilder: Sendable {
         calendar = LedgerCalendar(timeZone: configuration.timeZone)
     }
 
-    public func build(_ kind: ReportKind, date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> ReportContent {
+    public func build(_ kind: ReportKind, date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> ReportContent
+    {
         let range = kind.period.range(containing: date)
         let header = ReportHeader(
             kind: kind, districtID: registry.districtID, districtName: registry.districtName,
@@ -49,7 +50,8 @@ public struct ReportBuilder: Sendable {
 
     func alertLine(_ alert: AlertRecord) -> AlertLine {
         AlertLine(
-            id: alert.id, kind: alert.kind, severity: alert.severity, state: alert.state, subject: alert.subject, value: alert.value,
+            id: alert.id, kind: alert.kind, severity: alert.severity, state: alert.state, subject: alert.subject,
+            value: alert.value,
             raisedAt: calendar.timestamp(millisecondsSinceEpoch: alert.raisedAtMs),
             clearedAt: alert.clearedAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) }, message: alert.message)
     }
@@ -63,10 +65,14 @@ public struct ReportBuilder: Sendable {
 
     func daily(header: ReportHeader, rows: [LedgerRow]) async throws(AggregatorError) -> DailyReport {
         let alerts = try await periodAlerts(header)
-        let faults = try await store.events(from: header.from, to: header.to, types: [.fault]).compactMap { stored -> FaultLine? in
-            guard case .fault(let fault) = stored.event.body, registry.isKnown(device: stored.event.device) else { return nil }
+        let faults = try await store.events(from: header.from, to: header.to, types: [.fault]).compactMap {
+            stored -> FaultLine? in
+            guard case .fault(let fault) = stored.event.body, registry.isKnown(device: stored.event.device) else {
+                return nil
+            }
             return FaultLine(
-                device: stored.event.device, bin: fault.bin, code: fault.code, active: fault.active, at: stored.event.ts,
+                device: stored.event.device, bin: fault.bin, code: fault.code, active: fault.active,
+                at: stored.event.ts,
                 detail: fault.detail)
         }
         return DailyReport(
@@ -79,7 +85,9 @@ public struct ReportBuilder: Sendable {
 
     /// Each transfer station's balance over the report's period (docs/aggregator.md, "Transfer stations"),
     /// from the period's ledger rows the report has read already (every registry device's).
-    func stationBalances(_ header: ReportHeader, rows: [LedgerRow]) async throws(AggregatorError) -> [StationBalanceSection] {
+    func stationBalances(_ header: ReportHeader, rows: [LedgerRow]) async throws(AggregatorError)
+        -> [StationBalanceSection]
+    {
         let balances = try await BalanceReader(registry: registry, store: store)
             .balances(stations: nil, from: header.from, to: header.to, ledger: rows)
         return balances.map { balance in
@@ -98,14 +106,16 @@ public struct ReportBuilder: Sendable {
                         receivedKg: lines.reduce(0) { $0 + $1.receivedKg }))
             }
             return StationBalanceSection(
-                station: balance.station, name: balance.name, days: days, totals: totals, flaggedDays: days.filter { !$0.flags.isEmpty }.count)
+                station: balance.station, name: balance.name, days: days, totals: totals,
+                flaggedDays: days.filter { !$0.flags.isEmpty }.count)
         }
     }
 
     /// Bins whose contaminated share of the day's deposits reached the contamination alert's raise level,
     /// among those with at least the configured minimum deposited, worst first.
     func hotSpots(_ rows: [LedgerRow]) -> [HotSpot] {
-        let threshold = configuration.targets.contaminationRate?.target ?? configuration.alerts.rule(.contamination).raise
+        let threshold =
+            configuration.targets.contaminationRate?.target ?? configuration.alerts.rule(.contamination).raise
         var byBin: [String: (row: LedgerRow, figures: LedgerFigures)] = [:]
         for row in rows {
             let key = "\(row.device)/\(row.bin)"
@@ -114,11 +124,14 @@ public struct ReportBuilder: Sendable {
         }
         return byBin.values.compactMap { entry -> HotSpot? in
             let figures = entry.figures
-            guard figures.depositedKg >= configuration.alerts.contaminationMinimumKg, figures.depositedKg > 0 else { return nil }
+            guard figures.depositedKg >= configuration.alerts.contaminationMinimumKg, figures.depositedKg > 0 else {
+                return nil
+            }
             let rate = figures.contaminatedKg / figures.depositedKg
             guard rate >= threshold, rate > 0, let point = registry.point(device: entry.row.device) else { return nil }
             return HotSpot(
-                device: point.device, point: point.name, community: point.community, bin: entry.row.bin, stream: entry.row.stream,
+                device: point.device, point: point.name, community: point.community, bin: entry.row.bin,
+                stream: entry.row.stream,
                 depositedKg: figures.depositedKg, contaminatedKg: figures.contaminatedKg, rate: rate)
         }.sorted { ($1.rate, $0.device, $0.bin) < ($0.rate, $1.device, $1.bin) }
     }
@@ -130,15 +143,20 @@ public struct ReportBuilder: Sendable {
         for row in rows { byDay[row.day, default: []].append(row) }
         let days = (0...(header.to.dayNumber - header.from.dayNumber)).map { offset in
             let day = header.from.adding(days: offset)
-            return FiguresRow(id: day.description, name: day.description, streams: StreamFigures(rows: byDay[day] ?? []))
+            return FiguresRow(
+                id: day.description, name: day.description, streams: StreamFigures(rows: byDay[day] ?? []))
         }
         let alerts = try await periodAlerts(header).filter {
-            $0.raisedAtMs >= calendar.startOfDay(header.from) && $0.raisedAtMs < calendar.startOfDay(header.to.adding(days: 1))
+            $0.raisedAtMs >= calendar.startOfDay(header.from)
+                && $0.raisedAtMs < calendar.startOfDay(header.to.adding(days: 1))
         }
-        let counts = AlertKind.allCases.map { kind in AlertCount(kind: kind, count: alerts.filter { $0.kind == kind }.count) }
+        let counts = AlertKind.allCases.map { kind in
+            AlertCount(kind: kind, count: alerts.filter { $0.kind == kind }.count)
+        }
         return WeeklyReport(
             header: header, district: districtRow(rows), days: days, communities: communityRows(rows),
-            targets: try await targets(asOf: min(header.to, calendar.today(nowMilliseconds: nowMs)), nowMs: nowMs), alerts: counts)
+            targets: try await targets(asOf: min(header.to, calendar.today(nowMilliseconds: nowMs)), nowMs: nowMs),
+            alerts: counts)
     }
 
     func targets(asOf date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> [TargetStatus] {
@@ -148,7 +166,9 @@ public struct ReportBuilder: Sendable {
 
     // MARK: Monthly dispatch
 
-    func monthly(header: ReportHeader, rows: [LedgerRow], date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> MonthlyReport {
+    func monthly(header: ReportHeader, rows: [LedgerRow], date: LocalDate, nowMs: Int64) async throws(AggregatorError)
+        -> MonthlyReport
+    {
         let days = Int(min(header.to, max(date, header.from)).dayNumber - header.from.dayNumber + 1)
         // Each bin's forecast from its latest reading, with the rates learned up to the report's making.
         let forecasts = try await BinForecasts.learn(
@@ -156,9 +176,11 @@ public struct ReportBuilder: Sendable {
             historyDays: configuration.forecast.historyDays, untilMs: nowMs)
         var forecastByBin: [String: FillForecast] = [:]
         for record in try await store.binStates() {
-            forecastByBin["\(record.device)/\(record.state.bin)"] = forecasts.forecast(from: record.state, horizonMs: 7 * 86_400_000)
+            forecastByBin["\(record.device)/\(record.state.bin)"] = forecasts.forecast(
+                from: record.state, horizonMs: 7 * 86_400_000)
         }
-        let devices = Dictionary(try await store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
+        let devices = Dictionary(
+            try await store.devices().map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
         let collections = try await store.events(from: header.from, to: header.to, types: [.collection])
         var fillBefore: [String: [Double]] = [:]
         for stored in collections {
@@ -192,7 +214,9 @@ public struct ReportBuilder: Sendable {
                     bin: binID, stream: stream, capacityL: descriptor?.capacityL, depositedKg: figures.depositedKg,
                     depositedL: figures.depositedL, collectedKg: figures.collectedKg, collections: figures.collections,
                     fillRatePerDay: rate, suggestedCollectionsPerWeek: suggested,
-                    forecastCollectionAt: forecast?.collectionAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) },
+                    forecastCollectionAt: forecast?.collectionAtMs.map {
+                        calendar.timestamp(millisecondsSinceEpoch: $0)
+                    },
                     forecastFullAt: forecast?.fullAtMs.map { calendar.timestamp(millisecondsSinceEpoch: $0) })
             }
             var tonnes: [String: Double] = [:]
@@ -209,12 +233,16 @@ public struct ReportBuilder: Sendable {
 
     // MARK: Quarterly and yearly review
 
-    func review(header: ReportHeader, rows: [LedgerRow], date: LocalDate, nowMs: Int64) async throws(AggregatorError) -> ReviewReport {
+    func review(header: ReportHeader, rows: [LedgerRow], date: LocalDate, nowMs: Int64) async throws(AggregatorError)
+        -> ReviewReport
+    {
         let settings = configuration.reports
         let targets = configuration.targets
         let weightSum = settings.weights.values.reduce(0, +)
         let weights = Dictionary(
-            uniqueKeysWithValues: ScoreComponent.allCases.map { ($0.rawValue, weightSum > 0 ? (settings.weights[$0] ?? 0) / weightSum : 0) })
+            uniqueKeysWithValues: ScoreComponent.allCases.map {
+                ($0.rawValue, weightSum > 0 ? (settings.weights[$0] ?? 0) / weightSum : 0)
+            })
         var byDevice: [String: [LedgerRow]] = [:]
         for row in rows { byDevice[row.device, default: []].append(row) }
         let totalHouseholds = registry.totalHouseholds
@@ -235,15 +263,22 @@ public struct ReportBuilder: Sendable {
             if let dryPerDay, let baseline, baseline > 0 { reduction = 1 - dryPerDay / baseline }
             let coveredCommunities = street.communities.filter { id in
                 let devices = registry.community(id)?.devices ?? []
-                let streams = Set(streetRows.filter { devices.contains($0.device) && $0.figures.deposits > 0 }.map(\.stream))
+                let streams = Set(
+                    streetRows.filter { devices.contains($0.device) && $0.figures.deposits > 0 }.map(\.stream))
                 return streams.contains(.wet) && streams.contains(.dry)
             }
-            let coverage = street.communities.isEmpty ? 0 : Double(coveredCommunities.count) / Double(street.communities.count)
+            let coverage =
+                street.communities.isEmpty ? 0 : Double(coveredCommunities.count) / Double(street.communities.count)
             let components = Self.achievements(
                 figures: figures, dryReduction: reduction, coverage: coverage, targets: targets)
-            let score = 100 * ScoreComponent.allCases.reduce(0) { $0 + (weights[$1.rawValue] ?? 0) * (components[$1.rawValue] ?? 0) }
+            let score =
+                100
+                * ScoreComponent.allCases.reduce(0) {
+                    $0 + (weights[$1.rawValue] ?? 0) * (components[$1.rawValue] ?? 0)
+                }
             return StreetReview(
-                rank: 0, id: street.id, name: street.name, households: street.households, figures: figures, dryKgPerDay: dryPerDay,
+                rank: 0, id: street.id, name: street.name, households: street.households, figures: figures,
+                dryKgPerDay: dryPerDay,
                 baselineDryKgPerDay: baseline, dryReduction: reduction, coverage: coverage, components: components,
                 score: score, fundingShare: 0, fundingAmount: 0)
         }
@@ -252,18 +287,23 @@ public struct ReportBuilder: Sendable {
         for index in reviews.indices {
             reviews[index].rank = index + 1
             // Equal scores share a rank.
-            if index > 0, reviews[index].score == reviews[index - 1].score { reviews[index].rank = reviews[index - 1].rank }
+            if index > 0, reviews[index].score == reviews[index - 1].score {
+                reviews[index].rank = reviews[index - 1].rank
+            }
             reviews[index].fundingShare = scoreSum > 0 ? reviews[index].score / scoreSum : 0
             reviews[index].fundingAmount = settings.fundingPool * reviews[index].fundingShare
         }
         return ReviewReport(
             header: header, weights: weights, fundingPool: settings.fundingPool, currency: settings.currency,
             district: districtRow(rows), streets: reviews,
-            targets: try await self.targets(asOf: min(header.to, max(date, calendar.today(nowMilliseconds: nowMs))), nowMs: nowMs))
+            targets: try await self.targets(
+                asOf: min(header.to, max(date, calendar.today(nowMilliseconds: nowMs))), nowMs: nowMs))
     }
 
     /// How far a street got towards each target, 0...1 (docs/aggregator.md, "Assessment score").
-    static func achievements(figures: FiguresRow, dryReduction: Double?, coverage: Double, targets: TargetSettings) -> [String: Double] {
+    static func achievements(figures: FiguresRow, dryReduction: Double?, coverage: Double, targets: TargetSettings)
+        -> [String: Double]
+    {
         func ratio(_ value: Double?, _ target: Double?) -> Double {
             guard let value else { return 0 }
             guard let target, target > 0 else { return min(1, max(0, value)) }

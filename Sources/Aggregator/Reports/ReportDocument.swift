@@ -38,7 +38,10 @@ extension ReportDocument {
         title = labels.title(header.kind)
         meta = [
             (labels(.district), "\(header.districtName) (\(header.districtID))"),
-            (labels(.period), header.from == header.to ? header.period : "\(header.period): \(header.from) – \(header.to)"),
+            (
+                labels(.period),
+                header.from == header.to ? header.period : "\(header.period): \(header.from) – \(header.to)"
+            ),
             (labels(.timeZone), header.timeZone),
             (labels(.generated), header.generatedAt.rfc3339),
         ]
@@ -59,14 +62,16 @@ extension ReportDocument {
 
     static func figuresColumns(_ labels: ReportLabels, first: [String]) -> [String] {
         first + WasteStream.allCases.map { "\(labels.stream($0)): \(labels(.depositedKg))" } + [
-            labels(.collectedKg), labels(.deposits), labels(.contaminatedKg), labels(.unknownKg), labels(.separationRate),
+            labels(.collectedKg), labels(.deposits), labels(.contaminatedKg), labels(.unknownKg),
+            labels(.separationRate),
             labels(.recoveryRate), labels(.contaminationRate),
         ]
     }
 
     static func figuresCells(_ row: FiguresRow, first: [Cell]) -> [Cell] {
         first + WasteStream.allCases.map { .number(row.streams[$0].depositedKg, decimals: 2) } + [
-            .number(row.total.collectedKg, decimals: 2), .integer(row.total.deposits), .number(row.total.contaminatedKg, decimals: 2),
+            .number(row.total.collectedKg, decimals: 2), .integer(row.total.deposits),
+            .number(row.total.contaminatedKg, decimals: 2),
             .number(row.total.unknownKg, decimals: 2), .percent(row.separationRate), .percent(row.recoveryRate),
             .percent(row.contaminationRate),
         ]
@@ -76,33 +81,48 @@ extension ReportDocument {
         Chart(
             categories: categories,
             series: WasteStream.allCases.map { stream in
-                Series(name: labels.stream(stream), color: stream.color, values: rows.map { $0.streams[stream].depositedKg })
+                Series(
+                    name: labels.stream(stream), color: stream.color,
+                    values: rows.map { $0.streams[stream].depositedKg })
             },
             unit: "kg")
     }
 
     static func streamTable(_ row: FiguresRow, _ labels: ReportLabels) -> Table {
         Table(
-            columns: [labels(.stream), labels(.depositedKg), labels(.collectedKg), labels(.deposits), labels(.contaminatedKg), labels(.unknownKg)],
+            columns: [
+                labels(.stream), labels(.depositedKg), labels(.collectedKg), labels(.deposits), labels(.contaminatedKg),
+                labels(.unknownKg),
+            ],
             rows: WasteStream.allCases.map { stream in
                 let figures = row.streams[stream]
                 return [
-                    .text(labels.stream(stream)), .number(figures.depositedKg, decimals: 2), .number(figures.collectedKg, decimals: 2),
-                    .integer(figures.deposits), .number(figures.contaminatedKg, decimals: 2), .number(figures.unknownKg, decimals: 2),
+                    .text(labels.stream(stream)), .number(figures.depositedKg, decimals: 2),
+                    .number(figures.collectedKg, decimals: 2),
+                    .integer(figures.deposits), .number(figures.contaminatedKg, decimals: 2),
+                    .number(figures.unknownKg, decimals: 2),
                 ]
-            } + [[
-                .text(labels(.totals)), .number(row.total.depositedKg, decimals: 2), .number(row.total.collectedKg, decimals: 2),
-                .integer(row.total.deposits), .number(row.total.contaminatedKg, decimals: 2), .number(row.total.unknownKg, decimals: 2),
-            ]])
+            } + [
+                [
+                    .text(labels(.totals)), .number(row.total.depositedKg, decimals: 2),
+                    .number(row.total.collectedKg, decimals: 2),
+                    .integer(row.total.deposits), .number(row.total.contaminatedKg, decimals: 2),
+                    .number(row.total.unknownKg, decimals: 2),
+                ]
+            ])
     }
 
     static func alertTable(_ alerts: [AlertLine], _ labels: ReportLabels) -> Table {
         Table(
-            columns: [labels(.kind), labels(.subject), labels(.severity), labels(.state), labels(.raised), labels(.cleared), labels(.message)],
+            columns: [
+                labels(.kind), labels(.subject), labels(.severity), labels(.state), labels(.raised), labels(.cleared),
+                labels(.message),
+            ],
             rows: alerts.map {
                 [
                     .text(labels.alertKind($0.kind)), .text($0.subject), .text(labels.severity($0.severity)),
-                    .text(labels.alertState($0.state)), .text($0.raisedAt.rfc3339), .text($0.clearedAt?.rfc3339 ?? ""), .text($0.message),
+                    .text(labels.alertState($0.state)), .text($0.raisedAt.rfc3339), .text($0.clearedAt?.rfc3339 ?? ""),
+                    .text($0.message),
                 ]
             })
     }
@@ -110,12 +130,14 @@ extension ReportDocument {
     static func targetTable(_ targets: [TargetStatus], _ labels: ReportLabels) -> Table {
         Table(
             columns: [
-                labels(.targetName), labels(.target), labels(.current), labels(.projected), labels(.planned), labels(.deadline),
+                labels(.targetName), labels(.target), labels(.current), labels(.projected), labels(.planned),
+                labels(.deadline),
                 labels(.status), labels(.detail),
             ],
             rows: targets.map {
                 [
-                    .text(labels.targetName($0)), .percent($0.target), .percent($0.current), .percent($0.projected), .percent($0.planned),
+                    .text(labels.targetName($0)), .percent($0.target), .percent($0.current), .percent($0.projected),
+                    .percent($0.planned),
                     .text($0.deadline.description), .text(labels.track($0.status)), .text($0.detail),
                 ]
             })
@@ -130,7 +152,8 @@ extension ReportDocument {
                 for line in day.streams {
                     rows.append([
                         .text(station.name), .text(day.date.description), .text(labels.stream(line.stream)),
-                        .number(line.collectedKg, decimals: 1), .number(line.receivedKg, decimals: 1), .number(line.differenceKg, decimals: 1),
+                        .number(line.collectedKg, decimals: 1), .number(line.receivedKg, decimals: 1),
+                        .number(line.differenceKg, decimals: 1),
                         .percent(line.ratio), .text(flags),
                     ])
                 }
@@ -138,8 +161,10 @@ extension ReportDocument {
             if station.days.count > 1 {
                 for line in station.totals {
                     rows.append([
-                        .text(station.name), .text("\(labels(.totals)) (\(labels(.flaggedDays)): \(station.flaggedDays))"),
-                        .text(labels.stream(line.stream)), .number(line.collectedKg, decimals: 1), .number(line.receivedKg, decimals: 1),
+                        .text(station.name),
+                        .text("\(labels(.totals)) (\(labels(.flaggedDays)): \(station.flaggedDays))"),
+                        .text(labels.stream(line.stream)), .number(line.collectedKg, decimals: 1),
+                        .number(line.receivedKg, decimals: 1),
                         .number(line.differenceKg, decimals: 1), .percent(line.ratio), .text(""),
                     ])
                 }
@@ -149,7 +174,8 @@ extension ReportDocument {
             title: labels(.stationBalance), chart: nil,
             table: Table(
                 columns: [
-                    labels(.station), labels(.date), labels(.stream), labels(.collectedKg), labels(.receivedKg), labels(.differenceKg),
+                    labels(.station), labels(.date), labels(.stream), labels(.collectedKg), labels(.receivedKg),
+                    labels(.differenceKg),
                     labels(.ratio), labels(.flags),
                 ], rows: rows))
     }
@@ -178,7 +204,9 @@ extension ReportDocument {
             Section(
                 title: labels(.faults), chart: nil,
                 table: Table(
-                    columns: [labels(.time), labels(.device), labels(.bin), labels(.code), labels(.active), labels(.detail)],
+                    columns: [
+                        labels(.time), labels(.device), labels(.bin), labels(.code), labels(.active), labels(.detail),
+                    ],
                     rows: report.faults.map {
                         [
                             .text($0.at.rfc3339), .text($0.device), .text($0.bin ?? ""), .text($0.code),
@@ -188,11 +216,15 @@ extension ReportDocument {
             Section(
                 title: labels(.hotSpots), chart: nil,
                 table: Table(
-                    columns: [labels(.point), labels(.community), labels(.bin), labels(.stream), labels(.depositedKg), labels(.contaminatedKg), labels(.rate)],
+                    columns: [
+                        labels(.point), labels(.community), labels(.bin), labels(.stream), labels(.depositedKg),
+                        labels(.contaminatedKg), labels(.rate),
+                    ],
                     rows: report.contaminationHotSpots.map {
                         [
                             .text($0.point), .text($0.community), .text($0.bin), .text(labels.stream($0.stream)),
-                            .number($0.depositedKg, decimals: 2), .number($0.contaminatedKg, decimals: 2), .percent($0.rate),
+                            .number($0.depositedKg, decimals: 2), .number($0.contaminatedKg, decimals: 2),
+                            .percent($0.rate),
                         ]
                     })),
             balanceSection(report.stations, labels),
@@ -205,12 +237,15 @@ extension ReportDocument {
         [
             Section(title: labels(.districtTotals), chart: nil, table: streamTable(report.district, labels)),
             Section(
-                title: labels(.byDay), chart: streamChart(report.days, categories: report.days.map { String($0.id.suffix(5)) }, labels: labels),
+                title: labels(.byDay),
+                chart: streamChart(
+                    report.days, categories: report.days.map { String($0.id.suffix(5)) }, labels: labels),
                 table: Table(
                     columns: figuresColumns(labels, first: [labels(.date)]),
                     rows: report.days.map { figuresCells($0, first: [.text($0.id)]) })),
             Section(
-                title: labels(.byCommunity), chart: streamChart(report.communities, categories: report.communities.map(\.name), labels: labels),
+                title: labels(.byCommunity),
+                chart: streamChart(report.communities, categories: report.communities.map(\.name), labels: labels),
                 table: Table(
                     columns: figuresColumns(labels, first: [labels(.community), labels(.street)]),
                     rows: report.communities.map { figuresCells($0, first: [.text($0.name), .text($0.parent ?? "")]) })),
@@ -232,8 +267,10 @@ extension ReportDocument {
         for point in report.points {
             for bin in point.bins {
                 rows.append([
-                    .text(point.name), .text(point.device), .text(point.community), .text(bin.bin), .text(labels.stream(bin.stream)),
-                    .number(bin.capacityL, decimals: 0), .number(bin.depositedKg, decimals: 2), .number(bin.depositedL, decimals: 1),
+                    .text(point.name), .text(point.device), .text(point.community), .text(bin.bin),
+                    .text(labels.stream(bin.stream)),
+                    .number(bin.capacityL, decimals: 0), .number(bin.depositedKg, decimals: 2),
+                    .number(bin.depositedL, decimals: 1),
                     .percent(bin.fillRatePerDay), .integer(bin.suggestedCollectionsPerWeek), .integer(bin.collections),
                     .number(bin.collectedKg / 1000, decimals: 3), .text(bin.forecastCollectionAt?.rfc3339 ?? ""),
                     .text(bin.forecastFullAt?.rfc3339 ?? ""),
@@ -243,17 +280,25 @@ extension ReportDocument {
             }
         }
         let tonnage = Table(
-            columns: [labels(.point), labels(.device)] + WasteStream.allCases.map { "\(labels.stream($0)): \(labels(.tonnes))" },
+            columns: [labels(.point), labels(.device)]
+                + WasteStream.allCases.map { "\(labels.stream($0)): \(labels(.tonnes))" },
             rows: report.points.map { point in
-                [.text(point.name), .text(point.device)] + WasteStream.allCases.map { .number(point.collectedTonnes[$0.rawValue] ?? 0, decimals: 3) }
-            } + [[.text(labels(.totals)), .text("")] + WasteStream.allCases.map { .number(report.collectedTonnes[$0.rawValue] ?? 0, decimals: 3) }])
+                [.text(point.name), .text(point.device)]
+                    + WasteStream.allCases.map { .number(point.collectedTonnes[$0.rawValue] ?? 0, decimals: 3) }
+            } + [
+                [.text(labels(.totals)), .text("")]
+                    + WasteStream.allCases.map { .number(report.collectedTonnes[$0.rawValue] ?? 0, decimals: 3) }
+            ])
         return [
             Section(
                 title: labels(.dispatch),
-                chart: Chart(categories: categories, series: [Series(name: labels(.fillRatePerDay), color: "#2f6fb3", values: fill)], unit: "%"),
+                chart: Chart(
+                    categories: categories,
+                    series: [Series(name: labels(.fillRatePerDay), color: "#2f6fb3", values: fill)], unit: "%"),
                 table: Table(
                     columns: [
-                        labels(.point), labels(.device), labels(.community), labels(.bin), labels(.stream), labels(.capacityL), labels(.depositedKg),
+                        labels(.point), labels(.device), labels(.community), labels(.bin), labels(.stream),
+                        labels(.capacityL), labels(.depositedKg),
                         labels(.depositedL), labels(.fillRatePerDay), labels(.suggestedPerWeek), labels(.collections),
                         "\(labels(.collectedKg).replacingOccurrences(of: "(kg)", with: "(t)").replacingOccurrences(of: "（千克）", with: "（吨）"))",
                         labels(.forecastCollection), labels(.forecastFull),
@@ -268,18 +313,26 @@ extension ReportDocument {
     static func review(_ report: ReviewReport, _ labels: ReportLabels) -> [Section] {
         let components = ScoreComponent.allCases
         let ranking = Table(
-            columns: [labels(.rank), labels(.street), labels(.households), labels(.depositedKg), labels(.separationRate), labels(.recoveryRate),
-                labels(.contaminationRate), labels(.dryKgPerDay), labels(.baselineDryKgPerDay), labels(.dryReduction), labels(.coverage)]
+            columns: [
+                labels(.rank), labels(.street), labels(.households), labels(.depositedKg), labels(.separationRate),
+                labels(.recoveryRate),
+                labels(.contaminationRate), labels(.dryKgPerDay), labels(.baselineDryKgPerDay), labels(.dryReduction),
+                labels(.coverage),
+            ]
                 + components.map { "\(labels.component($0)) (\(labels(.score)))" }
                 + [labels(.score), labels(.fundingShare), "\(labels(.funding)) (\(report.currency))"],
             rows: report.streets.map { street in
                 [
-                    .integer(street.rank), .text(street.name), .integer(street.households), .number(street.figures.total.depositedKg, decimals: 2),
-                    .percent(street.figures.separationRate), .percent(street.figures.recoveryRate), .percent(street.figures.contaminationRate),
-                    .number(street.dryKgPerDay, decimals: 2), .number(street.baselineDryKgPerDay, decimals: 2), .percent(street.dryReduction),
+                    .integer(street.rank), .text(street.name), .integer(street.households),
+                    .number(street.figures.total.depositedKg, decimals: 2),
+                    .percent(street.figures.separationRate), .percent(street.figures.recoveryRate),
+                    .percent(street.figures.contaminationRate),
+                    .number(street.dryKgPerDay, decimals: 2), .number(street.baselineDryKgPerDay, decimals: 2),
+                    .percent(street.dryReduction),
                     .percent(street.coverage),
                 ] + components.map { .percent(street.components[$0.rawValue]) } + [
-                    .number(street.score, decimals: 1), .percent(street.fundingShare), .number(street.fundingAmount, decimals: 2),
+                    .number(street.score, decimals: 1), .percent(street.fundingShare),
+                    .number(street.fundingAmount, decimals: 2),
                 ]
             })
         return [
@@ -287,7 +340,8 @@ extension ReportDocument {
                 title: labels(.streetRanking),
                 chart: Chart(
                     categories: report.streets.map(\.name),
-                    series: [Series(name: labels(.score), color: "#2f6fb3", values: report.streets.map(\.score))], unit: ""),
+                    series: [Series(name: labels(.score), color: "#2f6fb3", values: report.streets.map(\.score))],
+                    unit: ""),
                 table: ranking),
             Section(
                 title: labels(.weights), chart: nil,

@@ -18,11 +18,14 @@ public struct ReportLabels: Sendable {
         case districtTotals, byCommunity, offlineDevices, fullBins, faults, hotSpots, byDay, targets, alertsRaised
         case dispatch, collectedTonnage, streetRanking, weights, fundingPool, totals
         case subject, raised, cleared, state, severity, message, code, active, time, detail, rate
-        case capacityL, depositedL, fillRatePerDay, suggestedPerWeek, tonnes, rank, households, score, fundingShare, funding
-        case targetName, target, current, projected, planned, deadline, status, kind, count, date, dryKgPerDay, baselineDryKgPerDay
+        case capacityL, depositedL, fillRatePerDay, suggestedPerWeek, tonnes, rank, households, score, fundingShare,
+            funding
+        case targetName, target, current, projected, planned, deadline, status, kind, count, date, dryKgPerDay,
+            baselineDryKgPerDay
         case yes, no, none, daysCovered, collectionFill
         case stationBalance, station, receivedKg, differenceKg, ratio, flags, flaggedDays
-        case planTitle, roundAt, nextRoundAt, visits, routeKm, route, stop, fill, forecastCollection, forecastFull, reason, legKm
+        case planTitle, roundAt, nextRoundAt, visits, routeKm, route, stop, fill, forecastCollection, forecastFull,
+            reason, legKm
         case byStreet, points, bins
     }
 

@@ -8,8 +8,12 @@ public enum ReportRenderer {
     public static func render(_ content: ReportContent, format: ReportFormat, language: ReportLanguage) -> [UInt8] {
         switch format {
         case .json: return json(content)
-        case .csv: return Array(csv(ReportDocument(content, labels: ReportLabels(language: language)), language: language).utf8)
-        case .html: return Array(html(ReportDocument(content, labels: ReportLabels(language: language)), language: language).utf8)
+        case .csv:
+            return Array(
+                csv(ReportDocument(content, labels: ReportLabels(language: language)), language: language).utf8)
+        case .html:
+            return Array(
+                html(ReportDocument(content, labels: ReportLabels(language: language)), language: language).utf8)
         }
     }
 
@@ -18,7 +22,8 @@ public enum ReportRenderer {
     static func json(_ content: ReportContent) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let data: Data?
         switch content {
         case .daily(let report): data = try? encoder.encode(report)
@@ -57,10 +62,12 @@ public enum ReportRenderer {
             lines.append(csvRow([section.title]))
             lines.append(csvRow(section.table.columns))
             for row in section.table.rows {
-                lines.append(csvRow(row.map { cell in
-                    if case .text(let text) = cell { return neutralised(text) }
-                    return text(cell, forCSV: true)
-                }))
+                lines.append(
+                    csvRow(
+                        row.map { cell in
+                            if case .text(let text) = cell { return neutralised(text) }
+                            return text(cell, forCSV: true)
+                        }))
             }
         }
         // Spreadsheet programs need the byte order mark to read Chinese text in CSV as UTF-8.

@@ -74,9 +74,12 @@ public struct SVGChart: Sendable {
         for step in 0...4 {
             let value = axisMax * Double(step) / 4
             let lineY = number(y(value))
-            svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(lineY)\" y2=\"\(lineY)\" stroke=\"#ddd\"/>"
-            let label = value >= 100 ? String(Int(value.rounded())) : String(format: "%g", (value * 100).rounded() / 100)
-            svg += "<text x=\"\(number(left - 6))\" y=\"\(number(y(value) + fontSize * 0.3))\" text-anchor=\"end\" fill=\"#555\">\(escape(label))</text>"
+            svg +=
+                "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(lineY)\" y2=\"\(lineY)\" stroke=\"#ddd\"/>"
+            let label =
+                value >= 100 ? String(Int(value.rounded())) : String(format: "%g", (value * 100).rounded() / 100)
+            svg +=
+                "<text x=\"\(number(left - 6))\" y=\"\(number(y(value) + fontSize * 0.3))\" text-anchor=\"end\" fill=\"#555\">\(escape(label))</text>"
         }
         if !unit.isEmpty {
             svg += "<text x=\"4\" y=\"\(number(fontSize))\" fill=\"#555\">\(escape(unit))</text>"
@@ -91,24 +94,30 @@ public struct SVGChart: Sendable {
                 guard value > 0 else { continue }
                 let y0 = y(base + value)
                 let barHeight = y(base) - y0
-                svg += "<rect x=\"\(number(x))\" y=\"\(number(y0))\" width=\"\(number(barWidth))\" height=\"\(number(barHeight))\" fill=\"\(escape(series.color))\"><title>\(escape(category)): \(escape(series.name)) \(escape(number(value))) \(escape(unit))</title></rect>"
+                svg +=
+                    "<rect x=\"\(number(x))\" y=\"\(number(y0))\" width=\"\(number(barWidth))\" height=\"\(number(barHeight))\" fill=\"\(escape(series.color))\"><title>\(escape(category)): \(escape(series.name)) \(escape(number(value))) \(escape(unit))</title></rect>"
                 base += value
             }
             let labelX = x + barWidth / 2
             let labelY = top + plotHeight + fontSize * 1.2
             if rotate {
-                svg += "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"end\" transform=\"rotate(-40 \(number(labelX)) \(number(labelY)))\" fill=\"#333\">\(escape(String(category.prefix(24))))</text>"
+                svg +=
+                    "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"end\" transform=\"rotate(-40 \(number(labelX)) \(number(labelY)))\" fill=\"#333\">\(escape(String(category.prefix(24))))</text>"
             } else {
-                svg += "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"middle\" fill=\"#333\">\(escape(category))</text>"
+                svg +=
+                    "<text x=\"\(number(labelX))\" y=\"\(number(labelY))\" text-anchor=\"middle\" fill=\"#333\">\(escape(category))</text>"
             }
         }
-        svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(top + plotHeight))\" y2=\"\(number(top + plotHeight))\" stroke=\"#555\"/>"
+        svg +=
+            "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(top + plotHeight))\" y2=\"\(number(top + plotHeight))\" stroke=\"#555\"/>"
         if series.count > 1 {
             var x = left
             let legendY = height - fontSize * 0.8
             for series in series {
-                svg += "<rect x=\"\(number(x))\" y=\"\(number(legendY - fontSize * 0.9))\" width=\"\(number(fontSize))\" height=\"\(number(fontSize))\" fill=\"\(escape(series.color))\"/>"
-                svg += "<text x=\"\(number(x + fontSize * 1.4))\" y=\"\(number(legendY))\" fill=\"#333\">\(escape(series.name))</text>"
+                svg +=
+                    "<rect x=\"\(number(x))\" y=\"\(number(legendY - fontSize * 0.9))\" width=\"\(number(fontSize))\" height=\"\(number(fontSize))\" fill=\"\(escape(series.color))\"/>"
+                svg +=
+                    "<text x=\"\(number(x + fontSize * 1.4))\" y=\"\(number(legendY))\" fill=\"#333\">\(escape(series.name))</text>"
                 x += fontSize * 2.4 + Self.textWidth(series.name, fontSize: fontSize)
             }
         }
@@ -145,7 +154,10 @@ public struct SVGTrend: Sendable {
         self.color = color
     }
 
-    public func svg(width: Double = 320, height: Double = 110, fontSize: Double = 11, firstLabel: String, lastLabel: String, title: String) -> String {
+    public func svg(
+        width: Double = 320, height: Double = 110, fontSize: Double = 11, firstLabel: String, lastLabel: String,
+        title: String
+    ) -> String {
         let left = fontSize * 3.2
         let right = 6.0
         let top = 8.0
@@ -153,7 +165,9 @@ public struct SVGTrend: Sendable {
         let plotWidth = width - left - right
         let plotHeight = height - top - bottom
         let highest = ([target ?? 0] + values.compactMap { $0 } + plan.compactMap { $0 }).max() ?? 0
-        let axisMax = highest > 1 ? SVGChart.niceCeiling(highest) : (highest > 0.5 ? 1 : max(0.1, (highest * 1.25 * 10).rounded(.up) / 10))
+        let axisMax =
+            highest > 1
+            ? SVGChart.niceCeiling(highest) : (highest > 0.5 ? 1 : max(0.1, (highest * 1.25 * 10).rounded(.up) / 10))
         let count = max(max(values.count, plan.count), 2)
         func x(_ index: Int) -> Double { left + plotWidth * Double(index) / Double(count - 1) }
         func y(_ value: Double) -> Double { top + plotHeight - plotHeight * min(max(value, 0), axisMax) / axisMax }
@@ -161,28 +175,36 @@ public struct SVGTrend: Sendable {
         func percent(_ value: Double) -> String { String(format: "%.0f%%", value * 100) }
         let escape = HTMLText.escape
 
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\" font-size=\"\(number(fontSize))\">"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\" font-size=\"\(number(fontSize))\">"
         for value in [0, axisMax / 2, axisMax] {
-            svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(y(value)))\" y2=\"\(number(y(value)))\" stroke=\"#e3e3e3\"/>"
-            svg += "<text x=\"\(number(left - 4))\" y=\"\(number(y(value) + fontSize * 0.35))\" text-anchor=\"end\" fill=\"#666\">\(percent(value))</text>"
+            svg +=
+                "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(y(value)))\" y2=\"\(number(y(value)))\" stroke=\"#e3e3e3\"/>"
+            svg +=
+                "<text x=\"\(number(left - 4))\" y=\"\(number(y(value) + fontSize * 0.35))\" text-anchor=\"end\" fill=\"#666\">\(percent(value))</text>"
         }
         if let target {
-            svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(y(target)))\" y2=\"\(number(y(target)))\" stroke=\"#c0392b\" stroke-dasharray=\"5 4\"><title>\(percent(target))</title></line>"
+            svg +=
+                "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(y(target)))\" y2=\"\(number(y(target)))\" stroke=\"#c0392b\" stroke-dasharray=\"5 4\"><title>\(percent(target))</title></line>"
         }
         svg += Self.path(plan, x: x, y: y, color: "#8a8a8a", dashed: true)
         svg += Self.path(values, x: x, y: y, color: color, dashed: false)
         for (index, value) in values.enumerated() {
             guard let value else { continue }
-            svg += "<circle cx=\"\(number(x(index)))\" cy=\"\(number(y(value)))\" r=\"2.2\" fill=\"\(escape(color))\"><title>\(percent(value))</title></circle>"
+            svg +=
+                "<circle cx=\"\(number(x(index)))\" cy=\"\(number(y(value)))\" r=\"2.2\" fill=\"\(escape(color))\"><title>\(percent(value))</title></circle>"
         }
         let labelY = height - fontSize * 0.4
         svg += "<text x=\"\(number(left))\" y=\"\(number(labelY))\" fill=\"#666\">\(escape(firstLabel))</text>"
-        svg += "<text x=\"\(number(width - right))\" y=\"\(number(labelY))\" text-anchor=\"end\" fill=\"#666\">\(escape(lastLabel))</text>"
+        svg +=
+            "<text x=\"\(number(width - right))\" y=\"\(number(labelY))\" text-anchor=\"end\" fill=\"#666\">\(escape(lastLabel))</text>"
         return svg + "</svg>"
     }
 
     /// A polyline through the values, broken where a day has none.
-    static func path(_ values: [Double?], x: (Int) -> Double, y: (Double) -> Double, color: String, dashed: Bool) -> String {
+    static func path(_ values: [Double?], x: (Int) -> Double, y: (Double) -> Double, color: String, dashed: Bool)
+        -> String
+    {
         var segments: [[String]] = [[]]
         for (index, value) in values.enumerated() {
             if let value {

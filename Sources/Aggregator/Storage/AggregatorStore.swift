@@ -46,7 +46,8 @@ public protocol AggregatorStore: Sendable {
     func recentEvents(device: String, limit: Int) async throws(AggregatorError) -> [StoredEvent]
     /// The ledger of `devices` (all when `nil`) summed per local day and stream by the database, for
     /// rollups over many bins and long ranges.
-    func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal]
+    func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)
+        -> [LedgerDayTotal]
 
     // MARK: Transfer stations
 
@@ -112,7 +113,8 @@ extension AggregatorStore {
     /// Books one event exactly once.
     public func book(_ booking: EventBooking) async throws(AggregatorError) -> BookingOutcome {
         guard case .event(let outcome)? = try await commit([.event(booking)]).first else {
-            throw AggregatorError(.storage, "book: the store returned no outcome for event \(booking.event.device)/\(booking.event.seq)")
+            throw AggregatorError(
+                .storage, "book: the store returned no outcome for event \(booking.event.device)/\(booking.event.seq)")
         }
         return outcome
     }

@@ -71,7 +71,10 @@ struct BatchBookingPlan {
         booked.append(booking)
 
         if let change = StoreRules.ledgerChange(event) {
-            ledger[LedgerKey(device: event.device, bin: change.bin, day: booking.day.dayNumber, stream: change.stream.rawValue), default: .zero] +=
+            ledger[
+                LedgerKey(
+                    device: event.device, bin: change.bin, day: booking.day.dayNumber, stream: change.stream.rawValue),
+                default: .zero] +=
                 change.figures
             days[DayKey(day: booking.day.dayNumber, stream: change.stream.rawValue), default: .zero] += change.figures
         }
@@ -82,9 +85,12 @@ struct BatchBookingPlan {
         var deviceGaps = gaps[event.device] ?? [:]
         var containing: (first: Int64, gap: Gap)? = nil
         if let highest, event.seq < highest {
-            containing = deviceGaps.first { $0.key <= event.seq && $0.value.last >= event.seq }.map { ($0.key, $0.value) }
+            containing = deviceGaps.first { $0.key <= event.seq && $0.value.last >= event.seq }.map {
+                ($0.key, $0.value)
+            }
         }
-        let step = StoreRules.sequenceStep(seq: event.seq, highest: highest, containingGap: containing.map { $0.first...$0.gap.last })
+        let step = StoreRules.sequenceStep(
+            seq: event.seq, highest: highest, containingGap: containing.map { $0.first...$0.gap.last })
         self.highest[event.device] = step.highest
         let lastSeen = max(devices[event.device]?.lastSeenMs ?? .min, booking.receivedAtMs)
         devices[event.device] = DeviceChange(highest: step.highest, lastSeenMs: lastSeen)

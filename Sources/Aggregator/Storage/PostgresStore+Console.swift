@@ -20,7 +20,9 @@ extension PostgresStore {
         }
     }
 
-    public func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal] {
+    public func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)
+        -> [LedgerDayTotal]
+    {
         if devices?.isEmpty == true { return [] }
         let district: PostgresQuery = """
             SELECT day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l

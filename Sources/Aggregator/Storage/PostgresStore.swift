@@ -19,7 +19,8 @@ public final class PostgresStore: AggregatorStore {
 
     public init(settings: PostgresSettings, logger: Logger) {
         var configuration = PostgresClient.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.revealed,
+            host: settings.host, port: settings.port, username: settings.username,
+            password: settings.password?.revealed,
             database: settings.database, tls: Self.tls(settings.tls))
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectionIdleTimeout = .seconds(300)
@@ -62,12 +63,15 @@ public final class PostgresStore: AggregatorStore {
         if let error = error as? AggregatorError { return error }
         var error = error
         if let transaction = error as? PostgresTransactionError {
-            error = transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? transaction.rollbackError ?? error
+            error =
+                transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? transaction
+                .rollbackError ?? error
             if let inner = error as? AggregatorError { return inner }
         }
         if let psql = error as? PSQLError {
             if let message = psql.serverInfo?[.message] {
-                return AggregatorError(.storage, "\(name): \(doing) failed: \(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))")
+                return AggregatorError(
+                    .storage, "\(name): \(doing) failed: \(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))")
             }
             return AggregatorError(.storage, "\(name): \(doing) failed: \(psql.code)")
         }
@@ -131,7 +135,8 @@ public final class PostgresStore: AggregatorStore {
                 for statement in statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("INSERT INTO schema_migrations (version) VALUES (\(index + 1))", logger: logger)
+                try await connection.query(
+                    "INSERT INTO schema_migrations (version) VALUES (\(index + 1))", logger: logger)
             }
         }
     }
@@ -148,7 +153,8 @@ public final class PostgresStore: AggregatorStore {
             var seen: [String: Int64] = [:]
             for item in batch {
                 switch item {
-                case .status(_, let at), .birth(_, let at), .state(_, let at): seen[item.device] = max(seen[item.device] ?? 0, at)
+                case .status(_, let at), .birth(_, let at), .state(_, let at):
+                    seen[item.device] = max(seen[item.device] ?? 0, at)
                 default: seen[item.device] = seen[item.device] ?? 0
                 }
             }
@@ -172,14 +178,16 @@ public final class PostgresStore: AggregatorStore {
                 if case .event(let booking) = item { (index, booking) } else { nil }
             }
             if !events.isEmpty {
-                let plan = try await Self.bookEvents(events.map(\.1), highest: highest, connection: connection, logger: logger)
+                let plan = try await Self.bookEvents(
+                    events.map(\.1), highest: highest, connection: connection, logger: logger)
                 for ((index, _), outcome) in zip(events, plan) { outcomes[index] = .event(outcome) }
             }
             let states = batch.enumerated().compactMap { index, item -> (Int, StatePayload, Int64)? in
                 if case .state(let state, let at) = item { (index, state, at) } else { nil }
             }
             if !states.isEmpty {
-                let applied = try await Self.recordStates(states.map { ($0.1, $0.2) }, connection: connection, logger: logger)
+                let applied = try await Self.recordStates(
+                    states.map { ($0.1, $0.2) }, connection: connection, logger: logger)
                 for ((index, _, _), done) in zip(states, applied) { outcomes[index] = .applied(done) }
             }
             for (index, item) in batch.enumerated() where outcomes[index] == nil {
@@ -208,7 +216,8 @@ public final class PostgresStore: AggregatorStore {
         }
         var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
         let gapRows = try await connection.query(
-            "SELECT device, first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ANY(\(devices)::TEXT[])", logger: logger)
+            "SELECT device, first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ANY(\(devices)::TEXT[])",
+            logger: logger)
         for try await (device, first, last, detected) in gapRows.decode((String, Int64, Int64, Int64).self) {
             gaps[device, default: [:]][first] = BatchBookingPlan.Gap(last: last, detectedMs: detected)
         }
@@ -303,13 +312,16 @@ public final class PostgresStore: AggregatorStore {
         }
         for dropped in plan.dropped {
             try await connection.query(
-                Self.account(device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs),
+                Self.account(
+                    device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs),
                 logger: logger)
         }
         return outcomes
     }
 
-    static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64) -> PostgresQuery {
+    static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64)
+        -> PostgresQuery
+    {
         """
         INSERT INTO seq_accounted (device, first_seq, last_seq, reason, received_ms)
         VALUES (\(device), \(seqs.lowerBound), \(seqs.upperBound), \(reason.rawValue), \(receivedAtMs))
@@ -324,7 +336,8 @@ public final class PostgresStore: AggregatorStore {
         let gapRows = try await rows(
             "read receipt marks", "SELECT device, first_seq, last_seq FROM seq_gaps WHERE device = ANY(\(devices))")
         let accountedRows = try await rows(
-            "read receipt marks", "SELECT device, first_seq, last_seq FROM seq_accounted WHERE device = ANY(\(devices))")
+            "read receipt marks", "SELECT device, first_seq, last_seq FROM seq_accounted WHERE device = ANY(\(devices))"
+        )
         do {
             var highest: [String: Int64] = [:]
             for row in highestRows {
@@ -371,7 +384,9 @@ public final class PostgresStore: AggregatorStore {
             JOIN unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
               ON b.device = k.device AND b.bin = k.bin
             """, logger: logger)
-        for try await (device, bin, ts) in stored.decode((String, String, Int64).self) { current[BinKey(device: device, bin: bin)] = ts }
+        for try await (device, bin, ts) in stored.decode((String, String, Int64).self) {
+            current[BinKey(device: device, bin: bin)] = ts
+        }
         var kept: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
         let applied = states.map { entry -> Bool in
             let key = BinKey(device: entry.state.device, bin: entry.state.bin)
@@ -397,16 +412,21 @@ public final class PostgresStore: AggregatorStore {
     }
 
     /// One non-event item, inside the batch's transaction (its device row is locked already).
-    private static func apply(_ item: IngestItem, connection: PostgresConnection, logger: Logger) async throws -> IngestItemOutcome {
+    private static func apply(_ item: IngestItem, connection: PostgresConnection, logger: Logger) async throws
+        -> IngestItemOutcome
+    {
         switch item {
         case .event(let booking):
             // commit(_:) books every event through bookEvents before it gets here.
-            throw AggregatorError(.storage, "event \(booking.event.device)/\(booking.event.seq) reached the per-item path")
+            throw AggregatorError(
+                .storage, "event \(booking.event.device)/\(booking.event.seq) reached the per-item path")
         case .status(let status, let receivedAtMs):
             let stored = try await connection.query(
                 "SELECT session, status_ts_ms FROM devices WHERE device = \(status.device)", logger: logger
             ).collect().first.map { try $0.decode((Int64?, Int64?).self) }
-            guard let kept = StoreRules.statusUpdate(status, storedSession: stored?.0, storedTsMs: stored?.1) else { return .applied(false) }
+            guard let kept = StoreRules.statusUpdate(status, storedSession: stored?.0, storedTsMs: stored?.1) else {
+                return .applied(false)
+            }
             try await connection.query(
                 """
                 UPDATE devices SET online = \(status.online), session = \(status.session), status_ts_ms = \(kept),
@@ -436,14 +456,17 @@ public final class PostgresStore: AggregatorStore {
                 """, logger: logger)
             return .applied(true)
         case .account(let device, let seqs, let reason, let receivedAtMs):
-            try await connection.query(Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs), logger: logger)
+            try await connection.query(
+                Self.account(device: device, seqs: seqs, reason: reason, receivedAtMs: receivedAtMs), logger: logger)
             return .applied(true)
         case .load(let load, _):
             return .applied(try await bookLoad(load, connection: connection, logger: logger) == .booked)
         }
     }
 
-    private static func bookLoad(_ load: StationLoad, connection: PostgresConnection, logger: Logger) async throws -> LoadBookingOutcome {
+    private static func bookLoad(_ load: StationLoad, connection: PostgresConnection, logger: Logger) async throws
+        -> LoadBookingOutcome
+    {
         let inserted = try await connection.query(
             """
             INSERT INTO loads (id, station, stream, mass_kg, vehicle, round, ts_ms, day, booked_by, received_ms)
@@ -463,7 +486,8 @@ public final class PostgresStore: AggregatorStore {
             id: try row["id"].decode(String.self), station: try row["station"].decode(String.self), stream: stream,
             massKg: try row["mass_kg"].decode(Double.self), vehicle: try row["vehicle"].decode(String?.self),
             round: try row["round"].decode(String?.self), atMs: try row["ts_ms"].decode(Int64.self),
-            day: LocalDate(dayNumber: try row["day"].decode(Int64.self)), bookedBy: try row["booked_by"].decode(String.self),
+            day: LocalDate(dayNumber: try row["day"].decode(Int64.self)),
+            bookedBy: try row["booked_by"].decode(String.self),
             receivedAtMs: try row["received_ms"].decode(Int64.self))
     }
 
@@ -474,7 +498,9 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationLoad] {
+    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)
+        -> [StationLoad]
+    {
         if stations?.isEmpty == true { return [] }
         let query: PostgresQuery =
             if let stations {
@@ -530,11 +556,13 @@ public final class PostgresStore: AggregatorStore {
     }
 
     public func binStates() async throws(AggregatorError) -> [BinStateRecord] {
-        let rows = try await rows("read bin states", "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin")
+        let rows = try await rows(
+            "read bin states", "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin")
         do {
             return try rows.compactMap { row in
                 StoreRules.decodeState(try row["payload"].decode(String.self)).map {
-                    BinStateRecord(device: $0.device, state: $0, receivedAtMs: (try? row["received_ms"].decode(Int64.self)) ?? 0)
+                    BinStateRecord(
+                        device: $0.device, state: $0, receivedAtMs: (try? row["received_ms"].decode(Int64.self)) ?? 0)
                 }
             }
         } catch {
@@ -542,7 +570,8 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow] {
+    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow]
+    {
         if devices?.isEmpty == true { return [] }
         let query: PostgresQuery =
             if let devices {
@@ -574,7 +603,9 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError) -> [StoredEvent] {
+    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError)
+        -> [StoredEvent]
+    {
         if types?.isEmpty == true { return [] }
         let typeNames = (types ?? Set(EventType.allCases)).map(\.rawValue).sorted()
         let rows = try await rows(
@@ -601,13 +632,15 @@ public final class PostgresStore: AggregatorStore {
         let rows = try await rows(
             "read faults",
             activeOnly
-                ? "SELECT * FROM faults WHERE active ORDER BY device, bin, code" : "SELECT * FROM faults ORDER BY device, bin, code")
+                ? "SELECT * FROM faults WHERE active ORDER BY device, bin, code"
+                : "SELECT * FROM faults ORDER BY device, bin, code")
         do {
             return try rows.compactMap { row in
                 guard let sensor = FaultSensor(rawValue: try row["sensor"].decode(String.self)) else { return nil }
                 return FaultRecord(
                     device: try row["device"].decode(String.self), bin: try row["bin"].decode(String.self),
-                    code: try row["code"].decode(String.self), sensor: sensor, active: try row["active"].decode(Bool.self),
+                    code: try row["code"].decode(String.self), sensor: sensor,
+                    active: try row["active"].decode(Bool.self),
                     detail: try row["detail"].decode(String.self),
                     at: WireTimestamp(
                         millisecondsSinceEpoch: try row["ts_ms"].decode(Int64.self),
@@ -630,7 +663,8 @@ public final class PostgresStore: AggregatorStore {
             return try rows.map { row in
                 SequenceGap(
                     device: try row["device"].decode(String.self), first: try row["first_seq"].decode(Int64.self),
-                    last: try row["last_seq"].decode(Int64.self), detectedAtMs: try row["detected_ms"].decode(Int64.self))
+                    last: try row["last_seq"].decode(Int64.self),
+                    detectedAtMs: try row["detected_ms"].decode(Int64.self))
             }
         } catch {
             throw failure(error, doing: "decode sequence gaps")
@@ -644,7 +678,9 @@ public final class PostgresStore: AggregatorStore {
 
     // MARK: Alerts
 
-    private static func enqueue(_ deliveries: [DeliveryRequest], alertID: String, connection: PostgresConnection, logger: Logger)
+    private static func enqueue(
+        _ deliveries: [DeliveryRequest], alertID: String, connection: PostgresConnection, logger: Logger
+    )
         async throws
     {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -660,7 +696,8 @@ public final class PostgresStore: AggregatorStore {
     public func applyAlertSteps(_ steps: [AlertStep]) async throws(AggregatorError) -> [Bool] {
         guard !steps.isEmpty else { return [] }
         let logger = logger
-        return try await transaction(steps.count == 1 ? "write an alert" : "write \(steps.count) alert steps") { connection in
+        return try await transaction(steps.count == 1 ? "write an alert" : "write \(steps.count) alert steps") {
+            connection in
             var applied: [Bool] = []
             for step in steps {
                 switch step {
@@ -675,7 +712,9 @@ public final class PostgresStore: AggregatorStore {
                         ON CONFLICT DO NOTHING RETURNING 1
                         """, logger: logger
                     ).collect()
-                    if !inserted.isEmpty { try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger) }
+                    if !inserted.isEmpty {
+                        try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
+                    }
                     applied.append(!inserted.isEmpty)
                 case .transition(let alert, let expected, let deliveries):
                     let updated = try await connection.query(
@@ -687,7 +726,9 @@ public final class PostgresStore: AggregatorStore {
                         RETURNING 1
                         """, logger: logger
                     ).collect()
-                    if !updated.isEmpty { try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger) }
+                    if !updated.isEmpty {
+                        try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
+                    }
                     applied.append(!updated.isEmpty)
                 }
             }
@@ -706,7 +747,8 @@ public final class PostgresStore: AggregatorStore {
                 return AlertRecord(
                     id: try row["id"].decode(String.self), kind: kind, severity: severity, state: state,
                     subject: try row["subject"].decode(String.self), value: try row["value"].decode(Double?.self),
-                    threshold: try row["threshold"].decode(Double?.self), message: try row["message"].decode(String.self),
+                    threshold: try row["threshold"].decode(Double?.self),
+                    message: try row["message"].decode(String.self),
                     raisedAtMs: try row["raised_ms"].decode(Int64.self),
                     acknowledgedAtMs: try row["acknowledged_ms"].decode(Int64?.self),
                     acknowledgedBy: try row["acknowledged_by"].decode(String?.self),
@@ -724,7 +766,8 @@ public final class PostgresStore: AggregatorStore {
     public func alerts(state: AlertState?, limit: Int) async throws(AggregatorError) -> [AlertRecord] {
         if let state {
             return try await alerts(
-                "read alerts", "SELECT * FROM alerts WHERE state = \(state.rawValue) ORDER BY raised_ms DESC, id LIMIT \(limit)")
+                "read alerts",
+                "SELECT * FROM alerts WHERE state = \(state.rawValue) ORDER BY raised_ms DESC, id LIMIT \(limit)")
         }
         return try await alerts("read alerts", "SELECT * FROM alerts ORDER BY raised_ms DESC, id LIMIT \(limit)")
     }
@@ -751,7 +794,8 @@ public final class PostgresStore: AggregatorStore {
                 Delivery(
                     id: try row["id"].decode(Int64.self), target: try row["target"].decode(String.self),
                     alertID: try row["alert_id"].decode(String.self), body: try row["body"].decode(String.self),
-                    attempts: try row["attempts"].decode(Int.self), nextAttemptMs: try row["next_attempt_ms"].decode(Int64.self),
+                    attempts: try row["attempts"].decode(Int.self),
+                    nextAttemptMs: try row["next_attempt_ms"].decode(Int64.self),
                     lastError: try row["last_error"].decode(String?.self))
             }.sorted { $0.id < $1.id }
         } catch {
@@ -778,7 +822,9 @@ public final class PostgresStore: AggregatorStore {
         _ = try await rows("complete deliveries", "DELETE FROM deliveries WHERE id = ANY(\(ids))")
     }
 
-    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {
+    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String)
+        async throws(AggregatorError)
+    {
         _ = try await rows(
             "reschedule delivery",
             """
@@ -807,9 +853,11 @@ enum PostgresSchema {
     /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
     static func figures(_ row: PostgresRandomAccessRow) throws -> LedgerFigures {
         LedgerFigures(
-            depositedKg: try row["deposited_kg"].decode(Double.self), collectedKg: try row["collected_kg"].decode(Double.self),
+            depositedKg: try row["deposited_kg"].decode(Double.self),
+            collectedKg: try row["collected_kg"].decode(Double.self),
             deposits: try row["deposits"].decode(Int.self), collections: try row["collections"].decode(Int.self),
-            contaminatedKg: try row["contaminated_kg"].decode(Double.self), unknownKg: try row["unknown_kg"].decode(Double.self),
+            contaminatedKg: try row["contaminated_kg"].decode(Double.self),
+            unknownKg: try row["unknown_kg"].decode(Double.self),
             depositedL: try row["deposited_l"].decode(Double.self))
     }
 

@@ -16,7 +16,9 @@ extension SQLiteStore {
         }
     }
 
-    public func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerDayTotal] {
+    public func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)
+        -> [LedgerDayTotal]
+    {
         if devices?.isEmpty == true { return [] }
         return try await read("read daily totals") { db in
             guard let devices else { return try Self.districtDays(db, from: from, to: to) }
@@ -26,7 +28,8 @@ extension SQLiteStore {
             }
             let district = try Self.districtDays(db, from: from, to: to)
             return subtract.isEmpty
-                ? district : StoreRules.subtracting(try Self.summedRows(db, devices: subtract, from: from, to: to), from: district)
+                ? district
+                : StoreRules.subtracting(try Self.summedRows(db, devices: subtract, from: from, to: to), from: district)
         }
     }
 
@@ -42,7 +45,9 @@ extension SQLiteStore {
     }
 
     /// The given devices' ledger rows summed per day and stream.
-    private static func summedRows(_ db: Database, devices: [String], from: LocalDate, to: LocalDate) throws -> [LedgerDayTotal] {
+    private static func summedRows(_ db: Database, devices: [String], from: LocalDate, to: LocalDate) throws
+        -> [LedgerDayTotal]
+    {
         let sql = """
             SELECT day, stream, SUM(deposited_kg) AS deposited_kg, SUM(collected_kg) AS collected_kg, SUM(deposits) AS deposits,
                    SUM(collections) AS collections, SUM(contaminated_kg) AS contaminated_kg, SUM(unknown_kg) AS unknown_kg,

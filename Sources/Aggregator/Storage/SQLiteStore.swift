@@ -40,12 +40,17 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     static func failure(_ error: any Error, path: String, doing: String) -> AggregatorError {
         if let error = error as? AggregatorError { return error }
         if let error = error as? DatabaseError {
-            return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error.message ?? "error \(error.resultCode.rawValue)") (code \(error.extendedResultCode.rawValue))")
+            return AggregatorError(
+                .storage,
+                "sqlite \(path): \(doing) failed: \(error.message ?? "error \(error.resultCode.rawValue)") (code \(error.extendedResultCode.rawValue))"
+            )
         }
         return AggregatorError(.storage, "sqlite \(path): \(doing) failed: \(error)", cause: error)
     }
 
-    private func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+    private func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws(AggregatorError) -> T
+    {
         do {
             return try await pool.write(body)
         } catch {
@@ -53,7 +58,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         }
     }
 
-    func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(AggregatorError) -> T {
+    func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws(AggregatorError) -> T
+    {
         do {
             return try await pool.read(body)
         } catch {
@@ -114,7 +121,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
             if case .event(let booking) = item { (index, booking) } else { nil }
         }
         if !events.isEmpty {
-            for ((index, _), outcome) in zip(events, try bookEvents(events.map(\.1), db: db)) { outcomes[index] = .event(outcome) }
+            for ((index, _), outcome) in zip(events, try bookEvents(events.map(\.1), db: db)) {
+                outcomes[index] = .event(outcome)
+            }
         }
         for (index, item) in batch.enumerated() where outcomes[index] == nil {
             outcomes[index] = try apply(item, db: db)
@@ -131,14 +140,16 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
             highest[device] = try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [device])
             for row in try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ?"), arguments: [device])
+                db.cachedStatement(sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ?"),
+                arguments: [device])
             {
                 gaps[device, default: [:]][row[0]] = BatchBookingPlan.Gap(last: row[1], detectedMs: row[2])
             }
         }
         var stored = Set<BatchBookingPlan.EventKey>()
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE device = ? AND seq = ?")
-        for booking in bookings where try Int.fetchOne(exists, arguments: [booking.event.device, booking.event.seq]) != nil {
+        for booking in bookings
+        where try Int.fetchOne(exists, arguments: [booking.event.device, booking.event.seq]) != nil {
             stored.insert(BatchBookingPlan.EventKey(device: booking.event.device, seq: booking.event.seq))
         }
 
@@ -153,7 +164,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch, Int(event.ts.utcOffsetSeconds),
+                    event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch,
+                    Int(event.ts.utcOffsetSeconds),
                     event.type.rawValue, event.bin, event.historical, booking.receivedAtMs, booking.payload,
                 ])
             if case .fault(let fault) = event.body {
@@ -184,7 +196,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
             try db.run(
                 sql: SQLiteSchema.addToLedgerDay,
                 arguments: [
-                    key.day, key.stream, f.depositedKg, f.collectedKg, f.deposits, f.collections, f.contaminatedKg, f.unknownKg,
+                    key.day, key.stream, f.depositedKg, f.collectedKg, f.deposits, f.collections, f.contaminatedKg,
+                    f.unknownKg,
                     f.depositedL,
                 ])
         }
@@ -198,7 +211,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 arguments: [device, change.highest, change.lastSeenMs])
         }
         for gap in plan.gapsToDelete {
-            try db.run(sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [gap.device, gap.first])
+            try db.run(
+                sql: "DELETE FROM seq_gaps WHERE device = ? AND first_seq = ?", arguments: [gap.device, gap.first])
         }
         for gap in plan.gapsToInsert {
             try db.run(
@@ -206,7 +220,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 arguments: [gap.device, gap.first, gap.gap.last, gap.gap.detectedMs])
         }
         for dropped in plan.dropped {
-            try account(device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs, db: db)
+            try account(
+                device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs, db: db
+            )
         }
         return outcomes
     }
@@ -215,9 +231,12 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     static func apply(_ item: IngestItem, db: Database) throws -> IngestItemOutcome {
         switch item {
         case .event(let booking): return .event(try bookEvents([booking], db: db)[0])
-        case .status(let status, let receivedAtMs): return .applied(try recordStatus(status, receivedAtMs: receivedAtMs, db: db))
-        case .birth(let birth, let receivedAtMs): return .applied(try recordBirth(birth, receivedAtMs: receivedAtMs, db: db))
-        case .state(let state, let receivedAtMs): return .applied(try recordState(state, receivedAtMs: receivedAtMs, db: db))
+        case .status(let status, let receivedAtMs):
+            return .applied(try recordStatus(status, receivedAtMs: receivedAtMs, db: db))
+        case .birth(let birth, let receivedAtMs):
+            return .applied(try recordBirth(birth, receivedAtMs: receivedAtMs, db: db))
+        case .state(let state, let receivedAtMs):
+            return .applied(try recordState(state, receivedAtMs: receivedAtMs, db: db))
         case .health(let health, let receivedAtMs):
             try recordHealth(health, receivedAtMs: receivedAtMs, db: db)
             return .applied(true)
@@ -236,26 +255,33 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
                 """,
             arguments: [
-                load.id, load.station, load.stream.rawValue, load.massKg, load.vehicle, load.round, load.atMs, load.day.dayNumber,
+                load.id, load.station, load.stream.rawValue, load.massKg, load.vehicle, load.round, load.atMs,
+                load.day.dayNumber,
                 load.bookedBy, load.receivedAtMs,
             ])
         guard db.changesCount == 0 else { return .booked }
         return StoreRules.repeatedLoad(
-            load, stored: try Row.fetchOne(db, sql: "SELECT * FROM loads WHERE id = ?", arguments: [load.id]).flatMap(Self.load))
+            load,
+            stored: try Row.fetchOne(db, sql: "SELECT * FROM loads WHERE id = ?", arguments: [load.id]).flatMap(
+                Self.load))
     }
 
     static func load(_ row: Row) -> StationLoad? {
         guard let stream = WasteStream(rawValue: row["stream"]) else { return nil }
         return StationLoad(
-            id: row["id"], station: row["station"], stream: stream, massKg: row["mass_kg"], vehicle: row["vehicle"], round: row["round"],
-            atMs: row["ts_ms"], day: LocalDate(dayNumber: row["day"]), bookedBy: row["booked_by"], receivedAtMs: row["received_ms"])
+            id: row["id"], station: row["station"], stream: stream, massKg: row["mass_kg"], vehicle: row["vehicle"],
+            round: row["round"],
+            atMs: row["ts_ms"], day: LocalDate(dayNumber: row["day"]), bookedBy: row["booked_by"],
+            receivedAtMs: row["received_ms"])
     }
 
     public func bookLoad(_ load: StationLoad) async throws(AggregatorError) -> LoadBookingOutcome {
         try await write("book load \(load.id)") { db in try Self.bookLoad(load, db: db) }
     }
 
-    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [StationLoad] {
+    public func loads(stations: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)
+        -> [StationLoad]
+    {
         try await read("read loads") { db in
             var sql = "SELECT * FROM loads WHERE day BETWEEN ? AND ?"
             var arguments: StatementArguments = [from.dayNumber, to.dayNumber]
@@ -267,7 +293,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         }
     }
 
-    static func account(device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64, db: Database) throws {
+    static func account(
+        device: String, seqs: ClosedRange<Int64>, reason: AccountedReason, receivedAtMs: Int64, db: Database
+    ) throws {
         try db.run(
             sql: """
                 INSERT INTO seq_accounted (device, first_seq, last_seq, reason, received_ms) VALUES (?, ?, ?, ?, ?)
@@ -283,10 +311,12 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 let highest = try Int64.fetchOne(
                     db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [device])
                 let gaps = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ?"), arguments: [device]
+                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_gaps WHERE device = ?"),
+                    arguments: [device]
                 ).map { ($0[0] as Int64)...($0[1] as Int64) }
                 let accounted = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_accounted WHERE device = ?"), arguments: [device]
+                    db.cachedStatement(sql: "SELECT first_seq, last_seq FROM seq_accounted WHERE device = ?"),
+                    arguments: [device]
                 ).map { ($0[0] as Int64)...($0[1] as Int64) }
                 marks[device] = StoreRules.receiptMark(highest: highest, gaps: gaps, accounted: accounted)
             }
@@ -305,7 +335,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     }
 
     static func recordStatus(_ status: StatusPayload, receivedAtMs: Int64, db: Database) throws -> Bool {
-        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?"), arguments: [status.device])
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT session, status_ts_ms FROM devices WHERE device = ?"),
+            arguments: [status.device])
         let keptTs = StoreRules.statusUpdate(status, storedSession: row?["session"], storedTsMs: row?["status_ts_ms"])
         try Self.touch(db, status.device, receivedAtMs: receivedAtMs)
         guard let keptTs else { return false }
@@ -314,7 +346,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 UPDATE devices SET online = ?, session = ?, status_ts_ms = ?, status_offset_s = ?, status_received_ms = ?
                 WHERE device = ?
                 """,
-            arguments: [status.online, status.session, keptTs, Int(status.ts.utcOffsetSeconds), receivedAtMs, status.device])
+            arguments: [
+                status.online, status.session, keptTs, Int(status.ts.utcOffsetSeconds), receivedAtMs, status.device,
+            ])
         return true
     }
 
@@ -326,7 +360,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 WHERE device = ? AND (birth_session IS NULL OR birth_session <= ?)
                 """,
             arguments: [
-                birth.session, birth.version, birth.board, birth.configHash, StoreRules.encodeBins(birth.bins), birth.device,
+                birth.session, birth.version, birth.board, birth.configHash, StoreRules.encodeBins(birth.bins),
+                birth.device,
                 birth.session,
             ])
         return db.changesCount == 1
@@ -341,7 +376,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                     received_ms = excluded.received_ms
                 WHERE excluded.ts_ms >= bin_states.ts_ms
                 """,
-            arguments: [state.device, state.bin, state.ts.millisecondsSinceEpoch, StoreRules.encodeState(state), receivedAtMs])
+            arguments: [
+                state.device, state.bin, state.ts.millisecondsSinceEpoch, StoreRules.encodeState(state), receivedAtMs,
+            ])
         return db.changesCount == 1
     }
 
@@ -371,7 +408,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 record.online = row["online"]
                 record.session = row["session"]
                 if let ms: Int64 = row["status_ts_ms"] {
-                    record.statusAt = WireTimestamp(millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(row["status_offset_s"] as Int? ?? 0))
+                    record.statusAt = WireTimestamp(
+                        millisecondsSinceEpoch: ms, utcOffsetSeconds: Int32(row["status_offset_s"] as Int? ?? 0))
                 }
                 record.statusReceivedMs = row["status_received_ms"]
                 record.lastSeenMs = row["last_seen_ms"]
@@ -390,13 +428,17 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     public func binStates() async throws(AggregatorError) -> [BinStateRecord] {
         try await read("read bin states") { db in
-            try Row.fetchAll(db, sql: "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin").compactMap { row in
-                StoreRules.decodeState(row["payload"]).map { BinStateRecord(device: row["device"], state: $0, receivedAtMs: row["received_ms"]) }
-            }
+            try Row.fetchAll(db, sql: "SELECT device, payload, received_ms FROM bin_states ORDER BY device, bin")
+                .compactMap { row in
+                    StoreRules.decodeState(row["payload"]).map {
+                        BinStateRecord(device: row["device"], state: $0, receivedAtMs: row["received_ms"])
+                    }
+                }
         }
     }
 
-    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow] {
+    public func ledger(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError) -> [LedgerRow]
+    {
         try await read("read ledger") { db in
             var sql = """
                 SELECT device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
@@ -418,7 +460,9 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         }
     }
 
-    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError) -> [StoredEvent] {
+    public func events(from: LocalDate, to: LocalDate, types: Set<EventType>?) async throws(AggregatorError)
+        -> [StoredEvent]
+    {
         try await read("read events") { db in
             var sql = "SELECT payload, day, received_ms FROM events WHERE day >= ? AND day <= ?"
             var arguments: StatementArguments = [from.dayNumber, to.dayNumber]
@@ -444,7 +488,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 return FaultRecord(
                     device: row["device"], bin: row["bin"], code: row["code"], sensor: sensor, active: row["active"],
                     detail: row["detail"],
-                    at: WireTimestamp(millisecondsSinceEpoch: row["ts_ms"], utcOffsetSeconds: Int32(row["ts_offset_s"] as Int)))
+                    at: WireTimestamp(
+                        millisecondsSinceEpoch: row["ts_ms"], utcOffsetSeconds: Int32(row["ts_offset_s"] as Int)))
             }
         }
     }
@@ -453,12 +498,14 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         try await read("read sequence gaps") { db in
             let rows =
                 if let device {
-                    try Row.fetchAll(db, sql: "SELECT * FROM seq_gaps WHERE device = ? ORDER BY first_seq", arguments: [device])
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM seq_gaps WHERE device = ? ORDER BY first_seq", arguments: [device])
                 } else {
                     try Row.fetchAll(db, sql: "SELECT * FROM seq_gaps ORDER BY device, first_seq")
                 }
             return rows.map {
-                SequenceGap(device: $0["device"], first: $0["first_seq"], last: $0["last_seq"], detectedAtMs: $0["detected_ms"])
+                SequenceGap(
+                    device: $0["device"], first: $0["first_seq"], last: $0["last_seq"], detectedAtMs: $0["detected_ms"])
             }
         }
     }
@@ -494,7 +541,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                             """,
                         arguments: [
                             alert.severity.rawValue, alert.state.rawValue, alert.value, alert.threshold,
-                            alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id, expected.rawValue,
+                            alert.message, alert.acknowledgedAtMs, alert.acknowledgedBy, alert.clearedAtMs, alert.id,
+                            expected.rawValue,
                         ])
                     guard db.changesCount == 1 else { return false }
                     try Self.enqueue(deliveries, alertID: alert.id, db: db)
@@ -531,7 +579,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         return AlertRecord(
             id: row["id"], kind: kind, severity: severity, state: state, subject: row["subject"], value: row["value"],
             threshold: row["threshold"], message: row["message"], raisedAtMs: row["raised_ms"],
-            acknowledgedAtMs: row["acknowledged_ms"], acknowledgedBy: row["acknowledged_by"], clearedAtMs: row["cleared_ms"])
+            acknowledgedAtMs: row["acknowledged_ms"], acknowledgedBy: row["acknowledged_by"],
+            clearedAtMs: row["cleared_ms"])
     }
 
     public func alert(id: String) async throws(AggregatorError) -> AlertRecord? {
@@ -548,7 +597,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                         db, sql: "SELECT * FROM alerts WHERE state = ? ORDER BY raised_ms DESC, id LIMIT ?",
                         arguments: [state.rawValue, limit])
                 } else {
-                    try Row.fetchAll(db, sql: "SELECT * FROM alerts ORDER BY raised_ms DESC, id LIMIT ?", arguments: [limit])
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM alerts ORDER BY raised_ms DESC, id LIMIT ?", arguments: [limit])
                 }
             return rows.compactMap(Self.alert)
         }
@@ -556,7 +606,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     public func openAlerts() async throws(AggregatorError) -> [AlertRecord] {
         try await read("read open alerts") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state <> 'cleared' ORDER BY raised_ms, id").compactMap(Self.alert)
+            try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state <> 'cleared' ORDER BY raised_ms, id")
+                .compactMap(Self.alert)
         }
     }
 
@@ -577,7 +628,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     static func delivery(_ row: Row) -> Delivery {
         Delivery(
-            id: row["id"], target: row["target"], alertID: row["alert_id"], body: row["body"], attempts: row["attempts"],
+            id: row["id"], target: row["target"], alertID: row["alert_id"], body: row["body"],
+            attempts: row["attempts"],
             nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"])
     }
 
@@ -603,21 +655,27 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         guard !ids.isEmpty else { return }
         try await write("complete deliveries") { db in
             try db.execute(
-                sql: "DELETE FROM deliveries WHERE id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))",
+                sql:
+                    "DELETE FROM deliveries WHERE id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))",
                 arguments: StatementArguments(ids))
         }
     }
 
-    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String) async throws(AggregatorError) {
+    public func retryDelivery(id: Int64, attempts: Int, nextAttemptMs: Int64, error: String)
+        async throws(AggregatorError)
+    {
         try await write("reschedule delivery") { db in
             try db.execute(
-                sql: "UPDATE deliveries SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+                sql:
+                    "UPDATE deliveries SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
                 arguments: [attempts, nextAttemptMs, String(error.prefix(500)), id])
         }
     }
 
     public func pendingDeliveries() async throws(AggregatorError) -> [Delivery] {
-        try await read("read deliveries") { db in try Row.fetchAll(db, sql: "SELECT * FROM deliveries ORDER BY id").map(Self.delivery) }
+        try await read("read deliveries") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM deliveries ORDER BY id").map(Self.delivery)
+        }
     }
 }
 

@@ -163,7 +163,9 @@ public struct FaultRecord: Sendable, Equatable {
     public var detail: String
     public var at: WireTimestamp
 
-    public init(device: String, bin: String, code: String, sensor: FaultSensor, active: Bool, detail: String, at: WireTimestamp) {
+    public init(
+        device: String, bin: String, code: String, sensor: FaultSensor, active: Bool, detail: String, at: WireTimestamp
+    ) {
         self.device = device
         self.bin = bin
         self.code = code
@@ -199,7 +201,10 @@ public struct Delivery: Sendable, Equatable {
     public var nextAttemptMs: Int64
     public var lastError: String?
 
-    public init(id: Int64, target: String, alertID: String, body: String, attempts: Int, nextAttemptMs: Int64, lastError: String?) {
+    public init(
+        id: Int64, target: String, alertID: String, body: String, attempts: Int, nextAttemptMs: Int64,
+        lastError: String?
+    ) {
         self.id = id
         self.target = target
         self.alertID = alertID

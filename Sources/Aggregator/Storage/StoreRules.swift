@@ -21,7 +21,9 @@ enum StoreRules {
             let gap = seq > highest + 1 ? (highest + 1)...(seq - 1) : nil
             return SequenceStep(highest: seq, newGap: gap, filledGap: nil, remainingGaps: [])
         }
-        guard let containingGap else { return SequenceStep(highest: highest, newGap: nil, filledGap: nil, remainingGaps: []) }
+        guard let containingGap else {
+            return SequenceStep(highest: highest, newGap: nil, filledGap: nil, remainingGaps: [])
+        }
         var remaining: [ClosedRange<Int64>] = []
         if containingGap.lowerBound < seq { remaining.append(containingGap.lowerBound...(seq - 1)) }
         if seq < containingGap.upperBound { remaining.append((seq + 1)...containingGap.upperBound) }
@@ -35,7 +37,9 @@ enum StoreRules {
     ///
     /// The first event seen from a device starts its sequence (the aggregator may have started after the
     /// device), so seqs below it are neither booked nor waited for.
-    static func receiptMark(highest: Int64?, gaps: [ClosedRange<Int64>], accounted: [ClosedRange<Int64>]) -> ReceiptMark? {
+    static func receiptMark(highest: Int64?, gaps: [ClosedRange<Int64>], accounted: [ClosedRange<Int64>])
+        -> ReceiptMark?
+    {
         let accounted = accounted.sorted { $0.lowerBound < $1.lowerBound }
         guard highest != nil || !accounted.isEmpty else { return nil }
         let booked = highest ?? (accounted[0].lowerBound - 1)
@@ -86,7 +90,9 @@ enum StoreRules {
     }
 
     static func decodeBins(_ text: String?) -> [BinDescriptor] {
-        guard let text, let bins = try? JSONDecoder().decode([BinDescriptor].self, from: Data(text.utf8)) else { return [] }
+        guard let text, let bins = try? JSONDecoder().decode([BinDescriptor].self, from: Data(text.utf8)) else {
+            return []
+        }
         return bins
     }
 
@@ -132,7 +138,9 @@ enum StoreRules {
             let stream: WasteStream
         }
         var less: [Key: LedgerFigures] = [:]
-        for total in subtracted { less[Key(day: total.day.dayNumber, stream: total.stream), default: .zero] += total.figures }
+        for total in subtracted {
+            less[Key(day: total.day.dayNumber, stream: total.stream), default: .zero] += total.figures
+        }
         return totals.compactMap { total in
             guard let minus = less[Key(day: total.day.dayNumber, stream: total.stream)] else { return total }
             let figures = total.figures - minus

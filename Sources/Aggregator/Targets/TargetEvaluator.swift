@@ -92,18 +92,22 @@ public struct TargetEvaluator: Sendable {
     }
 
     /// `daily` holds the district's figures per local day (days without data may be missing).
-    public func evaluate(today: LocalDate, daily: [LocalDate: StreamFigures], coverage: [CoveragePoint]) -> [TargetStatus] {
+    public func evaluate(today: LocalDate, daily: [LocalDate: StreamFigures], coverage: [CoveragePoint])
+        -> [TargetStatus]
+    {
         var statuses: [TargetStatus] = []
         if let target = settings.separationRate {
             statuses.append(
                 rate(
-                    id: "separation_rate", name: "Separation rate", target: target, direction: .atLeast, today: today, daily: daily,
+                    id: "separation_rate", name: "Separation rate", target: target, direction: .atLeast, today: today,
+                    daily: daily,
                     value: { $0.separationRate }))
         }
         if let target = settings.recoveryRate {
             statuses.append(
                 rate(
-                    id: "recovery_rate", name: "Recovery rate", target: target, direction: .atLeast, today: today, daily: daily,
+                    id: "recovery_rate", name: "Recovery rate", target: target, direction: .atLeast, today: today,
+                    daily: daily,
                     value: { $0.recoveryRate }))
         }
         if let target = settings.dryReduction, let baseline = settings.baselineDryKgPerDay {
@@ -112,7 +116,8 @@ public struct TargetEvaluator: Sendable {
         if let target = settings.contaminationRate {
             statuses.append(
                 rate(
-                    id: "contamination_rate", name: "Contamination rate", target: target, direction: .atMost, today: today,
+                    id: "contamination_rate", name: "Contamination rate", target: target, direction: .atMost,
+                    today: today,
                     daily: daily, value: { $0.contaminationRate }))
         }
         for milestone in settings.coverage {
@@ -124,7 +129,8 @@ public struct TargetEvaluator: Sendable {
     // MARK: Rates
 
     func rate(
-        id: String, name: String, target: TargetSettings.RateTarget, direction: TargetStatus.Direction, today: LocalDate,
+        id: String, name: String, target: TargetSettings.RateTarget, direction: TargetStatus.Direction,
+        today: LocalDate,
         daily: [LocalDate: StreamFigures], value: (StreamFigures) -> Double?
     ) -> TargetStatus {
         let currentWindow = today.adding(days: Int64(1 - settings.currentDays))...today
@@ -133,10 +139,13 @@ public struct TargetEvaluator: Sendable {
         let series = trendSeries(today: today, daily: daily, value: value)
         return judge(
             id: id, name: name, target: target, direction: direction, today: today, current: current, series: series,
-            detail: current == nil ? "no deposits in the last \(settings.currentDays) days" : "over the last \(settings.currentDays) days")
+            detail: current == nil
+                ? "no deposits in the last \(settings.currentDays) days" : "over the last \(settings.currentDays) days")
     }
 
-    func dryReduction(target: TargetSettings.RateTarget, baseline: Double, today: LocalDate, daily: [LocalDate: StreamFigures])
+    func dryReduction(
+        target: TargetSettings.RateTarget, baseline: Double, today: LocalDate, daily: [LocalDate: StreamFigures]
+    )
         -> TargetStatus
     {
         let currentWindow = today.adding(days: Int64(1 - settings.currentDays))...today
@@ -151,11 +160,14 @@ public struct TargetEvaluator: Sendable {
                 String(format: "dry %.1f kg/day against a baseline of %.1f kg/day", (1 - $0) * baseline, baseline)
             } ?? "no deposits in the last \(settings.currentDays) days"
         return judge(
-            id: "dry_reduction", name: "Dry waste reduction", target: target, direction: .atLeast, today: today, current: current,
+            id: "dry_reduction", name: "Dry waste reduction", target: target, direction: .atLeast, today: today,
+            current: current,
             series: series, detail: detail, clampToUnit: false)
     }
 
-    func trendSeries(today: LocalDate, daily: [LocalDate: StreamFigures], value: (StreamFigures) -> Double?) -> [(Double, Double)] {
+    func trendSeries(today: LocalDate, daily: [LocalDate: StreamFigures], value: (StreamFigures) -> Double?) -> [(
+        Double, Double
+    )] {
         let trendWindow = today.adding(days: Int64(1 - settings.trendDays))...today
         return daily.filter { trendWindow.contains($0.key) }.sorted { $0.key < $1.key }.compactMap { day, figures in
             value(figures).map { (Double(day.dayNumber - today.dayNumber), $0) }
@@ -163,19 +175,22 @@ public struct TargetEvaluator: Sendable {
     }
 
     func judge(
-        id: String, name: String, target: TargetSettings.RateTarget, direction: TargetStatus.Direction, today: LocalDate,
+        id: String, name: String, target: TargetSettings.RateTarget, direction: TargetStatus.Direction,
+        today: LocalDate,
         current: Double?, series: [(Double, Double)], detail: String, clampToUnit: Bool = true
     ) -> TargetStatus {
         guard let current else {
             return TargetStatus(
-                id: id, name: name, direction: direction, target: target.target, deadline: target.by, current: nil, projected: nil,
+                id: id, name: name, direction: direction, target: target.target, deadline: target.by, current: nil,
+                projected: nil,
                 planned: nil, status: .atRisk, detail: detail)
         }
         let remaining = Double(max(0, target.by.dayNumber - today.dayNumber))
         let slope = series.count >= 7 ? Self.leastSquaresSlope(series) : 0
         var projected = current + slope * remaining
         projected = clampToUnit ? min(1, max(0, projected)) : min(1, projected)
-        let status = Self.track(value: projected, target: target.target, direction: direction, margin: settings.atRiskMargin)
+        let status = Self.track(
+            value: projected, target: target.target, direction: direction, margin: settings.atRiskMargin)
         return TargetStatus(
             id: id, name: name, direction: direction, target: target.target, deadline: target.by, current: current,
             projected: projected, planned: nil, status: status, detail: detail)
@@ -206,7 +221,9 @@ public struct TargetEvaluator: Sendable {
 
     // MARK: Coverage
 
-    func coverage(_ milestone: TargetSettings.CoverageMilestone, today: LocalDate, points: [CoveragePoint]) -> TargetStatus {
+    func coverage(_ milestone: TargetSettings.CoverageMilestone, today: LocalDate, points: [CoveragePoint])
+        -> TargetStatus
+    {
         let current: Double
         let target: Double
         let detail: String
@@ -214,7 +231,8 @@ public struct TargetEvaluator: Sendable {
         case .communities(let fraction):
             let covered = Set(points.filter(\.covered).map(\.community))
             let total = registry.communities.count
-            current = total > 0 ? Double(registry.communities.filter { covered.contains($0.id) }.count) / Double(total) : 0
+            current =
+                total > 0 ? Double(registry.communities.filter { covered.contains($0.id) }.count) / Double(total) : 0
             target = fraction
             detail = "\(Int((current * Double(total)).rounded())) of \(total) communities covered"
         case .pointsPerStreet(let count, let demonstrationOnly):
@@ -226,7 +244,8 @@ public struct TargetEvaluator: Sendable {
             let meeting = registry.streets.filter { coveredPerStreet[$0.id, default: 0] >= count }.count
             current = total > 0 ? Double(meeting) / Double(total) : 0
             target = 1
-            detail = "\(meeting) of \(total) streets have \(count) covered \(demonstrationOnly ? "demonstration " : "")points"
+            detail =
+                "\(meeting) of \(total) streets have \(count) covered \(demonstrationOnly ? "demonstration " : "")points"
         }
         let start = settings.start ?? milestone.by.adding(days: -90)
         let span = Double(max(1, milestone.by.dayNumber - start.dayNumber))
@@ -242,7 +261,8 @@ public struct TargetEvaluator: Sendable {
             status = current >= planned - settings.atRiskMargin * target - 1e-12 ? .atRisk : .offTrack
         }
         return TargetStatus(
-            id: "coverage.\(milestone.id)", name: milestone.name, direction: .atLeast, target: target, deadline: milestone.by,
+            id: "coverage.\(milestone.id)", name: milestone.name, direction: .atLeast, target: target,
+            deadline: milestone.by,
             current: current, projected: projected, planned: planned, status: status, detail: detail)
     }
 
@@ -256,7 +276,8 @@ public struct TargetEvaluator: Sendable {
             let streams = Set(record?.bins.map(\.stream) ?? [])
             let recent = record?.lastSeenMs.map { nowMs - $0 <= Int64(windowHours) * 3_600_000 } ?? false
             return CoveragePoint(
-                device: point.device, community: point.community, street: point.street, demonstration: point.demonstration,
+                device: point.device, community: point.community, street: point.street,
+                demonstration: point.demonstration,
                 covered: recent && streams.contains(.wet) && streams.contains(.dry))
         }
     }
@@ -266,11 +287,13 @@ extension TargetEvaluator {
     /// Reads what the evaluation needs from the store and evaluates on `today` (by default `nowMs`'s local
     /// day), with coverage judged at `nowMs`. `devices` saves reading them again when the caller has them.
     public func evaluate(
-        store: any AggregatorStore, calendar: LedgerCalendar, nowMs: Int64, today: LocalDate? = nil, devices: [DeviceRecord]? = nil
+        store: any AggregatorStore, calendar: LedgerCalendar, nowMs: Int64, today: LocalDate? = nil,
+        devices: [DeviceRecord]? = nil
     ) async throws(AggregatorError) -> [TargetStatus] {
         let today = today ?? calendar.today(nowMilliseconds: nowMs)
         let window = window(today: today)
-        let daily = try await Self.districtDaily(store: store, registry: registry, from: window.lowerBound, to: window.upperBound)
+        let daily = try await Self.districtDaily(
+            store: store, registry: registry, from: window.lowerBound, to: window.upperBound)
         let devices = if let devices { devices } else { try await store.devices() }
         let coverage = Self.coveragePoints(
             registry: registry, devices: devices, nowMs: nowMs, windowHours: settings.coverageWindowHours)

@@ -35,23 +35,35 @@ struct BinsMap {
     func svg(width: Double = 800) -> String {
         guard !markers.isEmpty else { return "" }
         let projected = markers.map { Self.project($0.location) }
-        var minX = projected.map(\.x).min()!, maxX = projected.map(\.x).max()!
-        var minY = projected.map(\.y).min()!, maxY = projected.map(\.y).max()!
+        var minX = projected.map(\.x).min()!
+        var maxX = projected.map(\.x).max()!
+        var minY = projected.map(\.y).min()!
+        var maxY = projected.map(\.y).max()!
         // At least about 300 m across, and a margin around the outermost points.
         let minimumSpan = 300 / 40_075_016.0 / cos(markers[0].location.latitude * .pi / 180)
-        if maxX - minX < minimumSpan { (minX, maxX) = ((minX + maxX) / 2 - minimumSpan / 2, (minX + maxX) / 2 + minimumSpan / 2) }
-        if maxY - minY < minimumSpan { (minY, maxY) = ((minY + maxY) / 2 - minimumSpan / 2, (minY + maxY) / 2 + minimumSpan / 2) }
-        let marginX = (maxX - minX) * 0.12, marginY = (maxY - minY) * 0.15
-        minX -= marginX; maxX += marginX; minY -= marginY; maxY += marginY
+        if maxX - minX < minimumSpan {
+            (minX, maxX) = ((minX + maxX) / 2 - minimumSpan / 2, (minX + maxX) / 2 + minimumSpan / 2)
+        }
+        if maxY - minY < minimumSpan {
+            (minY, maxY) = ((minY + maxY) / 2 - minimumSpan / 2, (minY + maxY) / 2 + minimumSpan / 2)
+        }
+        let marginX = (maxX - minX) * 0.12
+        let marginY = (maxY - minY) * 0.15
+        minX -= marginX
+        maxX += marginX
+        minY -= marginY
+        maxY += marginY
         var height = width * (maxY - minY) / (maxX - minX)
         if height > width * 0.9 {
             // A tall district: widen the view instead of drawing a tower.
             let extra = ((maxY - minY) / 0.9 - (maxX - minX)) / 2
-            minX -= extra; maxX += extra
+            minX -= extra
+            maxX += extra
             height = width * 0.9
         } else if height < width * 0.45 {
             let extra = ((maxX - minX) * 0.45 - (maxY - minY)) / 2
-            minY -= extra; maxY += extra
+            minY -= extra
+            maxY += extra
             height = width * 0.45
         }
         let scale = width / (maxX - minX)
@@ -67,7 +79,8 @@ struct BinsMap {
         } else {
             // A light grid, so the plain projection still reads as a map.
             for step in 1..<8 {
-                let x = width * Double(step) / 8, y = height * Double(step) / 8
+                let x = width * Double(step) / 8
+                let y = height * Double(step) / 8
                 svg += "<line x1=\"\(n(x))\" x2=\"\(n(x))\" y1=\"0\" y2=\"\(n(height))\" stroke=\"#dfe6dc\"/>"
                 svg += "<line x1=\"0\" x2=\"\(n(width))\" y1=\"\(n(y))\" y2=\"\(n(y))\" stroke=\"#dfe6dc\"/>"
             }
@@ -79,7 +92,8 @@ struct BinsMap {
             let cx = spots.map(\.0).reduce(0, +) / Double(spots.count)
             let cy = spots.map(\.1).reduce(0, +) / Double(spots.count)
             let y = min(max(cy - 18, 16), height - 6)
-            svg += "<text x=\"\(n(cx))\" y=\"\(n(y))\" text-anchor=\"middle\" class=\"street-label\">\(escape(streetNames[street] ?? street))</text>"
+            svg +=
+                "<text x=\"\(n(cx))\" y=\"\(n(y))\" text-anchor=\"middle\" class=\"street-label\">\(escape(streetNames[street] ?? street))</text>"
         }
         // Worst conditions last, so they are drawn on top.
         let order: [DistrictSnapshot.Condition] = [.unknown, .ok, .full, .offline, .fault]
@@ -88,18 +102,23 @@ struct BinsMap {
         }) {
             let (x, y) = point(p)
             let color = Self.colors[marker.condition] ?? "#2e7d32"
-            svg += "<a href=\"/points/\(escape(marker.device))\" class=\"marker \(marker.condition.rawValue)\" data-device=\"\(escape(marker.device))\">"
+            svg +=
+                "<a href=\"/points/\(escape(marker.device))\" class=\"marker \(marker.condition.rawValue)\" data-device=\"\(escape(marker.device))\">"
             svg += "<title>\(escape(marker.name)) (\(escape(marker.device))): \(escape(marker.label))</title>"
-            svg += "<circle class=\"pin\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"9\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"2.5\"/>"
+            svg +=
+                "<circle class=\"pin\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"9\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"2.5\"/>"
             if marker.condition != .ok && marker.condition != .unknown {
-                svg += "<circle class=\"halo\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"14\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" opacity=\"0.55\"/>"
+                svg +=
+                    "<circle class=\"halo\" cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"14\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" opacity=\"0.55\"/>"
             }
             svg += "</a>"
         }
         svg += scaleBar(width: width, height: height, scale: scale, latitude: markers[0].location.latitude)
-        svg += "<g class=\"north\"><path d=\"M\(n(width - 24)) 34 l8 -22 l8 22 l-8 -6z\" fill=\"#37474f\"/><text x=\"\(n(width - 16))\" y=\"50\" text-anchor=\"middle\" fill=\"#37474f\">N</text></g>"
+        svg +=
+            "<g class=\"north\"><path d=\"M\(n(width - 24)) 34 l8 -22 l8 22 l-8 -6z\" fill=\"#37474f\"/><text x=\"\(n(width - 16))\" y=\"50\" text-anchor=\"middle\" fill=\"#37474f\">N</text></g>"
         if tiles != nil, let attribution {
-            svg += "<text x=\"\(n(width - 6))\" y=\"\(n(height - 6))\" text-anchor=\"end\" font-size=\"10\" fill=\"#333\">\(escape(attribution))</text>"
+            svg +=
+                "<text x=\"\(n(width - 6))\" y=\"\(n(height - 6))\" text-anchor=\"end\" font-size=\"10\" fill=\"#333\">\(escape(attribution))</text>"
         }
         return svg + "</svg>"
     }
@@ -113,27 +132,34 @@ struct BinsMap {
         let metres = candidates.last { $0 <= wanted } ?? candidates[0]
         let length = metres * pixelsPerMetre
         let label = metres >= 1000 ? "\(Int(metres / 1000)) km" : "\(Int(metres)) m"
-        let x = 14.0, y = height - 16
-        return "<g class=\"scale\"><rect x=\"\(x - 6)\" y=\"\(y - 20)\" width=\"\(String(format: "%.1f", length + 12))\" height=\"28\" rx=\"4\" fill=\"#ffffff\" opacity=\"0.8\"/>"
+        let x = 14.0
+        let y = height - 16
+        return
+            "<g class=\"scale\"><rect x=\"\(x - 6)\" y=\"\(y - 20)\" width=\"\(String(format: "%.1f", length + 12))\" height=\"28\" rx=\"4\" fill=\"#ffffff\" opacity=\"0.8\"/>"
             + "<path d=\"M\(x) \(y - 6) v6 h\(String(format: "%.1f", length)) v-6\" fill=\"none\" stroke=\"#333\" stroke-width=\"2\"/>"
             + "<text x=\"\(x)\" y=\"\(y - 9)\" font-size=\"11\" fill=\"#333\">\(label)</text></g>"
     }
 
-    func tileImages(_ template: String, minX: Double, maxX: Double, minY: Double, maxY: Double, scale: Double) -> String {
+    func tileImages(_ template: String, minX: Double, maxX: Double, minY: Double, maxY: Double, scale: Double) -> String
+    {
         // The zoom at which one tile pixel is about one map unit of the drawing.
         let zoom = min(19, max(0, Int((log2(scale / 256)).rounded())))
         let tiles = Double(1 << zoom)
-        let firstX = Int(floor(minX * tiles)), lastX = Int(floor(maxX * tiles))
-        let firstY = Int(floor(minY * tiles)), lastY = Int(floor(maxY * tiles))
+        let firstX = Int(floor(minX * tiles))
+        let lastX = Int(floor(maxX * tiles))
+        let firstY = Int(floor(minY * tiles))
+        let lastY = Int(floor(maxY * tiles))
         guard (lastX - firstX + 1) * (lastY - firstY + 1) <= 64 else { return "" }
         var svg = ""
         for ty in firstY...lastY {
             for tx in firstX...lastX {
                 let url = template.replacingOccurrences(of: "{z}", with: String(zoom))
                     .replacingOccurrences(of: "{x}", with: String(tx)).replacingOccurrences(of: "{y}", with: String(ty))
-                let x = (Double(tx) / tiles - minX) * scale, y = (Double(ty) / tiles - minY) * scale
+                let x = (Double(tx) / tiles - minX) * scale
+                let y = (Double(ty) / tiles - minY) * scale
                 let size = scale / tiles
-                let box = String(format: "x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\"", x, y, size + 0.5, size + 0.5)
+                let box = String(
+                    format: "x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\"", x, y, size + 0.5, size + 0.5)
                 svg += "<image href=\"\(HTMLText.escape(url))\" \(box) preserveAspectRatio=\"none\"/>"
             }
         }

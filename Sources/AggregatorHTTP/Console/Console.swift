@@ -55,7 +55,9 @@ public struct Console: Sendable {
             var query = self.query
             for (key, value) in changes { query[key] = value }
             query = query.filter { !$0.value.isEmpty && $0.key != "fragment" }
-            let encoded = query.sorted { $0.key < $1.key }.map { "\(Console.percentEncode($0.key))=\(Console.percentEncode($0.value))" }
+            let encoded = query.sorted { $0.key < $1.key }.map {
+                "\(Console.percentEncode($0.key))=\(Console.percentEncode($0.value))"
+            }
             return (path ?? self.path) + (encoded.isEmpty ? "" : "?" + encoded.joined(separator: "&"))
         }
     }
@@ -122,13 +124,16 @@ public struct Console: Sendable {
         let language = Self.language(request)
         let text = ConsoleText(language)
         return PageContext(
-            path: request.uri.path, query: query, language: language, session: authority.session(request, nowMs: nowMs), nowMs: nowMs,
+            path: request.uri.path, query: query, language: language, session: authority.session(request, nowMs: nowMs),
+            nowMs: nowMs,
             text: text, format: ConsoleFormat(text: text, calendar: runtime.calendar, nowMs: nowMs))
     }
 
     /// The language cookie, else the browser's preference (Chinese when it asks for zh first), else English.
     static func language(_ request: Request) -> ReportLanguage {
-        if let cookie = request.cookies[ConsoleAuthority.languageCookie]?.value, let language = ReportLanguage(rawValue: cookie) {
+        if let cookie = request.cookies[ConsoleAuthority.languageCookie]?.value,
+            let language = ReportLanguage(rawValue: cookie)
+        {
             return language
         }
         let accepted = (request.headers[.acceptLanguage] ?? "").lowercased()
@@ -143,10 +148,13 @@ public struct Console: Sendable {
         let html = render(view, context: context, fragment: fragment)
         let elapsed = ContinuousClock.now - started
         var headers: HTTPFields = [
-            .contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .vary: "Cookie, Accept-Language, X-Console-Fragment",
+            .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+            .vary: "Cookie, Accept-Language, X-Console-Fragment",
             .xOpenAlerts: String(view.openAlerts),
         ]
-        headers[.serverTiming] = String(format: "render;dur=%.1f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+        headers[.serverTiming] = String(
+            format: "render;dur=%.1f",
+            Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
         return Response(status: view.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -171,7 +179,9 @@ public struct Console: Sendable {
             return entry
         }
         let languages: [[String: Any]] = [("en", "EN"), ("zh", "中文")].map { code, label in
-            var entry: [String: Any] = ["code": code, "label": label, "href": "/lang/\(code)?next=\(Self.percentEncode(here))"]
+            var entry: [String: Any] = [
+                "code": code, "label": label, "href": "/lang/\(code)?next=\(Self.percentEncode(here))",
+            ]
             if code == context.language.rawValue { entry["current"] = true }
             return entry
         }
@@ -186,7 +196,8 @@ public struct Console: Sendable {
             "body": body,
             "assetVersion": ConsoleAssets.version,
             "signInHref": "/sign-in?next=\(Self.percentEncode(here))",
-            "footer": text.format("generated", context.format.time(context.nowMs), runtime.configuration.timeZone.identifier),
+            "footer": text.format(
+                "generated", context.format.time(context.nowMs), runtime.configuration.timeZone.identifier),
         ]
         if let notice = context.notice { model["notice"] = notice }
         if let session = context.session {
@@ -196,7 +207,8 @@ public struct Console: Sendable {
     }
 
     static func percentEncode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? ""
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~")))
+            ?? ""
     }
 
     /// A local path to return to after signing in or switching language; anything else goes home.
@@ -231,13 +243,16 @@ public struct Console: Sendable {
         request.uri.scheme == .https || request.headers[.xForwardedProto]?.lowercased() == "https"
     }
 
-    func signInPage(_ request: Request, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func signInPage(_ request: Request, error: String? = nil, status: HTTPResponse.Status = .ok) async throws
+        -> Response
+    {
         try await page(request) { context in
             var model: [String: Any] = ["next": Self.safeNext(context.query["next"])]
             if let error { model["error"] = context.text[error] }
             if let session = context.session { model["signedInAs"] = session.name }
             return PageView(
-                status: status, navigation: "", title: context.text["signInTitle"], template: "sign-in", liveTemplate: nil, liveTopics: [],
+                status: status, navigation: "", title: context.text["signInTitle"], template: "sign-in",
+                liveTemplate: nil, liveTopics: [],
                 model: model, openAlerts: try await openAlertCount())
         }
     }
@@ -264,14 +279,17 @@ public struct Console: Sendable {
         let form = try await Self.form(request)
         guard ConsoleAuthority.sameOrigin(request) else { return try await forbidden(request, reason: "csrfFailed") }
         let next = Self.safeNext(form["next"])
-        guard let presented = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines), let (token, role) = authority.match(presented)
+        guard let presented = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let (token, role) = authority.match(presented)
         else {
-            logger.notice("console.sign_in_refused", metadata: ["http.remote": "\(request.headers[.xForwardedFor] ?? "-")"])
+            logger.notice(
+                "console.sign_in_refused", metadata: ["http.remote": "\(request.headers[.xForwardedFor] ?? "-")"])
             return try await signInPage(request, error: "badToken", status: .unauthorized)
         }
         logger.notice("console.signed_in", metadata: ["console.user": "\(token.name)", "console.role": "\(role)"])
         var response = Response.redirect(to: next, type: .normal)
-        response.setCookie(authority.sessionCookie(authority.issue(for: token, nowMs: clock()), secure: Self.isSecure(request)))
+        response.setCookie(
+            authority.sessionCookie(authority.issue(for: token, nowMs: clock()), secure: Self.isSecure(request)))
         return response
     }
 
@@ -289,7 +307,8 @@ public struct Console: Sendable {
     func forbidden(_ request: Request, reason: String) async throws -> Response {
         try await page(request) { context in
             PageView(
-                status: .forbidden, navigation: "", title: context.text["forbidden"], template: "message", liveTemplate: nil,
+                status: .forbidden, navigation: "", title: context.text["forbidden"], template: "message",
+                liveTemplate: nil,
                 liveTopics: [], model: ["heading": context.text["forbidden"], "message": context.text[reason]],
                 openAlerts: try await openAlertCount())
         }
@@ -330,7 +349,9 @@ public struct Console: Sendable {
 
     /// The page `GET path?query` shows an anonymous visitor, rendered without HTTP: what
     /// `bins-console-bench` times. `/ledger.csv` gives the CSV.
-    public func renderPage(path: String, query: [String: String] = [:], language: ReportLanguage = .en) async throws -> String {
+    public func renderPage(path: String, query: [String: String] = [:], language: ReportLanguage = .en) async throws
+        -> String
+    {
         let nowMs = clock()
         let text = ConsoleText(language)
         let context = PageContext(
@@ -345,7 +366,8 @@ public struct Console: Sendable {
         case "/ledger": view = try await ledger(context)
         case "/ledger.csv": return try await ledgerTable(context).csv(language: language)
         case "/reports": view = try await reports(context)
-        case _ where path.hasPrefix("/points/"): view = try await point(String(path.dropFirst("/points/".count)), context)
+        case _ where path.hasPrefix("/points/"):
+            view = try await point(String(path.dropFirst("/points/".count)), context)
         default: throw AggregatorError(.notFound, "no console page \(path)")
         }
         return render(view, context: context, fragment: query["fragment"] == "1")
@@ -368,20 +390,24 @@ struct ConsoleAccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let console: Console
 
     static func isOpen(_ path: String) -> Bool {
-        path == "/healthz" || path.hasPrefix("/assets/") || path == "/favicon.ico" || path == "/sign-in" || path.hasPrefix("/lang/")
+        path == "/healthz" || path.hasPrefix("/assets/") || path == "/favicon.ico" || path == "/sign-in"
+            || path.hasPrefix("/lang/")
     }
 
     static func isAPI(_ path: String) -> Bool {
         path.hasPrefix("/api/") || path == "/metrics" || path == "/healthz" || path == "/live"
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let path = request.uri.path
         // Booking a load checks its own token (weighbridges hold load tokens, which read nothing).
         let isLoadBooking = request.method == .post && path == "/api/v1/loads"
         if !Self.isOpen(path), !isLoadBooking, !console.authority.mayRead(request, nowMs: console.clock()) {
             if Self.isAPI(path) {
-                throw APIError.unauthorized("this aggregator requires a token for reads: send Authorization: Bearer TOKEN")
+                throw APIError.unauthorized(
+                    "this aggregator requires a token for reads: send Authorization: Bearer TOKEN")
             }
             guard request.method == .get else { throw APIError.unauthorized("sign in first") }
             let here = path + (request.uri.query.map { "?" + $0 } ?? "")
@@ -411,7 +437,9 @@ extension Console {
         case let error as AggregatorError where error.code == .notFound:
             (status, heading, message) = (.notFound, text["notFound"], error.message)
         case let error as AggregatorError where error.code == .storage:
-            logger.error("console.storage_failed", metadata: ["http.path": "\(request.uri.path)", "console.error": "\(error.message)"])
+            logger.error(
+                "console.storage_failed",
+                metadata: ["http.path": "\(request.uri.path)", "console.error": "\(error.message)"])
             (status, message) = (.serviceUnavailable, text["storageDown"])
         case let error as APIError:
             (status, message) = (error.status, error.message)
@@ -419,14 +447,18 @@ extension Console {
             status = error.status
             if status == .notFound { (heading, message) = (text["notFound"], request.uri.path) }
         default:
-            logger.error("console.unexpected_error", metadata: ["http.path": "\(request.uri.path)", "console.error": "\(type(of: error))"])
+            logger.error(
+                "console.unexpected_error",
+                metadata: ["http.path": "\(request.uri.path)", "console.error": "\(type(of: error))"])
         }
         let view = PageView(
             status: status, navigation: "", title: heading, template: "message", liveTemplate: nil, liveTopics: [],
             model: ["heading": heading, "message": message], openAlerts: (try? await openAlertCount()) ?? 0)
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"bins-aggregator\"" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: render(view, context: context, fragment: false))))
+        return Response(
+            status: status, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: render(view, context: context, fragment: false))))
     }
 }
 

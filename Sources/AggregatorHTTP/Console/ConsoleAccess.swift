@@ -47,8 +47,12 @@ struct ConsoleAuthority: Sendable {
     func match(_ presented: String) -> (token: HTTPSettings.Token, role: Role)? {
         let bytes = Array(presented.utf8)
         var found: (HTTPSettings.Token, Role)?
-        for token in operators where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) { found = (token, .officer) }
-        for token in readers where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) { found = (token, .reader) }
+        for token in operators where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) {
+            found = (token, .officer)
+        }
+        for token in readers where AggregatorAPI.constantTimeEqual(bytes, Array(token.token.revealed.utf8)) {
+            found = (token, .reader)
+        }
         return found
     }
 
@@ -109,7 +113,9 @@ struct ConsoleAuthority: Sendable {
         else { return nil }
         let body = parts[0..<4].joined(separator: ".")
         let expected = Self.mac(token.token.revealed, "bins-console-session|" + body)
-        guard AggregatorAPI.constantTimeEqual(Array(parts[4].utf8), Array(expected.utf8)), expiry > nowMs / 1000 else { return nil }
+        guard AggregatorAPI.constantTimeEqual(Array(parts[4].utf8), Array(expected.utf8)), expiry > nowMs / 1000 else {
+            return nil
+        }
         let csrf = String(Self.mac(token.token.revealed, "bins-console-csrf|\(parts[3])").prefix(40))
         return Session(name: name, role: role, expiresAtS: expiry, csrf: csrf)
     }
@@ -120,7 +126,8 @@ struct ConsoleAuthority: Sendable {
             for part in header.split(separator: ";") {
                 let trimmed = part.drop { $0 == " " }
                 guard trimmed.hasPrefix(Self.sessionCookie + "=") else { continue }
-                if let session = session(cookie: String(trimmed.dropFirst(Self.sessionCookie.count + 1)), nowMs: nowMs) {
+                if let session = session(cookie: String(trimmed.dropFirst(Self.sessionCookie.count + 1)), nowMs: nowMs)
+                {
                     return session
                 }
             }
@@ -140,7 +147,9 @@ struct ConsoleAuthority: Sendable {
     }
 
     func sessionCookie(_ value: String, secure: Bool) -> Cookie {
-        Cookie(name: Self.sessionCookie, value: value, maxAge: Int(sessionSeconds), path: "/", secure: secure, httpOnly: true, sameSite: .lax)
+        Cookie(
+            name: Self.sessionCookie, value: value, maxAge: Int(sessionSeconds), path: "/", secure: secure,
+            httpOnly: true, sameSite: .lax)
     }
 
     static func expiredSessionCookie(secure: Bool) -> Cookie {
@@ -167,7 +176,9 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         ].joined(separator: "; ")
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         var response = try await next(request, context)
         // Reports and the plan are self-contained pages with their own inline style (and no script).
         let isReport = request.uri.path.hasPrefix("/api/v1/reports/") || request.uri.path == "/api/v1/plan"

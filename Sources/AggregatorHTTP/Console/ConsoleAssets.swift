@@ -32,10 +32,13 @@ enum ConsoleAssets {
 
     static func response(name: String, request: Request) -> Response {
         guard let asset = assets[name] else {
-            return Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
+            return Response(
+                status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
         }
         var headers: HTTPFields = [.contentType: asset.contentType, .eTag: asset.etag]
-        headers[.cacheControl] = request.uri.query?.hasPrefix("v=") == true ? "public, max-age=31536000, immutable" : "no-cache"
+        headers[.cacheControl] =
+            request.uri.query?.hasPrefix("v=") == true ? "public, max-age=31536000, immutable" : "no-cache"
         if request.headers[.ifNoneMatch] == asset.etag {
             return Response(status: .notModified, headers: headers)
         }

@@ -17,7 +17,8 @@ extension Console {
         guard let fill else { return "" }
         let width = String(format: "%.1f", min(max(fill, 0), 1) * 100)
         let color = fill >= fullAt ? "#c0392b" : fill >= fullAt * 0.75 ? "#e08a00" : "#2e7d32"
-        return "<svg class=\"gauge\" viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"100\" height=\"10\" rx=\"5\" fill=\"#e3e8e1\"/><rect width=\"\(width)\" height=\"10\" rx=\"5\" fill=\"\(color)\"/></svg>"
+        return
+            "<svg class=\"gauge\" viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"100\" height=\"10\" rx=\"5\" fill=\"#e3e8e1\"/><rect width=\"\(width)\" height=\"10\" rx=\"5\" fill=\"\(color)\"/></svg>"
     }
 
     func alertChips(_ alerts: [AlertRecord], _ context: PageContext) -> [[String: Any]] {
@@ -41,8 +42,10 @@ extension Console {
         let community = runtime.registry.community(bin.point.community)
         let street = runtime.registry.street(bin.point.street)
         var row: [String: Any] = [
-            "device": bin.point.device, "pointName": bin.point.name, "pointHref": "/points/\(Self.percentEncode(bin.point.device))",
-            "community": community?.name ?? bin.point.community, "street": street?.name ?? bin.point.street, "bin": bin.bin,
+            "device": bin.point.device, "pointName": bin.point.name,
+            "pointHref": "/points/\(Self.percentEncode(bin.point.device))",
+            "community": community?.name ?? bin.point.community, "street": street?.name ?? bin.point.street,
+            "bin": bin.bin,
             "stream": streamModel(bin.stream, context),
             "fill": bin.state?.fill.map { format.percent($0, decimals: 0) } ?? "–",
             "gauge": Self.gauge(bin.state?.fill, fullAt: runtime.configuration.alerts.rule(.binFull).raise),
@@ -70,7 +73,9 @@ extension Console {
         async let totalsRequest = runtime.store.dailyTotals(devices: registry.allDevices, from: from, to: today)
         let snapshot = try await DistrictSnapshot.load(runtime: runtime, nowMs: context.nowMs)
         let statuses = try await TargetEvaluator(settings: runtime.configuration.targets, registry: registry)
-            .evaluate(store: runtime.store, calendar: runtime.calendar, nowMs: context.nowMs, devices: Array(snapshot.devices.values))
+            .evaluate(
+                store: runtime.store, calendar: runtime.calendar, nowMs: context.nowMs,
+                devices: Array(snapshot.devices.values))
         let totals = try await totalsRequest
         let text = context.text
         let format = context.format
@@ -85,12 +90,14 @@ extension Console {
         }
         func cells(_ figures: LedgerFigures, range: String) -> [String: Any] {
             [
-                "range": range, "deposited": format.kg(figures.depositedKg), "collected": format.kg(figures.collectedKg),
+                "range": range, "deposited": format.kg(figures.depositedKg),
+                "collected": format.kg(figures.collectedKg),
                 "contaminated": format.kg(figures.contaminatedKg), "unknown": format.kg(figures.unknownKg),
             ]
         }
         let periods: [[String: Any]] = [
-            ("today", "\(text["today"]) · \(today)", todayRows), ("week", "\(text["last7Days"]) · \(from) – \(today)", weekRows),
+            ("today", "\(text["today"]) · \(today)", todayRows),
+            ("week", "\(text["last7Days"]) · \(from) – \(today)", weekRows),
         ].map { range, title, figures in
             [
                 "title": title,
@@ -107,7 +114,9 @@ extension Console {
         let chart = SVGChart(
             categories: days.map { String($0.description.suffix(5)) },
             series: WasteStream.allCases.map { stream in
-                SVGChart.Series(name: text.report.stream(stream), color: stream.color, values: days.map { perDay[$0]?[stream] ?? 0 })
+                SVGChart.Series(
+                    name: text.report.stream(stream), color: stream.color, values: days.map { perDay[$0]?[stream] ?? 0 }
+                )
             }, unit: text["kg"]
         ).svg(width: 640, height: 250, fontSize: 12, title: text["tonnage"])
 
@@ -122,7 +131,8 @@ extension Console {
                 rates.append(targetCard(status, context))
             } else if let fallback {
                 let names: [String: ReportLabels.Key] = [
-                    "separation_rate": .separationRate, "recovery_rate": .recoveryRate, "contamination_rate": .contaminationRate,
+                    "separation_rate": .separationRate, "recovery_rate": .recoveryRate,
+                    "contamination_rate": .contaminationRate,
                 ]
                 rates.append([
                     "id": id, "name": names[id].map { text.report($0) } ?? id, "value": format.percent(fallback),
@@ -141,7 +151,9 @@ extension Console {
         }
         let online = snapshot.points.filter(\.live).count
         let never = snapshot.points.filter { $0.device?.lastSeenMs == nil }.count
-        let latest = snapshot.openAlerts.sorted { $0.raisedAtMs > $1.raisedAtMs }.prefix(6).map { alertRow($0, context) }
+        let latest = snapshot.openAlerts.sorted { $0.raisedAtMs > $1.raisedAtMs }.prefix(6).map {
+            alertRow($0, context)
+        }
         let model: [String: Any] = [
             "today": today.description, "weekRange": "\(from) – \(today)",
             "periods": periods, "chart": chart, "rates": rates, "coverage": coverage,
@@ -192,7 +204,8 @@ extension Console {
         let view = context.query("view") == "map" ? "map" : "table"
 
         var selected = snapshot.bins.filter { bin in
-            (street == nil || bin.point.street == street?.id) && (community == nil || bin.point.community == community?.id)
+            (street == nil || bin.point.street == street?.id)
+                && (community == nil || bin.point.community == community?.id)
                 && (stream == nil || bin.stream == stream)
         }
         switch show {
@@ -208,7 +221,9 @@ extension Console {
         case .seen: selected.sort { ($0.lastSeenMs ?? .min) < ($1.lastSeenMs ?? .min) }
         case .street:
             let names = Dictionary(uniqueKeysWithValues: registry.streets.map { ($0.id, $0.name) })
-            selected.sort { (names[$0.point.street] ?? "", $0.point.name) < (names[$1.point.street] ?? "", $1.point.name) }
+            selected.sort {
+                (names[$0.point.street] ?? "", $0.point.name) < (names[$1.point.street] ?? "", $1.point.name)
+            }
         }
 
         let pages = max(1, (selected.count + Self.binsPerPage - 1) / Self.binsPerPage)
@@ -216,14 +231,24 @@ extension Console {
         let shown = selected.dropFirst((page - 1) * Self.binsPerPage).prefix(Self.binsPerPage)
         var model: [String: Any] = [
             "streets": registry.streets.map { ["id": $0.id, "name": $0.name, "selected": $0.id == street?.id] },
-            "communities": registry.communities.map { ["id": $0.id, "name": $0.name, "selected": $0.id == community?.id] },
-            "streams": WasteStream.allCases.map { ["id": $0.rawValue, "name": text.report.stream($0), "selected": $0 == stream] },
+            "communities": registry.communities.map {
+                ["id": $0.id, "name": $0.name, "selected": $0.id == community?.id]
+            },
+            "streams": WasteStream.allCases.map {
+                ["id": $0.rawValue, "name": text.report.stream($0), "selected": $0 == stream]
+            },
             "shows": BinFilter.allCases.map { ["id": $0.rawValue, "name": text[$0.rawValue], "selected": $0 == show] },
             "sorts": [
-                ["id": "point", "name": text["point"]], ["id": "fill", "name": text["fill"]], ["id": "mass", "name": text["mass"]],
+                ["id": "point", "name": text["point"]], ["id": "fill", "name": text["fill"]],
+                ["id": "mass", "name": text["mass"]],
                 ["id": "seen", "name": text["lastSeen"]], ["id": "street", "name": text["street"]],
-            ].map { entry -> [String: Any] in var entry: [String: Any] = entry; entry["selected"] = (entry["id"] as? String) == sort.rawValue; return entry },
-            "view": view, "tableHref": context.href(["view": nil, "page": nil]), "mapHref": context.href(["view": "map", "page": nil]),
+            ].map { entry -> [String: Any] in
+                var entry: [String: Any] = entry
+                entry["selected"] = (entry["id"] as? String) == sort.rawValue
+                return entry
+            },
+            "view": view, "tableHref": context.href(["view": nil, "page": nil]),
+            "mapHref": context.href(["view": "map", "page": nil]),
             "count": text.format("binsShown", String(selected.count), String(snapshot.bins.count)),
             "rows": shown.map { binRow($0, context) },
             "selectedCount": String(selected.count),
@@ -237,26 +262,33 @@ extension Console {
         }
         if view == "map" {
             let devices = Set(selected.map(\.point.device))
-            let points = snapshot.points.filter { devices.contains($0.point.device) || (show == .all && stream == nil && matches($0, street, community)) }
+            let points = snapshot.points.filter {
+                devices.contains($0.point.device) || (show == .all && stream == nil && matches($0, street, community))
+            }
             let located = points.filter { $0.point.location != nil }
             let labels: [DistrictSnapshot.Condition: String] = [
-                .ok: text["legendOK"], .full: text["legendFull"], .fault: text["legendFault"], .offline: text["legendOffline"],
+                .ok: text["legendOK"], .full: text["legendFull"], .fault: text["legendFault"],
+                .offline: text["legendOffline"],
                 .unknown: text["neverHeard"],
             ]
             let map = BinsMap(
                 markers: located.map {
                     BinsMap.Marker(
-                        device: $0.point.device, name: $0.point.name, street: $0.point.street, location: $0.point.location!,
+                        device: $0.point.device, name: $0.point.name, street: $0.point.street,
+                        location: $0.point.location!,
                         condition: $0.condition, label: labels[$0.condition] ?? "")
                 },
-                streetNames: Dictionary(uniqueKeysWithValues: registry.streets.map { ($0.id, $0.name) }), tiles: settings.mapTiles,
+                streetNames: Dictionary(uniqueKeysWithValues: registry.streets.map { ($0.id, $0.name) }),
+                tiles: settings.mapTiles,
                 attribution: settings.mapAttribution)
             model["map"] = map.svg()
             if located.isEmpty { model["noMap"] = text["noMap"] }
             if located.count < points.count, !located.isEmpty {
                 model["unlocated"] = text.format("noCoordinates", String(points.count - located.count))
             }
-            model["legend"] = [DistrictSnapshot.Condition.ok, .full, .fault, .offline].map { ["key": $0.rawValue, "label": labels[$0] ?? ""] }
+            model["legend"] = [DistrictSnapshot.Condition.ok, .full, .fault, .offline].map {
+                ["key": $0.rawValue, "label": labels[$0] ?? ""]
+            }
         }
         return PageView(
             navigation: "bins", title: text["bins"], template: "bins", liveTemplate: "bins-live",
@@ -264,8 +296,10 @@ extension Console {
             openAlerts: snapshot.openAlerts.count)
     }
 
-    func matches(_ point: DistrictSnapshot.Point, _ street: Registry.Street?, _ community: Registry.Community?) -> Bool {
-        (street == nil || point.point.street == street?.id) && (community == nil || point.point.community == community?.id)
+    func matches(_ point: DistrictSnapshot.Point, _ street: Registry.Street?, _ community: Registry.Community?) -> Bool
+    {
+        (street == nil || point.point.street == street?.id)
+            && (community == nil || point.point.community == community?.id)
     }
 
     // MARK: Alerts
@@ -273,7 +307,8 @@ extension Console {
     func alertValue(_ alert: AlertRecord, _ context: PageContext) -> String {
         guard let value = alert.value else { return "–" }
         switch alert.kind {
-        case .binFull, .binOverflow, .contamination, .streamMixing, .massMissing: return context.format.percent(value, decimals: 0)
+        case .binFull, .binOverflow, .contamination, .streamMixing, .massMissing:
+            return context.format.percent(value, decimals: 0)
         case .binFullSoon: return String(format: "%.1f", value)
         case .deviceOffline: return context.format.duration(Int64(value))
         case .sensorFault: return String(Int(value))
@@ -285,7 +320,8 @@ extension Console {
     func alertRow(_ alert: AlertRecord, _ context: PageContext) -> [String: Any] {
         let format = context.format
         var row: [String: Any] = [
-            "id": alert.id, "severity": alert.severity.rawValue, "severityLabel": context.text.report.severity(alert.severity),
+            "id": alert.id, "severity": alert.severity.rawValue,
+            "severityLabel": context.text.report.severity(alert.severity),
             "kind": context.text.report.alertKind(alert.kind), "kindKey": alert.kind.rawValue, "subject": alert.subject,
             "value": alertValue(alert, context), "message": alert.message, "state": alert.state.rawValue,
             "stateLabel": context.text.report.alertState(alert.state), "raisedAt": format.time(alert.raisedAtMs),
@@ -318,7 +354,9 @@ extension Console {
             ]
             return names[rest].map { context.text.report($0) } ?? subject
         case "milestone":
-            return runtime.configuration.targets.coverage.first { $0.id == rest }.map { "\(context.text["coverage"]) · \($0.name)" } ?? subject
+            return runtime.configuration.targets.coverage.first { $0.id == rest }.map {
+                "\(context.text["coverage"]) · \($0.name)"
+            } ?? subject
         case "station":
             let station = String(rest.prefix { $0 != "/" })
             let day = String(rest.drop { $0 != "/" }.dropFirst())
@@ -360,12 +398,14 @@ extension Console {
         let evaluator = TargetEvaluator(settings: settings, registry: registry)
         let today = runtime.calendar.today(nowMilliseconds: context.nowMs)
         let window = evaluator.window(today: today)
-        async let dailyRequest = TargetEvaluator.districtDaily(store: runtime.store, registry: registry, from: window.lowerBound, to: today)
+        async let dailyRequest = TargetEvaluator.districtDaily(
+            store: runtime.store, registry: registry, from: window.lowerBound, to: today)
         async let devicesRequest = runtime.store.devices()
         async let openRequest = runtime.store.openAlerts()
         let daily = try await dailyRequest
         let coverage = TargetEvaluator.coveragePoints(
-            registry: registry, devices: try await devicesRequest, nowMs: context.nowMs, windowHours: settings.coverageWindowHours)
+            registry: registry, devices: try await devicesRequest, nowMs: context.nowMs,
+            windowHours: settings.coverageWindowHours)
         let statuses = evaluator.evaluate(today: today, daily: daily, coverage: coverage)
         let trendFrom = today.adding(days: Int64(1 - settings.trendDays))
         let days = (0..<settings.trendDays).map { trendFrom.adding(days: Int64($0)) }
@@ -388,7 +428,8 @@ extension Console {
                 let start = settings.start ?? status.deadline.adding(days: -90)
                 let span = Double(max(1, status.deadline.dayNumber - start.dayNumber))
                 plan = days.map { day in
-                    milestone == nil ? nil : status.target * min(max(0, Double(day.dayNumber - start.dayNumber)), span) / span
+                    milestone == nil
+                        ? nil : status.target * min(max(0, Double(day.dayNumber - start.dayNumber)), span) / span
                 }
                 values = days.map { $0 == today ? status.current : nil }
             }
@@ -402,7 +443,8 @@ extension Console {
         _ = format
         return PageView(
             navigation: "targets", title: text["targets"], template: "targets", liveTemplate: "targets-live",
-            liveTopics: [LiveUpdates.Topic.ledger, LiveUpdates.Topic.devices], model: model, openAlerts: try await openRequest.count)
+            liveTopics: [LiveUpdates.Topic.ledger, LiveUpdates.Topic.devices], model: model,
+            openAlerts: try await openRequest.count)
     }
 
     // MARK: Ledger
@@ -436,9 +478,14 @@ extension Console {
         func csv(language: ReportLanguage) -> String {
             var lines = [columns.map(csvField).joined(separator: ",")]
             for row in rows {
-                lines.append(([row.label] + row.values.indices.map { cell(row.values[$0], column: $0, format: nil) }).map(csvField).joined(separator: ","))
+                lines.append(
+                    ([row.label] + row.values.indices.map { cell(row.values[$0], column: $0, format: nil) }).map(
+                        csvField
+                    ).joined(separator: ","))
             }
-            lines.append(([totalLabel] + total.indices.map { cell(total[$0], column: $0, format: nil) }).map(csvField).joined(separator: ","))
+            lines.append(
+                ([totalLabel] + total.indices.map { cell(total[$0], column: $0, format: nil) }).map(csvField).joined(
+                    separator: ","))
             return (language == .zh ? "\u{FEFF}" : "") + lines.joined(separator: "\r\n") + "\r\n"
         }
 
@@ -456,7 +503,9 @@ extension Console {
         let today = runtime.calendar.today(nowMilliseconds: context.nowMs)
         let entity = context.query("entity") ?? "district"
         let (levelName, id) = entity.split(separator: ":", maxSplits: 1).map(String.init).paired
-        guard let level = LedgerLevel(rawValue: levelName), level != .bin, let devices = registry.devices(level: level, id: id) else {
+        guard let level = LedgerLevel(rawValue: levelName), level != .bin,
+            let devices = registry.devices(level: level, id: id)
+        else {
             throw AggregatorError(.notFound, "no \(entity.prefix(80)) in the registry")
         }
         let period = context.query("period").flatMap(LedgerPeriod.init(rawValue:)) ?? .day
@@ -471,7 +520,9 @@ extension Console {
         }
         let totals = try await runtime.store.dailyTotals(devices: devices, from: from, to: to)
         var byPeriod: [String: [WasteStream: LedgerFigures]] = [:]
-        for total in totals { byPeriod[period.label(containing: total.day), default: [:]][total.stream, default: .zero] += total.figures }
+        for total in totals {
+            byPeriod[period.label(containing: total.day), default: [:]][total.stream, default: .zero] += total.figures
+        }
         var labels: [String] = []
         var day = from
         while day <= to {
@@ -486,19 +537,23 @@ extension Console {
             ]
         }
         let rows = labels.map { ($0, values(StreamFigures(byStream: byPeriod[$0] ?? [:]))) }
-        let all = StreamFigures(byStream: byPeriod.values.reduce(into: [:]) { sum, figures in sum.merge(figures, uniquingKeysWith: +) })
+        let all = StreamFigures(
+            byStream: byPeriod.values.reduce(into: [:]) { sum, figures in sum.merge(figures, uniquingKeysWith: +) })
         let kg = text["kg"]
         let columns =
             [text[period.rawValue]] + WasteStream.allCases.map { "\(text.report.stream($0)) (\(kg))" } + [
                 "\(text["total"]) (\(kg))", "\(text["collected"]) (\(kg))", "\(text["contaminated"]) (\(kg))",
-                "\(text["unknown"]) (\(kg))", text["deposits"], text["separationRate"], text["recoveryRate"], text["contaminationRate"],
+                "\(text["unknown"]) (\(kg))", text["deposits"], text["separationRate"], text["recoveryRate"],
+                text["contaminationRate"],
             ]
-        let kinds: [(Int, Bool)] = Array(repeating: (1, false), count: 8) + [(0, false), (1, true), (1, true), (1, true)]
+        let kinds: [(Int, Bool)] =
+            Array(repeating: (1, false), count: 8) + [(0, false), (1, true), (1, true), (1, true)]
         let chart = SVGChart(
             categories: labels.map { $0.count == 10 ? String($0.suffix(5)) : $0 },
             series: WasteStream.allCases.map { stream in
                 SVGChart.Series(
-                    name: text.report.stream(stream), color: stream.color, values: labels.map { byPeriod[$0]?[stream]?.depositedKg ?? 0 })
+                    name: text.report.stream(stream), color: stream.color,
+                    values: labels.map { byPeriod[$0]?[stream]?.depositedKg ?? 0 })
             }, unit: kg)
 
         var entityName = registry.districtName
@@ -508,19 +563,30 @@ extension Console {
         case .point: entityName = registry.point(device: id ?? "")?.name ?? entityName
         default: break
         }
-        func option(_ value: String, _ name: String) -> [String: Any] { ["value": value, "name": name, "selected": value == entity] }
+        func option(_ value: String, _ name: String) -> [String: Any] {
+            ["value": value, "name": name, "selected": value == entity]
+        }
         let options: [[String: Any]] = [
             ["group": text["district"], "options": [option("district", registry.districtName)]],
             ["group": text["street"], "options": registry.streets.map { option("street:\($0.id)", $0.name) }],
-            ["group": text["community"], "options": registry.communities.map { option("community:\($0.id)", $0.name) }],
-            ["group": text["point"], "options": registry.points.map { option("point:\($0.device)", "\($0.name) (\($0.device))") }],
+            [
+                "group": text["community"],
+                "options": registry.communities.map { option("community:\($0.id)", $0.name) },
+            ],
+            [
+                "group": text["point"],
+                "options": registry.points.map { option("point:\($0.device)", "\($0.name) (\($0.device))") },
+            ],
         ]
         let periods: [[String: Any]] = [LedgerPeriod.day, .week, .month, .quarter, .year].map {
             ["id": $0.rawValue, "name": text[$0.rawValue], "selected": $0 == period]
         }
-        let safeName = entity.replacingOccurrences(of: ":", with: "-").filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
+        let safeName = entity.replacingOccurrences(of: ":", with: "-").filter {
+            $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "."
+        }
         return LedgerTable(
-            title: "\(entityName) · \(from) – \(to)", fileName: "ledger-\(safeName)-\(from)-\(to)-\(period.rawValue)-\(context.language.rawValue).csv",
+            title: "\(entityName) · \(from) – \(to)",
+            fileName: "ledger-\(safeName)-\(from)-\(to)-\(period.rawValue)-\(context.language.rawValue).csv",
             columns: columns, rows: rows, total: values(all), totalLabel: text["total"], kinds: kinds, chart: chart,
             entityOptions: options, periodOptions: periods, from: from, to: to, notice: notice)
     }
@@ -532,9 +598,15 @@ extension Console {
         var model: [String: Any] = [
             "caption": table.title, "columns": table.columns,
             "rows": table.rows.map { row in
-                ["label": row.label, "cells": row.values.indices.map { table.cell(row.values[$0], column: $0, format: format) }] as [String: Any]
+                [
+                    "label": row.label,
+                    "cells": row.values.indices.map { table.cell(row.values[$0], column: $0, format: format) },
+                ] as [String: Any]
             },
-            "total": ["label": table.totalLabel, "cells": table.total.indices.map { table.cell(table.total[$0], column: $0, format: format) }],
+            "total": [
+                "label": table.totalLabel,
+                "cells": table.total.indices.map { table.cell(table.total[$0], column: $0, format: format) },
+            ],
             "chart": table.chart.svg(width: 1100, height: 280, fontSize: 12, title: context.text["tonnage"]),
             "entities": table.entityOptions, "periods": table.periodOptions, "from": table.from.description,
             "to": table.to.description, "csvHref": context.href(path: "/ledger.csv"),
@@ -567,8 +639,10 @@ extension Console {
                     return [
                         "label": kind.period.label(containing: date),
                         "links": [
-                            ["href": link("html", "en"), "label": "HTML · EN"], ["href": link("html", "zh"), "label": "HTML · 中文"],
-                            ["href": link("csv", "en"), "label": "CSV · EN"], ["href": link("csv", "zh"), "label": "CSV · 中文"],
+                            ["href": link("html", "en"), "label": "HTML · EN"],
+                            ["href": link("html", "zh"), "label": "HTML · 中文"],
+                            ["href": link("csv", "en"), "label": "CSV · EN"],
+                            ["href": link("csv", "zh"), "label": "CSV · 中文"],
                         ],
                     ]
                 },
@@ -579,12 +653,16 @@ extension Console {
         kinds.append([
             "title": text.report(.planTitle), "kind": "plan",
             "periods": [today, today.adding(days: 1)].map { date -> [String: Any] in
-                let link = { (format: String, language: String) in "/api/v1/plan?date=\(date)&format=\(format)&lang=\(language)" }
+                let link = { (format: String, language: String) in
+                    "/api/v1/plan?date=\(date)&format=\(format)&lang=\(language)"
+                }
                 return [
                     "label": date.description,
                     "links": [
-                        ["href": link("html", "en"), "label": "HTML · EN"], ["href": link("html", "zh"), "label": "HTML · 中文"],
-                        ["href": link("csv", "en"), "label": "CSV · EN"], ["href": link("csv", "zh"), "label": "CSV · 中文"],
+                        ["href": link("html", "en"), "label": "HTML · EN"],
+                        ["href": link("html", "zh"), "label": "HTML · 中文"],
+                        ["href": link("csv", "en"), "label": "CSV · EN"],
+                        ["href": link("csv", "zh"), "label": "CSV · 中文"],
                     ],
                 ]
             },
@@ -594,7 +672,8 @@ extension Console {
             "kindOptions": ReportKind.allCases.map { ["id": $0.rawValue, "name": text.report.title($0)] },
         ]
         return PageView(
-            navigation: "reports", title: text["reports"], template: "reports", liveTemplate: nil, liveTopics: [], model: model,
+            navigation: "reports", title: text["reports"], template: "reports", liveTemplate: nil, liveTopics: [],
+            model: model,
             openAlerts: try await openAlertCount())
     }
 
@@ -616,7 +695,9 @@ extension Console {
         let date = query.get("date").flatMap { LocalDate($0) } ?? runtime.calendar.today(nowMilliseconds: clock())
         let format = query.get("format").flatMap(ReportFormat.init(rawValue:)) ?? .html
         let language = query.get("lang").flatMap(ReportLanguage.init(rawValue:)) ?? .en
-        return .redirect(to: "/api/v1/reports/\(kind.rawValue)?date=\(date)&format=\(format.rawValue)&lang=\(language.rawValue)", type: .normal)
+        return .redirect(
+            to: "/api/v1/reports/\(kind.rawValue)?date=\(date)&format=\(format.rawValue)&lang=\(language.rawValue)",
+            type: .normal)
     }
 
     // MARK: One point
@@ -641,14 +722,24 @@ extension Console {
             "street": registry.street(point.street)?.name ?? point.street,
             "rows": (here?.bins ?? []).map { binRow($0, context) },
             "alerts": (here?.alerts ?? []).sorted { $0.raisedAtMs > $1.raisedAtMs }.map { alertRow($0, context) },
-            "statusKey": here.map { $0.live ? "online" : ($0.device?.lastSeenMs == nil ? "unknown" : "offline") } ?? "unknown",
-            "status": here.map { $0.live ? text["online"] : ($0.device?.lastSeenMs == nil ? text["neverHeard"] : text["offline"]) } ?? "",
+            "statusKey": here.map { $0.live ? "online" : ($0.device?.lastSeenMs == nil ? "unknown" : "offline") }
+                ?? "unknown",
+            "status": here.map {
+                $0.live ? text["online"] : ($0.device?.lastSeenMs == nil ? text["neverHeard"] : text["offline"])
+            } ?? "",
             "lastSeen": format.ago(record?.lastSeenMs), "lastSeenAt": format.time(record?.lastSeenMs),
-            "firmware": record?.version ?? "–", "board": record?.board ?? "–", "configHash": record?.configHash.map { String($0.prefix(12)) } ?? "–",
+            "firmware": record?.version ?? "–", "board": record?.board ?? "–",
+            "configHash": record?.configHash.map { String($0.prefix(12)) } ?? "–",
             "session": record?.session.map(String.init) ?? "–",
-            "outboxDepth": record?.outboxDepth.map(String.init) ?? "–", "dropped": record?.droppedTotal.map(String.init) ?? "–",
+            "outboxDepth": record?.outboxDepth.map(String.init) ?? "–",
+            "dropped": record?.droppedTotal.map(String.init) ?? "–",
             "gaps": gaps.isEmpty ? text["none"] : gaps.map { "\($0.first)–\($0.last)" }.joined(separator: ", "),
-            "faults": (here?.faults ?? []).map { ["code": $0.code, "bin": $0.bin.isEmpty ? device : $0.bin, "detail": $0.detail, "at": format.shortTime($0.at)] },
+            "faults": (here?.faults ?? []).map {
+                [
+                    "code": $0.code, "bin": $0.bin.isEmpty ? device : $0.bin, "detail": $0.detail,
+                    "at": format.shortTime($0.at),
+                ]
+            },
             "events": events.map { eventRow($0, context) },
         ]
         if let location = point.location {
@@ -662,7 +753,8 @@ extension Console {
                 "sampleErrors": String(payload.sampleErrorsTotal), "hx711Retries": String(payload.hx711RetriesTotal),
                 "publishFailures": String(payload.publishFailuresTotal), "reconnects": String(payload.reconnectsTotal),
                 "outboxDepth": String(payload.outboxDepth), "dropped": String(payload.droppedTotal),
-                "activeFaults": payload.activeFaults.isEmpty ? text["none"] : payload.activeFaults.joined(separator: ", "),
+                "activeFaults": payload.activeFaults.isEmpty
+                    ? text["none"] : payload.activeFaults.joined(separator: ", "),
             ]
         }
         if events.isEmpty { model["noEvents"] = text["noEvents"] }
@@ -679,7 +771,8 @@ extension Console {
         let format = context.format
         let event = stored.event
         var row: [String: Any] = [
-            "seq": String(event.seq), "time": format.shortTime(event.ts), "bin": event.bin ?? "–", "type": event.type.rawValue,
+            "seq": String(event.seq), "time": format.shortTime(event.ts), "bin": event.bin ?? "–",
+            "type": event.type.rawValue,
             "typeLabel": text[event.type.rawValue],
         ]
         if event.historical { row["historical"] = text["historical"] }
@@ -693,9 +786,11 @@ extension Console {
             if deposit.contaminated { row["contaminated"] = text["misSorted"] }
         case .collection(let collection):
             row["mass"] = "\(format.number(collection.massKg, decimals: 1)) \(text["kg"])"
-            row["detail"] = collection.fillBefore.map { "\(text["fillBefore"]) \(format.percent($0, decimals: 0))" } ?? ""
+            row["detail"] =
+                collection.fillBefore.map { "\(text["fillBefore"]) \(format.percent($0, decimals: 0))" } ?? ""
         case .fault(let fault):
-            row["detail"] = "\(fault.code) · \(fault.active ? text["faultRaised"] : text["faultCleared"]) · \(fault.detail)"
+            row["detail"] =
+                "\(fault.code) · \(fault.active ? text["faultRaised"] : text["faultCleared"]) · \(fault.detail)"
             if fault.active { row["faultActive"] = true }
         }
         return row

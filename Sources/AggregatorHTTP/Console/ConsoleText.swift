@@ -85,8 +85,15 @@ struct ConsoleText: Sendable {
         ("previous", "Previous", "上一页"),
         ("next", "Next", "下一页"),
         ("page", "Page %@ of %@", "第%@页，共%@页"),
-        ("noCoordinates", "%@ points have no coordinates in the configuration (lat, lon) and are not on the map.", "%@个投放点未在配置中设置坐标（lat、lon），未显示在地图上。"),
-        ("noMap", "No point has coordinates yet: add lat and lon to the points in the configuration to see them on a map.", "尚无投放点设置坐标：在配置中为投放点添加 lat 和 lon 后即可在地图上查看。"),
+        (
+            "noCoordinates", "%@ points have no coordinates in the configuration (lat, lon) and are not on the map.",
+            "%@个投放点未在配置中设置坐标（lat、lon），未显示在地图上。"
+        ),
+        (
+            "noMap",
+            "No point has coordinates yet: add lat and lon to the points in the configuration to see them on a map.",
+            "尚无投放点设置坐标：在配置中为投放点添加 lat 和 lon 后即可在地图上查看。"
+        ),
         ("legendOK", "all well", "正常"),
         ("legendFull", "full", "满桶"),
         ("legendFault", "fault", "故障"),
@@ -131,7 +138,11 @@ struct ConsoleText: Sendable {
         ("recoveryRate", "Recovery", "回收率"),
         ("contaminationRate", "Contamination", "混投率"),
         ("rangeTooLong", "The range is limited to %@ days; showing the last %@.", "时间范围最长%@天；已显示最近%@天。"),
-        ("reportsIntro", "Every report the district is graded on, in both languages. HTML prints on A4; CSV opens in a spreadsheet.", "区考核所需的全部报表，中英文均可。HTML 可直接打印（A4），CSV 可用表格软件打开。"),
+        (
+            "reportsIntro",
+            "Every report the district is graded on, in both languages. HTML prints on A4; CSV opens in a spreadsheet.",
+            "区考核所需的全部报表，中英文均可。HTML 可直接打印（A4），CSV 可用表格软件打开。"
+        ),
         ("anyDate", "Another period", "其他日期"),
         ("date", "Date", "日期"),
         ("open", "Open", "打开"),
@@ -180,11 +191,18 @@ struct ConsoleText: Sendable {
         ("unknownPoint", "No sorting point %@ in the registry.", "登记中没有投放点 %@。"),
         ("notFound", "Not found", "未找到"),
         ("signInTitle", "Sign in", "登录"),
-        ("signInIntro", "Enter an API token from the aggregator's configuration (http.tokens or http.read_tokens). It is kept for this browser session only.", "请输入汇聚服务配置中的 API 令牌（http.tokens 或 http.read_tokens）。令牌仅在本次浏览器会话中有效。"),
+        (
+            "signInIntro",
+            "Enter an API token from the aggregator's configuration (http.tokens or http.read_tokens). It is kept for this browser session only.",
+            "请输入汇聚服务配置中的 API 令牌（http.tokens 或 http.read_tokens）。令牌仅在本次浏览器会话中有效。"
+        ),
         ("token", "Token", "令牌"),
         ("badToken", "That token is not valid.", "令牌无效。"),
         ("forbidden", "Not allowed", "无权操作"),
-        ("csrfFailed", "The form expired or came from another site. Reload the page and try again.", "表单已过期或来自其他网站，请刷新页面后重试。"),
+        (
+            "csrfFailed", "The form expired or came from another site. Reload the page and try again.",
+            "表单已过期或来自其他网站，请刷新页面后重试。"
+        ),
         ("operatorOnly", "Acknowledging needs an operator token (http.tokens).", "确认告警需要值班人员令牌（http.tokens）。"),
         ("ago", "%@ ago", "%@前"),
         ("justNow", "just now", "刚刚"),
@@ -199,7 +217,10 @@ struct ConsoleText: Sendable {
         ("pointsOnMap", "Points on the map", "地图上的投放点"),
         ("binsWithAlerts", "Bins with open alerts", "有告警的桶"),
         ("error", "Something went wrong", "出现错误"),
-        ("storageDown", "The database is not available right now. The page will work again once it is.", "数据库暂时不可用，恢复后页面即可正常使用。"),
+        (
+            "storageDown", "The database is not available right now. The page will work again once it is.",
+            "数据库暂时不可用，恢复后页面即可正常使用。"
+        ),
     ]
 
     static let english = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.en) })

@@ -93,17 +93,25 @@ struct DistrictSnapshot: Sendable {
                 let full =
                     (record?.state.fill).map { $0 >= fullAt } ?? false
                     || binAlerts.contains { $0.kind == .binFull || $0.kind == .binOverflow }
-                let faulty = !binFaults.isEmpty || binAlerts.contains { $0.kind == .sensorFault }
+                let faulty =
+                    !binFaults.isEmpty || binAlerts.contains { $0.kind == .sensorFault }
                     || deviceAlerts.contains { $0.kind == .sensorFault }
                 pointBins.append(
                     Bin(
-                        point: point, bin: binID, stream: descriptor?.stream ?? record?.state.stream, capacityL: descriptor?.capacityL,
-                        state: record?.state, stateReceivedMs: record?.receivedAtMs, live: live, lastSeenMs: device?.lastSeenMs,
+                        point: point, bin: binID, stream: descriptor?.stream ?? record?.state.stream,
+                        capacityL: descriptor?.capacityL,
+                        state: record?.state, stateReceivedMs: record?.receivedAtMs, live: live,
+                        lastSeenMs: device?.lastSeenMs,
                         alerts: binAlerts + deviceAlerts, faults: binFaults, isFull: full, isFaulty: faulty))
             }
             bins += pointBins
-            let pointAlerts = alerts.filter { $0.subject == "device:\(point.device)" || $0.subject.hasPrefix("bin:\(point.device)/") }
-            points.append(Point(point: point, device: device, live: live, bins: pointBins, alerts: pointAlerts, faults: deviceFaults))
+            let pointAlerts = alerts.filter {
+                $0.subject == "device:\(point.device)" || $0.subject.hasPrefix("bin:\(point.device)/")
+            }
+            points.append(
+                Point(
+                    point: point, device: device, live: live, bins: pointBins, alerts: pointAlerts, faults: deviceFaults
+                ))
         }
         return DistrictSnapshot(
             registry: runtime.registry, nowMs: nowMs, devices: devices, bins: bins, points: points, openAlerts: alerts)

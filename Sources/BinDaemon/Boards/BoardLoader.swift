@@ -1,16 +1,19 @@
 import BinProtocol
+import YAMLConfig
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import YAMLConfig
 
 /// Reads and validates board files (`boards/*.yaml`).
 public enum BoardLoader {
     /// Where `board: NAME` is looked up, in order, after the directories a caller passes: an installed
     /// package puts the shipped boards in `/usr/share/binsd/boards`, an installer's own in `/etc/binsd/boards`.
-    public static let systemSearchPaths = ["/etc/binsd/boards", "/usr/local/share/binsd/boards", "/usr/share/binsd/boards"]
+    public static let systemSearchPaths = [
+        "/etc/binsd/boards", "/usr/local/share/binsd/boards", "/usr/share/binsd/boards",
+    ]
 
     /// Loads the board a daemon config names: a path when `reference` contains `/` or ends in `.yaml`
     /// (relative paths are taken from `relativeTo`), otherwise `NAME.yaml` in the first of `searchPaths`
@@ -113,7 +116,8 @@ public enum BoardLoader {
                 let caution = pin.optional("caution")?.string()
                 guard let pinName, let chipID, let chipValue, let line, let lineValue else { return nil }
                 guard let chip = chips.first(where: { $0.id == chipID }) else {
-                    chipValue.error("unknown chip \"\(chipID)\" (the board declares \(chips.map(\.id).joined(separator: ", ")))")
+                    chipValue.error(
+                        "unknown chip \"\(chipID)\" (the board declares \(chips.map(\.id).joined(separator: ", ")))")
                     return nil
                 }
                 if line < 0 || chip.lineCount.map({ line >= $0 }) == true {

@@ -18,7 +18,8 @@ extension BoardDefinition {
     public static var simulated: BoardDefinition {
         let lineCount = simulatedLineCount
         return BoardDefinition(
-            name: simulatedBoardName, description: "Simulated GPIO chip (Simulation module), \(lineCount) lines GPIO0..GPIO\(lineCount - 1)",
+            name: simulatedBoardName,
+            description: "Simulated GPIO chip (Simulation module), \(lineCount) lines GPIO0..GPIO\(lineCount - 1)",
             sources: ["Simulation module: SimulatedChip label \(simulatedChipLabel), \(lineCount) lines"],
             defaultHeader: nil,
             chips: [BoardChip(id: "sim", labels: [simulatedChipLabel], lineCount: lineCount)],

@@ -1,14 +1,15 @@
+import BinProtocol
+import Sensors
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import BinProtocol
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Sensors
-import SystemCalls
 
 /// A bin's scale calibration as the state directory keeps it: the zero (from a tare, moved by bounded
 /// auto-zero after collections) and the slope (from a known reference mass). A tare alone is stored too,
@@ -55,10 +56,12 @@ public struct StoredCalibration: Codable, Sendable, Equatable {
             do {
                 _ = try ScaleCalibration(offsetCounts: offsetCounts, countsPerKilogram: countsPerKg)
             } catch {
-                throw DecodingError.dataCorruptedError(forKey: .countsPerKg, in: container, debugDescription: error.description)
+                throw DecodingError.dataCorruptedError(
+                    forKey: .countsPerKg, in: container, debugDescription: error.description)
             }
         } else if !offsetCounts.isFinite {
-            throw DecodingError.dataCorruptedError(forKey: .offsetCounts, in: container, debugDescription: "not a finite number")
+            throw DecodingError.dataCorruptedError(
+                forKey: .offsetCounts, in: container, debugDescription: "not a finite number")
         }
     }
 
@@ -115,7 +118,8 @@ public struct CalibrationStore: Sendable {
         do {
             data = try encoder.encode(calibration)
         } catch {
-            throw BinDaemonError(.fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)", cause: error)
+            throw BinDaemonError(
+                .fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)", cause: error)
         }
         try AtomicFile.write(Array(data) + [0x0A], to: path(bin: bin))
     }
@@ -165,7 +169,9 @@ package enum AtomicFile {
         do {
             var written = 0
             while written < bytes.count {
-                written += try systemCall { bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+                written += try systemCall {
+                    bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                }
             }
         } catch {
             close(fd)

@@ -49,7 +49,8 @@ public struct ScaleCalibrator: Sendable {
         return tared(previous, with: sample, at: time)
     }
 
-    public func tared(_ previous: StoredCalibration?, with sample: Sample, at time: WireTimestamp) -> StoredCalibration {
+    public func tared(_ previous: StoredCalibration?, with sample: Sample, at time: WireTimestamp) -> StoredCalibration
+    {
         var calibration = previous ?? StoredCalibration(offsetCounts: sample.median)
         calibration.offsetCounts = sample.median
         calibration.noiseCounts = sample.sigmaCounts
@@ -58,19 +59,24 @@ public struct ScaleCalibrator: Sendable {
     }
 
     /// The slope from `knownKg` lying on the scale, against the stored zero.
-    public func calibrate(_ scale: HX711, knownKg: Double, previous: StoredCalibration?, bin: String, at time: WireTimestamp)
+    public func calibrate(
+        _ scale: HX711, knownKg: Double, previous: StoredCalibration?, bin: String, at time: WireTimestamp
+    )
         throws(BinDaemonError) -> StoredCalibration
     {
         guard let previous else {
             throw BinDaemonError(.calibrationFailed, "bin \(bin): tare the empty scale first (calibrate --tare)")
         }
         guard knownKg.isFinite, knownKg > 0 else {
-            throw BinDaemonError(.calibrationFailed, "bin \(bin): the known mass must be a positive number of kg, got \(knownKg)")
+            throw BinDaemonError(
+                .calibrationFailed, "bin \(bin): the known mass must be a positive number of kg, got \(knownKg)")
         }
         return try calibrated(previous, knownKg: knownKg, with: try sample(scale), bin: bin, at: time)
     }
 
-    public func calibrated(_ previous: StoredCalibration, knownKg: Double, with sample: Sample, bin: String, at time: WireTimestamp)
+    public func calibrated(
+        _ previous: StoredCalibration, knownKg: Double, with sample: Sample, bin: String, at time: WireTimestamp
+    )
         throws(BinDaemonError) -> StoredCalibration
     {
         let signal = abs(sample.median - previous.offsetCounts)
@@ -78,11 +84,13 @@ public struct ScaleCalibrator: Sendable {
         guard signal >= minimumSignalToNoise * noise else {
             throw BinDaemonError(
                 .calibrationFailed,
-                "bin \(bin): the reading moved \(Int(signal)) counts from the zero, under \(Int(minimumSignalToNoise)) times the noise (\(Int(noise.rounded())) counts): is the \(knownKg) kg reference on the scale?")
+                "bin \(bin): the reading moved \(Int(signal)) counts from the zero, under \(Int(minimumSignalToNoise)) times the noise (\(Int(noise.rounded())) counts): is the \(knownKg) kg reference on the scale?"
+            )
         }
         let scale: ScaleCalibration
         do {
-            scale = try ScaleCalibration(emptyCounts: previous.offsetCounts, loadedCounts: sample.median, knownMassKilograms: knownKg)
+            scale = try ScaleCalibration(
+                emptyCounts: previous.offsetCounts, loadedCounts: sample.median, knownMassKilograms: knownKg)
         } catch {
             throw BinDaemonError(.calibrationFailed, "bin \(bin): \(error)", cause: error)
         }

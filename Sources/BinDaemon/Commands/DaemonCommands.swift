@@ -1,17 +1,19 @@
 import BinProtocol
+import Logging
+import Sensors
+import YAMLConfig
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import Sensors
-import YAMLConfig
 
 /// What the `binsd` subcommands do; `Sources/binsd/main.swift` only parses arguments and calls these.
 public enum DaemonCommands {
     public static func loaderOptions(boardDirectories: [String]) -> ConfigLoader.Options {
-        ConfigLoader.Options(boardSearchPaths: boardDirectories + BoardLoader.systemSearchPaths, checkReferencedFiles: true)
+        ConfigLoader.Options(
+            boardSearchPaths: boardDirectories + BoardLoader.systemSearchPaths, checkReferencedFiles: true)
     }
 
     // MARK: check-config
@@ -43,7 +45,8 @@ public enum DaemonCommands {
         config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl, logger: Logger
     ) async throws {
         guard config.board.name != BoardDefinition.simulatedBoardName else {
-            throw BinDaemonError(.invalidConfig, "\(configPath): board sim is run by binsd-simulate (binsd run starts it)")
+            throw BinDaemonError(
+                .invalidConfig, "\(configPath): board sim is run by binsd-simulate (binsd run starts it)")
         }
         try await run(config: config, configPath: configPath, options: options, levels: levels, logger: logger) {
             notifier throws(BinDaemonError) in
@@ -60,7 +63,8 @@ public enum DaemonCommands {
     /// The daemon on the platform and sensors `open` gives (real hardware above, a simulated point in
     /// `binsd-simulate`): the same pipeline, publishers, reloads and systemd notifications for both.
     public static func run(
-        config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl, logger: Logger,
+        config: DaemonConfig, configPath: String, options: ConfigLoader.Options, levels: LogLevelControl,
+        logger: Logger,
         open: (SystemdNotifier?) throws(BinDaemonError) -> (platform: DaemonPlatform, sensors: [BinSensors])
     ) async throws {
         levels.set(config.logging.level)
@@ -70,7 +74,8 @@ public enum DaemonCommands {
         let (platform, sensors) = try open(notifier)
         let daemon = try Daemon(config: config, sensors: sensors, platform: platform, logger: logger)
         notifier?.notify("STATUS=sensors open, connecting to \(config.broker.url.endpoint)")
-        let reloader = ConfigReloader(path: configPath, options: options, daemon: daemon, levels: levels, logger: logger)
+        let reloader = ConfigReloader(
+            path: configPath, options: options, daemon: daemon, levels: levels, logger: logger)
         try await daemon.run(extra: [.init(service: reloader)])
         logger.info("daemon.stopped")
     }
@@ -84,16 +89,19 @@ public enum DaemonCommands {
 
     /// One installer calibration step on one bin's scale, stored in the state directory; returns what to
     /// tell the installer. Must not run while the daemon holds the lines (the error then says EBUSY).
-    public static func calibrate(configPath: String, boardDirectories: [String], bin: String, step: CalibrationStep) throws
+    public static func calibrate(configPath: String, boardDirectories: [String], bin: String, step: CalibrationStep)
+        throws
         -> String
     {
         let config = try ConfigLoader.load(path: configPath, options: loaderOptions(boardDirectories: boardDirectories))
         guard config.board.name != BoardDefinition.simulatedBoardName else {
-            throw BinDaemonError(.calibrationFailed, "board sim: the simulated installer calibrates (binsd run or binsd simulate)")
+            throw BinDaemonError(
+                .calibrationFailed, "board sim: the simulated installer calibrates (binsd run or binsd simulate)")
         }
         guard let binConfig = config.bin(id: bin) else {
             throw BinDaemonError(
-                .calibrationFailed, "\(configPath): no bin \"\(bin)\" (bins: \(config.bins.map(\.id).joined(separator: ", ")))")
+                .calibrationFailed,
+                "\(configPath): no bin \"\(bin)\" (bins: \(config.bins.map(\.id).joined(separator: ", ")))")
         }
         let sensors = try BinSensors.open(binConfig, chips: .hardware(), consumer: "binsd-calibrate")
         let store = CalibrationStore(directory: config.calibrationDirectory)
@@ -109,14 +117,18 @@ public enum DaemonCommands {
         }
         try store.save(calibration, bin: bin)
         var text = "bin \(bin): zero at \(Int(calibration.offsetCounts.rounded())) counts"
-        if let noise = calibration.noiseCounts { text += ", noise \(ConfigText.number(noise.rounded())) counts per reading" }
+        if let noise = calibration.noiseCounts {
+            text += ", noise \(ConfigText.number(noise.rounded())) counts per reading"
+        }
         if let slope = calibration.countsPerKg {
             text += ", \(ConfigText.number((slope * 10).rounded() / 10)) counts per kg"
             if let noiseKg = calibration.noiseKg {
-                text += " (noise \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g: set thresholds.scale_noise_kg to about \(ConfigText.number((noiseKg * 10_000).rounded() / 10_000)))"
+                text +=
+                    " (noise \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g: set thresholds.scale_noise_kg to about \(ConfigText.number((noiseKg * 10_000).rounded() / 10_000)))"
             }
         } else {
-            text += "; now put a known mass on the scale and run: binsd calibrate --config \(configPath) --bin \(bin) --known-kg MASS"
+            text +=
+                "; now put a known mass on the scale and run: binsd calibrate --config \(configPath) --bin \(bin) --known-kg MASS"
         }
         return text + "\nstored in \(store.path(bin: bin))"
     }
@@ -127,7 +139,8 @@ public enum DaemonCommands {
     public static func read(configPath: String, boardDirectories: [String]) throws -> String {
         let config = try ConfigLoader.load(path: configPath, options: loaderOptions(boardDirectories: boardDirectories))
         guard config.board.name != BoardDefinition.simulatedBoardName else {
-            throw BinDaemonError(.hardware, "board sim: there is no hardware to read (binsd simulate, or the MQTT read command)")
+            throw BinDaemonError(
+                .hardware, "board sim: there is no hardware to read (binsd simulate, or the MQTT read command)")
         }
         let platform = DaemonPlatform.hardware(config, notifier: nil)
         let store = CalibrationStore(directory: config.calibrationDirectory)
@@ -150,11 +163,15 @@ public enum DaemonCommands {
     }
 
     static func describe(_ reading: SensorReading, bin: BinConfig, calibration: StoredCalibration?) -> String {
-        var lines = ["bin \(bin.id) (\(bin.stream.rawValue), capacity \(ConfigText.number((bin.geometry.capacityL * 10).rounded() / 10)) L)"]
+        var lines = [
+            "bin \(bin.id) (\(bin.stream.rawValue), capacity \(ConfigText.number((bin.geometry.capacityL * 10).rounded() / 10)) L)"
+        ]
         var scale = "  scale   "
         scale += reading.rawCounts.map { "raw \($0) counts" } ?? "no reading"
         if let mass = reading.massKg { scale += ", \(ConfigText.number(mass)) kg" }
-        if let noiseKg = calibration?.noiseKg { scale += " (noise at the last tare \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g)" }
+        if let noiseKg = calibration?.noiseKg {
+            scale += " (noise at the last tare \(ConfigText.number((noiseKg * 10_000).rounded() / 10)) g)"
+        }
         lines.append(scale)
         if bin.ranger != nil {
             var ranger = "  ranger  "

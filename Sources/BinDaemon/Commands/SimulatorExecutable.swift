@@ -1,7 +1,8 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemCalls
 
 /// `binsd-simulate`, the executable that runs simulated points, found and started the way git starts its
 /// subcommands: `binsd` links none of the simulator (the device models, the bin world, the scenario runner),

@@ -1,10 +1,11 @@
+import SystemCalls
+import YAMLConfig
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemCalls
-import YAMLConfig
 
 extension BrokerConfig {
     /// The password to log in with: `password` from the config, or the first line of `passwordFile`,
@@ -28,7 +29,8 @@ extension BrokerConfig {
         guard mode & 0o077 == 0 else {
             throw BinDaemonError(
                 .credentials,
-                "\(path): password file is accessible by group or others (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
+                "\(path): password file is accessible by group or others (mode \(String(mode, radix: 8))); run chmod 600 \(path)"
+            )
         }
         let text = try FileText.read(path)
         let firstLine = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""

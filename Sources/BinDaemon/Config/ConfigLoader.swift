@@ -1,12 +1,13 @@
 import BinProtocol
 import CBinsCrypto
+import MQTT
+import YAMLConfig
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import MQTT
-import YAMLConfig
 
 /// Reads, validates and resolves the daemon's YAML configuration. Reading never touches hardware or the
 /// network (that is what `binsd check-config` runs); it reads the config file, the board file and, if
@@ -39,7 +40,9 @@ public enum ConfigLoader {
         let directory = PathText.directory(of: file)
         var reader = Reader(directory: directory.isEmpty ? "." : directory, options: options)
         do {
-            var (config, warnings) = try YAMLDocument.parse(yaml: text, file: file, what: "configuration") { reader.read($0) }
+            var (config, warnings) = try YAMLDocument.parse(yaml: text, file: file, what: "configuration") {
+                reader.read($0)
+            }
             config.warnings = warnings
             return config
         } catch {
@@ -57,7 +60,9 @@ public enum ConfigLoader {
         let data = (try? encoder.encode(canonical)) ?? Data()
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
-        let done = data.withUnsafeBytes { bytes in EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil) }
+        let done = data.withUnsafeBytes { bytes in
+            EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
+        }
         // EVP_Digest fails only without memory; an empty hash then says "unknown" rather than stopping the daemon.
         guard done == 1 else { return "" }
         let hex = digest.prefix(Int(length)).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
@@ -199,11 +204,13 @@ private struct Reader {
                 passwordValue.error("give either password or password_file, not both")
             }
             if let passwordValue, password != nil {
-                passwordValue.warning("a password in the config file is readable by whoever reads the config; prefer password_file")
+                passwordValue.warning(
+                    "a password in the config file is readable by whoever reads the config; prefer password_file")
             }
             let broker = fields.value
             if (cert == nil) != (key == nil) {
-                broker.error("client_cert and client_key go together (got only \(cert == nil ? "client_key" : "client_cert"))")
+                broker.error(
+                    "client_cert and client_key go together (got only \(cert == nil ? "client_key" : "client_cert"))")
             }
             if let url, !url.tls, caFile != nil || cert != nil {
                 broker.warning("TLS files are ignored with an mqtt:// URL (use mqtts:// to encrypt)")
@@ -248,19 +255,26 @@ private struct Reader {
             if let v = fields.optional("range_margin")?.double(in: 0...2) { result.rangeMargin = v }
             // The cut-offs of the density-ratio classifier: the likelihoods judge small deposits by their noise.
             for key in ["min_volume_l", "min_mass_kg"] {
-                fields.optional(key)?.warning("no longer used: small deposits are judged by the likelihood of their measurement (docs/binsd.md section 5)")
+                fields.optional(key)?.warning(
+                    "no longer used: small deposits are judged by the likelihood of their measurement (docs/binsd.md section 5)"
+                )
             }
             if result.dryKgL.upperBound >= result.wetKgL.lowerBound {
                 fields.value.error(
-                    "dry_kg_l must lie below wet_kg_l (got dry up to \(ConfigText.number(result.dryKgL.upperBound)), wet from \(ConfigText.number(result.wetKgL.lowerBound)))")
+                    "dry_kg_l must lie below wet_kg_l (got dry up to \(ConfigText.number(result.dryKgL.upperBound)), wet from \(ConfigText.number(result.wetKgL.lowerBound)))"
+                )
             }
-            if result.otherKgL.lowerBound >= result.dryKgL.lowerBound || result.otherKgL.upperBound <= result.wetKgL.upperBound {
+            if result.otherKgL.lowerBound >= result.dryKgL.lowerBound
+                || result.otherKgL.upperBound <= result.wetKgL.upperBound
+            {
                 (otherValue ?? fields.value).error(
-                    "other_kg_l must reach below dry_kg_l and above wet_kg_l (got \(ConfigText.number(result.otherKgL.lowerBound))-\(ConfigText.number(result.otherKgL.upperBound)))")
+                    "other_kg_l must reach below dry_kg_l and above wet_kg_l (got \(ConfigText.number(result.otherKgL.lowerBound))-\(ConfigText.number(result.otherKgL.upperBound)))"
+                )
             }
             if result.contaminationConfidence < result.minConfidence {
                 (contaminationValue ?? fields.value).error(
-                    "contamination_confidence must be at least min_confidence (\(ConfigText.number(result.minConfidence))): a flagged deposit must be classified")
+                    "contamination_confidence must be at least min_confidence (\(ConfigText.number(result.minConfidence))): a flagged deposit must be classified"
+                )
             }
             return ()
         }
@@ -302,7 +316,9 @@ private struct Reader {
             if let v = fields.optional("sync")?.choice(OutboxSync.self) { result.sync = v }
             if let v = fields.optional("receipts")?.choice(OutboxReceiptsConfig.Mode.self) { result.receipts.mode = v }
             if let v = fields.optional("receipt_resend_s")?.double(in: 1...86400) { result.receipts.resendAfterS = v }
-            if let v = fields.optional("receipt_fallback_s")?.double(in: 10...604_800) { result.receipts.fallbackAfterS = v }
+            if let v = fields.optional("receipt_fallback_s")?.double(in: 10...604_800) {
+                result.receipts.fallbackAfterS = v
+            }
             return ()
         }
         return result
@@ -332,7 +348,8 @@ private struct Reader {
             let scenario = file(fields.required("scenario"))
             let speed = fields.optional("speed")?.double(in: 0.001...1_000_000) ?? 1
             if let board, board.name != BoardDefinition.simulatedBoardName {
-                fields.value.error("only the \(BoardDefinition.simulatedBoardName) board runs a simulation (board is \(board.name))")
+                fields.value.error(
+                    "only the \(BoardDefinition.simulatedBoardName) board runs a simulation (board is \(board.name))")
             }
             guard let scenario else { return nil }
             return SimulationSettings(scenario: scenario, speed: speed)
@@ -374,7 +391,8 @@ private struct Reader {
                 given = true
             }
             if t.fullFill >= t.overflowFill {
-                let message = "overflow_fill (\(ConfigText.number(t.overflowFill))) must be above full_fill (\(ConfigText.number(t.fullFill)))"
+                let message =
+                    "overflow_fill (\(ConfigText.number(t.overflowFill))) must be above full_fill (\(ConfigText.number(t.fullFill)))"
                 // At the value written (overflow_fill, or a full_fill raised above the default overflow).
                 (overflowValue ?? fullValue)?.error(message)
             }
@@ -408,7 +426,9 @@ private struct Reader {
                 } ?? false
             var geometry: BinGeometry?
             if let shape, let shapeValue {
-                for problem in BinGeometry.problems(in: shape) { shapeValue.error(problem.message, field: problem.field) }
+                for problem in BinGeometry.problems(in: shape) {
+                    shapeValue.error(problem.message, field: problem.field)
+                }
                 geometry = BinGeometry(shape: shape)
             }
             if let ranger, let geometry { checkMount(ranger.config, geometry: geometry, at: ranger.mount) }
@@ -417,7 +437,8 @@ private struct Reader {
             }
             guard sensorsPresent, let id, let stream, let shape, let geometry, let scale else { return nil }
             return BinConfig(
-                id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger?.config, lid: lid,
+                id: id, stream: stream, shape: shape, geometry: geometry, scale: scale, ranger: ranger?.config,
+                lid: lid,
                 thresholds: thresholds)
         }
     }
@@ -425,14 +446,19 @@ private struct Reader {
     func checkMount(_ ranger: RangerSensorConfig, geometry: BinGeometry, at mount: YAMLValue) {
         if ranger.mountMm > geometry.depthMm {
             mount.error(
-                "\(ConfigText.number(ranger.mountMm)) mm is beyond the bin depth \(ConfigText.number(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)")
+                "\(ConfigText.number(ranger.mountMm)) mm is beyond the bin depth \(ConfigText.number(geometry.depthMm)) mm (mount_mm is the distance from the sensor to the top rim)"
+            )
         } else if ranger.mountMm + geometry.depthMm > ranger.model.maxRangeMm {
             mount.error(
-                "the bottom is \(ConfigText.number(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(ConfigText.number(ranger.model.maxRangeMm)) mm")
+                "the bottom is \(ConfigText.number(ranger.mountMm + geometry.depthMm)) mm away, beyond the \(ranger.model.rawValue)'s range of \(ConfigText.number(ranger.model.maxRangeMm)) mm"
+            )
         } else if ranger.mountMm < ranger.model.blindZoneMm {
-            let blindFraction = 1 - geometry.volumeL(atHeightMm: geometry.depthMm - (ranger.model.blindZoneMm - ranger.mountMm)) / geometry.capacityL
+            let blindFraction =
+                1 - geometry.volumeL(atHeightMm: geometry.depthMm - (ranger.model.blindZoneMm - ranger.mountMm))
+                / geometry.capacityL
             mount.warning(
-                "\(ConfigText.number(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(ConfigText.number(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full")
+                "\(ConfigText.number(ranger.mountMm)) mm is inside the \(ranger.model.rawValue)'s blind zone (\(ConfigText.number(ranger.model.blindZoneMm)) mm): the top \(Int((blindFraction * 100).rounded())) % of the bin reads as full"
+            )
         }
     }
 
@@ -477,18 +503,28 @@ private struct Reader {
             let sck = pin(fields.required("sck"), board: board)
             var rate = HX711Rate.sps10
             if let rateValue = fields.optional("rate"), let n = rateValue.int() {
-                if let r = HX711Rate(rawValue: n) { rate = r } else { rateValue.error("must be 10 or 80 (samples per second), got \(n)") }
+                if let r = HX711Rate(rawValue: n) {
+                    rate = r
+                } else {
+                    rateValue.error("must be 10 or 80 (samples per second), got \(n)")
+                }
             }
             var gain = HX711Gain.channelA128
             if let gainValue = fields.optional("gain"), let n = gainValue.int() {
-                if let g = HX711Gain(rawValue: n) { gain = g } else { gainValue.error("must be 128, 64 (channel A) or 32 (channel B), got \(n)") }
+                if let g = HX711Gain(rawValue: n) {
+                    gain = g
+                } else {
+                    gainValue.error("must be 128, 64 (channel A) or 32 (channel B), got \(n)")
+                }
             }
             guard let dout, let sck else { return nil }
             return ScaleSensorConfig(dout: dout, sck: sck, rate: rate, gain: gain)
         }
     }
 
-    mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> (config: RangerSensorConfig, mount: YAMLValue)? {
+    mutating func readRanger(_ value: YAMLValue, board: BoardDefinition?) -> (
+        config: RangerSensorConfig, mount: YAMLValue
+    )? {
         value.fields { fields in
             let trigger = pin(fields.required("trigger"), board: board)
             let echo = pin(fields.required("echo"), board: board)

@@ -53,7 +53,8 @@ public struct DaemonConfig: Sendable, Equatable {
                     + "run: binsd calibrate --config \(file) --bin \(bin.id) --tare, "
                     + "then --known-kg MASS with a reference mass on the scale")
         }
-        throw BinDaemonError(.calibrationMissing, "\(file): \(missing.count) bin(s) without scale calibration", issues: issues)
+        throw BinDaemonError(
+            .calibrationMissing, "\(file): \(missing.count) bin(s) without scale calibration", issues: issues)
     }
 }
 
@@ -269,7 +270,8 @@ public struct OutboxConfig: Sendable, Equatable, Encodable {
     /// When an event may leave the outbox: at the aggregator's end-to-end receipt or the broker's PUBACK.
     public var receipts = OutboxReceiptsConfig()
 
-    public init(path: String, capacity: Int, sync: OutboxSync, receipts: OutboxReceiptsConfig = OutboxReceiptsConfig()) {
+    public init(path: String, capacity: Int, sync: OutboxSync, receipts: OutboxReceiptsConfig = OutboxReceiptsConfig())
+    {
         self.path = path
         self.capacity = capacity
         self.sync = sync

@@ -22,7 +22,8 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
         var problems: [Problem] = []
         func positive(_ value: Double, _ field: String) {
             if !(value > 0) || !value.isFinite {
-                problems.append(Problem(field: field, message: "must be greater than 0, got \(ConfigText.number(value))"))
+                problems.append(
+                    Problem(field: field, message: "must be greater than 0, got \(ConfigText.number(value))"))
             }
         }
         switch shape {
@@ -42,7 +43,9 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
                     problems.append(
                         Problem(
                             field: "points[\(index)]",
-                            message: "height and volume cannot be negative, got [\(ConfigText.number(point.heightMm)), \(ConfigText.number(point.volumeL))]"))
+                            message:
+                                "height and volume cannot be negative, got [\(ConfigText.number(point.heightMm)), \(ConfigText.number(point.volumeL))]"
+                        ))
                 }
                 if index > 0 {
                     let previous = points[index - 1]
@@ -50,17 +53,24 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
                         problems.append(
                             Problem(
                                 field: "points[\(index)]",
-                                message: "heights must increase, got \(ConfigText.number(point.heightMm)) mm after \(ConfigText.number(previous.heightMm)) mm"))
+                                message:
+                                    "heights must increase, got \(ConfigText.number(point.heightMm)) mm after \(ConfigText.number(previous.heightMm)) mm"
+                            ))
                     } else if point.volumeL <= previous.volumeL {
                         problems.append(
                             Problem(
                                 field: "points[\(index)]",
-                                message: "volumes must increase with height, got \(ConfigText.number(point.volumeL)) L after \(ConfigText.number(previous.volumeL)) L"))
+                                message:
+                                    "volumes must increase with height, got \(ConfigText.number(point.volumeL)) L after \(ConfigText.number(previous.volumeL)) L"
+                            ))
                     }
                 }
             }
             if let first = points.first, first.heightMm == 0, first.volumeL != 0 {
-                problems.append(Problem(field: "points[0]", message: "the volume at height 0 must be 0, got \(ConfigText.number(first.volumeL))"))
+                problems.append(
+                    Problem(
+                        field: "points[0]",
+                        message: "the volume at height 0 must be 0, got \(ConfigText.number(first.volumeL))"))
             }
         }
         return problems
@@ -71,10 +81,15 @@ public struct BinGeometry: Sendable, Equatable, Encodable {
         guard Self.problems(in: shape).isEmpty else { return nil }
         switch shape {
         case .box(let width, let length, let depth):
-            self.init(points: [HeightVolume(heightMm: 0, volumeL: 0), HeightVolume(heightMm: depth, volumeL: width * length * depth / 1e6)])
+            self.init(points: [
+                HeightVolume(heightMm: 0, volumeL: 0),
+                HeightVolume(heightMm: depth, volumeL: width * length * depth / 1e6),
+            ])
         case .cylinder(let diameter, let depth):
             let area = Double.pi * diameter * diameter / 4
-            self.init(points: [HeightVolume(heightMm: 0, volumeL: 0), HeightVolume(heightMm: depth, volumeL: area * depth / 1e6)])
+            self.init(points: [
+                HeightVolume(heightMm: 0, volumeL: 0), HeightVolume(heightMm: depth, volumeL: area * depth / 1e6),
+            ])
         case .table(let points):
             let start = points.first!.heightMm > 0 ? [HeightVolume(heightMm: 0, volumeL: 0)] : []
             self.init(points: start + points)

@@ -25,7 +25,8 @@ public final class BinSensors: Sendable {
         -> BinSensors
     {
         let scaleChip = try chips.chip(for: bin.scale.sck)
-        try sameChip(bin.scale.dout, as: bin.scale.sck, chip: scaleChip, chips: chips, what: "bins.\(bin.id).sensors.hx711")
+        try sameChip(
+            bin.scale.dout, as: bin.scale.sck, chip: scaleChip, chips: chips, what: "bins.\(bin.id).sensors.hx711")
         let scale = try sensor("hx711", bin) { () throws(SensorError) in
             try HX711(
                 chip: scaleChip, clockLine: bin.scale.sck.line, dataLine: bin.scale.dout.line, consumer: consumer,
@@ -36,7 +37,8 @@ public final class BinSensors: Sendable {
         var ranger: UltrasonicRanger?
         if let config = bin.ranger {
             let chip = try chips.chip(for: config.trigger)
-            try sameChip(config.echo, as: config.trigger, chip: chip, chips: chips, what: "bins.\(bin.id).sensors.ranger")
+            try sameChip(
+                config.echo, as: config.trigger, chip: chip, chips: chips, what: "bins.\(bin.id).sensors.ranger")
             let name = "ranger \(bin.id)"
             ranger = try sensor("ranger", bin) { () throws(SensorError) in
                 try UltrasonicRanger(
@@ -64,11 +66,14 @@ public final class BinSensors: Sendable {
         let other = try chips.chip(for: address)
         guard other === chip else {
             throw BinDaemonError(
-                .hardware, "\(what): \(address) and \(reference) are on different chips; the driver times both lines on one chip")
+                .hardware,
+                "\(what): \(address) and \(reference) are on different chips; the driver times both lines on one chip")
         }
     }
 
-    private static func sensor<T>(_ kind: String, _ bin: BinConfig, _ open: () throws(SensorError) -> T) throws(BinDaemonError) -> T {
+    private static func sensor<T>(_ kind: String, _ bin: BinConfig, _ open: () throws(SensorError) -> T)
+        throws(BinDaemonError) -> T
+    {
         do {
             return try open()
         } catch {

@@ -29,7 +29,8 @@ public final class ChipDirectory: Sendable {
                 let chip = try opener(label)
                 guard address.line < chip.info.lineCount else {
                     throw GPIOError(
-                        .noSuchLine, chip: label, line: address.line, detail: "the chip has \(chip.info.lineCount) lines")
+                        .noSuchLine, chip: label, line: address.line,
+                        detail: "the chip has \(chip.info.lineCount) lines")
                 }
                 return opened.withLock { opened in
                     if let existing = opened[label] { return existing }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +8,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Synchronization
 
 /// The air temperature for the speed of sound and the state messages.
 public struct TemperatureReading: Sendable, Equatable {
@@ -79,7 +80,8 @@ public final class DS18B20Probe: TemperatureProbe {
         let celsius = Double(milli) / 1000
         // 85 °C is the power-on reset value: the conversion did not run.
         guard celsius != 85, (-55...125).contains(celsius) else {
-            return TemperatureReading(celsius: fallbackC, measured: false, problem: "\(path): \(celsius) °C is not a conversion")
+            return TemperatureReading(
+                celsius: fallbackC, measured: false, problem: "\(path): \(celsius) °C is not a conversion")
         }
         return TemperatureReading(celsius: celsius, measured: true)
     }

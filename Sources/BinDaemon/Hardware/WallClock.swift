@@ -1,7 +1,8 @@
+import BinProtocol
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import BinProtocol
 
 /// Turns the chip's time (what drivers and edge events are stamped with) into the wall-clock time payloads
 /// carry. The detector and everything above it work in `WireTimestamp`s; only this mapping knows where
@@ -21,10 +22,12 @@ public struct SystemWallClock: WallClock {
         var monotonic = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
         clock_gettime(CLOCK_MONOTONIC, &monotonic)
-        let offsetNs = (Int64(realtime.tv_sec) - Int64(monotonic.tv_sec)) * 1_000_000_000
+        let offsetNs =
+            (Int64(realtime.tv_sec) - Int64(monotonic.tv_sec)) * 1_000_000_000
             + (Int64(realtime.tv_nsec) - Int64(monotonic.tv_nsec))
         let milliseconds = (Int64(bitPattern: nanoseconds) + offsetNs) / 1_000_000
         return WireTimestamp(
-            millisecondsSinceEpoch: milliseconds, utcOffsetSeconds: WireTimestamp.localUTCOffsetSeconds(atMilliseconds: milliseconds))
+            millisecondsSinceEpoch: milliseconds,
+            utcOffsetSeconds: WireTimestamp.localUTCOffsetSeconds(atMilliseconds: milliseconds))
     }
 }

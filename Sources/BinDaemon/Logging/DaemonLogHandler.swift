@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BinProtocol
 import Logging
 import Synchronization
 import SystemCalls
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The daemon's log level, shared by every logger so a configuration reload (SIGHUP) can change it.
 public final class LogLevelControl: Sendable {
@@ -79,7 +80,8 @@ public struct DaemonLogHandler: LogHandler {
             line = "\(ts) \(event.level) \(label): \(event.message)"
             for key in merged.keys.sorted() { line += " \(key)=\(merged[key]!)" }
         case .json:
-            line = "{\"ts\":\(Self.quote(ts)),\"level\":\(Self.quote("\(event.level)")),\"label\":\(Self.quote(label)),\"message\":\(Self.quote("\(event.message)"))"
+            line =
+                "{\"ts\":\(Self.quote(ts)),\"level\":\(Self.quote("\(event.level)")),\"label\":\(Self.quote(label)),\"message\":\(Self.quote("\(event.message)"))"
             for key in merged.keys.sorted() { line += ",\(Self.quote(key)):\(Self.quote("\(merged[key]!)"))" }
             line += "}"
         }
@@ -88,7 +90,10 @@ public struct DaemonLogHandler: LogHandler {
         var bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {
-            guard let n = try? systemCall({ bytes[offset...].withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) } }),
+            guard
+                let n = try? systemCall({
+                    bytes[offset...].withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+                }),
                 n > 0
             else { break }
             offset += n

@@ -101,13 +101,16 @@ public struct BinPipeline: Sendable {
             let observation: FaultObservation =
                 error.code == .saturated
                 ? FaultObservation(.scaleSaturated, present: true, detail: error.detail ?? "saturated")
-                : FaultObservation(.scaleNotReady, present: true, detail: "\(error.code.summary): \(error.detail ?? "")")
+                : FaultObservation(
+                    .scaleNotReady, present: true, detail: "\(error.code.summary): \(error.detail ?? "")")
             return observe([observation], at: time)
         }
     }
 
     /// One ranger measurement (the median of its pings), or why there was none.
-    public mutating func rangerRead(_ result: Result<UltrasonicRanger.Reading, SensorError>, at time: WireTimestamp) -> Output {
+    public mutating func rangerRead(_ result: Result<UltrasonicRanger.Reading, SensorError>, at time: WireTimestamp)
+        -> Output
+    {
         pendingRangerPings = nil
         var output = Output()
         let outcome: FillReading.Outcome
@@ -263,7 +266,9 @@ public struct BinPipeline: Sendable {
                 output.events.append(TimedEvent(body: .collection(collection), at: at))
             case .sample(.scale(var readings)):
                 // A noisy scale is judged on bursts: idle readings become bursts until it is cleared.
-                if faults.isActive(.scaleNoisy) || faults.isPending(.scaleNoisy) { readings = max(readings, burstReadings) }
+                if faults.isActive(.scaleNoisy) || faults.isPending(.scaleNoisy) {
+                    readings = max(readings, burstReadings)
+                }
                 pendingScaleReadings = max(pendingScaleReadings, readings)
             case .sample(.ranger(let pings)):
                 if bin.ranger != nil { pendingRangerPings = max(pendingRangerPings ?? 0, pings) }

@@ -45,7 +45,8 @@ public struct ConsistencyCheck: Sendable, Equatable {
         }
         let addedMass = massKg - reference.massKg
         let addedVolume = volumeL - reference.volumeL
-        let massWithoutFill = addedMass >= Self.minMassKg && addedVolume + 3 * sigmaVolumeL < addedMass / Self.densestKgPerL
+        let massWithoutFill =
+            addedMass >= Self.minMassKg && addedVolume + 3 * sigmaVolumeL < addedMass / Self.densestKgPerL
         let fillWithoutMass =
             addedVolume - 3 * sigmaVolumeL - Self.fillSlackL > max(addedMass, 0) / Self.lightestKgPerL
         let summary =

@@ -1,4 +1,5 @@
 import BinProtocol
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,8 +87,12 @@ public struct DensityClassifier: Sendable, Equatable {
             func places(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
             return DepositEvidence(
                 reason: reason.rawValue,
-                likelihoods: likelihoods.map { HypothesisValues(wet: significant($0.wet), dry: significant($0.dry), other: significant($0.other)) },
-                posterior: posterior.map { HypothesisValues(wet: places($0.wet), dry: places($0.dry), other: places($0.other)) },
+                likelihoods: likelihoods.map {
+                    HypothesisValues(wet: significant($0.wet), dry: significant($0.dry), other: significant($0.other))
+                },
+                posterior: posterior.map {
+                    HypothesisValues(wet: places($0.wet), dry: places($0.dry), other: places($0.other))
+                },
                 volumeSigmaL: sigmaVolumeL.map { (($0 * 1000).rounded() / 1000) })
         }
 
@@ -112,19 +117,26 @@ public struct DensityClassifier: Sendable, Equatable {
         massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream
     ) -> Result {
         guard let volumeL, volumeL.isFinite, massKg.isFinite else { return .unknown(.noVolume) }
-        let logLikelihood = logLikelihoods(massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
+        let logLikelihood = logLikelihoods(
+            massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
         let prior = prior(declared: declared)
-        let logJoint = [log(prior.wet) + logLikelihood.wet, log(prior.dry) + logLikelihood.dry, log(prior.other) + logLikelihood.other]
+        let logJoint = [
+            log(prior.wet) + logLikelihood.wet, log(prior.dry) + logLikelihood.dry,
+            log(prior.other) + logLikelihood.other,
+        ]
         let total = Self.logSumExp(logJoint)
         // Only a degenerate configuration (a zero prior everywhere) leaves nothing to normalise by.
         guard total.isFinite else { return .unknown(.lowConfidence) }
-        let posterior = PerHypothesis(wet: exp(logJoint[0] - total), dry: exp(logJoint[1] - total), other: exp(logJoint[2] - total))
-        let likelihoods = PerHypothesis(wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
+        let posterior = PerHypothesis(
+            wet: exp(logJoint[0] - total), dry: exp(logJoint[1] - total), other: exp(logJoint[2] - total))
+        let likelihoods = PerHypothesis(
+            wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
         let side: ObservedStream = posterior.wet >= posterior.dry ? .wet : .dry
         let sideProbability = posterior[side]
         let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: sigmaVolumeL)
         var result = Result(
-            observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence, likelihoods: likelihoods,
+            observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence,
+            likelihoods: likelihoods,
             posterior: posterior, sigmaVolumeL: sigmaVolumeL)
         if posterior.other > sideProbability {
             result.reason = .outsideRanges
@@ -174,9 +186,11 @@ public struct DensityClassifier: Sendable, Equatable {
     /// a mixed bag, or kitchen waste fluffier than any in the sources). Empty parts are left out.
     public var otherRanges: [ClosedRange<Double>] {
         let margin = 1 + thresholds.rangeMargin
-        let light = thresholds.otherKgL.lowerBound...max(thresholds.otherKgL.lowerBound, thresholds.dryKgL.lowerBound / margin)
+        let light =
+            thresholds.otherKgL.lowerBound...max(thresholds.otherKgL.lowerBound, thresholds.dryKgL.lowerBound / margin)
         let gap = thresholds.dryKgL.upperBound...max(thresholds.dryKgL.upperBound, thresholds.wetKgL.lowerBound)
-        let heavy = min(thresholds.otherKgL.upperBound, thresholds.wetKgL.upperBound * margin)...thresholds.otherKgL.upperBound
+        let heavy =
+            min(thresholds.otherKgL.upperBound, thresholds.wetKgL.upperBound * margin)...thresholds.otherKgL.upperBound
         return [light, gap, heavy].filter { $0.upperBound > $0.lowerBound }
     }
 
@@ -186,7 +200,8 @@ public struct DensityClassifier: Sendable, Equatable {
     {
         func logLikelihood(_ range: ClosedRange<Double>) -> Double {
             Self.logLikelihood(
-                volumeL: volumeL, massKg: massKg, densities: range, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
+                volumeL: volumeL, massKg: massKg, densities: range, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL
+            )
         }
         // `other` is one hypothesis whose density is uniform in ln ρ over both of its parts together.
         let parts = otherRanges
@@ -223,7 +238,8 @@ public struct DensityClassifier: Sendable, Equatable {
     /// variance are returned. A deposit whose density is pinned down pins the surface down; one whose density
     /// could be anywhere in a wide range leaves it about as unknown as the roughness says.
     public func surfaceOffsetAfter(
-        massKg: Double, volumeL: Double, sigmaMassKg: Double, sigmaVolumeL: Double, surfaceSigmaL: Double, declared: WasteStream
+        massKg: Double, volumeL: Double, sigmaMassKg: Double, sigmaVolumeL: Double, surfaceSigmaL: Double,
+        declared: WasteStream
     ) -> (meanL: Double, varianceL2: Double)? {
         guard massKg.isFinite, volumeL.isFinite, surfaceSigmaL > 0, sigmaVolumeL >= surfaceSigmaL else { return nil }
         let prior = prior(declared: declared)
@@ -244,7 +260,9 @@ public struct DensityClassifier: Sendable, Equatable {
         add(thresholds.dryKgL, logPrior: log(prior.dry))
         let parts = otherRanges
         let totalWidth = parts.map { log($0.upperBound / $0.lowerBound) }.reduce(0, +)
-        for part in parts { add(part, logPrior: log(prior.other) + log(log(part.upperBound / part.lowerBound) / totalWidth)) }
+        for part in parts {
+            add(part, logPrior: log(prior.other) + log(log(part.upperBound / part.lowerBound) / totalWidth))
+        }
         let total = Self.logSumExp(nodes.map(\.logWeight))
         guard total.isFinite else { return nil }
         var mean = 0.0
@@ -285,7 +303,9 @@ public struct DensityClassifier: Sendable, Equatable {
     /// σ of a volume change from two ranger readings (before and after), each the median of `pings`
     /// pings with σ `rangerSigmaMm`, on a surface whose height varies with σ `surfaceRoughnessMm`
     /// under the beam, in a bin of `litresPerMm` cross-section.
-    public static func volumeSigmaL(rangerSigmaMm: Double, surfaceRoughnessMm: Double, rangerPings: Int, litresPerMm: Double)
+    public static func volumeSigmaL(
+        rangerSigmaMm: Double, surfaceRoughnessMm: Double, rangerPings: Int, litresPerMm: Double
+    )
         -> Double
     {
         // The median of n normal samples has variance about (π/2)·σ²/n.

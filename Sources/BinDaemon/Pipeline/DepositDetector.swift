@@ -193,7 +193,8 @@ public struct DepositDetector: Sendable {
         if open {
             switch phase {
             case .idle:
-                phase = .active(Cycle(startedAt: time, lidWasOpened: true, lidOpenedAt: time, fillBefore: lastTrustedFill))
+                phase = .active(
+                    Cycle(startedAt: time, lidWasOpened: true, lidOpenedAt: time, fillBefore: lastTrustedFill))
             case .active(var cycle):
                 cycle.lidWasOpened = true
                 cycle.lidOpenedAt = time
@@ -240,7 +241,10 @@ public struct DepositDetector: Sendable {
             }
             let change = stable - baseline
             if change <= -collectionThreshold(baseline) || (!lidGatesDeposits && change >= minDepositKg) {
-                return settle(stable, at: reading.at, cycle: Cycle(startedAt: reading.at, lidWasOpened: !lidGatesDeposits, fillBefore: lastTrustedFill), quality: .good)
+                return settle(
+                    stable, at: reading.at,
+                    cycle: Cycle(startedAt: reading.at, lidWasOpened: !lidGatesDeposits, fillBefore: lastTrustedFill),
+                    quality: .good)
             }
             baselineKg = stable  // creep, temperature drift, pressed-down waste
             return []
@@ -280,10 +284,16 @@ public struct DepositDetector: Sendable {
             let g = configuration.geometry
             level = FillLevel(surfaceHeightMm: g.depthMm, volumeL: g.capacityL, fraction: 1)
             actions.append(.observation(FaultObservation(.rangerNoEcho, present: false)))
-            actions.append(.observation(FaultObservation(.rangerBlind, present: true, detail: "echo inside the blind zone: full, or the sensor is covered")))
+            actions.append(
+                .observation(
+                    FaultObservation(
+                        .rangerBlind, present: true,
+                        detail: "echo inside the blind zone: full, or the sensor is covered")))
         case .noEcho:
             level = nil
-            actions.append(.observation(FaultObservation(.rangerNoEcho, present: true, detail: "no echo within the range timeout")))
+            actions.append(
+                .observation(FaultObservation(.rangerNoEcho, present: true, detail: "no echo within the range timeout"))
+            )
         case .rejected:
             level = nil
         }
@@ -314,12 +324,16 @@ public struct DepositDetector: Sendable {
         var actions: [DetectorAction] = []
         switch phase {
         case .active(var cycle):
-            if lidOpen, !cycle.timedOut, let openedAt = cycle.lidOpenedAt, openedAt.seconds(to: time) >= thresholds.lidOpenTimeoutS {
+            if lidOpen, !cycle.timedOut, let openedAt = cycle.lidOpenedAt,
+                openedAt.seconds(to: time) >= thresholds.lidOpenTimeoutS
+            {
                 cycle.timedOut = true
                 phase = .active(cycle)
                 actions.append(
                     .observation(
-                        FaultObservation(.lidOpenTooLong, present: true, detail: "lid open for more than \(Self.round(thresholds.lidOpenTimeoutS)) s")))
+                        FaultObservation(
+                            .lidOpenTooLong, present: true,
+                            detail: "lid open for more than \(Self.round(thresholds.lidOpenTimeoutS)) s")))
                 if let stable = stableMass(), let baseline = baselineKg, stable - baseline >= minDepositKg {
                     actions += flushWithoutVolume(stable, at: time, cycle: cycle)
                 }
@@ -370,7 +384,9 @@ public struct DepositDetector: Sendable {
         case .idle:
             break
         }
-        if let last = lastScaleSampleAt { candidates.append(last.adding(seconds: configuration.sampling.scaleIntervalS)) }
+        if let last = lastScaleSampleAt {
+            candidates.append(last.adding(seconds: configuration.sampling.scaleIntervalS))
+        }
         // The heartbeat reading is only taken idle with the lid closed (see `tick`); otherwise the lid edge
         // or the cycle's own deadlines wake the owner.
         if configuration.hasRanger, let last = lastRangerAt, rangerRequestedAt == nil, !lidOpen, phase == .idle {
@@ -391,7 +407,9 @@ public struct DepositDetector: Sendable {
     public var sinceCollection: SinceCollection? {
         guard let start = afterCollection, let baseline = baselineKg else { return nil }
         let volume: Double? =
-            if let startFill = start.fill, let now = lastTrustedFill { now.level.volumeL - startFill.volumeL } else { nil }
+            if let startFill = start.fill, let now = lastTrustedFill { now.level.volumeL - startFill.volumeL } else {
+                nil
+            }
         return SinceCollection(massKg: baseline - start.massKg, volumeL: volume)
     }
 
@@ -425,8 +443,11 @@ public struct DepositDetector: Sendable {
     /// reading after the last deposit: more than 4 σ of the pings apart (waste settled or was pushed down).
     private func surfaceMoved(from reading: FillSnapshot, to now: FillSnapshot) -> Bool {
         let pings = Double(max(configuration.sampling.rangerPings, 1))
-        let readingSigmaMm = ((Double.pi / 2) * thresholds.rangerSigmaMm * thresholds.rangerSigmaMm / pings).squareRoot()
-        let sigmaL = 2.0.squareRoot() * readingSigmaMm * configuration.geometry.litresPerMm(atHeightMm: now.level.surfaceHeightMm)
+        let readingSigmaMm = ((Double.pi / 2) * thresholds.rangerSigmaMm * thresholds.rangerSigmaMm / pings)
+            .squareRoot()
+        let sigmaL =
+            2.0.squareRoot() * readingSigmaMm
+            * configuration.geometry.litresPerMm(atHeightMm: now.level.surfaceHeightMm)
         return abs(now.level.volumeL - reading.level.volumeL) > 4 * max(sigmaL, 1e-9) * volumeNoise.factor
     }
 
@@ -530,7 +551,9 @@ public struct DepositDetector: Sendable {
             .observation(
                 FaultObservation(
                     .lidStuck, present: true,
-                    detail: "weight rose \(closedLidGains.count) times (\(Self.round(totalKg)) kg) without the lid switch moving"))
+                    detail:
+                        "weight rose \(closedLidGains.count) times (\(Self.round(totalKg)) kg) without the lid switch moving"
+                ))
         ]
         closedLidGains = []
         // The earlier steps were waste after all: reported now, at the time each settled, by mass alone
@@ -555,7 +578,8 @@ public struct DepositDetector: Sendable {
     }
 
     /// Closes off a deposit while the lid is still open past its timeout: mass known, volume not.
-    private mutating func flushWithoutVolume(_ stable: Double, at time: WireTimestamp, cycle: Cycle) -> [DetectorAction] {
+    private mutating func flushWithoutVolume(_ stable: Double, at time: WireTimestamp, cycle: Cycle) -> [DetectorAction]
+    {
         guard let baseline = baselineKg else { return [] }
         baselineKg = stable
         var rest = cycle
@@ -567,14 +591,17 @@ public struct DepositDetector: Sendable {
         return makeDeposit(pending, volumeL: nil, at: time)
     }
 
-    private mutating func finishDeposit(_ pending: Pending, fillAfter: FillSnapshot?, at time: WireTimestamp) -> [DetectorAction] {
+    private mutating func finishDeposit(_ pending: Pending, fillAfter: FillSnapshot?, at time: WireTimestamp)
+        -> [DetectorAction]
+    {
         var volume: Double?
         var actions: [DetectorAction] = []
         if let before = pending.fillBefore, let after = fillAfter {
             volume = after.level.volumeL - before.level.volumeL
         }
         if let after = fillAfter { actions += judgeConsistency(after) }
-        return actions + makeDeposit(pending, volumeL: volume, fillAfter: volume == nil ? nil : fillAfter, at: pending.settledAt)
+        return actions
+            + makeDeposit(pending, volumeL: volume, fillAfter: volume == nil ? nil : fillAfter, at: pending.settledAt)
     }
 
     private mutating func makeDeposit(
@@ -584,7 +611,8 @@ public struct DepositDetector: Sendable {
         let configuredSigmaVolume = volumeSigma(at: level)
         // The surface this deposit's change was measured from, if the last deposit said something about it:
         // its expected offset is taken back out, and its variance left is what it still adds.
-        let surfaceSigma = thresholds.surfaceRoughnessMm * configuration.geometry.litresPerMm(atHeightMm: level.surfaceHeightMm)
+        let surfaceSigma =
+            thresholds.surfaceRoughnessMm * configuration.geometry.litresPerMm(atHeightMm: level.surfaceHeightMm)
         let before = surfaceOffset.flatMap { offset in
             pending.fillBefore.map { $0.at >= offset.reading.at } == true ? offset : nil
         }
@@ -610,11 +638,13 @@ public struct DepositDetector: Sendable {
                 declared: configuration.stream, classifier: classifier)
             if let fillAfter, surfaceSigma > 0,
                 let after = classifier.surfaceOffsetAfter(
-                    massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume * factor,
+                    massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma,
+                    sigmaVolumeL: sigmaVolume * factor,
                     surfaceSigmaL: surfaceSigma * factor, declared: configuration.stream)
             {
                 surfaceOffset = SurfaceOffset(
-                    meanL: after.meanL, varianceShare: after.varianceL2 / (surfaceSigma * factor * surfaceSigma * factor),
+                    meanL: after.meanL,
+                    varianceShare: after.varianceL2 / (surfaceSigma * factor * surfaceSigma * factor),
                     reading: fillAfter)
             }
         }
@@ -624,20 +654,24 @@ public struct DepositDetector: Sendable {
         if volumeL == nil, configuration.hasRanger { quality = quality.worse(.degraded) }
         let deposit = Deposit(
             bin: configuration.binID, stream: configuration.stream, massKg: Self.round(pending.massKg, places: 3),
-            volumeL: volumeL.map { Self.round(max($0, 0), places: 2) }, densityKgL: result.densityKgL.map { Self.round($0, places: 3) },
+            volumeL: volumeL.map { Self.round(max($0, 0), places: 2) },
+            densityKgL: result.densityKgL.map { Self.round($0, places: 3) },
             observed: result.observed, confidence: Self.round(result.confidence, places: 3),
             contaminated: classifier.isContaminated(result, declared: configuration.stream), quality: quality,
             evidence: result.evidence)
         return [.deposit(deposit, at: time)]
     }
 
-    private mutating func collect(from baseline: Double, to stable: Double, at time: WireTimestamp, fillBefore: FillSnapshot?)
+    private mutating func collect(
+        from baseline: Double, to stable: Double, at time: WireTimestamp, fillBefore: FillSnapshot?
+    )
         -> [DetectorAction]
     {
         var actions: [DetectorAction] = [
             .collection(
                 Collection(
-                    bin: configuration.binID, stream: configuration.stream, massKg: Self.round(baseline - stable, places: 3),
+                    bin: configuration.binID, stream: configuration.stream,
+                    massKg: Self.round(baseline - stable, places: 3),
                     fillBefore: fillBefore.map { Self.round($0.level.fraction, places: 3) }),
                 at: time)
         ]

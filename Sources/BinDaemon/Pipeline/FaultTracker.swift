@@ -64,7 +64,8 @@ public enum FaultCode: String, Sendable, Hashable, CaseIterable {
         case .rangerBlind: FaultPolicy(raiseObservations: 3, raiseAfterS: 600, clearObservations: 2, clearAfterS: 0)
         case .fillWithoutMass, .massWithoutFill:
             FaultPolicy(raiseObservations: 2, raiseAfterS: 60, clearObservations: 2, clearAfterS: 60)
-        case .lidOpenTooLong, .lidStuck: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 0)
+        case .lidOpenTooLong, .lidStuck:
+            FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 0)
         case .outboxDropped: FaultPolicy(raiseObservations: 1, raiseAfterS: 0, clearObservations: 1, clearAfterS: 600)
         }
     }
@@ -156,9 +157,11 @@ public struct FaultTracker: Sendable, Equatable {
         state.active = observation.present
         state.runCount = 0
         state.runStart = nil
-        let detail = observation.present ? observation.detail : (observation.detail.isEmpty ? "cleared" : observation.detail)
+        let detail =
+            observation.present ? observation.detail : (observation.detail.isEmpty ? "cleared" : observation.detail)
         return TimedFault(
-            fault: Fault(bin: bin, sensor: code.sensor, code: code.rawValue, active: observation.present, detail: detail),
+            fault: Fault(
+                bin: bin, sensor: code.sensor, code: code.rawValue, active: observation.present, detail: detail),
             at: time)
     }
 

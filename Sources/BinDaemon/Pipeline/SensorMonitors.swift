@@ -34,8 +34,11 @@ public struct ScaleStuckMonitor: Sendable, Equatable {
         let stuck = repeats >= minRepeats && worldChangedDuringRun
         let saturated = Self.saturatedCodes.contains(rawCode)
         return [
-            FaultObservation(.scaleStuck, present: stuck, detail: stuck ? "raw code \(rawCode) repeated \(repeats) times across lid cycles" : ""),
-            FaultObservation(.scaleSaturated, present: saturated, detail: saturated ? "raw code \(rawCode) is saturated" : ""),
+            FaultObservation(
+                .scaleStuck, present: stuck,
+                detail: stuck ? "raw code \(rawCode) repeated \(repeats) times across lid cycles" : ""),
+            FaultObservation(
+                .scaleSaturated, present: saturated, detail: saturated ? "raw code \(rawCode) is saturated" : ""),
         ]
     }
 }

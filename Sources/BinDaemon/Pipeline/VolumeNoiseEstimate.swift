@@ -1,4 +1,5 @@
 import BinProtocol
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,8 +51,11 @@ public struct VolumeNoiseEstimate: Sendable, Equatable {
         guard massKg.isFinite, volumeL.isFinite, sigmaVolumeL > 0 else { return }
         let prior = classifier.prior(declared: declared)
         let marginals = Self.factors.map { k in
-            let l = classifier.logLikelihoods(massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: k * sigmaVolumeL)
-            return DensityClassifier.logSumExp([log(prior.wet) + l.wet, log(prior.dry) + l.dry, log(prior.other) + l.other])
+            let l = classifier.logLikelihoods(
+                massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: k * sigmaVolumeL)
+            return DensityClassifier.logSumExp([
+                log(prior.wet) + l.wet, log(prior.dry) + l.dry, log(prior.other) + l.other,
+            ])
         }
         guard marginals.allSatisfy(\.isFinite) else { return }
         for index in logLikelihood.indices { logLikelihood[index] += marginals[index] }

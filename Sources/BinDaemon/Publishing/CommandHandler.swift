@@ -1,11 +1,12 @@
 import BinProtocol
+import Logging
+import MQTT
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import MQTT
 
 /// Carries out what an operator sends on `cmd` (rebirth, read, tare, calibrate) and writes the reply. The
 /// live publisher only receives commands and sends the replies; the sensors are reached through the
@@ -22,10 +23,15 @@ struct CommandHandler: Sendable {
         guard let id = (try? JSONDecoder().decode(Identified.self, from: Data(message.payload)))?.id, !id.isEmpty,
             id.utf8.count <= 128
         else {
-            logger.warning("cmd.unparseable", metadata: ["mqtt.topic": "\(message.topic)", "cmd.bytes": "\(message.payload.count)"])
+            logger.warning(
+                "cmd.unparseable",
+                metadata: ["mqtt.topic": "\(message.topic)", "cmd.bytes": "\(message.payload.count)"])
             return nil
         }
-        func reply(ok: Bool, error: String? = nil, readings: [SensorReading]? = nil, calibration: StoredCalibration? = nil, bin: String? = nil)
+        func reply(
+            ok: Bool, error: String? = nil, readings: [SensorReading]? = nil, calibration: StoredCalibration? = nil,
+            bin: String? = nil
+        )
             -> CommandReplyPayload
         {
             CommandReplyPayload(
@@ -48,7 +54,8 @@ struct CommandHandler: Sendable {
             return reply(ok: true)
         case .read:
             let readings = await control.read()
-            return readings.isEmpty ? reply(ok: false, error: "the sampling loop is not running") : reply(ok: true, readings: readings)
+            return readings.isEmpty
+                ? reply(ok: false, error: "the sampling loop is not running") : reply(ok: true, readings: readings)
         case .tare:
             guard let bin = command.bin else { return reply(ok: false, error: "tare needs \"bin\"") }
             switch await control.tare(bin: bin) {

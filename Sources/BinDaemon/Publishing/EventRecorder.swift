@@ -62,7 +62,9 @@ public struct EventRecorder: SamplingSink {
     }
 
     public func recordDropCleared(at time: WireTimestamp) {
-        let fault = Fault(bin: nil, sensor: .outbox, code: FaultCode.outboxDropped.rawValue, active: false, detail: "no drops for 10 minutes")
+        let fault = Fault(
+            bin: nil, sensor: .outbox, code: FaultCode.outboxDropped.rawValue, active: false,
+            detail: "no drops for 10 minutes")
         do {
             _ = try record(TimedEvent(body: .fault(fault), at: time))
         } catch {
@@ -72,7 +74,9 @@ public struct EventRecorder: SamplingSink {
 
     public func publishState(_ state: StatePayload) { live.publishState(state) }
 
-    public func healthDue(at time: WireTimestamp, activeFaults: [String]) { live.publishHealth(at: time, activeFaults: activeFaults) }
+    public func healthDue(at time: WireTimestamp, activeFaults: [String]) {
+        live.publishHealth(at: time, activeFaults: activeFaults)
+    }
 
     /// Sets `historical: true` in an event payload sent late (the outbox publisher's transform), without
     /// decoding it: see `EventPayload.markingHistorical`.
@@ -81,7 +85,9 @@ public struct EventRecorder: SamplingSink {
     }
 
     static func metadata(_ event: TimedEvent, seq: Int64) -> Logger.Metadata {
-        var metadata: Logger.Metadata = ["event.seq": "\(seq)", "event.type": "\(event.body.type.rawValue)", "event.ts": "\(event.at)"]
+        var metadata: Logger.Metadata = [
+            "event.seq": "\(seq)", "event.type": "\(event.body.type.rawValue)", "event.ts": "\(event.at)",
+        ]
         switch event.body {
         case .deposit(let deposit):
             metadata["bin.id"] = "\(deposit.bin)"

@@ -1,14 +1,15 @@
 import BinProtocol
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Everything the device publishes outside the outbox, as a service: the retained `status` (online, with
 /// the session the will also carries) and `birth` on every connection, the latest retained `state` of each
@@ -24,7 +25,9 @@ public final class LivePublisher: Service, Sendable {
         public var board: String
         public var bins: [BinDescriptor]
 
-        public init(device: String, session: Int64, version: String, configHash: String, board: String, bins: [BinDescriptor]) {
+        public init(
+            device: String, session: Int64, version: String, configHash: String, board: String, bins: [BinDescriptor]
+        ) {
             self.device = device
             self.session = session
             self.version = version
@@ -69,7 +72,8 @@ public final class LivePublisher: Service, Sendable {
     private let startedAt: WireTimestamp
 
     public init(
-        identity: Identity, client: MQTTClient, outbox: Outbox, receipts: OutboxReceipts? = nil, control: SamplingControl,
+        identity: Identity, client: MQTTClient, outbox: Outbox, receipts: OutboxReceipts? = nil,
+        control: SamplingControl,
         counters: DaemonCounters, now: @escaping @Sendable () -> WireTimestamp, flushTimeout: Duration = .seconds(10),
         onConnected: @escaping @Sendable () -> Void = {}, logger: Logger
     ) {
@@ -132,7 +136,8 @@ public final class LivePublisher: Service, Sendable {
             case .puback: .puback
             case .fallback: .fallback
             }
-        return ReceiptStatus(mode: mode, through: status.through, unreceipted: status.unreceipted, resendsTotal: Int64(status.resends))
+        return ReceiptStatus(
+            mode: mode, through: status.through, unreceipted: status.unreceipted, resendsTotal: Int64(status.resends))
     }
 
     /// Publishes status, birth and every bin's state again (the `rebirth` command, a changed config).
@@ -241,9 +246,12 @@ public final class LivePublisher: Service, Sendable {
         }
         for bin in work.dirtyStates.sorted() {
             guard let state = work.states[bin] else { continue }
-            if !(await send(state, topic: Topics.state(identity.device, bin: bin), retain: true)) { failedStates.insert(bin) }
+            if !(await send(state, topic: Topics.state(identity.device, bin: bin), retain: true)) {
+                failedStates.insert(bin)
+            }
         }
-        for reply in work.replies where !(await send(reply, topic: Topics.commandReply(identity.device), retain: false)) {
+        for reply in work.replies where !(await send(reply, topic: Topics.commandReply(identity.device), retain: false))
+        {
             failedReplies.append(reply)
         }
         if let health = work.health {
@@ -264,7 +272,8 @@ public final class LivePublisher: Service, Sendable {
     /// retained state and replies).
     static let acknowledgementTimeout: Duration = .seconds(10)
 
-    private func send(_ payload: some Encodable, topic: String, retain: Bool, qos: MQTTQoS = .atLeastOnce) async -> Bool {
+    private func send(_ payload: some Encodable, topic: String, retain: Bool, qos: MQTTQoS = .atLeastOnce) async -> Bool
+    {
         let bytes: [UInt8]
         do {
             bytes = try WireCodec.encode(payload)
@@ -274,7 +283,8 @@ public final class LivePublisher: Service, Sendable {
         }
         do {
             try await client.publish(
-                MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain), timeout: Self.acknowledgementTimeout)
+                MQTTMessage(topic: topic, payload: bytes, qos: qos, retain: retain),
+                timeout: Self.acknowledgementTimeout)
             return true
         } catch {
             counters.publishFailures.add(1, ordering: .relaxed)
@@ -293,7 +303,8 @@ public final class LivePublisher: Service, Sendable {
         }
         if outbox.depth > 0 {
             let drained = await outbox.waitUntilEmpty(timeout: flushTimeout)
-            logger.info("shutdown.outbox_flush", metadata: ["outbox.drained": "\(drained)", "outbox.depth": "\(outbox.depth)"])
+            logger.info(
+                "shutdown.outbox_flush", metadata: ["outbox.drained": "\(drained)", "outbox.depth": "\(outbox.depth)"])
         }
         _ = await withDeadline(.seconds(3)) { [self] in await publishPending() }
         var published = false

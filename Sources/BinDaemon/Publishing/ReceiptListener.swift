@@ -35,10 +35,13 @@ struct ReceiptListener: Service {
         guard !message.payload.isEmpty else { return }  // a retained receipt being cleared
         do {
             let receipt = try WireCodec.decode(ReceiptPayload.self, from: message.payload, topicDevice: device)
-            logger.debug("receipt.received", metadata: ["receipt.through": "\(receipt.through)", "receipt.highest": "\(receipt.highest)"])
+            logger.debug(
+                "receipt.received",
+                metadata: ["receipt.through": "\(receipt.through)", "receipt.highest": "\(receipt.highest)"])
             receipts.receipt(through: receipt.through, highest: receipt.highest)
         } catch {
-            logger.warning("receipt.invalid", metadata: ["mqtt.topic": "\(message.topic)", "receipt.error": "\(error)"])
+            logger.warning(
+                "receipt.invalid", metadata: ["mqtt.topic": "\(message.topic)", "receipt.error": "\(error)"])
         }
     }
 
@@ -50,10 +53,15 @@ struct ReceiptListener: Service {
         do {
             let status = try WireCodec.decode(AggregatorStatusPayload.self, from: message.payload)
             logger.info(
-                "aggregator.status", metadata: ["aggregator.online": "\(status.online)", "aggregator.receipts": "\(status.receipts ?? false)"])
+                "aggregator.status",
+                metadata: [
+                    "aggregator.online": "\(status.online)", "aggregator.receipts": "\(status.receipts ?? false)",
+                ])
             receipts.receiver(status.online ? .online(announcesReceipts: status.receipts == true) : .offline)
         } catch {
-            logger.warning("aggregator.status_invalid", metadata: ["mqtt.topic": "\(message.topic)", "aggregator.error": "\(error)"])
+            logger.warning(
+                "aggregator.status_invalid",
+                metadata: ["mqtt.topic": "\(message.topic)", "aggregator.error": "\(error)"])
         }
     }
 }

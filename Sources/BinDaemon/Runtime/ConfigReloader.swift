@@ -1,12 +1,13 @@
 import Dispatch
+import Logging
+import ServiceLifecycle
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import ServiceLifecycle
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +65,9 @@ final class ConfigReloader: Service, Sendable {
         if !refused.isEmpty {
             logger.warning(
                 "config.reload.needs_restart",
-                metadata: ["config.fields": "\(refused.joined(separator: ","))", "config.hint": "systemctl restart binsd"])
+                metadata: [
+                    "config.fields": "\(refused.joined(separator: ","))", "config.hint": "systemctl restart binsd",
+                ])
         }
         guard applied.configHash != old.configHash else {
             logger.notice("config.reload.unchanged")
@@ -73,9 +76,10 @@ final class ConfigReloader: Service, Sendable {
         current.withLock { $0 = applied }
         levels.set(applied.logging.level)
         await daemon.control.reconfigure(applied)
-        daemon.live.rebirth(identity: LivePublisher.Identity(
-            device: applied.device, session: daemon.session, version: BinDaemonVersion.current,
-            configHash: applied.configHash, board: applied.board.name, bins: applied.binDescriptors))
+        daemon.live.rebirth(
+            identity: LivePublisher.Identity(
+                device: applied.device, session: daemon.session, version: BinDaemonVersion.current,
+                configHash: applied.configHash, board: applied.board.name, bins: applied.binDescriptors))
         logger.notice("config.reload.applied", metadata: ["config.hash": "\(applied.configHash)"])
     }
 

@@ -1,15 +1,16 @@
 import BinProtocol
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import GPIO
 import Lifecycle
 import Logging
 import MQTT
 import ServiceLifecycle
 import YAMLConfig
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The version announced in the birth message.
 public enum BinDaemonVersion {
@@ -41,9 +42,11 @@ public struct DaemonPlatform: Sendable {
     public var verifyBrokerHostname = true
 
     public init(
-        chips: ChipDirectory, clock: any WallClock, temperature: any TemperatureProbe, pacer: (any SamplingPacer)? = nil,
+        chips: ChipDirectory, clock: any WallClock, temperature: any TemperatureProbe,
+        pacer: (any SamplingPacer)? = nil,
         brokerEndpoint: (host: String, port: Int)? = nil, password: Secret? = nil, stopAtChipNanoseconds: UInt64? = nil,
-        connectBeforeSampling: Duration? = nil, reconnectDelayMax: Duration = .seconds(60), notifier: SystemdNotifier? = nil
+        connectBeforeSampling: Duration? = nil, reconnectDelayMax: Duration = .seconds(60),
+        notifier: SystemdNotifier? = nil
     ) {
         self.chips = chips
         self.clock = clock
@@ -64,7 +67,8 @@ public struct DaemonPlatform: Sendable {
             case .fixed(let celsius): FixedTemperature(celsius: celsius)
             case .ds18b20(let glob, let fallback): DS18B20Probe(pathGlob: glob, fallbackC: fallback)
             }
-        return DaemonPlatform(chips: .hardware(), clock: SystemWallClock(), temperature: temperature, notifier: notifier)
+        return DaemonPlatform(
+            chips: .hardware(), clock: SystemWallClock(), temperature: temperature, notifier: notifier)
     }
 }
 
@@ -89,7 +93,9 @@ public final class Daemon: Sendable {
 
     /// Opens the outbox (and with it the seq and session counters), checks that every scale is calibrated,
     /// and builds the services. `sensors` are the bins' opened sensors, in the config's order.
-    public init(config: DaemonConfig, sensors: [BinSensors], platform: DaemonPlatform, logger: Logger) throws(BinDaemonError) {
+    public init(config: DaemonConfig, sensors: [BinSensors], platform: DaemonPlatform, logger: Logger)
+        throws(BinDaemonError)
+    {
         var logger = logger
         logger[metadataKey: "device"] = "\(config.device)"
         self.config = config
@@ -120,7 +126,8 @@ public final class Daemon: Sendable {
         let endpoint = platform.brokerEndpoint ?? (config.broker.url.host, config.broker.url.port)
         let mqtt = MQTTConfiguration(
             host: endpoint.host, port: endpoint.port, clientID: config.device, username: config.broker.username,
-            password: password?.revealed, keepAliveSeconds: config.broker.keepaliveSeconds, cleanSession: true, tls: tls,
+            password: password?.revealed, keepAliveSeconds: config.broker.keepaliveSeconds, cleanSession: true,
+            tls: tls,
             will: LivePublisher.will(for: identity, at: now()), reconnectDelayMin: .milliseconds(500),
             reconnectDelayMax: platform.reconnectDelayMax)
         do {
@@ -132,22 +139,28 @@ public final class Daemon: Sendable {
         let receipts = config.outbox.receipts.receiptSettings.map(OutboxReceipts.init)
         self.receipts = receipts
         let client = client
-        receiptListener = receipts.map { ReceiptListener(device: config.device, client: client, receipts: $0, logger: logger) }
+        receiptListener = receipts.map {
+            ReceiptListener(device: config.device, client: client, receipts: $0, logger: logger)
+        }
         control = platform.control ?? SamplingControl()
         let notifier = platform.notifier
         let ready = OneShot<Void>()
         live = LivePublisher(
-            identity: identity, client: client, outbox: outbox, receipts: receipts, control: control, counters: counters, now: now,
+            identity: identity, client: client, outbox: outbox, receipts: receipts, control: control,
+            counters: counters, now: now,
             onConnected: {
                 if ready.value == nil {
                     ready.fulfil(())
-                    notifier?.notify("READY=1\nSTATUS=sampling \(config.bins.count) bin(s), connected to \(config.broker.url.endpoint)")
+                    notifier?.notify(
+                        "READY=1\nSTATUS=sampling \(config.bins.count) bin(s), connected to \(config.broker.url.endpoint)"
+                    )
                 } else {
                     notifier?.notify("STATUS=reconnected to \(config.broker.url.endpoint)")
                 }
             }, logger: logger)
         publisher = OutboxPublisher(
-            outbox: outbox, client: client, receipts: receipts, logger: logger, markHistorical: EventRecorder.markHistorical)
+            outbox: outbox, client: client, receipts: receipts, logger: logger,
+            markHistorical: EventRecorder.markHistorical)
         let sink = EventRecorder(device: config.device, outbox: outbox, live: live, logger: logger)
         let dependencies = SamplingEngine.Dependencies(
             config: config, sensors: sensors, calibrations: calibrations, store: store, clock: platform.clock,
@@ -169,7 +182,8 @@ public final class Daemon: Sendable {
         logger.info(
             "daemon.assembled",
             metadata: [
-                "mqtt.broker": "\(config.broker.url)", "mqtt.session": "\(session)", "config.hash": "\(config.configHash)",
+                "mqtt.broker": "\(config.broker.url)", "mqtt.session": "\(session)",
+                "config.hash": "\(config.configHash)",
                 "outbox.depth": "\(outbox.depth)", "outbox.last_seq": "\(outbox.lastSeq)",
                 "outbox.receipts": "\(config.outbox.receipts.mode.rawValue)",
             ])
@@ -205,11 +219,14 @@ public final class Daemon: Sendable {
     /// Runs until SIGTERM/SIGINT (or until `extra` services end the group). The first signal stops the
     /// services gracefully, a second one cancels them at once; services that outlive `limits` are given up
     /// on (`BinDaemonError.Code.shutdown`). Returns after a stop that ended within them.
-    public func run(extra: [ServiceGroupConfiguration.ServiceConfiguration] = [], limits: StopLimits = Daemon.stopLimits)
+    public func run(
+        extra: [ServiceGroupConfiguration.ServiceConfiguration] = [], limits: StopLimits = Daemon.stopLimits
+    )
         async throws
     {
         let supervisor = StopSupervisor(limits: limits, label: "daemon", logger: logger)
-        let group = supervisor.serviceGroup(services + extra + [.init(service: StoppingAnnouncer(notifier: platform.notifier))])
+        let group = supervisor.serviceGroup(
+            services + extra + [.init(service: StoppingAnnouncer(notifier: platform.notifier))])
         do {
             try await supervisor.run(group)
         } catch let error as LifecycleError {

@@ -124,7 +124,9 @@ final class SamplingEngine {
         publishDueStates(at: start.time)
         logger.info(
             "sampling.started",
-            metadata: ["sampling.bins": "\(sensors.map(\.bin.id).joined(separator: ","))", "gpio.chip": "\(chip.info.name)"])
+            metadata: [
+                "sampling.bins": "\(sensors.map(\.bin.id).joined(separator: ","))", "gpio.chip": "\(chip.info.name)",
+            ])
         while true {
             if control.isStopping { return .stopped }
             var current = now()
@@ -158,7 +160,8 @@ final class SamplingEngine {
         guard !edges.isEmpty else { return }
         for (bin, edge) in edges {
             handle(
-                pipelines[bin].lidChanged(open: edge.isOpen, at: clock.timestamp(atChipNanoseconds: edge.timestampNanoseconds)),
+                pipelines[bin].lidChanged(
+                    open: edge.isOpen, at: clock.timestamp(atChipNanoseconds: edge.timestampNanoseconds)),
                 bin: bin)
         }
         publishDueStates(at: now().time)
@@ -224,9 +227,13 @@ final class SamplingEngine {
                 try store.save(pipelines[bin].calibration, bin: sensors[bin].bin.id)
                 logger.info(
                     "calibration.auto_zero",
-                    metadata: ["bin.id": "\(sensors[bin].bin.id)", "calibration.offset_counts": "\(pipelines[bin].calibration.offsetCounts)"])
+                    metadata: [
+                        "bin.id": "\(sensors[bin].bin.id)",
+                        "calibration.offset_counts": "\(pipelines[bin].calibration.offsetCounts)",
+                    ])
             } catch {
-                logger.error("calibration.save_failed", metadata: ["bin.id": "\(sensors[bin].bin.id)", "error": "\(error)"])
+                logger.error(
+                    "calibration.save_failed", metadata: ["bin.id": "\(sensors[bin].bin.id)", "error": "\(error)"])
             }
         }
         unrecorded += output.events
@@ -243,10 +250,14 @@ final class SamplingEngine {
                 lastRecordFailureLogged = false
             } catch {
                 if !lastRecordFailureLogged {
-                    logger.error("outbox.append_failed", metadata: ["outbox.error": "\(error)", "outbox.waiting": "\(unrecorded.count)"])
+                    logger.error(
+                        "outbox.append_failed",
+                        metadata: ["outbox.error": "\(error)", "outbox.waiting": "\(unrecorded.count)"])
                     lastRecordFailureLogged = true
                 }
-                if unrecorded.count > Self.unrecordedLimit { unrecorded.removeFirst(unrecorded.count - Self.unrecordedLimit) }
+                if unrecorded.count > Self.unrecordedLimit {
+                    unrecorded.removeFirst(unrecorded.count - Self.unrecordedLimit)
+                }
                 break
             }
         }
@@ -313,7 +324,9 @@ final class SamplingEngine {
         }
         if !unrecorded.isEmpty { timeout = min(timeout, 1_000_000_000) }  // retry the outbox soon
         if let watchdog { timeout = min(timeout, watchdog.nanosecondsUntilDue()) }
-        if let due = pacer?.nextDeadlineNanoseconds() { timeout = min(timeout, due > current.nanoseconds ? due - current.nanoseconds : 0) }
+        if let due = pacer?.nextDeadlineNanoseconds() {
+            timeout = min(timeout, due > current.nanoseconds ? due - current.nanoseconds : 0)
+        }
         if let stopAt { timeout = min(timeout, stopAt > current.nanoseconds ? stopAt - current.nanoseconds : 0) }
         if !polledLids.isEmpty { timeout = min(timeout, Self.lidPollNanoseconds) }
         return timeout
@@ -357,21 +370,25 @@ final class SamplingEngine {
         let current = now().time
         switch command {
         case .tare(let bin, let reply):
-            reply(recalibrate(bin: bin) { index throws(BinDaemonError) in
-                try calibrator.tare(sensors[index].scale, previous: pipelines[index].calibration, at: current)
-            })
+            reply(
+                recalibrate(bin: bin) { index throws(BinDaemonError) in
+                    try calibrator.tare(sensors[index].scale, previous: pipelines[index].calibration, at: current)
+                })
         case .calibrate(let bin, let knownKg, let reply):
-            reply(recalibrate(bin: bin) { index throws(BinDaemonError) in
-                try calibrator.calibrate(
-                    sensors[index].scale, knownKg: knownKg, previous: pipelines[index].calibration, bin: bin, at: current)
-            })
+            reply(
+                recalibrate(bin: bin) { index throws(BinDaemonError) in
+                    try calibrator.calibrate(
+                        sensors[index].scale, knownKg: knownKg, previous: pipelines[index].calibration, bin: bin,
+                        at: current)
+                })
         case .read(let reply):
             let air = temperature.read()
-            reply(sensors.indices.map { index in
-                SensorSurvey.read(
-                    sensors[index], calibration: pipelines[index].calibration, temperature: air,
-                    pings: config.sampling.rangerPings, quality: pipelines[index].faults.quality)
-            })
+            reply(
+                sensors.indices.map { index in
+                    SensorSurvey.read(
+                        sensors[index], calibration: pipelines[index].calibration, temperature: air,
+                        pings: config.sampling.rangerPings, quality: pipelines[index].faults.quality)
+                })
         case .reconfigure(let newConfig, let reply):
             for index in pipelines.indices {
                 if let bin = newConfig.bin(id: sensors[index].bin.id) {
@@ -389,7 +406,8 @@ final class SamplingEngine {
     {
         guard let index = sensors.firstIndex(where: { $0.bin.id == bin }) else {
             return .failure(
-                BinDaemonError(.calibrationFailed, "no bin \"\(bin)\" (bins: \(sensors.map(\.bin.id).joined(separator: ", ")))"))
+                BinDaemonError(
+                    .calibrationFailed, "no bin \"\(bin)\" (bins: \(sensors.map(\.bin.id).joined(separator: ", ")))"))
         }
         do {
             let calibration = try make(index)

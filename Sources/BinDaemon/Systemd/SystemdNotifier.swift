@@ -1,8 +1,9 @@
+import Synchronization
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
-import SystemCalls
 
 /// sd_notify without libsystemd: one datagram per notification to the socket systemd names in
 /// `NOTIFY_SOCKET` (a path, or `@name` for the abstract namespace). Without that variable (not started by
@@ -19,7 +20,10 @@ public final class SystemdNotifier: Sendable {
         var path = Array(socketPath.utf8)
         if path.first == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
         address = path
-        guard let socket = try? systemCall({ socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
+        guard
+            let socket = try? systemCall({
+                socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            })
         else { return nil }
         fd = socket
         if let usecText = watchdogUsec, let usec = UInt64(usecText), usec > 0,
@@ -39,7 +43,8 @@ public final class SystemdNotifier: Sendable {
     public static func fromEnvironment() -> SystemdNotifier? {
         guard let socketPath = environment("NOTIFY_SOCKET") else { return nil }
         return SystemdNotifier(
-            socketPath: socketPath, watchdogUsec: environment("WATCHDOG_USEC"), watchdogPID: environment("WATCHDOG_PID"))
+            socketPath: socketPath, watchdogUsec: environment("WATCHDOG_USEC"), watchdogPID: environment("WATCHDOG_PID")
+        )
     }
 
     /// Sends `READY=1`, `STATUS=...`, `WATCHDOG=1`, `STOPPING=1` (several separated by newlines). Returns
