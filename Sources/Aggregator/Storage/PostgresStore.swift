@@ -131,8 +131,8 @@ public final class PostgresStore: AggregatorStore {
             {
                 applied.insert(version)
             }
-            for (index, statements) in PostgresSchema.versions.enumerated() where !applied.contains(index + 1) {
-                for statement in statements {
+            for (index, version) in StoreSchema.versions.enumerated() where !applied.contains(index + 1) {
+                for statement in StoreSchema.statements(of: version, in: .postgres) {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query(
@@ -838,17 +838,12 @@ public final class PostgresStore: AggregatorStore {
     }
 }
 
-/// The PostgreSQL schema, one list of statements per version; `schema_migrations` records what ran.
+/// PostgreSQL's own statements over the tables of `StoreSchema`; `schema_migrations` records the versions
+/// that ran.
 enum PostgresSchema {
-    /// An upsert's update: the figures of the row being inserted added to those already booked in `table`.
-    private static func addExcludedFigures(to table: String) -> String {
-        ["deposited_kg", "collected_kg", "deposits", "collections", "contaminated_kg", "unknown_kg", "deposited_l"]
-            .map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", ")
-    }
-
     /// For a booking's change to its bin's ledger row, and to the district's total for its day (`ledger_days`).
-    static let addExcludedFiguresRow = addExcludedFigures(to: "ledger")
-    static let addExcludedFiguresDay = addExcludedFigures(to: "ledger_days")
+    static let addExcludedFiguresRow = StoreSchema.addExcludedFigures(to: "ledger")
+    static let addExcludedFiguresDay = StoreSchema.addExcludedFigures(to: "ledger_days")
 
     /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
     static func figures(_ row: PostgresRandomAccessRow) throws -> LedgerFigures {
@@ -860,104 +855,4 @@ enum PostgresSchema {
             unknownKg: try row["unknown_kg"].decode(Double.self),
             depositedL: try row["deposited_l"].decode(Double.self))
     }
-
-    static let versions: [[String]] = [
-        [
-            """
-            CREATE TABLE events (
-                device TEXT NOT NULL, seq BIGINT NOT NULL, day BIGINT NOT NULL, ts_ms BIGINT NOT NULL,
-                ts_offset_s INTEGER NOT NULL, type TEXT NOT NULL, bin TEXT, historical BOOLEAN NOT NULL,
-                received_ms BIGINT NOT NULL, payload TEXT NOT NULL,
-                PRIMARY KEY (device, seq))
-            """,
-            "CREATE INDEX events_day ON events (day, type)",
-            """
-            CREATE TABLE ledger (
-                device TEXT NOT NULL, bin TEXT NOT NULL, day BIGINT NOT NULL, stream TEXT NOT NULL,
-                deposited_kg DOUBLE PRECISION NOT NULL, collected_kg DOUBLE PRECISION NOT NULL, deposits BIGINT NOT NULL,
-                collections BIGINT NOT NULL, contaminated_kg DOUBLE PRECISION NOT NULL, unknown_kg DOUBLE PRECISION NOT NULL,
-                deposited_l DOUBLE PRECISION NOT NULL,
-                PRIMARY KEY (device, bin, day, stream))
-            """,
-            "CREATE INDEX ledger_day ON ledger (day)",
-            """
-            CREATE TABLE devices (
-                device TEXT PRIMARY KEY, online BOOLEAN, session BIGINT, status_ts_ms BIGINT, status_offset_s INTEGER,
-                status_received_ms BIGINT, last_seen_ms BIGINT, version TEXT, board TEXT, config_hash TEXT,
-                birth_session BIGINT, bins TEXT, highest_seq BIGINT, outbox_depth BIGINT, dropped_total BIGINT)
-            """,
-            """
-            CREATE TABLE seq_gaps (
-                device TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, detected_ms BIGINT NOT NULL,
-                PRIMARY KEY (device, first_seq))
-            """,
-            """
-            CREATE TABLE bin_states (
-                device TEXT NOT NULL, bin TEXT NOT NULL, ts_ms BIGINT NOT NULL, payload TEXT NOT NULL, received_ms BIGINT NOT NULL,
-                PRIMARY KEY (device, bin))
-            """,
-            """
-            CREATE TABLE faults (
-                device TEXT NOT NULL, bin TEXT NOT NULL, code TEXT NOT NULL, sensor TEXT NOT NULL, active BOOLEAN NOT NULL,
-                detail TEXT NOT NULL, ts_ms BIGINT NOT NULL, ts_offset_s INTEGER NOT NULL,
-                PRIMARY KEY (device, bin, code))
-            """,
-            """
-            CREATE TABLE alerts (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL, subject TEXT NOT NULL,
-                value DOUBLE PRECISION, threshold DOUBLE PRECISION, message TEXT NOT NULL, raised_ms BIGINT NOT NULL,
-                acknowledged_ms BIGINT, acknowledged_by TEXT, cleared_ms BIGINT)
-            """,
-            "CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, subject) WHERE state <> 'cleared'",
-            "CREATE INDEX alerts_raised ON alerts (raised_ms)",
-            """
-            CREATE TABLE deliveries (
-                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, target TEXT NOT NULL, alert_id TEXT NOT NULL,
-                body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL, lease_until_ms BIGINT NOT NULL,
-                created_ms BIGINT NOT NULL, last_error TEXT)
-            """,
-        ],
-        // 2: end-to-end receipts (seqs that will never be booked but count as handled).
-        [
-            """
-            CREATE TABLE seq_accounted (
-                device TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, reason TEXT NOT NULL,
-                received_ms BIGINT NOT NULL, PRIMARY KEY (device, first_seq))
-            """
-        ],
-        // 3: daily totals over many bins read the index alone (see SQLiteSchema.ledgerDayTotals).
-        [
-            """
-            CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream)
-                INCLUDE (device, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l)
-            """
-        ],
-        // 4: the district's ledger per day and stream, kept by every booking (see SQLiteSchema.version4).
-        [
-            """
-            CREATE TABLE ledger_days (
-                day BIGINT NOT NULL, stream TEXT NOT NULL,
-                deposited_kg DOUBLE PRECISION NOT NULL, collected_kg DOUBLE PRECISION NOT NULL, deposits BIGINT NOT NULL,
-                collections BIGINT NOT NULL, contaminated_kg DOUBLE PRECISION NOT NULL, unknown_kg DOUBLE PRECISION NOT NULL,
-                deposited_l DOUBLE PRECISION NOT NULL,
-                PRIMARY KEY (day, stream))
-            """,
-            """
-            INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
-                                     deposited_l)
-            SELECT day, stream, SUM(deposited_kg), SUM(collected_kg), SUM(deposits), SUM(collections), SUM(contaminated_kg),
-                   SUM(unknown_kg), SUM(deposited_l)
-            FROM ledger GROUP BY day, stream
-            """,
-        ],
-        // 5: loads received at transfer stations (see SQLiteSchema.version5).
-        [
-            """
-            CREATE TABLE loads (
-                id TEXT PRIMARY KEY, station TEXT NOT NULL, stream TEXT NOT NULL, mass_kg DOUBLE PRECISION NOT NULL, vehicle TEXT,
-                round TEXT, ts_ms BIGINT NOT NULL, day BIGINT NOT NULL, booked_by TEXT NOT NULL, received_ms BIGINT NOT NULL)
-            """,
-            "CREATE INDEX loads_station_day ON loads (station, day)",
-        ],
-    ]
 }

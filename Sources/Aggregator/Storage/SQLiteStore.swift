@@ -72,18 +72,10 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     public func migrate() async throws(AggregatorError) {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("1-initial") { db in
-            for statement in SQLiteSchema.version1 { try db.execute(sql: statement) }
-        }
-        migrator.registerMigration("2-receipts") { db in
-            for statement in SQLiteSchema.version2 { try db.execute(sql: statement) }
-        }
-        migrator.registerMigration("3-ledger-day-totals") { db in try db.execute(sql: SQLiteSchema.ledgerDayTotals) }
-        migrator.registerMigration("4-ledger-days") { db in
-            for statement in SQLiteSchema.version4 { try db.execute(sql: statement) }
-        }
-        migrator.registerMigration("5-station-loads") { db in
-            for statement in SQLiteSchema.version5 { try db.execute(sql: statement) }
+        for version in StoreSchema.versions {
+            migrator.registerMigration(version.name) { db in
+                for statement in StoreSchema.statements(of: version, in: .sqlite) { try db.execute(sql: statement) }
+            }
         }
         do {
             // Runs once at start-up, before anything else uses the database.
@@ -679,23 +671,14 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     }
 }
 
-/// The SQLite schema. Days are local day numbers (days since 1970-01-01), times are milliseconds since
-/// the epoch.
+/// SQLite's own statements over the tables of `StoreSchema`.
 enum SQLiteSchema {
-    /// An upsert's update: the figures of the row being inserted added to those already booked.
-    private static let addExcludedFigures = """
-        deposited_kg = deposited_kg + excluded.deposited_kg, collected_kg = collected_kg + excluded.collected_kg,
-        deposits = deposits + excluded.deposits, collections = collections + excluded.collections,
-        contaminated_kg = contaminated_kg + excluded.contaminated_kg, unknown_kg = unknown_kg + excluded.unknown_kg,
-        deposited_l = deposited_l + excluded.deposited_l
-        """
-
     /// A booking's change to its bin's ledger row.
     static let addToLedger = """
         INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections,
                             contaminated_kg, unknown_kg, deposited_l)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(addExcludedFigures)
+        ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(StoreSchema.addExcludedFigures(to: "ledger"))
         """
 
     /// The same change to the district's total for that day and stream (`ledger_days`).
@@ -703,7 +686,7 @@ enum SQLiteSchema {
         INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
                                  unknown_kg, deposited_l)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (day, stream) DO UPDATE SET \(addExcludedFigures)
+        ON CONFLICT (day, stream) DO UPDATE SET \(StoreSchema.addExcludedFigures(to: "ledger_days"))
         """
 
     /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
@@ -713,107 +696,6 @@ enum SQLiteSchema {
             collections: row["collections"], contaminatedKg: row["contaminated_kg"], unknownKg: row["unknown_kg"],
             depositedL: row["deposited_l"])
     }
-
-    /// Daily totals over many bins (the console, targets, reports) read this index alone, in day order,
-    /// instead of looking every row up by its key: for 2,000 bins and 28 days about a tenth of the work.
-    static let ledgerDayTotals = """
-        CREATE INDEX IF NOT EXISTS ledger_day_totals ON ledger (day, stream, device, deposited_kg, collected_kg, deposits,
-            collections, contaminated_kg, unknown_kg, deposited_l)
-        """
-
-    static let version1 = [
-        """
-        CREATE TABLE events (
-            device TEXT NOT NULL, seq INTEGER NOT NULL, day INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
-            ts_offset_s INTEGER NOT NULL, type TEXT NOT NULL, bin TEXT, historical BOOLEAN NOT NULL,
-            received_ms INTEGER NOT NULL, payload TEXT NOT NULL,
-            PRIMARY KEY (device, seq)) WITHOUT ROWID
-        """,
-        "CREATE INDEX events_day ON events (day, type)",
-        """
-        CREATE TABLE ledger (
-            device TEXT NOT NULL, bin TEXT NOT NULL, day INTEGER NOT NULL, stream TEXT NOT NULL,
-            deposited_kg REAL NOT NULL, collected_kg REAL NOT NULL, deposits INTEGER NOT NULL, collections INTEGER NOT NULL,
-            contaminated_kg REAL NOT NULL, unknown_kg REAL NOT NULL, deposited_l REAL NOT NULL,
-            PRIMARY KEY (device, bin, day, stream)) WITHOUT ROWID
-        """,
-        "CREATE INDEX ledger_day ON ledger (day)",
-        """
-        CREATE TABLE devices (
-            device TEXT PRIMARY KEY NOT NULL, online BOOLEAN, session INTEGER, status_ts_ms INTEGER, status_offset_s INTEGER,
-            status_received_ms INTEGER, last_seen_ms INTEGER, version TEXT, board TEXT, config_hash TEXT,
-            birth_session INTEGER, bins TEXT, highest_seq INTEGER, outbox_depth INTEGER, dropped_total INTEGER)
-        """,
-        """
-        CREATE TABLE seq_gaps (
-            device TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, detected_ms INTEGER NOT NULL,
-            PRIMARY KEY (device, first_seq))
-        """,
-        """
-        CREATE TABLE bin_states (
-            device TEXT NOT NULL, bin TEXT NOT NULL, ts_ms INTEGER NOT NULL, payload TEXT NOT NULL, received_ms INTEGER NOT NULL,
-            PRIMARY KEY (device, bin))
-        """,
-        """
-        CREATE TABLE faults (
-            device TEXT NOT NULL, bin TEXT NOT NULL, code TEXT NOT NULL, sensor TEXT NOT NULL, active BOOLEAN NOT NULL,
-            detail TEXT NOT NULL, ts_ms INTEGER NOT NULL, ts_offset_s INTEGER NOT NULL,
-            PRIMARY KEY (device, bin, code))
-        """,
-        """
-        CREATE TABLE alerts (
-            id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
-            subject TEXT NOT NULL, value REAL, threshold REAL, message TEXT NOT NULL, raised_ms INTEGER NOT NULL,
-            acknowledged_ms INTEGER, acknowledged_by TEXT, cleared_ms INTEGER)
-        """,
-        "CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, subject) WHERE state <> 'cleared'",
-        "CREATE INDEX alerts_raised ON alerts (raised_ms)",
-        """
-        CREATE TABLE deliveries (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, alert_id TEXT NOT NULL, body TEXT NOT NULL,
-            attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
-            created_ms INTEGER NOT NULL, last_error TEXT)
-        """,
-    ]
-
-    /// Loads received at transfer stations (the station's intake beside its own devices' deposits).
-    static let version5 = [
-        """
-        CREATE TABLE loads (
-            id TEXT PRIMARY KEY NOT NULL, station TEXT NOT NULL, stream TEXT NOT NULL, mass_kg REAL NOT NULL, vehicle TEXT,
-            round TEXT, ts_ms INTEGER NOT NULL, day INTEGER NOT NULL, booked_by TEXT NOT NULL, received_ms INTEGER NOT NULL)
-        """,
-        "CREATE INDEX loads_station_day ON loads (station, day)",
-    ]
-
-    /// End-to-end receipts: seqs that will never be booked but count as handled.
-    static let version2 = [
-        """
-        CREATE TABLE seq_accounted (
-            device TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, reason TEXT NOT NULL,
-            received_ms INTEGER NOT NULL, PRIMARY KEY (device, first_seq))
-        """
-    ]
-
-    /// The district's ledger summed per day and stream, kept up to date by every booking in the same
-    /// transaction, so the district's daily totals over a year read a few thousand rows (docs/console.md).
-    /// The second statement fills it from a ledger booked before it existed.
-    static let version4 = [
-        """
-        CREATE TABLE ledger_days (
-            day INTEGER NOT NULL, stream TEXT NOT NULL,
-            deposited_kg REAL NOT NULL, collected_kg REAL NOT NULL, deposits INTEGER NOT NULL, collections INTEGER NOT NULL,
-            contaminated_kg REAL NOT NULL, unknown_kg REAL NOT NULL, deposited_l REAL NOT NULL,
-            PRIMARY KEY (day, stream)) WITHOUT ROWID
-        """,
-        """
-        INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
-                                 deposited_l)
-        SELECT day, stream, SUM(deposited_kg), SUM(collected_kg), SUM(deposits), SUM(collections), SUM(contaminated_kg),
-               SUM(unknown_kg), SUM(deposited_l)
-        FROM ledger GROUP BY day, stream
-        """,
-    ]
 }
 
 extension Database {
