@@ -211,7 +211,7 @@ let package = Package(
         .testTarget(name: "BinProtocolTests", dependencies: ["BinProtocol"]),
         .testTarget(name: "YAMLConfigTests", dependencies: ["YAMLConfig"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", log, lifecycle]),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle", log]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "BinsTestSupport", "Lifecycle", "Simulation", log]),
         .testTarget(
             name: "BinDaemonTests",
             dependencies: [
@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "AggregatorTests",
             dependencies: [
-                "Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", log, metrics,
+                "Aggregator", "BinsTestSupport", "MQTT", "BinProtocol", "Simulation", log, metrics,
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
@@ -237,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "BinsTestSupport", "MQTT", "BinProtocol", log,
+                "BinsTestSupport", "MQTT", "BinProtocol", "Simulation", log,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),

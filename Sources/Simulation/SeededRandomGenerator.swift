@@ -58,7 +58,10 @@ public struct SeededRandomGenerator: RandomNumberGenerator, Sendable, Hashable {
         s3 = s3.rotatedLeft(by: 45)
         return result
     }
+}
 
+/// The draws the simulator makes, for any of its generators (the tests draw their data through them too).
+extension RandomNumberGenerator {
     /// Uniform in [0, 1), 53 bits of precision.
     public mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53

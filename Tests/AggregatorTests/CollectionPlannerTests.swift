@@ -1,5 +1,6 @@
 import Aggregator
 import BinProtocol
+import Simulation
 import Testing
 
 /// The day's plan and its route are pure functions of the candidates: which bins, in which order, how
@@ -93,7 +94,7 @@ struct CollectionPlannerTests {
         }
         let reference = Self.plan(candidates)
         #expect(reference.visits > 4)
-        var random = SplitMix(seed: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<20 {
             var shuffled = candidates
             for index in shuffled.indices.reversed() {
@@ -189,12 +190,12 @@ struct CollectionPlannerTests {
 
     @Test("2-opt never lengthens the nearest-neighbour tour, and visits every stop once")
     func twoOptNeverWorse() {
-        var random = SplitMix(seed: 2026)
+        var random = SplitMix64(seed: 2026)
         var strictlyBetter = 0
         for round in 0..<30 {
             let count = 3 + round % 25
             let stops = (0..<count).map { _ in
-                GeoLocation(latitude: 31.2 + 0.05 * random.unit(), longitude: 121.45 + 0.05 * random.unit())
+                GeoLocation(latitude: 31.2 + 0.05 * random.nextUnit(), longitude: 121.45 + 0.05 * random.nextUnit())
             }
             let depot = round % 2 == 0 ? Self.depot : nil
             let greedy = RoutePlanner.nearestNeighbour(depot: depot, stops: stops)

@@ -1,5 +1,6 @@
 import Aggregator
 import Foundation
+import Simulation
 import Testing
 
 /// Fill forecasts are pure: synthetic deposit histories in, times out. The synthetic bins fill every ten
@@ -236,13 +237,13 @@ struct FillForecastTests {
 
     @Test("the interval holds the real time on noisy days most of the time, and is not unbounded")
     func intervalCoverage() throws {
-        var random = SplitMix(seed: 16)
-        let factors = (0..<28).map { _ in 0.75 + 0.5 * random.unit() }
+        var random = SplitMix64(seed: 16)
+        let factors = (0..<28).map { _ in 0.75 + 0.5 * random.nextUnit() }
         // Deposits jittered in time and size on top of the day's factor.
         let history = Self.deposits(start: monday, days: 28, rate: Self.residential) { factors[$0] }.map {
             (
-                atMs: $0.atMs + Int64(random.unit() * 600_000) - 300_000,
-                litres: $0.litres.map { $0 * (0.5 + random.unit()) }
+                atMs: $0.atMs + Int64(random.nextUnit() * 600_000) - 300_000,
+                litres: $0.litres.map { $0 * (0.5 + random.nextUnit()) }
             )
         }
         let learnedUntil = monday + 21 * Self.dayMs
@@ -270,21 +271,4 @@ struct FillForecastTests {
         #expect(samples >= 40)
         #expect(Double(inside) >= 0.8 * Double(samples))
     }
-}
-
-/// A small seeded generator, so the noisy history is the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }

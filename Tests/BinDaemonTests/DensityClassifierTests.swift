@@ -1,5 +1,6 @@
 import BinProtocol
 import Foundation
+import Simulation
 import Testing
 
 @testable import BinDaemon
@@ -204,9 +205,10 @@ import Testing
     @Test func surfaceOffsetAfterADepositIsInformativeAndCalibrated() {
         let surfaceSigma = 4 * 0.264
         let pingSigma = (boxSigmaL * boxSigmaL / 2 - surfaceSigma * surfaceSigma).squareRoot()
-        var generator = SplitMix(seed: 13)
+        var generator = SplitMix64(seed: 13)
         func normal() -> Double {
-            (-2 * log(generator.next(in: 1e-12...1))).squareRoot() * cos(2 * Double.pi * generator.next(in: 0...1))
+            (-2 * log(generator.nextDouble(in: 1e-12...1))).squareRoot()
+                * cos(2 * Double.pi * generator.nextDouble(in: 0...1))
         }
         var squaredError = 0.0
         var claimedVariance = 0.0
@@ -216,8 +218,8 @@ import Testing
         var surfaceBefore = normal() * surfaceSigma
         var known = (meanL: 0.0, varianceL2: surfaceSigma * surfaceSigma)
         for _ in 0..<trials {
-            let mass = generator.next(in: 0.3...2.5)
-            let density = exp(generator.next(in: log(0.08)...log(0.13)))
+            let mass = generator.nextDouble(in: 0.3...2.5)
+            let density = exp(generator.nextDouble(in: log(0.08)...log(0.13)))
             let surfaceAfter = normal() * surfaceSigma
             let measured =
                 mass / density + (surfaceAfter + normal() * pingSigma) - (surfaceBefore + normal() * pingSigma)
@@ -266,14 +268,15 @@ import Testing
     @Test func volumeNoiseIsLearnedUpwardsOnly() {
         var quiet = VolumeNoiseEstimate()
         var noisy = VolumeNoiseEstimate()
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for i in 0..<120 {
             let wet = i % 2 == 0
-            let mass = generator.next(in: 0.5...2.5)
-            let density = wet ? generator.next(in: 0.3...0.8) : generator.next(in: 0.08...0.13)
+            let mass = generator.nextDouble(in: 0.5...2.5)
+            let density = wet ? generator.nextDouble(in: 0.3...0.8) : generator.nextDouble(in: 0.08...0.13)
             // Box-Muller: a standard normal error.
             let error =
-                (-2 * log(generator.next(in: 1e-12...1))).squareRoot() * cos(2 * Double.pi * generator.next(in: 0...1))
+                (-2 * log(generator.nextDouble(in: 1e-12...1))).squareRoot()
+                * cos(2 * Double.pi * generator.nextDouble(in: 0...1))
             quiet.observe(
                 massKg: mass, volumeL: mass / density + error * boxSigmaL * 0.5, sigmaMassKg: sigmaMass,
                 sigmaVolumeL: boxSigmaL,

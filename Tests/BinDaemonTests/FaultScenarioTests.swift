@@ -3,6 +3,7 @@ import BinsTestSupport
 import Foundation
 import MQTT
 import SimulatedPoint
+import Simulation
 import Testing
 
 @testable import BinDaemon
@@ -58,18 +59,19 @@ enum FaultScenario {
     /// Every bin gets a deposit every 10 minutes (staggered); the dry bin is emptied after 3 h, the wet one
     /// after 5.5 h.
     static var yaml: String {
-        var random = SplitMix(seed: 7)
+        var random = SplitMix64(seed: 7)
         var events: [(at: Double, line: String)] = []
         for k in 0..<36 {
             let base = Double(k) * 600
-            let wetKg = random.next(in: 1.0...2.5)
-            let dryKg = random.next(in: 0.5...1.2)
-            let recyclableKg = random.next(in: 0.2...0.5)
-            events.append(deposit("wet", at: base + 60, kg: wetKg, litres: wetKg / random.next(in: 0.4...0.7)))
-            events.append(deposit("dry", at: base + 260, kg: dryKg, litres: dryKg / random.next(in: 0.09...0.12)))
+            let wetKg = random.nextDouble(in: 1.0...2.5)
+            let dryKg = random.nextDouble(in: 0.5...1.2)
+            let recyclableKg = random.nextDouble(in: 0.2...0.5)
+            events.append(deposit("wet", at: base + 60, kg: wetKg, litres: wetKg / random.nextDouble(in: 0.4...0.7)))
+            events.append(deposit("dry", at: base + 260, kg: dryKg, litres: dryKg / random.nextDouble(in: 0.09...0.12)))
             events.append(
                 deposit(
-                    "recyclable", at: base + 460, kg: recyclableKg, litres: recyclableKg / random.next(in: 0.04...0.08))
+                    "recyclable", at: base + 460, kg: recyclableKg,
+                    litres: recyclableKg / random.nextDouble(in: 0.04...0.08))
             )
         }
         events.append((10_700, "{at: 10700, collect: {bin: dry}}"))
@@ -124,20 +126,6 @@ enum FaultScenario {
         windows.contains {
             $0.bin == bin && $0.code == code && seconds >= $0.startS && seconds <= $0.endS + $0.clearWithinS
         }
-    }
-}
-
-/// SplitMix64: a reproducible generator for the scenario's deposits.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next(in range: ClosedRange<Double>) -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return range.lowerBound + Double(z >> 11) / Double(1 << 53) * (range.upperBound - range.lowerBound)
     }
 }
 

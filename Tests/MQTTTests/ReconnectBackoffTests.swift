@@ -1,25 +1,14 @@
+import Simulation
 import Testing
 
 @testable import MQTT
-
-/// A deterministic generator so jittered delays are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Reconnect backoff and connection state machine (no I/O)")
 struct ReconnectBackoffTests {
     @Test("delays double from the minimum up to the maximum, each jittered within its upper half")
     func exponentialWithJitter() {
         var backoff = ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(3))
-        var random = SplitMix64(state: 1)
+        var random = SplitMix64(seed: 1)
         let expectedCeilings: [Duration] = [
             .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
             .seconds(3), .seconds(3), .seconds(3),
@@ -36,7 +25,7 @@ struct ReconnectBackoffTests {
 
     @Test("jitter spreads a fleet: the same failure count gives different delays")
     func jitterSpreads() {
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         var delays = Set<Duration>()
         for _ in 0..<50 {
             var backoff = ReconnectBackoff(minimum: .seconds(1), maximum: .seconds(60))
@@ -50,7 +39,7 @@ struct ReconnectBackoffTests {
     @Test("a huge number of failures neither overflows nor exceeds the maximum")
     func manyFailures() {
         var backoff = ReconnectBackoff(minimum: .milliseconds(1), maximum: .seconds(30))
-        var random = SplitMix64(state: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<10_000 { _ = backoff.nextDelay(using: &random) }
         #expect(backoff.nextDelay(using: &random) <= .seconds(30))
     }
@@ -60,7 +49,7 @@ struct ReconnectBackoffTests {
         var machine = ConnectionStateMachine(
             backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)),
             stableConnection: .seconds(30))
-        var random = SplitMix64(state: 3)
+        var random = SplitMix64(seed: 3)
         #expect(machine.state == .disconnected)
         #expect(machine.start() == .connect)
         #expect(machine.state == .connecting)
@@ -86,7 +75,7 @@ struct ReconnectBackoffTests {
         var machine = ConnectionStateMachine(
             backoff: ReconnectBackoff(minimum: .milliseconds(100), maximum: .seconds(10)),
             stableConnection: .seconds(30))
-        var random = SplitMix64(state: 9)
+        var random = SplitMix64(seed: 9)
         _ = machine.start()
         for _ in 0..<3 {
             _ = machine.attemptFailed(using: &random)
@@ -114,7 +103,7 @@ struct ReconnectBackoffTests {
 
     @Test("a stop during a wait, an attempt or a connection ends the loop")
     func stop() {
-        var random = SplitMix64(state: 11)
+        var random = SplitMix64(seed: 11)
         var waiting = ConnectionStateMachine(
             backoff: ReconnectBackoff(minimum: .seconds(1), maximum: .seconds(10)), stableConnection: .seconds(30))
         _ = waiting.start()

@@ -1,5 +1,6 @@
 import BinsTestSupport
 import Foundation
+import Simulation
 import Testing
 
 /// The no-loss chain when the broker crashes: mosquitto SIGKILLed at random moments, six times, while two
@@ -53,7 +54,7 @@ struct BrokerCrashTests {
                 extraArguments: ["--receipt-resend-s", "3"])
         }
 
-        var random = DeterministicRandom(seed: 2026_12_03)
+        var random = SplitMix64(seed: 2026_12_03)
         let plan: [Crash] = [
             .afterAcknowledgement, .atRandom, .aggregatorStopped, .afterAcknowledgement, .aggregatorKilled, .atRandom,
         ]
@@ -83,7 +84,7 @@ struct BrokerCrashTests {
                 }
                 try await crashBroker()
             case .atRandom:
-                try await Task.sleep(for: .milliseconds(Int64(random.uniform(0...1000))))
+                try await Task.sleep(for: .milliseconds(Int64(random.nextDouble(in: 0...1000))))
                 try await crashBroker()
             case .aggregatorStopped:
                 await aggregator.stop()

@@ -89,26 +89,6 @@ struct ScenarioWriter {
     private func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 }
 
-/// SplitMix64: the same masses and volumes on every run, without depending on the platform's generator.
-struct DeterministicRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in `range`.
-    mutating func uniform(_ range: ClosedRange<Double>) -> Double {
-        range.lowerBound + Double(next() >> 11) / Double(1 << 53) * (range.upperBound - range.lowerBound)
-    }
-}
-
 /// Bulk densities the library's generator uses (scenarios/generate.py, from docs/binsd.md section 5), kg/L.
 enum BulkDensity {
     static let wet = 0.30...0.80
