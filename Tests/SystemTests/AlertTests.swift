@@ -35,16 +35,10 @@ struct AlertTests {
         "bin_full raised after the fill stayed above 80 % and cleared by the collection; sensor_fault raised and cleared; contamination raised"
     )
     func fillFaultAndContamination() async throws {
-        let directory = try TemporaryDirectory(prefix: "system-alerts")
-        let scenario = Self.scenario()
-        let device = scenario.device
-        let district = try await DistrictBroker.start(devices: [device], in: directory)
-        let aggregator = try AggregatorProcess(district: district, registry: .single([device]), in: directory)
-        try await aggregator.start()
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory)
-        let summary = try await point.finish()
-        try await aggregator.waitUntilBooked([device: summary.lastSeq], in: directory)
+        let run = try await OnePointDistrict.start(Self.scenario(), prefix: "system-alerts")
+        let device = run.device
+        let aggregator = run.aggregator
+        _ = try await run.play()
 
         // Alerts follow the devices' own clock (payload ts), and the engine takes its observations in the
         // order ingest committed them (retained states and outbox events travel separately), so wait for
@@ -118,20 +112,14 @@ struct AlertTests {
         "device_offline raised when the link dies (the broker publishes the will) and cleared when the point is back; raised again when it stops"
     )
     func offlineAndBack() async throws {
-        let directory = try TemporaryDirectory(prefix: "system-offline")
-        let scenario = Self.offlineScenario()
-        let device = scenario.device
-        let subject = "device:\(device)"
-        let district = try await DistrictBroker.start(devices: [device], in: directory)
         // Liveness is judged on wall time; at 250 virtual seconds per real second the point is heard from
         // several times a second while up (health every 60 s of its clock), and the 1800 s outage lasts
         // about 7 s.
-        let aggregator = try AggregatorProcess(
-            district: district, registry: .single([device]), alerts: AlertRules(offlineRaiseS: 3, offlineClearS: 1),
-            in: directory)
-        try await aggregator.start()
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory, speed: 250)
+        let run = try await OnePointDistrict.start(
+            Self.offlineScenario(), prefix: "system-offline", alerts: AlertRules(offlineRaiseS: 3, offlineClearS: 1))
+        let (directory, device, aggregator) = (run.directory, run.device, run.aggregator)
+        let subject = "device:\(device)"
+        let point = try run.startPoint(speed: 250)
 
         var raised: AlertPayload?
         try await waitFor("a device_offline alert on \(subject) while the link is down", timeout: .seconds(90)) {

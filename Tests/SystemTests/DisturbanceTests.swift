@@ -1,5 +1,6 @@
 import BinsTestSupport
 import Foundation
+import Simulation
 import Testing
 
 /// The no-loss chain under disturbance: the broker restarted mid-scenario, and the aggregator SIGKILLed
@@ -21,7 +22,7 @@ struct DisturbanceTests {
                 .box240("wet", stream: "wet"), .box240("dry", stream: "dry", countsPerKg: 20_400, offset: 66_000),
                 .round360("recyclable", stream: "recyclable"),
             ], end: 4 * 3600)
-        var random = DeterministicRandom(seed: 77)
+        var random = SplitMix64(seed: 77)
         let order = ["wet", "dry", "recyclable"]
         for (index, at) in stride(from: 120, through: 4 * 3600 - 300, by: 60).enumerated() {
             let bin = order[index % 3]
@@ -31,8 +32,8 @@ struct DisturbanceTests {
                 case "dry": (0.3...1.0, BulkDensity.dry)
                 default: (0.1...0.4, BulkDensity.recyclable)
                 }
-            let kg = random.uniform(mass)
-            writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(density))
+            let kg = random.nextDouble(in: mass)
+            writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: density))
         }
         // Between two lid cycles of the same bin (each bin's deposits are three minutes apart).
         for hour in 1...3 {
@@ -82,16 +83,10 @@ struct DisturbanceTests {
 
     /// The same scenario, flat out, with nothing disturbed.
     static func undisturbedRun(_ scenario: ScenarioWriter) async throws -> Outcome {
-        let directory = try TemporaryDirectory(prefix: "system-reference")
-        let district = try await DistrictBroker.start(devices: [scenario.device], in: directory)
-        let aggregator = try AggregatorProcess(district: district, registry: .single([scenario.device]), in: directory)
-        try await aggregator.start()
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: scenario.device, district: district, in: directory)
-        let summary = try await point.finish()
-        try await aggregator.waitUntilBooked([scenario.device: summary.lastSeq], in: directory)
-        let outcome = try await outcome(aggregator, scenario: scenario, lastSeq: summary.lastSeq, in: directory)
-        await aggregator.stop()
+        let run = try await OnePointDistrict.start(scenario, prefix: "system-reference")
+        let summary = try await run.play()
+        let outcome = try await outcome(run.aggregator, scenario: scenario, lastSeq: summary.lastSeq, in: run.directory)
+        await run.aggregator.stop()
         return outcome
     }
 
@@ -140,14 +135,10 @@ struct DisturbanceTests {
             reference.lastSeq >= 240 && reference.historical == 0,
             "reference: \(reference.lastSeq) events, \(reference.historical) historical")
 
-        let directory = try TemporaryDirectory(prefix: "system-broker-restart")
-        let district = try await DistrictBroker.start(devices: [device], in: directory)
-        let aggregator = try AggregatorProcess(district: district, registry: .single([device]), in: directory)
-        try await aggregator.start()
+        let setup = try await OnePointDistrict.start(scenario, prefix: "system-broker-restart")
+        let (directory, district, aggregator) = (setup.directory, setup.district, setup.aggregator)
         let observer = try await EventObserver(district: district)
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory,
-            speed: Self.speed)
+        let point = try setup.startPoint(speed: Self.speed)
 
         // Once a third of the events are out and the aggregator is booking, restart the broker (a clean
         // stop: it saves sessions and queues, as systemctl restart does).
@@ -183,14 +174,10 @@ struct DisturbanceTests {
         let device = scenario.device
         let reference = try await Self.reference.value
 
-        let directory = try TemporaryDirectory(prefix: "system-aggregator-kill")
-        let district = try await DistrictBroker.start(devices: [device], in: directory)
-        let aggregator = try AggregatorProcess(district: district, registry: .single([device]), in: directory)
-        try await aggregator.start()
+        let setup = try await OnePointDistrict.start(scenario, prefix: "system-aggregator-kill")
+        let (directory, district, aggregator) = (setup.directory, setup.district, setup.aggregator)
         let observer = try await EventObserver(district: district)
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory,
-            speed: Self.speed)
+        let point = try setup.startPoint(speed: Self.speed)
 
         let quarter = reference.lastSeq / 4
         try await waitFor(

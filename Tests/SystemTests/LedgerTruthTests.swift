@@ -1,5 +1,6 @@
 import BinsTestSupport
 import Foundation
+import Simulation
 import Testing
 
 /// Scenario → `binsd simulate` → mosquitto (shipped configuration, TLS, per-device account) →
@@ -27,7 +28,7 @@ struct LedgerTruthTests {
                 .box240("wet", stream: "wet"), .box240("dry", stream: "dry", countsPerKg: 19_800, offset: 91_000),
                 .round360("recyclable", stream: "recyclable"),
             ], end: 4 * 3600)
-        var random = DeterministicRandom(seed: 2026)
+        var random = SplitMix64(seed: 2026)
         let order = ["wet", "dry", "recyclable"]
         var perBin: [String: Int] = [:]
         for (index, at) in stride(from: 300, to: 4 * 3600 - 600, by: 120).enumerated() {
@@ -36,20 +37,21 @@ struct LedgerTruthTests {
             perBin[bin] = count
             switch bin {
             case "wet" where count % 7 == 3:
-                let kg = random.uniform(1.2...1.8)
-                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(BulkDensity.dry), material: "dry")
+                let kg = random.nextDouble(in: 1.2...1.8)
+                writer.deposit(
+                    at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: BulkDensity.dry), material: "dry")
             case "wet":
-                let kg = random.uniform(0.4...2.4)
-                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(BulkDensity.wet))
+                let kg = random.nextDouble(in: 0.4...2.4)
+                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: BulkDensity.wet))
             case "dry" where count % 9 == 4:
-                let kg = random.uniform(2.5...3.5)
-                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(0.5...0.7), material: "wet")
+                let kg = random.nextDouble(in: 2.5...3.5)
+                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: 0.5...0.7), material: "wet")
             case "dry":
-                let kg = random.uniform(0.3...1.0)
-                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(BulkDensity.dry))
+                let kg = random.nextDouble(in: 0.3...1.0)
+                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: BulkDensity.dry))
             default:
-                let kg = random.uniform(0.1...0.4)
-                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.uniform(BulkDensity.recyclable))
+                let kg = random.nextDouble(in: 0.1...0.4)
+                writer.deposit(at: at, bin: bin, kg: kg, litres: kg / random.nextDouble(in: BulkDensity.recyclable))
             }
         }
         // Each bin emptied a minute after its last deposit before the two-hour mark.
@@ -61,16 +63,10 @@ struct LedgerTruthTests {
 
     @Test("booked tonnage, deposits, collections and contamination per bin and stream equal the truth")
     func ledgerEqualsTruth() async throws {
-        let directory = try TemporaryDirectory(prefix: "system-ledger")
-        let scenario = Self.scenario()
-        let device = scenario.device
-        let district = try await DistrictBroker.start(devices: [device], in: directory)
-        let aggregator = try AggregatorProcess(district: district, registry: .single([device]), in: directory)
-        try await aggregator.start()
-        let point = try SimulatedPoint.start(
-            scenario: try scenario.write(in: directory), device: device, district: district, in: directory)
-        let summary = try await point.finish()
-        try await aggregator.waitUntilBooked([device: summary.lastSeq], in: directory)
+        let run = try await OnePointDistrict.start(Self.scenario(), prefix: "system-ledger")
+        let (directory, device, aggregator, scenario) = (run.directory, run.device, run.aggregator, run.scenario)
+        let point = try run.startPoint()
+        let summary = try await run.finish(point)
 
         // Every event the point sent is booked once: seqs 1...last, no gap, nothing twice.
         let booked = try #require(try await aggregator.bookedEvents(in: directory)[device])
