@@ -291,9 +291,9 @@ public final class LibgpiodChip: GPIOChip {
 
 /// One line request on a `LibgpiodChip`: owns the request (released in `deinit` or by `release()`)
 /// and keeps the chip alive (in libgpiod 1.6 the chip owns the `struct gpiod_line`).
-final class LibgpiodLineHandle: Sendable {
+public final class LibgpiodLineHandle: LineHandle {
     let chip: LibgpiodChip
-    let offset: LineOffset
+    public let offset: LineOffset
     /// The request while held; nil once released. Guarded by the chip lock too: every call goes chip
     /// lock, then this lock.
     private let request: Mutex<Libgpiod.Request?>
@@ -306,7 +306,9 @@ final class LibgpiodLineHandle: Sendable {
 
     deinit { release() }
 
-    func release() {
+    public var requestingChip: any GPIOChip { chip }
+
+    public func release() {
         chip.handle.withLock { _ in
             request.withLock { request in
                 if let held = request { Libgpiod.release(held) }
@@ -328,12 +330,12 @@ final class LibgpiodLineHandle: Sendable {
         }
     }
 
-    func get() throws(GPIOError) -> Bool {
+    public func get() throws(GPIOError) -> Bool {
         let chipName = chip.info.name
         return try withRequest { held throws(GPIOError) in try Libgpiod.get(held, chipName: chipName) }
     }
 
-    func set(_ high: Bool) throws(GPIOError) {
+    public func set(_ high: Bool) throws(GPIOError) {
         let chipName = chip.info.name
         try withRequest { held throws(GPIOError) in try Libgpiod.set(held, high: high, chipName: chipName) }
     }
@@ -345,7 +347,7 @@ final class LibgpiodLineHandle: Sendable {
 
     /// Reads what the kernel has queued (16 events per line by default) without blocking: the descriptor
     /// is polled with a zero timeout before each batched read.
-    func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
+    public func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
         let chipName = chip.info.name
         let offset = self.offset
         let raw = try withRequest { held throws(GPIOError) -> [(UInt64, EdgeType)] in
@@ -367,54 +369,9 @@ final class LibgpiodLineHandle: Sendable {
     }
 }
 
-/// An output line requested from a `LibgpiodChip`.
-public final class LibgpiodOutputLine: GPIOOutputLine {
-    let handle: LibgpiodLineHandle
-
-    init(handle: LibgpiodLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-
-    public func set(_ high: Bool) throws(GPIOError) {
-        try handle.set(high)
-    }
-}
-
-/// An input line requested from a `LibgpiodChip`.
-public final class LibgpiodInputLine: GPIOInputLine {
-    let handle: LibgpiodLineHandle
-
-    init(handle: LibgpiodLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-
-    public func get() throws(GPIOError) -> Bool {
-        try handle.get()
-    }
-}
-
-/// An input requested for edge events from a `LibgpiodChip`.
-public final class LibgpiodEventLine: GPIOEventLine {
-    let handle: LibgpiodLineHandle
-
-    init(handle: LibgpiodLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-
-    public func get() throws(GPIOError) -> Bool {
-        try handle.get()
-    }
-
-    public func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
-        try handle.readPendingEvents()
-    }
-}
+public typealias LibgpiodOutputLine = LineRequest<LibgpiodLineHandle, LineUse.Output>
+public typealias LibgpiodInputLine = LineRequest<LibgpiodLineHandle, LineUse.Input>
+public typealias LibgpiodEventLine = LineRequest<LibgpiodLineHandle, LineUse.Events>
 
 /// A libgpiod object pointer kept inside a `Mutex`. libgpiod objects may be used from any thread as
 /// long as calls do not overlap; the mutex that holds this value is what guarantees that, which is

@@ -360,9 +360,9 @@ final class SimulatedClock: ChipClock {
 }
 
 /// One request on a `SimulatedChip`: keeps the chip alive, gives the line back once.
-final class SimulatedLineHandle: Sendable {
+public final class SimulatedLineHandle: LineHandle {
     let chip: SimulatedChip
-    let offset: LineOffset
+    public let offset: LineOffset
     let token: UInt64
 
     init(chip: SimulatedChip, offset: LineOffset, token: UInt64) {
@@ -373,13 +373,15 @@ final class SimulatedLineHandle: Sendable {
 
     deinit { release() }
 
-    func release() {
+    public var requestingChip: any GPIOChip { chip }
+
+    public func release() {
         let offset = self.offset
         let token = self.token
         chip.core.hostOperation { bus in bus.release(offset, token: token) }
     }
 
-    func set(_ high: Bool) throws(GPIOError) {
+    public func set(_ high: Bool) throws(GPIOError) {
         let offset = self.offset
         let token = self.token
         let stretch = try chip.core.hostOperation { bus throws(GPIOError) -> UInt64 in
@@ -388,13 +390,13 @@ final class SimulatedLineHandle: Sendable {
         if stretch > 0 { chip.core.pause(stretch) }
     }
 
-    func get() throws(GPIOError) -> Bool {
+    public func get() throws(GPIOError) -> Bool {
         let offset = self.offset
         let token = self.token
         return try chip.core.hostOperation { bus throws(GPIOError) -> Bool in try bus.hostGet(offset, token: token) }
     }
 
-    func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
+    public func readPendingEvents() throws(GPIOError) -> [EdgeEvent] {
         let offset = self.offset
         let token = self.token
         return try chip.core.hostOperation { bus throws(GPIOError) -> [EdgeEvent] in
@@ -403,39 +405,6 @@ final class SimulatedLineHandle: Sendable {
     }
 }
 
-/// An output line of a `SimulatedChip`.
-public final class SimulatedOutputLine: GPIOOutputLine {
-    let handle: SimulatedLineHandle
-
-    init(handle: SimulatedLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-    public func set(_ high: Bool) throws(GPIOError) { try handle.set(high) }
-}
-
-/// An input line of a `SimulatedChip`.
-public final class SimulatedInputLine: GPIOInputLine {
-    let handle: SimulatedLineHandle
-
-    init(handle: SimulatedLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-    public func get() throws(GPIOError) -> Bool { try handle.get() }
-}
-
-/// An input of a `SimulatedChip` requested for edge events.
-public final class SimulatedEventLine: GPIOEventLine {
-    let handle: SimulatedLineHandle
-
-    init(handle: SimulatedLineHandle) { self.handle = handle }
-
-    public var chip: any GPIOChip { handle.chip }
-    public var offset: LineOffset { handle.offset }
-    public func release() { handle.release() }
-    public func get() throws(GPIOError) -> Bool { try handle.get() }
-    public func readPendingEvents() throws(GPIOError) -> [EdgeEvent] { try handle.readPendingEvents() }
-}
+public typealias SimulatedOutputLine = LineRequest<SimulatedLineHandle, LineUse.Output>
+public typealias SimulatedInputLine = LineRequest<SimulatedLineHandle, LineUse.Input>
+public typealias SimulatedEventLine = LineRequest<SimulatedLineHandle, LineUse.Events>
