@@ -90,3 +90,22 @@ exit_with_failures() {
     fi
     exit 0
 }
+
+# start_broker PORT: a mosquitto on 127.0.0.1:PORT for the checks that publish (anonymous, no
+# persistence, running as root: the guest has no mosquitto user to drop privileges to); its pid is
+# in $broker and its log in ./mosquitto.log. `wait_until 20 broker_up` waits for it to take a
+# subscription.
+start_broker() {
+    broker_port=$1
+    cat >mosquitto.conf <<CONF
+listener $1 127.0.0.1
+allow_anonymous true
+persistence false
+user root
+log_dest stdout
+CONF
+    mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
+    broker=$!
+}
+
+broker_up() { mosquitto_sub -h 127.0.0.1 -p "$broker_port" -t gpio-sim/probe -E -W 2 2>/dev/null; }

@@ -6,16 +6,7 @@
 . /lib/gpio-sim.sh
 
 port=1883
-cat >mosquitto.conf <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-# The guest has no mosquitto user to drop privileges to.
-user root
-log_dest stdout
-EOF
-mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
-broker=$!
+start_broker "$port"
 
 # The broker is ready when a publish succeeds; the retained message also makes the subscription
 # below independent of when it is made.

@@ -115,16 +115,7 @@ check "the config and the board file load (binsd check-config exit $status)" tes
 check "check-config names the board, the device and both bins" \
     grep -qF "OK: device $device, board gpio-sim, 2 bin(s) (wet, dry), broker mqtt://127.0.0.1:1883" check-config.txt
 
-cat >mosquitto.conf <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-user root
-log_dest stdout
-EOF
-mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
-broker=$!
-broker_up() { mosquitto_sub -h 127.0.0.1 -p "$port" -t gpio-sim/probe -E -W 2 2>/dev/null; }
+start_broker "$port"
 check "mosquitto accepts a subscription on 127.0.0.1:$port" wait_until 20 broker_up
 
 phase "no calibration"

@@ -28,15 +28,7 @@ port=1883
 chip=bins-footprint
 for line in 0 5 10; do sim_pull "$chip" "$line" pull-up; done
 
-cat >mosquitto.conf <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-user root
-CONF
-mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
-broker=$!
-broker_up() { mosquitto_sub -h 127.0.0.1 -p "$port" -t probe -E -W 2 2>/dev/null; }
+start_broker "$port"
 check "mosquitto is up" wait_until 20 broker_up
 
 mkdir -p /run/binsd-footprint/calibration
