@@ -87,17 +87,11 @@ public struct LedgerRow: Sendable, Equatable {
     }
 }
 
-/// The figures of one stream on one local day, summed over some bins.
+/// The figures of one stream on one local day, summed over some bins. Only the stores make them.
 public struct LedgerDayTotal: Sendable, Equatable {
     public var day: LocalDate
     public var stream: WasteStream
     public var figures: LedgerFigures
-
-    public init(day: LocalDate, stream: WasteStream, figures: LedgerFigures) {
-        self.day = day
-        self.stream = stream
-        self.figures = figures
-    }
 }
 
 /// Figures per stream, the unit most reports and targets work with.

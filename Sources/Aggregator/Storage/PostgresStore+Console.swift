@@ -7,17 +7,7 @@ extension PostgresStore {
         let rows = try await rows(
             "read recent events",
             "SELECT payload, day, received_ms FROM events WHERE device = \(device) ORDER BY seq DESC LIMIT \(limit)")
-        do {
-            return try rows.compactMap { row in
-                StoreRules.decodeEvent(try row["payload"].decode(String.self)).map {
-                    StoredEvent(
-                        event: $0, day: LocalDate(dayNumber: (try? row["day"].decode(Int64.self)) ?? 0),
-                        receivedAtMs: (try? row["received_ms"].decode(Int64.self)) ?? 0)
-                }
-            }
-        } catch {
-            throw failure(error, doing: "decode recent events")
-        }
+        return try storedEvents(rows, doing: "decode recent events")
     }
 
     public func dailyTotals(devices: [String]?, from: LocalDate, to: LocalDate) async throws(AggregatorError)

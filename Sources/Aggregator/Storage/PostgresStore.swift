@@ -615,6 +615,11 @@ public final class PostgresStore: AggregatorStore {
             WHERE day >= \(from.dayNumber) AND day <= \(to.dayNumber) AND type = ANY(\(typeNames))
             ORDER BY device, seq
             """)
+        return try storedEvents(rows, doing: "decode events")
+    }
+
+    /// Rows of `payload, day, received_ms` as events; a payload that no longer decodes is left out.
+    func storedEvents(_ rows: [PostgresRandomAccessRow], doing: String) throws(AggregatorError) -> [StoredEvent] {
         do {
             return try rows.compactMap { row in
                 StoreRules.decodeEvent(try row["payload"].decode(String.self)).map {
@@ -624,7 +629,7 @@ public final class PostgresStore: AggregatorStore {
                 }
             }
         } catch {
-            throw failure(error, doing: "decode events")
+            throw failure(error, doing: doing)
         }
     }
 

@@ -8,11 +8,7 @@ extension SQLiteStore {
             try Row.fetchAll(
                 db, sql: "SELECT payload, day, received_ms FROM events WHERE device = ? ORDER BY seq DESC LIMIT ?",
                 arguments: [device, limit]
-            ).compactMap { row in
-                StoreRules.decodeEvent(row["payload"]).map {
-                    StoredEvent(event: $0, day: LocalDate(dayNumber: row["day"]), receivedAtMs: row["received_ms"])
-                }
-            }
+            ).compactMap(SQLiteSchema.storedEvent)
         }
     }
 

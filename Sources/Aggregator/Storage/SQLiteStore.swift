@@ -464,11 +464,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 arguments += StatementArguments(types.map(\.rawValue).sorted())
             }
             sql += " ORDER BY device, seq"
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
-                StoreRules.decodeEvent(row["payload"]).map {
-                    StoredEvent(event: $0, day: LocalDate(dayNumber: row["day"]), receivedAtMs: row["received_ms"])
-                }
-            }
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(SQLiteSchema.storedEvent)
         }
     }
 
@@ -688,6 +684,13 @@ enum SQLiteSchema {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (day, stream) DO UPDATE SET \(StoreSchema.addExcludedFigures(to: "ledger_days"))
         """
+
+    /// A row of `payload, day, received_ms` as an event; nil for a payload that no longer decodes.
+    static func storedEvent(_ row: Row) -> StoredEvent? {
+        StoreRules.decodeEvent(row["payload"]).map {
+            StoredEvent(event: $0, day: LocalDate(dayNumber: row["day"]), receivedAtMs: row["received_ms"])
+        }
+    }
 
     /// The figures columns of a `ledger` or `ledger_days` row, or of a sum of them under the same names.
     static func figures(_ row: Row) -> LedgerFigures {
