@@ -39,26 +39,9 @@ public struct DensityClassifier: Sendable, Equatable {
         case lowConfidence = "low_confidence"
     }
 
-    /// One number per hypothesis: likelihoods (per litre) or probabilities.
-    public struct PerHypothesis: Sendable, Equatable {
-        public var wet: Double
-        public var dry: Double
-        public var other: Double
-
-        public init(wet: Double, dry: Double, other: Double) {
-            self.wet = wet
-            self.dry = dry
-            self.other = other
-        }
-
-        public subscript(stream: ObservedStream) -> Double {
-            switch stream {
-            case .wet: wet
-            case .dry: dry
-            case .unknown: other
-            }
-        }
-    }
+    /// One number per hypothesis: likelihoods (per litre) or probabilities; the event's own type, so the
+    /// evidence an event carries is the classifier's figures rounded, not a copy of them.
+    public typealias PerHypothesis = HypothesisValues
 
     public struct Result: Sendable, Equatable {
         public var observed: ObservedStream
@@ -87,12 +70,8 @@ public struct DensityClassifier: Sendable, Equatable {
             func places(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
             return DepositEvidence(
                 reason: reason.rawValue,
-                likelihoods: likelihoods.map {
-                    HypothesisValues(wet: significant($0.wet), dry: significant($0.dry), other: significant($0.other))
-                },
-                posterior: posterior.map {
-                    HypothesisValues(wet: places($0.wet), dry: places($0.dry), other: places($0.other))
-                },
+                likelihoods: likelihoods.map { $0.map(significant) },
+                posterior: posterior.map { $0.map(places) },
                 volumeSigmaL: sigmaVolumeL.map { (($0 * 1000).rounded() / 1000) })
         }
 
@@ -360,5 +339,20 @@ public struct DensityClassifier: Sendable, Equatable {
                 rangerSigmaMm: rangerSigmaMm, surfaceRoughnessMm: surfaceRoughnessMm, rangerPings: rangerPings,
                 litresPerMm: litresPerMm)
         ) { isContaminated($0, declared: declared) }
+    }
+}
+
+extension HypothesisValues {
+    /// The value of the hypothesis a deposit is called: `unknown` reads `other`.
+    public subscript(stream: ObservedStream) -> Double {
+        switch stream {
+        case .wet: wet
+        case .dry: dry
+        case .unknown: other
+        }
+    }
+
+    func map(_ transform: (Double) -> Double) -> HypothesisValues {
+        HypothesisValues(wet: transform(wet), dry: transform(dry), other: transform(other))
     }
 }
