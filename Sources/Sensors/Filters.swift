@@ -21,75 +21,99 @@ public enum RobustStatistics {
     }
 }
 
+/// The last `capacity` values, the oldest overwritten first: the window both moving filters keep.
+public struct SlidingWindow: Sendable, Hashable {
+    public let capacity: Int
+    /// In the order they are stored (not oldest first once the window has wrapped).
+    public private(set) var values: [Double] = []
+    private var next = 0
+
+    /// A window of at least one value.
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Adds a value; returns the one it overwrote, nil while the window was filling.
+    @discardableResult
+    public mutating func add(_ value: Double) -> Double? {
+        guard values.count == capacity else {
+            values.append(value)
+            return nil
+        }
+        let overwritten = values[next]
+        values[next] = value
+        next = (next + 1) % capacity
+        return overwritten
+    }
+
+    /// True right after an overwrite completed a lap of the window.
+    public var completedLap: Bool { next == 0 && isFull }
+    public var count: Int { values.count }
+    public var isFull: Bool { values.count == capacity }
+
+    public mutating func reset() {
+        values = []
+        next = 0
+    }
+}
+
 /// Mean of the last `windowSize` values.
 public struct MovingAverage: Sendable, Hashable {
-    public let windowSize: Int
-    private var window: [Double] = []
-    private var next = 0
+    private var window: SlidingWindow
     private var sum = 0.0
 
     /// A window of at least one value.
     public init(windowSize: Int) {
-        self.windowSize = max(1, windowSize)
+        window = SlidingWindow(capacity: windowSize)
     }
+
+    public var windowSize: Int { window.capacity }
 
     /// Adds a value and returns the average of the window.
     @discardableResult
     public mutating func add(_ value: Double) -> Double {
-        if window.count < windowSize {
-            window.append(value)
-            sum += value
-        } else {
-            sum += value - window[next]
-            window[next] = value
-            next = (next + 1) % windowSize
+        if let overwritten = window.add(value) {
+            sum += value - overwritten
             // Re-sum once per lap so rounding errors cannot accumulate over days of samples.
-            if next == 0 { sum = window.reduce(0, +) }
+            if window.completedLap { sum = window.values.reduce(0, +) }
+        } else {
+            sum += value
         }
         return sum / Double(window.count)
     }
 
-    public var average: Double? { window.isEmpty ? nil : sum / Double(window.count) }
+    public var average: Double? { window.count == 0 ? nil : sum / Double(window.count) }
     public var count: Int { window.count }
-    public var isFull: Bool { window.count == windowSize }
+    public var isFull: Bool { window.isFull }
 
     public mutating func reset() {
-        window = []
-        next = 0
+        window.reset()
         sum = 0
     }
 }
 
 /// Median of the last `windowSize` values.
 public struct MovingMedian: Sendable, Hashable {
-    public let windowSize: Int
-    private var window: [Double] = []
-    private var next = 0
+    private var window: SlidingWindow
 
     public init(windowSize: Int) {
-        self.windowSize = max(1, windowSize)
+        window = SlidingWindow(capacity: windowSize)
     }
+
+    public var windowSize: Int { window.capacity }
 
     @discardableResult
     public mutating func add(_ value: Double) -> Double {
-        if window.count < windowSize {
-            window.append(value)
-        } else {
-            window[next] = value
-            next = (next + 1) % windowSize
-        }
-        return RobustStatistics.median(window) ?? value
+        window.add(value)
+        return RobustStatistics.median(window.values) ?? value
     }
 
-    public var median: Double? { RobustStatistics.median(window) }
-    public var values: [Double] { window }
+    public var median: Double? { RobustStatistics.median(window.values) }
+    public var values: [Double] { window.values }
     public var count: Int { window.count }
-    public var isFull: Bool { window.count == windowSize }
+    public var isFull: Bool { window.isFull }
 
-    public mutating func reset() {
-        window = []
-        next = 0
-    }
+    public mutating func reset() { window.reset() }
 }
 
 /// Rejects outliers by the modified z-score (Iglewicz and Hoaglin): a value is an outlier when
