@@ -8,18 +8,9 @@ import Testing
 /// `binsd simulate`, the shipped broker configuration and `bins-aggregator serve`.
 @Suite("Transfer-station balance from simulated points")
 struct StationBalanceSystemTests {
+    /// scenarios/mixing-round/expected-balance.json: the days as the balance API reports them.
     struct Expected: Decodable {
-        struct Stream: Decodable {
-            var stream: String
-            var collectedKg: Double
-            var receivedKg: Double
-        }
-        struct Day: Decodable {
-            var date: String
-            var flags: [String]
-            var streams: [Stream]
-        }
-        var days: [Day]
+        var days: [Balance.Day]
     }
 
     struct Balance: Decodable {
