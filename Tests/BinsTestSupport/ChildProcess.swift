@@ -102,6 +102,21 @@ public final class ChildProcess: Sendable {
         return termination ?? .exited(0)
     }
 
+    /// Waits on the calling thread until the process ends: for one-time setup that has nothing else to do.
+    public func waitForExitBlocking() throws -> Termination {
+        try exitStatus.withLock { known in
+            if let known { return known }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 {
+                guard errno == EINTR else { throw TestSupportError("waitpid for \(name) failed: errno \(errno)") }
+            }
+            let signal = status & 0x7F
+            let ended: Termination = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+            known = ended
+            return ended
+        }
+    }
+
     /// SIGKILL and wait for the end.
     public func killAndWait(timeout: Duration = .seconds(10)) async throws {
         send(SIGKILL)

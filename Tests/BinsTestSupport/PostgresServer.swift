@@ -176,36 +176,21 @@ public enum PostgresServer {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Runs a tool to completion and returns its exit status and output. Spawned and reaped here with
-    /// posix_spawn and waitpid (Foundation's `Process` can miss the exit of a child while other harness
-    /// code spawns and reaps its own). The output goes to a file, not a pipe: `pg_ctl start` leaves the
-    /// server running, and a server holding a pipe's write end would keep a reader waiting for an end of
-    /// file that never comes. Used for one-time setup, so waiting on the calling thread is acceptable.
+    /// Runs a tool to completion and returns its exit status (128 + the signal if one ended it) and output.
+    /// A `ChildProcess`, reaped by its own pid (Foundation's `Process` can miss the exit of a child while
+    /// other harness code spawns and reaps its own). The output goes to a file, not a pipe: `pg_ctl start`
+    /// leaves the server running, and a server holding a pipe's write end would keep a reader waiting for
+    /// an end of file that never comes. Used for one-time setup, so waiting on the calling thread is
+    /// acceptable.
     private static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "bins-postgres-tool-\(getpid())-\(UUID().uuidString.prefix(8)).log"
-        let outputFD = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard outputFD >= 0 else { throw Failure(description: "cannot create \(outputPath): errno \(errno)") }
-        defer {
-            close(outputFD)
-            unlink(outputPath)
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw Failure(description: "cannot run \(executable): posix_spawn errno \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw Failure(description: "waitpid for \(executable) failed: errno \(errno)") }
-        }
-        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return (exitStatus, text)
+        defer { unlink(outputPath) }
+        let child = try ChildProcess(executable, arguments, outputPath: outputPath)
+        let status: Int32 =
+            switch try child.waitForExitBlocking() {
+            case .exited(let code): code
+            case .signalled(let signal): 128 + signal
+            }
+        return (status, child.output)
     }
 }
