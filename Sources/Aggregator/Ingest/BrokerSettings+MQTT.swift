@@ -1,0 +1,30 @@
+import BinProtocol
+import Foundation
+import MQTT
+
+extension BrokerSettings {
+    /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
+    /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
+    public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
+        let will = AggregatorStatusPublisher.statusMessage(
+            instance: instance, online: false, receipts: receipts, timeZone: timeZone)
+        return MQTTConfiguration(
+            host: host, port: port, clientID: clientID, username: username, password: password?.revealed,
+            keepAliveSeconds: keepAliveSeconds, cleanSession: false,
+            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
+            tls: tls,
+            will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
+            maxInflightMessages: 32,
+            batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
+    }
+
+    /// Filters ingest subscribes to: every device's status, birth, state and health, and events (through
+    /// the shared subscription group when one is configured, so instances split them).
+    public var ingestFilters: [String] {
+        let events = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.events) } ?? Topics.Filter.events
+        // Loads are booked once by their key, so instances may split them like events.
+        let loads = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.load) } ?? Topics.Filter.load
+        return [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health, events, loads]
+    }
+}

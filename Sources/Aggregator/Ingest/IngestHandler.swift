@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import MQTT
+import Synchronization
+
+/// Receives ingest's messages in batches on libmosquitto's network thread and commits each batch before
+/// returning, so the broker gets the PUBACKs of a batch only once all its messages are in the database:
+/// a crash at any point loses nothing (the broker redelivers to the persistent session, and
+/// `(device, seq)` dedupe absorbs the repeats).
+///
+/// A store that commits synchronously (SQLite) commits right here; an asynchronous one (PostgreSQL)
+/// commits on the ``IngestCommitter``'s task while this thread waits, since it must not write anything
+/// to the broker before the commit.
+///
+/// If the database fails, the handler retries the same batch (backing off to 5 s) and keeps the network
+/// thread, and so the PUBACKs, waiting: the broker keeps queueing meanwhile. Returning is acknowledging,
+/// so the handler never returns without a commit, not even at shutdown: a stop that comes while the
+/// database is failing waits for it within the runtime's ``ShutdownLimits`` and then ends the process
+/// with the batch unacknowledged, which the broker delivers again after the restart.
+public final class IngestHandler: MQTTBatchHandler {
+    private let processor: IngestProcessor
+    private let committer: IngestCommitter
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    /// Told about every message once it is committed (the console's live updates).
+    private let committed: @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void
+
+    public init(
+        processor: IngestProcessor, committer: IngestCommitter, logger: Logger,
+        committed: @escaping @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void = { _, _, _ in }
+    ) {
+        self.processor = processor
+        self.committer = committer
+        self.logger = logger
+        self.committed = committed
+    }
+
+    /// Shutdown has begun: a batch still failing to commit is then reported as held back.
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    public func handle(_ batch: [MQTTMessage]) {
+        let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let prepared = processor.prepare(batch.map { ($0.topic, $0.payload) }, receivedAtMs: receivedAtMs)
+        var delay = 0.05
+        var reportedHeld = false
+        while true {
+            let result = processor.commitBlocking(prepared) ?? committer.commitWaiting(prepared)
+            if case .success(let outcomes) = result {
+                for (message, outcome) in zip(batch, outcomes) {
+                    if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
+                }
+                return
+            }
+            if !reportedHeld && stopping.load(ordering: .relaxed) {
+                reportedHeld = true
+                logger.error(
+                    "ingest.not_committed_at_shutdown",
+                    metadata: [
+                        "ingest.batch": "\(batch.count)",
+                        "ingest.outcome": "held unacknowledged; the broker delivers it again",
+                    ])
+            }
+            Thread.sleep(forTimeInterval: delay)
+            delay = min(delay * 2, 5)
+        }
+    }
+}
