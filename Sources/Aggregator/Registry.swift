@@ -3,6 +3,12 @@ import BinProtocol
 /// The district's hierarchy, indexed for lookups: which point a device is, which community and street
 /// it belongs to, and which devices make up a community, street or the district. Ledgers are stored
 /// per bin; every higher level is the sum over the devices the registry puts under it at query time.
+///
+/// A transfer station's own devices are not sorting points: they weigh what the points' collections bring,
+/// waste the district's figures already counted when it was deposited at the points. So the district's and
+/// the streets' figures, the communities reports list, coverage and the street review leave the stations
+/// out (`sortingDevices`, `sortingCommunities`, `Street.devices`); the stations' devices count only in their
+/// balance and in their own community, point and bin views.
 public struct Registry: Sendable {
     public struct Point: Sendable, Hashable {
         public var device: String
@@ -44,7 +50,9 @@ public struct Registry: Sendable {
     public struct Street: Sendable {
         public var id: String
         public var name: String
+        /// The street's communities with sorting points (its transfer stations left out).
         public var communities: [String]
+        /// The devices of those communities.
         public var devices: [String]
         public var households: Int
     }
@@ -81,9 +89,13 @@ public struct Registry: Sendable {
                         deliveringDevices: [], receives: community.receives,
                         location: community.points.lazy.compactMap(\.location).first))
             }
+            var sortingCommunities: [String] = []
             for community in street.communities {
                 let devices = community.points.map(\.device)
-                streetDevices += devices
+                if community.kind != .transferStation {
+                    streetDevices += devices
+                    sortingCommunities.append(community.id)
+                }
                 communities.append(
                     Community(
                         id: community.id, name: community.name, kind: community.kind, households: community.households,
@@ -99,7 +111,7 @@ public struct Registry: Sendable {
             }
             streets.append(
                 Street(
-                    id: street.id, name: street.name, communities: street.communities.map(\.id), devices: streetDevices,
+                    id: street.id, name: street.name, communities: sortingCommunities, devices: streetDevices,
                     households: street.communities.reduce(0) { $0 + $1.households }))
         }
         self.streets = streets
@@ -130,7 +142,14 @@ public struct Registry: Sendable {
     public func street(_ id: String) -> Street? { streetsByID[id] }
     public func isKnown(device: String) -> Bool { pointsByDevice[device] != nil }
 
+    /// Every device, the stations' own included.
     public var allDevices: [String] { points.map(\.device) }
+    /// The devices whose deposits make up the district's figures: every device but the stations' own.
+    public var sortingDevices: [String] { points.map(\.device).filter(isSorting) }
+    /// The communities with sorting points: every community but the transfer stations.
+    public var sortingCommunities: [Community] { communities.filter { $0.kind != .transferStation } }
+    /// False for a transfer station's own device.
+    public func isSorting(device: String) -> Bool { stationByDevice[device] == nil }
     public var totalHouseholds: Int { streets.reduce(0) { $0 + $1.households } }
 
     /// The devices whose bins make up `level`/`id`; `nil` when the id is unknown. For `.bin` the id is
@@ -139,7 +158,7 @@ public struct Registry: Sendable {
         switch level {
         case .district:
             guard id == nil || id == districtID else { return nil }
-            return allDevices
+            return sortingDevices
         case .street:
             return id.flatMap { streetsByID[$0]?.devices }
         case .community:

@@ -271,6 +271,53 @@ struct StationBalanceTests {
     // MARK: Alerts
 
     /// Open balance alerts (the tick also judges the test devices' liveness, which is not the matter here).
+    @Test(
+        "a station's intake is not the district's: district and street figures, targets, community rows and the street review leave the station's devices out; its balance keeps them",
+        arguments: StoreKind.allCases)
+    func intakeNotCountedTwice(kind: StoreKind) async throws {
+        let configuration = try Self.configuration()
+        let registry = Registry(configuration)
+        #expect(registry.sortingDevices == ["pt-1", "pt-2", "pt-3", "pt-4"])
+        #expect(registry.devices(level: .district, id: nil) == registry.sortingDevices)
+        #expect(registry.street("s2")?.devices == [] && registry.street("s2")?.communities == [])
+        #expect(registry.devices(level: .community, id: "ts1") == ["st-1"], "the station's own view keeps its device")
+        try await Fixtures.withStore(kind) { store async throws in
+            let events = [
+                Fixtures.deposit("pt-1", seq: 1, at: Fixtures.time(60), bin: "wet", stream: .wet, kg: 10),
+                Fixtures.deposit("pt-2", seq: 1, at: Fixtures.time(70), bin: "dry", stream: .dry, kg: 6),
+                Fixtures.collection("pt-1", seq: 2, at: Fixtures.time(120), bin: "wet", stream: .wet, kg: 10),
+                // What the round brought, weighed into the station's containers.
+                Fixtures.deposit("st-1", seq: 1, at: Fixtures.time(200), bin: "wet", stream: .wet, kg: 9.5),
+                Fixtures.deposit("st-1", seq: 2, at: Fixtures.time(210), bin: "dry", stream: .dry, kg: 5),
+            ]
+            for event in events {
+                #expect(try await store.book(Fixtures.booking(event)) == .booked(gap: nil, filledGap: false))
+            }
+
+            let daily = try await TargetEvaluator.districtDaily(
+                store: store, registry: registry, from: Self.day1, to: Self.day1)
+            #expect(daily[Self.day1]?.total.depositedKg == 16)
+
+            let builder = ReportBuilder(configuration: configuration, registry: registry, store: store)
+            let now = Fixtures.calendar.startOfDay(Self.day1.adding(days: 1))
+            guard case .daily(let report) = try await builder.build(.daily, date: Self.day1, nowMs: now) else {
+                Issue.record("not a daily report")
+                return
+            }
+            #expect(report.district.total.depositedKg == 16)
+            #expect(report.district.total.collectedKg == 10)
+            #expect(report.communities.map(\.id) == ["c1", "c2"])
+            let received = report.stations.first { $0.station == "ts1" }?.days.first?.receivedKg
+            #expect(received == 14.5, "the balance still reads the station's intake")
+            guard case .review(let review) = try await builder.build(.quarterly, date: Self.day1, nowMs: now) else {
+                Issue.record("not a review")
+                return
+            }
+            #expect(review.streets.map(\.id) == ["s1"], "a street of stations alone is not ranked")
+            #expect(review.district.total.depositedKg == 16)
+        }
+    }
+
     static func balanceAlerts(_ store: any AggregatorStore) async throws -> [AlertRecord] {
         try await store.openAlerts().filter { $0.kind == .streamMixing || $0.kind == .massMissing }
     }

@@ -34,14 +34,21 @@ public struct ReportBuilder: Sendable {
 
     // MARK: Shared
 
+    /// The district's figures: the sorting points' rows (a station's intake was counted at the points).
     func districtRow(_ rows: [LedgerRow]) -> FiguresRow {
-        FiguresRow(id: registry.districtID, name: registry.districtName, streams: StreamFigures(rows: rows))
+        FiguresRow(id: registry.districtID, name: registry.districtName, streams: StreamFigures(rows: sorting(rows)))
     }
 
+    /// The rows of sorting points, without the transfer stations' own devices (see `Registry`).
+    func sorting(_ rows: [LedgerRow]) -> [LedgerRow] {
+        rows.filter { registry.isSorting(device: $0.device) }
+    }
+
+    /// One row per community with sorting points; the stations have their balance section instead.
     func communityRows(_ rows: [LedgerRow]) -> [FiguresRow] {
         var byDevice: [String: [LedgerRow]] = [:]
         for row in rows { byDevice[row.device, default: []].append(row) }
-        return registry.communities.map { community in
+        return registry.sortingCommunities.map { community in
             FiguresRow(
                 id: community.id, name: community.name, parent: community.street,
                 streams: StreamFigures(rows: community.devices.flatMap { byDevice[$0] ?? [] }))
@@ -111,13 +118,14 @@ public struct ReportBuilder: Sendable {
         }
     }
 
-    /// Bins whose contaminated share of the day's deposits reached the contamination alert's raise level,
-    /// among those with at least the configured minimum deposited, worst first.
+    /// Sorting points' bins whose contaminated share of the day's deposits reached the contamination alert's
+    /// raise level, among those with at least the configured minimum deposited, worst first. (A station
+    /// container receiving the wrong stream is mixing, which its balance judges.)
     func hotSpots(_ rows: [LedgerRow]) -> [HotSpot] {
         let threshold =
             configuration.targets.contaminationRate?.target ?? configuration.alerts.rule(.contamination).raise
         var byBin: [String: (row: LedgerRow, figures: LedgerFigures)] = [:]
-        for row in rows {
+        for row in sorting(rows) {
             let key = "\(row.device)/\(row.bin)"
             let previous = byBin[key]?.figures ?? .zero
             byBin[key] = (row, previous + row.figures)
@@ -140,7 +148,7 @@ public struct ReportBuilder: Sendable {
 
     func weekly(header: ReportHeader, rows: [LedgerRow], nowMs: Int64) async throws(AggregatorError) -> WeeklyReport {
         var byDay: [LocalDate: [LedgerRow]] = [:]
-        for row in rows { byDay[row.day, default: []].append(row) }
+        for row in sorting(rows) { byDay[row.day, default: []].append(row) }
         let days = (0...(header.to.dayNumber - header.from.dayNumber)).map { offset in
             let day = header.from.adding(days: offset)
             return FiguresRow(
@@ -221,7 +229,10 @@ public struct ReportBuilder: Sendable {
             }
             var tonnes: [String: Double] = [:]
             for row in pointRows { tonnes[row.stream.rawValue, default: 0] += row.figures.collectedKg / 1000 }
-            for (stream, value) in tonnes { districtTonnes[stream, default: 0] += value }
+            // The stations' containers are emptied too, of what the points' rounds already counted.
+            if registry.isSorting(device: point.device) {
+                for (stream, value) in tonnes { districtTonnes[stream, default: 0] += value }
+            }
             return DispatchPoint(
                 device: point.device, name: point.name, community: point.community, street: point.street, bins: bins,
                 collectedTonnes: tonnes)
@@ -247,7 +258,8 @@ public struct ReportBuilder: Sendable {
         for row in rows { byDevice[row.device, default: []].append(row) }
         let totalHouseholds = registry.totalHouseholds
 
-        var reviews = registry.streets.map { street -> StreetReview in
+        // A street of nothing but a transfer station sorts nothing: it is not ranked and gets no funding.
+        var reviews = registry.streets.filter { !$0.communities.isEmpty }.map { street -> StreetReview in
             let streetRows = street.devices.flatMap { byDevice[$0] ?? [] }
             let figures = FiguresRow(id: street.id, name: street.name, streams: StreamFigures(rows: streetRows))
             // Dry kg per day over the days the street booked anything.

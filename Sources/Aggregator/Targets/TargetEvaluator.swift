@@ -230,9 +230,9 @@ public struct TargetEvaluator: Sendable {
         switch milestone.rule {
         case .communities(let fraction):
             let covered = Set(points.filter(\.covered).map(\.community))
-            let total = registry.communities.count
-            current =
-                total > 0 ? Double(registry.communities.filter { covered.contains($0.id) }.count) / Double(total) : 0
+            let communities = registry.sortingCommunities
+            let total = communities.count
+            current = total > 0 ? Double(communities.filter { covered.contains($0.id) }.count) / Double(total) : 0
             target = fraction
             detail = "\(Int((current * Double(total)).rounded())) of \(total) communities covered"
         case .pointsPerStreet(let count, let demonstrationOnly):
@@ -271,7 +271,7 @@ public struct TargetEvaluator: Sendable {
         registry: Registry, devices: [DeviceRecord], nowMs: Int64, windowHours: Int
     ) -> [CoveragePoint] {
         let byDevice = Dictionary(devices.map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
-        return registry.points.map { point in
+        return registry.points.filter { registry.isSorting(device: $0.device) }.map { point in
             let record = byDevice[point.device]
             let streams = Set(record?.bins.map(\.stream) ?? [])
             let recent = record?.lastSeenMs.map { nowMs - $0 <= Int64(windowHours) * 3_600_000 } ?? false
@@ -300,12 +300,12 @@ extension TargetEvaluator {
         return evaluate(today: today, daily: daily, coverage: coverage)
     }
 
-    /// The district's figures per local day (the database sums the bins).
+    /// The district's figures per local day (the database sums the sorting points' bins).
     public static func districtDaily(store: any AggregatorStore, registry: Registry, from: LocalDate, to: LocalDate)
         async throws(AggregatorError) -> [LocalDate: StreamFigures]
     {
         var byDay: [LocalDate: [WasteStream: LedgerFigures]] = [:]
-        for total in try await store.dailyTotals(devices: registry.allDevices, from: from, to: to) {
+        for total in try await store.dailyTotals(devices: registry.sortingDevices, from: from, to: to) {
             byDay[total.day, default: [:]][total.stream, default: .zero] += total.figures
         }
         return byDay.mapValues { StreamFigures(byStream: $0) }

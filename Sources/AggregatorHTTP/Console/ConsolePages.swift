@@ -70,7 +70,7 @@ extension Console {
         let registry = runtime.registry
         let today = runtime.calendar.today(nowMilliseconds: context.nowMs)
         let from = today.adding(days: -6)
-        async let totalsRequest = runtime.store.dailyTotals(devices: registry.allDevices, from: from, to: today)
+        async let totalsRequest = runtime.store.dailyTotals(devices: registry.sortingDevices, from: from, to: today)
         let snapshot = try await DistrictSnapshot.load(runtime: runtime, nowMs: context.nowMs)
         let statuses = try await TargetEvaluator(settings: runtime.configuration.targets, registry: registry)
             .evaluate(
