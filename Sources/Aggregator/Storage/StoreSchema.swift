@@ -67,18 +67,13 @@ enum StoreSchema {
         /// SQLite only: the rows are stored in their key's order (tables read and upserted by key).
         var clusteredByKey = false
 
-        init(name: String, columns: [Column], primaryKey: [String], clusteredByKey: Bool = false) {
-            self.name = name
-            self.columns = columns
-            self.primaryKey = primaryKey
-            self.clusteredByKey = clusteredByKey
-        }
-
         /// `columns` as `name type` pairs separated by commas, `?` after the type for a nullable column:
         /// `"device text, seq int64, bin text?"`.
         init(_ name: String, _ columns: String, key: [String], clusteredByKey: Bool = false) {
-            self.init(
-                name: name, columns: Column.list(columns), primaryKey: key, clusteredByKey: clusteredByKey)
+            self.name = name
+            self.columns = Column.list(columns)
+            primaryKey = key
+            self.clusteredByKey = clusteredByKey
         }
 
         func createStatement(_ dialect: Dialect) -> String {
@@ -122,9 +117,10 @@ enum StoreSchema {
     }
 
     /// The figure columns of a `ledger` or `ledger_days` row, in their order in the tables.
-    static let figureColumns = Column.list(
+    private static let figureSpelling =
         "deposited_kg double, collected_kg double, deposits int64, collections int64, contaminated_kg double, "
-            + "unknown_kg double, deposited_l double")
+        + "unknown_kg double, deposited_l double"
+    static let figureColumns = Column.list(figureSpelling)
 
     /// An upsert's update: the figures of the row being inserted added to those already booked in `table`.
     static func addExcludedFigures(to table: String) -> String {
@@ -132,7 +128,6 @@ enum StoreSchema {
     }
 
     private static let figureNames = figureColumns.map(\.name).joined(separator: ", ")
-    private static let figureSpelling = figureColumns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")
 
     static let versions: [Version] = [
         Version(
