@@ -78,9 +78,7 @@ public final class ChildProcess: Sendable {
             if let known { return known }
             var status: Int32 = 0
             guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-            // The <sys/wait.h> macros are not importable: low 7 bits = terminating signal, else exit code.
-            let signal = status & 0x7F
-            known = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+            known = Termination(waitStatus: status)
             return known
         }
     }
@@ -88,6 +86,13 @@ public final class ChildProcess: Sendable {
     public enum Termination: Sendable, Equatable {
         case exited(Int32)
         case signalled(Int32)
+
+        /// From a `waitpid` status. The <sys/wait.h> macros are not importable: the low 7 bits are the
+        /// terminating signal, else the exit code is in the next byte.
+        init(waitStatus status: Int32) {
+            let signal = status & 0x7F
+            self = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+        }
     }
 
     /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT...) unless the process was already reaped.
@@ -110,8 +115,7 @@ public final class ChildProcess: Sendable {
             while waitpid(pid, &status, 0) < 0 {
                 guard errno == EINTR else { throw TestSupportError("waitpid for \(name) failed: errno \(errno)") }
             }
-            let signal = status & 0x7F
-            let ended: Termination = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+            let ended = Termination(waitStatus: status)
             known = ended
             return ended
         }
