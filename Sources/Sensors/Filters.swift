@@ -46,7 +46,8 @@ public struct SlidingWindow: Sendable, Hashable {
         return overwritten
     }
 
-    /// True right after an overwrite completed a lap of the window.
+    /// Read after an `add` that overwrote a value: true when that overwrite ended a lap of the window (a
+    /// window filling up has completed no lap yet, whatever this says).
     public var completedLap: Bool { next == 0 && isFull }
     public var count: Int { values.count }
     public var isFull: Bool { values.count == capacity }
