@@ -410,14 +410,16 @@ final class ClientCore: Sendable {
         } catch {
             return error == EINTR ? (MOSQ_ERR_SUCCESS.rawValue, 0) : (MOSQ_ERR_ERRNO.rawValue, error.rawValue)
         }
-        let woken = descriptors[1].revents != 0
-        if woken { wakeup.drain() }
+        if descriptors[1].revents != 0 { wakeup.drain() }
         if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             let (readRC, readErrno) = readBurst(mosq, socket: socket)
             deliverBurst()
             if readRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 { return (readRC, readErrno) }
         }
-        if descriptors[0].revents & Int16(POLLOUT) != 0 || (woken && mosquitto_want_write(mosq)) {
+        // Written in the same pass whatever queued it: another thread's publish, or this pass's read (the
+        // PUBACKs of a delivered burst, and the publishes libmosquitto released into the window that
+        // PUBACKs from the broker freed). Waiting for the next poll would cost a wake-up per burst.
+        if descriptors[0].revents & Int16(POLLOUT) != 0 || mosquitto_want_write(mosq) {
             let (writeRC, writeErrno) = withErrno { mosquitto_loop_write(mosq, 1) }
             if writeRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 {
                 return (writeRC, writeErrno?.rawValue ?? 0)
@@ -649,8 +651,12 @@ final class ClientCore: Sendable {
     // MARK: Operations (any thread)
 
     /// Queues a publish; `completion` runs on PUBACK (QoS 1/2) — for QoS 0 the caller treats a successful
-    /// return as done. Publishes are put on the wire in the order of these calls.
-    func enqueuePublish(_ message: MQTTMessage, completion: @escaping PublishCompletion) throws(MQTTError) -> Int32 {
+    /// return as done. Publishes are put on the wire in the order of these calls. Without `wake`, the
+    /// network thread writes it on its next pass: the caller queues more and then calls
+    /// ``wakeNetworkThread()`` once.
+    func enqueuePublish(_ message: MQTTMessage, wake: Bool = true, completion: @escaping PublishCompletion)
+        throws(MQTTError) -> Int32
+    {
         let broker = broker
         guard message.payload.count <= 268_435_455 else {
             throw MQTTError(
@@ -687,9 +693,12 @@ final class ClientCore: Sendable {
             return .success(mid)
         }
         let mid = try outcome.get()
-        wakeup.signal()
+        if wake { wakeup.signal() }
         return mid
     }
+
+    /// Lets the network thread write what was queued without a wake-up.
+    func wakeNetworkThread() { wakeup.signal() }
 
     /// Stops waiting for `mid`'s acknowledgement (the message may still be delivered).
     func abandonPublish(mid: Int32) {

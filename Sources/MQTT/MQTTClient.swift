@@ -183,12 +183,19 @@ extension MQTTClient {
     /// `completion` runs exactly once, on the network thread, with the acknowledgement, the broker's
     /// refusal or the client's stop; for QoS 0 it is not called. Throws `.notConnected` when there is no
     /// connection to queue on (the outbox keeps the record and sends it after the reconnect).
+    ///
+    /// A caller queueing many at once passes `wake: false` and calls ``wakeNetworkThread()`` after the
+    /// last: one wake-up of the network thread per batch instead of one per message.
     @discardableResult
-    func enqueue(_ message: MQTTMessage, completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void)
-        throws(MQTTError) -> Int32
-    {
-        try core.enqueuePublish(message, completion: completion)
+    func enqueue(
+        _ message: MQTTMessage, wake: Bool = true,
+        completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
+    ) throws(MQTTError) -> Int32 {
+        try core.enqueuePublish(message, wake: wake, completion: completion)
     }
+
+    /// Has the network thread write what was queued with `enqueue(_:wake: false, completion:)`.
+    func wakeNetworkThread() { core.wakeNetworkThread() }
 
     /// Forgets the completion of a publish whose waiter went away; libmosquitto still delivers it.
     func abandon(mid: Int32) { core.abandonPublish(mid: mid) }
