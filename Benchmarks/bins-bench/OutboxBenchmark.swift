@@ -100,7 +100,7 @@ struct OutboxBenchmark: AsyncParsableCommand {
                 maxInflightMessages: inFlight),
             logger: logger)
         let publisher = OutboxPublisher(
-            outbox: outbox, client: client, maxInFlight: inFlight, logger: logger, markHistorical: { $0 })
+            outbox: outbox, client: client, logger: logger, markHistorical: { $0 })
         let clientTask = Task { try await client.run() }
         defer { clientTask.cancel() }
         try await client.waitUntilConnected(timeout: .seconds(20))

@@ -186,7 +186,7 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
     @Option(help: "Events to record before publishing.") var count = 0
     @Option var capacity = 100_000
     @Option(help: "every-write or batched") var sync = "every-write"
-    @Option var maxInFlight = 32
+    @Option(help: "Records handed to the MQTT client at once.") var windowSize = 256
     @Option(help: "Process (the broker) this peer sends SIGSTOP when the depth first falls to --freeze-at-depth.")
     var freezePid: Int32?
     @Option var freezeAtDepth = 0
@@ -207,7 +207,7 @@ struct OutboxPublisherPeer: AsyncParsableCommand {
         // The mark names the session that sent the record late, so a test can tell a replay after a
         // restart from the first run's sends.
         let publisher = OutboxPublisher(
-            outbox: outbox, client: client, maxInFlight: maxInFlight, logger: logger,
+            outbox: outbox, client: client, windowSize: windowSize, logger: logger,
             markHistorical: { payload in markHistorical(payload, session: session) })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }

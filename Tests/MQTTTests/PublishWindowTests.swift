@@ -40,4 +40,29 @@ struct PublishWindowTests {
         #expect(window.finished(9) == nil)
         #expect(window.finished(4) == 9)
     }
+
+    @Test("a window of thousands settled in a shuffled order deletes exactly the finished prefix each time")
+    func largeShuffledWindow() {
+        var window = PublishWindow(cursor: 100)
+        let seqs = Array(Int64(101)...5100)
+        for seq in seqs { window.sent(seq) }
+        var generator = SystemRandomNumberGenerator()
+        var settled = Set<Int64>()
+        var deletedThrough: Int64 = 100
+        for seq in seqs.shuffled(using: &generator) {
+            let through = window.finished(seq)
+            settled.insert(seq)
+            var expected = deletedThrough
+            while settled.contains(expected + 1) { expected += 1 }
+            #expect(through == (expected > deletedThrough ? expected : nil))
+            deletedThrough = expected
+            #expect(window.inFlight == seqs.count - settled.count)
+            #expect(window.finished(seq) == nil)
+        }
+        #expect(deletedThrough == 5100)
+        #expect(window.unfinished.isEmpty)
+        window.sent(5101)
+        #expect(window.unfinished == [5101])
+        #expect(window.finished(5101) == 5101)
+    }
 }
