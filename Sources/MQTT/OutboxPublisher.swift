@@ -8,11 +8,11 @@ import Synchronization
 /// Records are handed to the client in seq order, up to `windowSize` of them not yet acknowledged. The
 /// client puts at most its `maxInflightMessages` on the wire (so throughput is not one round trip per
 /// event) and keeps the rest queued, sending the next one on its network thread the moment a PUBACK frees
-/// a slot: the wire stays full while the publisher settles PUBACKs in bunches. They are deleted from the outbox, in seq order and in batches of up to
-/// ``PublisherEngine/deleteBatch``, after their PUBACK,
-/// or, with ``OutboxReceipts``, only once the receiver's end-to-end receipt covers them: then what the
-/// broker acknowledged but no receipt covers is sent again after a reconnect, when a receipt shows a gap,
-/// or after a quiet time ( ``ReceiptSettings``), and the receiver drops the duplicates.
+/// a slot: the wire stays full while the publisher settles PUBACKs in bunches. They are deleted from the
+/// outbox, in seq order and in batches of up to ``PublisherEngine/deleteBatch``, after their PUBACK, or,
+/// with ``OutboxReceipts``, only once the receiver's end-to-end receipt covers them: then what the broker
+/// acknowledged but no receipt covers is sent again after a reconnect, when a receipt shows a gap, or
+/// after a quiet time ( ``ReceiptSettings``), and the receiver drops the duplicates.
 /// While the client is disconnected nothing is sent; unacknowledged publishes of a lost connection are
 /// resent by libmosquitto on the next one, and everything else continues from where it stopped.
 ///
@@ -197,7 +197,6 @@ struct PublisherEngine {
     let retain: Bool
     let markHistorical: @Sendable ([UInt8]) -> [UInt8]
     let logger: Logger
-    let sink: AsyncStream<PublisherEvent>.Continuation
     private let inbox: AcknowledgementInbox
     /// The last seq recorded before connection `generation` was accepted, if it was noted.
     let boundary: @Sendable (_ generation: UInt64) -> Int64?
@@ -237,7 +236,6 @@ struct PublisherEngine {
         self.receipts = receipts
         self.markHistorical = markHistorical
         self.logger = logger
-        self.sink = sink
         inbox = AcknowledgementInbox(window: windowSize, sink: sink)
         publishStatus()
     }
