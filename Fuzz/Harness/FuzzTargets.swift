@@ -7,7 +7,7 @@ import Foundation
 /// on any input; where it accepts one, it must also hold the properties checked here (a decoded payload
 /// encodes and decodes to itself). A failed check is a crash, which libFuzzer reports with the input.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    /// The wire contract's payload decoders (`WireCodec`, `JSONShape`): the first byte picks the payload
+    /// The wire contract's payload decoders (`WireCodec`, `WireJSON`): the first byte picks the payload
     /// type, the rest is the payload.
     case wire
     /// binsd's configuration reader (`ConfigLoader`).
@@ -56,7 +56,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    static func roundTrip<T: Codable & WireValidatable & Equatable>(_ type: T.Type, _ payload: [UInt8]) {
+    static func roundTrip<T: Encodable & WireDecodable & WireValidatable & Equatable>(
+        _ type: T.Type, _ payload: [UInt8]
+    ) {
         guard let value = try? WireCodec.decode(type, from: payload) else { return }
         guard let encoded = try? WireCodec.encode(value) else {
             preconditionFailure("an accepted \(type) does not encode")

@@ -120,6 +120,12 @@ public struct HypothesisValues: Sendable, Equatable, Codable {
     public var dry: Double
     public var other: Double
 
+    init(wire f: WireFields) throws(WireError) {
+        wet = try f.double(CodingKeys.wet)
+        dry = try f.double(CodingKeys.dry)
+        other = try f.double(CodingKeys.other)
+    }
+
     public init(wet: Double, dry: Double, other: Double) {
         self.wet = wet
         self.dry = dry
@@ -170,7 +176,7 @@ public struct Fault: Sendable, Equatable {
     }
 }
 
-extension EventPayload: Codable {
+extension EventPayload: Encodable, WireDecodable {
     enum CodingKeys: String, CodingKey {
         case schema, device, ts, seq, historical, type
         case bin, stream, observed, confidence, contaminated, quality, sensor, code, active, detail
@@ -184,50 +190,57 @@ extension EventPayload: Codable {
         case fillBefore = "fill_before"
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        schema = try c.decode(Int.self, forKey: .schema)
-        device = try c.decode(String.self, forKey: .device)
-        ts = try c.decode(WireTimestamp.self, forKey: .ts)
-        seq = try c.decode(Int64.self, forKey: .seq)
-        historical = try c.decodeIfPresent(Bool.self, forKey: .historical) ?? false
-        switch try c.decode(EventType.self, forKey: .type) {
+    /// Read directly from the parsed payload rather than through `Decodable`: events are nearly all of what
+    /// an aggregator ingests, and this is the part of booking one that `Codable` made the most expensive.
+    public init(wire f: WireFields) throws(WireError) {
+        schema = try f.integer(CodingKeys.schema)
+        device = try f.string(CodingKeys.device)
+        ts = try f.timestamp(CodingKeys.ts)
+        seq = try f.integer(CodingKeys.seq)
+        historical = try f.optionalBool(CodingKeys.historical) ?? false
+        switch try f.enumeration(CodingKeys.type, as: EventType.self) {
         case .deposit:
             body = .deposit(
                 Deposit(
-                    bin: try c.decode(String.self, forKey: .bin),
-                    stream: try c.decode(WasteStream.self, forKey: .stream),
-                    massKg: try c.decode(Double.self, forKey: .massKg),
-                    volumeL: try c.decodeIfPresent(Double.self, forKey: .volumeL),
-                    densityKgL: try c.decodeIfPresent(Double.self, forKey: .densityKgL),
-                    observed: try c.decode(ObservedStream.self, forKey: .observed),
-                    confidence: try c.decode(Double.self, forKey: .confidence),
-                    contaminated: try c.decode(Bool.self, forKey: .contaminated),
-                    quality: try c.decode(ReadingQuality.self, forKey: .quality),
-                    evidence: try c.decodeIfPresent(String.self, forKey: .reason).map { reason in
-                        DepositEvidence(
-                            reason: reason,
-                            likelihoods: try c.decodeIfPresent(HypothesisValues.self, forKey: .likelihoods),
-                            posterior: try c.decodeIfPresent(HypothesisValues.self, forKey: .posterior),
-                            volumeSigmaL: try c.decodeIfPresent(Double.self, forKey: .volumeSigmaL))
-                    }))
+                    bin: try f.string(CodingKeys.bin),
+                    stream: try f.enumeration(CodingKeys.stream),
+                    massKg: try f.double(CodingKeys.massKg),
+                    volumeL: try f.optionalDouble(CodingKeys.volumeL),
+                    densityKgL: try f.optionalDouble(CodingKeys.densityKgL),
+                    observed: try f.enumeration(CodingKeys.observed),
+                    confidence: try f.double(CodingKeys.confidence),
+                    contaminated: try f.bool(CodingKeys.contaminated),
+                    quality: try f.enumeration(CodingKeys.quality),
+                    evidence: try Self.evidence(f)))
         case .collection:
             body = .collection(
                 Collection(
-                    bin: try c.decode(String.self, forKey: .bin),
-                    stream: try c.decode(WasteStream.self, forKey: .stream),
-                    massKg: try c.decode(Double.self, forKey: .massKg),
-                    fillBefore: try c.decodeIfPresent(Double.self, forKey: .fillBefore)))
+                    bin: try f.string(CodingKeys.bin),
+                    stream: try f.enumeration(CodingKeys.stream),
+                    massKg: try f.double(CodingKeys.massKg),
+                    fillBefore: try f.optionalDouble(CodingKeys.fillBefore)))
         case .fault:
             body = .fault(
                 Fault(
-                    bin: try c.decodeIfPresent(String.self, forKey: .bin),
-                    sensor: try c.decode(FaultSensor.self, forKey: .sensor),
-                    code: try c.decode(String.self, forKey: .code),
-                    active: try c.decode(Bool.self, forKey: .active),
-                    detail: try c.decode(String.self, forKey: .detail),
-                    droppedSeqs: try Self.droppedSeqs(c)))
+                    bin: try f.optionalString(CodingKeys.bin),
+                    sensor: try f.enumeration(CodingKeys.sensor),
+                    code: try f.string(CodingKeys.code),
+                    active: try f.bool(CodingKeys.active),
+                    detail: try f.string(CodingKeys.detail),
+                    droppedSeqs: try Self.droppedSeqs(f)))
         }
+    }
+
+    private static func evidence(_ f: WireFields) throws(WireError) -> DepositEvidence? {
+        guard let reason = try f.optionalString(CodingKeys.reason) else { return nil }
+        var evidence = DepositEvidence(reason: reason, volumeSigmaL: try f.optionalDouble(CodingKeys.volumeSigmaL))
+        if let likelihoods = try f.optionalObject(CodingKeys.likelihoods) {
+            evidence.likelihoods = try HypothesisValues(wire: likelihoods)
+        }
+        if let posterior = try f.optionalObject(CodingKeys.posterior) {
+            evidence.posterior = try HypothesisValues(wire: posterior)
+        }
+        return evidence
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -274,15 +287,13 @@ extension EventPayload: Codable {
     }
 
     /// `first_seq` and `last_seq` come together or not at all, in order.
-    private static func droppedSeqs(_ c: KeyedDecodingContainer<CodingKeys>) throws -> ClosedRange<Int64>? {
-        let first = try c.decodeIfPresent(Int64.self, forKey: .firstSeq)
-        let last = try c.decodeIfPresent(Int64.self, forKey: .lastSeq)
+    private static func droppedSeqs(_ f: WireFields) throws(WireError) -> ClosedRange<Int64>? {
+        let first = try f.optionalInteger(CodingKeys.firstSeq, as: Int64.self)
+        let last = try f.optionalInteger(CodingKeys.lastSeq, as: Int64.self)
         switch (first, last) {
         case (nil, nil): return nil
         case (let first?, let last?) where first <= last: return first...last
-        default:
-            throw DecodingError.dataCorruptedError(
-                forKey: .lastSeq, in: c, debugDescription: "first_seq and last_seq must both be given, first <= last")
+        default: throw WireError(.invalidField, "first_seq and last_seq must both be given, first <= last")
         }
     }
 }

@@ -33,7 +33,7 @@ public struct LoadPayload: Codable, Sendable, Equatable {
     }
 }
 
-extension LoadPayload: WireValidatable {
+extension LoadPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)

@@ -23,7 +23,7 @@ public struct ReceiptPayload: Codable, Sendable, Equatable {
     }
 }
 
-extension ReceiptPayload: WireValidatable {
+extension ReceiptPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)

@@ -59,53 +59,45 @@ public enum WireCodec {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Decodes and validates: size, JSON shape (an object, no repeated key, no byte-order mark; see
-    /// ``JSONShape``), field types, schema version, ranges, and that the payload names the same device as
+    /// Decodes and validates: size, JSON syntax and shape (an object, no repeated key, no byte-order mark;
+    /// see ``WireJSON``), field types, schema version, ranges, and that the payload names the same device as
     /// its topic.
-    public static func decode<T: Decodable & WireValidatable>(
+    public static func decode<T: WireDecodable & WireValidatable>(
         _ type: T.Type, from bytes: [UInt8], topicDevice: String? = nil
-    ) throws(WireError) -> T {
-        try decode(type, from: Data(bytes), topicDevice: topicDevice)
-    }
-
-    public static func decode<T: Decodable & WireValidatable>(
-        _ type: T.Type, from bytes: Data, topicDevice: String? = nil
     ) throws(WireError) -> T {
         guard bytes.count <= WireSchema.maxPayloadBytes else {
             throw WireError(.oversized, "payload of \(bytes.count) bytes exceeds \(WireSchema.maxPayloadBytes)")
         }
-        try JSONShape.check(bytes)
-        let value: T
-        do {
-            value = try JSONDecoder().decode(T.self, from: bytes)
-        } catch let error as DecodingError {
-            throw describe(error)
-        } catch {
-            throw WireError(.malformedJSON, "not a JSON object")
-        }
+        let value = try T(wire: WireFields(document: try WireJSON(parsing: bytes)))
         try value.validate(topicDevice: topicDevice)
         return value
     }
 
+    public static func decode<T: WireDecodable & WireValidatable>(
+        _ type: T.Type, from bytes: Data, topicDevice: String? = nil
+    ) throws(WireError) -> T {
+        try decode(type, from: [UInt8](bytes), topicDevice: topicDevice)
+    }
+
+    /// A coding path as a field name in a message: `bins.[2].id`, or `payload` for the whole.
+    static func describe(_ codingPath: [any CodingKey]) -> String {
+        codingPath.isEmpty
+            ? "payload"
+            : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
     static func describe(_ error: DecodingError) -> WireError {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.isEmpty
-                ? "payload"
-                : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-                    .joined(separator: ".")
-        }
         switch error {
         case .keyNotFound(let key, let context):
-            return WireError(.invalidField, "missing field \(path(context.codingPath + [key]))")
+            return WireError(.invalidField, "missing field \(describe(context.codingPath + [key]))")
         case .typeMismatch(let type, let context):
-            return WireError(.invalidField, "\(path(context.codingPath)) is not a \(type)")
+            return WireError(.invalidField, "\(describe(context.codingPath)) is not a \(type)")
         case .valueNotFound(let type, let context):
-            return WireError(.invalidField, "\(path(context.codingPath)) is null, expected \(type)")
+            return WireError(.invalidField, "\(describe(context.codingPath)) is null, expected \(type)")
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return WireError(.malformedJSON, "not valid JSON") }
-            return WireError(.invalidField, "\(path(context.codingPath)) has an invalid value")
+            return WireError(.invalidField, "\(describe(context.codingPath)) has an invalid value")
         @unknown default:
-            return WireError(.malformedJSON, "undecodable payload")
+            return WireError(.invalidField, "undecodable payload")
         }
     }
 }
@@ -215,7 +207,7 @@ public enum WireLimits {
     public static let maxSeqJump: Int64 = 10_000_000
 }
 
-extension StatusPayload: WireValidatable {
+extension StatusPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
@@ -224,7 +216,7 @@ extension StatusPayload: WireValidatable {
     }
 }
 
-extension BirthPayload: WireValidatable {
+extension BirthPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
@@ -245,7 +237,7 @@ extension BirthPayload: WireValidatable {
     }
 }
 
-extension StatePayload: WireValidatable {
+extension StatePayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
@@ -257,7 +249,7 @@ extension StatePayload: WireValidatable {
     }
 }
 
-extension HealthPayload: WireValidatable {
+extension HealthPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
@@ -272,7 +264,7 @@ extension HealthPayload: WireValidatable {
     }
 }
 
-extension CommandPayload: WireValidatable {
+extension CommandPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         if let schema { try Check.schema(schema) }
         if let device { try Check.device(device, topicDevice: topicDevice) }
@@ -284,7 +276,7 @@ extension CommandPayload: WireValidatable {
     }
 }
 
-extension CommandReplyPayload: WireValidatable {
+extension CommandReplyPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.device(device, topicDevice: topicDevice)
@@ -341,7 +333,7 @@ extension EventPayload: WireValidatable {
     }
 }
 
-extension AlertPayload: WireValidatable {
+extension AlertPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
         try Check.text(subject, "subject", maxBytes: 256)
@@ -349,7 +341,7 @@ extension AlertPayload: WireValidatable {
     }
 }
 
-extension AggregatorStatusPayload: WireValidatable {
+extension AggregatorStatusPayload: WireDecodable, WireValidatable {
     public func validate(topicDevice: String?) throws(WireError) {
         try Check.schema(schema)
     }

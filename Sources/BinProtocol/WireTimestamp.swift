@@ -96,7 +96,13 @@ public struct WireTimestamp: Sendable, Hashable, Comparable, Codable, CustomStri
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; `nil` for anything else, including impossible
     /// dates such as February 30.
     public init?(rfc3339 text: some StringProtocol) {
-        let bytes = Array(text.utf8)
+        var text = String(text)
+        guard let value = text.withUTF8({ WireTimestamp(rfc3339UTF8: $0) }) else { return nil }
+        self = value
+    }
+
+    /// The same from UTF-8 bytes: how a received payload's time is read without making a string of it.
+    init?(rfc3339UTF8 bytes: UnsafeBufferPointer<UInt8>) {
         var index = 0
         func number(_ width: Int) -> Int64? {
             guard index + width <= bytes.count else { return nil }

@@ -3,7 +3,7 @@ import Foundation
 
 /// Kinds of hostile or broken messages ingest must refuse, each with the reason it is counted under
 /// (docs/aggregator.md, "Ingest"). A number no field type can hold (a fraction for `seq`, 1e400 for a
-/// mass) is `malformed_json`: JSONDecoder reports it as corrupt data, not as a wrong field. `payload(n)` makes the n-th instance, so a run sends thousands of
+/// mass) is `malformed_json`: no reading of it gives a value, so it is unreadable rather than a wrong field. `payload(n)` makes the n-th instance, so a run sends thousands of
 /// distinct messages. The fuzzer's seed corpus (Fuzz/corpus/wire) holds one instance of each.
 struct MalformedKind: Sendable {
     var name: String

@@ -33,7 +33,7 @@ final class PointRecorder: MQTTMessageHandler {
 
     var received: [MQTTMessage] { messages.withLock { $0 } }
 
-    func payloads<T: Decodable & WireValidatable>(_ type: T.Type, topic: String) -> [T] {
+    func payloads<T: WireDecodable & WireValidatable>(_ type: T.Type, topic: String) -> [T] {
         received.filter { $0.topic == topic }.compactMap {
             try? WireCodec.decode(T.self, from: $0.payload, topicDevice: device)
         }

@@ -2,7 +2,7 @@ import BinProtocol
 import Foundation
 import Testing
 
-/// What a receiver refuses before decoding (``JSONShape``) and the additions for end-to-end receipts: a
+/// What a receiver refuses for the shape of a payload (`WireJSON`) and the additions for end-to-end receipts: a
 /// seq ceiling, the receipt payload, the dropped range of `outbox.dropped`.
 @Suite("Payload shape and receipts")
 struct PayloadShapeTests {
@@ -67,7 +67,8 @@ struct PayloadShapeTests {
         #expect(reason(with(seq: "0")) == .outOfRange)
         #expect(reason(with(seq: "-3")) == .outOfRange)
         #expect(
-            reason(with(seq: "1e30")) == .malformedJSON, "a number no integer type holds: JSONDecoder calls it corrupt")
+            reason(with(seq: "1e30")) == .malformedJSON,
+            "a number no integer type holds is unreadable, not a wrong field")
     }
 
     @Test("outbox.dropped carries its seq range, which must lie before the report's own seq")

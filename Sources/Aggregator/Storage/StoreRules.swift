@@ -105,7 +105,7 @@ enum StoreRules {
     }
 
     static func decodeEvent(_ text: String) -> EventPayload? {
-        try? JSONDecoder().decode(EventPayload.self, from: Data(text.utf8))
+        try? WireCodec.decode(EventPayload.self, from: Array(text.utf8))
     }
 
     /// Figures written to a ledger row for one event: the bin and stream it books under.
