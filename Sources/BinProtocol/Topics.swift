@@ -41,7 +41,9 @@ public enum Topics {
 
     /// Splits a topic under `bins/v1/` into device and kind; `nil` for anything else.
     public static func parse(_ topic: String) -> (device: String, kind: Kind)? {
-        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        // Split on the UTF-8 bytes: ingest parses every message's topic, and splitting the String itself
+        // would break it into grapheme clusters first.
+        let parts = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         guard parts.count >= 4, parts[0] == "bins", parts[1] == "v1" else { return nil }
         let device = String(parts[2])
         guard isValidIdentifier(device) else { return nil }
