@@ -420,13 +420,25 @@ final class ClientCore: Sendable {
         // PUBACKs of a delivered burst, and the publishes libmosquitto released into the window that
         // PUBACKs from the broker freed). Waiting for the next poll would cost a wake-up per burst.
         if descriptors[0].revents & Int16(POLLOUT) != 0 || mosquitto_want_write(mosq) {
+            // libmosquitto writes each queued packet with its own write(2), and with TCP_NODELAY each would
+            // leave as its own segment: a committed burst's 500 PUBACKs, or a drain's refill of PUBLISHes.
+            // Corked for the step, they leave in full segments when it ends, with no delay added.
+            Self.setCork(socket, true)
             let (writeRC, writeErrno) = withErrno { mosquitto_loop_write(mosq, 1) }
+            // A failed write closes the socket, and its number may already name another descriptor.
+            if mosquitto_socket(mosq) == socket { Self.setCork(socket, false) }
             if writeRC != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(mosq) < 0 {
                 return (writeRC, writeErrno?.rawValue ?? 0)
             }
         }
         let (miscRC, miscErrno) = withErrno { mosquitto_loop_misc(mosq) }
         return (miscRC, miscErrno?.rawValue ?? 0)
+    }
+
+    /// TCP_CORK on or off; a socket that does not support it (not TCP) is left as it is.
+    private static func setCork(_ socket: Int32, _ on: Bool) {
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Reads packets while the socket has more to read, until a batch handler's burst reaches
