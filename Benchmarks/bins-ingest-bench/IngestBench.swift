@@ -105,9 +105,7 @@ struct IngestBench: AsyncParsableCommand {
                 "--instances is 1 to 4, and more than 1 needs --postgres (instances share one database)")
         }
         var logger = Logger(label: "bins-ingest-bench")
-        // Instances sharing a subscription each get every other message of a device, so each books seqs
-        // the other has not yet: thousands of sequence-gap warnings that the other instance then fills.
-        logger.logLevel = instances > 1 ? .error : .warning
+        logger.logLevel = .warning
         let options = IngestBenchmark.Options(
             events: events, devices: devices, synchronous: synchronous, postgresURL: postgres, broker: broker,
             python: python.map { (interpreter: $0, script: baselineScript) }, instances: instances)

@@ -40,8 +40,11 @@ public final class IngestProcessor: Sendable {
     /// accounted for): the receipt publisher's input.
     private let sequenceChanged: @Sendable (String) -> Void
     private let logger: Logger
-    /// When each reason was last logged: a flood of bad messages is counted in full but logged once a minute.
-    private let lastLogged = Mutex<[RejectReason: Int64]>([:])
+    /// A flood of bad messages is counted in full but logged once a minute per reason.
+    private let rejectionLog = Mutex(LogThrottle<RejectReason>())
+    /// Sequence gaps likewise: aggregators sharing a subscription each book seqs the other has not yet, so
+    /// in such a deployment gaps open (and close) all the time; the counter and the store keep every one.
+    private let gapLog = Mutex(LogThrottle<Bool>())
 
     public init(
         registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics,
@@ -299,11 +302,14 @@ public final class IngestProcessor: Sendable {
             observeStationActivity(event, day: day)
             if let gap {
                 metrics.sequenceGap()
-                logger.warning(
-                    "ingest.sequence_gap",
-                    metadata: [
-                        "device": "\(event.device)", "seq.first": "\(gap.lowerBound)", "seq.last": "\(gap.upperBound)",
-                    ])
+                if let unlogged = gapLog.withLock({ $0.admit(true, nowMs: Self.nowMs()) }) {
+                    logger.warning(
+                        "ingest.sequence_gap",
+                        metadata: [
+                            "device": "\(event.device)", "seq.first": "\(gap.lowerBound)",
+                            "seq.last": "\(gap.upperBound)", "ingest.gaps_unlogged": "\(unlogged)",
+                        ])
+                }
             }
             switch event.body {
             case .deposit(let deposit):
@@ -353,19 +359,15 @@ public final class IngestProcessor: Sendable {
 
     private func reject(_ reason: RejectReason, topic: String, detail: String) -> RejectReason {
         metrics.rejected(reason)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let shouldLog = lastLogged.withLock { last in
-            guard now - (last[reason] ?? .min / 2) >= 60_000 else { return false }
-            last[reason] = now
-            return true
-        }
-        guard shouldLog else { return reason }
+        guard let unlogged = rejectionLog.withLock({ $0.admit(reason, nowMs: Self.nowMs()) }) else { return reason }
         logger.notice(
             "ingest.rejected",
             metadata: [
                 "mqtt.topic": "\(topic.prefix(128))", "ingest.reason": "\(reason.rawValue)",
-                "ingest.detail": "\(detail.prefix(200))",
+                "ingest.detail": "\(detail.prefix(200))", "ingest.rejections_unlogged": "\(unlogged)",
             ])
         return reason
     }
+
+    private static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
