@@ -89,9 +89,7 @@ public final class AggregatorRuntime: Sendable {
         committer = IngestCommitter(processor: processor)
         handler = IngestHandler(
             processor: processor, committer: committer, logger: logger,
-            committed: { message, type, receivedAtMs in
-                live.committed(topic: message.topic, payload: message.payload, type: type, receivedAtMs: receivedAtMs)
-            })
+            committed: { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) })
     }
 
     /// Opens the configured store and brings its schema up to date.

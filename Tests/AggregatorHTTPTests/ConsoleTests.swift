@@ -577,6 +577,29 @@ struct ConsoleTests {
         var late = live.subscribe(topics: nil).wakeUps.makeAsyncIterator()
         #expect(await late.next() == nil)
     }
+
+    @Test("live updates: a committed batch is one change, and with no page open only health is kept")
+    func liveBatches() async throws {
+        let live = LiveUpdates()
+        let health = HealthPayload(
+            device: "pt-2", ts: Self.time("2026-06-03T11:00"), session: 1, uptimeS: 60, samplesTotal: 1,
+            sampleErrorsTotal: 0, hx711RetriesTotal: 0, publishFailuresTotal: 0, reconnectsTotal: 0, outboxDepth: 0,
+            droppedTotal: 0, activeFaults: [])
+        let batch: [(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)] = [
+            (Topics.events("pt-1"), [], .deposit), (Topics.events("pt-3"), [], .fault),
+            (Topics.health("pt-2"), try WireCodec.encode(health), .health),
+        ]
+        live.committed(batch, receivedAtMs: 9)
+        #expect(live.lastHealth(device: "pt-2")?.payload == health, "health is kept with no page open")
+        let everything = live.subscribe(topics: nil)
+        live.committed(batch, receivedAtMs: 10)
+        var wakeUps = everything.wakeUps.makeAsyncIterator()
+        _ = await wakeUps.next()
+        #expect(
+            everything.takeChanges() == ["device:pt-1", "device:pt-2", "device:pt-3", "ledger", "events", "bins"],
+            "one change covering the whole batch, nothing from before the page subscribed")
+        live.finish()
+    }
 }
 
 extension IngestOutcome {

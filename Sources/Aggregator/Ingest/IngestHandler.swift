@@ -22,12 +22,14 @@ public final class IngestHandler: MQTTBatchHandler {
     private let committer: IngestCommitter
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    /// Told about every message once it is committed (the console's live updates).
-    private let committed: @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void
+    /// Told about the accepted messages of each batch once it is committed (the console's live updates).
+    private let committed: @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void
 
     public init(
         processor: IngestProcessor, committer: IngestCommitter, logger: Logger,
-        committed: @escaping @Sendable (MQTTMessage, IngestMetrics.MessageType, Int64) -> Void = { _, _, _ in }
+        committed:
+            @escaping @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void =
+            { _, _ in }
     ) {
         self.processor = processor
         self.committer = committer
@@ -46,9 +48,10 @@ public final class IngestHandler: MQTTBatchHandler {
         while true {
             let result = processor.commitBlocking(prepared) ?? committer.commitWaiting(prepared)
             if case .success(let outcomes) = result {
-                for (message, outcome) in zip(batch, outcomes) {
-                    if case .accepted(let type) = outcome { committed(message, type, receivedAtMs) }
+                let accepted = zip(batch, outcomes).compactMap { message, outcome in
+                    if case .accepted(let type) = outcome { (message.topic, message.payload, type) } else { nil }
                 }
+                committed(accepted, receivedAtMs)
                 return
             }
             if !reportedHeld && stopping.load(ordering: .relaxed) {

@@ -98,20 +98,32 @@ public final class LiveUpdates: Sendable {
 
     /// Ingest committed `message` of `type` (from `IngestHandler`, on the MQTT client's thread).
     public func committed(topic: String, payload: [UInt8], type: IngestMetrics.MessageType, receivedAtMs: Int64) {
-        guard let (device, _) = Topics.parse(topic) else { return }
-        var topics: Set<String> = [Topic.device(device)]
-        switch type {
-        case .state: topics.insert(Topic.bins)
-        case .status, .birth: topics.formUnion([Topic.bins, Topic.devices])
-        case .deposit, .collection: topics.formUnion([Topic.ledger, Topic.events])
-        case .load: topics.insert(Topic.ledger)
-        case .fault: topics.formUnion([Topic.events, Topic.bins])
-        case .health:
-            if let report = try? WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device) {
-                health.withLock { $0[device] = HealthReport(payload: report, receivedAtMs: receivedAtMs) }
+        committed([(topic, payload, type)], receivedAtMs: receivedAtMs)
+    }
+
+    /// Ingest committed a batch: one change for all of it, and none at all (beyond keeping health) while no
+    /// page is open, so the cost per message on the ingest thread stays near nothing.
+    public func committed(
+        _ messages: [(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], receivedAtMs: Int64
+    ) {
+        let watched = subscribers.withLock { !$0.isEmpty }
+        var topics: Set<String> = []
+        for (topic, payload, type) in messages where watched || type == .health {
+            guard let (device, _) = Topics.parse(topic) else { continue }
+            topics.insert(Topic.device(device))
+            switch type {
+            case .state: topics.insert(Topic.bins)
+            case .status, .birth: topics.formUnion([Topic.bins, Topic.devices])
+            case .deposit, .collection: topics.formUnion([Topic.ledger, Topic.events])
+            case .load: topics.insert(Topic.ledger)
+            case .fault: topics.formUnion([Topic.events, Topic.bins])
+            case .health:
+                if let report = try? WireCodec.decode(HealthPayload.self, from: payload, topicDevice: device) {
+                    health.withLock { $0[device] = HealthReport(payload: report, receivedAtMs: receivedAtMs) }
+                }
             }
         }
-        publish(topics)
+        if watched && !topics.isEmpty { publish(topics) }
     }
 
     /// An alert was raised, acknowledged or cleared.
