@@ -71,7 +71,7 @@ public struct BirthPayload: Codable, Sendable, Equatable {
 }
 
 /// `bins/v1/{device}/state/{bin}`, retained: the latest trusted picture of one bin.
-public struct StatePayload: Codable, Sendable, Equatable {
+public struct StatePayload: Encodable, Sendable, Equatable {
     public var schema: Int
     public var device: String
     public var ts: WireTimestamp
@@ -105,6 +105,21 @@ public struct StatePayload: Codable, Sendable, Equatable {
         case massKg = "mass_kg"
         case lidOpen = "lid_open"
         case temperatureC = "temperature_c"
+    }
+
+    /// Read directly from the parsed payload, like events: a fleet's states are the other half of what an
+    /// aggregator ingests.
+    public init(wire f: WireFields) throws(WireError) {
+        schema = try f.integer(CodingKeys.schema)
+        device = try f.string(CodingKeys.device)
+        ts = try f.timestamp(CodingKeys.ts)
+        bin = try f.string(CodingKeys.bin)
+        stream = try f.enumeration(CodingKeys.stream)
+        fill = try f.optionalDouble(CodingKeys.fill)
+        massKg = try f.optionalDouble(CodingKeys.massKg)
+        lidOpen = try f.bool(CodingKeys.lidOpen)
+        quality = try f.enumeration(CodingKeys.quality)
+        temperatureC = try f.optionalDouble(CodingKeys.temperatureC)
     }
 
     public func encode(to encoder: any Encoder) throws {

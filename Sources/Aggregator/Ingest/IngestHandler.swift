@@ -23,7 +23,8 @@ public final class IngestHandler: MQTTBatchHandler {
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     /// Told about the accepted messages of each batch once it is committed (the console's live updates).
-    private let committed: @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void
+    private let committed:
+        @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void
 
     public init(
         processor: IngestProcessor, committer: IngestCommitter, logger: Logger,

@@ -101,7 +101,7 @@ enum StoreRules {
     }
 
     static func decodeState(_ text: String) -> StatePayload? {
-        try? JSONDecoder().decode(StatePayload.self, from: Data(text.utf8))
+        try? WireCodec.decode(StatePayload.self, from: Array(text.utf8))
     }
 
     static func decodeEvent(_ text: String) -> EventPayload? {
