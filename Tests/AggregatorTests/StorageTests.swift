@@ -47,6 +47,28 @@ struct StorageTests {
     }
 
     @Test(
+        "repeats are found whether a device's seqs in the batch lie close together or far apart",
+        arguments: StoreKind.allCases)
+    func repeatsCloseAndScattered(kind: StoreKind) async throws {
+        try await Fixtures.withStore(kind) { store in
+            func event(_ seq: Int64) -> IngestItem {
+                .event(
+                    Fixtures.booking(
+                        Fixtures.deposit("pt-1", seq: seq, at: Fixtures.time(seq), kg: 1), receivedAtMs: seq))
+            }
+            _ = try await store.commit((1...10).map(event))
+            let close = try await store.commit([event(9), event(11), event(10)])
+            #expect(close == [.event(.duplicate), .event(.booked(gap: nil, filledGap: false)), .event(.duplicate)])
+            let scattered = try await store.commit([event(3), event(5000), event(7)])
+            #expect(
+                scattered == [
+                    .event(.duplicate), .event(.booked(gap: 12...4999, filledGap: false)), .event(.duplicate),
+                ])
+            #expect(try await store.bookedEventCount() == 12)
+        }
+    }
+
+    @Test(
         "a batch books exactly as one event at a time: repeats, gaps opened and filled, devices over several batches",
         arguments: StoreKind.allCases)
     func batchArithmetic(kind: StoreKind) async throws {

@@ -125,6 +125,32 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
 
     /// Books events: reads what is stored about their devices and `(device, seq)`s, plans, writes the net
     /// change (each ledger row and district day once per batch, each device once).
+    /// Which of the batch's events are stored already: one range query per device when its seqs in the
+    /// batch lie close together (a backlog's usual shape), a lookup per event when they are scattered (a
+    /// range query would then read every stored event between them).
+    static func storedEvents(of bookings: [EventBooking], db: Database) throws -> Set<BatchBookingPlan.EventKey> {
+        var seqsByDevice: [String: [Int64]] = [:]
+        for booking in bookings { seqsByDevice[booking.event.device, default: []].append(booking.event.seq) }
+        var stored = Set<BatchBookingPlan.EventKey>()
+        let range = try db.cachedStatement(sql: "SELECT seq FROM events WHERE device = ? AND seq BETWEEN ? AND ?")
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE device = ? AND seq = ?")
+        for (device, seqs) in seqsByDevice {
+            let lowest = seqs.min()!
+            let highest = seqs.max()!
+            if highest - lowest < Int64(seqs.count) * 4 {
+                let wanted = Set(seqs)
+                for seq in try Int64.fetchAll(range, arguments: [device, lowest, highest]) where wanted.contains(seq) {
+                    stored.insert(BatchBookingPlan.EventKey(device: device, seq: seq))
+                }
+            } else {
+                for seq in seqs where try Int.fetchOne(exists, arguments: [device, seq]) != nil {
+                    stored.insert(BatchBookingPlan.EventKey(device: device, seq: seq))
+                }
+            }
+        }
+        return stored
+    }
+
     static func bookEvents(_ bookings: [EventBooking], db: Database) throws -> [BookingOutcome] {
         var highest: [String: Int64] = [:]
         var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
@@ -138,12 +164,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
                 gaps[device, default: [:]][row[0]] = BatchBookingPlan.Gap(last: row[1], detectedMs: row[2])
             }
         }
-        var stored = Set<BatchBookingPlan.EventKey>()
-        let exists = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE device = ? AND seq = ?")
-        for booking in bookings
-        where try Int.fetchOne(exists, arguments: [booking.event.device, booking.event.seq]) != nil {
-            stored.insert(BatchBookingPlan.EventKey(device: booking.event.device, seq: booking.event.seq))
-        }
+        let stored = try storedEvents(of: bookings, db: db)
 
         var plan = BatchBookingPlan(highest: highest, gaps: gaps, stored: stored)
         let outcomes = bookings.map { plan.book($0) }
