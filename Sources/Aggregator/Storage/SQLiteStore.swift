@@ -123,8 +123,6 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         return outcomes.map { $0 ?? .applied(false) }
     }
 
-    /// Books events: reads what is stored about their devices and `(device, seq)`s, plans, writes the net
-    /// change (each ledger row and district day once per batch, each device once).
     /// Which of the batch's events are stored already: one range query per device when its seqs in the
     /// batch lie close together (a backlog's usual shape), a lookup per event when they are scattered (a
     /// range query would then read every stored event between them).
@@ -151,6 +149,8 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         return stored
     }
 
+    /// Books events: reads what is stored about their devices and `(device, seq)`s, plans, writes the net
+    /// change (each ledger row and district day once per batch, each device once).
     static func bookEvents(_ bookings: [EventBooking], db: Database) throws -> [BookingOutcome] {
         var highest: [String: Int64] = [:]
         var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
