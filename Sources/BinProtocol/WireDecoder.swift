@@ -28,13 +28,13 @@ struct WireDecoder: Decoder, SingleValueDecodingContainer {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let object) = value else {
-            throw WireDecoder.mismatch([String: String].self, value, codingPath)
+            throw WireDecoder.mismatch([String: Any].self, value, codingPath)
         }
         return KeyedDecodingContainer(KeyedContainer<Key>(document: document, object: object, codingPath: codingPath))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        guard case .array(let elements) = value else { throw WireDecoder.mismatch([String].self, value, codingPath) }
+        guard case .array(let elements) = value else { throw WireDecoder.mismatch([Any].self, value, codingPath) }
         return UnkeyedContainer(document: document, elements: elements, codingPath: codingPath)
     }
 
@@ -260,11 +260,11 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
         -> KeyedDecodingContainer<NestedKey>
     {
-        try nestedDecoder([String: String].self).container(keyedBy: type)
+        try nestedDecoder([String: Any].self).container(keyedBy: type)
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try nestedDecoder([String].self).unkeyedContainer()
+        try nestedDecoder([Any].self).unkeyedContainer()
     }
 
     mutating func superDecoder() throws -> any Decoder { try nestedDecoder(Any.self) }

@@ -163,6 +163,17 @@ struct WireJSONTests {
         } catch {
             #expect(error.message == "bins.[0].capacity_l is not a Double")
         }
+        // Containers of the wrong JSON type are named as JSONDecoder named them.
+        let notArray = birth.replacingOccurrences(
+            of: #"[{"id":"wet","stream":"wet","capacity_l":"big"}]"#, with: "3")
+        #expect(throws: WireError(.invalidField, "bins is not a Array<Any>")) {
+            try WireCodec.decode(BirthPayload.self, from: Array(notArray.utf8), topicDevice: "pt-1")
+        }
+        let notObject = birth.replacingOccurrences(
+            of: #"[{"id":"wet","stream":"wet","capacity_l":"big"}]"#, with: "[3]")
+        #expect(throws: WireError(.invalidField, "bins.[0] is not a Dictionary<String, Any>")) {
+            try WireCodec.decode(BirthPayload.self, from: Array(notObject.utf8), topicDevice: "pt-1")
+        }
     }
 
     /// Foundation's JSON reader is the reference for syntax: whatever it refuses, the wire reader refuses
