@@ -23,7 +23,7 @@ struct WireDecoder: Decoder, SingleValueDecodingContainer {
         self.key = key
     }
 
-    var codingPath: [any CodingKey] { key.map { parentPath + [$0] } ?? parentPath }
+    var codingPath: [any CodingKey] { WireJSON.path(parentPath, key) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -273,7 +273,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
 // MARK: - Scalars
 
 extension WireJSON {
-    private static func path(_ parent: [any CodingKey], _ key: (any CodingKey)?) -> [any CodingKey] {
+    fileprivate static func path(_ parent: [any CodingKey], _ key: (any CodingKey)?) -> [any CodingKey] {
         key.map { parent + [$0] } ?? parent
     }
 
