@@ -73,12 +73,6 @@ public enum WireCodec {
         return value
     }
 
-    public static func decode<T: WireDecodable & WireValidatable>(
-        _ type: T.Type, from bytes: Data, topicDevice: String? = nil
-    ) throws(WireError) -> T {
-        try decode(type, from: [UInt8](bytes), topicDevice: topicDevice)
-    }
-
     /// A coding path as a field name in a message: `bins.[2].id`, or `payload` for the whole.
     static func describe(_ codingPath: [any CodingKey]) -> String {
         codingPath.isEmpty
