@@ -11,9 +11,8 @@ import NIOHTTPTypes
 ///
 /// After a request the HTTP parser refuses (an 8 MB request line, a malformed head), Hummingbird answers
 /// `400` with `Connection: close` and only half-closes, waiting for the client to close its side: this
-/// handler closes the connection `linger` after the parser's error and after that response is written (the
-/// pause lets the client read the answer before the rest of its request, still arriving, would turn the
-/// close into a reset).
+/// handler closes the connection `linger` after that response is written (the pause lets the client read
+/// the answer before the rest of its request, still arriving, would turn the close into a reset).
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -70,11 +69,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError {
             closeAfterResponse = true
-            // Closed `linger` after the error, and again `linger` after the 400 when it passes through here.
-            // Armed with the full request deadline instead, a 400 that does not pass here after the error
-            // leaves the half-closed connection open for all of `timeout`: one CI run under load saw the
-            // connection outlive a 10 s wait, the close evidently coming from the 15 s deadline.
-            arm(context, in: linger)
+            // Closed after the 400 is written, or by the deadline if it never is.
+            arm(context)
         }
         context.fireErrorCaught(error)
     }
