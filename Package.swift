@@ -203,7 +203,7 @@ let package = Package(
         .executableTarget(name: "mqtt-test-peer", dependencies: ["MQTT", argumentParser, log]),
 
         // MARK: Tests (mirror the modules; all talk to real parts)
-        .target(name: "BinsTestSupport", path: "Tests/BinsTestSupport"),
+        .target(name: "BinsTestSupport", dependencies: ["CBinsSystem"], path: "Tests/BinsTestSupport"),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Simulation", "GPIO"]),

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The test harness's own behaviour that these suites rely on (BinsTestSupport has no test target of its
-/// own): finding programs by name the way every test starts them, and seeing loopback connections.
+/// own): finding programs by name the way every test starts them, what they inherit, and seeing loopback
+/// connections.
 @Suite("Test harness: programs and connections")
 struct TestHarnessTests {
     @Test("a name is looked up in every PATH directory, in order, not only in the sbin fallbacks")
@@ -43,6 +44,25 @@ struct TestHarnessTests {
         #expect(!mosquittoPub.hasPrefix("/usr/sbin") && !mosquittoPub.hasPrefix("/sbin"))
     }
 
+    @Test("a started program inherits standard input, output and error only, not the test process's sockets")
+    func childInheritsNoDescriptors() async throws {
+        let directory = try TemporaryDirectory(prefix: "path-e")
+        // Like the listening sockets SwiftNIO opens here: no close-on-exec. Inherited, a socket would stay
+        // open in the child after the test closed it, and the peer would see neither a FIN nor a reset.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(descriptor > 2)
+        defer { close(descriptor) }
+        #expect(fcntl(descriptor, F_GETFD) == 0, "open here, without FD_CLOEXEC")
+        let output = try await ChildProcess.run(
+            "/bin/sh",
+            [
+                "-c",
+                "for fd in 0 1 2 \(descriptor); do [ -e /proc/$$/fd/$fd ] && echo \"$fd open\" || echo \"$fd closed\"; done",
+            ],
+            in: directory)
+        #expect(output == "0 open\n1 open\n2 open\n\(descriptor) closed\n")
+    }
+
     @Test("every established connection to a port is listed, not only those on /proc/net/tcp's first page")
     func listsAllLoopbackConnections() async throws {
         let broker = try await MosquittoBroker.start()
@@ -50,7 +70,7 @@ struct TestHarnessTests {
         defer { for descriptor in descriptors { close(descriptor) } }
         // 40 connections are 80 lines of /proc/net/tcp, more than its first 4 KiB page holds.
         for _ in 0..<40 {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             #expect(descriptor >= 0)
             descriptors.append(descriptor)
             var address = sockaddr_in()

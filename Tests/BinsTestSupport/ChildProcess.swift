@@ -1,3 +1,4 @@
+import CBinsSystem
 import Foundation
 import Synchronization
 
@@ -6,7 +7,10 @@ import Synchronization
 ///
 /// Spawned with `posix_spawn` and an empty signal mask with default handlers: a child started from a
 /// Swift concurrency thread would otherwise inherit that thread's blocked signals, and mosquitto would
-/// never see its SIGTERM.
+/// never see its SIGTERM. The child gets standard input, output and error and no other descriptor: the
+/// test process holds sockets without close-on-exec (its own, and some of SwiftNIO's), and a child that
+/// inherited one would keep the connection open after the test's server or client closed it, for as long
+/// as the child runs (a server's close would then send neither a FIN nor a reset).
 public final class ChildProcess: Sendable {
     public let executable: String
     public let arguments: [String]
@@ -35,6 +39,9 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
         posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+        guard bins_spawn_file_actions_close_from(&actions, 3) == 0 else {
+            throw TestSupportError("cannot start \(resolved): posix_spawn_file_actions_addclosefrom_np failed")
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

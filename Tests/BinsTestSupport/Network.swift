@@ -22,7 +22,7 @@ private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// Whether a listening socket could bind 127.0.0.1:`port` now (it is closed again at once).
 private func loopbackPortBindable(_ port: Int) throws -> Bool {
-    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard socketFD >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
     defer { close(socketFD) }
     var address = loopbackAddress(port: port)
@@ -36,7 +36,7 @@ private func loopbackPortBindable(_ port: Int) throws -> Bool {
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
 public func loopbackPortAccepts(_ port: Int) -> Bool {
-    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard socketFD >= 0 else { return false }
     defer { close(socketFD) }
     var address = loopbackAddress(port: port)
