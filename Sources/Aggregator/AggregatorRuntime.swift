@@ -98,7 +98,7 @@ public final class AggregatorRuntime: Sendable {
     {
         let store: any AggregatorStore
         switch settings {
-        case .sqlite(let sqlite): store = try SQLiteStore(settings: sqlite)
+        case .sqlite(let sqlite): store = try SQLiteStore(settings: sqlite, logger: logger)
         case .postgres(let postgres): store = PostgresStore(settings: postgres, logger: logger)
         }
         do {

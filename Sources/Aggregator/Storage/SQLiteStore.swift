@@ -1,14 +1,17 @@
 import BinProtocol
 import Foundation
 import GRDB
+import Logging
 
 /// The default store: one SQLite file in WAL mode through GRDB. One process writes at a time (GRDB
-/// serialises writes; other processes wait on SQLite's lock), readers never block the writer.
+/// serialises writes; other processes wait on SQLite's lock), readers never block the writer, and the
+/// log is checkpointed on a thread of its own (``WALCheckpointer``), not inside the writer's commits.
 public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     private let pool: DatabasePool
     private let path: String
+    private let checkpointer: WALCheckpointer
 
-    public init(settings: SQLiteSettings) throws(AggregatorError) {
+    public init(settings: SQLiteSettings, logger: Logger = Logger(label: "bins-aggregator")) throws(AggregatorError) {
         path = settings.path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -17,6 +20,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerFallbackPages)")
         }
         let directory = (settings.path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -27,9 +31,18 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         } catch {
             throw Self.failure(error, path: settings.path, doing: "open")
         }
+        do {
+            checkpointer = try WALCheckpointer(path: settings.path, logger: logger)
+        } catch {
+            try? pool.close()
+            throw Self.failure(error, path: settings.path, doing: "open the checkpoint connection")
+        }
     }
 
+    deinit { checkpointer.stop() }
+
     public func close() async {
+        checkpointer.stop()
         try? pool.close()
     }
 
@@ -52,6 +65,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         async throws(AggregatorError) -> T
     {
         do {
+            defer { checkpointer.committed() }
             return try await pool.write(body)
         } catch {
             throw Self.failure(error, path: path, doing: doing)
@@ -95,6 +109,7 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     /// books each item with a few statements that cost no round trip, so a batch costs one commit.
     public func commitBlocking(_ batch: [IngestItem]) throws(AggregatorError) -> [IngestItemOutcome] {
         do {
+            defer { checkpointer.committed() }
             return try pool.write { db in try Self.apply(batch, db: db) }
         } catch {
             throw Self.failure(error, path: path, doing: Self.describe(batch))
