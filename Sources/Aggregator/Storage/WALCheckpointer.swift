@@ -45,11 +45,13 @@ final class WALCheckpointer: Sendable {
         wake.signal()
     }
 
-    /// Stops the thread after the checkpoint in progress, if any; returns once it has stopped.
+    /// Stops the thread after the checkpoint in progress, if any, and closes its connection; returns once
+    /// it has.
     func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
         finished.wait()
+        try? connection.close()
     }
 
     private func run() {
