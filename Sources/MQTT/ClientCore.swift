@@ -92,6 +92,8 @@ final class ClientCore: Sendable {
     /// Messages of the burst being read, per batch-handler subscription; handed over before any write.
     /// Only the network thread touches it (the mutex makes that checkable, not contended).
     let burst = Mutex(Burst())
+    /// Batches handed over and not yet committed: nothing is written while there are any.
+    let acknowledgements: AcknowledgementGate
 
     struct Burst {
         var batches: [UInt64: (handler: any MQTTBatchHandler, messages: [MQTTMessage])] = [:]
@@ -118,6 +120,7 @@ final class ClientCore: Sendable {
         } catch {
             throw MQTTError(.resources, broker: configuration.endpoint, function: "eventfd", errno: error.rawValue)
         }
+        acknowledgements = AcknowledgementGate { [wakeup] in wakeup.signal() }
         connectionsCounter = Counter(label: "mqtt_connections_total")
         connectionFailuresCounter = Counter(label: "mqtt_connection_failures_total")
         receivedCounter = Counter(label: "mqtt_messages_received_total")
@@ -150,6 +153,9 @@ final class ClientCore: Sendable {
         }
         guard configuration.batchMaxDelay >= .zero && configuration.batchMaxDelay <= .seconds(10) else {
             throw invalid("batch max delay \(configuration.batchMaxDelay) is outside 0...10 s")
+        }
+        guard (1...64).contains(configuration.batchPipelineDepth) else {
+            throw invalid("batch pipeline depth \(configuration.batchPipelineDepth) is outside 1...64")
         }
         guard
             configuration.reconnectDelayMin > .zero
@@ -299,6 +305,10 @@ final class ClientCore: Sendable {
             if isStopRequested { machine.requestStop() }
             switch action {
             case .stop:
+                // A batch handed over and not yet committed may still be committing (or retrying a failing
+                // database): the client is not stopped before it is, as it was not while a handler held
+                // this thread. Its PUBACKs are gone with the connection; the broker delivers it again.
+                while acknowledgements.outstanding > 0 { wakeup.wait(timeoutNanoseconds: 1_000_000_000) }
                 finish()
                 return
             case .wait(let delay):
@@ -377,7 +387,10 @@ final class ClientCore: Sendable {
                 if isStopRequested {
                     stopDeadline = ContinuousClock.now.advanced(by: configuration.disconnectTimeout)
                 }
-            } else if let deadline = stopDeadline, ContinuousClock.now >= deadline {
+            } else if let deadline = stopDeadline, ContinuousClock.now >= deadline,
+                // Not while a batch commits: once committed, its PUBACKs leave with the DISCONNECT.
+                acknowledgements.outstanding == 0
+            {
                 logger.warning("mqtt.disconnect.timeout")
                 break
             }
@@ -395,14 +408,20 @@ final class ClientCore: Sendable {
 
     /// One pass of the network loop: `mosquitto_loop`'s read, write and keepalive steps, driven here so
     /// that a burst read is handed to the batch handlers (and committed) before the write step sends its
-    /// PUBACKs. Other threads' publishes, subscribes and DISCONNECT only queue packets (threaded mode) and
-    /// then signal `wakeup`, which this loop polls instead of libmosquitto's internal socket pair.
-    /// Returns a libmosquitto result code and the errno that came with it.
+    /// PUBACKs. The write step runs only while no handed-over batch is unacknowledged; until then the loop
+    /// reads ahead, up to `batchPipelineDepth` bursts, and otherwise waits for an acknowledgement. Other
+    /// threads' publishes, subscribes and DISCONNECT only queue packets (threaded mode) and then signal
+    /// `wakeup`, which this loop polls instead of libmosquitto's internal socket pair, as acknowledgements
+    /// do. Returns a libmosquitto result code and the errno that came with it.
     private func loopOnce(_ mosq: OpaquePointer) -> (Int32, Int32) {
         let socket = mosquitto_socket(mosq)
         guard socket >= 0 else { return (MOSQ_ERR_NO_CONN.rawValue, 0) }
+        let outstanding = acknowledgements.outstanding
+        let readAhead = outstanding < configuration.batchPipelineDepth
+        let mayWrite = outstanding == 0 && mosquitto_want_write(mosq)
         var descriptors = [
-            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(
+                fd: socket, events: (readAhead ? Int16(POLLIN) : 0) | (mayWrite ? Int16(POLLOUT) : 0), revents: 0),
             pollfd(fd: wakeup.fileDescriptor, events: Int16(POLLIN), revents: 0),
         ]
         do {
@@ -418,8 +437,11 @@ final class ClientCore: Sendable {
         }
         // Written in the same pass whatever queued it: another thread's publish, or this pass's read (the
         // PUBACKs of a delivered burst, and the publishes libmosquitto released into the window that
-        // PUBACKs from the broker freed). Waiting for the next poll would cost a wake-up per burst.
-        if descriptors[0].revents & Int16(POLLOUT) != 0 || mosquitto_want_write(mosq) {
+        // PUBACKs from the broker freed). Waiting for the next poll would cost a wake-up per burst. Never
+        // while a batch is uncommitted: the queue holds its PUBACKs.
+        if acknowledgements.outstanding == 0
+            && (descriptors[0].revents & Int16(POLLOUT) != 0 || mosquitto_want_write(mosq))
+        {
             // libmosquitto writes each queued packet with its own write(2), and with TCP_NODELAY each would
             // leave as its own segment: a committed burst's 500 PUBACKs, or a drain's refill of PUBLISHes.
             // Corked for the step, they leave in full segments when it ends, with no delay added.
@@ -457,13 +479,16 @@ final class ClientCore: Sendable {
         }
     }
 
-    /// Hands each batch handler its messages of the burst; returns when all have returned.
+    /// Hands each batch handler its messages of the burst, each with an acknowledgement to call once
+    /// committed; returns when all have returned (not necessarily committed).
     private func deliverBurst() {
         let batches = burst.withLock { burst in
             defer { burst = Burst() }
             return burst.batches.sorted { $0.key < $1.key }.map(\.value)
         }
-        for batch in batches { batch.handler.handle(batch.messages) }
+        for batch in batches {
+            batch.handler.handle(batch.messages, acknowledgement: acknowledgements.hold())
+        }
     }
 
     /// Records why a connection or attempt ended, publishes `disconnected`, and settles pending SUBSCRIBEs

@@ -58,6 +58,11 @@ public struct MQTTConfiguration: Sendable, Equatable {
     /// also ends as soon as the socket has nothing more to read: the client never waits idle for a batch
     /// to fill, so a lone message is handled at once.
     public var batchMaxDelay: Duration
+    /// Bursts handed to batch handlers that may be unacknowledged at once: while they commit, the client
+    /// reads and hands over the next, up to this many; 1 reads nothing more until the last is committed.
+    /// Each holds up to `batchMaxMessages` unacknowledged messages, so the broker's in-flight window for
+    /// this client bounds how far ahead there is anything to read.
+    public var batchPipelineDepth = 2
 
     public init(
         host: String, port: Int = 1883, clientID: String, username: String? = nil, password: String? = nil,

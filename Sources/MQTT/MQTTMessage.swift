@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Delivery guarantee of one publish or subscription, as MQTT defines it.
 public enum MQTTQoS: Int32, Sendable, Hashable, CaseIterable {
     case atMostOnce = 0
@@ -65,12 +67,57 @@ public protocol MQTTMessageHandler: Sendable {
 /// messages in one transaction.
 ///
 /// The client reads a burst of packets (until the socket has nothing more to read, or the
-/// configuration's `batchMaxMessages` or `batchMaxDelay` is reached), hands this handler the burst's
-/// messages that match its subscription, in arrival order, and writes nothing to the socket until
-/// `handle` returns. libmosquitto only queues the PUBACKs of the burst while reading, so a batch
-/// committed inside `handle` is in the database before the broker sees any of its PUBACKs; a process
-/// that dies inside `handle` gets every message of the batch again (docs/mqtt.md). Keepalive and other
-/// traffic wait meanwhile, so keep `handle` to one transaction.
+/// configuration's `batchMaxMessages` or `batchMaxDelay` is reached) and hands this handler the burst's
+/// messages that match its subscription, in arrival order, with an ``MQTTBatchAcknowledgement``. The
+/// handler commits the batch, on the network thread before returning or on a thread of its own, and then
+/// calls `acknowledge()`. libmosquitto only queues the PUBACKs of a burst while reading, and the client
+/// writes nothing to the socket while any batch it handed over is unacknowledged, so a batch is in the
+/// database before the broker sees any of its PUBACKs; a process that dies before acknowledging gets
+/// every message of the batch again (docs/mqtt.md). Meanwhile the client reads ahead up to
+/// `batchPipelineDepth` bursts, so the next burst is read and handed over while the previous one commits.
+/// Keepalive and other traffic wait for the acknowledgements, so keep a batch to one transaction.
 public protocol MQTTBatchHandler: Sendable {
-    func handle(_ batch: [MQTTMessage])
+    func handle(_ batch: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement)
+}
+
+/// Lets the client write the PUBACKs of one handed-over batch (with everything else queued), once every
+/// batch handed over before or since is acknowledged too. Call `acknowledge()` once the batch is
+/// committed, from any thread; further calls do nothing. One that is never called holds the client's
+/// writes for good: there is no acknowledging by default, since that would confirm an uncommitted batch.
+public final class MQTTBatchAcknowledgement: Sendable {
+    private let gate: AcknowledgementGate
+    private let acknowledged = Atomic<Bool>(false)
+
+    init(gate: AcknowledgementGate) {
+        self.gate = gate
+    }
+
+    public func acknowledge() {
+        guard !acknowledged.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        gate.release()
+    }
+}
+
+/// Counts the batches handed to batch handlers and not yet acknowledged, and wakes the network thread
+/// when the last one is.
+final class AcknowledgementGate: Sendable {
+    private let count = Atomic<Int>(0)
+    private let wake: @Sendable () -> Void
+
+    init(wake: @escaping @Sendable () -> Void) {
+        self.wake = wake
+    }
+
+    /// Batches handed over and not yet acknowledged.
+    var outstanding: Int { count.load(ordering: .acquiring) }
+
+    func hold() -> MQTTBatchAcknowledgement {
+        count.add(1, ordering: .acquiringAndReleasing)
+        return MQTTBatchAcknowledgement(gate: self)
+    }
+
+    fileprivate func release() {
+        count.subtract(1, ordering: .acquiringAndReleasing)
+        wake()
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Logging
 import MQTT
 
@@ -96,18 +97,23 @@ struct MessageRecorder: MQTTMessageHandler {
     }
 }
 
-/// Records each batch with one write and fsync (the commit), and kills itself inside the handler, before
-/// that commit, when the batch holds a chosen payload.
+/// Records each batch with one write and fsync (the commit) on a queue of its own, as the aggregator
+/// commits (the network thread reads the next burst meanwhile), acknowledges it after that, and kills
+/// itself inside the commit, before the write, when the batch holds a chosen payload.
 struct BatchRecorder: MQTTBatchHandler {
     let recordPath: String
     let killOn: String?
+    let commits = DispatchQueue(label: "batch-recorder.commit")
 
-    func handle(_ batch: [MQTTMessage]) {
-        if let killOn, batch.contains(where: { $0.text == killOn }) {
-            say("killing inside batch of \(batch.count): \(batch.map(\.text).joined(separator: " "))")
-            kill(getpid(), SIGKILL)
+    func handle(_ batch: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement) {
+        commits.async { [recordPath, killOn] in
+            if let killOn, batch.contains(where: { $0.text == killOn }) {
+                say("killing inside batch of \(batch.count): \(batch.map(\.text).joined(separator: " "))")
+                kill(getpid(), SIGKILL)
+            }
+            appendRecord(batch.map(\.text), to: recordPath)
+            acknowledgement.acknowledge()
         }
-        appendRecord(batch.map(\.text), to: recordPath)
     }
 }
 

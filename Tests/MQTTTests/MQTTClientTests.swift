@@ -174,6 +174,50 @@ struct MQTTClientTests {
         #expect(collector.received.joined().map(\.text) == (1...40).map { "\($0)" })
     }
 
+    @Test(
+        "while a handed-over batch is unacknowledged the client writes nothing, and reads ahead at most batchPipelineDepth bursts"
+    )
+    func unacknowledgedBatchHoldsWrites() async throws {
+        let broker = try await MosquittoBroker.start()
+        var configuration = clientConfiguration(broker, clientID: "held-\(UUID().uuidString.prefix(6))")
+        configuration.batchPipelineDepth = 2
+        let held = HeldBatches()
+        let subscriber = try await RunningClient(configuration)
+        try await subscriber.client.subscribe(["held/#"], qos: .atLeastOnce, batchHandler: held)
+        let watcher = try await RunningClient(clientConfiguration(broker))
+        let echoes = MessageCollector()
+        try await watcher.client.subscribe(["echo/#"], qos: .atMostOnce, handler: echoes)
+        let publisher = try await RunningClient(clientConfiguration(broker))
+
+        // One message per burst: each is published once the one before has been handed over.
+        try await publisher.client.publish(MQTTMessage(topic: "held/1", text: "1", qos: .atLeastOnce))
+        try await waitUntil(timeout: .seconds(20), "the first batch") { held.received.count == 1 }
+        // The subscriber's own publish queues behind the first batch's PUBACK.
+        try subscriber.client.enqueue(MQTTMessage(topic: "echo/x", text: "x", qos: .atMostOnce)) { _ in }
+        try await publisher.client.publish(MQTTMessage(topic: "held/2", text: "2", qos: .atLeastOnce))
+        try await waitUntil(timeout: .seconds(20), "the second batch, read while the first is held") {
+            held.received.count == 2
+        }
+        try await publisher.client.publish(MQTTMessage(topic: "held/3", text: "3", qos: .atLeastOnce))
+        // Two held: the third is not read. A negative can only be watched for a while.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(held.received.count == 2, "read beyond the pipeline depth")
+        held.acknowledge(1)
+        try await waitUntil(timeout: .seconds(20), "the third batch, once one of two is acknowledged") {
+            held.received.count == 3
+        }
+        // The network thread has run passes since the echo was queued (it read the third burst), and the
+        // first batch is still held: nothing was written.
+        #expect(echoes.received.isEmpty, "written while a batch was unacknowledged")
+        held.acknowledge(0)
+        held.acknowledge(2)
+        try await echoes.wait("the echo, once every batch is acknowledged") { $0.count == 1 }
+        #expect(held.received.joined().map(\.text) == ["1", "2", "3"])
+        try await publisher.stop()
+        try await watcher.stop()
+        try await subscriber.stop()
+    }
+
     @Test("a hung broker (SIGSTOP) is noticed by keepalive, not by the next publish")
     func keepaliveNoticesDeadLink() async throws {
         let broker = try await MosquittoBroker.start()

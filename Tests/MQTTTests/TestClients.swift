@@ -68,11 +68,28 @@ final class MessageCollector: MQTTMessageHandler {
 final class BatchCollector: MQTTBatchHandler {
     private let batches = Mutex<[[MQTTMessage]]>([])
 
-    func handle(_ batch: [MQTTMessage]) {
+    func handle(_ batch: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement) {
         batches.withLock { $0.append(batch) }
+        acknowledgement.acknowledge()
     }
 
     var received: [[MQTTMessage]] { batches.withLock { $0 } }
+}
+
+/// Keeps each batch's acknowledgement until the test gives it, as a handler whose commit is slow would.
+final class HeldBatches: MQTTBatchHandler {
+    private let batches = Mutex<[(messages: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement)]>([])
+
+    func handle(_ batch: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement) {
+        batches.withLock { $0.append((batch, acknowledgement)) }
+    }
+
+    var received: [[MQTTMessage]] { batches.withLock { $0.map(\.messages) } }
+
+    /// Acknowledges the `index`-th batch handed over (from 0).
+    func acknowledge(_ index: Int) {
+        batches.withLock { $0[index].acknowledgement }.acknowledge()
+    }
 }
 
 /// The next message of a subscription stream, or an error after `timeout`.

@@ -4,16 +4,16 @@ import MQTT
 import ServiceLifecycle
 import Synchronization
 
-/// Commits ingest batches for a store whose client is asynchronous (PostgreSQL) on behalf of the MQTT
-/// network thread, which hands a batch over and waits for the outcome before writing its PUBACKs.
+/// Commits ingest batches for a store whose client is asynchronous (PostgreSQL) on behalf of the ingest
+/// handler's commit queue, which hands a batch over and waits for the outcome before acknowledging it.
 ///
 /// One long-lived task in the service group does the committing (not a task per batch), in arrival
-/// order. It is listed before the MQTT client, so it stops after it: the network thread never waits on
+/// order. It is listed before the MQTT client, so it stops after it: the commit queue never waits on
 /// a committer that has gone. A batch handed over after it stopped fails, and the handler keeps it
 /// unacknowledged.
 ///
-/// The wait itself is unavoidable: libmosquitto writes a burst's PUBACKs on the same thread that read
-/// it, and they must not be written before the commit.
+/// The wait keeps commits in arrival order and off the network thread, which meanwhile reads and
+/// validates the next burst.
 public final class IngestCommitter: Service, Sendable {
     struct Job: Sendable {
         let batch: IngestProcessor.PreparedBatch
@@ -41,8 +41,8 @@ public final class IngestCommitter: Service, Sendable {
         }
     }
 
-    /// Commits `batch` and returns its outcome; blocks the calling thread (the network thread, never one
-    /// of Swift's cooperative pool) meanwhile.
+    /// Commits `batch` and returns its outcome; blocks the calling thread (the handler's commit queue,
+    /// never one of Swift's cooperative pool) meanwhile.
     func commitWaiting(_ batch: IngestProcessor.PreparedBatch) -> Result<[IngestOutcome], AggregatorError> {
         let outcome = CommitOutcome()
         guard case .enqueued = continuation.yield(Job(batch: batch, outcome: outcome)) else {
