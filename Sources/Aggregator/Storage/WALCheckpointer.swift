@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 /// Copies committed pages from the write-ahead log into the database file on a thread of its own, so the
-/// thread that commits (the MQTT network thread, whose PUBACKs wait for each commit) does not. SQLite
+/// thread that commits (ingest's commit queue, whose batches' PUBACKs wait for each commit) does not. SQLite
 /// otherwise checkpoints inside the commit that takes the log past `wal_autocheckpoint` pages: a copy of
 /// every page written since the last one, and an fsync of the database file, about a tenth of the ingest
 /// thread's time during a backlog (docs/aggregator.md).
