@@ -85,12 +85,12 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let object: WireJSON.Object
     let codingPath: [any CodingKey]
 
-    var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }
+    var allKeys: [Key] { document.names(of: object).compactMap { Key(stringValue: $0) } }
 
-    func contains(_ key: Key) -> Bool { object.keys.contains(key.stringValue) }
+    func contains(_ key: Key) -> Bool { document.member(key.stringValue, of: object) != nil }
 
     private func value(_ key: Key) throws -> WireJSON.Value {
-        guard let value = object.value(forKey: key.stringValue) else {
+        guard let value = document.member(key.stringValue, of: object) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
         }
         return value
@@ -98,7 +98,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// The value of `key` unless it is absent or `null`.
     private func present(_ key: Key) -> WireJSON.Value? {
-        switch object.value(forKey: key.stringValue) {
+        switch document.member(key.stringValue, of: object) {
         case nil, .null?: nil
         case let value?: value
         }

@@ -43,54 +43,84 @@ public struct WireFields {
     // MARK: Required fields
 
     func string(_ key: some CodingKey) throws(WireError) -> String {
-        try read(key, String.self) { value throws(WireJSON.ScalarFailure) in try document.string(value) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.string(value) } catch {
+            throw failure(error, key, String.self)
+        }
     }
 
     func double(_ key: some CodingKey) throws(WireError) -> Double {
-        try read(key, Double.self) { value throws(WireJSON.ScalarFailure) in try document.double(value) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.double(value) } catch {
+            throw failure(error, key, Double.self)
+        }
     }
 
     func bool(_ key: some CodingKey) throws(WireError) -> Bool {
-        try read(key, Bool.self) { value throws(WireJSON.ScalarFailure) in try document.bool(value) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.bool(value) } catch {
+            throw failure(error, key, Bool.self)
+        }
     }
 
     func integer<T: FixedWidthInteger>(_ key: some CodingKey, as type: T.Type = T.self) throws(WireError) -> T {
-        try read(key, T.self) { value throws(WireJSON.ScalarFailure) in try document.integer(value) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.integer(value) } catch {
+            throw failure(error, key, T.self)
+        }
     }
 
     func enumeration<E: RawRepresentable>(_ key: some CodingKey, as type: E.Type = E.self) throws(WireError) -> E
     where E.RawValue == String {
-        try read(key, E.self) { value throws(WireJSON.ScalarFailure) in try document.enumeration(value, E.self) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.enumeration(value, E.self) } catch {
+            throw failure(error, key, E.self)
+        }
     }
 
     func timestamp(_ key: some CodingKey) throws(WireError) -> WireTimestamp {
-        try read(key, WireTimestamp.self) { value throws(WireJSON.ScalarFailure) in try document.timestamp(value) }
+        let value = try required(key)
+        do throws(WireJSON.ScalarFailure) { return try document.timestamp(value) } catch {
+            throw failure(error, key, WireTimestamp.self)
+        }
     }
 
     // MARK: Optional fields: absent or `null` is `nil`
 
     func optionalString(_ key: some CodingKey) throws(WireError) -> String? {
-        try readIfPresent(key, String.self) { value throws(WireJSON.ScalarFailure) in try document.string(value) }
+        guard let value = present(key) else { return nil }
+        do throws(WireJSON.ScalarFailure) { return try document.string(value) } catch {
+            throw failure(error, key, String.self)
+        }
     }
 
     func optionalDouble(_ key: some CodingKey) throws(WireError) -> Double? {
-        try readIfPresent(key, Double.self) { value throws(WireJSON.ScalarFailure) in try document.double(value) }
+        guard let value = present(key) else { return nil }
+        do throws(WireJSON.ScalarFailure) { return try document.double(value) } catch {
+            throw failure(error, key, Double.self)
+        }
     }
 
     func optionalBool(_ key: some CodingKey) throws(WireError) -> Bool? {
-        try readIfPresent(key, Bool.self) { value throws(WireJSON.ScalarFailure) in try document.bool(value) }
+        guard let value = present(key) else { return nil }
+        do throws(WireJSON.ScalarFailure) { return try document.bool(value) } catch {
+            throw failure(error, key, Bool.self)
+        }
     }
 
     func optionalInteger<T: FixedWidthInteger>(_ key: some CodingKey, as type: T.Type = T.self) throws(WireError)
         -> T?
     {
-        try readIfPresent(key, T.self) { value throws(WireJSON.ScalarFailure) in try document.integer(value) }
+        guard let value = present(key) else { return nil }
+        do throws(WireJSON.ScalarFailure) { return try document.integer(value) } catch {
+            throw failure(error, key, T.self)
+        }
     }
 
     /// A nested object, or `nil` when absent or `null`.
     func optionalObject(_ key: some CodingKey) throws(WireError) -> WireFields? {
         let name = key.stringValue
-        switch object.value(forKey: name) {
+        switch document.member(name, of: object) {
         case nil, .null?: return nil
         case .object(let nested)?:
             return WireFields(document: document, object: nested, prefix: prefix + name + ".")
@@ -100,41 +130,35 @@ public struct WireFields {
 
     // MARK: Reading
 
-    private func read<T>(
-        _ key: some CodingKey, _ type: T.Type, _ body: (WireJSON.Value) throws(WireJSON.ScalarFailure) -> T
-    ) throws(WireError) -> T {
-        guard let value = object.value(forKey: key.stringValue) else {
+    // Each reader above looks its value up and converts it in its own body: a shared generic reader taking
+    // the conversion as a closure copied these fields into a context for every field of every event.
+
+    private func required(_ key: some CodingKey) throws(WireError) -> WireJSON.Value {
+        guard let value = document.member(key.stringValue, of: object) else {
             throw WireError(.invalidField, "missing field \(prefix)\(key.stringValue)")
         }
-        return try convert(value, key, type, body)
+        return value
     }
 
-    private func readIfPresent<T>(
-        _ key: some CodingKey, _ type: T.Type, _ body: (WireJSON.Value) throws(WireJSON.ScalarFailure) -> T
-    ) throws(WireError) -> T? {
-        switch object.value(forKey: key.stringValue) {
+    /// The value, or `nil` when absent or `null`.
+    private func present(_ key: some CodingKey) -> WireJSON.Value? {
+        switch document.member(key.stringValue, of: object) {
         case nil, .null?: nil
-        case let value?: try convert(value, key, type, body)
+        case let value?: value
         }
     }
 
-    private func convert<T>(
-        _ value: WireJSON.Value, _ key: some CodingKey, _ type: T.Type,
-        _ body: (WireJSON.Value) throws(WireJSON.ScalarFailure) -> T
-    ) throws(WireError) -> T {
-        do throws(WireJSON.ScalarFailure) {
-            return try body(value)
-        } catch {
-            let field = prefix + key.stringValue
-            // Enumerations and times are strings on the wire: a wrong JSON type is "not a String".
-            let wireType: Any.Type =
-                type is any FixedWidthInteger.Type || type == Double.self || type == Bool.self ? type : String.self
-            switch error {
-            case .null: throw WireError(.invalidField, "\(field) is null, expected \(type)")
-            case .mismatch: throw WireError(.invalidField, "\(field) is not a \(wireType)")
-            case .unfit(let text): throw WireJSON.unfit(text, type, field)
-            case .invalid: throw WireError(.invalidField, "\(field) has an invalid value")
-            }
+    /// The error for a value that is not the `type` asked for.
+    private func failure(_ error: WireJSON.ScalarFailure, _ key: some CodingKey, _ type: Any.Type) -> WireError {
+        let field = prefix + key.stringValue
+        // Enumerations and times are strings on the wire: a wrong JSON type is "not a String".
+        let wireType: Any.Type =
+            type is any FixedWidthInteger.Type || type == Double.self || type == Bool.self ? type : String.self
+        switch error {
+        case .null: return WireError(.invalidField, "\(field) is null, expected \(type)")
+        case .mismatch: return WireError(.invalidField, "\(field) is not a \(wireType)")
+        case .unfit(let text): return WireJSON.unfit(text, type, field)
+        case .invalid: return WireError(.invalidField, "\(field) has an invalid value")
         }
     }
 }

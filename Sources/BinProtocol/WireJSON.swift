@@ -13,7 +13,7 @@
 ///   strings of valid UTF-8 without raw control characters, escapes that decode to Unicode scalars (a lone
 ///   surrogate is refused).
 ///
-/// Strings and numbers stay as byte ranges until a field asks for them, so the parts of a payload that no
+/// Keys, strings and numbers stay as byte ranges until a field asks for them, so the parts of a payload that no
 /// field reads cost only their validation.
 struct WireJSON {
     static let maximumDepth = 16
@@ -29,18 +29,23 @@ struct WireJSON {
         case null
     }
 
-    /// An object's members in document order (keys unescaped; no key twice).
+    /// An object's members in document order (no key twice, compared after unescaping).
     struct Object {
-        var keys: [String] = []
+        var keys: [Key] = []
         var values: [Value] = []
+    }
 
-        func value(forKey key: String) -> Value? {
-            guard let index = keys.firstIndex(of: key) else { return nil }
-            return values[index]
-        }
+    /// Where a key's UTF-8 is: between its quotes in ``bytes``, or, for a key that held an escape, its
+    /// decoded bytes in ``unescapedKeys``. Keys stay bytes, not strings: an event's fields are looked up
+    /// by comparing a few bytes, with no string made per key.
+    struct Key {
+        var range: Range<Int>
+        var unescaped: Bool
     }
 
     let bytes: [UInt8]
+    /// The decoded UTF-8 of every key that held an escape (none in what devices send).
+    let unescapedKeys: [UInt8]
     let root: Object
 
     /// Parses `bytes`; every refusal is `malformed_json`, naming what was wrong and the byte offset.
@@ -48,6 +53,28 @@ struct WireJSON {
         var parser = Parser(bytes: bytes)
         self.root = try parser.document()
         self.bytes = bytes
+        self.unescapedKeys = parser.unescapedKeys
+    }
+
+    /// The value of the member named `name`, if the object has one.
+    func member(_ name: String, of object: Object) -> Value? {
+        var name = name
+        let index = name.withUTF8 { wanted in
+            object.keys.firstIndex { key in
+                key.range.count == wanted.count
+                    && (key.unescaped ? unescapedKeys : bytes).withUnsafeBufferPointer { source in
+                        UnsafeBufferPointer(rebasing: source[key.range]).elementsEqual(wanted)
+                    }
+            }
+        }
+        return index.map { object.values[$0] }
+    }
+
+    /// The object's member names, in document order.
+    func names(of object: Object) -> [String] {
+        object.keys.map { key in
+            String(decoding: (key.unescaped ? unescapedKeys : bytes)[key.range], as: UTF8.self)
+        }
     }
 
     /// The text of a string value, unescaped (its bytes were validated by the parse).
@@ -162,6 +189,8 @@ struct WireJSON {
         let bytes: [UInt8]
         var index = 0
         var depth = 0
+        /// The decoded bytes of the keys that held escapes, in the order they were read.
+        var unescapedKeys: [UInt8] = []
 
         init(bytes: [UInt8]) {
             self.bytes = bytes
@@ -180,6 +209,10 @@ struct WireJSON {
         }
 
         private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        private func keyBytes(_ key: Key) -> ArraySlice<UInt8> {
+            key.unescaped ? unescapedKeys[key.range] : bytes[key.range]
+        }
 
         private mutating func skipWhitespace() {
             while index < bytes.count {
@@ -229,9 +262,9 @@ struct WireJSON {
             try enter()
             defer { depth -= 1 }
             var object = Object()
-            /// Beyond a handful of keys a linear search for repeats would let a hostile payload cost
+            /// Beyond a few dozen keys a linear search for repeats would let a hostile payload cost
             /// quadratic time; the set is built only then.
-            var seen: Set<String>?
+            var seen: Set<[UInt8]>?
             skipWhitespace()
             if peek() == UInt8(ascii: "}") {
                 index += 1
@@ -241,18 +274,27 @@ struct WireJSON {
                 skipWhitespace()
                 guard peek() == UInt8(ascii: "\"") else { throw malformed("expected a key") }
                 let (range, escaped) = try string()
-                let key =
-                    escaped
-                    ? String(decoding: unescape(range), as: UTF8.self) : String(decoding: bytes[range], as: UTF8.self)
+                var key = Key(range: range, unescaped: false)
+                if escaped {
+                    // `unescape` walks the key again with `index`; the parse goes on after the closing quote.
+                    let afterKey = index
+                    let decoded = unescape(range)
+                    index = afterKey
+                    key = Key(range: unescapedKeys.count..<unescapedKeys.count + decoded.count, unescaped: true)
+                    unescapedKeys += decoded
+                }
                 let repeated: Bool
-                if object.keys.count < 8 {
-                    repeated = object.keys.contains(key)
+                if object.keys.count < 32 {
+                    repeated = object.keys.contains {
+                        $0.range.count == key.range.count && keyBytes($0).elementsEqual(keyBytes(key))
+                    }
                 } else {
-                    if seen == nil { seen = Set(object.keys) }
-                    repeated = !seen!.insert(key).inserted
+                    if seen == nil { seen = Set(object.keys.map { Array(keyBytes($0)) }) }
+                    repeated = !seen!.insert(Array(keyBytes(key))).inserted
                 }
                 guard !repeated else {
-                    throw WireError(.malformedJSON, "key \"\(key.prefix(32))\" repeats")
+                    let name = String(decoding: keyBytes(key), as: UTF8.self)
+                    throw WireError(.malformedJSON, "key \"\(name.prefix(32))\" repeats")
                 }
                 try expect(UInt8(ascii: ":"), "':'")
                 object.keys.append(key)

@@ -38,6 +38,37 @@ struct PayloadShapeTests {
         ])
     func repeatedKeys(payload: String) {
         #expect(reason(payload) == .malformedJSON)
+        // Refused for the repeat, not for something else about the key (an escaped key once was).
+        do {
+            _ = try WireCodec.decode(EventPayload.self, from: Array(payload.utf8), topicDevice: "pt-1")
+            Issue.record("decoded")
+        } catch {
+            #expect(error.message.hasSuffix("repeats"), "\(error)")
+        }
+    }
+
+    @Test("an object of many keys finds a repeat too, escaped or not, and many distinct keys are fine")
+    func repeatsAmongManyKeys() {
+        let many = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let wide = String(Self.valid.dropLast()) + "," + many + "}"
+        #expect(reason(wide) == nil, "forty distinct extra keys")
+        #expect(reason(String(wide.dropLast()) + #","k7":0}"#) == .malformedJSON)
+        #expect(reason(String(wide.dropLast()) + #","\u006b39":0}"#) == .malformedJSON, "k39 spelt with an escape")
+        #expect(reason(String(wide.dropLast()) + #","se\u0071":8}"#) == .malformedJSON, "seq, far from its first")
+    }
+
+    @Test("a field spelt with escapes is read as the field")
+    func escapedFieldName() throws {
+        let escaped = Self.valid.replacingOccurrences(of: #""device":"pt-1""#, with: #""d\u0065vice":"pt-1""#)
+            .replacingOccurrences(of: #""mass_kg":30"#, with: #""mass\u005fkg":30"#)
+        #expect(escaped != Self.valid)
+        let event = try WireCodec.decode(EventPayload.self, from: Array(escaped.utf8), topicDevice: "pt-1")
+        #expect(event.device == "pt-1")
+        guard case .collection(let collection) = event.body else {
+            Issue.record("not a collection: \(event.body)")
+            return
+        }
+        #expect(collection.massKg == 30)
     }
 
     @Test("the same key in different objects is fine")
