@@ -169,13 +169,12 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
     static func bookEvents(_ bookings: [EventBooking], db: Database) throws -> [BookingOutcome] {
         var highest: [String: Int64] = [:]
         var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
+        let selectHighest = try db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?")
+        let selectGaps = try db.cachedStatement(
+            sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ?")
         for device in Set(bookings.map(\.event.device)) {
-            highest[device] = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT highest_seq FROM devices WHERE device = ?"), arguments: [device])
-            for row in try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ?"),
-                arguments: [device])
-            {
+            highest[device] = try Int64.fetchOne(selectHighest, arguments: [device])
+            for row in try Row.fetchAll(selectGaps, arguments: [device]) {
                 gaps[device, default: [:]][row[0]] = BatchBookingPlan.Gap(last: row[1], detectedMs: row[2])
             }
         }
@@ -184,13 +183,15 @@ public final class SQLiteStore: AggregatorStore, SynchronousCommit {
         var plan = BatchBookingPlan(highest: highest, gaps: gaps, stored: stored)
         let outcomes = bookings.map { plan.book($0) }
 
+        // Looked up once per batch, not per event: the statement cache hashes the whole SQL text.
+        let insertEvent = try db.cachedStatement(
+            sql: """
+                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
         for booking in plan.booked {
             let event = booking.event
-            try db.run(
-                sql: """
-                    INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+            try insertEvent.execute(
                 arguments: [
                     event.device, event.seq, booking.day.dayNumber, event.ts.millisecondsSinceEpoch,
                     Int(event.ts.utcOffsetSeconds),
