@@ -21,7 +21,11 @@ public final class AggregatorRuntime: Sendable {
     public let processor: IngestProcessor
     public let alerts: AlertEngine
     public let deliveries: DeliveryService
+    /// The session ingest reads from (persistent, with the will).
     public let mqtt: MQTTClient
+    /// The connection alerts and receipts go out on, so they never wait behind an uncommitted batch
+    /// (``BrokerSettings/publisherConfiguration()``).
+    public let publisher: MQTTClient
     /// End-to-end receipts to the devices (nil with `broker.receipts: false`).
     public let receipts: ReceiptPublisher?
     public let startedAtMs: Int64
@@ -53,11 +57,13 @@ public final class AggregatorRuntime: Sendable {
                 configuration: configuration.broker.mqttConfiguration(
                     instance: configuration.instance, timeZone: configuration.timeZone),
                 logger: logger)
+            publisher = try MQTTClient(configuration: configuration.broker.publisherConfiguration(), logger: logger)
         } catch {
             throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)", cause: error)
         }
         let deliveries = DeliveryService(
-            store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: mqtt), logger: logger)
+            store: store, webhooks: configuration.webhooks, publisher: MQTTAlertPublisher(client: publisher),
+            logger: logger)
         self.deliveries = deliveries
         let live = LiveUpdates()
         self.live = live
@@ -75,7 +81,7 @@ public final class AggregatorRuntime: Sendable {
         let receipts =
             configuration.broker.receipts
             ? ReceiptPublisher(
-                client: mqtt, store: store, timeZone: configuration.timeZone,
+                client: publisher, store: store, timeZone: configuration.timeZone,
                 interval: .milliseconds(configuration.broker.receiptIntervalMilliseconds),
                 metricsFactory: metricsFactory, logger: logger)
             : nil
@@ -127,6 +133,7 @@ public final class AggregatorRuntime: Sendable {
         [
             committer,
             mqtt,
+            publisher,
             AggregatorStatusPublisher(
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
                 announcesReceipts: receipts != nil, offlineStatusTimeout: shutdownLimits.offlineStatus, logger: logger),
@@ -177,6 +184,7 @@ public final class AggregatorRuntime: Sendable {
         let running = Task { try await run() }
         do {
             try await mqtt.waitUntilConnected(timeout: connectTimeout)
+            try await publisher.waitUntilConnected(timeout: connectTimeout)
             let result = try await body(self)
             await shutdown()
             try await running.value
@@ -258,7 +266,7 @@ extension AggregatorConfiguration {
             "\(source): valid",
             "  district: \(district.name) (\(district.id)), time zone \(timeZone.identifier)",
             "  hierarchy: \(registry.streets.count) streets, \(registry.communities.count) communities, \(registry.points.count) points, \(registry.totalHouseholds) households",
-            "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID)\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
+            "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID) (alerts and receipts as \(broker.publisherClientID))\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
             "  storage: \(storage)",
             "  http: \(http.host):\(http.port), \(http.tokens.count) API token(s), \(http.readTokens.count) read token(s), reads \(http.requireTokenForReads ? "need a token" : "open")",
             "  console: \(http.console.enabled ? "at http://\(http.host):\(http.port)/\(http.console.mapTiles == nil ? "" : ", map tiles from \(http.console.mapTilesOrigin ?? "?")")" : "off")",

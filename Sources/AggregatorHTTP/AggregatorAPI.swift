@@ -108,12 +108,11 @@ public struct AggregatorAPI: Sendable {
             databaseOK = false
             logger.warning("http.health_database_unreachable", metadata: ["http.error": "\(error.message)"])
         }
-        let broker: String =
-            switch runtime.mqtt.state {
-            case .connected: "connected"
-            case .connecting: "connecting"
-            case .disconnected: "disconnected"
-            }
+        // Both connections: ingest's session, and the one alerts and receipts leave on.
+        let states = [runtime.mqtt.state, runtime.publisher.state]
+        let broker =
+            states.contains(.disconnected)
+            ? "disconnected" : states.contains(.connecting) ? "connecting" : "connected"
         let snapshot = runtime.ingestMetrics.snapshot
         let status = !databaseOK ? "unavailable" : broker == "connected" ? "ok" : "degraded"
         let body = Health(

@@ -94,6 +94,28 @@ public enum PostgresServer {
             .split(separator: "\n").map(String.init)
     }
 
+    /// Starts psql running `sql` on the database at `url` and returns at once: a session that holds a lock
+    /// (`BEGIN; LOCK …; SELECT pg_sleep(…)`) while a test watches what waits for it. End it with
+    /// ``terminateSessions(url:applicationName:)``.
+    public static func startSession(url: String, applicationName: String, sql: String, outputPath: String) throws
+        -> ChildProcess
+    {
+        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(
+            separator: ":")
+        let psql = try ChildProcess.locate("psql", searchPath: searchPath)
+        return try ChildProcess(
+            psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+            environment: ["PGAPPNAME": applicationName], outputPath: outputPath)
+    }
+
+    /// Ends the server sessions that ``startSession(url:applicationName:sql:outputPath:)`` started under
+    /// `applicationName` (their locks are released with them).
+    public static func terminateSessions(url: String, applicationName: String) async throws {
+        try await execute(
+            url: url,
+            sql: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(applicationName)'")
+    }
+
     @discardableResult
     private static func runPSQL(url: String, sql: String, rows: Bool = false) throws -> String {
         let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(

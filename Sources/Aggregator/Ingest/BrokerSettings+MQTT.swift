@@ -19,6 +19,26 @@ extension BrokerSettings {
             batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
     }
 
+    /// The client id of the second connection, which publishes alerts and receipts (the session's id with
+    /// `-out`, so it keeps the reserved prefix).
+    public var publisherClientID: String { clientID + "-out" }
+
+    /// The connection that publishes alerts and receipts. Not the session's: nothing is written on that one
+    /// while a batch it handed to ingest is uncommitted (its PUBACKs wait in the same queue, docs/mqtt.md),
+    /// so an alert raised meanwhile would wait for the commit, and a slow or stuck commit would hold every
+    /// alert. This one has no subscriptions and no will, and starts clean: what it has not delivered, the
+    /// delivery service and the receipt publisher send again.
+    public func publisherConfiguration() -> MQTTConfiguration {
+        MQTTConfiguration(
+            host: host, port: port, clientID: publisherClientID, username: username, password: password?.revealed,
+            keepAliveSeconds: keepAliveSeconds, cleanSession: true,
+            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
+            tls: tls,
+            will: nil, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
+            maxInflightMessages: 32)
+    }
+
     /// Filters ingest subscribes to: every device's status, birth, state and health, and events (through
     /// the shared subscription group when one is configured, so instances split them).
     public var ingestFilters: [String] {
