@@ -21,8 +21,11 @@ public final class AggregatorRuntime: Sendable {
     public let processor: IngestProcessor
     public let alerts: AlertEngine
     public let deliveries: DeliveryService
-    /// The session ingest reads from (persistent, with the will).
+    /// The session ingest reads events and loads from (persistent, with the will).
     public let mqtt: MQTTClient
+    /// The session ingest reads the devices' status, birth, state and health from (persistent), so a state
+    /// never waits behind a backlog of events (``BrokerSettings/deviceStateConfiguration()``).
+    public let deviceStates: MQTTClient
     /// The connection alerts and receipts go out on, so they never wait behind an uncommitted batch
     /// (``BrokerSettings/publisherConfiguration()``).
     public let publisher: MQTTClient
@@ -36,6 +39,8 @@ public final class AggregatorRuntime: Sendable {
     public let shutdownLimits: ShutdownLimits
     private let handler: IngestHandler
     private let committer: IngestCommitter
+    private let deviceStateHandler: IngestHandler
+    private let deviceStateCommitter: IngestCommitter
     private let observations = AlertObservationQueue()
     private let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
@@ -57,6 +62,8 @@ public final class AggregatorRuntime: Sendable {
                 configuration: configuration.broker.mqttConfiguration(
                     instance: configuration.instance, timeZone: configuration.timeZone),
                 logger: logger)
+            deviceStates = try MQTTClient(
+                configuration: configuration.broker.deviceStateConfiguration(), logger: logger)
             publisher = try MQTTClient(configuration: configuration.broker.publisherConfiguration(), logger: logger)
         } catch {
             throw AggregatorError(.broker, "broker \(configuration.broker.endpoint): \(error)", cause: error)
@@ -96,6 +103,11 @@ public final class AggregatorRuntime: Sendable {
         handler = IngestHandler(
             processor: processor, committer: committer, logger: logger,
             committed: { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) })
+        // Its own commit queue and committer too: a state commits while an event batch does.
+        deviceStateCommitter = IngestCommitter(processor: processor)
+        deviceStateHandler = IngestHandler(
+            processor: processor, committer: deviceStateCommitter, logger: logger,
+            committed: { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) })
     }
 
     /// Opens the configured store and brings its schema up to date.
@@ -121,7 +133,9 @@ public final class AggregatorRuntime: Sendable {
     public func prepare() async throws(AggregatorError) {
         try await alerts.load()
         do {
-            try await mqtt.subscribe(configuration.broker.ingestFilters, qos: .atLeastOnce, batchHandler: handler)
+            try await mqtt.subscribe(configuration.broker.eventFilters, qos: .atLeastOnce, batchHandler: handler)
+            try await deviceStates.subscribe(
+                configuration.broker.deviceStateFilters, qos: .atLeastOnce, batchHandler: deviceStateHandler)
         } catch {
             throw AggregatorError(
                 .broker, "subscribe on broker \(configuration.broker.endpoint) failed: \(error)", cause: error)
@@ -132,7 +146,9 @@ public final class AggregatorRuntime: Sendable {
     public var services: [any Service] {
         [
             committer,
+            deviceStateCommitter,
             mqtt,
+            deviceStates,
             publisher,
             AggregatorStatusPublisher(
                 client: mqtt, instance: configuration.instance, timeZone: configuration.timeZone,
@@ -145,7 +161,7 @@ public final class AggregatorRuntime: Sendable {
             AlertObservationPump(engine: alerts, observations: observations),
             AlertTicker(engine: alerts, interval: .seconds(configuration.alerts.evaluateEverySeconds)),
             deliveries,
-            IngestShutdownNotice(handler: handler),
+            IngestShutdownNotice(handlers: [handler, deviceStateHandler]),
         ]
     }
 
@@ -184,6 +200,7 @@ public final class AggregatorRuntime: Sendable {
         let running = Task { try await run() }
         do {
             try await mqtt.waitUntilConnected(timeout: connectTimeout)
+            try await deviceStates.waitUntilConnected(timeout: connectTimeout)
             try await publisher.waitUntilConnected(timeout: connectTimeout)
             let result = try await body(self)
             await shutdown()
@@ -266,7 +283,7 @@ extension AggregatorConfiguration {
             "\(source): valid",
             "  district: \(district.name) (\(district.id)), time zone \(timeZone.identifier)",
             "  hierarchy: \(registry.streets.count) streets, \(registry.communities.count) communities, \(registry.points.count) points, \(registry.totalHouseholds) households",
-            "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID) (alerts and receipts as \(broker.publisherClientID))\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
+            "  broker: \(broker.tls == nil ? "mqtt" : "mqtts")://\(broker.endpoint) as \(broker.clientID) (device states as \(broker.deviceStateClientID), alerts and receipts as \(broker.publisherClientID))\(broker.username.map { " (user \($0))" } ?? "")\(broker.sharedGroup.map { ", shared group \($0)" } ?? "")",
             "  storage: \(storage)",
             "  http: \(http.host):\(http.port), \(http.tokens.count) API token(s), \(http.readTokens.count) read token(s), reads \(http.requireTokenForReads ? "need a token" : "open")",
             "  console: \(http.console.enabled ? "at http://\(http.host):\(http.port)/\(http.console.mapTiles == nil ? "" : ", map tiles from \(http.console.mapTilesOrigin ?? "?")")" : "off")",
@@ -290,10 +307,10 @@ extension AggregatorConfiguration {
 /// Tells the ingest handler, first thing at shutdown, that a stop has begun (so a message it cannot commit
 /// is reported as held back).
 struct IngestShutdownNotice: Service {
-    let handler: IngestHandler
+    let handlers: [IngestHandler]
 
     func run() async throws {
         try? await gracefulShutdown()
-        handler.stop()
+        for handler in handlers { handler.stop() }
     }
 }

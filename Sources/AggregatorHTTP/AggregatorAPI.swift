@@ -108,8 +108,8 @@ public struct AggregatorAPI: Sendable {
             databaseOK = false
             logger.warning("http.health_database_unreachable", metadata: ["http.error": "\(error.message)"])
         }
-        // Both connections: ingest's session, and the one alerts and receipts leave on.
-        let states = [runtime.mqtt.state, runtime.publisher.state]
+        // Every connection: ingest's two sessions, and the one alerts and receipts leave on.
+        let states = [runtime.mqtt.state, runtime.deviceStates.state, runtime.publisher.state]
         let broker =
             states.contains(.disconnected)
             ? "disconnected" : states.contains(.connecting) ? "connecting" : "connected"

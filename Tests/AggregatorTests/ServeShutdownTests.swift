@@ -49,7 +49,11 @@ struct ServeShutdownTests {
                 try TestExecutables.path("bins-aggregator"), ["serve", "--config", configPath],
                 outputPath: directory.file("aggregator-\(run).log"))
             try await aggregator.waitForOutput(containing: "http.listening", timeout: .seconds(30))
-            try await aggregator.waitForOutput(containing: "mqtt.connected", timeout: .seconds(30))
+            // All three connections: the events' session, the device-state session and the publishing one.
+            // The first to connect may not be the one the test's events go to.
+            try await waitUntil(timeout: .seconds(30), "the aggregator's three broker connections are up") {
+                aggregator.output.components(separatedBy: "mqtt.connected").count - 1 >= 3
+            }
             return aggregator
         }
 

@@ -39,12 +39,38 @@ extension BrokerSettings {
             maxInflightMessages: 32)
     }
 
-    /// Filters ingest subscribes to: every device's status, birth, state and health, and events (through
-    /// the shared subscription group when one is configured, so instances split them).
-    public var ingestFilters: [String] {
+    /// The client id of the session that receives the devices' status, birth, state and health (the
+    /// session's id with `-state`).
+    public var deviceStateClientID: String { clientID + "-state" }
+
+    /// The session that receives the devices' status, birth, state and health: persistent like the events'
+    /// session, but a queue of its own at the broker. On the events' session a bin's state waited behind
+    /// every event queued before it (after an outage, a street's whole backlog, committed first), and so did
+    /// the alert it raises; here it waits at most for the commit under way.
+    public func deviceStateConfiguration() -> MQTTConfiguration {
+        MQTTConfiguration(
+            host: host, port: port, clientID: deviceStateClientID, username: username, password: password?.revealed,
+            keepAliveSeconds: keepAliveSeconds, cleanSession: false,
+            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
+            tls: tls,
+            will: nil, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
+            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
+            maxInflightMessages: 32,
+            batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
+    }
+
+    /// Filters the events' session subscribes to: events and transfer-station loads, through the shared
+    /// subscription group when one is configured, so instances split them (both are booked once by their
+    /// key).
+    public var eventFilters: [String] {
         let events = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.events) } ?? Topics.Filter.events
-        // Loads are booked once by their key, so instances may split them like events.
         let loads = sharedGroup.map { Topics.Filter.shared(group: $0, Topics.Filter.load) } ?? Topics.Filter.load
-        return [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health, events, loads]
+        return [events, loads]
+    }
+
+    /// Filters the device-state session subscribes to: every device's status, birth, state and health, on
+    /// every instance (each instance's alert engine follows every bin).
+    public var deviceStateFilters: [String] {
+        [Topics.Filter.status, Topics.Filter.birth, Topics.Filter.state, Topics.Filter.health]
     }
 }

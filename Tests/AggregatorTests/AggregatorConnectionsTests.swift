@@ -1,0 +1,145 @@
+import Aggregator
+import BinProtocol
+import BinsTestSupport
+import Foundation
+import MQTT
+import Testing
+
+/// What must not wait for ingest's event commits: the events' session writes nothing while a batch it
+/// handed over is uncommitted, and reads the devices' states in no other order than the events queued
+/// before them. So alerts and receipts leave on a connection of their own, and states arrive on a session
+/// of their own. Each test holds an event batch's commit on a PostgreSQL table lock and watches what still
+/// gets through.
+@Suite("The aggregator's connections", .serialized)
+struct AggregatorConnectionsTests {
+    /// The first alert of `kind` on `subject` among `alerts`, or nil after `timeout`.
+    static func firstAlert(
+        _ kind: AlertKind, subject: String, in alerts: AsyncStream<MQTTMessage>, timeout: Duration = .seconds(20)
+    ) async throws -> AlertPayload? {
+        try await withThrowingTaskGroup(of: AlertPayload?.self) { group in
+            group.addTask {
+                for await message in alerts {
+                    let alert = try WireCodec.decode(AlertPayload.self, from: message.payload)
+                    if alert.kind == kind, alert.subject == subject { return alert }
+                }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    static func publish(_ broker: MosquittoBroker, device: String, topic: String, payload: [UInt8]) async throws {
+        try await IngestBrokerTests.withDeviceClient(broker, id: device) { client in
+            try await client.publish(MQTTMessage(topic: topic, payload: payload))
+        }
+    }
+
+    static let waitingOnLock =
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+
+    /// An aggregator on PostgreSQL whose ledger has pt-1's first event; then a session locks the events
+    /// table and pt-2 sends an event, whose commit waits for the lock. `body` runs while it waits, with
+    /// the broker, a console's subscription to `sanitation/v1/alerts`, and the database's URL; afterwards
+    /// the lock goes and pt-2's event must be booked.
+    static func withEventsCommitHeld(
+        adjust: (inout AggregatorConfiguration) -> Void,
+        _ body: (MosquittoBroker, AsyncStream<MQTTMessage>, String) async throws -> Void
+    ) async throws {
+        let directory = try TemporaryDirectory(prefix: "aggregator-connections")
+        let broker = try await MosquittoBroker.start()
+        let url = try await PostgresServer.makeDatabase()
+        defer { PostgresServer.dropDatabase(url: url) }
+        var configuration = try IngestBrokerTests.configuration(
+            broker: broker, directory: directory.path, devices: ["pt-1", "pt-2"],
+            clientID: "bins-aggregator-\(UUID().uuidString.prefix(6))", storage: "{postgres: \"\(url)\"}")
+        adjust(&configuration)
+        let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
+        try await IngestBrokerTests.withRunningAggregator(configuration, store: store) { _ in
+            let console = try MQTTClient(
+                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
+                logger: Fixtures.logger)
+            let alerts = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
+            let consoleTask = Task { try await console.run() }
+            defer { consoleTask.cancel() }
+            try await console.waitUntilConnected(timeout: .seconds(10))
+
+            try await Self.publish(
+                broker, device: "pt-1", topic: Topics.events("pt-1"),
+                payload: Fixtures.json(IngestBrokerTests.event("pt-1", index: 0, seq: 1)))
+            try await waitUntil(timeout: .seconds(20), "pt-1's event is booked") {
+                try await store.bookedEventCount() == 1
+            }
+
+            let session = "aggregator-connections-lock"
+            let holder = try PostgresServer.startSession(
+                url: url, applicationName: session,
+                sql: "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
+                outputPath: directory.file("lock.log"))
+            defer { holder.send(SIGKILL) }
+            try await waitUntil(timeout: .seconds(20), "the lock is held") {
+                try await PostgresServer.query(
+                    url: url,
+                    sql: """
+                        SELECT count(*) FROM pg_locks
+                        WHERE relation = 'events'::regclass AND granted AND mode = 'ExclusiveLock'
+                        """) == ["1"]
+            }
+            try await Self.publish(
+                broker, device: "pt-2", topic: Topics.events("pt-2"),
+                payload: Fixtures.json(IngestBrokerTests.event("pt-2", index: 1, seq: 1)))
+            try await waitUntil(timeout: .seconds(20), "pt-2's event commit waits on the lock") {
+                try await PostgresServer.query(url: url, sql: Self.waitingOnLock) != ["0"]
+            }
+
+            try await body(broker, alerts, url)
+
+            #expect(
+                try await PostgresServer.query(url: url, sql: Self.waitingOnLock) != ["0"],
+                "the commit was still waiting at the end")
+            #expect(try await store.bookedEventCount() == 1)
+            // The lock goes; the held event is booked, nothing lost.
+            try await PostgresServer.terminateSessions(url: url, applicationName: session)
+            try await waitUntil(timeout: .seconds(20), "pt-2's event is booked") {
+                try await store.bookedEventCount() == 2
+            }
+        }
+        await store.close()
+    }
+
+    @Test("an alert is delivered while an event commit waits on a lock (alerts leave on their own connection)")
+    func alertWhileCommitHeld() async throws {
+        try await Self.withEventsCommitHeld { configuration in
+            configuration.alerts.evaluateEverySeconds = 1
+            configuration.alerts.rules[.deviceOffline] = AlertRule(
+                severity: .critical, raise: 2, clear: 1, minimumDurationSeconds: 0)
+        } _: { _, alerts, _ in
+            // pt-1 has been silent since its event; its silence passes the raise level meanwhile.
+            let raised = try await Self.firstAlert(.deviceOffline, subject: "device:pt-1", in: alerts)
+            #expect(raised?.state == .raised, "device_offline for pt-1 was not delivered while the commit waited")
+        }
+    }
+
+    @Test(
+        "a state crossing bin_full raises its alert while an event commit waits on a lock (states have their own session)"
+    )
+    func stateWhileCommitHeld() async throws {
+        try await Self.withEventsCommitHeld { configuration in
+            configuration.alerts.rules[.binFull] = AlertRule(
+                severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 0)
+        } _: { broker, alerts, _ in
+            let state = StatePayload(
+                device: "pt-1", ts: .now(in: TimeZone(identifier: "Asia/Shanghai")!), bin: "wet", stream: .wet,
+                fill: 0.9, massKg: 45, lidOpen: false, quality: .good, temperatureC: 20)
+            try await Self.publish(
+                broker, device: "pt-1", topic: Topics.state("pt-1", bin: "wet"), payload: WireCodec.encode(state))
+            let raised = try await Self.firstAlert(.binFull, subject: "bin:pt-1/wet", in: alerts)
+            #expect(raised?.state == .raised, "bin_full for pt-1/wet was not raised while the event commit waited")
+        }
+    }
+}
