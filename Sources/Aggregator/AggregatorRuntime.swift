@@ -133,7 +133,11 @@ public final class AggregatorRuntime: Sendable {
     public func prepare() async throws(AggregatorError) {
         try await alerts.load()
         do {
-            try await mqtt.subscribe(configuration.broker.eventFilters, qos: .atLeastOnce, batchHandler: handler)
+            // An aggregator before the device-state session received states on this session too: what the
+            // broker queued for it under those filters is booked here, and the filters are dropped.
+            try await mqtt.subscribe(
+                configuration.broker.eventFilters, qos: .atLeastOnce, batchHandler: handler,
+                retiring: configuration.broker.deviceStateFilters)
             try await deviceStates.subscribe(
                 configuration.broker.deviceStateFilters, qos: .atLeastOnce, batchHandler: deviceStateHandler)
         } catch {

@@ -27,7 +27,10 @@ struct ClientSharedState {
             case batchHandler(any MQTTBatchHandler)
         }
         var filters: [String]
-        /// `filters` with any `$share/{group}/` prefix removed, for matching incoming topics.
+        /// Filters unsubscribed at every connection whose queued messages still come here (see
+        /// `MQTTClient.subscribe(_:qos:batchHandler:retiring:)`).
+        var retiring: [String] = []
+        /// `filters` and `retiring` with any `$share/{group}/` prefix removed, for matching incoming topics.
         var matchFilters: [String]
         var qos: MQTTQoS
         var sink: Sink
@@ -582,6 +585,17 @@ final class ClientCore: Sendable {
         }
         for hook in hooks { hook(nextGeneration) }
         let (restored, generation) = shared.withLock { state -> (Int, UInt64) in
+            // Retired filters first: the broker handles a connection's packets in order, so once the
+            // restored subscriptions' SUBACKs are in, it queues nothing more under them.
+            let retiring = state.subscriptions.values.flatMap(\.retiring)
+            if !retiring.isEmpty {
+                let rc = Self.unsubscribe(mosq, retiring)
+                if rc != MOSQ_ERR_SUCCESS.rawValue {
+                    logger.warning(
+                        "mqtt.unsubscribe.failed",
+                        metadata: ["mqtt.topic": "\(retiring.joined(separator: ", "))", "mqtt.error": "\(rc)"])
+                }
+            }
             // Restore every subscription; `connected` waits for their SUBACKs.
             state.restoringSubscribes.removeAll()
             for subscription in state.subscriptions.values {
@@ -750,18 +764,19 @@ final class ClientCore: Sendable {
     /// Registers a subscription (restored on every connection) and, when connected, subscribes now and
     /// waits for the SUBACK.
     func addSubscription(
-        _ filters: [String], qos: MQTTQoS, sink: ClientSharedState.Subscription.Sink
+        _ filters: [String], qos: MQTTQoS, retiring: [String] = [], sink: ClientSharedState.Subscription.Sink
     ) async throws(MQTTError) -> UInt64 {
         let broker = broker
         guard !filters.isEmpty else {
             throw MQTTError(.subscribeFailed, broker: broker, detail: "no topic filter given")
         }
-        for filter in filters where !TopicFilter.isValidFilter(filter) {
+        for filter in filters + retiring where !TopicFilter.isValidFilter(filter) {
             throw MQTTError(.subscribeFailed, broker: broker, detail: "'\(filter)' is not a valid topic filter")
         }
         let mosq = handle.pointer
         let subscription = ClientSharedState.Subscription(
-            filters: filters, matchFilters: filters.map(TopicFilter.matchingPart(of:)), qos: qos, sink: sink)
+            filters: filters, retiring: retiring, matchFilters: (filters + retiring).map(TopicFilter.matchingPart(of:)),
+            qos: qos, sink: sink)
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<UInt64, MQTTError>, Never>) in
             let immediate = shared.withLock { state -> Result<UInt64, MQTTError>? in
@@ -772,6 +787,7 @@ final class ClientCore: Sendable {
                 state.subscriptions[id] = subscription
                 // Not connected yet (or CONNACK not in): the next connection's restore includes it.
                 guard state.connectedSince != nil else { return .success(id) }
+                if !retiring.isEmpty { _ = Self.unsubscribe(mosq, retiring) }
                 var mid: Int32 = 0
                 let rc = Self.subscribe(mosq, filters, qos: qos, mid: &mid)
                 guard rc == MOSQ_ERR_SUCCESS.rawValue else {
@@ -823,6 +839,15 @@ final class ClientCore: Sendable {
 
     func removeStateObserver(_ id: UInt64) {
         _ = shared.withLock { $0.stateObservers.removeValue(forKey: id) }
+    }
+
+    /// Queues an UNSUBSCRIBE of `filters` (its UNSUBACK is not waited for).
+    private static func unsubscribe(_ mosq: OpaquePointer, _ filters: [String]) -> Int32 {
+        let cStrings: [UnsafeMutablePointer<CChar>?] = filters.map { strdup($0) }
+        defer { for pointer in cStrings { free(pointer) } }
+        return cStrings.withUnsafeBufferPointer { buffer in
+            mosquitto_unsubscribe_multiple(mosq, nil, Int32(buffer.count), buffer.baseAddress, nil)
+        }
     }
 
     private static func subscribe(_ mosq: OpaquePointer, _ filters: [String], qos: MQTTQoS, mid: inout Int32) -> Int32 {

@@ -145,9 +145,13 @@ public final class MQTTClient: Service, Sendable {
     /// subscription is restored after every reconnect and ends when the stream is dropped. The stream
     /// buffers without bound (dropping would lose QoS 1 messages the broker considers delivered); a
     /// receiver that must apply back-pressure or commit before acknowledging uses the handler form.
-    public func subscribe(_ filter: String, qos: MQTTQoS) async throws(MQTTError) -> AsyncStream<MQTTMessage> {
+    ///
+    /// `retiring`: see ``subscribe(_:qos:batchHandler:retiring:)``.
+    public func subscribe(_ filter: String, qos: MQTTQoS, retiring: [String] = []) async throws(MQTTError)
+        -> AsyncStream<MQTTMessage>
+    {
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
-        let id = try await core.addSubscription([filter], qos: qos, sink: .stream(continuation))
+        let id = try await core.addSubscription([filter], qos: qos, retiring: retiring, sink: .stream(continuation))
         continuation.onTermination = { [core] _ in core.removeSubscription(id) }
         return stream
     }
@@ -155,18 +159,26 @@ public final class MQTTClient: Service, Sendable {
     /// Subscribes with a handler called synchronously on the network thread, before libmosquitto writes the
     /// PUBACK of a QoS 1 message (see `MQTTMessageHandler`). Register it before `run()` when the session is
     /// persistent, so messages queued while away have a receiver. Same acknowledgement rules as the
-    /// stream form.
-    public func subscribe(_ filters: [String], qos: MQTTQoS, handler: some MQTTMessageHandler) async throws(MQTTError) {
-        _ = try await core.addSubscription(filters, qos: qos, sink: .handler(handler))
+    /// stream form. `retiring`: see ``subscribe(_:qos:batchHandler:retiring:)``.
+    public func subscribe(
+        _ filters: [String], qos: MQTTQoS, handler: some MQTTMessageHandler, retiring: [String] = []
+    ) async throws(MQTTError) {
+        _ = try await core.addSubscription(filters, qos: qos, retiring: retiring, sink: .handler(handler))
     }
 
     /// Subscribes with a handler that receives each burst of matching messages as one batch on the network
     /// thread; nothing, not one PUBACK, is written to the socket until it returns (see
     /// `MQTTBatchHandler`). Same registration and acknowledgement rules as the handler form.
-    public func subscribe(_ filters: [String], qos: MQTTQoS, batchHandler: some MQTTBatchHandler)
-        async throws(MQTTError)
-    {
-        _ = try await core.addSubscription(filters, qos: qos, sink: .batchHandler(batchHandler))
+    ///
+    /// `retiring`: filters a persistent session may still hold at the broker from an earlier version of
+    /// its subscriber, which has moved them elsewhere. They are unsubscribed at every connection (before
+    /// the subscriptions are restored, so by the time the client is `connected` the broker queues nothing
+    /// more under them), and what the broker had already queued under them, delivered right after the
+    /// CONNACK, goes to this subscription instead of being dropped as unroutable.
+    public func subscribe(
+        _ filters: [String], qos: MQTTQoS, batchHandler: some MQTTBatchHandler, retiring: [String] = []
+    ) async throws(MQTTError) {
+        _ = try await core.addSubscription(filters, qos: qos, retiring: retiring, sink: .batchHandler(batchHandler))
     }
 }
 

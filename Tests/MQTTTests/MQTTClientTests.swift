@@ -309,6 +309,49 @@ struct MQTTClientTests {
         try await task.value
     }
 
+    @Test(
+        "retired filters: what the broker queued under them still arrives, and after the connection nothing more is queued under them"
+    )
+    func retiringFilters() async throws {
+        let broker = try await MosquittoBroker.start()
+        let id = "retiring-\(UUID().uuidString.prefix(6))"
+        let configuration = clientConfiguration(broker, clientID: id, cleanSession: false)
+        // An earlier version of the subscriber held old/# and keep/# on its persistent session.
+        let first = try await RunningClient(configuration)
+        try await first.client.subscribe(["old/#", "keep/#"], qos: .atLeastOnce, handler: MessageCollector())
+        try await first.stop()
+        let publisher = try await RunningClient(clientConfiguration(broker))
+        try await publisher.client.publish(MQTTMessage(topic: "old/1", text: "queued", qos: .atLeastOnce))
+
+        /// The new version: keep/# only, old/# retired; registered before connecting, as a persistent
+        /// session's subscriber does.
+        func connectNewVersion(_ collector: MessageCollector) async throws -> (MQTTClient, Task<Void, any Error>) {
+            let client = try MQTTClient(configuration: configuration, logger: testLogger)
+            try await client.subscribe(["keep/#"], qos: .atLeastOnce, handler: collector, retiring: ["old/#"])
+            let task = Task { try await client.run() }
+            try await client.waitUntilConnected(timeout: .seconds(10))
+            return (client, task)
+        }
+
+        let second = MessageCollector()
+        let (secondClient, secondTask) = try await connectNewVersion(second)
+        try await second.wait("the message queued under the retired filter") { $0.map(\.topic) == ["old/1"] }
+        await secondClient.disconnect()
+        try await secondTask.value
+
+        // Away again: the broker queues nothing more under old/#, and keep/# still works.
+        try await publisher.client.publish(MQTTMessage(topic: "old/2", text: "not queued", qos: .atLeastOnce))
+        let third = MessageCollector()
+        let (thirdClient, thirdTask) = try await connectNewVersion(third)
+        try await publisher.client.publish(MQTTMessage(topic: "keep/1", text: "marker", qos: .atLeastOnce))
+        try await third.wait("the marker") { $0.map(\.topic).contains("keep/1") }
+        // A message queued while away arrives right after the CONNACK, before anything published later.
+        #expect(third.received.map(\.topic) == ["keep/1"])
+        await thirdClient.disconnect()
+        try await thirdTask.value
+        try await publisher.stop()
+    }
+
     @Test("invalid configurations are refused up front with the field named")
     func invalidConfiguration() throws {
         let bad: [(MQTTConfiguration, String)] = [
