@@ -6,11 +6,18 @@ extension BrokerSettings {
     /// The aggregator's MQTT session: fixed client id, persistent session (clean session off, no session
     /// expiry), QoS 1, and a retained `online: false` will on `sanitation/v1/aggregator/status`.
     public func mqttConfiguration(instance: String, timeZone: TimeZone) -> MQTTConfiguration {
-        let will = AggregatorStatusPublisher.statusMessage(
-            instance: instance, online: false, receipts: receipts, timeZone: timeZone)
-        return MQTTConfiguration(
+        connection(
+            clientID: clientID, persistent: true,
+            will: AggregatorStatusPublisher.statusMessage(
+                instance: instance, online: false, receipts: receipts, timeZone: timeZone))
+    }
+
+    /// One of the aggregator's connections: the broker, account, TLS and timing of these settings, with
+    /// this client id; a persistent session (no session expiry) or a clean one.
+    private func connection(clientID: String, persistent: Bool, will: MQTTMessage? = nil) -> MQTTConfiguration {
+        MQTTConfiguration(
             host: host, port: port, clientID: clientID, username: username, password: password?.revealed,
-            keepAliveSeconds: keepAliveSeconds, cleanSession: false,
+            keepAliveSeconds: keepAliveSeconds, cleanSession: !persistent,
             protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
             tls: tls,
             will: will, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
@@ -29,14 +36,7 @@ extension BrokerSettings {
     /// alert. This one has no subscriptions and no will, and starts clean: what it has not delivered, the
     /// delivery service and the receipt publisher send again.
     public func publisherConfiguration() -> MQTTConfiguration {
-        MQTTConfiguration(
-            host: host, port: port, clientID: publisherClientID, username: username, password: password?.revealed,
-            keepAliveSeconds: keepAliveSeconds, cleanSession: true,
-            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
-            tls: tls,
-            will: nil, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
-            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
-            maxInflightMessages: 32)
+        connection(clientID: publisherClientID, persistent: false)
     }
 
     /// The client id of the session that receives the devices' status, birth, state and health (the
@@ -48,15 +48,7 @@ extension BrokerSettings {
     /// every event queued before it (after an outage, a street's whole backlog, committed first), and so did
     /// the alert it raises; here it waits at most for the commit under way.
     public func deviceStateConfiguration() -> MQTTConfiguration {
-        MQTTConfiguration(
-            host: host, port: port, clientID: deviceStateClientID, username: username, password: password?.revealed,
-            keepAliveSeconds: keepAliveSeconds, cleanSession: false,
-            protocolVersion: protocolVersion == .v5 ? .v5 : .v311,
-            tls: tls,
-            will: nil, reconnectDelayMin: .milliseconds(reconnectDelayMinMilliseconds),
-            reconnectDelayMax: .milliseconds(reconnectDelayMaxMilliseconds), sessionExpirySeconds: nil,
-            maxInflightMessages: 32,
-            batchMaxMessages: batchMaxMessages, batchMaxDelay: .milliseconds(batchMaxDelayMilliseconds))
+        connection(clientID: deviceStateClientID, persistent: true)
     }
 
     /// Filters the events' session subscribes to: events and transfer-station loads, through the shared
