@@ -843,18 +843,22 @@ final class ClientCore: Sendable {
 
     /// Queues an UNSUBSCRIBE of `filters` (its UNSUBACK is not waited for).
     private static func unsubscribe(_ mosq: OpaquePointer, _ filters: [String]) -> Int32 {
-        let cStrings: [UnsafeMutablePointer<CChar>?] = filters.map { strdup($0) }
-        defer { for pointer in cStrings { free(pointer) } }
-        return cStrings.withUnsafeBufferPointer { buffer in
-            mosquitto_unsubscribe_multiple(mosq, nil, Int32(buffer.count), buffer.baseAddress, nil)
-        }
+        withCStrings(filters) { count, filters in mosquitto_unsubscribe_multiple(mosq, nil, count, filters, nil) }
     }
 
     private static func subscribe(_ mosq: OpaquePointer, _ filters: [String], qos: MQTTQoS, mid: inout Int32) -> Int32 {
-        let cStrings: [UnsafeMutablePointer<CChar>?] = filters.map { strdup($0) }
-        defer { for pointer in cStrings { free(pointer) } }
-        return cStrings.withUnsafeBufferPointer { buffer in
-            mosquitto_subscribe_multiple(mosq, &mid, Int32(buffer.count), buffer.baseAddress, qos.rawValue, 0, nil)
+        withCStrings(filters) { count, filters in
+            mosquitto_subscribe_multiple(mosq, &mid, count, filters, qos.rawValue, 0, nil)
         }
+    }
+
+    /// `strings` as the C array of C strings libmosquitto's `*_multiple` calls take, for the call's duration.
+    private static func withCStrings(
+        _ strings: [String],
+        _ body: (Int32, UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> Int32
+    ) -> Int32 {
+        let cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        defer { for pointer in cStrings { free(pointer) } }
+        return cStrings.withUnsafeBufferPointer { buffer in body(Int32(buffer.count), buffer.baseAddress) }
     }
 }
