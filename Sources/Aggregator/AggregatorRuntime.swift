@@ -29,6 +29,8 @@ public final class AggregatorRuntime: Sendable {
     /// The connection alerts and receipts go out on, so they never wait behind an uncommitted batch
     /// (``BrokerSettings/publisherConfiguration()``).
     public let publisher: MQTTClient
+    /// Every broker connection: the events' session, the device-state session, the publishing one.
+    public var connections: [MQTTClient] { [mqtt, deviceStates, publisher] }
     /// End-to-end receipts to the devices (nil with `broker.receipts: false`).
     public let receipts: ReceiptPublisher?
     public let startedAtMs: Int64
@@ -99,15 +101,14 @@ public final class AggregatorRuntime: Sendable {
                 if alerts.wants(observation) { observations.push(observation) }
             },
             sequenceChanged: { device in receipts?.sequenceChanged(device: device) })
+        let committed: @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void =
+            { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) }
         committer = IngestCommitter(processor: processor)
-        handler = IngestHandler(
-            processor: processor, committer: committer, logger: logger,
-            committed: { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) })
+        handler = IngestHandler(processor: processor, committer: committer, logger: logger, committed: committed)
         // Its own commit queue and committer too: a state commits while an event batch does.
         deviceStateCommitter = IngestCommitter(processor: processor)
         deviceStateHandler = IngestHandler(
-            processor: processor, committer: deviceStateCommitter, logger: logger,
-            committed: { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) })
+            processor: processor, committer: deviceStateCommitter, logger: logger, committed: committed)
     }
 
     /// Opens the configured store and brings its schema up to date.
@@ -203,9 +204,7 @@ public final class AggregatorRuntime: Sendable {
         try await prepare()
         let running = Task { try await run() }
         do {
-            try await mqtt.waitUntilConnected(timeout: connectTimeout)
-            try await deviceStates.waitUntilConnected(timeout: connectTimeout)
-            try await publisher.waitUntilConnected(timeout: connectTimeout)
+            for connection in connections { try await connection.waitUntilConnected(timeout: connectTimeout) }
             let result = try await body(self)
             await shutdown()
             try await running.value

@@ -108,8 +108,7 @@ public struct AggregatorAPI: Sendable {
             databaseOK = false
             logger.warning("http.health_database_unreachable", metadata: ["http.error": "\(error.message)"])
         }
-        // Every connection: ingest's two sessions, and the one alerts and receipts leave on.
-        let states = [runtime.mqtt.state, runtime.deviceStates.state, runtime.publisher.state]
+        let states = runtime.connections.map(\.state)
         let broker =
             states.contains(.disconnected)
             ? "disconnected" : states.contains(.connecting) ? "connecting" : "connected"
