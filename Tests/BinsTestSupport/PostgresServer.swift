@@ -100,11 +100,8 @@ public enum PostgresServer {
     public static func startSession(url: String, applicationName: String, sql: String, outputPath: String) throws
         -> ChildProcess
     {
-        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(
-            separator: ":")
-        let psql = try ChildProcess.locate("psql", searchPath: searchPath)
-        return try ChildProcess(
-            psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        try ChildProcess(
+            try psqlPath(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
             environment: ["PGAPPNAME": applicationName], outputPath: outputPath)
     }
 
@@ -118,18 +115,24 @@ public enum PostgresServer {
 
     @discardableResult
     private static func runPSQL(url: String, sql: String, rows: Bool = false) throws -> String {
-        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(
-            separator: ":")
-        guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {
-            throw Failure(description: "psql not found (install postgresql-client)")
-        }
         let result = try run(
-            psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + (rows ? ["-A", "-t"] : []) + ["-d", url, "-c", sql])
+            try psqlPath(),
+            ["-X", "-q", "-v", "ON_ERROR_STOP=1"] + (rows ? ["-A", "-t"] : []) + ["-d", url, "-c", sql])
         guard result.status == 0 else {
             throw Failure(
                 description: "psql on \(redact(url)) failed (exit \(result.status)): \(result.output.prefix(400))")
         }
         return result.output
+    }
+
+    /// psql on PATH, or in the newest PostgreSQL installed under /usr/lib/postgresql.
+    private static func psqlPath() throws -> String {
+        let searchPath = [ProcessInfo.processInfo.environment["PATH"], binDirectory()].compactMap { $0 }.joined(
+            separator: ":")
+        guard let psql = try? ChildProcess.locate("psql", searchPath: searchPath) else {
+            throw Failure(description: "psql not found (install postgresql-client)")
+        }
+        return psql
     }
 
     private static func binDirectory() -> String? {
