@@ -284,12 +284,10 @@ struct IngestBenchmark {
         }
     }
 
-    /// Seconds to validate and book every event of `plan` straight into a fresh ledger of the same kind,
-    /// on one thread, in batches of the configured size, as the MQTT batch handler does but without the broker (SQLite only: a second PostgreSQL
-    /// database is not the benchmark's to create; NaN then).
-    /// Seconds the same events take through validation and through the ledger commit, one after the other
-    /// on one thread: the two halves of ingest's pipeline (the network thread validates, the commit queue
-    /// commits), each without the other's or the broker's load.
+    /// Seconds every event of `plan` takes through validation and through the commit into a fresh ledger of
+    /// the same kind, on one thread, in batches of the configured size, without the broker: the two halves
+    /// of ingest's pipeline (the network thread validates, the commit queue commits), each without the
+    /// other's load. SQLite only: a second PostgreSQL database is not the benchmark's to create (NaN then).
     func processorAlone(plan: [String: [[UInt8]]], configuration: AggregatorConfiguration, directory: String)
         async throws -> (validation: Double, commit: Double)
     {
