@@ -147,68 +147,31 @@ public final class PostgresStore: AggregatorStore {
         guard !batch.isEmpty else { return [] }
         let logger = logger
         return try await transaction(SQLiteStore.describe(batch)) { connection in
-            // Every device row the batch writes is locked first (created if new), in one order, so two
+            // Every device row the batch touches is locked first (created if new), in one order, so two
             // instances never deadlock on them and never both think they extend a device's sequence.
             // The same statement notes when a status, birth or state was last heard from each device.
-            // A device the batch only has states of is not locked: its event batch may hold the row for
-            // as long as its commit takes, and a state (the one that raises bin_full) must not wait for
-            // that. Its states lock their own bins' rows (recordStates), and its last_seen is moved on
-            // only if nobody holds the row: the holder is nearly always the device's own event batch, which
-            // moves it on at its commit, and otherwise the device's next message does.
             var seen: [String: Int64] = [:]
-            var statesOnly: [String: Int64] = [:]
             for item in batch {
                 switch item {
-                case .state(_, let at): statesOnly[item.device] = max(statesOnly[item.device] ?? 0, at)
-                case .status(_, let at), .birth(_, let at): seen[item.device] = max(seen[item.device] ?? 0, at)
+                case .status(_, let at), .birth(_, let at), .state(_, let at):
+                    seen[item.device] = max(seen[item.device] ?? 0, at)
                 default: seen[item.device] = seen[item.device] ?? 0
                 }
             }
-            for (device, at) in statesOnly where seen[device] != nil {
-                seen[device] = max(seen[device] ?? 0, at)
-                statesOnly[device] = nil
-            }
-            if !statesOnly.isEmpty {
-                // A device heard of for the first time is created under the lock like any other.
-                var unknown = statesOnly
-                let known = try await connection.query(
-                    "SELECT device FROM devices WHERE device = ANY(\(Array(statesOnly.keys))::TEXT[])", logger: logger)
-                for try await device in known.decode(String.self) { unknown[device] = nil }
-                for (device, at) in unknown {
-                    seen[device] = at
-                    statesOnly[device] = nil
-                }
-            }
+            let devices = seen.keys.sorted()
+            let seenMs = devices.map { seen[$0] ?? 0 }
             var highest: [String: Int64] = [:]
-            if !seen.isEmpty {
-                let devices = seen.keys.sorted()
-                let seenMs = devices.map { seen[$0] ?? 0 }
-                let locked = try await connection.query(
-                    """
-                    INSERT INTO devices (device, last_seen_ms)
-                    SELECT d, NULLIF(s, 0) FROM unnest(\(devices)::TEXT[], \(seenMs)::BIGINT[]) AS t(d, s) ORDER BY d
-                    ON CONFLICT (device) DO UPDATE SET last_seen_ms =
-                        CASE WHEN excluded.last_seen_ms IS NULL THEN devices.last_seen_ms
-                             ELSE GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms) END
-                    RETURNING device, highest_seq
-                    """, logger: logger)
-                for try await (device, seq) in locked.decode((String, Int64?).self) {
-                    if let seq { highest[device] = seq }
-                }
-            }
-            if !statesOnly.isEmpty {
-                let devices = statesOnly.keys.sorted()
-                try await connection.query(
-                    """
-                    WITH free AS (
-                        SELECT devices.device, t.s FROM devices
-                        JOIN unnest(\(devices)::TEXT[], \(devices.map { statesOnly[$0] ?? 0 })::BIGINT[]) AS t(d, s)
-                          ON devices.device = t.d
-                        ORDER BY devices.device
-                        FOR NO KEY UPDATE OF devices SKIP LOCKED)
-                    UPDATE devices SET last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), free.s)
-                    FROM free WHERE devices.device = free.device
-                    """, logger: logger)
+            let locked = try await connection.query(
+                """
+                INSERT INTO devices (device, last_seen_ms)
+                SELECT d, NULLIF(s, 0) FROM unnest(\(devices)::TEXT[], \(seenMs)::BIGINT[]) AS t(d, s) ORDER BY d
+                ON CONFLICT (device) DO UPDATE SET last_seen_ms =
+                    CASE WHEN excluded.last_seen_ms IS NULL THEN devices.last_seen_ms
+                         ELSE GREATEST(COALESCE(devices.last_seen_ms, 0), excluded.last_seen_ms) END
+                RETURNING device, highest_seq
+                """, logger: logger)
+            for try await (device, seq) in locked.decode((String, Int64?).self) {
+                if let seq { highest[device] = seq }
             }
             var outcomes = [IngestItemOutcome?](repeating: nil, count: batch.count)
             let events = batch.enumerated().compactMap { index, item -> (Int, EventBooking)? in
@@ -404,33 +367,28 @@ public final class PostgresStore: AggregatorStore {
 
     /// Records a batch's bin states with two statements, by the rule a state at a time follows: a state
     /// is kept if it is not older than the bin's current one (stored, or kept earlier in the batch).
-    /// Returns for each whether it was kept; only the newest kept state of each bin is written. The bins'
-    /// stored rows are locked as they are read (in one order), so nobody changes them between the read and
-    /// the write; a bin's first row, which two instances may write at once, is checked by what the write
-    /// returns. The devices' rows are not needed: a state changes nothing else.
+    /// Returns for each whether it was kept; only the newest kept state of each bin is written. The
+    /// devices' rows are locked, so nobody else changes their bins between the read and the write.
     private static func recordStates(
         _ states: [(state: StatePayload, receivedAtMs: Int64)], connection: PostgresConnection, logger: Logger
     ) async throws -> [Bool] {
-        struct BinKey: Hashable, Comparable {
+        struct BinKey: Hashable {
             var device: String
             var bin: String
-            static func < (a: BinKey, b: BinKey) -> Bool { (a.device, a.bin) < (b.device, b.bin) }
         }
-        let keys = Set(states.map { BinKey(device: $0.state.device, bin: $0.state.bin) }).sorted()
+        let keys = Array(Set(states.map { BinKey(device: $0.state.device, bin: $0.state.bin) }))
         var current: [BinKey: Int64] = [:]
         let stored = try await connection.query(
             """
             SELECT b.device, b.bin, b.ts_ms FROM bin_states b
             JOIN unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
               ON b.device = k.device AND b.bin = k.bin
-            ORDER BY b.device, b.bin
-            FOR UPDATE OF b
             """, logger: logger)
         for try await (device, bin, ts) in stored.decode((String, String, Int64).self) {
             current[BinKey(device: device, bin: bin)] = ts
         }
         var kept: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
-        var applied = states.map { entry -> Bool in
+        let applied = states.map { entry -> Bool in
             let key = BinKey(device: entry.state.device, bin: entry.state.bin)
             let ts = entry.state.ts.millisecondsSinceEpoch
             if let existing = current[key], ts < existing { return false }
@@ -439,8 +397,8 @@ public final class PostgresStore: AggregatorStore {
             return true
         }
         guard !kept.isEmpty else { return applied }
-        let rows = kept.sorted { $0.key < $1.key }.map(\.value)
-        let written = try await connection.query(
+        let rows = Array(kept.values)
+        try await connection.query(
             """
             INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
             SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
@@ -449,19 +407,7 @@ public final class PostgresStore: AggregatorStore {
             ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
                 received_ms = excluded.received_ms
             WHERE excluded.ts_ms >= bin_states.ts_ms
-            RETURNING device, bin
             """, logger: logger)
-        var writtenKeys = Set<BinKey>()
-        for try await (device, bin) in written.decode((String, String).self) {
-            writtenKeys.insert(BinKey(device: device, bin: bin))
-        }
-        // A bin whose first row another instance wrote meanwhile, with a newer state: this batch's states of
-        // it are older than what is stored, so none of them was kept.
-        for (index, entry) in states.enumerated() where applied[index] {
-            if !writtenKeys.contains(BinKey(device: entry.state.device, bin: entry.state.bin)) {
-                applied[index] = false
-            }
-        }
         return applied
     }
 
