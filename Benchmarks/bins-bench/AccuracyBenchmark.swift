@@ -42,7 +42,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
         let quiet = Logger(label: "bins-bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint = try await BrokerEndpoint.resolve(broker)
         let (host, port) = (endpoint.host, endpoint.port)
-        var rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)] = []
+        var rows: [(name: String, evaluation: AccuracyEvaluation, scenario: Scenario, seconds: Double)] = []
         for file in files {
             let scenario = try Scenario.load(path: file)
             let finish = try await EventCollector.start(host: host, port: port, device: scenario.device, logger: quiet)
@@ -67,7 +67,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 (
                     (file as NSString).lastPathComponent,
                     AccuracyEvaluation(truth: truth, events: events, classifiedVolumeL: classifiedVolumeL),
-                    summary.realSeconds
+                    scenario, summary.realSeconds
                 ))
         }
         await endpoint.stop()
@@ -102,7 +102,8 @@ struct AccuracyBenchmark: AsyncParsableCommand {
     }
 
     static func table(
-        _ rows: [(name: String, evaluation: AccuracyEvaluation, seconds: Double)], classifiedVolumeL: Double
+        _ rows: [(name: String, evaluation: AccuracyEvaluation, scenario: Scenario, seconds: Double)],
+        classifiedVolumeL: Double
     ) -> String {
         func grams(_ kg: Double?) -> String { kg.map { String(format: "%.0f", $0 * 1000) } ?? "-" }
         func litres(_ l: Double?) -> String { l.map { String(format: "%.1f", $0) } ?? "-" }
@@ -110,10 +111,10 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             whole == 0 ? "-" : String(format: "%d/%d (%.0f %%)", part, whole, 100 * Double(part) / Double(whole))
         }
         var lines = [
-            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | unknown share of wet/dry mass | mis-sorts ≥ \(AccuracyEvaluation.judgedMisSortKg) kg flagged | smaller mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| scenario | deposits found | spurious | mass error median / p95 / max (g) | volume error median / p95 (L) | wet/dry ≥ \(Int(classifiedVolumeL)) L correct | unknown | wrong | unknown share of wet/dry mass | mis-sorts ≥ \(AccuracyEvaluation.judgedMisSortKg) kg flagged | of them within what the sensors can judge, flagged | smaller mis-sorts flagged | false flags | collections found | collection mass error max (g) | run time (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for (name, e, seconds) in rows {
+        for (name, e, scenario, seconds) in rows {
             let mass = e.massErrorsKg
             let volume = e.volumeErrorsL
             let collectionErrors = e.collections.map { abs($0.event.massKg - $0.truth.massKg) }
@@ -126,6 +127,9 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 share(e.classifiedWrongly, e.judged.count),
                 e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
                 share(e.judgedMisSorts.filter(\.event.contaminated).count, e.judgedMisSorts.count),
+                share(
+                    e.judgeableMisSorts(in: scenario).filter(\.event.contaminated).count,
+                    e.judgeableMisSorts(in: scenario).count),
                 share(smaller.filter(\.event.contaminated).count, smaller.count), "\(e.falseContamination)",
                 share(e.collections.count, e.collections.count + e.missedCollections.count),
                 grams(collectionErrors.max()),

@@ -1,5 +1,6 @@
 import BinDaemon
 import BinProtocol
+import Simulation
 
 /// Compares what a simulated point reported (its `events` messages) with what really happened (the truth
 /// file of `binsd simulate --truth-out`). Used by the scenario tests and by `bins-bench accuracy`, so both
@@ -104,6 +105,33 @@ public struct AccuracyEvaluation: Sendable {
 
     /// Mis-sorted deposits of at least `judgedMisSortKg`.
     public var judgedMisSorts: [DepositMatch] { misSorted.filter { $0.truth.massKg >= Self.judgedMisSortKg } }
+
+    /// The mis-sorts of at least `judgedMisSortKg` that the point's sensors can judge at all: those at least
+    /// as heavy as the smallest mis-sort a classifier with the default thresholds flags
+    /// (`DensityClassifier.minimumJudgeableMisSortKg`) at the deposit's true density, with the noise the
+    /// simulated parts really have (the scale's noise, the ranger's jitter at the scenario's starting
+    /// temperature, the surface's roughness) and the daemon's default readings per window and pings per
+    /// reading. At that mass about half of such deposits are flagged and heavier ones more, so this is
+    /// what a classifier that knew the true noise could be asked for; lighter ones are within the noise.
+    public func judgeableMisSorts(in scenario: Scenario) -> [DepositMatch] {
+        let classifier = DensityClassifier()
+        let windowReadings = BinThresholds().stableReadings
+        let pings = SamplingConfig().rangerPings
+        let millimetresPerMicrosecond =
+            UltrasonicRangerModel.speedOfSound(temperatureCelsius: scenario.temperatureC) / 2000
+        return judgedMisSorts.filter { match in
+            guard let bin = scenario.bins.first(where: { $0.id == match.truth.bin }),
+                let volumeL = match.truth.volumeL, volumeL > 0,
+                let minimum = classifier.minimumJudgeableMisSortKg(
+                    declared: bin.stream, densityKgL: match.truth.massKg / volumeL,
+                    scaleSigmaKg: bin.scale.noiseCounts / bin.scale.countsPerKg, windowReadings: windowReadings,
+                    rangerSigmaMm: bin.ranger.jitterUs * millimetresPerMicrosecond,
+                    surfaceRoughnessMm: bin.ranger.surfaceRoughnessMm, rangerPings: pings,
+                    litresPerMm: bin.shape.crossSectionMm2 / 1_000_000)
+            else { return false }
+            return match.truth.massKg >= minimum
+        }
+    }
 
     /// Share of the mass reported into wet and dry bins that came out `unknown` (reported masses, every size).
     public var unknownMassShare: Double? {
