@@ -242,7 +242,14 @@ public final class MosquittoBroker: Sendable {
 
     /// Starts again with the same configuration, ports and persistence database.
     public func restart() async throws {
+        try await restart(whileAway: {})
+    }
+
+    /// Stops, runs `whileAway` (a test's wait for what must happen during the outage, so its length is a
+    /// condition rather than however long a stop and a start take), and starts again as `restart()` does.
+    public func restart(whileAway: () async throws -> Void) async throws {
         if isRunning { try await stop() }
+        try await whileAway()
         try await launch()
     }
 

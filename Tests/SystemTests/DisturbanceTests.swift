@@ -138,7 +138,7 @@ struct DisturbanceTests {
         let setup = try await OnePointDistrict.start(scenario, prefix: "system-broker-restart")
         let (directory, district, aggregator) = (setup.directory, setup.district, setup.aggregator)
         let observer = try await EventObserver(district: district)
-        let point = try setup.startPoint(speed: Self.speed)
+        let point = try setup.startPoint(speed: Self.speed, extraArguments: ["--log-level", "info"])
 
         // Once a third of the events are out and the aggregator is booking, restart the broker (a clean
         // stop: it saves sessions and queues, as systemctl restart does).
@@ -152,7 +152,18 @@ struct DisturbanceTests {
             )
         }
         try #require(point.process.isRunning, "the scenario ended before the disturbance")
-        try await district.broker.restart()
+        // The broker stays away until the point has recorded events it cannot send: two above the highest
+        // it had logged once the broker was gone (one more than enough, in case a line was still on its way).
+        try await district.broker.restart {
+            let recordedBefore = point.recordedHighestSeq
+            try await waitFor("the point to record events while the broker is away", timeout: .seconds(60)) {
+                let highest = point.recordedHighestSeq
+                return (
+                    highest >= recordedBefore + 2,
+                    "recorded up to seq \(highest), \(recordedBefore) when the broker went"
+                )
+            }
+        }
         print("broker restarted at seq \(observer.highestSeq(device)) of \(reference.lastSeq)")
 
         let summary = try await point.finish()

@@ -25,10 +25,10 @@ struct OnePointDistrict {
     }
 
     /// Starts `binsd simulate` on the scenario (`speed` virtual seconds per real second; flat out without it).
-    func startPoint(speed: Double? = nil) throws -> SimulatedPoint {
+    func startPoint(speed: Double? = nil, extraArguments: [String] = []) throws -> SimulatedPoint {
         try SimulatedPoint.start(
             scenario: try scenario.write(in: directory), device: device, district: district, in: directory,
-            speed: speed)
+            speed: speed, extraArguments: extraArguments)
     }
 
     /// Waits for the point's scenario to end and for the aggregator to have booked every event it sent.

@@ -39,6 +39,15 @@ struct SimulatedPoint: Sendable {
         return SimulatedPoint(device: device, process: process, truthPath: truthPath)
     }
 
+    /// The highest seq the point has logged as recorded (`event.recorded`, logged at `info`: start the point
+    /// with `--log-level info`), 0 before the first.
+    var recordedHighestSeq: Int64 {
+        process.output.split(separator: "\n").reduce(0) { highest, line in
+            guard line.contains("event.recorded"), let range = line.range(of: "event.seq=") else { return highest }
+            return max(highest, Int64(line[range.upperBound...].prefix { $0.isNumber }) ?? 0)
+        }
+    }
+
     /// Waits for the scenario's end and the outbox to drain: exit status 0 and `completed: true`, or an
     /// error quoting the point's log.
     func finish(timeout: Duration = .seconds(180)) async throws -> Summary {
