@@ -119,6 +119,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
             let volume = e.volumeErrorsL
             let collectionErrors = e.collections.map { abs($0.event.massKg - $0.truth.massKg) }
             let smaller = e.misSorted.filter { $0.truth.massKg < AccuracyEvaluation.judgedMisSortKg }
+            let judgeable = e.judgeableMisSorts(in: scenario)
             let cells = [
                 name, share(e.matched.count, e.trueDeposits), "\(e.spurious.count)",
                 "\(grams(AccuracyEvaluation.percentile(mass, 0.5))) / \(grams(AccuracyEvaluation.percentile(mass, 0.95))) / \(grams(mass.max()))",
@@ -127,9 +128,7 @@ struct AccuracyBenchmark: AsyncParsableCommand {
                 share(e.classifiedWrongly, e.judged.count),
                 e.unknownMassShare.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
                 share(e.judgedMisSorts.filter(\.event.contaminated).count, e.judgedMisSorts.count),
-                share(
-                    e.judgeableMisSorts(in: scenario).filter(\.event.contaminated).count,
-                    e.judgeableMisSorts(in: scenario).count),
+                share(judgeable.filter(\.event.contaminated).count, judgeable.count),
                 share(smaller.filter(\.event.contaminated).count, smaller.count), "\(e.falseContamination)",
                 share(e.collections.count, e.collections.count + e.missedCollections.count),
                 grams(collectionErrors.max()),
