@@ -204,6 +204,7 @@ let package = Package(
 
         // MARK: Tests (mirror the modules; all talk to real parts)
         .target(name: "BinsTestSupport", dependencies: ["CBinsSystem"], path: "Tests/BinsTestSupport"),
+        .testTarget(name: "BinsTestSupportTests", dependencies: ["BinsTestSupport"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Simulation", "GPIO"]),

@@ -125,9 +125,11 @@ struct Binsd {
     }
 
     /// Waits for the process to end and returns its exit status and the last line it printed on stdout
-    /// (the summary; logs go to the same file, so the JSON line is picked out).
-    func finish(timeout: Duration = .seconds(180)) async throws -> (ChildProcess.Termination, [String: Any]?) {
-        let termination = try await process.waitForExit(timeout: timeout)
+    /// (the summary; logs go to the same file, so the JSON line is picked out). Bounded by the CPU time binsd
+    /// uses, not the wall clock (`ChildProcess.waitForExit(cpuBudget:)`): the baseline day alone takes about
+    /// 15 s, and three times 180 s when the whole suite shares two cores with it.
+    func finish(cpuBudget: Duration = .seconds(180)) async throws -> (ChildProcess.Termination, [String: Any]?) {
+        let termination = try await process.waitForExit(cpuBudget: cpuBudget)
         let summary = process.output.split(separator: "\n").last { $0.hasPrefix("{\"") }
         let object = summary.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         return (termination, object)

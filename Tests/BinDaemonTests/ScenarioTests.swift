@@ -259,7 +259,7 @@ struct ScenarioTests {
         try await recorder.wait("a new birth") { $0.births.count > birthsBefore }
 
         run.process.send(SIGTERM)
-        let (termination, summary) = try await run.finish(timeout: .seconds(30))
+        let (termination, summary) = try await run.finish(cpuBudget: .seconds(30))
         #expect(termination == .exited(0), "\(run.outputTail)")
         #expect(summary?["completed"] as? Bool == false)
         try await recorder.wait("offline status") { $0.statuses.last?.online == false }
@@ -295,7 +295,7 @@ struct ScenarioTests {
         #expect(try await recorder.reply("r1").ok)
         try await recorder.wait("health") { !$0.health.isEmpty }
         run.process.send(SIGTERM)
-        let (termination, _) = try await run.finish(timeout: .seconds(30))
+        let (termination, _) = try await run.finish(cpuBudget: .seconds(30))
         #expect(termination == .exited(0), "\(run.outputTail)")
         try await recorder.wait("offline status") { $0.statuses.last?.online == false }
         #expect(!run.process.output.contains("pt-commands-secret"))
@@ -312,7 +312,7 @@ struct ScenarioTests {
                 "--state-dir", directory.file("state"),
             ],
             in: directory)
-        let (termination, _) = try await run.finish(timeout: .seconds(30))
+        let (termination, _) = try await run.finish(cpuBudget: .seconds(30))
         #expect(termination == .exited(1))
         #expect(
             run.process.output.contains("broker 127.0.0.1:\(port): connect failed: Connection refused (errno 111)"),
@@ -331,7 +331,7 @@ struct ScenarioTests {
                 "dout: GPIO5", with: "dout: GPIO99",
                 in: replacing("url: mqtt://127.0.0.1:1883", with: "url: http://broker:1883", in: base)))
         let checkBad = try Binsd.start(["check-config", bad, "--boards", boards], in: directory)
-        let (badEnd, _) = try await checkBad.finish(timeout: .seconds(30))
+        let (badEnd, _) = try await checkBad.finish(cpuBudget: .seconds(30))
         #expect(badEnd == .exited(1))
         let output = checkBad.process.output
         #expect(output.contains("bad.yaml:5:8: broker.url: \"http://broker:1883\" is not a broker URL"), "\(output)")
@@ -341,7 +341,7 @@ struct ScenarioTests {
 
         let good = try directory.write("good.yaml", base)
         let checkGood = try Binsd.start(["check-config", good, "--boards", boards], in: directory)
-        let (goodEnd, _) = try await checkGood.finish(timeout: .seconds(30))
+        let (goodEnd, _) = try await checkGood.finish(cpuBudget: .seconds(30))
         #expect(goodEnd == .exited(0), "\(checkGood.outputTail)")
         #expect(checkGood.process.output.contains("OK: device pt-0001, board raspberry-pi, 2 bin(s) (wet, dry)"))
     }

@@ -114,6 +114,56 @@ public final class ChildProcess: Sendable {
         return termination ?? .exited(0)
     }
 
+    /// Waits for the process to end, bounded by the work it does rather than by the wall clock: on a machine
+    /// busy with the rest of the suite a program that needs 15 s alone can take minutes of wall time, and a
+    /// wall-clock limit then fails a test whose program was working all along. Throws when the process has
+    /// used `cpuBudget` of CPU time and still runs (it loops, or it is far slower than it should be), when it
+    /// has used none for `stallLimit` (it hangs on something), or after `wallLimit`, a backstop for a program
+    /// that neither works nor rests.
+    @discardableResult
+    public func waitForExit(
+        cpuBudget: Duration, stallLimit: Duration = .seconds(120), wallLimit: Duration = .seconds(1800)
+    ) async throws -> Termination {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var lastCPUTime = Duration.zero
+        var lastProgress = started
+        while true {
+            if let termination { return termination }
+            let now = clock.now
+            if let used = cpuTime, used != lastCPUTime {
+                lastCPUTime = used
+                lastProgress = now
+            }
+            if lastCPUTime > cpuBudget {
+                throw TestSupportError(
+                    "\(name) used \(lastCPUTime) of CPU time, more than \(cpuBudget), and still runs")
+            }
+            if now - lastProgress > stallLimit {
+                throw TestSupportError(
+                    "\(name) used no CPU time for \(stallLimit) (\(lastCPUTime) in all) and still runs")
+            }
+            if now - started > wallLimit {
+                throw TestSupportError("\(name) still runs after \(wallLimit), having used \(lastCPUTime) of CPU time")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// The CPU time the process has used so far, user and system, all its threads (fields 14 and 15 of
+    /// `/proc/<pid>/stat`, in clock ticks); nil once it has been reaped.
+    public var cpuTime: Duration? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let commandEnd = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command name (which may hold spaces and parentheses) come fields 3, 4, ...
+        let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
+        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return nil }
+        let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        guard ticksPerSecond > 0 else { return nil }
+        return .milliseconds((user + system) * 1000 / ticksPerSecond)
+    }
+
     /// Waits on the calling thread until the process ends: for one-time setup that has nothing else to do.
     public func waitForExitBlocking() throws -> Termination {
         try exitStatus.withLock { known in

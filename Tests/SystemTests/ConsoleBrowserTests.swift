@@ -107,7 +107,7 @@ struct ConsoleBrowserTests {
                 try SimulatedPoint.start(scenario: scenario, device: point.device, district: district, in: directory))
         }
         var lastSeq: [String: Int] = [:]
-        for point in running { lastSeq[point.device] = try await point.finish(timeout: .seconds(300)).lastSeq }
+        for point in running { lastSeq[point.device] = try await point.finish(cpuBudget: .seconds(300)).lastSeq }
         try await aggregator.waitUntilBooked(lastSeq, in: directory, timeout: .seconds(180))
 
         // The four points start again for today, as their daemons would after the simulated day ended with a

@@ -51,7 +51,7 @@ struct DistrictTests {
         var lastSeq: [String: Int] = [:]
         var truths: [String: Truth] = [:]
         for point in running {
-            lastSeq[point.device] = try await point.finish(timeout: .seconds(300)).lastSeq
+            lastSeq[point.device] = try await point.finish(cpuBudget: .seconds(300)).lastSeq
             truths[point.device] = try point.truth()
         }
         try await aggregator.waitUntilBooked(lastSeq, in: directory, timeout: .seconds(180))

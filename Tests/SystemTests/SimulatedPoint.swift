@@ -49,9 +49,11 @@ struct SimulatedPoint: Sendable {
     }
 
     /// Waits for the scenario's end and the outbox to drain: exit status 0 and `completed: true`, or an
-    /// error quoting the point's log.
-    func finish(timeout: Duration = .seconds(180)) async throws -> Summary {
-        let termination = try await process.waitForExit(timeout: timeout)
+    /// error quoting the point's log. Bounded by the CPU time the point uses, not the wall clock
+    /// (`ChildProcess.waitForExit(cpuBudget:)`), so a suite that shares the machine's cores stretches the wait
+    /// instead of failing it.
+    func finish(cpuBudget: Duration = .seconds(180)) async throws -> Summary {
+        let termination = try await process.waitForExit(cpuBudget: cpuBudget)
         let output = process.output
         guard termination == .exited(0) else {
             throw SystemTestError("binsd simulate for \(device) ended with \(termination):\n\(output.suffix(3000))")

@@ -63,10 +63,10 @@ struct StationBalanceSystemTests {
         }
         // Three days each, flat out: about 16 s alone, but minutes when the whole suite shares two cores
         // (180 s was once not enough there), so the wait for each run's end is longer than the default.
-        for point in running { lastSeq[point.device] = try await point.finish(timeout: .seconds(600)).lastSeq }
+        for point in running { lastSeq[point.device] = try await point.finish(cpuBudget: .seconds(600)).lastSeq }
         let stationPoint = try SimulatedPoint.start(
             scenario: "\(root)/\(station).yaml", device: station, district: district, in: directory)
-        lastSeq[station] = try await stationPoint.finish(timeout: .seconds(600)).lastSeq
+        lastSeq[station] = try await stationPoint.finish(cpuBudget: .seconds(600)).lastSeq
         try await aggregator.waitUntilBooked(lastSeq, in: directory)
         try await waitFor("stream_mixing for ts-1 on 2026-06-02", timeout: .seconds(30)) {
             let alerts = try await aggregator.alerts().filter { $0.kind == .streamMixing || $0.kind == .massMissing }
