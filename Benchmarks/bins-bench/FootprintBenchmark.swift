@@ -156,25 +156,19 @@ struct FootprintBenchmark: AsyncParsableCommand {
             cpuTicks: after - before, rssKiB: rss, highWaterKiB: hwm)
     }
 
-    /// utime + stime from /proc/PID/stat (fields 14 and 15, counted after the parenthesised name).
     static func cpuTicks(_ pid: Int32) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        guard let close = text.lastIndex(of: ")") else { throw ValidationError("/proc/\(pid)/stat: unexpected format") }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else {
-            throw ValidationError("/proc/\(pid)/stat: unexpected format")
+        guard let ticks = ProcessStatistics.cpuTicks(pid) else {
+            throw ValidationError("/proc/\(pid)/stat: unreadable")
         }
-        return user + system
+        return ticks
     }
 
-    /// VmRSS and VmHWM from /proc/PID/status, KiB.
+    /// VmRSS and VmHWM, KiB.
     static func memory(_ pid: Int32) throws -> (Int, Int) {
-        let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        func value(_ key: String) -> Int {
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        guard let memory = ProcessStatistics.memoryKiB(pid) else {
+            throw ValidationError("/proc/\(pid)/status: unreadable")
         }
-        return (value("VmRSS:"), value("VmHWM:"))
+        return memory
     }
 
     static func ownDirectory() -> String {

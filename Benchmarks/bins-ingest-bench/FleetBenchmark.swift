@@ -138,6 +138,8 @@ struct FleetBenchmark {
                 + aggregators.enumerated().map { ("aggregator-\($0.offset)", Optional($0.element.pid)) }
                 + [("fleet generator (this process)", getpid())],
             includePostgres: options.postgresURL != nil)
+        let postgresActivity: PostgresActivity? =
+            if let url = options.postgresURL { try await PostgresActivity(url: url, in: directory) } else { nil }
         let start = ContinuousClock.now
         let end = start.advanced(by: .seconds(options.seconds))
         let burstAt = start.advanced(by: .seconds(Double(options.seconds) / 3))
@@ -181,7 +183,7 @@ struct FleetBenchmark {
         }
         let lastReceipt = points.compactMap { $0.state.withLock { $0.lastReceiptAt } }.max() ?? .now
         let elapsed = BenchOutput.seconds(start.duration(to: lastReceipt))
-        let usage = meter.finish()
+        let usage = meter.finish() + [try await postgresActivity?.finish()].compactMap { $0 }
 
         // Alerts: each crossing is matched with the first raise of its subject that arrived after it.
         let alertDeadline = ContinuousClock.now.advanced(by: .seconds(30))

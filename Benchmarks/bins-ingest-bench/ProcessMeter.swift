@@ -1,3 +1,4 @@
+import BinsTestSupport
 import Foundation
 
 /// CPU time and memory of the processes taking part in a run, from /proc: CPU as the share of one core
@@ -65,26 +66,9 @@ struct ProcessMeter {
         return (total - values[3] - values[4], total)
     }
 
-    /// utime + stime of a process (fields 14 and 15 of /proc/PID/stat, counted after the command name,
-    /// which may itself contain spaces and parentheses).
-    static func cpuTicks(_ pid: Int32) -> Int? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is the state (field 3); utime is field 14, stime field 15.
-        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
-        return user + system
-    }
+    static func cpuTicks(_ pid: Int32) -> Int? { ProcessStatistics.cpuTicks(pid) }
 
-    static func memoryKiB(_ pid: Int32) -> (resident: Int, peak: Int) {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
-        func field(_ name: String) -> Int {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
-        }
-        return (field("VmRSS"), field("VmHWM"))
-    }
+    static func memoryKiB(_ pid: Int32) -> (resident: Int, peak: Int) { ProcessStatistics.memoryKiB(pid) ?? (0, 0) }
 
     /// CPU ticks of every process named `postgres` alive now. A server's backends live as long as their
     /// connections, and the aggregators' pools keep theirs for the whole run.

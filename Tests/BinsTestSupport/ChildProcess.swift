@@ -150,19 +150,9 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    /// The CPU time the process has used so far, user and system, all its threads (fields 14 and 15 of
-    /// `/proc/<pid>/stat`, in clock ticks); nil once it has been reaped.
-    public var cpuTime: Duration? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let commandEnd = stat.lastIndex(of: ")")
-        else { return nil }
-        // After the command name (which may hold spaces and parentheses) come fields 3, 4, ...
-        let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
-        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return nil }
-        let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
-        guard ticksPerSecond > 0 else { return nil }
-        return .milliseconds((user + system) * 1000 / ticksPerSecond)
-    }
+    /// The CPU time the process has used so far, user and system, all its threads; nil once it has been
+    /// reaped.
+    public var cpuTime: Duration? { ProcessStatistics.cpuTime(pid) }
 
     /// Waits on the calling thread until the process ends: for one-time setup that has nothing else to do.
     public func waitForExitBlocking() throws -> Termination {
