@@ -173,15 +173,10 @@ public final class PostgresStore: AggregatorStore {
             for try await (device, seq) in locked.decode((String, Int64?).self) {
                 if let seq { highest[device] = seq }
             }
+            // Then the bins' states, the other items, and the events last: their final statement takes the
+            // district's per-day rows, which every instance's every event batch writes, so those are held
+            // for as short a time as can be and always after the rows above (no circle of waits).
             var outcomes = [IngestItemOutcome?](repeating: nil, count: batch.count)
-            let events = batch.enumerated().compactMap { index, item -> (Int, EventBooking)? in
-                if case .event(let booking) = item { (index, booking) } else { nil }
-            }
-            if !events.isEmpty {
-                let plan = try await Self.bookEvents(
-                    events.map(\.1), highest: highest, connection: connection, logger: logger)
-                for ((index, _), outcome) in zip(events, plan) { outcomes[index] = .event(outcome) }
-            }
             let states = batch.enumerated().compactMap { index, item -> (Int, StatePayload, Int64)? in
                 if case .state(let state, let at) = item { (index, state, at) } else { nil }
             }
@@ -191,93 +186,53 @@ public final class PostgresStore: AggregatorStore {
                 for ((index, _, _), done) in zip(states, applied) { outcomes[index] = .applied(done) }
             }
             for (index, item) in batch.enumerated() where outcomes[index] == nil {
+                if case .event = item { continue }
                 outcomes[index] = try await Self.apply(item, connection: connection, logger: logger)
+            }
+            let events = batch.enumerated().compactMap { index, item -> (Int, EventBooking)? in
+                if case .event(let booking) = item { (index, booking) } else { nil }
+            }
+            if !events.isEmpty {
+                let plan = try await Self.bookEvents(
+                    events.map(\.1), highest: highest, connection: connection, logger: logger)
+                for ((index, _), outcome) in zip(events, plan) { outcomes[index] = .event(outcome) }
             }
             return outcomes.map { $0 ?? .applied(false) }
         }
     }
 
     /// Books a batch's events with a fixed number of statements: read what is stored, plan in memory
-    /// (``BatchBookingPlan``), write the events, the summed ledger increments, the devices' sequences and
-    /// the changed gaps as multi-row statements.
+    /// (``BatchBookingPlan``), then write the events, the summed ledger increments, the devices' sequences
+    /// and the district's per-day sums in one statement, the last before the commit. The per-day rows are
+    /// the one thing every instance's every batch writes, so they are taken last and in one order: they are
+    /// held only for that statement and the commit, and two batches never wait for each other in a circle.
     private static func bookEvents(
         _ bookings: [EventBooking], highest: [String: Int64], connection: PostgresConnection, logger: Logger
     ) async throws -> [BookingOutcome] {
         let devices = Array(Set(bookings.map(\.event.device))).sorted()
+        // Which of the batch's (device, seq) are stored, and the devices' open gaps, in one round trip: a
+        // row with a last seq is a gap, one without is a stored event.
         var stored = Set<BatchBookingPlan.EventKey>()
+        var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
         let storedRows = try await connection.query(
             """
-            SELECT e.device, e.seq FROM events e
+            SELECT e.device, e.seq, NULL::BIGINT, NULL::BIGINT FROM events e
             JOIN unnest(\(bookings.map(\.event.device))::TEXT[], \(bookings.map(\.event.seq))::BIGINT[]) AS b(device, seq)
               ON e.device = b.device AND e.seq = b.seq
+            UNION ALL
+            SELECT device, first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ANY(\(devices)::TEXT[])
             """, logger: logger)
-        for try await (device, seq) in storedRows.decode((String, Int64).self) {
-            stored.insert(BatchBookingPlan.EventKey(device: device, seq: seq))
-        }
-        var gaps: [String: [Int64: BatchBookingPlan.Gap]] = [:]
-        let gapRows = try await connection.query(
-            "SELECT device, first_seq, last_seq, detected_ms FROM seq_gaps WHERE device = ANY(\(devices)::TEXT[])",
-            logger: logger)
-        for try await (device, first, last, detected) in gapRows.decode((String, Int64, Int64, Int64).self) {
-            gaps[device, default: [:]][first] = BatchBookingPlan.Gap(last: last, detectedMs: detected)
+        for try await (device, seq, last, detected) in storedRows.decode((String, Int64, Int64?, Int64?).self) {
+            if let last, let detected {
+                gaps[device, default: [:]][seq] = BatchBookingPlan.Gap(last: last, detectedMs: detected)
+            } else {
+                stored.insert(BatchBookingPlan.EventKey(device: device, seq: seq))
+            }
         }
 
         var plan = BatchBookingPlan(highest: highest, gaps: gaps, stored: stored)
         let outcomes = bookings.map { plan.book($0) }
 
-        let new = plan.booked
-        if !new.isEmpty {
-            try await connection.query(
-                """
-                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                SELECT device, seq, day, ts_ms, ts_offset_s::INTEGER, type, NULLIF(bin, ''), historical, received_ms, payload
-                FROM unnest(\(new.map(\.event.device))::TEXT[], \(new.map(\.event.seq))::BIGINT[], \(new.map(\.day.dayNumber))::BIGINT[],
-                            \(new.map(\.event.ts.millisecondsSinceEpoch))::BIGINT[], \(new.map { Int64($0.event.ts.utcOffsetSeconds) })::BIGINT[],
-                            \(new.map(\.event.type.rawValue))::TEXT[], \(new.map { $0.event.bin ?? "" })::TEXT[],
-                            \(new.map(\.event.historical))::BOOLEAN[], \(new.map(\.receivedAtMs))::BIGINT[], \(new.map(\.payload))::TEXT[])
-                    AS b(device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
-                """, logger: logger)
-        }
-        if !plan.ledger.isEmpty {
-            let rows = Array(plan.ledger)
-            let figures = rows.map(\.value)
-            try await connection.query(
-                """
-                INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
-                                    unknown_kg, deposited_l)
-                SELECT * FROM unnest(\(rows.map(\.key.device))::TEXT[], \(rows.map(\.key.bin))::TEXT[], \(rows.map(\.key.day))::BIGINT[],
-                                     \(rows.map(\.key.stream))::TEXT[], \(figures.map(\.depositedKg))::DOUBLE PRECISION[], \(figures.map(\.collectedKg))::DOUBLE PRECISION[],
-                                     \(figures.map(\.deposits))::BIGINT[], \(figures.map(\.collections))::BIGINT[],
-                                     \(figures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(figures.map(\.unknownKg))::DOUBLE PRECISION[],
-                                     \(figures.map(\.depositedL))::DOUBLE PRECISION[])
-                ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresRow)
-                """, logger: logger)
-        }
-        if !plan.days.isEmpty {
-            let rows = Array(plan.days)
-            let figures = rows.map(\.value)
-            try await connection.query(
-                """
-                INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
-                                         deposited_l)
-                SELECT * FROM unnest(\(rows.map(\.key.day))::BIGINT[], \(rows.map(\.key.stream))::TEXT[],
-                                     \(figures.map(\.depositedKg))::DOUBLE PRECISION[], \(figures.map(\.collectedKg))::DOUBLE PRECISION[],
-                                     \(figures.map(\.deposits))::BIGINT[], \(figures.map(\.collections))::BIGINT[],
-                                     \(figures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(figures.map(\.unknownKg))::DOUBLE PRECISION[],
-                                     \(figures.map(\.depositedL))::DOUBLE PRECISION[])
-                ON CONFLICT (day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresDay)
-                """, logger: logger)
-        }
-        if !plan.devices.isEmpty {
-            let rows = Array(plan.devices)
-            try await connection.query(
-                """
-                UPDATE devices SET highest_seq = b.highest, last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), b.last_seen)
-                FROM unnest(\(rows.map(\.key))::TEXT[], \(rows.map(\.value.highest))::BIGINT[], \(rows.map(\.value.lastSeenMs))::BIGINT[])
-                    AS b(device, highest, last_seen)
-                WHERE devices.device = b.device
-                """, logger: logger)
-        }
         let deleted = plan.gapsToDelete
         if !deleted.isEmpty {
             try await connection.query(
@@ -295,6 +250,7 @@ public final class PostgresStore: AggregatorStore {
                                      \(inserted.map(\.gap.last))::BIGINT[], \(inserted.map(\.gap.detectedMs))::BIGINT[])
                 """, logger: logger)
         }
+        let new = plan.booked
         // Faults are rare and one batch may carry several of the same (device, bin, code): one statement each.
         for booking in new {
             guard case .fault(let fault) = booking.event.body else { continue }
@@ -316,6 +272,57 @@ public final class PostgresStore: AggregatorStore {
                     device: dropped.device, seqs: dropped.seqs, reason: .dropped, receivedAtMs: dropped.receivedAtMs),
                 logger: logger)
         }
+        guard !new.isEmpty else { return outcomes }
+        // The ledger's and devices' rows are the batch's own devices', locked already; the per-day rows
+        // are everyone's, and the statement takes them in day order (its ORDER BY).
+        let ledger = Array(plan.ledger)
+        let figures = ledger.map(\.value)
+        let days = Array(plan.days)
+        let dayFigures = days.map(\.value)
+        let sequenced = Array(plan.devices)
+        // Each sub-statement writes its own table. The main statement, the per-day rows, counts what the
+        // others wrote before it takes a row: PostgreSQL runs sub-statements in no promised order, and
+        // without that dependency it may take the per-day rows first and hold them while the events are
+        // written.
+        try await connection.query(
+            """
+            WITH booked AS (
+                INSERT INTO events (device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                SELECT device, seq, day, ts_ms, ts_offset_s::INTEGER, type, NULLIF(bin, ''), historical, received_ms, payload
+                FROM unnest(\(new.map(\.event.device))::TEXT[], \(new.map(\.event.seq))::BIGINT[], \(new.map(\.day.dayNumber))::BIGINT[],
+                            \(new.map(\.event.ts.millisecondsSinceEpoch))::BIGINT[], \(new.map { Int64($0.event.ts.utcOffsetSeconds) })::BIGINT[],
+                            \(new.map(\.event.type.rawValue))::TEXT[], \(new.map { $0.event.bin ?? "" })::TEXT[],
+                            \(new.map(\.event.historical))::BOOLEAN[], \(new.map(\.receivedAtMs))::BIGINT[], \(new.map(\.payload))::TEXT[])
+                    AS b(device, seq, day, ts_ms, ts_offset_s, type, bin, historical, received_ms, payload)
+                RETURNING 1),
+            ledgered AS (
+                INSERT INTO ledger (device, bin, day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg,
+                                    unknown_kg, deposited_l)
+                SELECT * FROM unnest(\(ledger.map(\.key.device))::TEXT[], \(ledger.map(\.key.bin))::TEXT[], \(ledger.map(\.key.day))::BIGINT[],
+                                     \(ledger.map(\.key.stream))::TEXT[], \(figures.map(\.depositedKg))::DOUBLE PRECISION[], \(figures.map(\.collectedKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.deposits))::BIGINT[], \(figures.map(\.collections))::BIGINT[],
+                                     \(figures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(figures.map(\.unknownKg))::DOUBLE PRECISION[],
+                                     \(figures.map(\.depositedL))::DOUBLE PRECISION[])
+                ON CONFLICT (device, bin, day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresRow)
+                RETURNING 1),
+            sequenced AS (
+                UPDATE devices SET highest_seq = b.highest, last_seen_ms = GREATEST(COALESCE(devices.last_seen_ms, 0), b.last_seen)
+                FROM unnest(\(sequenced.map(\.key))::TEXT[], \(sequenced.map(\.value.highest))::BIGINT[], \(sequenced.map(\.value.lastSeenMs))::BIGINT[])
+                    AS b(device, highest, last_seen)
+                WHERE devices.device = b.device
+                RETURNING 1)
+            INSERT INTO ledger_days (day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg,
+                                     deposited_l)
+            SELECT * FROM unnest(\(days.map(\.key.day))::BIGINT[], \(days.map(\.key.stream))::TEXT[],
+                                 \(dayFigures.map(\.depositedKg))::DOUBLE PRECISION[], \(dayFigures.map(\.collectedKg))::DOUBLE PRECISION[],
+                                 \(dayFigures.map(\.deposits))::BIGINT[], \(dayFigures.map(\.collections))::BIGINT[],
+                                 \(dayFigures.map(\.contaminatedKg))::DOUBLE PRECISION[], \(dayFigures.map(\.unknownKg))::DOUBLE PRECISION[],
+                                 \(dayFigures.map(\.depositedL))::DOUBLE PRECISION[])
+                AS d(day, stream, deposited_kg, collected_kg, deposits, collections, contaminated_kg, unknown_kg, deposited_l)
+            WHERE (SELECT count(*) FROM booked) + (SELECT count(*) FROM ledgered) + (SELECT count(*) FROM sequenced) >= 0
+            ORDER BY day, stream
+            ON CONFLICT (day, stream) DO UPDATE SET \(unescaped: PostgresSchema.addExcludedFiguresDay)
+            """, logger: logger)
         return outcomes
     }
 
@@ -365,50 +372,62 @@ public final class PostgresStore: AggregatorStore {
         }
     }
 
-    /// Records a batch's bin states with two statements, by the rule a state at a time follows: a state
-    /// is kept if it is not older than the bin's current one (stored, or kept earlier in the batch).
-    /// Returns for each whether it was kept; only the newest kept state of each bin is written. The
-    /// devices' rows are locked, so nobody else changes their bins between the read and the write.
+    /// Records a batch's bin states in one statement, by the rule a state at a time follows: a state is kept
+    /// if it is not older than the bin's current one (stored, or kept earlier in the batch). The statement
+    /// upserts each bin's newest state and reads the bins' stored times from its snapshot beside it; the
+    /// devices' rows are locked, so nobody else changes their bins meanwhile (and were that to change, the
+    /// upsert's condition still keeps the newer state, and reports what it wrote). Returns for each state
+    /// whether it was kept.
     private static func recordStates(
         _ states: [(state: StatePayload, receivedAtMs: Int64)], connection: PostgresConnection, logger: Logger
     ) async throws -> [Bool] {
-        struct BinKey: Hashable {
+        struct BinKey: Hashable, Comparable {
             var device: String
             var bin: String
+
+            static func < (lhs: BinKey, rhs: BinKey) -> Bool { (lhs.device, lhs.bin) < (rhs.device, rhs.bin) }
         }
-        let keys = Array(Set(states.map { BinKey(device: $0.state.device, bin: $0.state.bin) }))
-        var current: [BinKey: Int64] = [:]
-        let stored = try await connection.query(
-            """
-            SELECT b.device, b.bin, b.ts_ms FROM bin_states b
-            JOIN unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
-              ON b.device = k.device AND b.bin = k.bin
-            """, logger: logger)
-        for try await (device, bin, ts) in stored.decode((String, String, Int64).self) {
-            current[BinKey(device: device, bin: bin)] = ts
-        }
-        var kept: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
-        let applied = states.map { entry -> Bool in
+        var newest: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
+        for entry in states {
             let key = BinKey(device: entry.state.device, bin: entry.state.bin)
+            if let kept = newest[key], entry.state.ts.millisecondsSinceEpoch < kept.state.ts.millisecondsSinceEpoch {
+                continue
+            }
+            newest[key] = entry
+        }
+        let keys = newest.keys.sorted()
+        let rows = keys.compactMap { newest[$0] }
+        let result = try await connection.query(
+            """
+            WITH written AS (
+                INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
+                SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
+                                     \(rows.map(\.state.ts.millisecondsSinceEpoch))::BIGINT[], \(rows.map { StoreRules.encodeState($0.state) })::TEXT[],
+                                     \(rows.map(\.receivedAtMs))::BIGINT[]) AS s(device, bin, ts_ms, payload, received_ms)
+                ORDER BY device, bin
+                ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
+                    received_ms = excluded.received_ms
+                WHERE excluded.ts_ms >= bin_states.ts_ms
+                RETURNING device, bin)
+            SELECT k.device, k.bin, s.ts_ms, EXISTS (SELECT 1 FROM written w WHERE w.device = k.device AND w.bin = k.bin)
+            FROM unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
+            LEFT JOIN bin_states s ON s.device = k.device AND s.bin = k.bin
+            """, logger: logger)
+        var current: [BinKey: Int64] = [:]
+        var written = Set<BinKey>()
+        for try await (device, bin, ts, wrote) in result.decode((String, String, Int64?, Bool).self) {
+            let key = BinKey(device: device, bin: bin)
+            if let ts { current[key] = ts }
+            if wrote { written.insert(key) }
+        }
+        return states.map { entry -> Bool in
+            let key = BinKey(device: entry.state.device, bin: entry.state.bin)
+            guard written.contains(key) else { return false }
             let ts = entry.state.ts.millisecondsSinceEpoch
             if let existing = current[key], ts < existing { return false }
             current[key] = ts
-            kept[key] = entry
             return true
         }
-        guard !kept.isEmpty else { return applied }
-        let rows = Array(kept.values)
-        try await connection.query(
-            """
-            INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
-            SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
-                                 \(rows.map(\.state.ts.millisecondsSinceEpoch))::BIGINT[], \(rows.map { StoreRules.encodeState($0.state) })::TEXT[],
-                                 \(rows.map(\.receivedAtMs))::BIGINT[])
-            ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
-                received_ms = excluded.received_ms
-            WHERE excluded.ts_ms >= bin_states.ts_ms
-            """, logger: logger)
-        return applied
     }
 
     /// One non-event item, inside the batch's transaction (its device row is locked already).
