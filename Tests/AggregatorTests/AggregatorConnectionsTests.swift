@@ -40,9 +40,6 @@ struct AggregatorConnectionsTests {
         }
     }
 
-    static let waitingOnLock =
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-
     /// An aggregator on PostgreSQL whose ledger has pt-1's first event; then a session locks the events
     /// table and pt-2 sends an event, whose commit waits for the lock. `body` runs while it waits, with
     /// the broker, a console's subscription to `sanitation/v1/alerts`, and the database's URL; afterwards
@@ -77,30 +74,26 @@ struct AggregatorConnectionsTests {
             }
 
             let session = "aggregator-connections-lock"
-            let holder = try PostgresServer.startSession(
+            let holder = try await PostgresServer.holdLock(
                 url: url, applicationName: session,
                 sql: "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
+                heldWhen: """
+                    SELECT count(*) FROM pg_locks
+                    WHERE relation = 'events'::regclass AND granted AND mode = 'ExclusiveLock'
+                    """,
                 outputPath: directory.file("lock.log"))
             defer { holder.send(SIGKILL) }
-            try await waitUntil(timeout: .seconds(20), "the lock is held") {
-                try await PostgresServer.query(
-                    url: url,
-                    sql: """
-                        SELECT count(*) FROM pg_locks
-                        WHERE relation = 'events'::regclass AND granted AND mode = 'ExclusiveLock'
-                        """) == ["1"]
-            }
             try await Self.publish(
                 broker, device: "pt-2", topic: Topics.events("pt-2"),
                 payload: Fixtures.json(IngestBrokerTests.event("pt-2", index: 1, seq: 1)))
             try await waitUntil(timeout: .seconds(20), "pt-2's event commit waits on the lock") {
-                try await PostgresServer.query(url: url, sql: Self.waitingOnLock) != ["0"]
+                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
             }
 
             try await body(broker, alerts, url)
 
             #expect(
-                try await PostgresServer.query(url: url, sql: Self.waitingOnLock) != ["0"],
+                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0,
                 "the commit was still waiting at the end")
             #expect(try await store.bookedEventCount() == 1)
             // The lock goes; the held event is booked, nothing lost.

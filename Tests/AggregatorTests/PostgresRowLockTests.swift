@@ -10,9 +10,6 @@ import Testing
 /// PostgreSQL breaks after a second by aborting one of them).
 @Suite("PostgreSQL row locks")
 struct PostgresRowLockTests {
-    static let waitingOnLock =
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-
     @Test("an event batch takes the district's per-day rows in day order, so two batches never wait in a circle")
     func perDayRowsInOrder() async throws {
         let directory = try TemporaryDirectory(prefix: "postgres-row-locks")
@@ -40,21 +37,18 @@ struct PostgresRowLockTests {
 
         // Another transaction holds day 4's row.
         let session = "bins-test-day-row"
-        let holder = try PostgresServer.startSession(
+        let holder = try await PostgresServer.holdLock(
             url: url, applicationName: session,
             sql: """
                 BEGIN; SELECT day FROM ledger_days WHERE day = \(dayNumber(4)) FOR UPDATE; SELECT pg_sleep(600); COMMIT;
                 """,
+            // An xid is assigned once the row is locked.
+            heldWhen: """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
+                """,
             outputPath: directory.file("holder.log"))
         defer { holder.send(SIGKILL) }
-        try await waitUntil(timeout: .seconds(20), "the holder has locked day 4's row") {
-            try await PostgresServer.query(
-                url: url,
-                sql: """
-                    SELECT count(*) FROM pg_stat_activity
-                    WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
-                    """) == ["1"]
-        }
 
         // One batch books an event on each day, newest day first (seq 1 on day 8); it waits at day 4.
         let batch: [IngestItem] = days.reversed().map { day in
@@ -64,7 +58,7 @@ struct PostgresRowLockTests {
         }
         let booking = Task { try await store.commit(batch) }
         try await waitUntil(timeout: .seconds(20), "the batch waits for day 4's row") {
-            try await PostgresServer.query(url: url, sql: Self.waitingOnLock) != ["0"]
+            try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
         }
         // It holds the days before 4 and none after: the rows nobody holds are exactly 5 to 8.
         let free = try await PostgresServer.query(

@@ -94,18 +94,36 @@ public enum PostgresServer {
             .split(separator: "\n").map(String.init)
     }
 
-    /// Starts psql running `sql` on the database at `url` and returns at once: a session that holds a lock
-    /// (`BEGIN; LOCK …; SELECT pg_sleep(…)`) while a test watches what waits for it. End it with
-    /// ``terminateSessions(url:applicationName:)``.
-    public static func startSession(url: String, applicationName: String, sql: String, outputPath: String) throws
-        -> ChildProcess
-    {
-        try ChildProcess(
+    /// Starts psql running `sql` on the database at `url`, a session that takes a lock and keeps it
+    /// (`BEGIN; LOCK …; SELECT pg_sleep(…)`) while a test watches what waits for it, and returns once
+    /// `heldWhen` (a query answering a count) answers 1. End it with ``terminateSessions(url:applicationName:)``.
+    public static func holdLock(
+        url: String, applicationName: String, sql: String, heldWhen: String, outputPath: String
+    ) async throws -> ChildProcess {
+        let holder = try ChildProcess(
             try psqlPath(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
             environment: ["PGAPPNAME": applicationName], outputPath: outputPath)
+        do {
+            try await waitUntil(timeout: .seconds(20), "\(applicationName) holds its lock") {
+                try await query(url: url, sql: heldWhen) == ["1"]
+            }
+        } catch {
+            holder.send(SIGKILL)
+            throw error
+        }
+        return holder
     }
 
-    /// Ends the server sessions that ``startSession(url:applicationName:sql:outputPath:)`` started under
+    /// How many sessions on the database at `url` wait for a lock another session holds.
+    public static func sessionsWaitingOnLocks(url: String) async throws -> Int {
+        let rows = try await query(
+            url: url,
+            sql: "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return rows.first.flatMap { Int($0) } ?? 0
+    }
+
+    /// Ends the server sessions that ``holdLock(url:applicationName:sql:heldWhen:outputPath:)`` started under
     /// `applicationName` (their locks are released with them).
     public static func terminateSessions(url: String, applicationName: String) async throws {
         try await execute(
