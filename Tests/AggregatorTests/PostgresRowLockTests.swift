@@ -4,21 +4,36 @@ import BinsTestSupport
 import Foundation
 import Testing
 
-/// The order a PostgreSQL batch takes rows in. The district's per-day rows (`ledger_days`) are written by
-/// every event batch of every instance; a batch that took them in no particular order could hold one day
-/// while waiting for another that a second batch holds while waiting for the first (a deadlock, which
-/// PostgreSQL breaks after a second by aborting one of them).
+/// The order PostgreSQL writes take shared rows in. The district's per-day rows (`ledger_days`) are written
+/// by every event batch of every instance, and every instance decides every alert; a transaction that took
+/// such rows in no particular order could hold one while waiting for another that a second transaction
+/// holds while waiting for the first (a deadlock, which PostgreSQL breaks after a second by aborting one).
 @Suite("PostgreSQL row locks")
 struct PostgresRowLockTests {
     @Test("an event batch takes the district's per-day rows in day order, so two batches never wait in a circle")
     func perDayRowsInOrder() async throws {
+        try await Self.withStore { store, url, directory in
+            try await Self.checkDayOrder(store: store, url: url, directory: directory)
+        }
+    }
+
+    @Test("alert steps take their alerts' rows in (kind, subject) order, whatever order they come in")
+    func alertRowsInOrder() async throws {
+        try await Self.withStore { store, url, directory in
+            try await Self.checkAlertOrder(store: store, url: url, directory: directory)
+        }
+    }
+
+    private static func withStore(
+        _ body: (PostgresStore, _ url: String, TemporaryDirectory) async throws -> Void
+    ) async throws {
         let directory = try TemporaryDirectory(prefix: "postgres-row-locks")
         let url = try await PostgresServer.makeDatabase()
         defer { PostgresServer.dropDatabase(url: url) }
         let store = PostgresStore(settings: try #require(PostgresSettings.parse(url: url)), logger: Fixtures.logger)
         do {
             try await store.migrate()
-            try await Self.checkOrder(store: store, url: url, directory: directory)
+            try await body(store, url, directory)
             await store.close()
         } catch {
             await store.close()
@@ -26,7 +41,51 @@ struct PostgresRowLockTests {
         }
     }
 
-    private static func checkOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
+    private static func checkAlertOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
+        func alert(_ point: String) -> AlertRecord {
+            AlertRecord(
+                id: "offline-\(point)", kind: .deviceOffline, severity: .critical, subject: "device:\(point)",
+                value: 1000, threshold: 900, message: "offline", raisedAtMs: 1000)
+        }
+        let points = ["pt-a", "pt-b", "pt-c"]
+        #expect(
+            try await store.applyAlertSteps(points.map { .raise(alert($0), deliveries: []) }) == [true, true, true])
+
+        // Another transaction holds pt-b's alert.
+        let session = "bins-test-alert-row"
+        let holder = try await PostgresServer.holdLock(
+            url: url, applicationName: session,
+            sql: """
+                BEGIN; SELECT id FROM alerts WHERE subject = 'device:pt-b' FOR UPDATE; SELECT pg_sleep(600); COMMIT;
+                """,
+            heldWhen: """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
+                """,
+            outputPath: directory.file("holder.log"))
+        defer { holder.send(SIGKILL) }
+
+        // The three clear, listed c, b, a: the write waits at pt-b holding pt-a's row, not pt-c's.
+        let clears: [AlertStep] = points.reversed().map { point in
+            var cleared = alert(point)
+            cleared.state = .cleared
+            cleared.clearedAtMs = 2000
+            return .transition(cleared, from: .raised, deliveries: [])
+        }
+        let clearing = Task { try await store.applyAlertSteps(clears) }
+        try await waitUntil(timeout: .seconds(20), "the steps wait for pt-b's alert") {
+            try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
+        }
+        let free = try await PostgresServer.query(
+            url: url, sql: "SELECT subject FROM alerts ORDER BY subject FOR UPDATE SKIP LOCKED")
+        #expect(free == ["device:pt-c"])
+
+        try await PostgresServer.terminateSessions(url: url, applicationName: session)
+        #expect(try await clearing.value == [true, true, true])
+        #expect(try await store.openAlerts().isEmpty)
+    }
+
+    private static func checkDayOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
         let days = 1...8
         func dayNumber(_ day: Int) -> Int64 { Fixtures.calendar.localDate(of: Fixtures.time(0, day: day)).dayNumber }
         // Every day's row exists, from a first event of another point on each day.

@@ -722,9 +722,13 @@ public final class PostgresStore: AggregatorStore {
         let logger = logger
         return try await transaction(steps.count == 1 ? "write an alert" : "write \(steps.count) alert steps") {
             connection in
-            var applied: [Bool] = []
-            for step in steps {
-                switch step {
+            // Applied in (kind, subject) order, keeping a subject's own steps in theirs: every instance
+            // follows every bin and decides the same alerts, and two instances that took the same alerts'
+            // rows in different orders deadlocked (PostgreSQL broke it after a second by aborting one).
+            let order = steps.indices.sorted { (steps[$0].lockKey, $0) < (steps[$1].lockKey, $1) }
+            var applied = [Bool](repeating: false, count: steps.count)
+            for index in order {
+                switch steps[index] {
                 case .raise(let alert, let deliveries):
                     let inserted = try await connection.query(
                         """
@@ -739,7 +743,7 @@ public final class PostgresStore: AggregatorStore {
                     if !inserted.isEmpty {
                         try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
                     }
-                    applied.append(!inserted.isEmpty)
+                    applied[index] = !inserted.isEmpty
                 case .transition(let alert, let expected, let deliveries):
                     let updated = try await connection.query(
                         """
@@ -753,7 +757,7 @@ public final class PostgresStore: AggregatorStore {
                     if !updated.isEmpty {
                         try await Self.enqueue(deliveries, alertID: alert.id, connection: connection, logger: logger)
                     }
-                    applied.append(!updated.isEmpty)
+                    applied[index] = !updated.isEmpty
                 }
             }
             return applied
@@ -878,5 +882,14 @@ enum PostgresSchema {
             contaminatedKg: try row["contaminated_kg"].decode(Double.self),
             unknownKg: try row["unknown_kg"].decode(Double.self),
             depositedL: try row["deposited_l"].decode(Double.self))
+    }
+}
+
+extension AlertStep {
+    /// The alert row a step writes, by the key every instance shares (instances name new alerts differently).
+    fileprivate var lockKey: String {
+        switch self {
+        case .raise(let alert, _), .transition(let alert, _, _): "\(alert.kind.rawValue) \(alert.subject)"
+        }
     }
 }
