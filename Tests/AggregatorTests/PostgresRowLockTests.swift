@@ -41,6 +41,21 @@ struct PostgresRowLockTests {
         }
     }
 
+    /// A psql session that locks the rows `select` finds (`FOR UPDATE`) and keeps them; it returns once
+    /// they are held (an xid is assigned when a row is locked).
+    private static func holdRows(_ select: String, session: String, url: String, directory: TemporaryDirectory)
+        async throws -> ChildProcess
+    {
+        try await PostgresServer.holdLock(
+            url: url, applicationName: session,
+            sql: "BEGIN; \(select) FOR UPDATE; SELECT pg_sleep(600); COMMIT;",
+            heldWhen: """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
+                """,
+            outputPath: directory.file("\(session).log"))
+    }
+
     private static func checkAlertOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
         func alert(_ point: String) -> AlertRecord {
             AlertRecord(
@@ -53,16 +68,8 @@ struct PostgresRowLockTests {
 
         // Another transaction holds pt-b's alert.
         let session = "bins-test-alert-row"
-        let holder = try await PostgresServer.holdLock(
-            url: url, applicationName: session,
-            sql: """
-                BEGIN; SELECT id FROM alerts WHERE subject = 'device:pt-b' FOR UPDATE; SELECT pg_sleep(600); COMMIT;
-                """,
-            heldWhen: """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
-                """,
-            outputPath: directory.file("holder.log"))
+        let holder = try await Self.holdRows(
+            "SELECT id FROM alerts WHERE subject = 'device:pt-b'", session: session, url: url, directory: directory)
         defer { holder.send(SIGKILL) }
 
         // The three clear, listed c, b, a: the write waits at pt-b holding pt-a's row, not pt-c's.
@@ -96,17 +103,8 @@ struct PostgresRowLockTests {
 
         // Another transaction holds day 4's row.
         let session = "bins-test-day-row"
-        let holder = try await PostgresServer.holdLock(
-            url: url, applicationName: session,
-            sql: """
-                BEGIN; SELECT day FROM ledger_days WHERE day = \(dayNumber(4)) FOR UPDATE; SELECT pg_sleep(600); COMMIT;
-                """,
-            // An xid is assigned once the row is locked.
-            heldWhen: """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
-                """,
-            outputPath: directory.file("holder.log"))
+        let holder = try await Self.holdRows(
+            "SELECT day FROM ledger_days WHERE day = \(dayNumber(4))", session: session, url: url, directory: directory)
         defer { holder.send(SIGKILL) }
 
         // One batch books an event on each day, newest day first (seq 1 on day 8); it waits at day 4.
