@@ -381,11 +381,9 @@ public final class PostgresStore: AggregatorStore {
     private static func recordStates(
         _ states: [(state: StatePayload, receivedAtMs: Int64)], connection: PostgresConnection, logger: Logger
     ) async throws -> [Bool] {
-        struct BinKey: Hashable, Comparable {
+        struct BinKey: Hashable {
             var device: String
             var bin: String
-
-            static func < (lhs: BinKey, rhs: BinKey) -> Bool { (lhs.device, lhs.bin) < (rhs.device, rhs.bin) }
         }
         var newest: [BinKey: (state: StatePayload, receivedAtMs: Int64)] = [:]
         for entry in states {
@@ -395,16 +393,16 @@ public final class PostgresStore: AggregatorStore {
             }
             newest[key] = entry
         }
-        let keys = newest.keys.sorted()
-        let rows = keys.compactMap { newest[$0] }
+        let kept = Array(newest)
+        let keys = kept.map(\.key)
+        let rows = kept.map(\.value)
         let result = try await connection.query(
             """
             WITH written AS (
                 INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
                 SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
                                      \(rows.map(\.state.ts.millisecondsSinceEpoch))::BIGINT[], \(rows.map { StoreRules.encodeState($0.state) })::TEXT[],
-                                     \(rows.map(\.receivedAtMs))::BIGINT[]) AS s(device, bin, ts_ms, payload, received_ms)
-                ORDER BY device, bin
+                                     \(rows.map(\.receivedAtMs))::BIGINT[])
                 ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
                     received_ms = excluded.received_ms
                 WHERE excluded.ts_ms >= bin_states.ts_ms
@@ -725,7 +723,10 @@ public final class PostgresStore: AggregatorStore {
             // Applied in (kind, subject) order, keeping a subject's own steps in theirs: every instance
             // follows every bin and decides the same alerts, and two instances that took the same alerts'
             // rows in different orders deadlocked (PostgreSQL broke it after a second by aborting one).
-            let order = steps.indices.sorted { (steps[$0].lockKey, $0) < (steps[$1].lockKey, $1) }
+            let order = steps.indices.sorted {
+                let (lhs, rhs) = (steps[$0].alert, steps[$1].alert)
+                return (lhs.kind.rawValue, lhs.subject, $0) < (rhs.kind.rawValue, rhs.subject, $1)
+            }
             var applied = [Bool](repeating: false, count: steps.count)
             for index in order {
                 switch steps[index] {
@@ -886,10 +887,11 @@ enum PostgresSchema {
 }
 
 extension AlertStep {
-    /// The alert row a step writes, by the key every instance shares (instances name new alerts differently).
-    fileprivate var lockKey: String {
+    /// The alert a step writes; its kind and subject name its row the same way in every instance (instances
+    /// name new alerts differently).
+    fileprivate var alert: AlertRecord {
         switch self {
-        case .raise(let alert, _), .transition(let alert, _, _): "\(alert.kind.rawValue) \(alert.subject)"
+        case .raise(let alert, _), .transition(let alert, _, _): alert
         }
     }
 }
