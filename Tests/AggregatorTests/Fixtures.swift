@@ -55,13 +55,22 @@ enum Fixtures {
                 try await body(stores) { sql in try DatabaseQueue(path: path).write { try $0.execute(sql: sql) } }
             }
         case .postgres:
-            let url = try await PostgresServer.makeDatabase()
-            defer { PostgresServer.dropDatabase(url: url) }
-            let settings = try #require(PostgresSettings.parse(url: url))
-            return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }) {
-                stores in
+            return try await withPostgresStores(instances: instances) { stores, url in
                 try await body(stores) { sql in try await PostgresServer.execute(url: url, sql: sql) }
             }
+        }
+    }
+
+    /// `instances` migrated PostgreSQL stores on a database of their own, with the database's URL (for psql
+    /// beside the stores, such as a session holding a lock).
+    static func withPostgresStores<T>(
+        instances: Int, _ body: ([any AggregatorStore], _ url: String) async throws -> T
+    ) async throws -> T {
+        let url = try await PostgresServer.makeDatabase()
+        defer { PostgresServer.dropDatabase(url: url) }
+        let settings = try #require(PostgresSettings.parse(url: url))
+        return try await migrated((0..<instances).map { _ in PostgresStore(settings: settings, logger: logger) }) {
+            stores in try await body(stores, url)
         }
     }
 

@@ -24,20 +24,13 @@ struct PostgresRowLockTests {
         }
     }
 
+    /// A migrated store on a database of its own, its URL, and a directory for the psql sessions' output.
     private static func withStore(
-        _ body: (PostgresStore, _ url: String, TemporaryDirectory) async throws -> Void
+        _ body: (any AggregatorStore, _ url: String, TemporaryDirectory) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory(prefix: "postgres-row-locks")
-        let url = try await PostgresServer.makeDatabase()
-        defer { PostgresServer.dropDatabase(url: url) }
-        let store = PostgresStore(settings: try #require(PostgresSettings.parse(url: url)), logger: Fixtures.logger)
-        do {
-            try await store.migrate()
-            try await body(store, url, directory)
-            await store.close()
-        } catch {
-            await store.close()
-            throw error
+        try await Fixtures.withPostgresStores(instances: 1) { stores, url in
+            try await body(stores[0], url, directory)
         }
     }
 
@@ -56,7 +49,9 @@ struct PostgresRowLockTests {
             outputPath: directory.file("\(session).log"))
     }
 
-    private static func checkAlertOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
+    private static func checkAlertOrder(store: any AggregatorStore, url: String, directory: TemporaryDirectory)
+        async throws
+    {
         func alert(_ point: String) -> AlertRecord {
             AlertRecord(
                 id: "offline-\(point)", kind: .deviceOffline, severity: .critical, subject: "device:\(point)",
@@ -92,7 +87,9 @@ struct PostgresRowLockTests {
         #expect(try await store.openAlerts().isEmpty)
     }
 
-    private static func checkDayOrder(store: PostgresStore, url: String, directory: TemporaryDirectory) async throws {
+    private static func checkDayOrder(store: any AggregatorStore, url: String, directory: TemporaryDirectory)
+        async throws
+    {
         let days = 1...8
         func dayNumber(_ day: Int) -> Int64 { Fixtures.calendar.localDate(of: Fixtures.time(0, day: day)).dayNumber }
         // Every day's row exists, from a first event of another point on each day.
