@@ -105,10 +105,12 @@ public final class AggregatorRuntime: Sendable {
             { messages, receivedAtMs in live.committed(messages, receivedAtMs: receivedAtMs) }
         committer = IngestCommitter(processor: processor)
         handler = IngestHandler(processor: processor, committer: committer, logger: logger, committed: committed)
-        // Its own commit queue and committer too: a state commits while an event batch does.
+        // Its own commit queue and committer too: a state commits while an event batch does, and is judged
+        // for alerts as it arrives.
         deviceStateCommitter = IngestCommitter(processor: processor)
         deviceStateHandler = IngestHandler(
-            processor: processor, committer: deviceStateCommitter, logger: logger, committed: committed)
+            processor: processor, committer: deviceStateCommitter, stateJudging: .onReceipt, logger: logger,
+            committed: committed)
     }
 
     /// Opens the configured store and brings its schema up to date.

@@ -135,4 +135,58 @@ struct AggregatorConnectionsTests {
             #expect(raised?.state == .raised, "bin_full for pt-1/wet was not raised while the event commit waited")
         }
     }
+    @Test(
+        "a state crossing bin_full raises its alert while the state's own commit waits on a lock (states are judged as they arrive)"
+    )
+    func stateJudgedBeforeItsCommit() async throws {
+        let directory = try TemporaryDirectory(prefix: "aggregator-state-judged")
+        let broker = try await MosquittoBroker.start()
+        let url = try await PostgresServer.makeDatabase()
+        defer { PostgresServer.dropDatabase(url: url) }
+        var configuration = try IngestBrokerTests.configuration(
+            broker: broker, directory: directory.path, devices: ["pt-1"],
+            clientID: "bins-aggregator-\(UUID().uuidString.prefix(6))", storage: "{postgres: \"\(url)\"}")
+        configuration.alerts.rules[.binFull] = AlertRule(
+            severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 0)
+        let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
+        try await IngestBrokerTests.withRunningAggregator(configuration, store: store) { _ in
+            let console = try MQTTClient(
+                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
+                logger: Fixtures.logger)
+            let alerts = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
+            let consoleTask = Task { try await console.run() }
+            defer { consoleTask.cancel() }
+            try await console.waitUntilConnected(timeout: .seconds(10))
+
+            let session = "aggregator-state-lock"
+            let holder = try await PostgresServer.holdLock(
+                url: url, applicationName: session,
+                sql: "BEGIN; LOCK TABLE bin_states IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
+                heldWhen: """
+                    SELECT count(*) FROM pg_locks
+                    WHERE relation = 'bin_states'::regclass AND granted AND mode = 'ExclusiveLock'
+                    """,
+                outputPath: directory.file("lock.log"))
+            defer { holder.send(SIGKILL) }
+            let state = StatePayload(
+                device: "pt-1", ts: .now(in: TimeZone(identifier: "Asia/Shanghai")!), bin: "wet", stream: .wet,
+                fill: 0.9, massKg: 45, lidOpen: false, quality: .good, temperatureC: 20)
+            try await Self.publish(
+                broker, device: "pt-1", topic: Topics.state("pt-1", bin: "wet"), payload: WireCodec.encode(state))
+            try await waitUntil(timeout: .seconds(20), "the state's commit waits on the lock") {
+                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
+            }
+            // Judged after its commit, the state would raise nothing until the lock goes.
+            let raised = try await Self.firstAlert(.binFull, subject: "bin:pt-1/wet", in: alerts)
+            #expect(raised?.state == .raised, "bin_full for pt-1/wet was not raised while the state's commit waited")
+            #expect(try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0, "the commit was still waiting")
+            #expect(try await store.binStates().isEmpty)
+            // The lock goes; the state is booked, nothing lost.
+            try await PostgresServer.terminateSessions(url: url, applicationName: session)
+            try await waitUntil(timeout: .seconds(20), "the state is booked") {
+                try await store.binStates().map(\.state.fill) == [0.9]
+            }
+        }
+        await store.close()
+    }
 }

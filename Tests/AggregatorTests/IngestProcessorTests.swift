@@ -110,6 +110,38 @@ struct IngestProcessorTests {
         }
     }
 
+    @Test(
+        "a state judged on receipt reaches the alert engine before its batch commits, once, and an older one not at all; it is booked as usual"
+    )
+    func stateJudgedOnReceipt() async throws {
+        try await Self.withProcessor { processor, store, observations async throws in
+            func state(minute: Int64, fill: Double) -> StatePayload {
+                StatePayload(
+                    device: "pt-2", ts: Fixtures.time(minute), bin: "wet", stream: .wet, fill: fill, massKg: 40,
+                    lidOpen: false, quality: .good, temperatureC: nil)
+            }
+            let topic = Topics.state("pt-2", bin: "wet")
+            let full = state(minute: 5, fill: 0.9)
+            let older = state(minute: 4, fill: 0.2)
+            let batch = processor.prepare(
+                [(topic, Fixtures.json(full)), (topic, Fixtures.json(older)), (topic, Array("{\"schema\":1,".utf8))],
+                receivedAtMs: 10, stateJudging: .onReceipt)
+            #expect(observations.all == [.binState(full)], "judged before the commit; the older state not at all")
+            #expect(try await store.binStates().isEmpty)
+            let outcomes = try (await processor.commit(batch)).get()
+            #expect(outcomes == [.accepted(.state), .accepted(.state), .rejected(.malformedJSON)])
+            #expect(try await store.binStates().map(\.state) == [full])
+            #expect(observations.all == [.binState(full)], "the commit judges nothing again")
+
+            // Judged after the commit (the default), only once the commit has said the state is the newest.
+            let later = state(minute: 6, fill: 0.95)
+            let afterCommit = processor.prepare([(topic, Fixtures.json(later))], receivedAtMs: 11)
+            #expect(observations.all.count == 1)
+            _ = try (await processor.commit(afterCommit)).get()
+            #expect(observations.all == [.binState(full), .binState(later)])
+        }
+    }
+
     @Test("duplicates are counted, not booked")
     func duplicates() async throws {
         try await Self.withProcessor { processor, store, _ async throws in

@@ -22,6 +22,7 @@ import Synchronization
 public final class IngestHandler: MQTTBatchHandler {
     private let processor: IngestProcessor
     private let committer: IngestCommitter
+    private let stateJudging: IngestProcessor.StateJudging
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     /// Commits one batch after another, in the order the network thread handed them over.
@@ -31,13 +32,15 @@ public final class IngestHandler: MQTTBatchHandler {
         @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void
 
     public init(
-        processor: IngestProcessor, committer: IngestCommitter, logger: Logger,
+        processor: IngestProcessor, committer: IngestCommitter,
+        stateJudging: IngestProcessor.StateJudging = .afterCommit, logger: Logger,
         committed:
             @escaping @Sendable ([(topic: String, payload: [UInt8], type: IngestMetrics.MessageType)], Int64) -> Void =
             { _, _ in }
     ) {
         self.processor = processor
         self.committer = committer
+        self.stateJudging = stateJudging
         self.logger = logger
         self.committed = committed
     }
@@ -47,7 +50,8 @@ public final class IngestHandler: MQTTBatchHandler {
 
     public func handle(_ batch: [MQTTMessage], acknowledgement: MQTTBatchAcknowledgement) {
         let receivedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let prepared = processor.prepare(batch.map { ($0.topic, $0.payload) }, receivedAtMs: receivedAtMs)
+        let prepared = processor.prepare(
+            batch.map { ($0.topic, $0.payload) }, receivedAtMs: receivedAtMs, stateJudging: stateJudging)
         commits.async { [self] in
             commitRetrying(prepared, of: batch, receivedAtMs: receivedAtMs)
             acknowledgement.acknowledge()

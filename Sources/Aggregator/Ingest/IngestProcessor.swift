@@ -13,8 +13,9 @@ public enum IngestOutcome: Sendable, Equatable {
     case storageFailed(AggregatorError)
 }
 
-/// Something ingest committed that may raise or clear an alert; handed to the alert engine, which
-/// evaluates it off the ingest path.
+/// Something ingest received that may raise or clear an alert; handed to the alert engine, which
+/// evaluates it off the ingest path. Everything but a state judged on receipt (``IngestProcessor/StateJudging``)
+/// is handed over once its batch is committed.
 public enum AlertObservation: Sendable, Equatable {
     case binState(StatePayload)
     case fault(device: String, bin: String?, at: WireTimestamp)
@@ -45,6 +46,9 @@ public final class IngestProcessor: Sendable {
     /// Sequence gaps likewise: aggregators sharing a subscription each book seqs the other has not yet, so
     /// in such a deployment gaps open (and close) all the time; the counter and the store keep every one.
     private let gapLog = Mutex(LogThrottle<Bool>())
+    /// The newest state time judged on receipt per `device/bin` (``StateJudging/onReceipt``), which stands
+    /// in for the stored state's time: a state older than one judged already is not judged.
+    private let judgedStateTimes = Mutex<[String: Int64]>([:])
 
     public init(
         registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics,
@@ -59,6 +63,17 @@ public final class IngestProcessor: Sendable {
         self.logger = logger
         self.observe = observe
         self.sequenceChanged = sequenceChanged
+    }
+
+    /// When a bin's state is handed to the alert engine.
+    public enum StateJudging: Sendable {
+        /// Once its batch is committed, if it was newer than the stored state.
+        case afterCommit
+        /// As soon as it is validated, before its batch commits (the device-state session). A state's
+        /// alerts depend on its fill and time alone, not on anything the commit writes, so the alert need
+        /// not wait for the commit, nor for the row locks the commit may queue behind on PostgreSQL (with
+        /// several instances, every instance books every state). The state is booked as before.
+        case onReceipt
     }
 
     /// A message that passed validation, ready to be applied.
@@ -160,14 +175,19 @@ public final class IngestProcessor: Sendable {
         }
         var entries: [Entry] = []
         public internal(set) var items: [IngestItem] = []
+        var stateJudging = StateJudging.afterCommit
 
         /// Messages in the batch.
         public var count: Int { entries.count }
     }
 
     /// Validates each message (topic, payload, registry) and builds the store items of those that pass.
-    public func prepare(_ messages: [(topic: String, payload: [UInt8])], receivedAtMs: Int64) -> PreparedBatch {
+    public func prepare(
+        _ messages: [(topic: String, payload: [UInt8])], receivedAtMs: Int64,
+        stateJudging: StateJudging = .afterCommit
+    ) -> PreparedBatch {
         var batch = PreparedBatch()
+        batch.stateJudging = stateJudging
         for (topic, payload) in messages {
             switch parse(topic: topic, payload: payload) {
             case .rejected(let reason):
@@ -177,6 +197,7 @@ public final class IngestProcessor: Sendable {
                 batch.items.append(
                     .account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
             case .parsed(let parsed):
+                if stateJudging == .onReceipt, case .state(let state) = parsed { judge(state) }
                 batch.entries.append(.item(batch.items.count, parsed, topic: topic))
                 batch.items.append(item(parsed, payload: payload, receivedAtMs: receivedAtMs))
             }
@@ -259,7 +280,7 @@ public final class IngestProcessor: Sendable {
                     return accepted(.birth)
                 case (.state(let state), .applied(let applied)):
                     if applied {
-                        observe(.binState(state))
+                        if batch.stateJudging == .afterCommit { observe(.binState(state)) }
                         if let station = registry.station(ofDevice: state.device) {
                             observe(
                                 .stationActivity(
@@ -284,6 +305,18 @@ public final class IngestProcessor: Sendable {
                 }
             }
         }
+    }
+
+    /// Hands a state to the alert engine unless a newer one of its bin was judged already.
+    private func judge(_ state: StatePayload) {
+        let key = "\(state.device)/\(state.bin)"
+        let atMs = state.ts.millisecondsSinceEpoch
+        let newest = judgedStateTimes.withLock { times in
+            guard atMs >= times[key, default: .min] else { return false }
+            times[key] = atMs
+            return true
+        }
+        if newest { observe(.binState(state)) }
     }
 
     private func booked(_ event: EventPayload, day: LocalDate, outcome: BookingOutcome) -> IngestOutcome {
