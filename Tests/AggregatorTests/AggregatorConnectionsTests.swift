@@ -40,6 +40,20 @@ struct AggregatorConnectionsTests {
         }
     }
 
+    /// Runs `body` with a console's subscription to `sanitation/v1/alerts` on `broker`.
+    static func withConsoleAlerts<T>(_ broker: MosquittoBroker, _ body: (AsyncStream<MQTTMessage>) async throws -> T)
+        async throws -> T
+    {
+        let console = try MQTTClient(
+            configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
+            logger: Fixtures.logger)
+        let alerts = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
+        let consoleTask = Task { try await console.run() }
+        defer { consoleTask.cancel() }
+        try await console.waitUntilConnected(timeout: .seconds(10))
+        return try await body(alerts)
+    }
+
     /// An aggregator on PostgreSQL whose ledger has pt-1's first event; then a session locks the events
     /// table and pt-2 sends an event, whose commit waits for the lock. `body` runs while it waits, with
     /// the broker, a console's subscription to `sanitation/v1/alerts`, and the database's URL; afterwards
@@ -58,48 +72,36 @@ struct AggregatorConnectionsTests {
         adjust(&configuration)
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
         try await IngestBrokerTests.withRunningAggregator(configuration, store: store) { _ in
-            let console = try MQTTClient(
-                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
-                logger: Fixtures.logger)
-            let alerts = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
-            let consoleTask = Task { try await console.run() }
-            defer { consoleTask.cancel() }
-            try await console.waitUntilConnected(timeout: .seconds(10))
+            try await Self.withConsoleAlerts(broker) { alerts in
+                try await Self.publish(
+                    broker, device: "pt-1", topic: Topics.events("pt-1"),
+                    payload: Fixtures.json(IngestBrokerTests.event("pt-1", index: 0, seq: 1)))
+                try await waitUntil(timeout: .seconds(20), "pt-1's event is booked") {
+                    try await store.bookedEventCount() == 1
+                }
 
-            try await Self.publish(
-                broker, device: "pt-1", topic: Topics.events("pt-1"),
-                payload: Fixtures.json(IngestBrokerTests.event("pt-1", index: 0, seq: 1)))
-            try await waitUntil(timeout: .seconds(20), "pt-1's event is booked") {
-                try await store.bookedEventCount() == 1
-            }
+                let session = "aggregator-connections-lock"
+                let holder = try await PostgresServer.holdLock(
+                    .table("events"), url: url, applicationName: session, outputPath: directory.file("lock.log"))
+                defer { holder.send(SIGKILL) }
+                try await Self.publish(
+                    broker, device: "pt-2", topic: Topics.events("pt-2"),
+                    payload: Fixtures.json(IngestBrokerTests.event("pt-2", index: 1, seq: 1)))
+                try await waitUntil(timeout: .seconds(20), "pt-2's event commit waits on the lock") {
+                    try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
+                }
 
-            let session = "aggregator-connections-lock"
-            let holder = try await PostgresServer.holdLock(
-                url: url, applicationName: session,
-                sql: "BEGIN; LOCK TABLE events IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
-                heldWhen: """
-                    SELECT count(*) FROM pg_locks
-                    WHERE relation = 'events'::regclass AND granted AND mode = 'ExclusiveLock'
-                    """,
-                outputPath: directory.file("lock.log"))
-            defer { holder.send(SIGKILL) }
-            try await Self.publish(
-                broker, device: "pt-2", topic: Topics.events("pt-2"),
-                payload: Fixtures.json(IngestBrokerTests.event("pt-2", index: 1, seq: 1)))
-            try await waitUntil(timeout: .seconds(20), "pt-2's event commit waits on the lock") {
-                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
-            }
+                try await body(broker, alerts, url)
 
-            try await body(broker, alerts, url)
-
-            #expect(
-                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0,
-                "the commit was still waiting at the end")
-            #expect(try await store.bookedEventCount() == 1)
-            // The lock goes; the held event is booked, nothing lost.
-            try await PostgresServer.terminateSessions(url: url, applicationName: session)
-            try await waitUntil(timeout: .seconds(20), "pt-2's event is booked") {
-                try await store.bookedEventCount() == 2
+                #expect(
+                    try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0,
+                    "the commit was still waiting at the end")
+                #expect(try await store.bookedEventCount() == 1)
+                // The lock goes; the held event is booked, nothing lost.
+                try await PostgresServer.terminateSessions(url: url, applicationName: session)
+                try await waitUntil(timeout: .seconds(20), "pt-2's event is booked") {
+                    try await store.bookedEventCount() == 2
+                }
             }
         }
         await store.close()
@@ -135,6 +137,7 @@ struct AggregatorConnectionsTests {
             #expect(raised?.state == .raised, "bin_full for pt-1/wet was not raised while the event commit waited")
         }
     }
+
     @Test(
         "a state crossing bin_full raises its alert while the state's own commit waits on a lock (states are judged as they arrive)"
     )
@@ -150,41 +153,30 @@ struct AggregatorConnectionsTests {
             severity: .warning, raise: 0.8, clear: 0.6, minimumDurationSeconds: 0)
         let store = try await AggregatorRuntime.openStore(configuration.storage, logger: Fixtures.logger)
         try await IngestBrokerTests.withRunningAggregator(configuration, store: store) { _ in
-            let console = try MQTTClient(
-                configuration: MQTTConfiguration(host: broker.host, port: broker.port, clientID: "console"),
-                logger: Fixtures.logger)
-            let alerts = try await console.subscribe(Topics.alerts, qos: .atLeastOnce)
-            let consoleTask = Task { try await console.run() }
-            defer { consoleTask.cancel() }
-            try await console.waitUntilConnected(timeout: .seconds(10))
-
-            let session = "aggregator-state-lock"
-            let holder = try await PostgresServer.holdLock(
-                url: url, applicationName: session,
-                sql: "BEGIN; LOCK TABLE bin_states IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
-                heldWhen: """
-                    SELECT count(*) FROM pg_locks
-                    WHERE relation = 'bin_states'::regclass AND granted AND mode = 'ExclusiveLock'
-                    """,
-                outputPath: directory.file("lock.log"))
-            defer { holder.send(SIGKILL) }
-            let state = StatePayload(
-                device: "pt-1", ts: .now(in: TimeZone(identifier: "Asia/Shanghai")!), bin: "wet", stream: .wet,
-                fill: 0.9, massKg: 45, lidOpen: false, quality: .good, temperatureC: 20)
-            try await Self.publish(
-                broker, device: "pt-1", topic: Topics.state("pt-1", bin: "wet"), payload: WireCodec.encode(state))
-            try await waitUntil(timeout: .seconds(20), "the state's commit waits on the lock") {
-                try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
-            }
-            // Judged after its commit, the state would raise nothing until the lock goes.
-            let raised = try await Self.firstAlert(.binFull, subject: "bin:pt-1/wet", in: alerts)
-            #expect(raised?.state == .raised, "bin_full for pt-1/wet was not raised while the state's commit waited")
-            #expect(try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0, "the commit was still waiting")
-            #expect(try await store.binStates().isEmpty)
-            // The lock goes; the state is booked, nothing lost.
-            try await PostgresServer.terminateSessions(url: url, applicationName: session)
-            try await waitUntil(timeout: .seconds(20), "the state is booked") {
-                try await store.binStates().map(\.state.fill) == [0.9]
+            try await Self.withConsoleAlerts(broker) { alerts in
+                let session = "aggregator-state-lock"
+                let holder = try await PostgresServer.holdLock(
+                    .table("bin_states"), url: url, applicationName: session, outputPath: directory.file("lock.log"))
+                defer { holder.send(SIGKILL) }
+                let state = StatePayload(
+                    device: "pt-1", ts: .now(in: TimeZone(identifier: "Asia/Shanghai")!), bin: "wet", stream: .wet,
+                    fill: 0.9, massKg: 45, lidOpen: false, quality: .good, temperatureC: 20)
+                try await Self.publish(
+                    broker, device: "pt-1", topic: Topics.state("pt-1", bin: "wet"), payload: WireCodec.encode(state))
+                try await waitUntil(timeout: .seconds(20), "the state's commit waits on the lock") {
+                    try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0
+                }
+                // Judged after its commit, the state would raise nothing until the lock goes.
+                let raised = try await Self.firstAlert(.binFull, subject: "bin:pt-1/wet", in: alerts)
+                #expect(
+                    raised?.state == .raised, "bin_full for pt-1/wet was not raised while the state's commit waited")
+                #expect(try await PostgresServer.sessionsWaitingOnLocks(url: url) > 0, "the commit was still waiting")
+                #expect(try await store.binStates().isEmpty)
+                // The lock goes; the state is booked, nothing lost.
+                try await PostgresServer.terminateSessions(url: url, applicationName: session)
+                try await waitUntil(timeout: .seconds(20), "the state is booked") {
+                    try await store.binStates().map(\.state.fill) == [0.9]
+                }
             }
         }
         await store.close()

@@ -34,21 +34,6 @@ struct PostgresRowLockTests {
         }
     }
 
-    /// A psql session that locks the rows `select` finds (`FOR UPDATE`) and keeps them; it returns once
-    /// they are held (an xid is assigned when a row is locked).
-    private static func holdRows(_ select: String, session: String, url: String, directory: TemporaryDirectory)
-        async throws -> ChildProcess
-    {
-        try await PostgresServer.holdLock(
-            url: url, applicationName: session,
-            sql: "BEGIN; \(select) FOR UPDATE; SELECT pg_sleep(600); COMMIT;",
-            heldWhen: """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = '\(session)' AND backend_xid IS NOT NULL
-                """,
-            outputPath: directory.file("\(session).log"))
-    }
-
     private static func checkAlertOrder(store: any AggregatorStore, url: String, directory: TemporaryDirectory)
         async throws
     {
@@ -63,8 +48,9 @@ struct PostgresRowLockTests {
 
         // Another transaction holds pt-b's alert.
         let session = "bins-test-alert-row"
-        let holder = try await Self.holdRows(
-            "SELECT id FROM alerts WHERE subject = 'device:pt-b'", session: session, url: url, directory: directory)
+        let holder = try await PostgresServer.holdLock(
+            .rows(select: "SELECT id FROM alerts WHERE subject = 'device:pt-b'"), url: url, applicationName: session,
+            outputPath: directory.file("\(session).log"))
         defer { holder.send(SIGKILL) }
 
         // The three clear, listed c, b, a: the write waits at pt-b holding pt-a's row, not pt-c's.
@@ -100,8 +86,9 @@ struct PostgresRowLockTests {
 
         // Another transaction holds day 4's row.
         let session = "bins-test-day-row"
-        let holder = try await Self.holdRows(
-            "SELECT day FROM ledger_days WHERE day = \(dayNumber(4))", session: session, url: url, directory: directory)
+        let holder = try await PostgresServer.holdLock(
+            .rows(select: "SELECT day FROM ledger_days WHERE day = \(dayNumber(4))"), url: url,
+            applicationName: session, outputPath: directory.file("\(session).log"))
         defer { holder.send(SIGKILL) }
 
         // One batch books an event on each day, newest day first (seq 1 on day 8); it waits at day 4.

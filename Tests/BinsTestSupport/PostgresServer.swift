@@ -94,14 +94,40 @@ public enum PostgresServer {
             .split(separator: "\n").map(String.init)
     }
 
-    /// Starts psql running `sql` on the database at `url`, a session that takes a lock and keeps it
-    /// (`BEGIN; LOCK …; SELECT pg_sleep(…)`) while a test watches what waits for it, and returns once
-    /// `heldWhen` (a query answering a count) answers 1. End it with ``terminateSessions(url:applicationName:)``.
-    public static func holdLock(
-        url: String, applicationName: String, sql: String, heldWhen: String, outputPath: String
-    ) async throws -> ChildProcess {
+    /// What ``holdLock(_:url:applicationName:outputPath:)`` holds.
+    public enum HeldLock: Sendable {
+        /// `LOCK TABLE … IN EXCLUSIVE MODE`: reads pass, every write waits.
+        case table(String)
+        /// The rows a `SELECT` finds, locked `FOR UPDATE`.
+        case rows(select: String)
+    }
+
+    /// Starts psql on the database at `url`, a session named `applicationName` that takes `lock` and keeps
+    /// it for ten minutes while a test watches what waits for it, and returns once the lock is held. End it
+    /// with ``terminateSessions(url:applicationName:)`` (or by killing the returned process).
+    public static func holdLock(_ lock: HeldLock, url: String, applicationName: String, outputPath: String)
+        async throws -> ChildProcess
+    {
+        let take: String
+        let heldWhen: String
+        switch lock {
+        case .table(let table):
+            take = "LOCK TABLE \(table) IN EXCLUSIVE MODE"
+            heldWhen = """
+                SELECT count(*) FROM pg_locks
+                WHERE relation = '\(table)'::regclass AND granted AND mode = 'ExclusiveLock'
+                """
+        case .rows(let select):
+            take = "\(select) FOR UPDATE"
+            // An xid is assigned when a row is locked.
+            heldWhen = """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = '\(applicationName)' AND backend_xid IS NOT NULL
+                """
+        }
         let holder = try ChildProcess(
-            try psqlPath(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+            try psqlPath(),
+            ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", "BEGIN; \(take); SELECT pg_sleep(600); COMMIT;"],
             environment: ["PGAPPNAME": applicationName], outputPath: outputPath)
         do {
             try await waitUntil(timeout: .seconds(20), "\(applicationName) holds its lock") {
@@ -123,7 +149,7 @@ public enum PostgresServer {
         return rows.first.flatMap { Int($0) } ?? 0
     }
 
-    /// Ends the server sessions that ``holdLock(url:applicationName:sql:heldWhen:outputPath:)`` started under
+    /// Ends the server sessions that ``holdLock(_:url:applicationName:outputPath:)`` started under
     /// `applicationName` (their locks are released with them).
     public static func terminateSessions(url: String, applicationName: String) async throws {
         try await execute(
