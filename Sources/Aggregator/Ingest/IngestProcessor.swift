@@ -67,11 +67,11 @@ public final class IngestProcessor: Sendable {
 
     /// When a bin's state is handed to the alert engine.
     public enum StateJudging: Sendable {
-        /// Once its batch is committed, if it was newer than the stored state.
+        /// Once its batch is committed, if it was not older than the stored state.
         case afterCommit
         /// As soon as it is validated, before its batch commits (the device-state session). A state's
-        /// alerts depend on its fill and time alone, not on anything the commit writes, so the alert need
-        /// not wait for the commit, nor for the row locks the commit may queue behind on PostgreSQL (with
+        /// alerts depend on its fill and time (and the learned fill rates, held in memory), not on anything
+        /// the commit writes, so the alert need not wait for the commit, nor for the row locks the commit may queue behind on PostgreSQL (with
         /// several instances, every instance books every state). The state is booked as before.
         case onReceipt
     }
