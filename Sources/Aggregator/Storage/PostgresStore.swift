@@ -393,14 +393,14 @@ public final class PostgresStore: AggregatorStore {
             }
             newest[key] = entry
         }
-        let kept = Array(newest)
-        let keys = kept.map(\.key)
-        let rows = kept.map(\.value)
+        let rows = Array(newest.values)
+        let devices = rows.map(\.state.device)
+        let bins = rows.map(\.state.bin)
         let result = try await connection.query(
             """
             WITH written AS (
                 INSERT INTO bin_states (device, bin, ts_ms, payload, received_ms)
-                SELECT * FROM unnest(\(rows.map(\.state.device))::TEXT[], \(rows.map(\.state.bin))::TEXT[],
+                SELECT * FROM unnest(\(devices)::TEXT[], \(bins)::TEXT[],
                                      \(rows.map(\.state.ts.millisecondsSinceEpoch))::BIGINT[], \(rows.map { StoreRules.encodeState($0.state) })::TEXT[],
                                      \(rows.map(\.receivedAtMs))::BIGINT[])
                 ON CONFLICT (device, bin) DO UPDATE SET ts_ms = excluded.ts_ms, payload = excluded.payload,
@@ -408,7 +408,7 @@ public final class PostgresStore: AggregatorStore {
                 WHERE excluded.ts_ms >= bin_states.ts_ms
                 RETURNING device, bin)
             SELECT k.device, k.bin, s.ts_ms, EXISTS (SELECT 1 FROM written w WHERE w.device = k.device AND w.bin = k.bin)
-            FROM unnest(\(keys.map(\.device))::TEXT[], \(keys.map(\.bin))::TEXT[]) AS k(device, bin)
+            FROM unnest(\(devices)::TEXT[], \(bins)::TEXT[]) AS k(device, bin)
             LEFT JOIN bin_states s ON s.device = k.device AND s.bin = k.bin
             """, logger: logger)
         var current: [BinKey: Int64] = [:]
