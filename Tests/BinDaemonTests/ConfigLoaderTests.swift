@@ -112,14 +112,27 @@ import Testing
         // The old cut-off is still accepted, with a warning that it no longer does anything.
         #expect(
             config.warnings.map(\.description).contains { $0.contains("classification.min_volume_l: no longer used") })
+        let against = try parseConfig(
+            validConfigYAML + "\nclassification: {min_confidence: 0.85, against_stream_confidence: 0.97}\n")
+        #expect(against.classification.minConfidence == 0.85)
+        #expect(against.classification.againstStreamConfidence == 0.97)
         let errors = configErrors(
             validConfigYAML
-                + "\nclassification: {min_confidence: 0.95, contamination_confidence: 0.9, other_kg_l: [0.1, 3]}\n")
+                + "\nclassification: {against_stream_confidence: 0.97, contamination_confidence: 0.96, other_kg_l: [0.1, 3]}\n"
+        )
         #expect(
             errors.contains {
                 $0.contains(
-                    "classification.contamination_confidence: contamination_confidence must be at least min_confidence")
+                    "classification.contamination_confidence: contamination_confidence must be at least against_stream_confidence"
+                )
             })
+        #expect(
+            configErrors(validConfigYAML + "\nclassification: {min_confidence: 0.95, against_stream_confidence: 0.9}\n")
+                .contains {
+                    $0.contains(
+                        "classification.against_stream_confidence: against_stream_confidence must be at least min_confidence"
+                    )
+                })
         #expect(errors.contains { $0.contains("classification.other_kg_l: other_kg_l must reach below dry_kg_l") })
     }
 

@@ -90,7 +90,7 @@ import Testing
         // 0.29 kg/L: kitchen waste with a precise volume, too close to residual waste with a rough one.
         let precise = classifier.classify(
             massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 0.3, declared: .wet)
-        let rough = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 6, declared: .wet)
+        let rough = classifier.classify(massKg: 2.0, volumeL: 7.0, sigmaMassKg: 0.002, sigmaVolumeL: 12, declared: .wet)
         #expect(precise.observed == .wet)
         #expect(rough.observed == .unknown && rough.reason == .lowConfidence)
         #expect(rough.confidence < precise.confidence)
@@ -194,6 +194,14 @@ import Testing
             classifier.minimumJudgeableMisSortKg(
                 declared: .recyclable, densityKgL: 0.5, scaleSigmaKg: 0.005, windowReadings: 5, rangerSigmaMm: 3,
                 surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264) == nil)
+        // The smallest deposit of the bin's own stream that gets its class, in the box.
+        func ownClass(_ declared: WasteStream, _ density: Double) -> Double {
+            classifier.minimumMassKg(
+                densityKgL: density, declared: declared, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL
+            ) { $0.observed.rawValue == declared.rawValue }
+        }
+        #expect(abs(ownClass(.dry, 0.10) - 0.37) < 0.01)
+        #expect(abs(ownClass(.wet, 0.5) - 0.36) < 0.01)
     }
 
     /// The surface left behind by a deposit, as its volume change tells it, on simulated chains of deposits
@@ -289,5 +297,49 @@ import Testing
         #expect(quiet.factor == 1)
         #expect(noisy.factor > 1.6 && noisy.factor < 2.5, "\(noisy.factor)")
         #expect(VolumeNoiseEstimate().factor == 1)
+
+        // What the deposits are judged over: before any, the prior's spread above 1; after the quiet ones,
+        // close to 1; after the noisy ones, around the factor they showed.
+        let rootMeanSquare = DensityClassifier.NoiseFactor.rootMeanSquare
+        let fresh = VolumeNoiseEstimate().plausibleFactors
+        #expect(abs(fresh.reduce(0) { $0 + exp($1.logWeight) } - 1) < 1e-9)
+        #expect(fresh.allSatisfy { $0.factor >= 1 } && rootMeanSquare(fresh) > 1.4, "\(rootMeanSquare(fresh))")
+        #expect(rootMeanSquare(quiet.plausibleFactors) < 1.1, "\(rootMeanSquare(quiet.plausibleFactors))")
+        let learned = rootMeanSquare(noisy.plausibleFactors)
+        #expect(learned > 1.6 && learned < 2.5, "\(learned)")
+    }
+
+    /// A classifier unsure of its volume noise is less sure of the class: the likelihoods are averaged over
+    /// the noise factors, so a deposit that is clear with the configured σ can be less so with the prior's
+    /// spread, and the σ a reader sees is the root mean square of those averaged over.
+    @Test func anUncertainNoiseLowersTheConfidence() {
+        let known = classifier.classify(
+            massKg: 1, volumeL: 9, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
+        let unsure = classifier.classify(
+            massKg: 1, volumeL: 9, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet,
+            noiseFactors: VolumeNoiseEstimate().plausibleFactors)
+        #expect(known.observed == .dry && known.confidence > unsure.confidence, "\(known) \(unsure)")
+        #expect(abs(known.sigmaVolumeL! - boxSigmaL) < 1e-12 && unsure.sigmaVolumeL! > 1.4 * boxSigmaL)
+    }
+
+    /// A call for the bin's own stream needs `min_confidence`; a call against it needs the higher
+    /// `against_stream_confidence`: the same measurement is called in one bin and not in the other.
+    @Test func aCallAgainstTheBinsStreamNeedsMoreEvidence() {
+        // Residual waste at 0.1 kg/L, measured with a wide σ: the posterior of dry is between the two limits.
+        let sigma = 3.5
+        let inDry = classifier.classify(
+            massKg: 1, volumeL: 10, sigmaMassKg: sigmaMass, sigmaVolumeL: sigma, declared: .dry)
+        let inWet = classifier.classify(
+            massKg: 1, volumeL: 10, sigmaMassKg: sigmaMass, sigmaVolumeL: sigma, declared: .wet)
+        let posterior = try! #require(inDry.posterior?.dry)
+        #expect(posterior >= 0.8 && posterior < 0.95, "\(posterior)")
+        #expect(inWet.posterior == inDry.posterior)  // the default prior says nothing about the bin
+        #expect(inDry.observed == .dry && inDry.reason == .classified)
+        #expect(
+            inWet.observed == .unknown && inWet.reason == .lowConfidence
+                && !classifier.isContaminated(inWet, declared: .wet))
+        #expect(classifier.requiredConfidence(for: .dry, declared: .dry) == 0.8)
+        #expect(classifier.requiredConfidence(for: .wet, declared: .dry) == 0.95)
+        #expect(classifier.requiredConfidence(for: .wet, declared: .recyclable) == 0.95)
     }
 }

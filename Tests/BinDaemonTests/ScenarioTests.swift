@@ -128,13 +128,14 @@ struct ScenarioTests {
         #expect(evaluation.trueDeposits == 300)
         #expect(evaluation.missed.isEmpty && evaluation.spurious.isEmpty)
         #expect((masses.max() ?? 1) <= Self.massToleranceKg)
-        // Stated accuracy (docs/accuracy.md, baseline row): at least 88 % of wet/dry deposits of 3 L and more
-        // classified right and none wrong (the rest is `unknown`, never guessed), at most 8 % of the wet/dry
-        // mass unknown, 8 of the 9 mis-sorts of 0.5 kg and more flagged, no false flag.
+        // Stated accuracy (docs/accuracy.md, baseline row): at least 90 % of wet/dry deposits of 3 L and more
+        // classified right and none wrong (the rest, at most 10 %, is `unknown`, never guessed), at most 5 % of
+        // the wet/dry mass unknown, 8 of the 9 mis-sorts of 0.5 kg and more flagged, no false flag.
         #expect(judged >= 150)
-        #expect(Double(evaluation.classifiedCorrectly) >= 0.88 * Double(judged))
-        #expect(Double(evaluation.classifiedWrongly) <= 0.01 * Double(judged))
-        #expect((evaluation.unknownMassShare ?? 1) <= 0.08)
+        #expect(Double(evaluation.classifiedCorrectly) >= 0.9 * Double(judged))
+        #expect(evaluation.classifiedWrongly == 0)
+        #expect(Double(evaluation.classifiedUnknown) <= 0.1 * Double(judged))
+        #expect((evaluation.unknownMassShare ?? 1) <= 0.05)
         #expect(evaluation.falseContamination == 0)
         #expect(evaluation.judgedMisSorts.count == 9)
         #expect(evaluation.judgedMisSorts.filter(\.event.contaminated).count >= 8)
@@ -176,6 +177,30 @@ struct ScenarioTests {
         #expect(evaluation.falseContamination == 0)
         #expect(Double(evaluation.classifiedWrongly) <= 0.01 * judged)
         #expect(Double(evaluation.classifiedUnknown) <= 0.1 * judged)
+        try await point.subscriber.stop()
+    }
+
+    /// Scenario 2 of the accuracy table: a point whose volume noise is twice what its configuration says. It
+    /// cannot see the lighter mis-sorts (docs/accuracy.md), but what it calls it must get right: no false
+    /// flag, at most 1 % of the wet/dry deposits of 3 L and more called the wrong class, and every mis-sort
+    /// its sensors can judge flagged.
+    @Test("cold, noisy point: no false flag, at most 1 % wrong, every judgeable mis-sort flagged")
+    func coldNoisyPoint() async throws {
+        let point = try await SimulationRun.start(
+            prefix: "binsd-cold", device: "pt-acc-cold", extra: ["--log-level", "notice"]
+        ) { _ in
+            scenarioFile("accuracy-cold-noisy.yaml")
+        }
+        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
+        let evaluation = AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents())
+        let judged = Double(evaluation.judged.count)
+        #expect(evaluation.trueDeposits == 200 && evaluation.missed.isEmpty && evaluation.spurious.isEmpty)
+        #expect(judged >= 150)
+        #expect(evaluation.falseContamination == 0)
+        #expect(Double(evaluation.classifiedWrongly) <= 0.01 * judged, "\(evaluation.classifiedWrongly) wrong")
+        let judgeable = evaluation.judgeableMisSorts(
+            in: try Scenario.load(path: scenarioFile("accuracy-cold-noisy.yaml")))
+        #expect(!judgeable.isEmpty && judgeable.allSatisfy(\.event.contaminated))
         try await point.subscriber.stop()
     }
 

@@ -250,6 +250,8 @@ private struct Reader {
             if let v = fields.optional("other_prior")?.double(in: 0.0001...0.5) { result.otherPrior = v }
             if let v = fields.optional("stream_prior")?.double(in: 0.01...0.99) { result.streamPrior = v }
             if let v = fields.optional("min_confidence")?.double(in: 0.5...0.9999) { result.minConfidence = v }
+            let againstValue = fields.optional("against_stream_confidence")
+            if let v = againstValue?.double(in: 0.5...0.9999) { result.againstStreamConfidence = v }
             let contaminationValue = fields.optional("contamination_confidence")
             if let v = contaminationValue?.double(in: 0.5...0.999999) { result.contaminationConfidence = v }
             if let v = fields.optional("range_margin")?.double(in: 0...2) { result.rangeMargin = v }
@@ -271,9 +273,13 @@ private struct Reader {
                     "other_kg_l must reach below dry_kg_l and above wet_kg_l (got \(ConfigText.number(result.otherKgL.lowerBound))-\(ConfigText.number(result.otherKgL.upperBound)))"
                 )
             }
-            if result.contaminationConfidence < result.minConfidence {
+            if result.againstStreamConfidence < result.minConfidence {
+                (againstValue ?? fields.value).error(
+                    "against_stream_confidence must be at least min_confidence (\(ConfigText.number(result.minConfidence))): a call against the bin's stream needs more evidence than one for it"
+                )
+            } else if result.contaminationConfidence < result.againstStreamConfidence {
                 (contaminationValue ?? fields.value).error(
-                    "contamination_confidence must be at least min_confidence (\(ConfigText.number(result.minConfidence))): a flagged deposit must be classified"
+                    "contamination_confidence must be at least against_stream_confidence (\(ConfigText.number(result.againstStreamConfidence))): a flagged deposit must be classified"
                 )
             }
             return ()

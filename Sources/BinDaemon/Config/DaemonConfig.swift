@@ -228,9 +228,14 @@ public struct ClassificationThresholds: Sendable, Equatable, Encodable {
     public var otherPrior: Double = 0.02
     /// Prior probability that a wet-or-dry deposit is of the bin's declared stream; 0.5 says nothing.
     public var streamPrior: Double = 0.5
-    /// Posterior a class needs to be reported; below it the deposit is `unknown`.
-    public var minConfidence: Double = 0.9
-    /// Posterior of the other class a deposit needs to be flagged `contaminated` (at least `minConfidence`).
+    /// Posterior the bin's own stream needs to be reported; below it the deposit is `unknown`.
+    public var minConfidence: Double = 0.8
+    /// Posterior any other class needs to be reported (at least `minConfidence`): a call against the bin's
+    /// stream moves correctly sorted mass to another ledger when it is wrong, so it needs more evidence than a
+    /// call for it (docs/binsd.md section 5, "Decision").
+    public var againstStreamConfidence: Double = 0.95
+    /// Posterior that a deposit does not belong in the bin it needs to be flagged `contaminated` (at least
+    /// `againstStreamConfidence`).
     public var contaminationConfidence: Double = 0.99
     /// Relative widening of both ranges before `other` begins.
     public var rangeMargin: Double = 0.25

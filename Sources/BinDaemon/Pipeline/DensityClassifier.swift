@@ -25,7 +25,7 @@ public struct DensityClassifier: Sendable, Equatable {
 
     /// Why a deposit got the class it got (the deposit event's `reason`).
     public enum Reason: String, Sendable, Equatable, CaseIterable {
-        /// The posterior of `observed` reached `min_confidence`.
+        /// The posterior of `observed` reached what its call needs.
         case classified
         /// No trusted volume (ranger unavailable or lid open).
         case noVolume = "no_volume"
@@ -35,7 +35,8 @@ public struct DensityClassifier: Sendable, Equatable {
         case sensorFault = "sensor_fault"
         /// `other` (a density outside both ranges) is the most probable hypothesis.
         case outsideRanges = "outside_ranges"
-        /// Neither wet nor dry reached `min_confidence`.
+        /// Neither wet nor dry reached the posterior its call needs (`min_confidence` for the bin's stream,
+        /// `against_stream_confidence` for the other).
         case lowConfidence = "low_confidence"
     }
 
@@ -90,14 +91,50 @@ public struct DensityClassifier: Sendable, Equatable {
         }
     }
 
+    /// A factor on the σ of a volume change and its probability (log): how sure the daemon is of its own noise.
+    public struct NoiseFactor: Sendable, Equatable {
+        public var factor: Double
+        public var logWeight: Double
+
+        public init(factor: Double, logWeight: Double) {
+            self.factor = factor
+            self.logWeight = logWeight
+        }
+
+        /// The σ given is the σ: the sensors' noise is known.
+        public static let known = [NoiseFactor(factor: 1, logWeight: 0)]
+
+        /// √E[k²] over `factors` (whose weights need not be normalised): the factor on σ a reader is shown.
+        public static func rootMeanSquare(_ factors: [NoiseFactor]) -> Double {
+            let total = DensityClassifier.logSumExp(factors.map(\.logWeight))
+            guard total.isFinite else { return 1 }
+            return factors.reduce(0) { $0 + exp($1.logWeight - total) * $1.factor * $1.factor }.squareRoot()
+        }
+    }
+
     /// Classifies a deposit of `massKg` and `volumeL` (nil when there is no trusted volume) measured with
     /// standard deviations `sigmaMassKg` and `sigmaVolumeL`, into a bin declared for `declared`.
+    ///
+    /// `noiseFactors` say how well `sigmaVolumeL` is known: the likelihoods are averaged over them (the
+    /// predictive density), so a bin that has not yet learned its noise is judged as unsure of it as it is,
+    /// rather than as sure as its best guess.
     public func classify(
-        massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream
+        massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream,
+        noiseFactors: [NoiseFactor] = NoiseFactor.known
     ) -> Result {
-        guard let volumeL, volumeL.isFinite, massKg.isFinite else { return .unknown(.noVolume) }
-        let logLikelihood = logLikelihoods(
-            massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
+        guard let volumeL, volumeL.isFinite, massKg.isFinite, !noiseFactors.isEmpty else {
+            return .unknown(.noVolume)
+        }
+        let perFactor = noiseFactors.map { scale in
+            let l = logLikelihoods(
+                massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL * scale.factor)
+            return (wet: scale.logWeight + l.wet, dry: scale.logWeight + l.dry, other: scale.logWeight + l.other)
+        }
+        let logLikelihood = (
+            wet: Self.logSumExp(perFactor.map(\.wet)), dry: Self.logSumExp(perFactor.map(\.dry)),
+            other: Self.logSumExp(perFactor.map(\.other))
+        )
+        let effectiveSigma = sigmaVolumeL * NoiseFactor.rootMeanSquare(noiseFactors)
         let prior = prior(declared: declared)
         let logJoint = [
             log(prior.wet) + logLikelihood.wet, log(prior.dry) + logLikelihood.dry,
@@ -112,18 +149,26 @@ public struct DensityClassifier: Sendable, Equatable {
             wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
         let side: ObservedStream = posterior.wet >= posterior.dry ? .wet : .dry
         let sideProbability = posterior[side]
-        let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: sigmaVolumeL)
+        let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: effectiveSigma)
         var result = Result(
             observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence,
             likelihoods: likelihoods,
-            posterior: posterior, sigmaVolumeL: sigmaVolumeL)
+            posterior: posterior, sigmaVolumeL: effectiveSigma)
         if posterior.other > sideProbability {
             result.reason = .outsideRanges
-        } else if sideProbability >= thresholds.minConfidence {
+        } else if sideProbability >= requiredConfidence(for: side, declared: declared) {
             result.observed = side
             result.reason = .classified
         }
         return result
+    }
+
+    /// The posterior a call of `side` needs in a bin declared for `declared`: `min_confidence` for the bin's
+    /// own stream, `against_stream_confidence` for any other. A wrong call for the bin's stream books a
+    /// mis-sort where a bin without sensors would have booked it; a wrong call against it moves correctly
+    /// sorted mass to another stream's ledger and is half of a contamination flag, so it costs more.
+    public func requiredConfidence(for side: ObservedStream, declared: WasteStream) -> Double {
+        side.rawValue == declared.rawValue ? thresholds.minConfidence : thresholds.againstStreamConfidence
     }
 
     /// Δm / ΔV for a reader, when the volume change is clearly above zero (more than σV); nil otherwise.
@@ -133,7 +178,7 @@ public struct DensityClassifier: Sendable, Equatable {
     }
 
     /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two (its
-    /// posterior reached `min_confidence`) and the posterior that it does not belong in this bin, the other
+    /// posterior reached `against_stream_confidence`) and the posterior that it does not belong in this bin, the other
     /// class or `other`, reaches `contamination_confidence`. The second question is the one a flag answers:
     /// a heavy bag at 1 kg/L in the dry bin is kitchen waste or rubble, and either way it is not residual
     /// waste. Density cannot tell recyclables (PET at 0.02 kg/L, glass at 0.5) or hazardous waste from
