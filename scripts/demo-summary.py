@@ -53,8 +53,8 @@ for name in ("wet", "dry", "recyclable", "hazardous"):
 total = ledger["total"]
 print(f"    {'total':<11} {kg(total['deposited_kg']):>11} {total['deposits']:>9} {kg(total['collected_kg']):>11}"
       f" {kg(total['contaminated_kg']):>13} {kg(total['unknown_kg']):>11}")
-print("    (unknown: deposits whose mass and volume do not tell wet from dry with 90 % confidence, or that the")
-print("     sensors could not judge; they are booked by the bin's stream)")
+print("    (unknown: deposits whose mass and volume do not tell wet from dry with 80 % confidence for the bin's")
+print("     stream or 95 % against it, or that the sensors could not judge; they are booked by the bin's stream)")
 
 
 def share(part, whole):
