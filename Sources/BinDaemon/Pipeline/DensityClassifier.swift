@@ -122,9 +122,8 @@ public struct DensityClassifier: Sendable, Equatable {
         massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream,
         noiseFactors: [NoiseFactor] = NoiseFactor.known
     ) -> Result {
-        guard let volumeL, volumeL.isFinite, massKg.isFinite, !noiseFactors.isEmpty else {
-            return .unknown(.noVolume)
-        }
+        guard let volumeL, volumeL.isFinite, massKg.isFinite else { return .unknown(.noVolume) }
+        let noiseFactors = noiseFactors.isEmpty ? NoiseFactor.known : noiseFactors
         let perFactor = noiseFactors.map { scale in
             let l = logLikelihoods(
                 massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL * scale.factor)
