@@ -204,6 +204,84 @@ struct ScenarioTests {
         try await point.subscriber.stop()
     }
 
+    /// What a bin learned of its volume noise survives a restart: a second `binsd simulate` on the same state
+    /// directory judges its first deposit with the estimate the first run stored, not with the prior's spread.
+    @Test("a restarted point judges its first deposit with the volume noise it learned before the restart")
+    func volumeNoiseSurvivesARestart() async throws {
+        let directory = try TemporaryDirectory(prefix: "binsd-noise-restart")
+        var events = ""
+        for index in 0..<16 {
+            // Kitchen waste of 1-2.5 kg at 0.3-0.8 kg/L, a deposit every five minutes.
+            let mass = 1 + Double(index % 4) * 0.5
+            let density = 0.3 + Double(index % 6) * 0.1
+            events +=
+                "  - {at: \(300 * (index + 1)), deposit: {bin: wet, mass_kg: \(mass), volume_l: \(mass / density)}}\n"
+        }
+        let path = directory.file("restart.yaml")
+        try """
+        device: pt-restart
+        start: 2026-06-01T06:00:00+08:00
+        seed: 11
+        temperature_c: 22
+        bins:
+          - id: wet
+            stream: wet
+            shape: {kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}
+            scale: {counts_per_kg: 21000, offset_counts: 84000, noise_counts: 30}
+            ranger: {mount_mm: 40, jitter_us: 8, surface_roughness_mm: 4}
+            lid: true
+        events:
+        \(events)end: 5400
+
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let broker = try await MosquittoBroker.start(in: directory)
+        let subscriber = try await Subscriber(broker, device: "pt-restart")
+        func firstDepositSigma(after seq: Int) async throws -> Double {
+            func withVolume(_ event: EventPayload) -> Deposit? {
+                guard event.seq > Int64(seq), case .deposit(let deposit) = event.body, deposit.volumeL != nil else {
+                    return nil
+                }
+                return deposit
+            }
+            try await subscriber.recorder.wait("a deposit after seq \(seq)") {
+                $0.uniqueEvents.contains { withVolume($0) != nil }
+            }
+            let deposit = subscriber.recorder.uniqueEvents.lazy.compactMap(withVolume).first
+            return try #require(deposit?.evidence?.volumeSigmaL)
+        }
+
+        let first = try Binsd.simulate(path: path, broker: broker, in: directory)
+        let (firstEnd, firstSummary) = try await first.finish()
+        #expect(firstEnd == .exited(0), "\(first.outputTail)")
+        let firstSigma = try await firstDepositSigma(after: 0)
+        // The first run's first deposit: the configured σ times the prior's spread.
+        let configured = DensityClassifier.volumeSigmaL(
+            rangerSigmaMm: 3, surfaceRoughnessMm: 4, rangerPings: 5, litresPerMm: 0.264)
+        let unlearned = DensityClassifier.NoiseFactor.rootMeanSquare(VolumeNoiseEstimate().plausibleFactors)
+        #expect(abs(firstSigma - configured * unlearned) < 0.002, "\(firstSigma)")
+
+        // What the first run stored: every deposit with a volume learned from.
+        let file = directory.file("state/volume-noise/wet.json")
+        let stored = try JSONDecoder().decode(StoredEstimate.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        #expect(stored.estimate.deposits == 16, "\(stored.estimate.deposits)")
+        let learned = DensityClassifier.NoiseFactor.rootMeanSquare(stored.estimate.plausibleFactors)
+        #expect(learned < unlearned - 0.1, "\(learned)")
+
+        let lastSeq = try #require(firstSummary?["last_seq"] as? Int)
+        let second = try Binsd.simulate(path: path, broker: broker, in: directory)
+        let (secondEnd, _) = try await second.finish()
+        #expect(secondEnd == .exited(0), "\(second.outputTail)")
+        #expect(second.process.output.contains("volume_noise.restored"), "\(second.outputTail)")
+        let secondSigma = try await firstDepositSigma(after: lastSeq)
+        #expect(abs(secondSigma - configured * learned) < 0.002, "\(secondSigma) against \(configured * learned)")
+        try await subscriber.stop()
+    }
+
+    /// The volume noise file as `VolumeNoiseStore` writes it.
+    private struct StoredEstimate: Decodable {
+        var estimate: VolumeNoiseEstimate
+    }
+
     @Test(
         "outbox overflow during a long outage: oldest events dropped, one outbox.dropped fault names the seqs, then clears"
     )

@@ -93,14 +93,8 @@ public struct CalibrationStore: Sendable {
     /// The stored calibration of `bin`; nil when there is none. A file that exists but cannot be read or
     /// decoded is an error naming it (never silently treated as "uncalibrated").
     public func load(bin: String) throws(BinDaemonError) -> StoredCalibration? {
-        let path = path(bin: bin)
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let text = try FileText.read(path)
-        do {
-            return try JSONDecoder().decode(StoredCalibration.self, from: Data(text.utf8))
-        } catch {
-            throw BinDaemonError(.calibrationMissing, "\(path): not a usable calibration: \(Self.describe(error))")
-        }
+        try JSONStateFile.read(
+            StoredCalibration.self, path: path(bin: bin), what: "calibration", code: .calibrationMissing)
     }
 
     /// Whether `bin` has a complete calibration (tare and slope).
@@ -109,19 +103,43 @@ public struct CalibrationStore: Sendable {
     }
 
     public func save(_ calibration: StoredCalibration, bin: String) throws(BinDaemonError) {
+        try JSONStateFile.write(calibration, path: path(bin: bin), directory: directory, what: "calibration")
+    }
+}
+
+/// A small JSON file of the state directory: read with an error that names the file and what is wrong in
+/// it, written atomically (`AtomicFile`).
+package enum JSONStateFile {
+    /// The value in `path`; nil when there is no such file. A file that cannot be read or decoded is an error
+    /// with `code`, naming the file and `what` it should hold.
+    package static func read<Value: Decodable>(
+        _ type: Value.Type, path: String, what: String, code: BinDaemonErrorCode
+    ) throws(BinDaemonError) -> Value? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let text = try FileText.read(path)
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw BinDaemonError(code, "\(path): not a usable \(what): \(describe(error))")
+        }
+    }
+
+    /// Writes `value` as sorted, indented JSON to `path`, creating `directory` first.
+    package static func write<Value: Encodable>(
+        _ value: Value, path: String, directory: String, what: String
+    ) throws(BinDaemonError) {
         if let problem = AtomicFile.createDirectories(directory) {
-            throw BinDaemonError(.fileUnwritable, "\(directory): cannot create the calibration directory: \(problem)")
+            throw BinDaemonError(.fileUnwritable, "\(directory): cannot create the \(what) directory: \(problem)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data: Data
         do {
-            data = try encoder.encode(calibration)
+            data = try encoder.encode(value)
         } catch {
-            throw BinDaemonError(
-                .fileUnwritable, "\(path(bin: bin)): cannot encode the calibration: \(error)", cause: error)
+            throw BinDaemonError(.fileUnwritable, "\(path): cannot encode the \(what): \(error)", cause: error)
         }
-        try AtomicFile.write(Array(data) + [0x0A], to: path(bin: bin))
+        try AtomicFile.write(Array(data) + [0x0A], to: path)
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -38,6 +38,8 @@ public struct DaemonConfig: Sendable, Equatable {
 
     /// Where scale calibrations live: `<state_dir>/calibration`.
     public var calibrationDirectory: String { "\(stateDirectory)/calibration" }
+    /// What each bin has learned of its volume noise (`VolumeNoiseStore`).
+    public var volumeNoiseDirectory: String { "\(stateDirectory)/volume-noise" }
 
     /// The run-time check that every bin's scale is calibrated (calibration lives in the state
     /// directory, so `check-config` cannot know it). `isCalibrated` answers for one bin id; the error

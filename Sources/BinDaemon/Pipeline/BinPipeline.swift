@@ -164,6 +164,11 @@ public struct BinPipeline: Sendable {
         pendingScaleReadings = max(pendingScaleReadings, burstReadings)
     }
 
+    /// The detector's volume noise as learned before a restart (`DepositDetector.restoreVolumeNoise`).
+    public mutating func restoreVolumeNoise(_ estimate: VolumeNoiseEstimate) {
+        detector.restoreVolumeNoise(estimate)
+    }
+
     /// New thresholds, classification or sampling settings from a configuration reload; `bin` must be the
     /// same bin (same id, sensors and shape).
     public mutating func reconfigure(bin: BinConfig, config: DaemonConfig) {

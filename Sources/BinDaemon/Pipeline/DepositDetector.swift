@@ -157,6 +157,12 @@ public struct DepositDetector: Sendable {
         self.configuration = configuration
     }
 
+    /// What this bin learned of its volume noise before a restart, under the same configuration
+    /// (`VolumeNoiseStore`): deposits are judged with it from the first one on.
+    public mutating func restoreVolumeNoise(_ estimate: VolumeNoiseEstimate) {
+        volumeNoise = estimate
+    }
+
     /// The scale shows noise far above its calibration (`scale.noisy`): σ of one reading, or nil once it is
     /// quiet again. Stable windows, deposit steps and the classifier's mass uncertainty follow it.
     public mutating func scaleNoiseMeasured(sigmaKg: Double?) {

@@ -73,3 +73,37 @@ public struct VolumeNoiseEstimate: Sendable, Equatable {
         deposits += 1
     }
 }
+
+/// The estimate as the state directory keeps it (`VolumeNoiseStore`): the summed log-likelihood per factor
+/// and the number of deposits. Decoding checks the shape, so a hand-edited or truncated file cannot become
+/// an estimate of another grid or a NaN.
+extension VolumeNoiseEstimate: Codable {
+    enum CodingKeys: String, CodingKey {
+        case deposits
+        case logLikelihood = "log_likelihood"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let values = try container.decode([Double].self, forKey: .logLikelihood)
+        let deposits = try container.decode(Int.self, forKey: .deposits)
+        guard values.count == Self.factors.count, values.allSatisfy(\.isFinite) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .logLikelihood, in: container,
+                debugDescription: "expected \(Self.factors.count) finite numbers, one per factor")
+        }
+        guard deposits >= 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .deposits, in: container, debugDescription: "a count of deposits cannot be negative")
+        }
+        self.init()
+        logLikelihood = values
+        self.deposits = deposits
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(logLikelihood, forKey: .logLikelihood)
+        try container.encode(deposits, forKey: .deposits)
+    }
+}

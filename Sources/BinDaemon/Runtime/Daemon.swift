@@ -163,7 +163,8 @@ public final class Daemon: Sendable {
             markHistorical: EventRecorder.markHistorical)
         let sink = EventRecorder(device: config.device, outbox: outbox, live: live, logger: logger)
         let dependencies = SamplingEngine.Dependencies(
-            config: config, sensors: sensors, calibrations: calibrations, store: store, clock: platform.clock,
+            config: config, sensors: sensors, calibrations: calibrations, store: store,
+            volumeNoise: VolumeNoiseStore(directory: config.volumeNoiseDirectory), clock: platform.clock,
             temperature: platform.temperature, sink: sink, control: control, counters: counters,
             watchdog: WatchdogFeeder(notifier: notifier), pacer: platform.pacer,
             stopAtChipNanoseconds: platform.stopAtChipNanoseconds, logger: logger)

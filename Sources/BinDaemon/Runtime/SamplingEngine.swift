@@ -47,6 +47,7 @@ final class SamplingEngine {
         var sensors: [BinSensors]
         var calibrations: [StoredCalibration]
         var store: CalibrationStore
+        var volumeNoise: VolumeNoiseStore
         var clock: any WallClock
         var temperature: any TemperatureProbe
         var sink: any SamplingSink
@@ -62,6 +63,11 @@ final class SamplingEngine {
     private let sensors: [BinSensors]
     private var pipelines: [BinPipeline]
     private let store: CalibrationStore
+    private let volumeNoiseStore: VolumeNoiseStore
+    /// What each bin's volume noise estimate was when last stored: stored again when it changes.
+    private var storedVolumeNoise: [VolumeNoiseEstimate]
+    /// A store of the estimate failed and was logged; the next failures are not, until one succeeds.
+    private var volumeNoiseSaveFailing = false
     private let calibrator = ScaleCalibrator()
     private let clock: any WallClock
     private let temperature: any TemperatureProbe
@@ -97,6 +103,7 @@ final class SamplingEngine {
             BinPipeline(bin: sensors.bin, config: dependencies.config, calibration: calibration)
         }
         store = dependencies.store
+        volumeNoiseStore = dependencies.volumeNoise
         clock = dependencies.clock
         temperature = dependencies.temperature
         sink = dependencies.sink
@@ -111,6 +118,23 @@ final class SamplingEngine {
         self.chip = chip
         waitedLids = lids.filter { $0.lid.eventLine.chip === chip }
         polledLids = lids.filter { $0.lid.eventLine.chip !== chip }
+        storedVolumeNoise = []
+        for index in pipelines.indices {
+            let id = pipelines[index].bin.id
+            do {
+                let basis = VolumeNoiseStore.basis(of: pipelines[index].detector.configuration)
+                if let estimate = try volumeNoiseStore.load(bin: id, basis: basis) {
+                    pipelines[index].restoreVolumeNoise(estimate)
+                    logger.info(
+                        "volume_noise.restored",
+                        metadata: ["bin.id": "\(id)", "volume_noise.deposits": "\(estimate.deposits)"])
+                }
+            } catch {
+                // Learned state only: the bin learns again from its next deposits.
+                logger.warning("volume_noise.unreadable", metadata: ["bin.id": "\(id)", "error": "\(error)"])
+            }
+            storedVolumeNoise.append(pipelines[index].detector.volumeNoise)
+        }
     }
 
     // MARK: The loop
@@ -236,8 +260,28 @@ final class SamplingEngine {
                     "calibration.save_failed", metadata: ["bin.id": "\(sensors[bin].bin.id)", "error": "\(error)"])
             }
         }
+        storeVolumeNoiseIfChanged(bin: bin)
         unrecorded += output.events
         recordPending()
+    }
+
+    /// Keeps what the bin learned of its volume noise across a restart; a failure costs only that.
+    private func storeVolumeNoiseIfChanged(bin: Int) {
+        let estimate = pipelines[bin].detector.volumeNoise
+        guard estimate != storedVolumeNoise[bin] else { return }
+        do {
+            try volumeNoiseStore.save(
+                estimate, bin: sensors[bin].bin.id,
+                basis: VolumeNoiseStore.basis(of: pipelines[bin].detector.configuration))
+            storedVolumeNoise[bin] = estimate
+            volumeNoiseSaveFailing = false
+        } catch {
+            if !volumeNoiseSaveFailing {
+                logger.error(
+                    "volume_noise.save_failed", metadata: ["bin.id": "\(sensors[bin].bin.id)", "error": "\(error)"])
+            }
+            volumeNoiseSaveFailing = true
+        }
     }
 
     private func recordPending() {
