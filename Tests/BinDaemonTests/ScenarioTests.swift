@@ -106,15 +106,22 @@ struct ScenarioTests {
         try await point.subscriber.stop()
     }
 
-    @Test("baseline accuracy scenario: every deposit found, masses within tolerance, classification stated")
-    func baselineAccuracy() async throws {
-        let point = try await SimulationRun.start(
-            prefix: "binsd-accuracy", device: "pt-acc-base", extra: ["--log-level", "notice"]
-        ) { _ in
-            scenarioFile("accuracy-baseline.yaml")
+    /// Runs a shipped accuracy scenario through `binsd simulate` and compares the events the broker delivered
+    /// with the world's truth, as `bins-bench accuracy` does for the table.
+    static func accuracyRun(_ file: String, device: String, prefix: String) async throws -> (
+        SimulationRun, AccuracyEvaluation
+    ) {
+        let point = try await SimulationRun.start(prefix: prefix, device: device, extra: ["--log-level", "notice"]) {
+            _ in scenarioFile(file)
         }
         #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
-        let evaluation = AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents())
+        return (point, AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents()))
+    }
+
+    @Test("baseline accuracy scenario: every deposit found, masses within tolerance, classification stated")
+    func baselineAccuracy() async throws {
+        let (point, evaluation) = try await Self.accuracyRun(
+            "accuracy-baseline.yaml", device: "pt-acc-base", prefix: "binsd-accuracy")
         let masses = evaluation.massErrorsKg
         let judged = evaluation.judged.count
         print(
@@ -162,13 +169,8 @@ struct ScenarioTests {
         "small heavy mis-sorts: at least 90 % of those of 0.5 kg and more flagged, no false flag, at most 1 % wrong and 10 % unknown"
     )
     func smallHeavyMisSorts() async throws {
-        let point = try await SimulationRun.start(
-            prefix: "binsd-missorts", device: "pt-acc-missort", extra: ["--log-level", "notice"]
-        ) { _ in
-            scenarioFile("accuracy-small-missorts.yaml")
-        }
-        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
-        let evaluation = AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents())
+        let (point, evaluation) = try await Self.accuracyRun(
+            "accuracy-small-missorts.yaml", device: "pt-acc-missort", prefix: "binsd-missorts")
         let judged = Double(evaluation.judged.count)
         let misSorts = evaluation.judgedMisSorts
         #expect(evaluation.trueDeposits == 280 && evaluation.missed.isEmpty && evaluation.spurious.isEmpty)
@@ -186,13 +188,8 @@ struct ScenarioTests {
     /// its sensors can judge flagged.
     @Test("cold, noisy point: no false flag, at most 1 % wrong, every judgeable mis-sort flagged")
     func coldNoisyPoint() async throws {
-        let point = try await SimulationRun.start(
-            prefix: "binsd-cold", device: "pt-acc-cold", extra: ["--log-level", "notice"]
-        ) { _ in
-            scenarioFile("accuracy-cold-noisy.yaml")
-        }
-        #expect(point.termination == .exited(0), "\(point.binsd.outputTail)")
-        let evaluation = AccuracyEvaluation(truth: try point.binsd.truth, events: try await point.allEvents())
+        let (point, evaluation) = try await Self.accuracyRun(
+            "accuracy-cold-noisy.yaml", device: "pt-acc-cold", prefix: "binsd-cold")
         let judged = Double(evaluation.judged.count)
         #expect(evaluation.trueDeposits == 200 && evaluation.missed.isEmpty && evaluation.spurious.isEmpty)
         #expect(judged >= 150)
@@ -209,31 +206,14 @@ struct ScenarioTests {
     @Test("a restarted point judges its first deposit with the volume noise it learned before the restart")
     func volumeNoiseSurvivesARestart() async throws {
         let directory = try TemporaryDirectory(prefix: "binsd-noise-restart")
-        var events = ""
+        var scenario = ScenarioWriter(device: "pt-restart", bins: [.box240("wet", stream: "wet")], end: 5400)
         for index in 0..<16 {
             // Kitchen waste of 1-2.5 kg at 0.3-0.8 kg/L, a deposit every five minutes.
             let mass = 1 + Double(index % 4) * 0.5
-            let density = 0.3 + Double(index % 6) * 0.1
-            events +=
-                "  - {at: \(300 * (index + 1)), deposit: {bin: wet, mass_kg: \(mass), volume_l: \(mass / density)}}\n"
+            scenario.deposit(
+                at: 300 * (index + 1), bin: "wet", kg: mass, litres: mass / (0.3 + Double(index % 6) * 0.1))
         }
-        let path = directory.file("restart.yaml")
-        try """
-        device: pt-restart
-        start: 2026-06-01T06:00:00+08:00
-        seed: 11
-        temperature_c: 22
-        bins:
-          - id: wet
-            stream: wet
-            shape: {kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}
-            scale: {counts_per_kg: 21000, offset_counts: 84000, noise_counts: 30}
-            ranger: {mount_mm: 40, jitter_us: 8, surface_roughness_mm: 4}
-            lid: true
-        events:
-        \(events)end: 5400
-
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try scenario.write(in: directory)
         let broker = try await MosquittoBroker.start(in: directory)
         let subscriber = try await Subscriber(broker, device: "pt-restart")
         func firstDepositSigma(after seq: Int) async throws -> Double {
