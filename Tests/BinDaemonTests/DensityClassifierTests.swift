@@ -297,29 +297,6 @@ import Testing
         #expect(quiet.factor == 1)
         #expect(noisy.factor > 1.6 && noisy.factor < 2.5, "\(noisy.factor)")
         #expect(VolumeNoiseEstimate().factor == 1)
-
-        // What the deposits are judged over: before any, the prior's spread above 1; after the quiet ones,
-        // close to 1; after the noisy ones, around the factor they showed.
-        let rootMeanSquare = DensityClassifier.NoiseFactor.rootMeanSquare
-        let fresh = VolumeNoiseEstimate().plausibleFactors
-        #expect(abs(fresh.reduce(0) { $0 + exp($1.logWeight) } - 1) < 1e-9)
-        #expect(fresh.allSatisfy { $0.factor >= 1 } && rootMeanSquare(fresh) > 1.4, "\(rootMeanSquare(fresh))")
-        #expect(rootMeanSquare(quiet.plausibleFactors) < 1.1, "\(rootMeanSquare(quiet.plausibleFactors))")
-        let learned = rootMeanSquare(noisy.plausibleFactors)
-        #expect(learned > 1.6 && learned < 2.5, "\(learned)")
-    }
-
-    /// A classifier unsure of its volume noise is less sure of the class: the likelihoods are averaged over
-    /// the noise factors, so a deposit that is clear with the configured σ can be less so with the prior's
-    /// spread, and the σ a reader sees is the root mean square of those averaged over.
-    @Test func anUncertainNoiseLowersTheConfidence() {
-        let known = classifier.classify(
-            massKg: 1, volumeL: 9, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet)
-        let unsure = classifier.classify(
-            massKg: 1, volumeL: 9, sigmaMassKg: sigmaMass, sigmaVolumeL: boxSigmaL, declared: .wet,
-            noiseFactors: VolumeNoiseEstimate().plausibleFactors)
-        #expect(known.observed == .dry && known.confidence > unsure.confidence, "\(known) \(unsure)")
-        #expect(abs(known.sigmaVolumeL! - boxSigmaL) < 1e-12 && unsure.sigmaVolumeL! > 1.4 * boxSigmaL)
     }
 
     /// A call for the bin's own stream needs `min_confidence`; a call against it needs the higher

@@ -110,8 +110,7 @@ struct DetectorHarness {
     @Test func dryWasteInAWetBinIsContaminated() {
         var h = DetectorHarness()
         h.settle()
-        // 2 kg in 20 L: 0.1 kg/L, residual waste, clear even to a bin that has not yet learned its volume noise.
-        h.lidDeposit(at: 100, addingKg: 2.0, volumeAfterL: 60)
+        h.lidDeposit(at: 100, addingKg: 1.0, volumeAfterL: 49)  // 1 kg in 9 L: 0.11 kg/L, residual waste
         #expect(h.deposits.map(\.observed) == [.dry])
         #expect(h.deposits.first?.contaminated == true)
     }
@@ -341,17 +340,14 @@ struct DetectorHarness {
         // 0.3 kg takes at least 0.1 L as anything; measured 1.5 L less than before, the beam now sees a dip.
         h.lidDeposit(at: 100, addingKg: 0.3, volumeAfterL: 38.5)
         let first = try! #require(h.deposits.first)
-        // Judged over the noise factors a bin without deposits finds plausible (the prior's spread above 1).
-        let unlearned = DensityClassifier.NoiseFactor.rootMeanSquare(VolumeNoiseEstimate().plausibleFactors)
-        #expect(abs(first.evidence!.volumeSigmaL! - configuredSigma * unlearned) < 0.001)
+        #expect(abs(first.evidence!.volumeSigmaL! - configuredSigma) < 0.001)
         let offset = try! #require(h.detector.surfaceOffset)
         #expect(offset.meanL < -0.5 && offset.varianceShare < 0.8, "\(offset)")
         // A reading of the same surface keeps it; the next deposit is judged with less than the configured σ.
         h.range(at: 200, volumeL: 38.5)
         #expect(h.detector.surfaceOffset == offset)
         // (The odd first deposit also raised the learned volume noise; σ is compared with that.)
-        let learnedSigma =
-            configuredSigma * DensityClassifier.NoiseFactor.rootMeanSquare(h.detector.volumeNoise.plausibleFactors)
+        let learnedSigma = configuredSigma * h.detector.volumeNoise.factor
         h.lidDeposit(at: 300, addingKg: 1, volumeAfterL: 47.5)
         let second = try! #require(h.deposits.last)
         #expect(h.deposits.count == 2 && second.evidence!.volumeSigmaL! < learnedSigma - 0.01, "\(second)")

@@ -9,13 +9,17 @@ public struct ScenarioWriter: Sendable {
         public var stream: String
         public var shape: String
         public var scale: String
+        public var ranger = "{mount_mm: 40, jitter_us: 8, surface_roughness_mm: 4}"
 
-        /// A 240 L wheelie-bin body (480 × 550 × 900 mm, 238 L) on a load cell, HC-SR04 under the lid.
-        public static func box240(_ id: String, stream: String, countsPerKg: Int = 21_000, offset: Int = 84_000) -> Bin
-        {
+        /// A 240 L wheelie-bin body (480 × 550 × 900 mm, 238 L) on a load cell, HC-SR04 under the lid, over a
+        /// waste surface `surfaceRoughnessMm` uneven under the beam.
+        public static func box240(
+            _ id: String, stream: String, countsPerKg: Int = 21_000, offset: Int = 84_000, surfaceRoughnessMm: Int = 4
+        ) -> Bin {
             Bin(
                 id: id, stream: stream, shape: "{kind: box, width_mm: 480, length_mm: 550, depth_mm: 900}",
-                scale: "{counts_per_kg: \(countsPerKg), offset_counts: \(offset), noise_counts: 30}")
+                scale: "{counts_per_kg: \(countsPerKg), offset_counts: \(offset), noise_counts: 30}",
+                ranger: "{mount_mm: 40, jitter_us: 8, surface_roughness_mm: \(surfaceRoughnessMm)}")
         }
 
         /// A 360 L round bin (700 mm across, 950 mm deep).
@@ -72,7 +76,7 @@ public struct ScenarioWriter: Sendable {
         for bin in bins {
             lines += [
                 "  - id: \(bin.id)", "    stream: \(bin.stream)", "    shape: \(bin.shape)", "    scale: \(bin.scale)",
-                "    ranger: {mount_mm: 40, jitter_us: 8, surface_roughness_mm: 4}", "    lid: true",
+                "    ranger: \(bin.ranger)", "    lid: true",
             ]
         }
         lines.append("events:")

@@ -15,11 +15,8 @@ struct LedgerTruthTests {
     /// A collection's reported mass (the drop from the full to the emptied scale) against the mass that was
     /// in the bin: 50 g per collection, as BinDaemonTests hold binsd to (the accuracy table's worst is 9 g).
     static let collectionToleranceKg = 0.050
-    /// Share of the mis-sorted mass that must be booked as contaminated (the rest may be `unknown`). The wet
-    /// bin flags four of its six mis-sorts (69 % of their mass): one is `unknown`, and one, its tenth deposit
-    /// (1.5 kg in 11.4 L), is judged while the bin is still unsure of its volume noise, at a posterior of 0.013
-    /// for kitchen waste where a flag needs 0.01 (docs/binsd.md section 5, learned volume noise).
-    static let minimumFlaggedShare = 0.65
+    /// Share of the mis-sorted mass that must be booked as contaminated (the rest may be `unknown`).
+    static let minimumFlaggedShare = 0.7
 
     /// Three bins, a deposit every two minutes in turn for four hours, every bin emptied once; a seventh of
     /// the wet bin's deposits are residual (dry) waste and a ninth of the dry bin's are kitchen (wet) waste,

@@ -91,49 +91,14 @@ public struct DensityClassifier: Sendable, Equatable {
         }
     }
 
-    /// A factor on the σ of a volume change and its probability (log): how sure the daemon is of its own noise.
-    public struct NoiseFactor: Sendable, Equatable {
-        public var factor: Double
-        public var logWeight: Double
-
-        public init(factor: Double, logWeight: Double) {
-            self.factor = factor
-            self.logWeight = logWeight
-        }
-
-        /// The σ given is the σ: the sensors' noise is known.
-        public static let known = [NoiseFactor(factor: 1, logWeight: 0)]
-
-        /// √E[k²] over `factors` (whose weights need not be normalised): the factor on σ a reader is shown.
-        public static func rootMeanSquare(_ factors: [NoiseFactor]) -> Double {
-            let total = DensityClassifier.logSumExp(factors.map(\.logWeight))
-            guard total.isFinite else { return 1 }
-            return factors.reduce(0) { $0 + exp($1.logWeight - total) * $1.factor * $1.factor }.squareRoot()
-        }
-    }
-
     /// Classifies a deposit of `massKg` and `volumeL` (nil when there is no trusted volume) measured with
     /// standard deviations `sigmaMassKg` and `sigmaVolumeL`, into a bin declared for `declared`.
-    ///
-    /// `noiseFactors` say how well `sigmaVolumeL` is known: the likelihoods are averaged over them (the
-    /// predictive density), so a bin that has not yet learned its noise is judged as unsure of it as it is,
-    /// rather than as sure as its best guess.
     public func classify(
-        massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream,
-        noiseFactors: [NoiseFactor] = NoiseFactor.known
+        massKg: Double, volumeL: Double?, sigmaMassKg: Double, sigmaVolumeL: Double, declared: WasteStream
     ) -> Result {
         guard let volumeL, volumeL.isFinite, massKg.isFinite else { return .unknown(.noVolume) }
-        let noiseFactors = noiseFactors.isEmpty ? NoiseFactor.known : noiseFactors
-        let perFactor = noiseFactors.map { scale in
-            let l = logLikelihoods(
-                massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL * scale.factor)
-            return (wet: scale.logWeight + l.wet, dry: scale.logWeight + l.dry, other: scale.logWeight + l.other)
-        }
-        let logLikelihood = (
-            wet: Self.logSumExp(perFactor.map(\.wet)), dry: Self.logSumExp(perFactor.map(\.dry)),
-            other: Self.logSumExp(perFactor.map(\.other))
-        )
-        let effectiveSigma = sigmaVolumeL * NoiseFactor.rootMeanSquare(noiseFactors)
+        let logLikelihood = logLikelihoods(
+            massKg: massKg, volumeL: volumeL, sigmaMassKg: sigmaMassKg, sigmaVolumeL: sigmaVolumeL)
         let prior = prior(declared: declared)
         let logJoint = [
             log(prior.wet) + logLikelihood.wet, log(prior.dry) + logLikelihood.dry,
@@ -148,18 +113,38 @@ public struct DensityClassifier: Sendable, Equatable {
             wet: exp(logLikelihood.wet), dry: exp(logLikelihood.dry), other: exp(logLikelihood.other))
         let side: ObservedStream = posterior.wet >= posterior.dry ? .wet : .dry
         let sideProbability = posterior[side]
-        let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: effectiveSigma)
+        let density = Self.apparentDensity(massKg: massKg, volumeL: volumeL, sigmaVolumeL: sigmaVolumeL)
         var result = Result(
             observed: .unknown, confidence: sideProbability, densityKgL: density, reason: .lowConfidence,
             likelihoods: likelihoods,
-            posterior: posterior, sigmaVolumeL: effectiveSigma)
+            posterior: posterior, sigmaVolumeL: sigmaVolumeL)
         if posterior.other > sideProbability {
             result.reason = .outsideRanges
-        } else if sideProbability >= requiredConfidence(for: side, declared: declared) {
+        } else if sideProbability >= requiredConfidence(for: side, declared: declared)
+            || (sideProbability >= thresholds.minConfidence
+                && Self.posteriorNotBelonging(posterior, declared: declared, side: side)
+                    >= thresholds.contaminationConfidence)
+        {
             result.observed = side
             result.reason = .classified
         }
         return result
+    }
+
+    /// For a deposit into a wet or dry bin whose more probable class is the other one: the posterior that it
+    /// does not belong in the bin (the other class or `other`); 0 otherwise. When that reaches
+    /// `contamination_confidence`, the call against the bin's stream is made at `min_confidence`: the risk
+    /// that `against_stream_confidence` guards against, a correctly sorted deposit moved to another ledger,
+    /// is then below 1 %, and `other` taking a few percent (a dense residual bag near rubble's densities)
+    /// must not shield a deposit from its flag.
+    static func posteriorNotBelonging(_ posterior: PerHypothesis, declared: WasteStream, side: ObservedStream)
+        -> Double
+    {
+        switch (declared, side) {
+        case (.wet, .dry): 1 - posterior.wet
+        case (.dry, .wet): 1 - posterior.dry
+        default: 0
+        }
     }
 
     /// The posterior a call of `side` needs in a bin declared for `declared`: `min_confidence` for the bin's
@@ -176,19 +161,15 @@ public struct DensityClassifier: Sendable, Equatable {
             ? massKg / volumeL : nil
     }
 
-    /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two (its
-    /// posterior reached `against_stream_confidence`) and the posterior that it does not belong in this bin, the other
+    /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two and the posterior that it does not belong in this bin, the other
     /// class or `other`, reaches `contamination_confidence`. The second question is the one a flag answers:
     /// a heavy bag at 1 kg/L in the dry bin is kitchen waste or rubble, and either way it is not residual
     /// waste. Density cannot tell recyclables (PET at 0.02 kg/L, glass at 0.5) or hazardous waste from
     /// either, so deposits into those bins are never flagged.
     public func isContaminated(_ result: Result, declared: WasteStream) -> Bool {
         guard let posterior = result.posterior else { return false }
-        switch (declared, result.observed) {
-        case (.wet, .dry): return 1 - posterior.wet >= thresholds.contaminationConfidence
-        case (.dry, .wet): return 1 - posterior.dry >= thresholds.contaminationConfidence
-        default: return false
-        }
+        return Self.posteriorNotBelonging(posterior, declared: declared, side: result.observed)
+            >= thresholds.contaminationConfidence
     }
 
     /// The prior for a deposit into a bin declared for `declared`: `other_prior` for `other`, the rest split

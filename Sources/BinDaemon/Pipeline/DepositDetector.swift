@@ -422,10 +422,10 @@ public struct DepositDetector: Sendable {
     /// The whole-bin density signal: everything since the last collection, classified like one deposit.
     public func wholeBinClassification() -> DensityClassifier.Result? {
         guard let since = sinceCollection else { return nil }
-        let sigmaVolume = lastTrustedFill.map { volumeSigma(at: $0.level) } ?? 0
+        let sigmaVolume = lastTrustedFill.map { volumeSigma(at: $0.level) * volumeNoise.factor } ?? 0
         return configuration.classifier.classify(
             massKg: since.massKg, volumeL: since.volumeL, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume,
-            declared: configuration.stream, noiseFactors: volumeNoise.plausibleFactors)
+            declared: configuration.stream)
     }
 
     // MARK: Internals
@@ -629,8 +629,8 @@ public struct DepositDetector: Sendable {
         let factor = volumeNoise.factor
         let classifier = configuration.classifier
         var result = classifier.classify(
-            massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume,
-            declared: configuration.stream, noiseFactors: volumeNoise.plausibleFactors)
+            massKg: pending.massKg, volumeL: judgedVolume, sigmaMassKg: massSigma, sigmaVolumeL: sigmaVolume * factor,
+            declared: configuration.stream)
         if let volumeL {
             // The reader's Δm / ΔV is of the change the ranger measured, as the event publishes it.
             result.densityKgL = DensityClassifier.apparentDensity(

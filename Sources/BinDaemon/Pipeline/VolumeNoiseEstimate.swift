@@ -11,10 +11,9 @@ import Glibc
 /// itself, and a confident wrong answer is the one thing it must not give. Every deposit with a trusted
 /// volume is evidence about the true σ: under the classifier's model its measured ΔV has the density
 /// Σ prior × likelihood over the hypotheses, and the product of those densities over the bin's deposits is the
-/// likelihood of a scale factor k on the configured σ. With a log-normal prior around 1 (so a handful of
-/// deposits cannot move it far) that gives a posterior over k, never less than 1: the daemon admits more noise
-/// than configured, never less. Deposits are judged over that posterior (`plausibleFactors`), not with its
-/// most probable k alone: a bin that has seen few deposits does not know its noise, and says so.
+/// likelihood of a scale factor k on the configured σ. The estimate is the k that maximises it (with a
+/// log-normal prior around 1, so a handful of deposits cannot move it far), and never less than 1: the
+/// daemon admits more noise than configured, never less.
 public struct VolumeNoiseEstimate: Sendable, Equatable {
     /// Candidate factors: 1 to 4, evenly spaced in ln k.
     static let factors: [Double] = (0...28).map { exp(Double($0) / 28 * log(4.0)) }
@@ -28,30 +27,20 @@ public struct VolumeNoiseEstimate: Sendable, Equatable {
 
     public init() {}
 
-    /// The factor to multiply the configured σ of a volume change by: the most probable one.
+    /// The factor to multiply the configured σ of a volume change by.
     public var factor: Double {
-        let scores = self.scores
-        guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }) else { return 1 }
-        return Self.factors[best]
-    }
-
-    /// The factors the evidence leaves plausible, with their posterior probabilities: a classifier that
-    /// averages its likelihoods over them is as unsure of a volume as the daemon is of its own noise. Before
-    /// any deposit that is the prior alone; factors below 1e-4 of the most probable are left out.
-    public var plausibleFactors: [DensityClassifier.NoiseFactor] {
-        let scores = self.scores
-        guard let top = scores.max(), top.isFinite else { return DensityClassifier.NoiseFactor.known }
-        let kept = scores.indices.filter { scores[$0] >= top - log(1e4) }
-        let total = DensityClassifier.logSumExp(kept.map { scores[$0] })
-        return kept.map { DensityClassifier.NoiseFactor(factor: Self.factors[$0], logWeight: scores[$0] - total) }
-    }
-
-    /// ln of the posterior of each factor, up to a constant: the deposits' likelihood and the prior.
-    private var scores: [Double] {
-        Self.factors.indices.map { index in
-            let z = log(Self.factors[index]) / Self.priorLogSigma
-            return logLikelihood[index] - 0.5 * z * z
+        guard deposits > 0 else { return 1 }
+        var best = 0
+        var bestScore = -Double.infinity
+        for (index, k) in Self.factors.enumerated() {
+            let z = log(k) / Self.priorLogSigma
+            let score = logLikelihood[index] - 0.5 * z * z
+            if score > bestScore {
+                bestScore = score
+                best = index
+            }
         }
+        return Self.factors[best]
     }
 
     /// A deposit of `massKg` whose volume change measured `volumeL`, with the configured σ.
