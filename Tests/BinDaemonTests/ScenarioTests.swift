@@ -183,9 +183,10 @@ struct ScenarioTests {
     }
 
     /// Scenario 2 of the accuracy table: a point whose volume noise is twice what its configuration says. It
-    /// cannot see the lighter mis-sorts (docs/accuracy.md), and it calls three residual bags kitchen waste
-    /// before it has learned its noise, but it accuses no one: no false flag, at most 2 % of the wet/dry
-    /// deposits of 3 L and more called the wrong class, and every mis-sort its sensors can judge flagged.
+    /// cannot see the lighter mis-sorts (docs/accuracy.md): it calls two residual bags kitchen waste before it
+    /// has learned its noise, and one mis-sort the bin's own stream. But it accuses no one: no false flag, at
+    /// most 2 % of the wet/dry deposits of 3 L and more called the wrong class, and every mis-sort its sensors
+    /// can judge flagged.
     @Test("cold, noisy point: no false flag, at most 2 % wrong, every judgeable mis-sort flagged")
     func coldNoisyPoint() async throws {
         let (point, evaluation) = try await Self.accuracyRun(
