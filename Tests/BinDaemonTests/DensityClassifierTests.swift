@@ -299,6 +299,26 @@ import Testing
         #expect(VolumeNoiseEstimate().factor == 1)
     }
 
+    /// A deposit that does not belong in the bin at the flag's confidence is called the other class at
+    /// `min_confidence`, even when `other` keeps that class below `against_stream_confidence`: a light
+    /// residual bag near foam's densities is not kept from its flag.
+    @Test func aDepositThatDoesNotBelongIsCalledAndFlagged() {
+        // 1 kg in 17.5 L (0.057 kg/L) into the wet bin: residual waste or foam, certainly not kitchen waste.
+        let result = classifier.classify(
+            massKg: 1, volumeL: 17.5, sigmaMassKg: sigmaMass, sigmaVolumeL: 2.6, declared: .wet)
+        let posterior = try! #require(result.posterior)
+        #expect(posterior.dry >= 0.8 && posterior.dry < 0.95 && posterior.other > 0.05, "\(posterior)")
+        #expect(1 - posterior.wet >= 0.99)
+        #expect(result.observed == .dry && result.reason == .classified)
+        #expect(classifier.isContaminated(result, declared: .wet))
+        // With a flag out of reach, only `against_stream_confidence` could make the call, and it does not.
+        var strict = classifier
+        strict.thresholds.contaminationConfidence = 1 - 1e-12
+        let withoutFlag = strict.classify(
+            massKg: 1, volumeL: 17.5, sigmaMassKg: sigmaMass, sigmaVolumeL: 2.6, declared: .wet)
+        #expect(withoutFlag.observed == .unknown && !strict.isContaminated(withoutFlag, declared: .wet))
+    }
+
     /// A call for the bin's own stream needs `min_confidence`; a call against it needs the higher
     /// `against_stream_confidence`: the same measurement is called in one bin and not in the other.
     @Test func aCallAgainstTheBinsStreamNeedsMoreEvidence() {

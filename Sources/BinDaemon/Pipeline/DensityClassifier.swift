@@ -135,7 +135,7 @@ public struct DensityClassifier: Sendable, Equatable {
     /// does not belong in the bin (the other class or `other`); 0 otherwise. When that reaches
     /// `contamination_confidence`, the call against the bin's stream is made at `min_confidence`: the risk
     /// that `against_stream_confidence` guards against, a correctly sorted deposit moved to another ledger,
-    /// is then below 1 %, and `other` taking a few percent (a dense residual bag near rubble's densities)
+    /// is then below 1 %, and `other` taking a few percent (a light residual bag, near the densities of foam)
     /// must not shield a deposit from its flag.
     static func posteriorNotBelonging(_ posterior: PerHypothesis, declared: WasteStream, side: ObservedStream)
         -> Double
@@ -161,11 +161,12 @@ public struct DensityClassifier: Sendable, Equatable {
             ? massKg / volumeL : nil
     }
 
-    /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two and the posterior that it does not belong in this bin, the other
-    /// class or `other`, reaches `contamination_confidence`. The second question is the one a flag answers:
-    /// a heavy bag at 1 kg/L in the dry bin is kitchen waste or rubble, and either way it is not residual
-    /// waste. Density cannot tell recyclables (PET at 0.02 kg/L, glass at 0.5) or hazardous waste from
-    /// either, so deposits into those bins are never flagged.
+    /// A deposit into a wet or dry bin is contaminated when it is observed as the other of the two and the
+    /// posterior that it does not belong in this bin, the other class or `other`, reaches
+    /// `contamination_confidence`. The second question is the one a flag answers: a heavy bag at 1 kg/L in the
+    /// dry bin is kitchen waste or rubble, and either way it is not residual waste. Density cannot tell
+    /// recyclables (PET at 0.02 kg/L, glass at 0.5) or hazardous waste from either class, so deposits into
+    /// those bins are never flagged.
     public func isContaminated(_ result: Result, declared: WasteStream) -> Bool {
         guard let posterior = result.posterior else { return false }
         return Self.posteriorNotBelonging(posterior, declared: declared, side: result.observed)
