@@ -122,8 +122,7 @@ public struct DensityClassifier: Sendable, Equatable {
             result.reason = .outsideRanges
         } else if sideProbability >= requiredConfidence(for: side, declared: declared)
             || (sideProbability >= thresholds.minConfidence
-                && Self.posteriorNotBelonging(posterior, declared: declared, side: side)
-                    >= thresholds.contaminationConfidence)
+                && reachesFlag(posterior, declared: declared, side: side))
         {
             result.observed = side
             result.reason = .classified
@@ -131,20 +130,21 @@ public struct DensityClassifier: Sendable, Equatable {
         return result
     }
 
-    /// For a deposit into a wet or dry bin whose more probable class is the other one: the posterior that it
-    /// does not belong in the bin (the other class or `other`); 0 otherwise. When that reaches
-    /// `contamination_confidence`, the call against the bin's stream is made at `min_confidence`: the risk
-    /// that `against_stream_confidence` guards against, a correctly sorted deposit moved to another ledger,
-    /// is then below 1 %, and `other` taking a few percent (a light residual bag, near the densities of foam)
-    /// must not shield a deposit from its flag.
-    static func posteriorNotBelonging(_ posterior: PerHypothesis, declared: WasteStream, side: ObservedStream)
-        -> Double
-    {
-        switch (declared, side) {
-        case (.wet, .dry): 1 - posterior.wet
-        case (.dry, .wet): 1 - posterior.dry
-        default: 0
-        }
+    /// Whether a deposit into a wet or dry bin, seen as `side`, the other class, does not belong in the bin
+    /// (the other class or `other`) with a posterior of at least `contamination_confidence`; false for the
+    /// bin's own stream and for other bins. Both the flag and the call it needs ask this: when it holds, the
+    /// call against the bin's stream is made at `min_confidence`, because the risk `against_stream_confidence`
+    /// guards against, a correctly sorted deposit moved to another ledger, is then below 1 %, and `other`
+    /// taking a few percent (a light residual bag, near the densities of foam) must not shield a deposit from
+    /// its flag.
+    private func reachesFlag(_ posterior: PerHypothesis, declared: WasteStream, side: ObservedStream) -> Bool {
+        let notBelonging: Double =
+            switch (declared, side) {
+            case (.wet, .dry): 1 - posterior.wet
+            case (.dry, .wet): 1 - posterior.dry
+            default: 0
+            }
+        return notBelonging >= thresholds.contaminationConfidence
     }
 
     /// The posterior a call of `side` needs in a bin declared for `declared`: `min_confidence` for the bin's
@@ -169,8 +169,7 @@ public struct DensityClassifier: Sendable, Equatable {
     /// those bins are never flagged.
     public func isContaminated(_ result: Result, declared: WasteStream) -> Bool {
         guard let posterior = result.posterior else { return false }
-        return Self.posteriorNotBelonging(posterior, declared: declared, side: result.observed)
-            >= thresholds.contaminationConfidence
+        return reachesFlag(posterior, declared: declared, side: result.observed)
     }
 
     /// The prior for a deposit into a bin declared for `declared`: `other_prior` for `other`, the rest split
