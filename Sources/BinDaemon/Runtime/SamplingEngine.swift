@@ -64,7 +64,8 @@ final class SamplingEngine {
     private var pipelines: [BinPipeline]
     private let store: CalibrationStore
     private let volumeNoiseStore: VolumeNoiseStore
-    /// What each bin's volume noise estimate was when last stored: stored again when it changes.
+    /// What each bin's volume noise estimate was when last stored (or tried to be): stored again when it
+    /// changes, that is after a deposit, not at every reading while a disk refuses the write.
     private var storedVolumeNoise: [VolumeNoiseEstimate]
     /// A store of the estimate failed and was logged; the next failures are not, until one succeeds.
     private var volumeNoiseSaveFailing = false
@@ -269,11 +270,11 @@ final class SamplingEngine {
     private func storeVolumeNoiseIfChanged(bin: Int) {
         let estimate = pipelines[bin].detector.volumeNoise
         guard estimate != storedVolumeNoise[bin] else { return }
+        storedVolumeNoise[bin] = estimate
         do {
             try volumeNoiseStore.save(
                 estimate, bin: sensors[bin].bin.id,
                 basis: VolumeNoiseStore.basis(of: pipelines[bin].detector.configuration))
-            storedVolumeNoise[bin] = estimate
             volumeNoiseSaveFailing = false
         } catch {
             if !volumeNoiseSaveFailing {
