@@ -71,8 +71,9 @@ public final class IngestProcessor: Sendable {
         case afterCommit
         /// As soon as it is validated, before its batch commits (the device-state session). A state's
         /// alerts depend on its fill and time (and the learned fill rates, held in memory), not on anything
-        /// the commit writes, so the alert need not wait for the commit, nor for the row locks the commit may queue behind on PostgreSQL (with
-        /// several instances, every instance books every state). The state is booked as before.
+        /// the commit writes, so the alert need not wait for the commit, nor for the row locks the commit may
+        /// queue behind on PostgreSQL (with several instances, every instance books every state). The state is
+        /// booked as before.
         case onReceipt
     }
 
