@@ -199,6 +199,9 @@ public enum WireLimits {
     /// years (its outbox dropping the oldest) jumps by less; a larger jump is garbage, and accepting it
     /// would pin the high mark and hide every later gap of that device.
     public static let maxSeqJump: Int64 = 10_000_000
+    /// The most bins one device declares in its birth: a transfer station's container row, several times
+    /// a sorting point's three to five.
+    public static let maxBins = 32
 }
 
 extension StatusPayload: WireDecodable, WireValidatable {
@@ -219,7 +222,9 @@ extension BirthPayload: WireDecodable, WireValidatable {
         try Check.text(version, "version", maxBytes: 64)
         try Check.text(configHash, "config_hash", maxBytes: 128)
         try Check.text(board, "board", maxBytes: 64)
-        guard bins.count <= 32 else { throw WireError(.outOfRange, "more than 32 bins") }
+        guard bins.count <= WireLimits.maxBins else {
+            throw WireError(.outOfRange, "more than \(WireLimits.maxBins) bins")
+        }
         var seen = Set<String>()
         for (index, bin) in bins.enumerated() {
             try Check.identifier(bin.id, "bins[\(index)].id")

@@ -142,6 +142,27 @@ struct IngestProcessorTests {
         }
     }
 
+    @Test(
+        "a state of a device's bin beyond the most a birth may declare is not tracked on receipt but judged after its commit, and booked"
+    )
+    func statesOfUntrackedBinsAreJudgedAfterCommit() async throws {
+        try await Self.withProcessor { processor, store, observations async throws in
+            func state(bin: String, fill: Double) -> StatePayload {
+                StatePayload(
+                    device: "pt-2", ts: Fixtures.time(5), bin: bin, stream: .wet, fill: fill, massKg: 40,
+                    lidOpen: false, quality: .good, temperatureC: nil)
+            }
+            let tracked = (0..<WireLimits.maxBins).map { state(bin: "b\($0)", fill: 0.9) }
+            let beyond = state(bin: "one-too-many", fill: 0.95)
+            let messages = (tracked + [beyond]).map { (Topics.state("pt-2", bin: $0.bin), Fixtures.json($0)) }
+            let batch = processor.prepare(messages, receivedAtMs: 10, stateJudging: .onReceipt)
+            #expect(observations.all == tracked.map { .binState($0) }, "the tracked bins are judged on receipt")
+            _ = try (await processor.commit(batch)).get()
+            #expect(observations.all == (tracked + [beyond]).map { .binState($0) }, "the last one after its commit")
+            #expect(try await store.binStates().count == WireLimits.maxBins + 1, "every state is booked")
+        }
+    }
+
     @Test("duplicates are counted, not booked")
     func duplicates() async throws {
         try await Self.withProcessor { processor, store, _ async throws in

@@ -46,9 +46,9 @@ public final class IngestProcessor: Sendable {
     /// Sequence gaps likewise: aggregators sharing a subscription each book seqs the other has not yet, so
     /// in such a deployment gaps open (and close) all the time; the counter and the store keep every one.
     private let gapLog = Mutex(LogThrottle<Bool>())
-    /// The newest state time judged on receipt per `device/bin` (``StateJudging/onReceipt``), which stands
+    /// The newest state time judged on receipt per device and bin (``StateJudging/onReceipt``), which stands
     /// in for the stored state's time: a state older than one judged already is not judged.
-    private let judgedStateTimes = Mutex<[String: Int64]>([:])
+    private let judgedStateTimes = Mutex(JudgedStateTimes())
 
     public init(
         registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics,
@@ -73,7 +73,8 @@ public final class IngestProcessor: Sendable {
         /// alerts depend on its fill and time (and the learned fill rates, held in memory), not on anything
         /// the commit writes, so the alert need not wait for the commit, nor for the row locks the commit may
         /// queue behind on PostgreSQL (with several instances, every instance books every state). The state is
-        /// booked as before.
+        /// booked as before. A state of a bin beyond a device's first ``WireLimits/maxBins`` is judged after
+        /// its commit (``JudgedStateTimes``).
         case onReceipt
     }
 
@@ -169,14 +170,14 @@ public final class IngestProcessor: Sendable {
         enum Entry: Sendable {
             /// Settled without the database.
             case settled(IngestOutcome)
-            /// Applied as `items[index]`; `topic` for the logs.
-            case item(Int, Parsed, topic: String)
+            /// Applied as `items[index]`; `topic` for the logs; `judged` when the alert engine has seen the
+            /// state already, on receipt.
+            case item(Int, Parsed, topic: String, judged: Bool)
             /// A refused event whose seq is accounted as `items[index]`.
             case accounted(Int, RejectReason, device: String)
         }
         var entries: [Entry] = []
         public internal(set) var items: [IngestItem] = []
-        var stateJudging = StateJudging.afterCommit
 
         /// Messages in the batch.
         public var count: Int { entries.count }
@@ -188,7 +189,6 @@ public final class IngestProcessor: Sendable {
         stateJudging: StateJudging = .afterCommit
     ) -> PreparedBatch {
         var batch = PreparedBatch()
-        batch.stateJudging = stateJudging
         for (topic, payload) in messages {
             switch parse(topic: topic, payload: payload) {
             case .rejected(let reason):
@@ -198,8 +198,9 @@ public final class IngestProcessor: Sendable {
                 batch.items.append(
                     .account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
             case .parsed(let parsed):
-                if stateJudging == .onReceipt, case .state(let state) = parsed { judge(state) }
-                batch.entries.append(.item(batch.items.count, parsed, topic: topic))
+                var judged = false
+                if stateJudging == .onReceipt, case .state(let state) = parsed { judged = judgeOnReceipt(state) }
+                batch.entries.append(.item(batch.items.count, parsed, topic: topic, judged: judged))
                 batch.items.append(item(parsed, payload: payload, receivedAtMs: receivedAtMs))
             }
         }
@@ -269,7 +270,7 @@ public final class IngestProcessor: Sendable {
             case .accounted(_, let reason, let device):
                 sequenceChanged(device)
                 return .rejected(reason)
-            case .item(let index, let parsed, _):
+            case .item(let index, let parsed, _, let judged):
                 let outcome = index < outcomes.count ? outcomes[index] : .applied(false)
                 switch (parsed, outcome) {
                 case (.event(let event), .event(let booking)):
@@ -281,7 +282,7 @@ public final class IngestProcessor: Sendable {
                     return accepted(.birth)
                 case (.state(let state), .applied(let applied)):
                     if applied {
-                        if batch.stateJudging == .afterCommit { observe(.binState(state)) }
+                        if !judged { observe(.binState(state)) }
                         if let station = registry.station(ofDevice: state.device) {
                             observe(
                                 .stationActivity(
@@ -308,16 +309,19 @@ public final class IngestProcessor: Sendable {
         }
     }
 
-    /// Hands a state to the alert engine unless a newer one of its bin was judged already.
-    private func judge(_ state: StatePayload) {
-        let key = "\(state.device)/\(state.bin)"
+    /// Hands a state to the alert engine unless a newer one of its bin was judged already. Returns false
+    /// when the state is left to be judged after its commit: its bin is not among those the table keeps.
+    private func judgeOnReceipt(_ state: StatePayload) -> Bool {
         let atMs = state.ts.millisecondsSinceEpoch
-        let newest = judgedStateTimes.withLock { times in
-            guard atMs >= times[key, default: .min] else { return false }
-            times[key] = atMs
+        switch judgedStateTimes.withLock({ $0.record(device: state.device, bin: state.bin, atMs: atMs) }) {
+        case .newest:
+            observe(.binState(state))
             return true
+        case .superseded:
+            return true
+        case .untracked:
+            return false
         }
-        if newest { observe(.binState(state)) }
     }
 
     private func booked(_ event: EventPayload, day: LocalDate, outcome: BookingOutcome) -> IngestOutcome {
@@ -375,7 +379,7 @@ public final class IngestProcessor: Sendable {
     private func storageFailed(_ error: AggregatorError, batch: PreparedBatch) -> AggregatorError {
         metrics.storageFailure()
         let topic: String? = batch.entries.lazy.compactMap { entry -> String? in
-            if case .item(_, _, let topic) = entry { topic } else { nil }
+            if case .item(_, _, let topic, _) = entry { topic } else { nil }
         }.first
         logger.error(
             "ingest.storage_failed",
