@@ -31,6 +31,13 @@ struct IngestProcessorTests {
         }
     }
 
+    /// A wet bin's state of pt-2 at `minute`.
+    static func state(bin: String = "wet", minute: Int64, fill: Double) -> StatePayload {
+        StatePayload(
+            device: "pt-2", ts: Fixtures.time(minute), bin: bin, stream: .wet, fill: fill, massKg: 40, lidOpen: false,
+            quality: .good, temperatureC: nil)
+    }
+
     @Test("valid messages of every kind are committed and counted by type")
     func validMessages() async throws {
         try await Self.withProcessor { processor, store, observations async throws in
@@ -115,11 +122,7 @@ struct IngestProcessorTests {
     )
     func stateJudgedOnReceipt() async throws {
         try await Self.withProcessor { processor, store, observations async throws in
-            func state(minute: Int64, fill: Double) -> StatePayload {
-                StatePayload(
-                    device: "pt-2", ts: Fixtures.time(minute), bin: "wet", stream: .wet, fill: fill, massKg: 40,
-                    lidOpen: false, quality: .good, temperatureC: nil)
-            }
+            func state(minute: Int64, fill: Double) -> StatePayload { Self.state(minute: minute, fill: fill) }
             let topic = Topics.state("pt-2", bin: "wet")
             let full = state(minute: 5, fill: 0.9)
             let older = state(minute: 4, fill: 0.2)
@@ -147,11 +150,7 @@ struct IngestProcessorTests {
     )
     func statesOfUntrackedBinsAreJudgedAfterCommit() async throws {
         try await Self.withProcessor { processor, store, observations async throws in
-            func state(bin: String, fill: Double) -> StatePayload {
-                StatePayload(
-                    device: "pt-2", ts: Fixtures.time(5), bin: bin, stream: .wet, fill: fill, massKg: 40,
-                    lidOpen: false, quality: .good, temperatureC: nil)
-            }
+            func state(bin: String, fill: Double) -> StatePayload { Self.state(bin: bin, minute: 5, fill: fill) }
             let tracked = (0..<WireLimits.maxBins).map { state(bin: "b\($0)", fill: 0.9) }
             let beyond = state(bin: "one-too-many", fill: 0.95)
             let messages = (tracked + [beyond]).map { (Topics.state("pt-2", bin: $0.bin), Fixtures.json($0)) }
