@@ -48,6 +48,31 @@ import Testing
         #expect(try store.load(bin: "wet", basis: otherBasis) == nil)
         // The same configuration read again gives the same basis.
         #expect(VolumeNoiseStore.basis(of: try Self.configuration()) == basis)
+        // What a call or a flag needs, fill thresholds and intervals are not what the noise was learned
+        // against: tuning them keeps the estimate.
+        let tuned = try Self.configuration(
+            validConfigYAML
+                + "\nclassification: {min_confidence: 0.85, against_stream_confidence: 0.97, contamination_confidence: 0.995}\n"
+        )
+        #expect(tuned.classifier.thresholds.minConfidence == 0.85)
+        #expect(VolumeNoiseStore.basis(of: tuned) == basis)
+        #expect(try store.load(bin: "wet", basis: VolumeNoiseStore.basis(of: tuned)) == estimate)
+        let otherPrior = try Self.configuration(validConfigYAML + "\nclassification: {stream_prior: 0.9}\n")
+        #expect(
+            VolumeNoiseStore.basis(of: otherPrior) != basis, "the prior weighs the deposits the estimate learned from")
+    }
+
+    @Test func aReloadKeepsWhatTheBinLearnedUnlessItChangesWhatItWasLearnedAgainst() throws {
+        var detector = DepositDetector(configuration: try Self.configuration())
+        detector.restoreVolumeNoise(Self.learned(20))
+        #expect(detector.volumeNoise.deposits == 20)
+        detector.reconfigure(
+            try Self.configuration(validConfigYAML + "\nclassification: {min_confidence: 0.85}\n"))
+        #expect(detector.volumeNoise.deposits == 20, "a new confidence threshold keeps the estimate")
+        detector.reconfigure(
+            try Self.configuration(
+                replacing("  scale_noise_kg: 0.004", with: "  scale_noise_kg: 0.004\n  surface_roughness_mm: 8")))
+        #expect(detector.volumeNoise.deposits == 0, "a new roughness starts it again")
     }
 
     @Test func aDamagedFileIsAnErrorNamingIt() throws {

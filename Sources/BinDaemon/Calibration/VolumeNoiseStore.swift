@@ -35,36 +35,14 @@ public struct VolumeNoiseStore: Sendable {
             what: "volume noise estimate")
     }
 
-    /// The configuration an estimate is learned against, as canonical JSON: what `DepositDetector.reconfigure`
-    /// compares when it decides to start the estimate again (shape, thresholds, classification, sampling,
-    /// sensors), so a restart keeps an estimate exactly when a reload would have.
+    /// What an estimate is learned against (`VolumeNoiseBasis`), as canonical JSON: what
+    /// `DepositDetector.reconfigure` compares when it decides to start the estimate again, so a restart keeps
+    /// an estimate exactly when a reload would have.
     public static func basis(of configuration: DepositDetector.Configuration) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(Basis(configuration))) ?? Data()
+        let data = (try? encoder.encode(VolumeNoiseBasis(configuration))) ?? Data()
         return String(decoding: data, as: UTF8.self)
-    }
-
-    private struct Basis: Encodable {
-        var bin: String
-        var stream: WasteStream
-        var geometry: BinGeometry
-        var thresholds: BinThresholds
-        var classification: ClassificationThresholds
-        var sampling: SamplingConfig
-        var lid: Bool
-        var ranger: Bool
-
-        init(_ configuration: DepositDetector.Configuration) {
-            bin = configuration.binID
-            stream = configuration.stream
-            geometry = configuration.geometry
-            thresholds = configuration.thresholds
-            classification = configuration.classifier.thresholds
-            sampling = configuration.sampling
-            lid = configuration.hasLid
-            ranger = configuration.hasRanger
-        }
     }
 }
 

@@ -150,7 +150,7 @@ public struct DepositDetector: Sendable {
     /// a cycle in progress is finished under the new values.
     public mutating func reconfigure(_ configuration: Configuration) {
         // What the noise was learned against has changed.
-        if configuration != self.configuration {
+        if VolumeNoiseBasis(configuration) != VolumeNoiseBasis(self.configuration) {
             volumeNoise = VolumeNoiseEstimate()
             surfaceOffset = nil
         }

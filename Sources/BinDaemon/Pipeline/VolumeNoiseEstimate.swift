@@ -96,3 +96,46 @@ extension VolumeNoiseEstimate: Codable {
         try container.encode(deposits, forKey: .deposits)
     }
 }
+
+/// The parts of a bin's configuration a learned volume noise estimate depends on: what sets the configured
+/// σ of a volume change and of a mass (geometry, ranger σ and pings, surface roughness, scale noise, window),
+/// and the model the deposits are weighed by (the bin's stream, the density classes and priors). The factor
+/// the deposits taught holds as long as these do; a change of anything else (the confidence a call or a flag
+/// needs, fill thresholds, timeouts, sampling intervals) leaves it valid, so tuning those neither restarts
+/// the estimate on a reload nor discards the stored one at a restart.
+public struct VolumeNoiseBasis: Sendable, Equatable, Encodable {
+    var bin: String
+    var stream: WasteStream
+    var geometry: BinGeometry
+    var hasRanger: Bool
+    var rangerSigmaMm: Double
+    var rangerPings: Int
+    var surfaceRoughnessMm: Double
+    var scaleNoiseKg: Double
+    var stableReadings: Int
+    var wetKgL: ClosedRange<Double>
+    var dryKgL: ClosedRange<Double>
+    var otherKgL: ClosedRange<Double>
+    var otherPrior: Double
+    var streamPrior: Double
+    var rangeMargin: Double
+
+    public init(_ configuration: DepositDetector.Configuration) {
+        let classification = configuration.classifier.thresholds
+        bin = configuration.binID
+        stream = configuration.stream
+        geometry = configuration.geometry
+        hasRanger = configuration.hasRanger
+        rangerSigmaMm = configuration.thresholds.rangerSigmaMm
+        rangerPings = configuration.sampling.rangerPings
+        surfaceRoughnessMm = configuration.thresholds.surfaceRoughnessMm
+        scaleNoiseKg = configuration.thresholds.scaleNoiseKg
+        stableReadings = configuration.thresholds.stableReadings
+        wetKgL = classification.wetKgL
+        dryKgL = classification.dryKgL
+        otherKgL = classification.otherKgL
+        otherPrior = classification.otherPrior
+        streamPrior = classification.streamPrior
+        rangeMargin = classification.rangeMargin
+    }
+}
