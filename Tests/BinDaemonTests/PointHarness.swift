@@ -47,6 +47,14 @@ final class PointRecorder: MQTTMessageHandler {
         return events.filter { seen.insert($0.seq).inserted }.sorted { $0.seq < $1.seq }
     }
     var statuses: [StatusPayload] { payloads(StatusPayload.self, topic: Topics.status(device)) }
+    /// Each status as it arrived: online, its time, and the retain flag (set when the broker delivered what it
+    /// kept, as at a subscription, rather than a message published while subscribed): for failure messages.
+    var statusLog: String {
+        received.filter { $0.topic == Topics.status(device) }.map { message in
+            let status = try? WireCodec.decode(StatusPayload.self, from: message.payload, topicDevice: device)
+            return "\(status.map { "\($0.online) at \($0.ts)" } ?? "undecodable")\(message.retain ? " (retained)" : "")"
+        }.joined(separator: ", ")
+    }
     var births: [BirthPayload] { payloads(BirthPayload.self, topic: Topics.birth(device)) }
     var replies: [CommandReplyPayload] { payloads(CommandReplyPayload.self, topic: Topics.commandReply(device)) }
     var health: [HealthPayload] { payloads(HealthPayload.self, topic: Topics.health(device)) }
