@@ -146,19 +146,35 @@ struct IngestProcessorTests {
     }
 
     @Test(
-        "a state of a device's bin beyond the most a birth may declare is not tracked on receipt but judged after its commit, and booked"
+        "a device's states of more bins than a birth may declare are refused beyond the first; an event naming a further bin is booked, but not handed to the alert engine"
     )
-    func statesOfUntrackedBinsAreJudgedAfterCommit() async throws {
+    func binsBeyondWhatABirthDeclaresAreRefused() async throws {
         try await Self.withProcessor { processor, store, observations async throws in
-            func state(bin: String, fill: Double) -> StatePayload { Self.state(bin: bin, minute: 5, fill: fill) }
-            let tracked = (0..<WireLimits.maxBins).map { state(bin: "b\($0)", fill: 0.9) }
-            let beyond = state(bin: "one-too-many", fill: 0.95)
-            let messages = (tracked + [beyond]).map { (Topics.state("pt-2", bin: $0.bin), Fixtures.json($0)) }
+            let admitted = (0..<WireLimits.maxBins).map { Self.state(bin: "b\($0)", minute: 5, fill: 0.9) }
+            let beyond = Self.state(bin: "one-too-many", minute: 5, fill: 0.95)
+            let messages = (admitted + [beyond]).map { (Topics.state("pt-2", bin: $0.bin), Fixtures.json($0)) }
             let batch = processor.prepare(messages, receivedAtMs: 10, stateJudging: .onReceipt)
-            #expect(observations.all == tracked.map { .binState($0) }, "the tracked bins are judged on receipt")
-            _ = try (await processor.commit(batch)).get()
-            #expect(observations.all == (tracked + [beyond]).map { .binState($0) }, "the last one after its commit")
-            #expect(try await store.binStates().count == WireLimits.maxBins + 1, "every state is booked")
+            #expect(observations.all == admitted.map { .binState($0) })
+            let outcomes = try (await processor.commit(batch)).get()
+            #expect(outcomes.last == .rejected(.outOfRange))
+            #expect(outcomes.dropLast().allSatisfy { $0 == .accepted(.state) })
+            #expect(try await store.binStates().count == WireLimits.maxBins)
+            #expect(processor.metrics.snapshot.totalRejected == 1)
+
+            // An event of a further bin: booked, and its seq with it, but the alert engine does not hear of it.
+            let deposit = Fixtures.deposit(
+                "pt-2", seq: 1, at: Fixtures.time(6), bin: "one-too-many", kg: 1.5, observed: .dry, contaminated: true)
+            let observed = observations.all.count
+            #expect(
+                await processor.process(topic: Topics.events("pt-2"), payload: Fixtures.json(deposit), receivedAtMs: 11)
+                    == .accepted(.deposit))
+            #expect(try await store.bookedEventCount() == 1)
+            #expect(observations.all.count == observed)
+            // One of its admitted bins still is.
+            let admittedDeposit = Fixtures.deposit("pt-2", seq: 2, at: Fixtures.time(7), bin: "b0", kg: 1.5)
+            _ = await processor.process(
+                topic: Topics.events("pt-2"), payload: Fixtures.json(admittedDeposit), receivedAtMs: 12)
+            #expect(observations.all.count == observed + 1)
         }
     }
 

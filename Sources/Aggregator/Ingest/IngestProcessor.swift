@@ -46,9 +46,12 @@ public final class IngestProcessor: Sendable {
     /// Sequence gaps likewise: aggregators sharing a subscription each book seqs the other has not yet, so
     /// in such a deployment gaps open (and close) all the time; the counter and the store keep every one.
     private let gapLog = Mutex(LogThrottle<Bool>())
-    /// The newest state time judged on receipt per device and bin (``StateJudging/onReceipt``), which stands
-    /// in for the stored state's time: a state older than one judged already is not judged.
-    private let judgedStateTimes = Mutex(JudgedStateTimes())
+    /// Bins refused to a device that has as many as a birth may declare (``DeviceBins``) likewise.
+    private let binLimitLog = Mutex(LogThrottle<Bool>())
+    /// Each device's admitted bins, and per bin the newest state time judged on receipt
+    /// (``StateJudging/onReceipt``), which stands in for the stored state's time: a state older than one
+    /// judged already is not judged.
+    private let deviceBins = Mutex(DeviceBins())
 
     public init(
         registry: Registry, calendar: LedgerCalendar, store: any AggregatorStore, metrics: IngestMetrics,
@@ -73,8 +76,7 @@ public final class IngestProcessor: Sendable {
         /// alerts depend on its fill and time (and the learned fill rates, held in memory), not on anything
         /// the commit writes, so the alert need not wait for the commit, nor for the row locks the commit may
         /// queue behind on PostgreSQL (with several instances, every instance books every state). The state is
-        /// booked as before. A state of a bin beyond a device's first ``WireLimits/maxBins`` is judged after
-        /// its commit (``JudgedStateTimes``).
+        /// booked as before.
         case onReceipt
     }
 
@@ -149,6 +151,13 @@ public final class IngestProcessor: Sendable {
                             .invalidField, topic: topic,
                             detail: "payload bin \(state.bin) differs from topic bin \(bin)"))
                 }
+                guard admit(device: device, bin: bin) else {
+                    return .rejected(
+                        reject(
+                            .outOfRange, topic: topic,
+                            detail: "device \(device) has \(WireLimits.maxBins) bins already, the most a birth declares"
+                        ))
+                }
                 return .parsed(.state(state))
             case .command, .commandReply, .receipt:
                 return .rejected(reject(.badTopic, topic: topic, detail: "command and receipt topics are not ingested"))
@@ -199,7 +208,10 @@ public final class IngestProcessor: Sendable {
                     .account(device: device, seqs: seq...seq, reason: .rejected, receivedAtMs: receivedAtMs))
             case .parsed(let parsed):
                 var judged = false
-                if stateJudging == .onReceipt, case .state(let state) = parsed { judged = judgeOnReceipt(state) }
+                if stateJudging == .onReceipt, case .state(let state) = parsed {
+                    judgeOnReceipt(state)
+                    judged = true
+                }
                 batch.entries.append(.item(batch.items.count, parsed, topic: topic, judged: judged))
                 batch.items.append(item(parsed, payload: payload, receivedAtMs: receivedAtMs))
             }
@@ -309,19 +321,26 @@ public final class IngestProcessor: Sendable {
         }
     }
 
-    /// Hands a state to the alert engine unless a newer one of its bin was judged already. Returns false
-    /// when the state is left to be judged after its commit: its bin is not among those the table keeps.
-    private func judgeOnReceipt(_ state: StatePayload) -> Bool {
+    /// Hands a state to the alert engine unless a newer one of its bin was judged already.
+    private func judgeOnReceipt(_ state: StatePayload) {
         let atMs = state.ts.millisecondsSinceEpoch
-        switch judgedStateTimes.withLock({ $0.record(device: state.device, bin: state.bin, atMs: atMs) }) {
-        case .newest:
-            observe(.binState(state))
-            return true
-        case .superseded:
-            return true
-        case .untracked:
-            return false
+        let judgement = deviceBins.withLock { $0.judge(device: state.device, bin: state.bin, atMs: atMs) }
+        if judgement == .newest { observe(.binState(state)) }
+    }
+
+    /// Whether `bin` is one of the device's admitted bins (``DeviceBins``); a bin refused is logged, at most
+    /// once a minute.
+    private func admit(device: String, bin: String) -> Bool {
+        guard !deviceBins.withLock({ $0.admit(device: device, bin: bin) }) else { return true }
+        if let unlogged = binLimitLog.withLock({ $0.admit(true, nowMs: Self.nowMs()) }) {
+            logger.warning(
+                "ingest.bin_limit",
+                metadata: [
+                    "device": "\(device)", "bin.id": "\(bin.prefix(64))", "ingest.bins_max": "\(WireLimits.maxBins)",
+                    "ingest.refusals_unlogged": "\(unlogged)",
+                ])
         }
+        return false
     }
 
     private func booked(_ event: EventPayload, day: LocalDate, outcome: BookingOutcome) -> IngestOutcome {
@@ -351,15 +370,20 @@ public final class IngestProcessor: Sendable {
             }
             switch event.body {
             case .deposit(let deposit):
-                observe(
-                    .deposit(
-                        device: event.device, bin: deposit.bin, day: day, at: event.ts,
-                        contaminated: deposit.contaminated))
+                // Booked whatever its bin; the alert engine keeps state per bin, so it sees admitted ones only.
+                if admit(device: event.device, bin: deposit.bin) {
+                    observe(
+                        .deposit(
+                            device: event.device, bin: deposit.bin, day: day, at: event.ts,
+                            contaminated: deposit.contaminated))
+                }
                 return accepted(.deposit)
             case .collection:
                 return accepted(.collection)
             case .fault(let fault):
-                observe(.fault(device: event.device, bin: fault.bin, at: event.ts))
+                if fault.bin.map({ admit(device: event.device, bin: $0) }) ?? true {
+                    observe(.fault(device: event.device, bin: fault.bin, at: event.ts))
+                }
                 return accepted(.fault)
             }
         }
