@@ -139,14 +139,27 @@ public final class NetworkRelay: Sendable {
             }
             if descriptors[1].revents != 0 { wake.drain() }
             for entry in descriptors.dropFirst(2) where entry.revents != 0 {
-                guard let peer = peers[entry.fd] else { continue }
+                // Not from the snapshot: an earlier entry of this round may have dropped the connection.
+                guard let peer = state.withLock({ $0.peers[entry.fd] }) else { continue }
                 let n =
                     (try? systemCall { buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) } })
                     ?? -1
-                if n <= 0 || !writeAll(peer, buffer, count: n) { drop(entry.fd) }
+                if n <= 0 {
+                    drop(entry.fd)
+                } else if !writeAll(peer, buffer, count: n) {
+                    // The peer has gone. What it sent before it went is still queued on this side: forward that
+                    // first, as the network would have, so that a client's DISCONNECT reaches the broker before
+                    // the connection ends (else the broker publishes the client's will after its clean stop).
+                    forwardQueued(from: peer, to: entry.fd, buffer: &buffer)
+                    drop(entry.fd)
+                }
             }
             if descriptors[0].revents != 0 { accept(upstreamHost: upstreamHost, upstreamPort: upstreamPort) }
         }
+        // Stopping right after the client closed must not lose its last bytes (its DISCONNECT): what either
+        // side has queued goes through before the connections close.
+        let remaining = state.withLock { $0.peers }
+        for (fd, peer) in remaining { forwardQueued(from: fd, to: peer, buffer: &buffer) }
         state.withLock { state in
             for fd in state.peers.keys { Glibc.close(fd) }
             state.peers = [:]
@@ -194,6 +207,14 @@ public final class NetworkRelay: Sendable {
         }
         Glibc.close(fd)
         if let peer { Glibc.close(peer) }
+    }
+
+    /// Moves what `source` has queued to `destination` without waiting for more.
+    private func forwardQueued(from source: Int32, to destination: Int32, buffer: inout [UInt8]) {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard n > 0, writeAll(destination, buffer, count: n) else { return }
+        }
     }
 
     private func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {

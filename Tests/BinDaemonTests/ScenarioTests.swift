@@ -83,7 +83,9 @@ struct ScenarioTests {
         // The broker published the will when the link dropped, then the point came back in the same session
         // and said goodbye cleanly at the end.
         try await recorder.wait("the clean offline status at the end") { $0.statuses.count >= 4 }
-        #expect(recorder.statuses.map(\.online) == [true, false, true, false], "\(recorder.statusLog)")
+        #expect(
+            recorder.statuses.map(\.online) == [true, false, true, false],
+            "\(recorder.statusLog)\n\(point.binsd.outputTail)")
         #expect(Set(recorder.statuses.map(\.session)) == [1])
         #expect(recorder.health.count > 0)
         // No aggregator has announced receipts on this broker: events leave at the PUBACK, and health says so.
